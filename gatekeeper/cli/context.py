@@ -1,0 +1,33 @@
+"""State shared by the CLI commands: the config file given once, settings built on demand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from gatekeeper.settings import Settings, load_settings
+
+console = Console(highlight=False)
+console_err = Console(stderr=True, highlight=False)
+
+
+@dataclass
+class CliState:
+    config_file: Path | None
+    _settings: Settings | None = field(default=None, repr=False)
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_file)
+        return self._settings
+
+
+def state(ctx: typer.Context) -> CliState:
+    """The CLI state of the root command, wherever in the tree `ctx` is."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, CliState):
+        root.obj = CliState(config_file=None)
+    return root.obj

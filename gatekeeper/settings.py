@@ -1,0 +1,314 @@
+"""The settings object: the YAML config file of DESIGN section 10 plus GATEKEEPER_* overrides."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from gatekeeper.errors import ConfigError
+
+CONFIG_ENV = "GATEKEEPER_CONFIG"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: object) -> float:
+    """Turn `60s`, `5m`, `1h`, `250ms` or a bare number into seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration such as 60s, 5m or 1h is expected")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    else:
+        raise ValueError(f"{value!r} is not a duration such as 60s, 5m or 1h")
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Section(BaseModel):
+    """A config section: camelCase in files, snake_case in code, unknown keys refused."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+    )
+
+
+class DatabaseSettings(_Section):
+    url: str = Field("sqlite:///gatekeeper.db", description="SQLAlchemy URL of the audit store.")
+    pool_size: int = Field(5, ge=1, description="Connections kept open (PostgreSQL).")
+
+    def redacted_url(self) -> str:
+        """The URL with any password masked, for messages and logs."""
+        return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", self.url)
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, (self.redacted_url() if name == "url" else value)
+
+
+class AuditSettings(_Section):
+    signing_key_file: Path | None = Field(
+        None, description="PEM Ed25519 private key for checkpoints; never stored in the database."
+    )
+    signing_key: SecretStr | None = Field(
+        None, description="The same key given inline (PEM), e.g. from a Kubernetes Secret."
+    )
+    public_key_file: Path | None = Field(None, description="PEM Ed25519 public key for verify.")
+    checkpoint_interval: Seconds = Field(60.0, description="Seconds between signed checkpoints.")
+    batch_max_delay: Seconds = Field(
+        0.005, description="Longest time the batched appender waits before a commit."
+    )
+    batch_max_size: int = Field(512, ge=1, description="Most records committed at once.")
+    sensitive_fields: list[str] = Field(
+        default_factory=list,
+        description="Extra dotted payload paths replaced by their SHA-256 digest.",
+    )
+
+
+class KubernetesSettings(_Section):
+    kubeconfig: Path | None = Field(None, description="Kubeconfig file; in-cluster when null.")
+    context: str | None = None
+
+
+class PolicySettings(_Section):
+    paths: list[Path] = Field(default_factory=lambda: [Path("policies")])
+    engine: Literal["regorus", "opa", "opa-server"] = "regorus"
+    opa_url: str | None = None
+
+
+class SourceSettings(_Section):
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    repo: str = Field(min_length=1, description="URL or local path of the Git repository.")
+    ref: str = "main"
+    path: str = "."
+    interval: Seconds = 60.0
+    trust: Path = Field(description="Trust policy file (DESIGN section 7).")
+    render: Literal["auto", "yaml", "kustomize", "helm"] = "auto"
+    prune: bool = True
+    drift: Literal["correct", "report"] = "correct"
+    health_timeout: Seconds = 120.0
+    namespace: str | None = Field(None, description="Namespace for objects that name none.")
+
+
+class AdmissionSettings(_Section):
+    reconciler_identity: str = "system:serviceaccount:gatekeeper-system:gatekeeper"
+    guarded_namespaces: list[str] = Field(default_factory=lambda: ["*"])
+    exempt_namespaces: list[str] = Field(
+        default_factory=lambda: ["kube-system", "gatekeeper-system"]
+    )
+    exempt_users: list[str] = Field(default_factory=list)
+    exempt_groups: list[str] = Field(default_factory=list)
+    break_glass_groups: list[str] = Field(default_factory=lambda: ["gatekeeper:break-glass"])
+    fail_closed: bool = True
+
+
+class ServerSettings(_Section):
+    host: str = "0.0.0.0"  # noqa: S104 - the webhook must be reachable from the API server
+    port: int = Field(8443, ge=1, le=65535)
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    max_body_bytes: int = Field(3 * 1024 * 1024, ge=1024)
+
+
+class Settings(BaseSettings):
+    """Every setting of the gatekeeper, validated once and passed down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GATEKEEPER_",
+        env_nested_delimiter="__",
+        case_sensitive=False,
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+    )
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+    policies: PolicySettings = Field(default_factory=PolicySettings)
+    sources: list[SourceSettings] = Field(default_factory=list)
+    admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    config_dir: Path = Field(
+        default_factory=Path.cwd,
+        validation_alias=AliasChoices("_config_dir"),
+        exclude=True,
+        description="Folder that relative paths are resolved against.",
+    )
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_source_names(cls, sources: list[SourceSettings]) -> list[SourceSettings]:
+        names = [source.name for source in sources]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"source names must be unique: {', '.join(duplicates)}")
+        return sources
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats the file, as DESIGN section 4 promises.
+        return (_EnvOverrides(settings_cls), init_settings)
+
+    def resolve(self, path: Path | None) -> Path | None:
+        """A path from the config, made absolute against the config file's folder."""
+        if path is None:
+            return None
+        return path if path.is_absolute() else (self.config_dir / path)
+
+
+class _EnvOverrides(PydanticBaseSettingsSource):
+    """GATEKEEPER_<SECTION>__<KEY> variables, mapped onto the file's camelCase keys.
+
+    Segments match a field by name or alias, ignoring case and underscores, so both
+    GATEKEEPER_AUDIT__SIGNING_KEY_FILE and GATEKEEPER_AUDIT__SIGNINGKEYFILE work. Values are
+    read as YAML, so a list is given whole: GATEKEEPER_POLICIES__PATHS='[a/, b/]'.
+    """
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for name, value in sorted(os.environ.items()):
+            upper = name.upper()
+            if not upper.startswith("GATEKEEPER_") or upper == CONFIG_ENV:
+                continue
+            segments = upper.removeprefix("GATEKEEPER_").split("__")
+            if len(segments) < 2:
+                continue
+            path = _map_segments(Settings, segments, name)
+            try:
+                parsed = yaml.safe_load(value) if value.strip() else value
+            except yaml.YAMLError:
+                parsed = value
+            _set_path(result, path, parsed)
+        return result
+
+
+def _normalise(text: str) -> str:
+    return text.replace("_", "").lower()
+
+
+def _map_segments(model: type[BaseModel], segments: list[str], variable: str) -> list[str]:
+    path: list[str] = []
+    current: Any = model
+    for segment in segments:
+        fields = getattr(current, "model_fields", None)
+        if not fields:
+            raise ConfigError(
+                f"environment variable {variable}: {'.'.join(path) or segment.lower()} "
+                "cannot be set key by key; give the whole value as YAML"
+            )
+        for field_name, info in fields.items():
+            alias = info.alias or field_name
+            if _normalise(segment) in (_normalise(field_name), _normalise(alias)):
+                path.append(alias)
+                current = _inner_model(info.annotation)
+                break
+        else:
+            raise ConfigError(f"environment variable {variable}: unknown key {segment.lower()}")
+    return path
+
+
+def _inner_model(annotation: Any) -> Any:
+    for candidate in (annotation, *getattr(annotation, "__args__", ())):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+        inner = getattr(candidate, "__args__", ())
+        for arg in inner:
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                return arg
+    return None
+
+
+def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
+    node = tree
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = value
+
+
+def _format_location(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _format_errors(error: ValidationError, origin: str) -> str:
+    lines = [f"invalid configuration in {origin}:"]
+    for item in error.errors():
+        loc = tuple(p for p in item["loc"] if p not in ("function-after[_unique_source_names()]",))
+        where = _format_location(loc) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"  {where}: {message}")
+    return "\n".join(lines)
+
+
+def load_settings(config_file: Path | str | None = None) -> Settings:
+    """Build the settings from a YAML file (or $GATEKEEPER_CONFIG) and the environment."""
+    path_text = str(config_file) if config_file is not None else os.environ.get(CONFIG_ENV)
+    data: dict[str, Any] = {}
+    origin = "the environment"
+    config_dir = Path.cwd()
+    if path_text:
+        path = Path(path_text)
+        origin = str(path)
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"config file {path} must hold a mapping at the top level")
+        data = raw
+        config_dir = path.resolve().parent
+    try:
+        return Settings(**data, _config_dir=config_dir)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, origin)) from exc

@@ -1,0 +1,163 @@
+"""Settings: the YAML file, environment overrides, and errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gatekeeper.errors import ConfigError
+from gatekeeper.settings import load_settings, parse_duration
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "gatekeeper.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_match_the_design_when_no_file_is_given() -> None:
+    settings = load_settings(None)
+    assert settings.database.url == "sqlite:///gatekeeper.db"
+    assert settings.policies.engine == "regorus"
+    assert settings.admission.exempt_namespaces == ["kube-system", "gatekeeper-system"]
+    assert settings.admission.fail_closed is True
+
+
+def test_the_design_example_file_loads(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+database:
+  url: sqlite:///gatekeeper.db
+audit:
+  signingKeyFile: keys/audit-ed25519.pem
+  publicKeyFile: keys/audit-ed25519.pub
+  checkpointInterval: 60s
+kubernetes:
+  kubeconfig: null
+policies:
+  paths: [policies/]
+  engine: regorus
+  opaUrl: null
+sources:
+  - name: apps
+    repo: /srv/gitops
+    ref: main
+    path: apps/
+    interval: 60s
+    trust: trust.yaml
+    render: auto
+    prune: true
+    drift: correct
+    healthTimeout: 120s
+admission:
+  reconcilerIdentity: system:serviceaccount:gatekeeper-system:gatekeeper
+  guardedNamespaces: ["*"]
+  exemptNamespaces: [kube-system, gatekeeper-system]
+  exemptUsers: []
+  exemptGroups: []
+  breakGlassGroups: [gatekeeper:break-glass]
+  failClosed: true
+""",
+    )
+    settings = load_settings(path)
+    assert settings.sources[0].health_timeout == 120.0
+    assert settings.resolve(settings.audit.signing_key_file) == (
+        tmp_path.resolve() / "keys/audit-ed25519.pem"
+    )
+    assert settings.resolve(settings.sources[0].trust) == tmp_path.resolve() / "trust.yaml"
+
+
+def test_an_unknown_key_is_refused_with_its_path(tmp_path: Path) -> None:
+    path = write(tmp_path, "sources:\n  - {name: apps, repo: r, trust: t.yaml, colour: red}\n")
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.colour: unknown key"):
+        load_settings(path)
+
+
+def test_a_bad_value_names_the_key_and_the_allowed_values(tmp_path: Path) -> None:
+    path = write(tmp_path, "policies:\n  engine: wasm\n")
+    with pytest.raises(ConfigError, match=r"policies\.engine: Input should be 'regorus'"):
+        load_settings(path)
+
+
+def test_a_bad_duration_names_the_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "audit:\n  checkpointInterval: soon\n")
+    with pytest.raises(ConfigError, match=r"audit\.checkpointInterval: .*not a duration"):
+        load_settings(path)
+
+
+def test_broken_yaml_is_a_config_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "database: {url: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_settings(path)
+
+
+def test_a_file_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="mapping"):
+        load_settings(write(tmp_path, "- a\n- b\n"))
+
+
+def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_settings(tmp_path / "absent.yaml")
+
+
+def test_duplicate_source_names_are_refused(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "sources:\n  - {name: a, repo: r, trust: t}\n  - {name: a, repo: s, trust: t}\n",
+    )
+    with pytest.raises(ConfigError, match="source names must be unique: a"):
+        load_settings(path)
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(
+        tmp_path, "database: {url: 'sqlite:///file.db'}\naudit: {checkpointInterval: 5m}\n"
+    )
+    monkeypatch.setenv("GATEKEEPER_DATABASE__URL", "sqlite:///env.db")
+    monkeypatch.setenv("GATEKEEPER_AUDIT__CHECKPOINT_INTERVAL", "7s")
+    monkeypatch.setenv("GATEKEEPER_POLICIES__PATHS", "[a/, b/]")
+    settings = load_settings(path)
+    assert settings.database.url == "sqlite:///env.db"
+    assert settings.audit.checkpoint_interval == 7.0
+    assert [str(p) for p in settings.policies.paths] == ["a", "b"]
+
+
+def test_an_unknown_environment_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEKEEPER_AUDIT__COLOUR", "red")
+    with pytest.raises(ConfigError, match="GATEKEEPER_AUDIT__COLOUR: unknown key"):
+        load_settings(None)
+
+
+def test_the_config_file_can_come_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, "database: {url: 'sqlite:///from-env-file.db'}\n")
+    monkeypatch.setenv("GATEKEEPER_CONFIG", str(path))
+    assert load_settings(None).database.url == "sqlite:///from-env-file.db"
+
+
+def test_secrets_never_appear_in_the_printed_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEKEEPER_AUDIT__SIGNING_KEY", "-----BEGIN PRIVATE KEY-----abc")
+    monkeypatch.setenv("GATEKEEPER_DATABASE__URL", "postgresql+psycopg://u:hunter2@db/x")
+    settings = load_settings(None)
+    assert "BEGIN PRIVATE KEY" not in repr(settings)
+    assert "hunter2" not in repr(settings)
+    assert "hunter2" not in str(settings.database)
+    assert settings.database.redacted_url() == "postgresql+psycopg://u:***@db/x"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("60s", 60.0), ("5m", 300.0), ("1h", 3600.0), ("250ms", 0.25), (12, 12.0), ("1.5s", 1.5)],
+)
+def test_durations_accept_the_usual_units(text: object, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "-1s", True, "5d"])
+def test_durations_refuse_anything_else(text: object) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)
