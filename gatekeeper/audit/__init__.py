@@ -1,0 +1,1 @@
+"""The tamper-evident, append-only audit store (DESIGN section 8)."""
