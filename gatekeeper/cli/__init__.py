@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from gatekeeper import __version__
+from gatekeeper.cli import audit, db
 from gatekeeper.cli.context import CliState, console_err
 from gatekeeper.errors import CheckFailed, ConfigError, GatekeeperError
 
@@ -23,6 +24,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.add_typer(db.app, name="db")
+app.add_typer(audit.app, name="audit")
 
 
 def _show_version(value: bool) -> None:

@@ -10,8 +10,8 @@ from rich.console import Console
 
 from gatekeeper.settings import Settings, load_settings
 
-console = Console(highlight=False)
-console_err = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+console_err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @dataclass

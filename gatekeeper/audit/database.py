@@ -1,0 +1,87 @@
+"""Database adapter: engines for SQLite and PostgreSQL, and the per-chain write lock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from gatekeeper.errors import ConfigError
+
+# pg_advisory_xact_lock key of the one audit chain ("gkaudit" in ASCII).
+CHAIN_LOCK_KEY: Final = 0x676B6175646974
+_IMMEDIATE: Final = "gatekeeper_sqlite_immediate"
+
+
+def resolve_url(url: str, base_dir: Path | None = None) -> str:
+    """A SQLite URL with a relative file made absolute against `base_dir` (the config folder)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"database.url: not a valid database URL: {exc}") from exc
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database)
+        if not path.is_absolute() and base_dir is not None:
+            return parsed.set(database=str(base_dir / path)).render_as_string(hide_password=False)
+    return url
+
+
+def create_database_engine(url: str, *, pool_size: int = 5) -> Engine:
+    """An engine with the settings the audit store relies on, for SQLite or PostgreSQL."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"database.url: not a valid database URL: {exc}") from exc
+    backend = parsed.get_backend_name()
+    try:
+        if backend == "sqlite":
+            engine = create_engine(parsed, connect_args={"timeout": 60})
+            _configure_sqlite(engine)
+            return engine
+        if backend == "postgresql":
+            if parsed.drivername == "postgresql":
+                parsed = parsed.set(drivername="postgresql+psycopg")
+            return create_engine(
+                parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            )
+    except (NoSuchModuleError, ImportError) as exc:
+        raise ConfigError(f"database.url: no driver for {parsed.drivername}: {exc}") from exc
+    raise ConfigError(f"database.url: {backend} is not supported; use sqlite or postgresql")
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Hand transaction control to SQLAlchemy's begin event below.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit survives power loss, which is what "durable append" promises.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get(_IMMEDIATE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def writer(connection: Connection) -> Connection:
+    """The connection set up so that its next transaction takes the chain's write lock early."""
+    if connection.dialect.name == "sqlite":
+        return connection.execution_options(**{_IMMEDIATE: True})
+    return connection
+
+
+def lock_chain(connection: Connection) -> None:
+    """Serialise appenders: in the open transaction, wait for the chain's lock.
+
+    On SQLite the IMMEDIATE transaction of `writer` already holds the database's write lock.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})

@@ -1,0 +1,76 @@
+"""Redaction: secret values are replaced by their SHA-256 digest before they reach the store."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from gatekeeper.canonical import canonical_json
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+_SECRET_FIELDS = ("data", "stringData")
+
+
+def digest_of(value: Any) -> str:
+    """`sha256:<hex>` of a value: of the text itself for strings, of canonical JSON otherwise."""
+    raw = value.encode("utf-8") if isinstance(value, str) else canonical_json(value)
+    return f"sha256:{hashlib.sha256(raw).hexdigest()}"
+
+
+def redact(value: Any, sensitive_paths: Iterable[str] = ()) -> Any:
+    """A copy of `value` with Secret data and the listed dotted paths replaced by digests.
+
+    Any mapping that looks like a Kubernetes Secret (`kind: Secret`), wherever it sits in the
+    payload, has each value of `data` and `stringData` digested, and so does its
+    last-applied-configuration annotation, which would otherwise carry the data in clear.
+    A path such as `request.object.spec.password` or `items.*.token` is replaced whole.
+    """
+    result = _redact_secrets(value)
+    for path in sensitive_paths:
+        result = _redact_path(result, path.split("."))
+    return result
+
+
+def _is_secret(node: Mapping[str, Any]) -> bool:
+    return node.get("kind") == "Secret" and str(node.get("apiVersion", "v1")) == "v1"
+
+
+def _redact_secrets(node: Any) -> Any:
+    if isinstance(node, Mapping):
+        copied = {key: _redact_secrets(item) for key, item in node.items()}
+        if _is_secret(node):
+            for field in _SECRET_FIELDS:
+                if isinstance(node.get(field), Mapping):
+                    copied[field] = {k: digest_of(v) for k, v in node[field].items()}
+            annotations = (node.get("metadata") or {}).get("annotations")
+            if isinstance(annotations, Mapping) and LAST_APPLIED in annotations:
+                metadata = dict(copied["metadata"])
+                metadata["annotations"] = {
+                    **annotations,
+                    LAST_APPLIED: digest_of(annotations[LAST_APPLIED]),
+                }
+                copied["metadata"] = metadata
+        return copied
+    if isinstance(node, list | tuple):
+        return [_redact_secrets(item) for item in node]
+    return node
+
+
+def _redact_path(node: Any, path: Sequence[str]) -> Any:
+    if not path:
+        return digest_of(node)
+    head, rest = path[0], path[1:]
+    if isinstance(node, Mapping):
+        if head == "*":
+            return {key: _redact_path(item, rest) for key, item in node.items()}
+        if head in node:
+            return {**node, head: _redact_path(node[head], rest)}
+        return node
+    if isinstance(node, list):
+        if head == "*":
+            return [_redact_path(item, rest) for item in node]
+        if head.isdigit() and int(head) < len(node):
+            index = int(head)
+            return [*node[:index], _redact_path(node[index], rest), *node[index + 1 :]]
+    return node

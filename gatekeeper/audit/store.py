@@ -1,0 +1,354 @@
+"""The audit store: appends to the hash chain under a database lock, queries, checkpoints."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Engine, Select, func, insert, select
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from gatekeeper.audit import chain
+from gatekeeper.audit.database import create_database_engine, lock_chain, resolve_url, writer
+from gatekeeper.audit.errors import AppendOnlyViolation, AuditError, SchemaMissing, StoreUnavailable
+from gatekeeper.audit.events import GENESIS_HASH, NewEvent, Record
+from gatekeeper.audit.redact import redact
+from gatekeeper.audit.schema import CheckpointRow, EventRow
+from gatekeeper.audit.signing import Signer, checkpoint_message
+from gatekeeper.errors import GatekeeperError
+from gatekeeper.settings import Settings
+
+Clock = Callable[[], datetime]
+_LIMITS = {"actor": 256, "subject": 512, "source": 128, "commit": 64, "kind": 64}
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed statement that the chain had `head_hash` at `seq`."""
+
+    id: int
+    seq: int
+    head_hash: str
+    time: datetime
+    key_id: str
+    signature: str
+
+    def message(self) -> bytes:
+        return checkpoint_message(
+            seq=self.seq,
+            head_hash=self.head_hash,
+            time=chain.format_time(self.time),
+            key=self.key_id,
+        )
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a query; pass `next_cursor` back as `after` for the next page."""
+
+    records: list[Record]
+    next_cursor: int | None
+
+
+@dataclass(frozen=True)
+class PreparedEvent:
+    """An event checked, redacted and serialised, ready to be sealed into the chain."""
+
+    kind: str
+    actor: str
+    subject: str
+    source: str | None
+    commit: str | None
+    payload_json: str
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AuditStore:
+    """Append-only access to the event log and its checkpoints."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        sensitive_fields: Sequence[str] = (),
+        clock: Clock = _utc_now,
+    ) -> None:
+        self.engine = engine
+        self._sensitive = tuple(sensitive_fields)
+        self._clock = clock
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AuditStore:
+        url = resolve_url(settings.database.url, settings.config_dir)
+        engine = create_database_engine(url, pool_size=settings.database.pool_size)
+        return cls(engine, sensitive_fields=settings.audit.sensitive_fields)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def append(self, event: NewEvent) -> Record:
+        """Record one event; it is committed when this returns."""
+        return self.append_many([event])[0]
+
+    def append_many(self, events: Sequence[NewEvent]) -> list[Record]:
+        """Record several events in one transaction: all of them or none."""
+        return self.append_prepared([self.prepare(event) for event in events])
+
+    def append_prepared(self, prepared: Sequence[PreparedEvent]) -> list[Record]:
+        """Commit events checked and serialised beforehand by `prepare`."""
+        if not prepared:
+            return []
+        with self._locked() as connection:
+            seq, prev_hash = self._head(connection)
+            rows = []
+            for item in prepared:
+                seq += 1
+                rows.append(self._seal(item, seq, prev_hash))
+                prev_hash = rows[-1]["hash"]
+            connection.execute(insert(EventRow), rows)
+        return [_record(row) for row in rows]
+
+    def prepare(self, event: NewEvent) -> PreparedEvent:
+        """Check an event, redact it and serialise its payload; no database access."""
+        if not chain.is_valid_kind(event.kind):
+            raise AuditError(f"event kind {event.kind!r} is not a dotted lower-case name")
+        for name, limit in _LIMITS.items():
+            value = getattr(event, name)
+            if value is not None and len(value) > limit:
+                raise AuditError(f"event {name} is longer than {limit} characters")
+        payload = redact(dict(event.payload), self._sensitive)
+        return PreparedEvent(
+            kind=event.kind,
+            actor=event.actor,
+            subject=event.subject,
+            source=event.source,
+            commit=event.commit,
+            payload_json=chain.canonical_payload(payload),
+        )
+
+    def _seal(self, item: PreparedEvent, seq: int, prev_hash: str) -> dict[str, Any]:
+        # Microsecond precision is all both databases keep; truncate before hashing.
+        moment = self._clock().astimezone(UTC).replace(tzinfo=UTC)
+        time_text = chain.format_time(moment)
+        digest = chain.record_hash(
+            seq=seq,
+            time=time_text,
+            kind=item.kind,
+            actor=item.actor,
+            subject=item.subject,
+            source=item.source,
+            commit=item.commit,
+            payload_json=item.payload_json,
+            prev_hash=prev_hash,
+        )
+        return {
+            "seq": seq,
+            "time": chain.parse_time(time_text),
+            "kind": item.kind,
+            "actor": item.actor,
+            "subject": item.subject,
+            "source": item.source,
+            "commit": item.commit,
+            "payload": item.payload_json,
+            "prev_hash": prev_hash,
+            "hash": digest,
+        }
+
+    @staticmethod
+    def _head(connection: Connection) -> tuple[int, str]:
+        row = connection.execute(
+            select(EventRow.seq, EventRow.hash).order_by(EventRow.seq.desc()).limit(1)
+        ).first()
+        return (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def head(self) -> tuple[int, str]:
+        """The last sequence number and its hash; `(0, 64 zeros)` for an empty log."""
+        with self._translate(), self.engine.connect() as connection:
+            return self._head(connection)
+
+    def count(self) -> int:
+        with self._translate(), self.engine.connect() as connection:
+            return int(connection.execute(select(func.count()).select_from(EventRow)).scalar_one())
+
+    def get(self, seq: int) -> Record | None:
+        with self._translate(), self.engine.connect() as connection:
+            row = connection.execute(select(EventRow).where(EventRow.seq == seq)).first()
+        return None if row is None else _record(row._mapping)
+
+    def query(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        kinds: Iterable[str] = (),
+        source: str | None = None,
+        subject: str | None = None,
+        actor: str | None = None,
+        commit: str | None = None,
+        after: int | None = None,
+        limit: int = 100,
+        order: Literal["asc", "desc"] = "asc",
+    ) -> Page:
+        """Records matching every given filter, a page at a time (keyset pagination on seq)."""
+        if not 1 <= limit <= 10_000:
+            raise AuditError("limit must be between 1 and 10000")
+        statement: Select[Any] = select(EventRow)
+        if since is not None:
+            statement = statement.where(EventRow.time >= since)
+        if until is not None:
+            statement = statement.where(EventRow.time < until)
+        kind_list = list(kinds)
+        if kind_list:
+            statement = statement.where(EventRow.kind.in_(kind_list))
+        for column, value in (
+            (EventRow.source, source),
+            (EventRow.subject, subject),
+            (EventRow.actor, actor),
+            (EventRow.commit, commit),
+        ):
+            if value is not None:
+                statement = statement.where(column == value)
+        if after is not None:
+            statement = statement.where(
+                EventRow.seq > after if order == "asc" else EventRow.seq < after
+            )
+        key = EventRow.seq.asc() if order == "asc" else EventRow.seq.desc()
+        statement = statement.order_by(key).limit(limit + 1)
+        with self._translate(), self.engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        records = [_record(row._mapping) for row in rows[:limit]]
+        cursor = records[-1].seq if len(rows) > limit else None
+        return Page(records=records, next_cursor=cursor)
+
+    def iter_raw(self, *, chunk: int = 5000) -> Iterator[tuple[Any, ...]]:
+        """Every stored row in sequence order, as raw tuples, for verification."""
+        columns = (
+            EventRow.seq,
+            EventRow.time,
+            EventRow.kind,
+            EventRow.actor,
+            EventRow.subject,
+            EventRow.source,
+            EventRow.commit,
+            EventRow.payload,
+            EventRow.prev_hash,
+            EventRow.hash,
+        )
+        last: int | None = None
+        with self._translate(), self.engine.connect() as connection:
+            while True:
+                statement = select(*columns).order_by(EventRow.seq).limit(chunk)
+                if last is not None:
+                    statement = statement.where(EventRow.seq > last)
+                rows = connection.execute(statement).all()
+                if not rows:
+                    return
+                yield from (tuple(row) for row in rows)
+                last = int(rows[-1][0])
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def checkpoint(self, signer: Signer) -> Checkpoint:
+        """Sign the current head now and store the checkpoint."""
+        with self._locked() as connection:
+            seq, head_hash = self._head(connection)
+            last_id = connection.execute(select(func.max(CheckpointRow.id))).scalar()
+            moment = chain.parse_time(chain.format_time(self._clock()))
+            key = signer.key_id
+            message = checkpoint_message(
+                seq=seq, head_hash=head_hash, time=chain.format_time(moment), key=key
+            )
+            checkpoint = Checkpoint(
+                id=int(last_id or 0) + 1,
+                seq=seq,
+                head_hash=head_hash,
+                time=moment,
+                key_id=key,
+                signature=signer.sign(message),
+            )
+            connection.execute(
+                insert(CheckpointRow),
+                [
+                    {
+                        "id": checkpoint.id,
+                        "seq": checkpoint.seq,
+                        "head_hash": checkpoint.head_hash,
+                        "time": checkpoint.time,
+                        "key_id": checkpoint.key_id,
+                        "signature": checkpoint.signature,
+                    }
+                ],
+            )
+        return checkpoint
+
+    def checkpoints(self) -> list[Checkpoint]:
+        with self._translate(), self.engine.connect() as connection:
+            rows = connection.execute(select(CheckpointRow).order_by(CheckpointRow.id)).all()
+        return [
+            Checkpoint(
+                id=int(row.id),
+                seq=int(row.seq),
+                head_hash=row.head_hash,
+                time=row.time,
+                key_id=row.key_id,
+                signature=row.signature,
+            )
+            for row in rows
+        ]
+
+    @contextmanager
+    def _locked(self) -> Iterator[Connection]:
+        """A write transaction holding the chain's lock; commits on leaving."""
+        with self._translate(), self.engine.connect() as plain:
+            connection = writer(plain)
+            with connection.begin():
+                lock_chain(connection)
+                yield connection
+
+    @contextmanager
+    def _translate(self) -> Iterator[None]:
+        """Map database errors onto the audit error tree, once, here."""
+        try:
+            yield
+        except GatekeeperError:
+            raise
+        except DBAPIError as exc:
+            message = str(exc.orig)
+            lowered = message.lower()
+            if "no such table" in lowered or (
+                "relation" in lowered and "does not exist" in lowered
+            ):
+                raise SchemaMissing(
+                    "the audit tables do not exist; run `gatekeeper db upgrade`"
+                ) from exc
+            if "append-only" in lowered:
+                raise AppendOnlyViolation(message.splitlines()[0]) from exc
+            raise StoreUnavailable(f"audit database error: {message.splitlines()[0]}") from exc
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(f"audit database error: {exc}") from exc
+
+
+def _record(mapping: Any) -> Record:
+    return Record(
+        seq=int(mapping["seq"]),
+        time=mapping["time"],
+        kind=mapping["kind"],
+        actor=mapping["actor"],
+        subject=mapping["subject"],
+        source=mapping["source"],
+        commit=mapping["commit"],
+        payload=json.loads(mapping["payload"]),
+        prev_hash=mapping["prev_hash"],
+        hash=mapping["hash"],
+    )
