@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+pytest_plugins = ["tests.fixtures.databases"]
+
 
 @pytest.fixture(autouse=True)
 def _clean_gatekeeper_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

@@ -63,7 +63,7 @@ class EventRow(Base):
     actor: Mapped[str] = mapped_column(String(256), nullable=False)
     subject: Mapped[str] = mapped_column(String(512), nullable=False)
     source: Mapped[str | None] = mapped_column(String(128))
-    commit: Mapped[str | None] = mapped_column(String(64))
+    commit: Mapped[str | None] = mapped_column("commit_sha", String(64))
     payload: Mapped[str] = mapped_column(Text, nullable=False)
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     hash: Mapped[str] = mapped_column(String(64), nullable=False)
@@ -74,7 +74,7 @@ class EventRow(Base):
         Index("ix_audit_events_source_seq", "source", "seq"),
         Index("ix_audit_events_subject_seq", "subject", "seq"),
         Index("ix_audit_events_actor_seq", "actor", "seq"),
-        Index("ix_audit_events_commit", "commit"),
+        Index("ix_audit_events_commit_sha", "commit_sha"),
     )
 
 

@@ -19,6 +19,7 @@ from gatekeeper.audit.events import GENESIS_HASH, NewEvent, Record
 from gatekeeper.audit.redact import redact
 from gatekeeper.audit.schema import CheckpointRow, EventRow
 from gatekeeper.audit.signing import Signer, checkpoint_message
+from gatekeeper.canonical import NotCanonicalisable
 from gatekeeper.errors import GatekeeperError
 from gatekeeper.settings import Settings
 
@@ -125,14 +126,17 @@ class AuditStore:
             value = getattr(event, name)
             if value is not None and len(value) > limit:
                 raise AuditError(f"event {name} is longer than {limit} characters")
-        payload = redact(dict(event.payload), self._sensitive)
+        try:
+            payload_json = chain.canonical_payload(redact(dict(event.payload), self._sensitive))
+        except NotCanonicalisable as exc:
+            raise AuditError(f"event payload refused: {exc}") from exc
         return PreparedEvent(
             kind=event.kind,
             actor=event.actor,
             subject=event.subject,
             source=event.source,
             commit=event.commit,
-            payload_json=chain.canonical_payload(payload),
+            payload_json=payload_json,
         )
 
     def _seal(self, item: PreparedEvent, seq: int, prev_hash: str) -> dict[str, Any]:
@@ -157,7 +161,7 @@ class AuditStore:
             "actor": item.actor,
             "subject": item.subject,
             "source": item.source,
-            "commit": item.commit,
+            "commit_sha": item.commit,
             "payload": item.payload_json,
             "prev_hash": prev_hash,
             "hash": digest,
@@ -347,7 +351,7 @@ def _record(mapping: Any) -> Record:
         actor=mapping["actor"],
         subject=mapping["subject"],
         source=mapping["source"],
-        commit=mapping["commit"],
+        commit=mapping["commit_sha"],
         payload=json.loads(mapping["payload"]),
         prev_hash=mapping["prev_hash"],
         hash=mapping["hash"],

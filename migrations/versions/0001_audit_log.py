@@ -31,7 +31,7 @@ def upgrade() -> None:
         sa.Column("actor", sa.String(256), nullable=False),
         sa.Column("subject", sa.String(512), nullable=False),
         sa.Column("source", sa.String(128), nullable=True),
-        sa.Column("commit", sa.String(64), nullable=True),
+        sa.Column("commit_sha", sa.String(64), nullable=True),
         sa.Column("payload", sa.Text(), nullable=False),
         sa.Column("prev_hash", sa.String(64), nullable=False),
         sa.Column("hash", sa.String(64), nullable=False),
@@ -42,7 +42,7 @@ def upgrade() -> None:
     op.create_index("ix_audit_events_source_seq", "audit_events", ["source", "seq"])
     op.create_index("ix_audit_events_subject_seq", "audit_events", ["subject", "seq"])
     op.create_index("ix_audit_events_actor_seq", "audit_events", ["actor", "seq"])
-    op.create_index("ix_audit_events_commit", "audit_events", ["commit"])
+    op.create_index("ix_audit_events_commit_sha", "audit_events", ["commit_sha"])
     op.create_table(
         "audit_checkpoints",
         sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),

@@ -1,0 +1,60 @@
+"""Migrations go up and down on both engines, and the schema refuses UPDATE and DELETE."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import DBAPIError
+
+from gatekeeper.audit import migrate
+from gatekeeper.audit.database import create_database_engine
+from gatekeeper.audit.errors import SchemaMissing
+from gatekeeper.audit.events import NewEvent
+from gatekeeper.audit.signing import Signer
+from gatekeeper.audit.store import AuditStore
+
+pytestmark = pytest.mark.integration
+
+
+def test_upgrade_creates_the_tables_and_downgrade_removes_them(engine: Engine) -> None:
+    migrate.upgrade(engine)
+    assert migrate.current_revision(engine) == migrate.head_revision()
+    assert {"audit_events", "audit_checkpoints"} <= set(inspect(engine).get_table_names())
+    migrate.downgrade(engine, "base")
+    assert migrate.current_revision(engine) is None
+    assert not {"audit_events", "audit_checkpoints"} & set(inspect(engine).get_table_names())
+    migrate.upgrade(engine)
+    assert AuditStore(engine).append(NewEvent(kind="sync.applied", actor="a")).seq == 1
+
+
+def test_a_store_on_an_unmigrated_database_says_to_upgrade(engine: Engine) -> None:
+    with pytest.raises(SchemaMissing, match="gatekeeper db upgrade"):
+        AuditStore(engine).append(NewEvent(kind="sync.applied", actor="a"))
+    with pytest.raises(SchemaMissing, match="db upgrade"):
+        migrate.require_current(engine)
+
+
+@pytest.mark.parametrize("table", ["audit_events", "audit_checkpoints"])
+@pytest.mark.parametrize("statement", ["UPDATE {table} SET seq = seq + 100", "DELETE FROM {table}"])
+def test_the_database_itself_refuses_update_and_delete(
+    store: AuditStore, table: str, statement: str
+) -> None:
+    store.append(NewEvent(kind="sync.applied", actor="a"))
+    store.checkpoint(Signer(Ed25519PrivateKey.generate()))
+    with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as connection:
+        connection.execute(text(statement.format(table=table)))
+    assert store.count() == 1
+    assert len(store.checkpoints()) == 1
+
+
+@pytest.mark.postgres
+def test_truncate_is_refused_on_postgresql(postgres_url: str) -> None:
+    engine = create_database_engine(postgres_url)
+    migrate.upgrade(engine)
+    store = AuditStore(engine)
+    store.append(NewEvent(kind="sync.applied", actor="a"))
+    with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as connection:
+        connection.execute(text("TRUNCATE audit_events"))
+    assert store.count() == 1
+    engine.dispose()

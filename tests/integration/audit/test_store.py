@@ -1,0 +1,164 @@
+"""The audit store on a real database: appends, durability, queries, redaction, checkpoints."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from itertools import count, pairwise
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import text
+
+from gatekeeper.audit.checkpoints import CheckpointScheduler
+from gatekeeper.audit.database import create_database_engine
+from gatekeeper.audit.errors import AuditError
+from gatekeeper.audit.events import GENESIS_HASH, NewEvent
+from gatekeeper.audit.signing import Signer, Verifier
+from gatekeeper.audit.store import AuditStore
+from gatekeeper.audit.verify import verify_store
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_first_record_links_to_the_genesis_hash(store: AuditStore) -> None:
+    record = store.append(NewEvent(kind="sync.applied", actor="reconciler", subject="s"))
+    assert record.seq == 1
+    assert record.prev_hash == GENESIS_HASH
+    assert store.head() == (1, record.hash)
+
+
+def test_records_form_a_gap_free_linked_chain(store: AuditStore) -> None:
+    records = [store.append(NewEvent(kind="sync.applied", actor=f"a{i}")) for i in range(5)]
+    records += store.append_many([NewEvent(kind="drift.detected", actor="b") for _ in range(5)])
+    assert [r.seq for r in records] == list(range(1, 11))
+    for previous, current in pairwise(records):
+        assert current.prev_hash == previous.hash
+    assert verify_store(store, None).ok
+
+
+def test_an_append_is_visible_to_another_connection_when_it_returns(database_url: str) -> None:
+    from gatekeeper.audit import migrate
+
+    writer_engine = create_database_engine(database_url)
+    migrate.upgrade(writer_engine)
+    reader_engine = create_database_engine(database_url)
+    try:
+        record = AuditStore(writer_engine).append(NewEvent(kind="sync.applied", actor="a"))
+        assert AuditStore(reader_engine).get(record.seq) == record
+    finally:
+        writer_engine.dispose()
+        reader_engine.dispose()
+
+
+def test_a_stored_record_reads_back_exactly_as_returned(store: AuditStore) -> None:
+    event = NewEvent(
+        kind="admission.denied",
+        actor="alice",
+        subject="team-a/apps/v1/Deployment/web",
+        source="apps",
+        commit="a" * 40,
+        payload={"reasons": ["not from Git"], "ratio": 0.5, "nested": {"é": [1, None, True]}},
+    )
+    record = store.append(event)
+    assert store.get(record.seq) == record
+    assert record.payload["nested"] == {"é": [1, None, True]}
+
+
+def test_secret_values_never_reach_the_database(store: AuditStore) -> None:
+    secret = {"apiVersion": "v1", "kind": "Secret", "data": {"password": "aHVudGVyMg=="}}
+    store.append(NewEvent(kind="sync.applied", actor="a", payload={"object": secret}))
+    with store.engine.connect() as connection:
+        stored = connection.execute(text("SELECT payload FROM audit_events")).scalar_one()
+    assert "aHVudGVyMg==" not in stored
+    assert "sha256:" in stored
+
+
+def test_configured_sensitive_fields_are_digested(migrated_engine: object) -> None:
+    store = AuditStore(migrated_engine, sensitive_fields=["spec.token"])  # type: ignore[arg-type]
+    record = store.append(
+        NewEvent(kind="sync.applied", actor="a", payload={"spec": {"token": "x"}})
+    )
+    assert str(record.payload["spec"]["token"]).startswith("sha256:")
+
+
+def test_bad_events_are_refused_before_touching_the_database(store: AuditStore) -> None:
+    with pytest.raises(AuditError, match="dotted lower-case"):
+        store.append(NewEvent(kind="Sync Applied", actor="a"))
+    with pytest.raises(AuditError, match="longer than 256"):
+        store.append(NewEvent(kind="sync.applied", actor="x" * 257))
+    with pytest.raises(AuditError, match="canonical JSON"):
+        store.append(NewEvent(kind="sync.applied", actor="a", payload={"n": float("nan")}))
+    assert store.count() == 0
+
+
+def test_queries_filter_and_page_with_a_keyset_cursor(store: AuditStore) -> None:
+    ticks = count()
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    timed = AuditStore(store.engine, clock=lambda: start + timedelta(minutes=next(ticks)))
+    for i in range(30):
+        timed.append(
+            NewEvent(
+                kind="sync.applied" if i % 3 else "drift.detected",
+                actor="reconciler" if i % 2 else "alice",
+                subject=f"obj-{i % 5}",
+                source="apps" if i < 20 else "infra",
+            )
+        )
+    drift = timed.query(kinds=["drift.detected"], limit=100).records
+    assert [r.seq for r in drift] == [1, 4, 7, 10, 13, 16, 19, 22, 25, 28]
+    assert {r.actor for r in timed.query(actor="alice", limit=100).records} == {"alice"}
+    assert len(timed.query(source="infra", limit=100).records) == 10
+    assert all(r.subject == "obj-2" for r in timed.query(subject="obj-2", limit=100).records)
+    window = timed.query(
+        since=start + timedelta(minutes=5), until=start + timedelta(minutes=10), limit=100
+    ).records
+    assert [r.seq for r in window] == [6, 7, 8, 9, 10]
+
+    seen, cursor = [], None
+    while True:
+        page = timed.query(source="apps", after=cursor, limit=7)
+        seen += [r.seq for r in page.records]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == list(range(1, 21))
+    newest = timed.query(order="desc", limit=3)
+    assert [r.seq for r in newest.records] == [30, 29, 28]
+    assert [r.seq for r in timed.query(order="desc", after=28, limit=2).records] == [27, 26]
+
+
+def test_a_checkpoint_signs_the_current_head(store: AuditStore) -> None:
+    signer = Signer(Ed25519PrivateKey.generate())
+    store.append_many([NewEvent(kind="sync.applied", actor="a") for _ in range(3)])
+    checkpoint = store.checkpoint(signer)
+    assert (checkpoint.seq, checkpoint.head_hash) == store.head()
+    assert checkpoint.key_id == signer.key_id
+    assert store.checkpoints() == [checkpoint]
+    assert Verifier(signer.public_key).is_valid(checkpoint.message(), checkpoint.signature)
+
+
+def test_the_scheduler_signs_only_when_the_log_grew(store: AuditStore) -> None:
+    scheduler = CheckpointScheduler(store, Signer(Ed25519PrivateKey.generate()), interval=60)
+    assert scheduler.tick() is None
+    store.append(NewEvent(kind="sync.applied", actor="a"))
+    first = scheduler.tick()
+    assert first is not None and first.seq == 1
+    assert scheduler.tick() is None
+    store.append(NewEvent(kind="sync.applied", actor="a"))
+    scheduler.stop()
+    assert [c.seq for c in store.checkpoints()] == [1, 2]
+
+
+def test_the_scheduler_runs_on_its_interval(store: AuditStore) -> None:
+    import time
+
+    scheduler = CheckpointScheduler(store, Signer(Ed25519PrivateKey.generate()), interval=0.05)
+    scheduler.start()
+    try:
+        store.append(NewEvent(kind="sync.applied", actor="a"))
+        deadline = time.monotonic() + 10
+        while not store.checkpoints() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        scheduler.stop()
+    assert store.checkpoints()[0].seq == 1
