@@ -45,7 +45,11 @@ def _verifier(settings: Settings) -> Verifier:
 
 def _open(settings: Settings) -> AuditStore:
     store = AuditStore.from_settings(settings)
-    migrate.require_current(store.engine)
+    try:
+        migrate.require_current(store.engine)
+    except BaseException:
+        store.close()
+        raise
     return store
 
 

@@ -1,0 +1,105 @@
+"""The audit and db commands end to end, with DESIGN section 4's exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gatekeeper.audit.database import create_database_engine
+from gatekeeper.audit.events import NewEvent
+from gatekeeper.audit.store import AuditStore
+from gatekeeper.cli import main
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def config(tmp_path: Path, database_url: str) -> Path:
+    assert main(["audit", "keygen", "--out", str(tmp_path / "keys")]) == 0
+    path = tmp_path / "gatekeeper.yaml"
+    path.write_text(
+        json.dumps(
+            {
+                "database": {"url": database_url},
+                "audit": {
+                    "signingKeyFile": "keys/audit-ed25519.pem",
+                    "publicKeyFile": "keys/audit-ed25519.pub",
+                },
+            }
+        )
+    )
+    return path
+
+
+def test_upgrade_checkpoint_and_verify_succeed_on_a_fresh_database(
+    config: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(config), "db", "upgrade"]) == 0
+    engine = create_database_engine(database_url)
+    AuditStore(engine).append_many([NewEvent(kind="sync.applied", actor="a") for _ in range(3)])
+    engine.dispose()
+    assert main(["--config", str(config), "audit", "checkpoint"]) == 0
+    assert "checkpoint 1: record 3" in capsys.readouterr().out
+    assert main(["--config", str(config), "audit", "verify", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is True
+    assert (report["records"], report["checkpoints"], report["last_checkpoint_seq"]) == (3, 1, 3)
+    assert main(["--config", str(config), "audit", "log", "--format", "json", "--limit", "2"]) == 0
+    page = json.loads(capsys.readouterr().out)
+    assert [r["seq"] for r in page["records"]] == [1, 2]
+    assert page["next"] == 2
+
+
+def test_commands_on_an_unmigrated_database_exit_two_and_say_what_to_run(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(config), "audit", "verify"]) == 2
+    assert "gatekeeper db upgrade" in capsys.readouterr().err
+
+
+def test_db_downgrade_to_base_removes_the_schema(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(config), "db", "upgrade"]) == 0
+    assert main(["--config", str(config), "db", "downgrade", "base"]) == 0
+    capsys.readouterr()
+    assert main(["--config", str(config), "db", "current"]) == 0
+    assert capsys.readouterr().out.strip() == "base"
+
+
+def test_verify_without_a_public_key_is_a_config_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "gatekeeper.yaml"
+    path.write_text(f"database: {{url: 'sqlite:///{tmp_path}/a.db'}}\n")
+    assert main(["--config", str(path), "audit", "verify"]) == 2
+    assert "audit.publicKeyFile" in capsys.readouterr().err
+
+
+def test_a_config_with_an_unknown_key_exits_two_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "gatekeeper.yaml"
+    path.write_text("database: {url: 'sqlite:///x.db', colour: red}\n")
+    assert main(["--config", str(path), "db", "upgrade"]) == 2
+    assert "database.colour: unknown key" in capsys.readouterr().err
+
+
+def test_an_unknown_option_is_a_usage_error() -> None:
+    assert main(["audit", "verify", "--format", "xml"]) == 2
+    assert main(["--no-such-option"]) == 2
+
+
+def test_the_console_script_prints_its_version() -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("gatekeeper")), "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert result.stdout.startswith("gatekeeper ")
