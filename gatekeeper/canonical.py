@@ -1,21 +1,64 @@
-"""Canonical JSON (RFC 8785: sorted keys, no insignificant whitespace, UTF-8) and its digests."""
+"""Canonical JSON (RFC 8785: sorted keys, no insignificant whitespace, UTF-8) and its digests.
+
+Most values the gatekeeper hashes (manifests, audit payloads) hold only strings, integers,
+booleans and nulls. For those, the standard library's C encoder with sorted keys produces
+exactly the RFC 8785 bytes, several times faster than a pure-Python canonicaliser. Values
+with floats, integers beyond 2**53, or keys outside the Basic Multilingual Plane (where
+RFC 8785's UTF-16 key order differs from code point order) take the reference path.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 import rfc8785
 
 from gatekeeper.errors import GatekeeperError
 
+_MAX_SAFE = 2**53 - 1
+_fast_dumps = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
+).encode
+
 
 class NotCanonicalisable(GatekeeperError):
     """The value holds something JSON cannot represent exactly (a float NaN, bytes, a set...)."""
 
 
+def _is_simple(value: Any) -> bool:
+    """True when the fast encoder gives RFC 8785 output for `value`."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind is str or kind is bool or node is None:
+            continue
+        if kind is int:
+            if -_MAX_SAFE <= node <= _MAX_SAFE:
+                continue
+            return False
+        if kind is dict:
+            for key in node:
+                if type(key) is not str or (not key.isascii() and max(key) > "\uffff"):
+                    return False
+            stack.extend(node.values())
+            continue
+        if kind is list or kind is tuple:
+            stack.extend(node)
+            continue
+        return False
+    return True
+
+
 def canonical_json(value: Any) -> bytes:
     """The RFC 8785 serialisation of `value`; the same value always gives the same bytes."""
+    if _is_simple(value):
+        try:
+            return _fast_dumps(value).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise NotCanonicalisable(f"cannot serialise to canonical JSON: {exc.reason}") from exc
     try:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:

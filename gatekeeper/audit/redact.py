@@ -26,7 +26,7 @@ def redact(value: Any, sensitive_paths: Iterable[str] = ()) -> Any:
     last-applied-configuration annotation, which would otherwise carry the data in clear.
     A path such as `request.object.spec.password` or `items.*.token` is replaced whole.
     """
-    result = _redact_secrets(value)
+    result = _redact_secrets(value) if _holds_secret(value) else value
     for path in sensitive_paths:
         result = _redact_path(result, path.split("."))
     return result
@@ -34,6 +34,20 @@ def redact(value: Any, sensitive_paths: Iterable[str] = ()) -> Any:
 
 def _is_secret(node: Mapping[str, Any]) -> bool:
     return node.get("kind") == "Secret" and str(node.get("apiVersion", "v1")) == "v1"
+
+
+def _holds_secret(value: Any) -> bool:
+    """A quick scan, so that payloads without Secrets are not copied at all."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            if node.get("kind") == "Secret":
+                return True
+            stack.extend(node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend(node)
+    return False
 
 
 def _redact_secrets(node: Any) -> Any:

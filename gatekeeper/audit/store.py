@@ -235,31 +235,34 @@ class AuditStore:
         cursor = records[-1].seq if len(rows) > limit else None
         return Page(records=records, next_cursor=cursor)
 
-    def iter_raw(self, *, chunk: int = 5000) -> Iterator[tuple[Any, ...]]:
-        """Every stored row in sequence order, as raw tuples, for verification."""
-        columns = (
-            EventRow.seq,
-            EventRow.time,
-            EventRow.kind,
-            EventRow.actor,
-            EventRow.subject,
-            EventRow.source,
-            EventRow.commit,
-            EventRow.payload,
-            EventRow.prev_hash,
-            EventRow.hash,
+    def iter_raw(
+        self, *, first: int | None = None, last: int | None = None, chunk: int = 20_000
+    ) -> Iterator[tuple[Any, ...]]:
+        """Stored rows with `first <= seq <= last` in sequence order, as raw tuples.
+
+        Verification reads millions of rows, so this bypasses result processing: the time
+        comes back as the exact text that was hashed, formatted by the database itself.
+        """
+        time_column = (
+            """to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+            if self.engine.dialect.name == "postgresql"
+            else "time"
         )
-        last: int | None = None
+        marker = "%s" if self.engine.dialect.name == "postgresql" else "?"
+        statement = (
+            f"SELECT seq, {time_column}, kind, actor, subject, source, commit_sha, payload, "
+            f"prev_hash, hash FROM audit_events WHERE seq > {marker} AND seq <= {marker} "
+            f"ORDER BY seq LIMIT {int(chunk)}"
+        )
+        after = (first - 1) if first is not None else -(2**63)
+        upper = last if last is not None else 2**63 - 1
         with self._translate(), self.engine.connect() as connection:
             while True:
-                statement = select(*columns).order_by(EventRow.seq).limit(chunk)
-                if last is not None:
-                    statement = statement.where(EventRow.seq > last)
-                rows = connection.execute(statement).all()
+                rows = connection.exec_driver_sql(statement, (after, upper)).all()
                 if not rows:
                     return
                 yield from (tuple(row) for row in rows)
-                last = int(rows[-1][0])
+                after = int(rows[-1][0])
 
     # -- checkpoints -------------------------------------------------------------------------
 

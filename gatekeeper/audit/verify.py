@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+import multiprocessing
+import os
+from collections.abc import Container, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -11,6 +14,8 @@ from gatekeeper.audit import chain
 from gatekeeper.audit.events import GENESIS_HASH
 from gatekeeper.audit.signing import Verifier, checkpoint_message
 from gatekeeper.audit.store import AuditStore, Checkpoint
+
+PARALLEL_THRESHOLD = 100_000
 
 Problem = Literal[
     "missing_record",
@@ -70,40 +75,55 @@ class VerifyReport:
 RawRow = tuple[Any, ...]
 
 
-def check_chain(rows: Iterable[RawRow]) -> tuple[int, int, str, dict[int, str], list[Finding]]:
-    """Walk rows in sequence order; return (count, head seq, head hash, hashes, findings).
+@dataclass(frozen=True)
+class ChainWalk:
+    """What one walk over consecutive rows found."""
+
+    count: int
+    first_prev: str | None
+    last_seq: int
+    last_hash: str
+    kept: dict[int, str]
+    findings: list[Finding]
+
+
+def check_chain(
+    rows: Iterable[RawRow],
+    *,
+    start_seq: int = 1,
+    start_prev: str | None = GENESIS_HASH,
+    keep: Container[int] = (),
+) -> ChainWalk:
+    """Walk rows in sequence order, checking numbering, links and hashes.
 
     Each record must follow its predecessor by exactly one, link to its hash, and hash to what
     it says. After a break the walk resynchronises on the stored hashes, so one edit yields
-    one finding, not one per later record.
+    one finding, not one per later record. `start_prev=None` takes the first row's link on
+    trust (a segment of a parallel walk; the caller checks the seam). Hashes of the sequence
+    numbers in `keep` are returned for the checkpoint check.
     """
     findings: list[Finding] = []
-    hashes: dict[int, str] = {}
-    expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
+    kept: dict[int, str] = {}
+    expected_seq, prev_hash, count = start_seq, start_prev, 0
+    first_prev: str | None = None
     sha256 = hashlib.sha256
     record_bytes = chain.record_bytes
     for seq, time, kind, actor, subject, source, commit, payload, stored_prev, stored_hash in rows:
+        if count == 0:
+            first_prev = stored_prev
+            if prev_hash is None:
+                prev_hash = stored_prev
         count += 1
         time_text = time if isinstance(time, str) else chain.format_time(time)
         if seq != expected_seq:
-            if seq > expected_seq:
-                missing = (
-                    f"{expected_seq}" if seq == expected_seq + 1 else (f"{expected_seq}..{seq - 1}")
-                )
-                findings.append(
-                    Finding("missing_record", expected_seq, f"record(s) {missing} are missing")
-                )
-            else:
-                findings.append(
-                    Finding("unexpected_record", seq, f"record {seq} appears out of order")
-                )
+            findings.append(_numbering_finding(seq, expected_seq))
         if stored_prev != prev_hash:
             findings.append(
                 Finding(
                     "broken_link",
                     seq,
-                    f"record {seq} links to {stored_prev[:16]}..., "
-                    f"but the previous record's hash is {prev_hash[:16]}...",
+                    f"record {seq} links to {str(stored_prev)[:16]}..., "
+                    f"but the previous record's hash is {str(prev_hash)[:16]}...",
                 )
             )
         computed = sha256(
@@ -123,9 +143,24 @@ def check_chain(rows: Iterable[RawRow]) -> tuple[int, int, str, dict[int, str], 
             findings.append(
                 Finding("hash_mismatch", seq, f"record {seq} was changed after it was written")
             )
-        hashes[seq] = stored_hash
+        if seq in keep:
+            kept[seq] = stored_hash
         prev_hash, expected_seq = stored_hash, seq + 1
-    return count, expected_seq - 1, prev_hash, hashes, findings
+    return ChainWalk(
+        count=count,
+        first_prev=first_prev,
+        last_seq=expected_seq - 1,
+        last_hash=prev_hash if prev_hash is not None else GENESIS_HASH,
+        kept=kept,
+        findings=findings,
+    )
+
+
+def _numbering_finding(seq: int, expected: int) -> Finding:
+    if seq > expected:
+        missing = f"{expected}" if seq == expected + 1 else f"{expected}..{seq - 1}"
+        return Finding("missing_record", expected, f"record(s) {missing} are missing")
+    return Finding("unexpected_record", seq, f"record {seq} appears out of order")
 
 
 def check_checkpoints(
@@ -182,16 +217,95 @@ def check_checkpoints(
     return findings
 
 
-def verify_store(store: AuditStore, verifier: Verifier | None) -> VerifyReport:
-    """Recompute everything the store holds."""
-    count, head_seq, head_hash, hashes, findings = check_chain(store.iter_raw())
+def _walk_segment(url: str, first: int, last: int, keep: frozenset[int]) -> ChainWalk:
+    """One worker's share of a parallel verification: seq in [first, last]."""
+    from gatekeeper.audit.database import create_database_engine
+
+    engine = create_database_engine(url)
+    try:
+        return check_chain(
+            AuditStore(engine).iter_raw(first=first, last=last),
+            start_seq=max(first, 1),
+            start_prev=None,
+            keep=keep,
+        )
+    finally:
+        engine.dispose()
+
+
+def _walk(store: AuditStore, keep: frozenset[int], workers: int, threshold: int) -> ChainWalk:
+    head_seq, _ = store.head()
+    database = store.engine.url.database or ""
+    parallel = (
+        workers > 1
+        and head_seq >= max(threshold, workers)
+        and not (store.engine.dialect.name == "sqlite" and database in ("", ":memory:"))
+    )
+    if not parallel:
+        return check_chain(store.iter_raw(), keep=keep)
+    # Rows below 1 or above the head belong to the first and last segments, so none is missed.
+    size = -(-head_seq // workers)
+    bounds = [(1 + i * size, min(head_seq, (i + 1) * size)) for i in range(workers)]
+    bounds[0] = (-(2**62), bounds[0][1])
+    bounds[-1] = (bounds[-1][0], 2**62)
+    url = store.engine.url.render_as_string(hide_password=False)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        walks = list(
+            pool.map(
+                _walk_segment,
+                [url] * workers,
+                [b[0] for b in bounds],
+                [b[1] for b in bounds],
+                [keep] * workers,
+            )
+        )
+    return _stitch(walks, bounds)
+
+
+def _stitch(walks: list[ChainWalk], bounds: list[tuple[int, int]]) -> ChainWalk:
+    findings: list[Finding] = []
+    kept: dict[int, str] = {}
+    last_seq, last_hash, count = 0, GENESIS_HASH, 0
+    for (first, _), walk in zip(bounds, walks, strict=True):
+        findings.extend(walk.findings)
+        kept.update(walk.kept)
+        if walk.count:
+            seam = max(first, 1)
+            if walk.first_prev != last_hash:
+                findings.append(
+                    Finding(
+                        "broken_link",
+                        seam,
+                        f"record {seam} does not link to the record before it",
+                    )
+                )
+            last_seq, last_hash = walk.last_seq, walk.last_hash
+        count += walk.count
+    return ChainWalk(count, GENESIS_HASH, last_seq, last_hash, kept, findings)
+
+
+def verify_store(
+    store: AuditStore,
+    verifier: Verifier | None,
+    *,
+    workers: int = 0,
+    parallel_threshold: int = PARALLEL_THRESHOLD,
+) -> VerifyReport:
+    """Recompute everything the store holds.
+
+    Logs of at least `parallel_threshold` records are split into contiguous ranges checked by
+    `workers` processes (0: one per core), whose seams are then checked here.
+    """
     checkpoints = store.checkpoints()
-    findings += check_checkpoints(checkpoints, hashes, head_seq, verifier)
+    keep = frozenset(checkpoint.seq for checkpoint in checkpoints)
+    walk = _walk(store, keep, workers or os.cpu_count() or 1, parallel_threshold)
+    findings = walk.findings + check_checkpoints(checkpoints, walk.kept, walk.last_seq, verifier)
     findings.sort(key=lambda finding: finding.seq)
     return VerifyReport(
-        records=count,
-        head_seq=head_seq,
-        head_hash=head_hash,
+        records=walk.count,
+        head_seq=walk.last_seq,
+        head_hash=walk.last_hash,
         checkpoints=len(checkpoints),
         last_checkpoint_seq=checkpoints[-1].seq if checkpoints else None,
         findings=findings,

@@ -212,3 +212,26 @@ def test_the_cli_exits_one_and_names_the_first_bad_record(
     assert main(["--config", str(config), "audit", "verify"]) == 1
     err = capsys.readouterr().err
     assert "first bad record 3" in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("edit", [2, 5, 6, 9])
+def test_parallel_verification_finds_what_a_single_walk_finds(
+    filled: AuditStore, signer: Signer, edit: int
+) -> None:
+    assert verify_store(filled, Verifier(signer.public_key), workers=2, parallel_threshold=1).ok
+    tamper(filled, "UPDATE audit_events SET actor = 'mallory' WHERE seq = :s", s=edit)
+    single = verify_store(filled, Verifier(signer.public_key), workers=1)
+    parallel = verify_store(filled, Verifier(signer.public_key), workers=2, parallel_threshold=1)
+    assert parallel.findings == single.findings
+    assert parallel.first_bad_seq == edit
+
+
+@pytest.mark.slow
+def test_parallel_verification_notices_a_record_deleted_at_a_seam(
+    filled: AuditStore, signer: Signer
+) -> None:
+    tamper(filled, "DELETE FROM audit_events WHERE seq = 6")
+    report = verify_store(filled, Verifier(signer.public_key), workers=2, parallel_threshold=1)
+    assert report.first_bad_seq == 6
+    assert report.records == 9

@@ -136,9 +136,9 @@ def build_rows(count: int) -> list[Row]:
 
 
 def test_an_untouched_chain_has_no_findings() -> None:
-    count, head_seq, head_hash, _, findings = check_chain(build_rows(20))
-    assert (count, head_seq, findings) == (20, 20, [])
-    assert head_hash == build_rows(20)[-1][9]
+    walk = check_chain(build_rows(20))
+    assert (walk.count, walk.last_seq, walk.findings) == (20, 20, [])
+    assert walk.last_hash == build_rows(20)[-1][9]
 
 
 def mutate(value: Any, replacement: str) -> Any:
@@ -172,7 +172,7 @@ def test_any_single_change_to_any_stored_field_is_detected(
         row[field] = mutate(row[field], replacement)
     rows[index] = tuple(row)
     rows.sort(key=lambda item: item[0])
-    _, _, _, _, findings = check_chain(rows)
+    findings = check_chain(rows).findings
     assert findings, f"changing {FIELDS[field]} of record {index + 1} went unnoticed"
     assert min(f.seq for f in findings) <= index + 1 + (1 if FIELDS[field] == "hash" else 0)
 
@@ -180,7 +180,7 @@ def test_any_single_change_to_any_stored_field_is_detected(
 def test_a_missing_record_is_named() -> None:
     rows = build_rows(10)
     del rows[4]
-    findings = check_chain(rows)[4]
+    findings = check_chain(rows).findings
     assert findings[0].problem == "missing_record"
     assert findings[0].seq == 5
 
@@ -190,6 +190,14 @@ def test_a_recomputed_chain_after_an_edit_still_breaks_at_the_edit() -> None:
     row = list(rows[2])
     row[3] = "mallory"
     rows[2] = tuple(row)
-    findings = check_chain(rows)[4]
+    findings = check_chain(rows).findings
     assert [f.seq for f in findings] == [3]
     assert findings[0].problem == "hash_mismatch"
+
+
+def test_a_segment_walk_takes_its_first_link_on_trust_and_reports_it() -> None:
+    rows = build_rows(10)[4:]
+    walk = check_chain(rows, start_seq=5, start_prev=None, keep={7})
+    assert walk.findings == []
+    assert walk.first_prev == build_rows(10)[3][9]
+    assert walk.kept == {7: build_rows(10)[6][9]}

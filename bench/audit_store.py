@@ -1,0 +1,187 @@
+"""Audit store benchmark: batched ingest, durable append latency and verification speed.
+
+Prints one JSON object (see bench/README.md). Both engines are measured in one run, side by
+side, on fresh databases: a temporary SQLite file and a temporary PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from gatekeeper.audit import migrate
+from gatekeeper.audit.batching import BatchedAppender
+from gatekeeper.audit.checkpoints import signer_from_settings
+from gatekeeper.audit.database import create_database_engine, resolve_url
+from gatekeeper.audit.events import NewEvent
+from gatekeeper.audit.store import AuditStore
+from gatekeeper.audit.verify import verify_store
+from gatekeeper.settings import load_settings
+
+POSTGRES_URL = os.environ.get(
+    "GATEKEEPER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+PRODUCERS = 8
+
+
+def event(i: int) -> NewEvent:
+    """An admission-decision-sized event (about 600 bytes of payload)."""
+    return NewEvent(
+        kind="admission.allowed" if i % 4 else "admission.denied",
+        actor=f"user-{i % 50}",
+        subject=f"team-{i % 7}/apps/v1/Deployment/web-{i % 100}",
+        source="apps",
+        commit=f"{i:040x}",
+        payload={
+            "uid": str(uuid.UUID(int=i)),
+            "operation": "UPDATE",
+            "groups": ["system:authenticated", "team"],
+            "reasons": ["not from a verified commit"] if i % 4 == 0 else [],
+            "digest": f"sha256:{i:064x}",
+            "policies": {"version": "v42", "evaluated": 17},
+        },
+    )
+
+
+def batched_ingest(store: AuditStore, events: int) -> float:
+    """Events per second through the batched appender, from several producer threads."""
+    started = time.perf_counter()
+    with BatchedAppender(store, max_delay=0.005, max_size=512) as appender:
+
+        def produce(worker: int) -> None:
+            futures = [appender.submit(event(i)) for i in range(worker, events, PRODUCERS)]
+            wait(futures)
+            for future in futures:
+                future.result()
+
+        with ThreadPoolExecutor(PRODUCERS) as pool:
+            list(pool.map(produce, range(PRODUCERS)))
+    return events / (time.perf_counter() - started)
+
+
+def durable_latencies(store: AuditStore, count: int) -> list[float]:
+    """Milliseconds per durable append, one after another."""
+    samples = []
+    for i in range(count):
+        started = time.perf_counter()
+        store.append(event(i))
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def p99(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=100)[98]
+
+
+def verify_rate(store: AuditStore) -> float:
+    started = time.perf_counter()
+    report = verify_store(store, None)
+    elapsed = time.perf_counter() - started
+    if not report.ok:
+        raise SystemExit(f"benchmark log does not verify: {report.findings[:3]}")
+    return report.records / elapsed
+
+
+def measure(url: str, events: int, durable: int) -> dict[str, float]:
+    engine = create_database_engine(url)
+    try:
+        migrate.upgrade(engine)
+        store = AuditStore(engine)
+        latencies = durable_latencies(store, durable)
+        rate = batched_ingest(store, events)
+        return {
+            "batched_events_per_s": rate,
+            "durable_append_p50_ms": statistics.median(latencies),
+            "durable_append_p99_ms": p99(latencies),
+            "verify_events_per_s": verify_rate(store),
+        }
+    finally:
+        engine.dispose()
+
+
+def with_temporary_postgres(events: int, durable: int) -> dict[str, float] | None:
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"gk_bench_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # the bench still reports SQLite without a server
+        print(f"PostgreSQL unavailable: {exc}", file=sys.stderr)
+        admin.dispose()
+        return None
+    try:
+        url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        return measure(url, events, durable)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def keep_in_config(config: Path, events: int) -> dict[str, Any]:
+    """Write the events into the configured database, with signed checkpoints, and keep them."""
+    settings = load_settings(config)
+    signer = signer_from_settings(settings)
+    url = resolve_url(settings.database.url, settings.config_dir)
+    engine = create_database_engine(url)
+    try:
+        migrate.upgrade(engine)
+        store = AuditStore(engine, sensitive_fields=settings.audit.sensitive_fields)
+        rate = batched_ingest(store, events)
+        checkpoint = store.checkpoint(signer)
+        return {
+            "kept_database": settings.database.redacted_url(),
+            "kept_events": events,
+            "kept_batched_events_per_s": rate,
+            "kept_checkpoint_seq": checkpoint.seq,
+        }
+    finally:
+        engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--durable", type=int, default=500, help="durable appends to time")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--config", type=Path, help="also write into this config's database")
+    parser.add_argument("--keep", action="store_true", help="with --config: keep the events")
+    args = parser.parse_args()
+    if args.keep and not args.config:
+        parser.error("--keep needs --config")
+
+    result: dict[str, Any] = {"events": args.events, "producers": PRODUCERS}
+    with tempfile.TemporaryDirectory() as folder:
+        sqlite = measure(f"sqlite:///{folder}/bench.db", args.events, args.durable)
+    result.update({f"sqlite_{key}": value for key, value in sqlite.items()})
+    postgres = with_temporary_postgres(args.events, args.durable)
+    if postgres is not None:
+        result.update({f"postgresql_{key}": value for key, value in postgres.items()})
+    rates = [sqlite["verify_events_per_s"]] + (
+        [postgres["verify_events_per_s"]] if postgres else []
+    )
+    result["verify_events_per_s"] = min(rates)
+    if args.config:
+        result.update(keep_in_config(args.config, args.events))
+    rounded = {k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}
+    if args.json:
+        print(json.dumps(rounded, indent=2))
+    else:
+        for key, value in rounded.items():
+            print(f"{key:40} {value}")
+
+
+if __name__ == "__main__":
+    main()
