@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -65,6 +65,7 @@ class PreparedEvent:
     source: str | None
     commit: str | None
     payload_json: str
+    payload: Mapping[str, Any]
 
 
 def _utc_now() -> datetime:
@@ -110,13 +111,60 @@ class AuditStore:
             return []
         with self._locked() as connection:
             seq, prev_hash = self._head(connection)
-            rows = []
+            # One instant per transaction: the records become durable together.
+            moment = chain.parse_time(chain.format_time(self._clock()))
+            time_text = chain.format_time(moment)
+            stored = moment if connection.dialect.name == "postgresql" else time_text
+            records, rows = [], []
             for item in prepared:
                 seq += 1
-                rows.append(self._seal(item, seq, prev_hash))
-                prev_hash = rows[-1]["hash"]
-            connection.execute(insert(EventRow), rows)
-        return [_record(row) for row in rows]
+                digest = chain.record_hash(
+                    seq=seq,
+                    time=time_text,
+                    kind=item.kind,
+                    actor=item.actor,
+                    subject=item.subject,
+                    source=item.source,
+                    commit=item.commit,
+                    payload_json=item.payload_json,
+                    prev_hash=prev_hash,
+                )
+                rows.append(
+                    (
+                        seq,
+                        stored,
+                        item.kind,
+                        item.actor,
+                        item.subject,
+                        item.source,
+                        item.commit,
+                        item.payload_json,
+                        prev_hash,
+                        digest,
+                    )
+                )
+                records.append(
+                    Record(
+                        seq=seq,
+                        time=moment,
+                        kind=item.kind,
+                        actor=item.actor,
+                        subject=item.subject,
+                        source=item.source,
+                        commit=item.commit,
+                        payload=item.payload,
+                        prev_hash=prev_hash,
+                        hash=digest,
+                    )
+                )
+                prev_hash = digest
+            marker = "%s" if connection.dialect.name == "postgresql" else "?"
+            connection.exec_driver_sql(
+                "INSERT INTO audit_events (seq, time, kind, actor, subject, source, commit_sha, "
+                f"payload, prev_hash, hash) VALUES ({', '.join([marker] * 10)})",
+                rows,
+            )
+        return records
 
     def prepare(self, event: NewEvent) -> PreparedEvent:
         """Check an event, redact it and serialise its payload; no database access."""
@@ -126,8 +174,10 @@ class AuditStore:
             value = getattr(event, name)
             if value is not None and len(value) > limit:
                 raise AuditError(f"event {name} is longer than {limit} characters")
+        raw = event.payload if isinstance(event.payload, dict) else dict(event.payload)
+        payload = redact(raw, self._sensitive)
         try:
-            payload_json = chain.canonical_payload(redact(dict(event.payload), self._sensitive))
+            payload_json = chain.canonical_payload(payload)
         except NotCanonicalisable as exc:
             raise AuditError(f"event payload refused: {exc}") from exc
         return PreparedEvent(
@@ -137,35 +187,8 @@ class AuditStore:
             source=event.source,
             commit=event.commit,
             payload_json=payload_json,
+            payload=json.loads(payload_json),
         )
-
-    def _seal(self, item: PreparedEvent, seq: int, prev_hash: str) -> dict[str, Any]:
-        # Microsecond precision is all both databases keep; truncate before hashing.
-        moment = self._clock().astimezone(UTC).replace(tzinfo=UTC)
-        time_text = chain.format_time(moment)
-        digest = chain.record_hash(
-            seq=seq,
-            time=time_text,
-            kind=item.kind,
-            actor=item.actor,
-            subject=item.subject,
-            source=item.source,
-            commit=item.commit,
-            payload_json=item.payload_json,
-            prev_hash=prev_hash,
-        )
-        return {
-            "seq": seq,
-            "time": chain.parse_time(time_text),
-            "kind": item.kind,
-            "actor": item.actor,
-            "subject": item.subject,
-            "source": item.source,
-            "commit_sha": item.commit,
-            "payload": item.payload_json,
-            "prev_hash": prev_hash,
-            "hash": digest,
-        }
 
     @staticmethod
     def _head(connection: Connection) -> tuple[int, str]:
