@@ -41,11 +41,14 @@ def _holds_secret(value: Any) -> bool:
     stack = [value]
     while stack:
         node = stack.pop()
-        if isinstance(node, Mapping):
+        kind = type(node)
+        if kind is str or kind is int or kind is bool or node is None:
+            continue
+        if kind is dict or isinstance(node, Mapping):
             if node.get("kind") == "Secret":
                 return True
             stack.extend(node.values())
-        elif isinstance(node, list | tuple):
+        elif kind is list or kind is tuple:
             stack.extend(node)
     return False
 
