@@ -91,3 +91,33 @@ class CheckpointRow(Base):
     signature: Mapped[str] = mapped_column(String(128), nullable=False)
 
     __table_args__ = (Index("ix_audit_checkpoints_seq", "seq"),)
+
+
+class VerifiedCommitRow(Base):
+    """A commit the reconciler verified for a source; the webhook admits nothing else."""
+
+    __tablename__ = "verified_commits"
+
+    source: Mapped[str] = mapped_column(String(128), primary_key=True)
+    commit: Mapped[str] = mapped_column("commit_sha", String(64), primary_key=True)
+    verified_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    signer: Mapped[str | None] = mapped_column(String(256))
+    key_id: Mapped[str | None] = mapped_column(String(128))
+    format: Mapped[str | None] = mapped_column(String(16))
+
+
+class DesiredObjectRow(Base):
+    """The manifest Git holds for one object at one verified commit, and its digest."""
+
+    __tablename__ = "desired_objects"
+
+    source: Mapped[str] = mapped_column(String(128), primary_key=True)
+    commit: Mapped[str] = mapped_column("commit_sha", String(64), primary_key=True)
+    api_group: Mapped[str] = mapped_column(String(253), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(128), primary_key=True)
+    namespace: Mapped[str] = mapped_column(String(253), primary_key=True)
+    name: Mapped[str] = mapped_column(String(253), primary_key=True)
+    path: Mapped[str] = mapped_column(String(1024), nullable=False)
+    digest: Mapped[str] = mapped_column(String(80), nullable=False)
+    manifest: Mapped[str] = mapped_column(Text, nullable=False)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)

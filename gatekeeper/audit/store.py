@@ -201,15 +201,15 @@ class AuditStore:
 
     def head(self) -> tuple[int, str]:
         """The last sequence number and its hash; `(0, 64 zeros)` for an empty log."""
-        with self._translate(), self.engine.connect() as connection:
+        with self.translated(), self.engine.connect() as connection:
             return self._head(connection)
 
     def count(self) -> int:
-        with self._translate(), self.engine.connect() as connection:
+        with self.translated(), self.engine.connect() as connection:
             return int(connection.execute(select(func.count()).select_from(EventRow)).scalar_one())
 
     def get(self, seq: int) -> Record | None:
-        with self._translate(), self.engine.connect() as connection:
+        with self.translated(), self.engine.connect() as connection:
             row = connection.execute(select(EventRow).where(EventRow.seq == seq)).first()
         return None if row is None else _record(row._mapping)
 
@@ -252,7 +252,7 @@ class AuditStore:
             )
         key = EventRow.seq.asc() if order == "asc" else EventRow.seq.desc()
         statement = statement.order_by(key).limit(limit + 1)
-        with self._translate(), self.engine.connect() as connection:
+        with self.translated(), self.engine.connect() as connection:
             rows = connection.execute(statement).all()
         records = [_record(row._mapping) for row in rows[:limit]]
         cursor = records[-1].seq if len(rows) > limit else None
@@ -279,7 +279,7 @@ class AuditStore:
         )
         after = (first - 1) if first is not None else -(2**63)
         upper = last if last is not None else 2**63 - 1
-        with self._translate(), self.engine.connect() as connection:
+        with self.translated(), self.engine.connect() as connection:
             while True:
                 rows = connection.exec_driver_sql(statement, (after, upper)).all()
                 if not rows:
@@ -323,7 +323,7 @@ class AuditStore:
         return checkpoint
 
     def checkpoints(self) -> list[Checkpoint]:
-        with self._translate(), self.engine.connect() as connection:
+        with self.translated(), self.engine.connect() as connection:
             rows = connection.execute(select(CheckpointRow).order_by(CheckpointRow.id)).all()
         return [
             Checkpoint(
@@ -340,14 +340,14 @@ class AuditStore:
     @contextmanager
     def _locked(self) -> Iterator[Connection]:
         """A write transaction holding the chain's lock; commits on leaving."""
-        with self._translate(), self.engine.connect() as plain:
+        with self.translated(), self.engine.connect() as plain:
             connection = writer(plain)
             with connection.begin():
                 lock_chain(connection)
                 yield connection
 
     @contextmanager
-    def _translate(self) -> Iterator[None]:
+    def translated(self) -> Iterator[None]:
         """Map database errors onto the audit error tree, once, here."""
         try:
             yield

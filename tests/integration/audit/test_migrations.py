@@ -16,14 +16,16 @@ from gatekeeper.audit.store import AuditStore
 
 pytestmark = pytest.mark.integration
 
+TABLES = ("audit_events", "audit_checkpoints", "verified_commits", "desired_objects")
+
 
 def test_upgrade_creates_the_tables_and_downgrade_removes_them(engine: Engine) -> None:
     migrate.upgrade(engine)
     assert migrate.current_revision(engine) == migrate.head_revision()
-    assert {"audit_events", "audit_checkpoints"} <= set(inspect(engine).get_table_names())
+    assert set(TABLES) <= set(inspect(engine).get_table_names())
     migrate.downgrade(engine, "base")
     assert migrate.current_revision(engine) is None
-    assert not {"audit_events", "audit_checkpoints"} & set(inspect(engine).get_table_names())
+    assert not set(TABLES) & set(inspect(engine).get_table_names())
     migrate.upgrade(engine)
     assert AuditStore(engine).append(NewEvent(kind="sync.applied", actor="a")).seq == 1
 
