@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -37,22 +38,20 @@ def _config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema up to `revision`."""
-    config = _config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        try:
-            command.upgrade(config, revision)
-        except CommandError as exc:
-            raise AuditError(f"migration failed: {exc}") from exc
+    _run(engine, command.upgrade, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Take the schema down to `revision` (`base` removes every table)."""
+    _run(engine, command.downgrade, revision)
+
+
+def _run(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
     config = _config(engine)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         try:
-            command.downgrade(config, revision)
+            step(config, revision)
         except CommandError as exc:
             raise AuditError(f"migration failed: {exc}") from exc
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from gatekeeper.audit import triggers
 from gatekeeper.audit.schema import UtcDateTime
 
 revision: str = "0001"
@@ -54,52 +55,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_audit_checkpoints"),
     )
     op.create_index("ix_audit_checkpoints_seq", "audit_checkpoints", ["seq"])
-    if op.get_bind().dialect.name == "postgresql":
-        _postgresql_triggers()
-    else:
-        _sqlite_triggers()
-
-
-def _sqlite_triggers() -> None:
-    for table in _TABLES:
-        for action in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {action} refused'); END"
-            )
-
-
-def _postgresql_triggers() -> None:
-    op.execute(
-        """
-        CREATE FUNCTION gatekeeper_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
-                USING ERRCODE = 'insufficient_privilege';
-        END
-        $$
-        """
-    )
-    for table in _TABLES:
-        op.execute(
-            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-            "FOR EACH ROW EXECUTE FUNCTION gatekeeper_refuse_change()"
-        )
-        op.execute(
-            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-            "FOR EACH STATEMENT EXECUTE FUNCTION gatekeeper_refuse_change()"
-        )
+    dialect = op.get_bind().dialect.name
+    if dialect == "postgresql":
+        triggers.create_refuse_function(op.execute)
+    triggers.create(op.execute, dialect, _TABLES)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        for table in _TABLES:
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
-        op.execute("DROP FUNCTION IF EXISTS gatekeeper_refuse_change()")
-    else:
-        for table in _TABLES:
-            for action in ("update", "delete"):
-                op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{action}")
+    dialect = op.get_bind().dialect.name
+    triggers.drop(op.execute, dialect, _TABLES)
+    if dialect == "postgresql":
+        op.execute(f"DROP FUNCTION IF EXISTS {triggers.REFUSE_FUNCTION}()")
     op.drop_table("audit_checkpoints")
     op.drop_table("audit_events")

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from gatekeeper.audit import triggers
 from gatekeeper.audit.schema import UtcDateTime
 
 revision: str = "0002"
@@ -55,33 +56,10 @@ def upgrade() -> None:
             name="pk_desired_objects",
         ),
     )
-    if op.get_bind().dialect.name == "postgresql":
-        for table in _TABLES:
-            op.execute(
-                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION gatekeeper_refuse_change()"
-            )
-            op.execute(
-                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-                "FOR EACH STATEMENT EXECUTE FUNCTION gatekeeper_refuse_change()"
-            )
-    else:
-        for table in _TABLES:
-            for action in ("UPDATE", "DELETE"):
-                op.execute(
-                    f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {action} refused'); END"
-                )
+    triggers.create(op.execute, op.get_bind().dialect.name, _TABLES)
 
 
 def downgrade() -> None:
-    postgresql = op.get_bind().dialect.name == "postgresql"
-    for table in _TABLES:
-        if postgresql:
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
-        else:
-            for action in ("update", "delete"):
-                op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{action}")
+    triggers.drop(op.execute, op.get_bind().dialect.name, _TABLES)
     op.drop_table("desired_objects")
     op.drop_table("verified_commits")
