@@ -10,6 +10,7 @@ import typer
 
 from gatekeeper import __version__
 from gatekeeper.cli import audit, db
+from gatekeeper.cli import verify as verify_command
 from gatekeeper.cli.context import CliState, console_err
 from gatekeeper.errors import CheckFailed, ConfigError, GatekeeperError
 
@@ -51,6 +52,9 @@ def _root(
     ] = False,
 ) -> None:
     ctx.obj = CliState(config_file=config)
+
+
+app.command("verify")(verify_command.verify)
 
 
 def main(argv: list[str] | None = None) -> int:

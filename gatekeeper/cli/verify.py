@@ -1,0 +1,97 @@
+"""`gatekeeper verify`: check the provenance of a range of commits against a trust policy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from gatekeeper.cli.context import console
+from gatekeeper.errors import CheckFailed, ConfigError
+from gatekeeper.provenance import (
+    CommitVerdict,
+    GitRepository,
+    ProvenanceError,
+    RangeVerdict,
+    load_trust_policy,
+    verify_range,
+)
+
+
+def _as_json(verdict: CommitVerdict, kind: str) -> dict[str, Any]:
+    return {
+        "sha": verdict.sha,
+        "kind": kind,
+        "trusted": verdict.trusted,
+        "reason": verdict.reason.value,
+        "detail": verdict.detail,
+        "format": verdict.format.value if verdict.format else None,
+        "signer": verdict.signer,
+        "key_id": verdict.key_id,
+        "paths": list(verdict.paths),
+        "rule": verdict.rule,
+        "path": verdict.path,
+    }
+
+
+def _rows(result: RangeVerdict) -> list[tuple[str, CommitVerdict]]:
+    rows = [("commit", c) for c in result.commits]
+    if result.tag is not None:
+        rows.append(("tag", result.tag))
+    return rows
+
+
+def _table(result: RangeVerdict) -> Table:
+    table = Table(title=f"provenance of {result.target[:12]} ({result.mode} mode)")
+    for column in ("commit", "verdict", "format", "signer", "key", "paths", "why"):
+        table.add_column(column, overflow="fold")
+    for kind, verdict in _rows(result):
+        style = "green" if verdict.trusted else "red"
+        paths = ", ".join(verdict.paths[:3]) + (" ..." if len(verdict.paths) > 3 else "")
+        table.add_row(
+            verdict.sha[:12] + (" (tag)" if kind == "tag" else ""),
+            f"[{style}]{verdict.reason.value}[/{style}]",
+            verdict.format.value if verdict.format else "-",
+            verdict.signer or "-",
+            (verdict.key_id or "-")[-16:],
+            paths or "-",
+            verdict.detail or "",
+        )
+    return table
+
+
+def verify(
+    repo: Annotated[Path, typer.Option("--repo", help="Local Git repository (full history).")],
+    trust: Annotated[Path, typer.Option("--trust", help="Trust policy YAML (DESIGN section 7).")],
+    rev: Annotated[str, typer.Option("--rev", help="Target branch, tag or SHA.")] = "HEAD",
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Last synced commit: only commits after it are checked."),
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--format", help="table (default) or json (one object per commit).")
+    ] = "table",
+) -> None:
+    """Verify that every commit up to REV is signed by a trusted signer allowed to change it."""
+    if output not in ("table", "json"):
+        raise ConfigError(f"--format must be table or json, not {output!r}")
+    policy = load_trust_policy(trust)
+    try:
+        repository = GitRepository(repo)
+        result = verify_range(repository, policy, since=since, target=rev)
+    except ProvenanceError as exc:
+        raise ConfigError(str(exc)) from exc
+    if output == "json":
+        typer.echo(json.dumps([_as_json(v, kind) for kind, v in _rows(result)], indent=2))
+    else:
+        console.print(_table(result))
+    if not result.trusted:
+        bad = result.untrusted
+        first = bad[0]
+        raise CheckFailed(
+            f"{len(bad)} of {len(_rows(result))} untrusted; first: {first.sha[:12]}"
+            f" {first.reason.value}: {first.detail}"
+        )

@@ -1,0 +1,33 @@
+"""Git provenance: every commit signed by a trusted key whose signer may change its paths."""
+
+from gatekeeper.provenance.errors import ProvenanceError, RepositoryError, TrustPolicyError
+from gatekeeper.provenance.policy import TrustPolicy, load_trust_policy, parse_trust_policy
+from gatekeeper.provenance.repository import CommitRecord, GitRepository
+from gatekeeper.provenance.verdicts import (
+    CommitVerdict,
+    RangeVerdict,
+    Reason,
+    SignatureFormat,
+    SignatureVerdict,
+)
+from gatekeeper.provenance.verify import judge_commit, judge_range, verify_range, verify_tag
+
+__all__ = [
+    "CommitRecord",
+    "CommitVerdict",
+    "GitRepository",
+    "ProvenanceError",
+    "RangeVerdict",
+    "Reason",
+    "RepositoryError",
+    "SignatureFormat",
+    "SignatureVerdict",
+    "TrustPolicy",
+    "TrustPolicyError",
+    "judge_commit",
+    "judge_range",
+    "load_trust_policy",
+    "parse_trust_policy",
+    "verify_range",
+    "verify_tag",
+]

@@ -1,0 +1,174 @@
+"""OpenPGP signatures on commits and tags, verified in-process with Sequoia (pysequoia)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import pysequoia
+from pysequoia.packet import PacketPile, SignatureType, Tag
+
+from gatekeeper.provenance.verdicts import Reason, SignatureFormat, SignatureVerdict
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """One (sub)key of a trusted certificate, with when it may sign."""
+
+    signer: str
+    fingerprint: str
+    cert: pysequoia.Cert
+    created: datetime
+    expires: datetime | None
+    revoked: bool
+
+    def problem_at(self, when: datetime) -> tuple[Reason, str] | None:
+        """Why this key could not sign at `when`, or None when it could."""
+        if self.revoked:
+            return Reason.REVOKED_KEY, f"key {self.fingerprint.upper()} is revoked"
+        if when < self.created:
+            return (
+                Reason.EXPIRED_KEY,
+                f"key {self.fingerprint.upper()} is not valid yet at {when.isoformat()}"
+                f" (created {self.created.isoformat()})",
+            )
+        if self.expires is not None and when >= self.expires:
+            return (
+                Reason.EXPIRED_KEY,
+                f"key {self.fingerprint.upper()} expired {self.expires.isoformat()},"
+                f" before {when.isoformat()}",
+            )
+        return None
+
+
+def parse_certs(armored: str) -> list[pysequoia.Cert]:
+    """Every certificate in an ASCII-armored block; ValueError when there is none or it is bad."""
+    try:
+        certs = pysequoia.Cert.split_bytes(armored.encode())
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError("not a valid OpenPGP public key block") from exc
+    if not certs:
+        raise ValueError("no OpenPGP certificate found in the key block")
+    for cert in certs:
+        if cert.has_secret_keys:
+            raise ValueError("the key block holds secret key material; give public keys only")
+    return certs
+
+
+def _min_time(first: datetime | None, second: datetime | None) -> datetime | None:
+    if first is None:
+        return second
+    if second is None:
+        return first
+    return min(first, second)
+
+
+def signing_keys(signer: str, cert: pysequoia.Cert) -> list[SigningKey]:
+    """The primary key and every subkey of `cert`, with their lifetimes from the self-signatures."""
+    revoked = cert.is_revoked
+    cert_expires = cert.expiration
+    keys: list[SigningKey] = []
+    # Walk the packets: a subkey's binding and revocation signatures follow its key packet.
+    subkey: tuple[str, datetime] | None = None
+    latest_binding: datetime | None = None
+    sub_expires: datetime | None = None
+    sub_revoked = False
+
+    def flush() -> None:
+        if subkey is not None:
+            fpr, created = subkey
+            keys.append(
+                SigningKey(
+                    signer=signer,
+                    fingerprint=fpr,
+                    cert=cert,
+                    created=created,
+                    expires=_min_time(sub_expires, cert_expires),
+                    revoked=revoked or sub_revoked,
+                )
+            )
+
+    for packet in PacketPile.from_bytes(bytes(cert)):
+        tag = packet.tag
+        if tag == Tag.PublicKey:
+            created = packet.key_created
+            fpr = packet.fingerprint
+            if created is not None and fpr is not None:
+                keys.append(SigningKey(signer, fpr, cert, created, cert_expires, revoked))
+        elif tag == Tag.PublicSubkey:
+            flush()
+            fpr, created = packet.fingerprint, packet.key_created
+            subkey = (fpr, created) if fpr is not None and created is not None else None
+            latest_binding, sub_expires, sub_revoked = None, None, False
+        elif tag == Tag.Signature and subkey is not None:
+            kind = packet.signature_type
+            made = packet.signature_created
+            if kind == SignatureType.SubkeyRevocation:
+                sub_revoked = True
+            elif (
+                kind == SignatureType.SubkeyBinding
+                and made is not None
+                and (latest_binding is None or made > latest_binding)
+            ):
+                latest_binding = made
+                period = packet.key_validity_period
+                sub_expires = None if period is None else subkey[1] + period
+    flush()
+    return keys
+
+
+class OpenPgpVerifier:
+    """Verifies detached OpenPGP signatures against the trusted certificates."""
+
+    def __init__(self, keys: Iterable[SigningKey]) -> None:
+        self._by_fingerprint: dict[str, SigningKey] = {}
+        self._by_key_id: dict[str, SigningKey] = {}
+        for key in keys:
+            self._by_fingerprint[key.fingerprint.lower()] = key
+            self._by_key_id[key.fingerprint.lower()[-16:]] = key
+
+    def verify(self, payload: bytes, signature: bytes, *, at: datetime) -> SignatureVerdict:
+        """Check `signature` over `payload` as made at `at` (the commit or tag time)."""
+        fmt = SignatureFormat.OPENPGP
+        try:
+            sig = pysequoia.Sig.from_bytes(signature)
+        except (RuntimeError, ValueError):
+            return SignatureVerdict(Reason.BAD_SIGNATURE, fmt, None, None, "malformed signature")
+        issuer = sig.issuer_fingerprint or sig.issuer_key_id
+        key_id = issuer.upper() if issuer else None
+        key = None
+        if sig.issuer_fingerprint:
+            key = self._by_fingerprint.get(sig.issuer_fingerprint.lower())
+        if key is None and sig.issuer_key_id:
+            key = self._by_key_id.get(sig.issuer_key_id.lower())
+        if key is None:
+            return SignatureVerdict(
+                Reason.UNKNOWN_KEY, fmt, None, key_id, f"no trusted key {key_id or '(no issuer)'}"
+            )
+        key_id = key.fingerprint.upper()
+        made = sig.created
+        for when in (at, made) if made is not None else (at,):
+            problem = key.problem_at(when)
+            if problem is not None:
+                return SignatureVerdict(problem[0], fmt, key.signer, key_id, problem[1])
+        cert = key.cert
+        try:
+            result = pysequoia.verify(bytes=payload, store=lambda _ids: [cert], signature=sig)
+        except (RuntimeError, ValueError):
+            return SignatureVerdict(
+                Reason.BAD_SIGNATURE,
+                fmt,
+                key.signer,
+                key_id,
+                "signature does not match the content",
+            )
+        if not result.valid_sigs:
+            return SignatureVerdict(
+                Reason.BAD_SIGNATURE,
+                fmt,
+                key.signer,
+                key_id,
+                "signature does not match the content",
+            )
+        return SignatureVerdict(Reason.TRUSTED, fmt, key.signer, key_id)

@@ -1,0 +1,218 @@
+"""The Git adapter: clone/fetch with full history, resolve revisions, read commits in bulk."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+from git import exc as git_exc
+
+from gatekeeper.provenance.errors import RepositoryError
+from gatekeeper.provenance.objects import ObjectFormatError, SignedObject, parse_commit, parse_tag
+
+# Raw `git log` settings that must not depend on the user's configuration.
+_LOG_CONFIG = (
+    "-c",
+    "log.showRoot=true",
+    "-c",
+    "core.quotePath=false",
+    "-c",
+    "log.showSignature=false",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CommitRecord:
+    """A commit as verification needs it: the signed object and the paths it changes."""
+
+    obj: SignedObject
+    paths: tuple[str, ...]
+
+    @property
+    def sha(self) -> str:
+        return self.obj.sha
+
+
+class GitRepository:
+    """A local repository with its full history, read through GitPython and git plumbing."""
+
+    def __init__(self, path: Path | str) -> None:
+        try:
+            self._repo = git.Repo(str(path))
+        except (git_exc.NoSuchPathError, git_exc.InvalidGitRepositoryError) as exc:
+            raise RepositoryError(f"{path}: not a Git repository") from exc
+        self.git_dir = Path(self._repo.git_dir)
+
+    @classmethod
+    def clone(cls, url: str, dest: Path) -> GitRepository:
+        """Clone `url` (URL or local path) into `dest` as a bare mirror, or fetch if it exists."""
+        if (dest / "HEAD").exists() or (dest / ".git").exists():
+            repo = cls(dest)
+            repo.fetch()
+            return repo
+        try:
+            git.Repo.clone_from(url, str(dest), multi_options=["--mirror", "--no-local"])
+        except git_exc.GitCommandError as exc:
+            raise RepositoryError(f"cannot clone {url}: {_stderr(exc)}") from exc
+        return cls(dest)
+
+    def fetch(self, remote: str = "origin") -> None:
+        """Fetch every ref of `remote`; a shallow repository is deepened to its full history."""
+        args = ["--prune", "--tags", "--force"]
+        if self.is_shallow:
+            args.append("--unshallow")
+        try:
+            self._repo.git.fetch(remote, *args)
+        except git_exc.GitCommandError as exc:
+            raise RepositoryError(f"cannot fetch {remote}: {_stderr(exc)}") from exc
+
+    @property
+    def is_shallow(self) -> bool:
+        return (self.git_dir / "shallow").exists()
+
+    def require_full_history(self) -> None:
+        if self.is_shallow:
+            raise RepositoryError(
+                f"{self.git_dir}: a shallow clone; provenance needs the full history"
+            )
+
+    def resolve(self, rev: str) -> str:
+        """The full SHA of the commit `rev` (branch, tag or SHA) names."""
+        try:
+            sha: str = self._repo.git.rev_parse("--verify", "--end-of-options", f"{rev}^{{commit}}")
+        except git_exc.GitCommandError as exc:
+            raise RepositoryError(f"cannot resolve {rev!r} to a commit") from exc
+        return sha
+
+    def annotated_tag(self, rev: str) -> str | None:
+        """The SHA of the annotated tag object `rev` names, or None if it names none."""
+        try:
+            kind = self._repo.git.cat_file("-t", f"{rev}")
+        except git_exc.GitCommandError:
+            return None
+        if kind != "tag":
+            return None
+        sha: str = self._repo.git.rev_parse("--verify", "--end-of-options", rev)
+        return sha
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        try:
+            self._repo.git.merge_base("--is-ancestor", ancestor, descendant)
+        except git_exc.GitCommandError as exc:
+            if exc.status == 1:
+                return False
+            raise RepositoryError(f"cannot compare {ancestor} and {descendant}") from exc
+        return True
+
+    def parents(self, sha: str) -> tuple[str, ...]:
+        line: str = self._repo.git.rev_list("--parents", "-n", "1", sha)
+        return tuple(line.split()[1:])
+
+    def read_objects(self, shas: Sequence[str]) -> Iterator[tuple[str, str, bytes]]:
+        """(sha, type, raw bytes) of each object, through one `git cat-file --batch` process."""
+        if not shas:
+            return
+        request = "".join(f"{sha}\n" for sha in shas).encode()
+        out = self._run(["cat-file", "--batch"], stdin=request)
+        offset = 0
+        for _ in shas:
+            end = out.index(b"\n", offset)
+            header = out[offset:end].split()
+            if len(header) != 3:
+                raise RepositoryError(f"object {header[0].decode()} is missing")
+            sha, kind, size = header[0].decode(), header[1].decode(), int(header[2])
+            start = end + 1
+            yield sha, kind, out[start : start + size]
+            offset = start + size + 1
+
+    def read_commits(self, shas: Sequence[str]) -> list[SignedObject]:
+        objects = []
+        for sha, kind, raw in self.read_objects(shas):
+            if kind != "commit":
+                raise RepositoryError(f"{sha} is a {kind}, not a commit")
+            try:
+                objects.append(parse_commit(sha, raw))
+            except ObjectFormatError as exc:
+                raise RepositoryError(str(exc)) from exc
+        return objects
+
+    def read_tag(self, sha: str) -> SignedObject:
+        for found, kind, raw in self.read_objects([sha]):
+            if kind != "tag":
+                raise RepositoryError(f"{found} is a {kind}, not a tag")
+            try:
+                return parse_tag(found, raw)
+            except ObjectFormatError as exc:
+                raise RepositoryError(str(exc)) from exc
+        raise RepositoryError(f"tag {sha} is missing")
+
+    def changed_paths(self, target: str, exclude: Sequence[str] = ()) -> dict[str, tuple[str, ...]]:
+        """Per commit reachable from `target` but not from `exclude`: the paths it changes.
+
+        Merges are compared with their first parent, renames count as delete plus add (both
+        paths), and the dict is ordered oldest first (parents before children).
+        """
+        args = [
+            *_LOG_CONFIG,
+            "log",
+            "--format=%x01%H",
+            "--raw",
+            "-z",
+            "--no-renames",
+            "--no-abbrev",
+            "--diff-merges=first-parent",
+            "--topo-order",
+            "--reverse",
+            target,
+            *(f"^{sha}" for sha in exclude),
+            "--",
+        ]
+        return _parse_raw_log(self._run(args))
+
+    def tree_paths(self, sha: str) -> tuple[str, ...]:
+        """Every file path in the tree of commit `sha`."""
+        out = self._run(["ls-tree", "-r", "-z", "--name-only", sha])
+        return tuple(p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p)
+
+    def diff_paths(self, old: str, new: str) -> tuple[str, ...]:
+        """The paths that differ between two commits' trees."""
+        out = self._run(["diff-tree", "-r", "-z", "--no-renames", "--name-only", old, new])
+        return tuple(sorted(p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p))
+
+    def _run(self, args: list[str], stdin: bytes | None = None) -> bytes:
+        cmd = ["git", "--git-dir", str(self.git_dir), *args]
+        try:
+            done = subprocess.run(cmd, input=stdin, capture_output=True, check=True)
+        except subprocess.CalledProcessError as exc:
+            message = exc.stderr.decode("utf-8", "replace").strip()
+            raise RepositoryError(f"git {args[0]} failed: {message}") from exc
+        except OSError as exc:
+            raise RepositoryError(f"cannot run git: {exc}") from exc
+        return done.stdout
+
+
+def _parse_raw_log(out: bytes) -> dict[str, tuple[str, ...]]:
+    result: dict[str, tuple[str, ...]] = {}
+    current: str | None = None
+    paths: list[str] = []
+    tokens = iter(out.split(b"\0"))
+    for raw in tokens:
+        token = raw.lstrip(b"\n")
+        if token.startswith(b"\x01"):
+            if current is not None:
+                result[current] = tuple(sorted(set(paths)))
+            current, paths = token[1:].decode("ascii"), []
+        elif token.startswith(b":"):
+            path = next(tokens, b"")
+            paths.append(path.decode("utf-8", "surrogateescape"))
+    if current is not None:
+        result[current] = tuple(sorted(set(paths)))
+    return result
+
+
+def _stderr(exc: git_exc.GitCommandError) -> str:
+    text = exc.stderr if isinstance(exc.stderr, str) else str(exc.stderr)
+    return text.strip().removeprefix("stderr: ").strip("'").strip()

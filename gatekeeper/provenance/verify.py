@@ -1,0 +1,157 @@
+"""Range verification: every commit signed by a trusted key whose signer may change its paths."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gatekeeper.provenance.errors import ProvenanceError
+from gatekeeper.provenance.objects import SignedObject
+from gatekeeper.provenance.policy import Rule, TrustPolicy
+from gatekeeper.provenance.repository import CommitRecord, GitRepository
+from gatekeeper.provenance.verdicts import CommitVerdict, RangeVerdict, Reason, SignatureVerdict
+
+
+def _signature_only(sha: str, sig: SignatureVerdict, paths: tuple[str, ...]) -> CommitVerdict:
+    return CommitVerdict(
+        sha=sha,
+        reason=sig.reason,
+        detail=sig.detail,
+        format=sig.format,
+        signer=sig.signer,
+        key_id=sig.key_id,
+        paths=paths,
+    )
+
+
+def judge_commit(record: CommitRecord, policy: TrustPolicy) -> CommitVerdict:
+    """One commit on its own: signature, key validity at commit time, signer's rights per path."""
+    sig = policy.keyring.verify(record.obj)
+    verdict = _signature_only(record.sha, sig, record.paths)
+    if not sig.valid or sig.signer is None:
+        return verdict
+    for path in record.paths:
+        rule = policy.rule_for(path)
+        if rule is None:
+            return _replace(
+                verdict,
+                Reason.SIGNER_NOT_ALLOWED,
+                f"no rule covers path {path}",
+                path=path,
+            )
+        if not rule.allows(sig.signer):
+            return _replace(
+                verdict,
+                Reason.SIGNER_NOT_ALLOWED,
+                f"{sig.signer} may not change {path} under {rule.label}",
+                path=path,
+                rule=rule.label,
+            )
+    return verdict
+
+
+def _replace(
+    verdict: CommitVerdict,
+    reason: Reason,
+    detail: str,
+    *,
+    path: str | None = None,
+    rule: str | None = None,
+) -> CommitVerdict:
+    return CommitVerdict(
+        sha=verdict.sha,
+        reason=reason,
+        detail=detail,
+        format=verdict.format,
+        signer=verdict.signer,
+        key_id=verdict.key_id,
+        paths=verdict.paths,
+        rule=rule,
+        path=path,
+    )
+
+
+def judge_range(records: Sequence[CommitRecord], policy: TrustPolicy) -> tuple[CommitVerdict, ...]:
+    """Every commit judged alone, then each rule's minSigners over the commits it governs."""
+    verdicts = [judge_commit(record, policy) for record in records]
+    governed: dict[int, list[int]] = {}
+    rules: dict[int, Rule] = {}
+    for position, record in enumerate(records):
+        for rule in {r.index: r for p in record.paths if (r := policy.rule_for(p))}.values():
+            if rule.min_signers > 1:
+                governed.setdefault(rule.index, []).append(position)
+                rules[rule.index] = rule
+    for index, positions in sorted(governed.items()):
+        rule = rules[index]
+        signers = {
+            verdicts[p].signer for p in positions if verdicts[p].trusted and verdicts[p].signer
+        }
+        if len(signers) >= rule.min_signers:
+            continue
+        named = ", ".join(sorted(s for s in signers if s)) or "none"
+        detail = (
+            f"{rule.label} needs {rule.min_signers} distinct trusted signers over the range,"
+            f" has {len(signers)} ({named})"
+        )
+        for p in positions:
+            if verdicts[p].trusted:
+                verdicts[p] = _replace(
+                    verdicts[p], Reason.INSUFFICIENT_SIGNERS, detail, rule=rule.label
+                )
+    return tuple(verdicts)
+
+
+def verify_tag(repo: GitRepository, policy: TrustPolicy, tag_sha: str) -> CommitVerdict:
+    """An annotated tag's own signature (tags change no paths)."""
+    tag: SignedObject = repo.read_tag(tag_sha)
+    return _signature_only(tag.sha, policy.keyring.verify(tag), ())
+
+
+def verify_range(
+    repo: GitRepository,
+    policy: TrustPolicy,
+    *,
+    since: str | None,
+    target: str,
+) -> RangeVerdict:
+    """Verify what a sync from `since` (the last synced commit, or None) to `target` brings.
+
+    Strict mode checks every commit reachable from `target` and not from `since`; on a first
+    sync (`since` None) the range starts at the policy's `trustFrom` commit when it has one.
+    Head mode checks only the target commit, whose signer must then be allowed on every path
+    changed since `since` (every path of its tree on a first sync). When `target` names a
+    signed-or-not annotated tag, the tag's signature must be trusted as well.
+    """
+    repo.require_full_history()
+    head = repo.resolve(target)
+    tag_sha = repo.annotated_tag(target)
+    tag = verify_tag(repo, policy, tag_sha) if tag_sha else None
+    base = repo.resolve(since) if since else None
+    if policy.mode == "head":
+        commits = _verify_head(repo, policy, head, base)
+    else:
+        exclude = _exclusions(repo, policy, head, base)
+        paths = repo.changed_paths(head, exclude)
+        objects = repo.read_commits(list(paths))
+        records = [CommitRecord(obj, paths[obj.sha]) for obj in objects]
+        commits = judge_range(records, policy)
+    return RangeVerdict(target=head, since=base, mode=policy.mode, commits=commits, tag=tag)
+
+
+def _exclusions(repo: GitRepository, policy: TrustPolicy, head: str, base: str | None) -> list[str]:
+    if base is not None:
+        return [base]
+    if policy.trust_from is None:
+        return []
+    start = repo.resolve(policy.trust_from)
+    if not repo.is_ancestor(start, head):
+        raise ProvenanceError(f"trustFrom {policy.trust_from} is not an ancestor of {head}")
+    # trustFrom itself is checked: exclude only what came before it.
+    return list(repo.parents(start))
+
+
+def _verify_head(
+    repo: GitRepository, policy: TrustPolicy, head: str, base: str | None
+) -> tuple[CommitVerdict, ...]:
+    paths = repo.diff_paths(base, head) if base is not None else repo.tree_paths(head)
+    (obj,) = repo.read_commits([head])
+    return judge_range([CommitRecord(obj, paths)], policy)
