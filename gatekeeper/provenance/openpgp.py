@@ -44,15 +44,14 @@ class SigningKey:
 
 def parse_certs(armored: str) -> list[pysequoia.Cert]:
     """Every certificate in an ASCII-armored block; ValueError when there is none or it is bad."""
+    if "PRIVATE KEY BLOCK" in armored:
+        raise ValueError("the key block holds secret key material; give public keys only")
     try:
         certs = pysequoia.Cert.split_bytes(armored.encode())
     except (RuntimeError, ValueError) as exc:
         raise ValueError("not a valid OpenPGP public key block") from exc
     if not certs:
         raise ValueError("no OpenPGP certificate found in the key block")
-    for cert in certs:
-        if cert.has_secret_keys:
-            raise ValueError("the key block holds secret key material; give public keys only")
     return certs
 
 
