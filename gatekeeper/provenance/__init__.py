@@ -4,6 +4,7 @@ from gatekeeper.provenance.errors import ProvenanceError, RepositoryError, Trust
 from gatekeeper.provenance.policy import TrustPolicy, load_trust_policy, parse_trust_policy
 from gatekeeper.provenance.repository import CommitRecord, GitRepository
 from gatekeeper.provenance.verdicts import (
+    SIGNATURE_REASONS,
     CommitVerdict,
     RangeVerdict,
     Reason,
@@ -13,6 +14,7 @@ from gatekeeper.provenance.verdicts import (
 from gatekeeper.provenance.verify import judge_commit, judge_range, verify_range, verify_tag
 
 __all__ = [
+    "SIGNATURE_REASONS",
     "CommitRecord",
     "CommitVerdict",
     "GitRepository",

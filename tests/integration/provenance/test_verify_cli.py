@@ -1,0 +1,103 @@
+"""`gatekeeper verify` end to end: table and JSON output, and exit codes 0, 1 and 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fixtures.gitrepo import Keys, SignedRepo, standard_signers, trust_policy_yaml
+
+from gatekeeper.cli import main
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def trust_file(tmp_path: Path, keys: Keys) -> Path:
+    path = tmp_path / "trust.yaml"
+    path.write_text(
+        trust_policy_yaml(
+            signers=standard_signers(keys),
+            rules=[
+                {"paths": ["apps/payments/**"], "signers": ["alice"]},
+                {"paths": ["**"], "signers": ["*"]},
+            ],
+        )
+    )
+    return path
+
+
+def test_verify_exits_zero_and_prints_one_json_object_per_trusted_commit(
+    repo: SignedRepo, keys: Keys, trust_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = repo.commit({"apps/payments/db.yaml": "1\n"}, signer=keys.signer("alice"))
+    second = repo.commit({"apps/web/site.yaml": "1\n"}, signer=keys.signer("bob"))
+    code = main(
+        ["verify", "--repo", str(repo.path), "--trust", str(trust_file), "--format", "json"]
+    )
+    assert code == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["sha"] for r in rows] == [first, second]
+    assert rows[0] | {"detail": None} == {
+        "sha": first,
+        "kind": "commit",
+        "trusted": True,
+        "reason": "trusted",
+        "detail": None,
+        "format": "openpgp",
+        "signer": "alice",
+        "key_id": keys.alice.fingerprint,
+        "paths": ["apps/payments/db.yaml"],
+        "rule": None,
+        "path": None,
+    }
+    assert rows[1]["format"] == "ssh" and rows[1]["signer"] == "bob"
+
+
+def test_verify_exits_one_and_names_the_untrusted_commit(
+    repo: SignedRepo, keys: Keys, trust_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    synced = repo.commit({"README": "1\n"}, signer=keys.signer("alice"))
+    bad = repo.commit({"apps/payments/db.yaml": "1\n"}, signer=keys.signer("bob"))
+    code = main(["verify", "--repo", str(repo.path), "--trust", str(trust_file), "--since", synced])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert bad[:12] in captured.out
+    err = " ".join(captured.err.split())
+    assert f"{bad[:12]} signer_not_allowed" in err
+    assert "bob may not change apps/payments/db.yaml under rules[0]" in err
+
+
+def test_verify_exits_two_on_a_trust_file_with_an_unknown_key_naming_it(
+    repo: SignedRepo, keys: Keys, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo.commit({"a": "1\n"}, signer=keys.signer("alice"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        trust_policy_yaml(
+            signers={"alice": {"openpgp": keys.alice.public, "team": "x"}},
+            rules=[{"paths": ["**"], "signers": ["*"]}],
+        )
+    )
+    code = main(["verify", "--repo", str(repo.path), "--trust", str(bad)])
+    assert code == 2
+    assert "signers[0].team: unknown key" in capsys.readouterr().err
+
+
+def test_verify_exits_two_when_the_revision_does_not_exist(
+    repo: SignedRepo, keys: Keys, trust_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo.commit({"a": "1\n"}, signer=keys.signer("alice"))
+    code = main(["verify", "--repo", str(repo.path), "--trust", str(trust_file), "--rev", "nope"])
+    assert code == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_verify_prints_a_table_by_default(
+    repo: SignedRepo, keys: Keys, trust_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sha = repo.commit({"a": "1\n"}, signer=keys.signer("bob"))
+    assert main(["verify", "--repo", str(repo.path), "--trust", str(trust_file)]) == 0
+    out = capsys.readouterr().out
+    assert sha[:12] in out and "trusted" in out and "bob" in out
