@@ -66,7 +66,7 @@ class PathGlob:
 
     pattern: str
     normal: str = field(init=False)
-    specificity: tuple[int, int, int] = field(init=False)
+    specificity: tuple[int, int, int, int] = field(init=False)
 
     def __post_init__(self) -> None:
         normal = check_pattern(self.pattern)
@@ -75,8 +75,11 @@ class PathGlob:
         literal_chars = sum(1 for c in normal if c not in "*?/")
         deep_wildcards = segments.count("**")
         object.__setattr__(self, "normal", normal)
-        # More literal segments, then more literal characters, then fewer `**` wins.
-        object.__setattr__(self, "specificity", (literal_segments, literal_chars, -deep_wildcards))
+        shallow = len(segments) - deep_wildcards
+        # More literal segments, then more segments pinned to one level, then more literal
+        # characters, then fewer `**`: `apps/*/secrets/**` beats `apps/payments/**`.
+        key = (literal_segments, shallow, literal_chars, -deep_wildcards)
+        object.__setattr__(self, "specificity", key)
 
     def matches(self, path: str) -> bool:
         return _compile(self.normal).fullmatch(path) is not None

@@ -132,7 +132,7 @@ class Rule:
     def allows(self, signer: str) -> bool:
         return self.signers is None or signer in self.signers
 
-    def specificity_for(self, path: str) -> tuple[int, int, int] | None:
+    def specificity_for(self, path: str) -> tuple[int, int, int, int] | None:
         best = [g.specificity for g in self.globs if g.matches(path)]
         return max(best) if best else None
 
@@ -154,7 +154,7 @@ class TrustPolicy:
         if path in self._decided:
             return self._decided[path]
         best: Rule | None = None
-        best_key: tuple[int, int, int] | None = None
+        best_key: tuple[int, int, int, int] | None = None
         for rule in self.rules:
             key = rule.specificity_for(path)
             if key is not None and (best_key is None or key > best_key):
