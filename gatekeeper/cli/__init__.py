@@ -27,6 +27,7 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(audit.app, name="audit")
+app.command("verify")(verify_command.verify)
 
 
 def _show_version(value: bool) -> None:
@@ -52,9 +53,6 @@ def _root(
     ] = False,
 ) -> None:
     ctx.obj = CliState(config_file=config)
-
-
-app.command("verify")(verify_command.verify)
 
 
 def main(argv: list[str] | None = None) -> int:

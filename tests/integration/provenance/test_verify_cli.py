@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from fixtures.gitrepo import Keys, SignedRepo, standard_signers, trust_policy_yaml
 
 from gatekeeper.cli import main
+from tests.fixtures.gitrepo import Keys, SignedRepo, standard_signers, trust_policy_yaml
 
 pytestmark = pytest.mark.integration
 
@@ -29,12 +29,12 @@ def trust_file(tmp_path: Path, keys: Keys) -> Path:
 
 
 def test_verify_exits_zero_and_prints_one_json_object_per_trusted_commit(
-    repo: SignedRepo, keys: Keys, trust_file: Path, capsys: pytest.CaptureFixture[str]
+    signed_repo: SignedRepo, keys: Keys, trust_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    first = repo.commit({"apps/payments/db.yaml": "1\n"}, signer=keys.signer("alice"))
-    second = repo.commit({"apps/web/site.yaml": "1\n"}, signer=keys.signer("bob"))
+    first = signed_repo.commit({"apps/payments/db.yaml": "1\n"}, signer=keys.signer("alice"))
+    second = signed_repo.commit({"apps/web/site.yaml": "1\n"}, signer=keys.signer("bob"))
     code = main(
-        ["verify", "--repo", str(repo.path), "--trust", str(trust_file), "--format", "json"]
+        ["verify", "--repo", str(signed_repo.path), "--trust", str(trust_file), "--format", "json"]
     )
     assert code == 0
     rows = json.loads(capsys.readouterr().out)
@@ -56,11 +56,13 @@ def test_verify_exits_zero_and_prints_one_json_object_per_trusted_commit(
 
 
 def test_verify_exits_one_and_names_the_untrusted_commit(
-    repo: SignedRepo, keys: Keys, trust_file: Path, capsys: pytest.CaptureFixture[str]
+    signed_repo: SignedRepo, keys: Keys, trust_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    synced = repo.commit({"README": "1\n"}, signer=keys.signer("alice"))
-    bad = repo.commit({"apps/payments/db.yaml": "1\n"}, signer=keys.signer("bob"))
-    code = main(["verify", "--repo", str(repo.path), "--trust", str(trust_file), "--since", synced])
+    synced = signed_repo.commit({"README": "1\n"}, signer=keys.signer("alice"))
+    bad = signed_repo.commit({"apps/payments/db.yaml": "1\n"}, signer=keys.signer("bob"))
+    code = main(
+        ["verify", "--repo", str(signed_repo.path), "--trust", str(trust_file), "--since", synced]
+    )
     captured = capsys.readouterr()
     assert code == 1
     assert bad[:12] in captured.out
@@ -70,9 +72,9 @@ def test_verify_exits_one_and_names_the_untrusted_commit(
 
 
 def test_verify_exits_two_on_a_trust_file_with_an_unknown_key_naming_it(
-    repo: SignedRepo, keys: Keys, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    signed_repo: SignedRepo, keys: Keys, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    repo.commit({"a": "1\n"}, signer=keys.signer("alice"))
+    signed_repo.commit({"a": "1\n"}, signer=keys.signer("alice"))
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         trust_policy_yaml(
@@ -80,24 +82,26 @@ def test_verify_exits_two_on_a_trust_file_with_an_unknown_key_naming_it(
             rules=[{"paths": ["**"], "signers": ["*"]}],
         )
     )
-    code = main(["verify", "--repo", str(repo.path), "--trust", str(bad)])
+    code = main(["verify", "--repo", str(signed_repo.path), "--trust", str(bad)])
     assert code == 2
     assert "signers[0].team: unknown key" in capsys.readouterr().err
 
 
 def test_verify_exits_two_when_the_revision_does_not_exist(
-    repo: SignedRepo, keys: Keys, trust_file: Path, capsys: pytest.CaptureFixture[str]
+    signed_repo: SignedRepo, keys: Keys, trust_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    repo.commit({"a": "1\n"}, signer=keys.signer("alice"))
-    code = main(["verify", "--repo", str(repo.path), "--trust", str(trust_file), "--rev", "nope"])
+    signed_repo.commit({"a": "1\n"}, signer=keys.signer("alice"))
+    code = main(
+        ["verify", "--repo", str(signed_repo.path), "--trust", str(trust_file), "--rev", "nope"]
+    )
     assert code == 2
     assert "nope" in capsys.readouterr().err
 
 
 def test_verify_prints_a_table_by_default(
-    repo: SignedRepo, keys: Keys, trust_file: Path, capsys: pytest.CaptureFixture[str]
+    signed_repo: SignedRepo, keys: Keys, trust_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    sha = repo.commit({"a": "1\n"}, signer=keys.signer("bob"))
-    assert main(["verify", "--repo", str(repo.path), "--trust", str(trust_file)]) == 0
+    sha = signed_repo.commit({"a": "1\n"}, signer=keys.signer("bob"))
+    assert main(["verify", "--repo", str(signed_repo.path), "--trust", str(trust_file)]) == 0
     out = capsys.readouterr().out
     assert sha[:12] in out and "trusted" in out and "bob" in out

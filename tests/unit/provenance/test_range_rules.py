@@ -6,9 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import InProcessPgpKey, InProcessSshKey, make_commit
 
 from gatekeeper.provenance import Reason, TrustPolicy, judge_range, parse_trust_policy
+from tests.fixtures.signing import InProcessPgpKey, InProcessSshKey, make_commit
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import InProcessSshKey
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gatekeeper.provenance import sshsig
+from tests.fixtures.signing import InProcessSshKey
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import InProcessPgpKey, InProcessSshKey
 
 from gatekeeper.errors import ConfigError
 from gatekeeper.provenance import TrustPolicyError, load_trust_policy, parse_trust_policy
+from tests.fixtures.signing import InProcessPgpKey, InProcessSshKey
 
 
 def document(pgp: InProcessPgpKey, ssh: InProcessSshKey, **changes: Any) -> dict[str, Any]:
