@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gatekeeper.provenance import SIGNATURE_REASONS, GitRepository, verify_range
+from gatekeeper.provenance import SIGNATURE_REASONS, GitRepository, verify_range, verify_tag
 from tests.fixtures.gitrepo import EXPIRED_KEY_CREATED, GitVerifier, Keys, PolicyWriter, SignedRepo
 
 pytestmark = pytest.mark.integration
@@ -112,3 +112,23 @@ def test_a_key_that_expired_after_the_commit_is_the_one_documented_difference_fr
     result = verify_range(GitRepository(signed_repo.path), write_policy(), since=None, target=sha)
     assert result.trusted
     assert git_verifier.verify_commit(signed_repo.path, sha) is False
+
+
+def test_tag_signature_verdicts_match_git_verify_tag(
+    signed_repo: SignedRepo, keys: Keys, write_policy: PolicyWriter, git_verifier: GitVerifier
+) -> None:
+    signed_repo.commit({"a": "1\n"}, signer=keys.signer("alice"))
+    tags = {
+        "by-alice": keys.signer("alice"),
+        "by-bob": keys.signer("bob"),
+        "by-eve": keys.signer("eve"),
+        "by-mallory": keys.signer("mallory"),
+        "unsigned": None,
+    }
+    for name, signer in tags.items():
+        signed_repo.tag(name, signer=signer)
+    repo, policy = GitRepository(signed_repo.path), write_policy()
+    ours = {name: verify_tag(repo, policy, repo.annotated_tag(name) or "") for name in tags}
+    table = [(n, ours[n].trusted, git_verifier.verify_tag(signed_repo.path, n)) for n in tags]
+    assert [row for row in table if row[1] != row[2]] == []
+    assert [n for n, trusted, _ in table if trusted] == ["by-alice", "by-bob"]
