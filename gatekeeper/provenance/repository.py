@@ -149,6 +149,11 @@ class GitRepository:
                 raise RepositoryError(str(exc)) from exc
         raise RepositoryError(f"tag {sha} is missing")
 
+    def rev_list(self, target: str, exclude: Sequence[str] = ()) -> list[str]:
+        """Commits reachable from `target` but not from `exclude`, parents before children."""
+        args = ["rev-list", "--topo-order", "--reverse", target, *(f"^{sha}" for sha in exclude)]
+        return self._run([*args, "--"]).decode("ascii").split()
+
     def changed_paths(self, target: str, exclude: Sequence[str] = ()) -> dict[str, tuple[str, ...]]:
         """Per commit reachable from `target` but not from `exclude`: the paths it changes.
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
-from gatekeeper.provenance.errors import ProvenanceError
+from gatekeeper.provenance.errors import ProvenanceError, RepositoryError
 from gatekeeper.provenance.objects import SignedObject
 from gatekeeper.provenance.policy import Rule, TrustPolicy
 from gatekeeper.provenance.repository import CommitRecord, GitRepository
@@ -23,9 +24,14 @@ def _signature_only(sha: str, sig: SignatureVerdict, paths: tuple[str, ...]) -> 
     )
 
 
-def judge_commit(record: CommitRecord, policy: TrustPolicy) -> CommitVerdict:
-    """One commit on its own: signature, key validity at commit time, signer's rights per path."""
-    sig = policy.keyring.verify(record.obj)
+def judge_commit(
+    record: CommitRecord, policy: TrustPolicy, signature: SignatureVerdict | None = None
+) -> CommitVerdict:
+    """One commit on its own: signature, key validity at commit time, signer's rights per path.
+
+    `signature` is the commit's signature verdict when it was already computed.
+    """
+    sig = signature if signature is not None else policy.keyring.verify(record.obj)
     verdict = _signature_only(record.sha, sig, record.paths)
     if not sig.valid or sig.signer is None:
         return verdict
@@ -70,9 +76,16 @@ def _replace(
     )
 
 
-def judge_range(records: Sequence[CommitRecord], policy: TrustPolicy) -> tuple[CommitVerdict, ...]:
+def judge_range(
+    records: Sequence[CommitRecord],
+    policy: TrustPolicy,
+    signatures: Sequence[SignatureVerdict] | None = None,
+) -> tuple[CommitVerdict, ...]:
     """Every commit judged alone, then each rule's minSigners over the commits it governs."""
-    verdicts = [judge_commit(record, policy) for record in records]
+    if signatures is None:
+        verdicts = [judge_commit(record, policy) for record in records]
+    else:
+        verdicts = [judge_commit(r, policy, s) for r, s in zip(records, signatures, strict=True)]
     governed: dict[int, list[int]] = {}
     rules: dict[int, Rule] = {}
     for position, record in enumerate(records):
@@ -129,12 +142,24 @@ def verify_range(
     if policy.mode == "head":
         commits = _verify_head(repo, policy, head, base)
     else:
-        exclude = _exclusions(repo, policy, head, base)
-        paths = repo.changed_paths(head, exclude)
-        objects = repo.read_commits(list(paths))
-        records = [CommitRecord(obj, paths[obj.sha]) for obj in objects]
-        commits = judge_range(records, policy)
+        commits = _verify_strict(repo, policy, head, _exclusions(repo, policy, head, base))
     return RangeVerdict(target=head, since=base, mode=policy.mode, commits=commits, tag=tag)
+
+
+def _verify_strict(
+    repo: GitRepository, policy: TrustPolicy, head: str, exclude: list[str]
+) -> tuple[CommitVerdict, ...]:
+    # git lists the changed paths in its own process while the signatures are checked here.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(repo.changed_paths, head, exclude)
+        objects = repo.read_commits(repo.rev_list(head, exclude))
+        signatures = [policy.keyring.verify(obj) for obj in objects]
+        paths = pending.result()
+    missing = [obj.sha for obj in objects if obj.sha not in paths]
+    if missing or len(paths) != len(objects):
+        raise RepositoryError(f"git listed different commits for {head}: {missing[:3]}")
+    records = [CommitRecord(obj, paths[obj.sha]) for obj in objects]
+    return judge_range(records, policy, signatures)
 
 
 def _exclusions(repo: GitRepository, policy: TrustPolicy, head: str, base: str | None) -> list[str]:
