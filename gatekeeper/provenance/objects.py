@@ -61,8 +61,8 @@ def _parse_ident_time(line: bytes) -> tuple[str, datetime]:
 def parse_commit(sha: str, raw: bytes) -> SignedObject:
     """Split a raw commit into payload and signature the way `git verify-commit` does."""
     head, sep, body = raw.partition(b"\n\n")
-    if not sep and not raw.endswith(b"\n"):
-        raise ObjectFormatError(f"commit {sha} has no header/body separator")
+    if not sep:
+        raise ObjectFormatError(f"commit {sha} has no blank line after its headers")
     kept: list[bytes] = []
     signature: list[bytes] = []
     parents: list[str] = []

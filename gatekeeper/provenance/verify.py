@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from gatekeeper.provenance.errors import ProvenanceError, RepositoryError
 from gatekeeper.provenance.objects import SignedObject
@@ -38,42 +39,21 @@ def judge_commit(
     for path in record.paths:
         rule = policy.rule_for(path)
         if rule is None:
-            return _replace(
+            return replace(
                 verdict,
-                Reason.SIGNER_NOT_ALLOWED,
-                f"no rule covers path {path}",
+                reason=Reason.SIGNER_NOT_ALLOWED,
+                detail=f"no rule covers path {path}",
                 path=path,
             )
         if not rule.allows(sig.signer):
-            return _replace(
+            return replace(
                 verdict,
-                Reason.SIGNER_NOT_ALLOWED,
-                f"{sig.signer} may not change {path} under {rule.label}",
+                reason=Reason.SIGNER_NOT_ALLOWED,
+                detail=f"{sig.signer} may not change {path} under {rule.label}",
                 path=path,
                 rule=rule.label,
             )
     return verdict
-
-
-def _replace(
-    verdict: CommitVerdict,
-    reason: Reason,
-    detail: str,
-    *,
-    path: str | None = None,
-    rule: str | None = None,
-) -> CommitVerdict:
-    return CommitVerdict(
-        sha=verdict.sha,
-        reason=reason,
-        detail=detail,
-        format=verdict.format,
-        signer=verdict.signer,
-        key_id=verdict.key_id,
-        paths=verdict.paths,
-        rule=rule,
-        path=path,
-    )
 
 
 def judge_range(
@@ -107,8 +87,8 @@ def judge_range(
         )
         for p in positions:
             if verdicts[p].trusted:
-                verdicts[p] = _replace(
-                    verdicts[p], Reason.INSUFFICIENT_SIGNERS, detail, rule=rule.label
+                verdicts[p] = replace(
+                    verdicts[p], reason=Reason.INSUFFICIENT_SIGNERS, detail=detail, rule=rule.label
                 )
     return tuple(verdicts)
 
@@ -131,8 +111,8 @@ def verify_range(
     Strict mode checks every commit reachable from `target` and not from `since`; on a first
     sync (`since` None) the range starts at the policy's `trustFrom` commit when it has one.
     Head mode checks only the target commit, whose signer must then be allowed on every path
-    changed since `since` (every path of its tree on a first sync). When `target` names a
-    signed-or-not annotated tag, the tag's signature must be trusted as well.
+    changed since `since` (every path of its tree on a first sync). When `target` names an
+    annotated tag, the tag's own signature must be trusted as well.
     """
     repo.require_full_history()
     head = repo.resolve(target)
