@@ -22,7 +22,13 @@ def git_verifier(tmp_path: Path, keys: Keys) -> Iterator[GitVerifier]:
     window += f',valid-before="{(now + timedelta(days=1)):%Y%m%d%H%M%S}Z"'
     verifier = GitVerifier.create(
         tmp_path,
-        openpgp=[keys.alice.public, keys.carol.public, keys.expired.public, keys.revoked_public],
+        openpgp=[
+            keys.alice.public,
+            keys.carol.public,
+            keys.expired.public,
+            keys.revoked_public,
+            keys.subkey.public,
+        ],
         ssh=[
             ("bob@example.com", "", keys.bob.public),
             ("dave@example.com", window, keys.dave.public),
@@ -53,6 +59,18 @@ def build_fixtures(signed_repo: SignedRepo, keys: Keys) -> dict[str, str]:
         when=EXPIRED_KEY_CREATED + timedelta(days=2),
         signed_at=EXPIRED_KEY_CREATED + timedelta(hours=1),
     )
+    made["openpgp signing subkey"] = signed_repo.commit(
+        {"a": "10b\n"}, signer=keys.signer("subkey")
+    )
+    made["openpgp git commit -S with a subkey"] = signed_repo.git_commit(
+        {"a": "10c\n"}, key=keys.subkey
+    )
+    made["openpgp subkey expired before the commit"] = signed_repo.commit(
+        {"a": "10d\n"},
+        signer=keys.signer("expired_subkey"),
+        when=EXPIRED_KEY_CREATED + timedelta(days=2),
+        signed_at=EXPIRED_KEY_CREATED + timedelta(hours=1),
+    )
     made["openpgp key revoked"] = signed_repo.commit({"a": "11\n"}, signer=keys.signer("revoked"))
     made["ssh key inside its window"] = signed_repo.commit(
         {"a": "12\n"}, signer=keys.signer("dave")
@@ -76,6 +94,7 @@ def test_signature_verdicts_match_git_verify_commit_on_every_fixture(
         "carol": {"openpgp": keys.carol.public},
         "old": {"openpgp": keys.expired.public},
         "gone": {"openpgp": keys.revoked_public},
+        "sam": {"openpgp": keys.subkey.public},
         "bob": {"ssh": [keys.bob.public]},
         "dave": {
             "ssh": [

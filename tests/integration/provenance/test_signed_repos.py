@@ -123,6 +123,24 @@ def test_a_commit_made_while_an_openpgp_key_was_valid_stays_trusted_after_it_exp
     assert check(signed_repo, write_policy()).trusted
 
 
+def test_a_signing_subkey_is_trusted_and_named_while_an_expired_one_is_rejected(
+    signed_repo: SignedRepo, keys: Keys, write_policy: PolicyWriter
+) -> None:
+    good = signed_repo.commit({"a.yaml": "a\n"}, signer=keys.signer("subkey"))
+    expired = signed_repo.commit(
+        {"a.yaml": "b\n"},
+        signer=keys.signer("expired_subkey"),
+        when=EXPIRED_KEY_CREATED + timedelta(days=2),
+        signed_at=EXPIRED_KEY_CREATED + timedelta(hours=1),
+    )
+    verdicts = {c.sha: c for c in check(signed_repo, write_policy()).commits}
+    assert verdicts[good].trusted
+    assert verdicts[good].signer == "sam"
+    assert verdicts[good].key_id == keys.subkey.fingerprint
+    assert verdicts[expired].reason is Reason.EXPIRED_KEY
+    assert keys.expired_subkey.fingerprint in verdicts[expired].detail
+
+
 def test_a_commit_signed_by_a_revoked_openpgp_key_is_rejected(
     signed_repo: SignedRepo, keys: Keys, write_policy: PolicyWriter
 ) -> None:
