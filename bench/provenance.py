@@ -175,7 +175,7 @@ def write_policy(path: Path, public: str, ssh_public: str) -> None:
 def baseline(work: Path, repo: Path, shas: list[str], public: str, ssh_public: str) -> float:
     """Seconds per commit of `git verify-commit`, over the given commits."""
     home = work / "verify-gnupg"
-    home.mkdir(mode=0o700)
+    home.mkdir(mode=0o700, exist_ok=True)
     _gpg(home, "--import", stdin=public.encode())
     allowed = work / "allowed_signers"
     allowed.write_text(f"bob@example.com {ssh_public}\n")
@@ -192,6 +192,21 @@ def baseline(work: Path, repo: Path, shas: list[str], public: str, ssh_public: s
         if done.returncode != 0:
             raise SystemExit(f"git verify-commit rejected {sha}: {done.stderr.decode()}")
     return (time.perf_counter() - started) / len(shas)
+
+
+def spread_sample(shas: list[str], size: int) -> tuple[list[str], list[str]]:
+    """Up to `size` commits spread over the history: (OpenPGP-signed, SSH-signed) halves."""
+    pairs = max(1, min(size, len(shas)) // 2)
+    stride = max(2, (len(shas) // pairs) & ~1)
+    even = list(range(0, len(shas), stride))[:pairs]
+    return [shas[i] for i in even], [shas[i + 1] for i in even if i + 1 < len(shas)]
+
+
+def stop_agents(work: Path) -> None:
+    for home in (work / "gnupg", work / "verify-gnupg"):
+        if home.exists():
+            env = {**os.environ, "GNUPGHOME": str(home)}
+            subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, check=False)
 
 
 def main() -> int:
@@ -217,12 +232,14 @@ def main() -> int:
             bad = result.untrusted[:1]
             raise SystemExit(f"verification did not trust the range: {bad}")
 
-        # An even-sized sample spread over the history keeps both formats equally represented.
-        sample_size = min(args.baseline_sample, args.commits)
-        step = max(1, args.commits // sample_size)
-        sample = shas[::step][:sample_size]
-        per_commit = baseline(work, repo, sample, public, ssh_public)
-        baseline_seconds = per_commit * args.commits
+        # Even commits are OpenPGP-signed and odd ones SSH-signed: time each format apart.
+        openpgp_sample, ssh_sample = spread_sample(shas, args.baseline_sample)
+        per_openpgp = baseline(work, repo, openpgp_sample, public, ssh_public)
+        per_ssh = baseline(work, repo, ssh_sample, public, ssh_public) if ssh_sample else 0.0
+        stop_agents(work)
+        counts = {"openpgp": (args.commits + 1) // 2, "ssh": args.commits // 2}
+        baseline_seconds = per_openpgp * counts["openpgp"] + per_ssh * counts["ssh"]
+        sampled = len(openpgp_sample) + len(ssh_sample)
 
     figures = {
         "commits": args.commits,
@@ -230,11 +247,14 @@ def main() -> int:
         "baseline_seconds": round(baseline_seconds, 3),
         "speedup": round(baseline_seconds / seconds, 1),
         "per_commit_us": round(seconds / args.commits * 1e6, 1),
-        "baseline_per_commit_ms": round(per_commit * 1e3, 3),
-        "baseline_sampled_commits": len(sample),
-        "baseline_extrapolated": len(sample) < args.commits,
+        "baseline_per_commit_ms": {
+            "openpgp": round(per_openpgp * 1e3, 3),
+            "ssh": round(per_ssh * 1e3, 3),
+        },
+        "baseline_sampled_commits": sampled,
+        "baseline_extrapolated": sampled < args.commits,
         "build_seconds": round(build_seconds, 3),
-        "formats": {"openpgp": (args.commits + 1) // 2, "ssh": args.commits // 2},
+        "formats": counts,
         "mode": "strict",
         "trusted": result.trusted,
     }
