@@ -12,6 +12,7 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -64,11 +65,16 @@ class SshKeyModel(_Model):
         return self
 
 
+def _ssh_entry(value: object) -> object:
+    # A bare `ssh-ed25519 AAAA...` line is short for `{key: ...}`; one model gives one error.
+    return {"key": value} if isinstance(value, str) else value
+
+
 class SignerModel(_Model):
     name: str = Field(min_length=1, pattern=r"^[^*\s]+$")
-    emails: tuple[str, ...] = ()
+    emails: list[str] = []
     openpgp: str | None = None
-    ssh: tuple[SshLine | SshKeyModel, ...] = ()
+    ssh: list[Annotated[SshKeyModel, BeforeValidator(_ssh_entry)]] = []
 
     @field_validator("openpgp")
     @classmethod
@@ -85,8 +91,8 @@ class SignerModel(_Model):
 
 
 class RuleModel(_Model):
-    paths: tuple[Annotated[str, AfterValidator(check_pattern)], ...] = Field(min_length=1)
-    signers: tuple[str, ...] = Field(min_length=1)
+    paths: list[Annotated[str, AfterValidator(check_pattern)]] = Field(min_length=1)
+    signers: list[str] = Field(min_length=1)
     min_signers: int = Field(1, ge=1)
 
 
@@ -95,8 +101,8 @@ class TrustPolicyModel(_Model):
     kind: Literal["TrustPolicy"]
     mode: Literal["strict", "head"] = "strict"
     trust_from: str | None = Field(None, pattern=r"^[0-9a-fA-F]{4,64}$")
-    signers: tuple[SignerModel, ...] = Field(min_length=1)
-    rules: tuple[RuleModel, ...] = Field(min_length=1)
+    signers: list[SignerModel] = Field(min_length=1)
+    rules: list[RuleModel] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _names_resolve(self) -> TrustPolicyModel:
@@ -170,8 +176,7 @@ def _build(model: TrustPolicyModel) -> TrustPolicy:
         if signer.openpgp is not None:
             for cert in openpgp.parse_certs(signer.openpgp):
                 pgp_keys.extend(openpgp.signing_keys(signer.name, cert))
-        for entry in signer.ssh:
-            spec = entry if isinstance(entry, SshKeyModel) else SshKeyModel(key=entry)
+        for spec in signer.ssh:
             blob = sshsig.public_key_blob(spec.key)
             ssh_keys.append(
                 SshKey(
@@ -195,7 +200,7 @@ def _build(model: TrustPolicyModel) -> TrustPolicy:
         mode=model.mode,
         trust_from=model.trust_from.lower() if model.trust_from else None,
         signers=tuple(s.name for s in model.signers),
-        emails={s.name: s.emails for s in model.signers},
+        emails={s.name: tuple(s.emails) for s in model.signers},
         rules=rules,
         keyring=Keyring(openpgp=pgp_keys, ssh=ssh_keys),
     )
@@ -217,8 +222,14 @@ def _location(loc: tuple[int | str, ...]) -> str:
 def _describe(error: ValidationError, origin: str) -> str:
     lines = []
     seen: set[str] = set()
-    for item in error.errors():
-        where = _location(tuple(item["loc"]))
+    items = error.errors()
+    for item in items:
+        loc = tuple(item["loc"])
+        nested = any(len(o["loc"]) > len(loc) and tuple(o["loc"][: len(loc)]) == loc for o in items)
+        if item["type"] == "too_short" and nested:
+            # A list whose items failed is also reported as too short: the item errors say more.
+            continue
+        where = _location(loc)
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key"
