@@ -1,0 +1,99 @@
+"""`gatekeeper dev-cluster`: a local kube-apiserver and etcd for tests and the demo."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gatekeeper.cli.context import console, console_err
+from gatekeeper.devcluster import DevClusterError, plane
+from gatekeeper.devcluster.identities import ADMIN, IDENTITIES
+
+app = typer.Typer(
+    name="dev-cluster",
+    help="A local Kubernetes control plane (etcd + kube-apiserver on 127.0.0.1).",
+    no_args_is_help=True,
+)
+
+StateDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        envvar=plane.STATE_DIR_ENV,
+        help="Where the plane keeps data, keys, kubeconfigs and pid files.",
+        show_default=False,
+    ),
+]
+
+
+def _state_dir(value: Path | None) -> Path:
+    return value if value is not None else plane.default_state_dir()
+
+
+def _progress(message: str) -> None:
+    console_err.print(f"[dim]dev-cluster:[/dim] {message}", markup=True)
+
+
+@app.command("up")
+def up(state_dir: StateDir = None) -> None:
+    """Start the control plane (building kube-apiserver once if needed); reuse a running one."""
+    started = plane.up(_state_dir(state_dir), progress=_progress)
+    verb = "reusing" if started.reused else "started"
+    console.print(f"{verb} control plane at {started.server}")
+    console.print(f"admin kubeconfig: {started.kubeconfig(ADMIN.name)}")
+
+
+@app.command("down")
+def down(state_dir: StateDir = None) -> None:
+    """Stop the processes `up` started and drop the cluster's data."""
+    stopped = plane.down(_state_dir(state_dir))
+    if stopped:
+        console.print(f"stopped processes {', '.join(map(str, stopped))}")
+    else:
+        console.print("no control plane was running")
+
+
+@app.command("env")
+def env(
+    state_dir: StateDir = None,
+    user: Annotated[
+        str, typer.Option("--user", help=f"One of: {', '.join(IDENTITIES)}.")
+    ] = ADMIN.name,
+) -> None:
+    """Print `export KUBECONFIG=...` for one identity: eval "$(gatekeeper dev-cluster env)"."""
+    if user not in IDENTITIES:
+        raise typer.BadParameter(f"unknown user {user!r}; known: {', '.join(IDENTITIES)}")
+    layout = plane.Layout(_state_dir(state_dir).absolute())
+    if plane.running(layout) is None:
+        raise DevClusterError(
+            "no control plane is running; start one with `gatekeeper dev-cluster up`"
+        )
+    typer.echo(f"export KUBECONFIG={shlex.quote(str(layout.kubeconfig(user)))}")
+
+
+@app.command("status")
+def status(
+    state_dir: StateDir = None,
+    output: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Say what runs where: processes, ports, server URL, kubeconfig files, binaries."""
+    info = plane.describe(_state_dir(state_dir))
+    if output == "json":
+        typer.echo(json.dumps(info, indent=2))
+        return
+    if not info["running"]:
+        console.print(f"not running (state directory {info['state_dir']})")
+        raise typer.Exit(1)
+    console.print(f"running at {info['server']} since {info['started_at']}")
+    for name, component in info["components"].items():
+        console.print(
+            f"  {name}: pid {component['pid']}, port {component['port']}, log {component['log']}"
+        )
+    for name, path in info["binaries"].items():
+        console.print(f"  {name} binary: {path}")
+    for name, path in info["kubeconfigs"].items():
+        console.print(f"  kubeconfig {name}: {path}")

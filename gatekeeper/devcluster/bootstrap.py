@@ -1,0 +1,67 @@
+"""Applies the RBAC manifests with server-side apply through the official Kubernetes client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from gatekeeper.devcluster import DevClusterError
+from gatekeeper.devcluster.rbac import FIELD_MANAGER, Manifest, cluster_manifests, developer_binding
+
+APPLY_PATCH = "application/apply-patch+yaml"
+
+
+def apply_rbac(api: client.ApiClient, manifests: Iterable[Manifest]) -> None:
+    """Server-side apply ClusterRoles, ClusterRoleBindings and RoleBindings (idempotent)."""
+    rbac = client.RbacAuthorizationV1Api(api)
+    for manifest in manifests:
+        kind = manifest["kind"]
+        name = manifest["metadata"]["name"]
+        try:
+            if kind == "ClusterRole":
+                rbac.patch_cluster_role(
+                    name,
+                    manifest,
+                    field_manager=FIELD_MANAGER,
+                    force=True,
+                    _content_type=APPLY_PATCH,
+                )
+            elif kind == "ClusterRoleBinding":
+                rbac.patch_cluster_role_binding(
+                    name,
+                    manifest,
+                    field_manager=FIELD_MANAGER,
+                    force=True,
+                    _content_type=APPLY_PATCH,
+                )
+            elif kind == "RoleBinding":
+                namespace = manifest["metadata"]["namespace"]
+                rbac.patch_namespaced_role_binding(
+                    name,
+                    namespace,
+                    manifest,
+                    field_manager=FIELD_MANAGER,
+                    force=True,
+                    _content_type=APPLY_PATCH,
+                )
+            else:
+                raise DevClusterError(f"cannot apply a {kind} here")
+        except ApiException as exc:
+            raise DevClusterError(
+                f"applying {kind} {name} failed: {exc.status} {exc.reason}"
+            ) from exc
+
+
+def apply_cluster_rbac(admin_kubeconfig: Path) -> None:
+    """Give the static-token users their rights on a freshly started control plane."""
+    api = config.new_client_from_config(config_file=str(admin_kubeconfig))  # type: ignore[no-untyped-call]
+    with api:
+        apply_rbac(api, cluster_manifests())
+
+
+def grant_developers(api: client.ApiClient, namespace: str) -> None:
+    """Let alice and breakglass edit ordinary objects in `namespace`."""
+    apply_rbac(api, [developer_binding(namespace)])

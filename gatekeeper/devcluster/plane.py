@@ -1,0 +1,523 @@
+"""The local control plane's lifecycle: etcd and kube-apiserver as processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from gatekeeper.devcluster import BinariesMissing, DevClusterError
+from gatekeeper.devcluster import build as _build
+from gatekeeper.devcluster.binaries import (
+    APP_NAME,
+    ETCD,
+    KUBE_APISERVER,
+    FoundBinary,
+    cache_root,
+    find_binaries,
+)
+from gatekeeper.devcluster.identities import ADMIN, IDENTITIES, identity, new_tokens, token_file
+from gatekeeper.devcluster.kubeconfig import write_kubeconfig, write_private
+from gatekeeper.devcluster.pki import CertificateAuthority, service_account_keys
+
+Progress = Callable[[str], None]
+
+STATE_DIR_ENV = "GATEKEEPER_DEV_CLUSTER_DIR"
+SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
+SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+ETCD_READY_SECONDS = 30.0
+APISERVER_READY_SECONDS = 90.0
+STOP_SECONDS = 15.0
+_START_ATTEMPTS = 3
+
+
+def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where the control plane keeps its data, keys, kubeconfigs, logs and pid files."""
+    env = os.environ if env is None else env
+    override = env.get(STATE_DIR_ENV)
+    if override:
+        return Path(override)
+    return Path(platformdirs.user_state_dir(APP_NAME)) / "dev-cluster"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The files of one control plane inside its state directory."""
+
+    root: Path
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / "lock"
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def etcd_data(self) -> Path:
+        return self.root / "etcd-data"
+
+    @property
+    def cert_dir(self) -> Path:
+        return self.root / "apiserver-certs"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def token_file(self) -> Path:
+        return self.root / "tokens.csv"
+
+    def pid_file(self, component: str) -> Path:
+        return self.root / f"{component}.pid"
+
+    def log_file(self, component: str) -> Path:
+        return self.logs / f"{component}.log"
+
+    def kubeconfig(self, user: str) -> Path:
+        return self.root / "kubeconfig" / f"{identity(user).name}.yaml"
+
+
+@dataclass(frozen=True)
+class ControlPlane:
+    """A running control plane: where it listens and how each identity reaches it."""
+
+    layout: Layout
+    server: str
+    apiserver_port: int
+    etcd_port: int
+    pids: Mapping[str, int]
+    reused: bool
+
+    def kubeconfig(self, user: str = ADMIN.name) -> Path:
+        return self.layout.kubeconfig(user)
+
+    @property
+    def ca_file(self) -> Path:
+        return self.layout.pki / "ca.crt"
+
+
+# --- processes -------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _is_ours(pid: int, layout: Layout) -> bool:
+    """The pid is alive and its command line names this state directory (no pid reuse)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    if status.rsplit(")", 1)[-1].split()[0] == "Z":
+        return False
+    root = str(layout.root.absolute()).encode() + b"/"
+    return any(root in arg for arg in cmdline)
+
+
+def _running_pid(layout: Layout, component: str) -> int | None:
+    pid = _read_pid(layout.pid_file(component))
+    return pid if pid is not None and _is_ours(pid, layout) else None
+
+
+def _spawn(layout: Layout, component: str, command: list[str]) -> subprocess.Popen[bytes]:
+    layout.logs.mkdir(parents=True, exist_ok=True)
+    with layout.log_file(component).open("ab") as log:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Its own session: the plane outlives the command that started it and ignores ^C.
+            start_new_session=True,
+        )
+    layout.pid_file(component).write_text(f"{process.pid}\n")
+    return process
+
+
+def _stop_pid(pid: int, layout: Layout) -> None:
+    if not _is_ours(pid, layout):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_SECONDS
+    while time.monotonic() < deadline:
+        if not _is_ours(pid, layout):
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    while _is_ours(pid, layout):
+        time.sleep(0.05)
+
+
+def _log_tail(layout: Layout, component: str, lines: int = 20) -> str:
+    try:
+        text = layout.log_file(component).read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+# --- readiness -------------------------------------------------------------------------------
+
+
+def _https_context(ca_file: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(ca_file))
+    context.check_hostname = True
+    return context
+
+
+def _get(url: str, *, token: str | None = None, context: ssl.SSLContext | None = None) -> int:
+    request = urllib.request.Request(url)  # noqa: S310 (only http(s) URLs we built)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=2, context=context) as response:  # noqa: S310
+            status: int = response.status
+            return status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, OSError):
+        return 0
+
+
+def _wait_until(
+    ready: Callable[[], bool],
+    *,
+    process: subprocess.Popen[bytes],
+    layout: Layout,
+    component: str,
+    seconds: float,
+) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        if process.poll() is not None:
+            raise _StartFailed(
+                f"{component} exited with code {process.returncode}:\n"
+                f"{_log_tail(layout, component)}\n(log: {layout.log_file(component)})"
+            )
+        time.sleep(0.2)
+    raise DevClusterError(
+        f"{component} was not ready after {seconds:.0f} s:\n{_log_tail(layout, component)}\n"
+        f"(log: {layout.log_file(component)})"
+    )
+
+
+class _StartFailed(DevClusterError):
+    """A component died while starting (a port taken between choosing and binding, say)."""
+
+
+# --- lifecycle -------------------------------------------------------------------------------
+
+
+@contextmanager
+def _locked(layout: Layout) -> Iterator[None]:
+    layout.root.mkdir(parents=True, exist_ok=True)
+    with layout.lock_file.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_binaries(
+    *, progress: Progress, env: Mapping[str, str] | None = None
+) -> dict[str, FoundBinary]:
+    """Find both binaries; on Debian, install etcd and build kube-apiserver when missing."""
+    env = os.environ if env is None else env
+    cache = cache_root(env)
+    found = find_binaries(env=env, cache=cache)
+    if found[ETCD] is None:
+        if not _build.is_debian():
+            raise BinariesMissing(_build.OTHER_SYSTEMS_HELP)
+        cache.mkdir(parents=True, exist_ok=True)
+        _build.install_packages([_build.ETCD_PACKAGE], progress=progress, log=cache / "apt.log")
+    if found[KUBE_APISERVER] is None:
+        if platform.machine() not in {"x86_64", "amd64", "aarch64", "arm64"}:
+            raise BinariesMissing(_build.OTHER_SYSTEMS_HELP)
+        _build.build_kube_apiserver(cache=cache, progress=progress)
+    found = find_binaries(env=env, cache=cache)
+    missing = [name for name, binary in found.items() if binary is None]
+    if missing:
+        raise BinariesMissing(f"still missing after install: {', '.join(missing)}")
+    return {name: binary for name, binary in found.items() if binary is not None}
+
+
+def read_state(layout: Layout) -> dict[str, Any] | None:
+    try:
+        state: dict[str, Any] = json.loads(layout.state_file.read_text())
+    except (OSError, ValueError):
+        return None
+    return state
+
+
+def running(layout: Layout) -> ControlPlane | None:
+    """The control plane of this state directory if both processes run and it answers."""
+    state = read_state(layout)
+    if state is None:
+        return None
+    pids = {c: _running_pid(layout, c) for c in (ETCD, KUBE_APISERVER)}
+    if any(pid is None for pid in pids.values()):
+        return None
+    token = _admin_token(layout)
+    status = _get(
+        f"{state['server']}/readyz", token=token, context=_https_context(layout.pki / "ca.crt")
+    )
+    if status != 200:
+        return None
+    return ControlPlane(
+        layout=layout,
+        server=state["server"],
+        apiserver_port=state["apiserver_port"],
+        etcd_port=state["etcd_port"],
+        pids={c: p for c, p in pids.items() if p is not None},
+        reused=True,
+    )
+
+
+def up(
+    state_dir: Path, *, progress: Progress, env: Mapping[str, str] | None = None
+) -> ControlPlane:
+    """Start the control plane in `state_dir`, or return the one already running there."""
+    layout = Layout(state_dir.absolute())
+    with _locked(layout):
+        existing = running(layout)
+        if existing is not None:
+            progress(f"control plane already running at {existing.server}")
+            return existing
+        _stop_all(layout)
+        binaries = ensure_binaries(progress=progress, env=env)
+        for attempt in range(1, _START_ATTEMPTS + 1):
+            try:
+                return _start(layout, binaries, progress=progress)
+            except _StartFailed as exc:
+                _stop_all(layout)
+                if attempt == _START_ATTEMPTS:
+                    raise
+                progress(f"start failed, trying again with other ports: {exc}")
+            except BaseException:
+                _stop_all(layout)
+                raise
+        raise AssertionError("unreachable")
+
+
+def _prepare(layout: Layout) -> dict[str, str]:
+    """A fresh data directory, CA, serving certificate, service-account keys and tokens."""
+    for folder in (layout.etcd_data, layout.pki, layout.cert_dir, layout.root / "kubeconfig"):
+        shutil.rmtree(folder, ignore_errors=True)
+    layout.etcd_data.mkdir(parents=True, mode=0o700)
+    layout.cert_dir.mkdir(parents=True)
+    ca = CertificateAuthority.create("gatekeeper dev-cluster CA")
+    serving = ca.issue_server("kube-apiserver", dns_names=("localhost", "kubernetes.default.svc"))
+    sa = service_account_keys()
+    write_private(layout.pki / "ca.crt", ca.cert_pem)
+    write_private(layout.pki / "ca.key", ca.key_pem)
+    write_private(layout.pki / "apiserver.crt", serving.cert_pem + ca.cert_pem)
+    write_private(layout.pki / "apiserver.key", serving.key_pem)
+    write_private(layout.pki / "sa.pub", sa.cert_pem)
+    write_private(layout.pki / "sa.key", sa.key_pem)
+    tokens = new_tokens()
+    write_private(layout.token_file, token_file(tokens))
+    return tokens
+
+
+def _start(
+    layout: Layout, binaries: Mapping[str, FoundBinary], *, progress: Progress
+) -> ControlPlane:
+    tokens = _prepare(layout)
+    etcd_port, peer_port, api_port = _free_port(), _free_port(), _free_port()
+    etcd_url = f"http://127.0.0.1:{etcd_port}"
+    peer_url = f"http://127.0.0.1:{peer_port}"
+    progress(f"starting etcd ({binaries[ETCD].path}) on 127.0.0.1:{etcd_port}")
+    etcd = _spawn(
+        layout,
+        ETCD,
+        [
+            str(binaries[ETCD].path),
+            "--name=default",
+            f"--data-dir={layout.etcd_data}",
+            f"--listen-client-urls={etcd_url}",
+            f"--advertise-client-urls={etcd_url}",
+            f"--listen-peer-urls={peer_url}",
+            f"--initial-advertise-peer-urls={peer_url}",
+            f"--initial-cluster=default={peer_url}",
+            "--initial-cluster-state=new",
+            "--log-level=warn",
+        ],
+    )
+    _wait_until(
+        lambda: _get(f"{etcd_url}/health") == 200,
+        process=etcd,
+        layout=layout,
+        component=ETCD,
+        seconds=ETCD_READY_SECONDS,
+    )
+    server = f"https://127.0.0.1:{api_port}"
+    progress(f"starting kube-apiserver ({binaries[KUBE_APISERVER].path}) on {server}")
+    pki = layout.pki
+    apiserver = _spawn(
+        layout,
+        KUBE_APISERVER,
+        [
+            str(binaries[KUBE_APISERVER].path),
+            f"--etcd-servers={etcd_url}",
+            f"--secure-port={api_port}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            "--insecure-port=0",
+            f"--cert-dir={layout.cert_dir}",
+            f"--tls-cert-file={pki / 'apiserver.crt'}",
+            f"--tls-private-key-file={pki / 'apiserver.key'}",
+            f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+            f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+            f"--service-account-key-file={pki / 'sa.pub'}",
+            f"--service-account-signing-key-file={pki / 'sa.key'}",
+            f"--token-auth-file={layout.token_file}",
+            "--authorization-mode=RBAC",
+            # No controller-manager creates `default` service accounts, so Pods (which tests
+            # create to write status on) would be refused by this admission plugin.
+            "--disable-admission-plugins=ServiceAccount",
+            "--allow-privileged=true",
+            "--v=1",
+        ],
+    )
+    context = _https_context(pki / "ca.crt")
+    _wait_until(
+        lambda: _get(f"{server}/readyz", token=tokens[ADMIN.name], context=context) == 200,
+        process=apiserver,
+        layout=layout,
+        component=KUBE_APISERVER,
+        seconds=APISERVER_READY_SECONDS,
+    )
+    ca_pem = (pki / "ca.crt").read_bytes()
+    for name in IDENTITIES:
+        write_kubeconfig(
+            layout.kubeconfig(name), server=server, ca_pem=ca_pem, user=name, token=tokens[name]
+        )
+    progress("granting the users their RBAC rights")
+    from gatekeeper.devcluster import bootstrap
+
+    bootstrap.apply_cluster_rbac(layout.kubeconfig(ADMIN.name))
+    state = {
+        "server": server,
+        "apiserver_port": api_port,
+        "etcd_port": etcd_port,
+        "etcd_peer_port": peer_port,
+        "binaries": {name: str(found.path) for name, found in binaries.items()},
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    layout.state_file.write_text(json.dumps(state, indent=2) + "\n")
+    return ControlPlane(
+        layout=layout,
+        server=server,
+        apiserver_port=api_port,
+        etcd_port=etcd_port,
+        pids={ETCD: etcd.pid, KUBE_APISERVER: apiserver.pid},
+        reused=False,
+    )
+
+
+def _admin_token(layout: Layout) -> str | None:
+    try:
+        for line in layout.token_file.read_text().splitlines():
+            fields = line.split(",")
+            if len(fields) >= 2 and fields[1] == ADMIN.username:
+                return fields[0]
+    except OSError:
+        return None
+    return None
+
+
+def _stop_all(layout: Layout) -> list[int]:
+    """Stop this state directory's processes, kube-apiserver first; return the stopped pids."""
+    stopped = []
+    for component in (KUBE_APISERVER, ETCD):
+        pid = _running_pid(layout, component)
+        if pid is not None:
+            _stop_pid(pid, layout)
+            stopped.append(pid)
+        layout.pid_file(component).unlink(missing_ok=True)
+    return stopped
+
+
+def down(state_dir: Path) -> list[int]:
+    """Stop exactly the processes `up` started in `state_dir` and drop the cluster's data."""
+    layout = Layout(state_dir.absolute())
+    if not layout.root.exists():
+        return []
+    with _locked(layout):
+        state = read_state(layout)
+        stopped = _stop_all(layout)
+        layout.state_file.unlink(missing_ok=True)
+        shutil.rmtree(layout.etcd_data, ignore_errors=True)
+        if state is not None:
+            ports = [state.get(k) for k in ("apiserver_port", "etcd_port", "etcd_peer_port")]
+            still = [p for p in ports if isinstance(p, int) and _port_open(p)]
+            if still:
+                raise DevClusterError(f"ports still listening after stopping: {still}")
+        return stopped
+
+
+def describe(state_dir: Path) -> dict[str, Any]:
+    """What runs where, for `gatekeeper dev-cluster status` (JSON-friendly)."""
+    layout = Layout(state_dir.absolute())
+    state = read_state(layout) or {}
+    components = {}
+    for component, port_key in ((ETCD, "etcd_port"), (KUBE_APISERVER, "apiserver_port")):
+        components[component] = {
+            "pid": _running_pid(layout, component),
+            "port": state.get(port_key),
+            "log": str(layout.log_file(component)),
+        }
+    plane = running(layout)
+    return {
+        "state_dir": str(layout.root),
+        "running": plane is not None,
+        "server": state.get("server"),
+        "components": components,
+        "kubeconfigs": {name: str(layout.kubeconfig(name)) for name in IDENTITIES},
+        "binaries": state.get("binaries", {}),
+        "started_at": state.get("started_at"),
+    }
