@@ -7,7 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.databases"]
+pytest_plugins = [
+    "tests.fixtures.databases",
+    "tests.fixtures.cluster",
+    "tests.fixtures.webhook",
+]
 
 
 @pytest.fixture(autouse=True)
