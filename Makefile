@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# The control plane `make test` starts for the tests (apart from a developer's own `up`).
+CLUSTER_DIR ?= $(CURDIR)/.dev-cluster-test
+DEV_CLUSTER := $(BIN)/gatekeeper dev-cluster
 
-.PHONY: test lint typecheck pytest demo bench clean services
+.PHONY: test lint typecheck pytest demo bench clean services cluster-up cluster-down
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +25,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Builds kube-apiserver once per machine (cached), starts the plane, runs the tests against it,
+# and stops it whatever happened: on success, failure or interruption.
 pytest: $(STAMP) services
-	$(BIN)/pytest -n 2 --dist loadgroup
+	@trap '$(DEV_CLUSTER) down --state-dir "$(CLUSTER_DIR)"' EXIT; trap 'exit 130' INT TERM; \
+	$(DEV_CLUSTER) up --state-dir "$(CLUSTER_DIR)" && \
+	GATEKEEPER_TEST_CLUSTER_DIR="$(CLUSTER_DIR)" $(BIN)/pytest -n 2 --dist loadgroup
+
+cluster-up: $(STAMP)
+	$(DEV_CLUSTER) up --state-dir "$(CLUSTER_DIR)"
+
+cluster-down: $(STAMP)
+	$(DEV_CLUSTER) down --state-dir "$(CLUSTER_DIR)"
 
 test: lint typecheck pytest
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from gatekeeper.cli.context import console, console_err
-from gatekeeper.devcluster import DevClusterError, plane
+from gatekeeper.devcluster import DevClusterError, layout, plane
 from gatekeeper.devcluster.identities import ADMIN, IDENTITIES
 
 app = typer.Typer(
@@ -23,7 +23,7 @@ StateDir = Annotated[
     Path | None,
     typer.Option(
         "--state-dir",
-        envvar=plane.STATE_DIR_ENV,
+        envvar=layout.STATE_DIR_ENV,
         help="Where the plane keeps data, keys, kubeconfigs and pid files.",
         show_default=False,
     ),
@@ -31,7 +31,7 @@ StateDir = Annotated[
 
 
 def _state_dir(value: Path | None) -> Path:
-    return value if value is not None else plane.default_state_dir()
+    return value if value is not None else layout.default_state_dir()
 
 
 def _progress(message: str) -> None:
@@ -67,12 +67,12 @@ def env(
     """Print `export KUBECONFIG=...` for one identity: eval "$(gatekeeper dev-cluster env)"."""
     if user not in IDENTITIES:
         raise typer.BadParameter(f"unknown user {user!r}; known: {', '.join(IDENTITIES)}")
-    layout = plane.Layout(_state_dir(state_dir).absolute())
-    if plane.running(layout) is None:
+    files = layout.Layout(_state_dir(state_dir).absolute())
+    if plane.running(files) is None:
         raise DevClusterError(
             "no control plane is running; start one with `gatekeeper dev-cluster up`"
         )
-    typer.echo(f"export KUBECONFIG={shlex.quote(str(layout.kubeconfig(user)))}")
+    typer.echo(f"export KUBECONFIG={shlex.quote(str(files.kubeconfig(user)))}")
 
 
 @app.command("status")

@@ -7,10 +7,7 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import ssl
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -20,84 +17,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
-from gatekeeper.devcluster import BinariesMissing, DevClusterError
+from gatekeeper.devcluster import BinariesMissing, DevClusterError, processes
 from gatekeeper.devcluster import build as _build
 from gatekeeper.devcluster.binaries import (
-    APP_NAME,
     ETCD,
     KUBE_APISERVER,
     FoundBinary,
     cache_root,
     find_binaries,
 )
-from gatekeeper.devcluster.identities import ADMIN, IDENTITIES, identity, new_tokens, token_file
+from gatekeeper.devcluster.identities import ADMIN, IDENTITIES, new_tokens, token_file
 from gatekeeper.devcluster.kubeconfig import write_kubeconfig, write_private
+from gatekeeper.devcluster.layout import Layout
 from gatekeeper.devcluster.pki import CertificateAuthority, service_account_keys
 
 Progress = Callable[[str], None]
 
-STATE_DIR_ENV = "GATEKEEPER_DEV_CLUSTER_DIR"
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 ETCD_READY_SECONDS = 30.0
 APISERVER_READY_SECONDS = 90.0
-STOP_SECONDS = 15.0
 _START_ATTEMPTS = 3
-
-
-def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
-    """Where the control plane keeps its data, keys, kubeconfigs, logs and pid files."""
-    env = os.environ if env is None else env
-    override = env.get(STATE_DIR_ENV)
-    if override:
-        return Path(override)
-    return Path(platformdirs.user_state_dir(APP_NAME)) / "dev-cluster"
-
-
-@dataclass(frozen=True)
-class Layout:
-    """The files of one control plane inside its state directory."""
-
-    root: Path
-
-    @property
-    def state_file(self) -> Path:
-        return self.root / "state.json"
-
-    @property
-    def lock_file(self) -> Path:
-        return self.root / "lock"
-
-    @property
-    def pki(self) -> Path:
-        return self.root / "pki"
-
-    @property
-    def etcd_data(self) -> Path:
-        return self.root / "etcd-data"
-
-    @property
-    def cert_dir(self) -> Path:
-        return self.root / "apiserver-certs"
-
-    @property
-    def logs(self) -> Path:
-        return self.root / "logs"
-
-    @property
-    def token_file(self) -> Path:
-        return self.root / "tokens.csv"
-
-    def pid_file(self, component: str) -> Path:
-        return self.root / f"{component}.pid"
-
-    def log_file(self, component: str) -> Path:
-        return self.logs / f"{component}.log"
-
-    def kubeconfig(self, user: str) -> Path:
-        return self.root / "kubeconfig" / f"{identity(user).name}.yaml"
 
 
 @dataclass(frozen=True)
@@ -117,84 +57,6 @@ class ControlPlane:
     @property
     def ca_file(self) -> Path:
         return self.layout.pki / "ca.crt"
-
-
-# --- processes -------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _is_ours(pid: int, layout: Layout) -> bool:
-    """The pid is alive and its command line names this state directory (no pid reuse)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        status = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    if status.rsplit(")", 1)[-1].split()[0] == "Z":
-        return False
-    root = str(layout.root.absolute()).encode() + b"/"
-    return any(root in arg for arg in cmdline)
-
-
-def _running_pid(layout: Layout, component: str) -> int | None:
-    pid = _read_pid(layout.pid_file(component))
-    return pid if pid is not None and _is_ours(pid, layout) else None
-
-
-def _spawn(layout: Layout, component: str, command: list[str]) -> subprocess.Popen[bytes]:
-    layout.logs.mkdir(parents=True, exist_ok=True)
-    with layout.log_file(component).open("ab") as log:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            # Its own session: the plane outlives the command that started it and ignores ^C.
-            start_new_session=True,
-        )
-    layout.pid_file(component).write_text(f"{process.pid}\n")
-    return process
-
-
-def _stop_pid(pid: int, layout: Layout) -> None:
-    if not _is_ours(pid, layout):
-        return
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_SECONDS
-    while time.monotonic() < deadline:
-        if not _is_ours(pid, layout):
-            return
-        time.sleep(0.1)
-    os.kill(pid, signal.SIGKILL)
-    while _is_ours(pid, layout):
-        time.sleep(0.05)
-
-
-def _log_tail(layout: Layout, component: str, lines: int = 20) -> str:
-    try:
-        text = layout.log_file(component).read_text(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
 
 
 # --- readiness -------------------------------------------------------------------------------
@@ -223,7 +85,7 @@ def _get(url: str, *, token: str | None = None, context: ssl.SSLContext | None =
 def _wait_until(
     ready: Callable[[], bool],
     *,
-    process: subprocess.Popen[bytes],
+    process: processes.Child,
     layout: Layout,
     component: str,
     seconds: float,
@@ -235,11 +97,12 @@ def _wait_until(
         if process.poll() is not None:
             raise _StartFailed(
                 f"{component} exited with code {process.returncode}:\n"
-                f"{_log_tail(layout, component)}\n(log: {layout.log_file(component)})"
+                f"{processes.log_tail(layout, component)}\n(log: {layout.log_file(component)})"
             )
         time.sleep(0.2)
+    tail = processes.log_tail(layout, component)
     raise DevClusterError(
-        f"{component} was not ready after {seconds:.0f} s:\n{_log_tail(layout, component)}\n"
+        f"{component} was not ready after {seconds:.0f} s:\n{tail}\n"
         f"(log: {layout.log_file(component)})"
     )
 
@@ -298,7 +161,7 @@ def running(layout: Layout) -> ControlPlane | None:
     state = read_state(layout)
     if state is None:
         return None
-    pids = {c: _running_pid(layout, c) for c in (ETCD, KUBE_APISERVER)}
+    pids = {c: processes.running_pid(layout, c) for c in (ETCD, KUBE_APISERVER)}
     if any(pid is None for pid in pids.values()):
         return None
     token = _admin_token(layout)
@@ -367,11 +230,15 @@ def _start(
     layout: Layout, binaries: Mapping[str, FoundBinary], *, progress: Progress
 ) -> ControlPlane:
     tokens = _prepare(layout)
-    etcd_port, peer_port, api_port = _free_port(), _free_port(), _free_port()
+    etcd_port, peer_port, api_port = (
+        processes.free_port(),
+        processes.free_port(),
+        processes.free_port(),
+    )
     etcd_url = f"http://127.0.0.1:{etcd_port}"
     peer_url = f"http://127.0.0.1:{peer_port}"
     progress(f"starting etcd ({binaries[ETCD].path}) on 127.0.0.1:{etcd_port}")
-    etcd = _spawn(
+    etcd = processes.spawn(
         layout,
         ETCD,
         [
@@ -397,7 +264,7 @@ def _start(
     server = f"https://127.0.0.1:{api_port}"
     progress(f"starting kube-apiserver ({binaries[KUBE_APISERVER].path}) on {server}")
     pki = layout.pki
-    apiserver = _spawn(
+    apiserver = processes.spawn(
         layout,
         KUBE_APISERVER,
         [
@@ -474,9 +341,9 @@ def _stop_all(layout: Layout) -> list[int]:
     """Stop this state directory's processes, kube-apiserver first; return the stopped pids."""
     stopped = []
     for component in (KUBE_APISERVER, ETCD):
-        pid = _running_pid(layout, component)
+        pid = processes.running_pid(layout, component)
         if pid is not None:
-            _stop_pid(pid, layout)
+            processes.stop_pid(pid, layout)
             stopped.append(pid)
         layout.pid_file(component).unlink(missing_ok=True)
     return stopped
@@ -494,7 +361,7 @@ def down(state_dir: Path) -> list[int]:
         shutil.rmtree(layout.etcd_data, ignore_errors=True)
         if state is not None:
             ports = [state.get(k) for k in ("apiserver_port", "etcd_port", "etcd_peer_port")]
-            still = [p for p in ports if isinstance(p, int) and _port_open(p)]
+            still = [p for p in ports if isinstance(p, int) and processes.port_open(p)]
             if still:
                 raise DevClusterError(f"ports still listening after stopping: {still}")
         return stopped
@@ -507,7 +374,7 @@ def describe(state_dir: Path) -> dict[str, Any]:
     components = {}
     for component, port_key in ((ETCD, "etcd_port"), (KUBE_APISERVER, "apiserver_port")):
         components[component] = {
-            "pid": _running_pid(layout, component),
+            "pid": processes.running_pid(layout, component),
             "port": state.get(port_key),
             "log": str(layout.log_file(component)),
         }
