@@ -159,7 +159,7 @@ def read_state(layout: Layout) -> dict[str, Any] | None:
 def running(layout: Layout) -> ControlPlane | None:
     """The control plane of this state directory if both processes run and it answers."""
     state = read_state(layout)
-    if state is None:
+    if state is None or not (layout.pki / "ca.crt").is_file():
         return None
     pids = {c: processes.running_pid(layout, c) for c in (ETCD, KUBE_APISERVER)}
     if any(pid is None for pid in pids.values()):

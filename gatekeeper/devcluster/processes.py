@@ -64,7 +64,9 @@ class Child:
             try:
                 pid, status = os.waitpid(self.pid, os.WNOHANG)
             except ChildProcessError:
-                return None
+                # Already reaped (by `stop_pid`): it has exited, with a status no longer known.
+                self.returncode = -1
+                return self.returncode
             if pid == self.pid:
                 self.returncode = os.waitstatus_to_exitcode(status)
         return self.returncode
