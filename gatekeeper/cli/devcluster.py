@@ -35,7 +35,7 @@ def _state_dir(value: Path | None) -> Path:
 
 
 def _progress(message: str) -> None:
-    console_err.print(f"[dim]dev-cluster:[/dim] {message}", markup=True)
+    console_err.print(f"[dim]dev-cluster:[/dim] {message}", markup=True, soft_wrap=True)
 
 
 @app.command("up")
@@ -43,8 +43,8 @@ def up(state_dir: StateDir = None) -> None:
     """Start the control plane (building kube-apiserver once if needed); reuse a running one."""
     started = plane.up(_state_dir(state_dir), progress=_progress)
     verb = "reusing" if started.reused else "started"
-    console.print(f"{verb} control plane at {started.server}")
-    console.print(f"admin kubeconfig: {started.kubeconfig(ADMIN.name)}")
+    console.print(f"{verb} control plane at {started.server}", soft_wrap=True)
+    console.print(f"admin kubeconfig: {started.kubeconfig(ADMIN.name)}", soft_wrap=True)
 
 
 @app.command("down")
@@ -52,7 +52,7 @@ def down(state_dir: StateDir = None) -> None:
     """Stop the processes `up` started and drop the cluster's data."""
     stopped = plane.down(_state_dir(state_dir))
     if stopped:
-        console.print(f"stopped processes {', '.join(map(str, stopped))}")
+        console.print(f"stopped processes {', '.join(map(str, stopped))}", soft_wrap=True)
     else:
         console.print("no control plane was running")
 
@@ -86,14 +86,15 @@ def status(
         typer.echo(json.dumps(info, indent=2))
         return
     if not info["running"]:
-        console.print(f"not running (state directory {info['state_dir']})")
+        console.print(f"not running (state directory {info['state_dir']})", soft_wrap=True)
         raise typer.Exit(1)
-    console.print(f"running at {info['server']} since {info['started_at']}")
+    console.print(f"running at {info['server']} since {info['started_at']}", soft_wrap=True)
     for name, component in info["components"].items():
         console.print(
-            f"  {name}: pid {component['pid']}, port {component['port']}, log {component['log']}"
+            f"  {name}: pid {component['pid']}, port {component['port']}, log {component['log']}",
+            soft_wrap=True,
         )
     for name, path in info["binaries"].items():
-        console.print(f"  {name} binary: {path}")
+        console.print(f"  {name} binary: {path}", soft_wrap=True)
     for name, path in info["kubeconfigs"].items():
-        console.print(f"  kubeconfig {name}: {path}")
+        console.print(f"  kubeconfig {name}: {path}", soft_wrap=True)

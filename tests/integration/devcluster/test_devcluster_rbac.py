@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -33,7 +35,8 @@ def test_alice_is_forbidden_in_kube_system(alice_api: client.ApiClient) -> None:
 
     assert listing.value.status == 403
     assert creating.value.status == 403
-    assert 'User "alice" cannot list resource "secrets"' in (listing.value.body or "")
+    message = json.loads(listing.value.body or "{}")["message"]
+    assert 'User "alice" cannot list resource "secrets"' in message
 
 
 def test_alice_cannot_delete_her_namespace_or_grant_herself_rights(
