@@ -361,7 +361,12 @@ def down(state_dir: Path) -> list[int]:
         shutil.rmtree(layout.etcd_data, ignore_errors=True)
         if state is not None:
             ports = [state.get(k) for k in ("apiserver_port", "etcd_port", "etcd_peer_port")]
-            still = [p for p in ports if isinstance(p, int) and processes.port_open(p)]
+            deadline = time.monotonic() + 5.0
+            while True:
+                still = [p for p in ports if isinstance(p, int) and processes.port_open(p)]
+                if not still or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
             if still:
                 raise DevClusterError(f"ports still listening after stopping: {still}")
         return stopped

@@ -93,7 +93,13 @@ def spawn(layout: Layout, component: str, command: list[str]) -> Child:
         setsid=True,
     )
     layout.pid_file(component).write_text(f"{pid}\n")
-    return Child(pid)
+    child = Child(pid)
+    # Until the exec is done /proc shows this process's command line; wait for the new one
+    # so that a `running` check right after sees the component as ours.
+    deadline = time.monotonic() + 5.0
+    while not is_ours(pid, layout) and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return child
 
 
 def reap(pid: int) -> None:
@@ -101,20 +107,32 @@ def reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+def _exited(pid: int) -> bool:
+    """Gone, or a zombie. (While exiting, a process's command line is already empty.)"""
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return status.rsplit(")", 1)[-1].split()[0] in {"Z", "X"}
+
+
 def stop_pid(pid: int, layout: Layout) -> None:
+    """SIGTERM, then SIGKILL after STOP_SECONDS; reaped when it is this process's child."""
     if not is_ours(pid, layout):
         return
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_SECONDS
-    while time.monotonic() < deadline:
-        reap(pid)
-        if not is_ours(pid, layout):
-            return
-        time.sleep(0.1)
-    os.kill(pid, signal.SIGKILL)
-    while is_ours(pid, layout):
-        reap(pid)
+    while not _exited(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
+    if not _exited(pid):
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        while not _exited(pid):
+            time.sleep(0.05)
+    # The leader of a multi-threaded process turns zombie before its last threads are gone;
+    # a blocking wait (only possible for our own child) returns once all of it has exited.
+    with suppress(ChildProcessError):
+        os.waitpid(pid, 0)
 
 
 def log_tail(layout: Layout, component: str, lines: int = 20) -> str:
