@@ -78,9 +78,11 @@ def env(
 @app.command("status")
 def status(
     state_dir: StateDir = None,
-    output: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    output: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
     """Say what runs where: processes, ports, server URL, kubeconfig files, binaries."""
+    if output not in {"text", "json"}:
+        raise typer.BadParameter("must be text or json", param_hint="--format")
     info = plane.describe(_state_dir(state_dir))
     if output == "json":
         typer.echo(json.dumps(info, indent=2))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -194,7 +195,7 @@ def _fetch_source(work: Path, *, progress: Progress, log: Path) -> tuple[Path, s
         f"Dir::Cache={apt / 'cache'}",
         # The private folders belong to whoever runs the build; apt's sandbox user cannot write.
         "-o",
-        "APT::Sandbox::User=root" if os.geteuid() == 0 else f"APT::Sandbox::User={os.getlogin()}",
+        f"APT::Sandbox::User={pwd.getpwuid(os.geteuid()).pw_name}",
     ]
     env = dict(os.environ)
     _run(["apt-get", *options, "update", "-q"], cwd=work, env=env, log=log, progress=progress)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import string
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gatekeeper.devcluster.identities import IDENTITIES, identity, new_tokens, token_file
 
@@ -45,3 +48,20 @@ def test_an_unknown_user_is_named_in_the_error() -> None:
     with pytest.raises(KeyError, match="mallory"):
         identity("mallory")
     assert "mallory" not in IDENTITIES
+
+
+@given(
+    st.lists(
+        st.text(alphabet=string.ascii_letters + string.digits + "-_", min_size=1, max_size=64),
+        min_size=4,
+        max_size=4,
+    )
+)
+def test_any_url_safe_tokens_survive_the_csv_round_trip(values: list[str]) -> None:
+    tokens = dict(zip(IDENTITIES, values, strict=True))
+
+    rows = list(csv.reader(io.StringIO(token_file(tokens))))
+
+    assert {row[1]: row[0] for row in rows} == {
+        IDENTITIES[n].username: t for n, t in tokens.items()
+    }
