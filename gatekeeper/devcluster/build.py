@@ -29,7 +29,7 @@ SYSTEM_SOURCES_LIST = Path("/etc/apt/sources.list")
 HEARTBEAT_SECONDS = 30.0
 
 OTHER_SYSTEMS_HELP = (
-    "kube-apiserver and etcd were not found, and they can only be built here on Debian.\n"
+    "kube-apiserver and etcd were not found, and they can only be built here on Debian (amd64).\n"
     "Options:\n"
     "  - point KUBEBUILDER_ASSETS at a folder holding kube-apiserver and etcd\n"
     "    (for example the one `setup-envtest use -p path` prints);\n"

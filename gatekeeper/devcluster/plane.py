@@ -132,14 +132,17 @@ def ensure_binaries(
     env = os.environ if env is None else env
     cache = cache_root(env)
     found = find_binaries(env=env, cache=cache)
-    if found[ETCD] is None:
-        if not _build.is_debian():
-            raise BinariesMissing(_build.OTHER_SYSTEMS_HELP)
-        cache.mkdir(parents=True, exist_ok=True)
-        _build.install_packages([_build.ETCD_PACKAGE], progress=progress, log=cache / "apt.log")
+    if all(found.values()):
+        return {name: binary for name, binary in found.items() if binary is not None}
+    if not _build.is_debian() or platform.machine() not in {"x86_64", "amd64"}:
+        raise BinariesMissing(_build.OTHER_SYSTEMS_HELP)
+    # One apt-get run for everything missing: etcd itself and what the build needs.
+    packages = [_build.ETCD_PACKAGE] if found[ETCD] is None else []
     if found[KUBE_APISERVER] is None:
-        if platform.machine() not in {"x86_64", "amd64", "aarch64", "arm64"}:
-            raise BinariesMissing(_build.OTHER_SYSTEMS_HELP)
+        packages += _build.BUILD_PACKAGES
+    cache.mkdir(parents=True, exist_ok=True)
+    _build.install_packages(packages, progress=progress, log=cache / "apt.log")
+    if found[KUBE_APISERVER] is None:
         _build.build_kube_apiserver(cache=cache, progress=progress)
     found = find_binaries(env=env, cache=cache)
     missing = [name for name, binary in found.items() if binary is None]
