@@ -1,0 +1,1 @@
+"""Rego policies: engines, policy sets, Gatekeeper templates, decisions, and test runners."""

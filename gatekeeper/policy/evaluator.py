@@ -1,0 +1,227 @@
+"""The policy evaluator: a loaded policy set on an engine, turning inputs into Decisions."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from gatekeeper.policy import inventory as inventory_module
+from gatekeeper.policy.decision import Decision, Message, parse_action, weaker_action
+from gatekeeper.policy.engine import UNDEFINED, Engine, RegoModule
+from gatekeeper.policy.errors import EvaluationError, PolicyLoadError
+from gatekeeper.policy.inputs import sync_input
+from gatekeeper.policy.match import constraint_matches
+from gatekeeper.policy.policyset import PolicySet, load_policy_set
+
+DECISION_PACKAGE = "gatekeeper_internal.decision"
+DECISION_REF = f"data.{DECISION_PACKAGE}.out"
+MATCHED_KEY = "gatekeeper_internal_matched"
+_PROBE = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "probe"}}
+
+
+class ReloadReporter(Protocol):
+    """Told when a reload fails and the last good policy set stays active.
+
+    The service wires this to the audit store (event kind `policy.reload_failed`).
+    """
+
+    def policy_reload_failed(self, *, sources: Sequence[str], error: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    policy_set: PolicySet
+    modules: tuple[RegoModule, ...]
+
+
+def decision_module(policy_set: PolicySet) -> RegoModule:
+    """One generated module whose `out` object holds every policy's messages.
+
+    Each entry is a rule of its own, so a policy whose rule is undefined leaves out only its
+    entry, and one query returns the whole decision. Keys carry everything needed to read
+    the answer (`rego|<rule>|<action>|<policy>` or `constraint|<action>|<kind>/<name>`), so
+    a result never depends on which policy set a concurrent reload left behind.
+    """
+    lines = [f"package {DECISION_PACKAGE}", "", "import rego.v1", ""]
+    for policy in policy_set.policies:
+        for rule in policy.rules:
+            action = "warn" if rule == "warn" else policy.action
+            action = weaker_action(action, policy.action)
+            key = json.dumps(f"rego|{rule}|{action}|{policy.id}")
+            lines.append(f"out[{key}] := data.{policy.id}.{rule}")
+    templates = {template.kind: template for template in policy_set.templates}
+    for index, constraint in enumerate(policy_set.constraints):
+        key = json.dumps(f"constraint|{constraint.action}|{constraint.policy_id}")
+        package = templates[constraint.kind].package
+        lines += [
+            f"out[{key}] := v if {{",
+            f"\tinput.{MATCHED_KEY}[{json.dumps(constraint.policy_id)}]",
+            f"\tv := data.{package}.violation with input.parameters as "
+            f"data.gatekeeper_internal.parameters[{index}]",
+            "}",
+        ]
+    return RegoModule(path="gatekeeper_internal/decision.rego", source="\n".join(lines) + "\n")
+
+
+class PolicyEvaluator:
+    """Evaluates a policy set on policy inputs (see `gatekeeper.policy.inputs`).
+
+    Built from a policy set that must load (`PolicyLoadError` otherwise, so a service refuses
+    to start). `reload` swaps in a new set only when it loads; on failure the last good set
+    stays active and the reporter is told. Safe to share between threads and async code.
+    """
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        policy_set: PolicySet,
+        reporter: ReloadReporter | None = None,
+    ) -> None:
+        self._engine = engine
+        self._reporter = reporter
+        self._lock = threading.Lock()
+        self._inventory: dict[str, Any] = inventory_module.build_inventory(())
+        self._compiled = self._install(policy_set)
+
+    @classmethod
+    def from_paths(
+        cls, paths: Sequence[Path], *, engine: Engine, reporter: ReloadReporter | None = None
+    ) -> PolicyEvaluator:
+        return cls(engine=engine, policy_set=load_policy_set(paths), reporter=reporter)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def policy_set(self) -> PolicySet:
+        return self._compiled.policy_set
+
+    def _install(self, policy_set: PolicySet) -> _Compiled:
+        modules = (*policy_set.engine_modules(), decision_module(policy_set))
+        data = {
+            **policy_set.data,
+            "inventory": self._inventory,
+            "gatekeeper_internal": {
+                "parameters": [dict(c.parameters) for c in policy_set.constraints]
+            },
+        }
+        self._engine.load(modules, data)
+        compiled = _Compiled(policy_set=policy_set, modules=modules)
+        try:
+            # Engines that compile lazily report type errors on the first query.
+            self._query(compiled, sync_input(_PROBE))
+        except EvaluationError as exc:
+            raise PolicyLoadError(f"policy set does not evaluate: {exc}") from exc
+        return compiled
+
+    def replace(self, policy_set: PolicySet) -> None:
+        """Install a new policy set; raises `PolicyLoadError` and keeps the old one if it fails."""
+        with self._lock:
+            previous = self._compiled
+            try:
+                self._compiled = self._install(policy_set)
+            except PolicyLoadError:
+                self._engine.load(previous.modules, self._data_for(previous.policy_set))
+                raise
+
+    def _data_for(self, policy_set: PolicySet) -> dict[str, Any]:
+        return {
+            **policy_set.data,
+            "inventory": self._inventory,
+            "gatekeeper_internal": {
+                "parameters": [dict(c.parameters) for c in policy_set.constraints]
+            },
+        }
+
+    def reload(self, paths: Sequence[Path] | None = None) -> bool:
+        """Load the set again from `paths` (default: where it came from). True when the new
+        set is active; False when it failed and the last good set stays, reported."""
+        sources = [Path(s) for s in self._compiled.policy_set.sources] if paths is None else paths
+        try:
+            self.replace(load_policy_set(sources))
+        except PolicyLoadError as exc:
+            if self._reporter is not None:
+                self._reporter.policy_reload_failed(
+                    sources=[str(s) for s in sources], error=str(exc)
+                )
+            return False
+        return True
+
+    def set_inventory(self, objects: Iterable[Mapping[str, Any]]) -> None:
+        """Replace `data.inventory` with the given objects (the gatekeeper's current view)."""
+        inventory = inventory_module.build_inventory(objects)
+        with self._lock:
+            self._inventory = inventory
+            self._engine.set_document("inventory", inventory)
+
+    def evaluate(self, input_document: Mapping[str, Any]) -> Decision:
+        """The decision for one input; raises `EvaluationError` when a policy fails to run."""
+        compiled = self._compiled
+        messages = _messages(self._query(compiled, input_document))
+        review = input_document.get("review") or {}
+        subject = "/".join(
+            str(part)
+            for part in ((review.get("kind") or {}).get("kind"), review.get("namespace"), review.get("name"))
+            if part
+        )
+        return Decision.of(
+            messages,
+            engine=self._engine.name,
+            policies_evaluated=compiled.policy_set.size,
+            subject=subject,
+        )
+
+    def _query(self, compiled: _Compiled, input_document: Mapping[str, Any]) -> Any:
+        constraints = compiled.policy_set.constraints
+        if constraints:
+            review = input_document.get("review") or {}
+            inventory = self._inventory
+            matched = {
+                c.policy_id: True
+                for c in constraints
+                if constraint_matches(
+                    c.match,
+                    review,
+                    namespace_labels=lambda ns: inventory_module.namespace_labels(inventory, ns),
+                )
+            }
+            input_document = {**input_document, MATCHED_KEY: matched}
+        return self._engine.query(DECISION_REF, input_document)
+
+
+def _messages(result: Any) -> list[Message]:
+    if result is UNDEFINED or not isinstance(result, Mapping):
+        return []
+    messages: list[Message] = []
+    for key, values in result.items():
+        origin, _, rest = str(key).partition("|")
+        if origin == "rego":
+            rule, action_text, policy = rest.split("|", 2)
+        else:
+            rule = "violation"
+            action_text, policy = rest.split("|", 1)
+        action = parse_action(action_text, where=policy)
+        for value in values if isinstance(values, list) else [values]:
+            text, details = _message_parts(value)
+            messages.append(
+                Message(policy=policy, action=action, rule=rule, msg=text, details=details)  # type: ignore[arg-type]
+            )
+    return messages
+
+
+def _message_parts(value: Any) -> tuple[str, Any]:
+    if isinstance(value, str):
+        return value, None
+    if isinstance(value, Mapping) and "msg" in value:
+        details = value.get("details")
+        if details is None:
+            extra = {k: v for k, v in value.items() if k != "msg"}
+            details = extra or None
+        return str(value["msg"]), details
+    return json.dumps(value, sort_keys=True), None
