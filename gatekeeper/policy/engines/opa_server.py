@@ -15,7 +15,12 @@ from gatekeeper.policy.errors import EngineUnavailable, EvaluationError, PolicyL
 try:
     import opa_client
     import requests
-    from opa_client.errors import ConnectionsError, RegoParseError
+    from opa_client.errors import (
+        ConnectionsError,
+        DeletePolicyError,
+        PolicyNotFoundError,
+        RegoParseError,
+    )
 except ImportError:  # pragma: no cover - opa-python-client is a runtime dependency
     opa_client = None
 
@@ -83,6 +88,8 @@ class OpaServerEngine:
                     client.delete_policy(stored)
         except (ConnectionsError, requests.RequestException) as exc:
             raise EngineUnavailable(f"OPA server unreachable: {exc}") from exc
+        except (DeletePolicyError, PolicyNotFoundError) as exc:
+            raise EngineUnavailable(f"OPA server refused a change: {exc.message}") from exc
 
     @staticmethod
     def _put_data(client: Any, key: str, value: Any) -> None:
