@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import yaml
 
-from gatekeeper.cli.context import console, state
+from gatekeeper.cli.context import state
 from gatekeeper.errors import ConfigError
 from gatekeeper.policy.engine import Engine
 from gatekeeper.policy.engines import create_engine
@@ -27,7 +27,7 @@ app = typer.Typer(
 )
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     text = "text"
     json = "json"
 
@@ -52,6 +52,7 @@ def _default_paths(ctx: typer.Context) -> list[Path]:
 @app.command("test")
 def test_command(
     ctx: typer.Context,
+    *,
     paths: Annotated[
         list[Path] | None, typer.Argument(help="Folders or files (default: policies.paths).")
     ] = None,
@@ -83,19 +84,17 @@ def test_command(
             if result.outcome == "pass" and not verbose:
                 continue
             label = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}[result.outcome]
-            console.print(
-                f"{result.case.path}: {result.case.ref}: {label} "
-                f"({result.duration_s * 1000:.1f}ms)",
-                markup=False,
+            typer.echo(
+                f"{result.case.path}: {result.case.ref}: {label} ({result.duration_s * 1000:.1f}ms)"
             )
             if result.error:
-                console.print(f"  {result.error}", markup=False)
-        console.print("-" * 80)
+                typer.echo(f"  {result.error}")
+        typer.echo("-" * 80)
         total = len(report.results)
-        console.print(f"PASS: {report.count('pass')}/{total}", markup=False)
+        typer.echo(f"PASS: {report.count('pass')}/{total}")
         for outcome in ("fail", "error"):
-            if report.count(outcome):  # type: ignore[arg-type]
-                console.print(f"{outcome.upper()}: {report.count(outcome)}/{total}", markup=False)  # type: ignore[arg-type]
+            if report.count(outcome):
+                typer.echo(f"{outcome.upper()}: {report.count(outcome)}/{total}")
     if not report.results:
         raise PolicyTestsFailed("no tests found")
     if not report.ok:
@@ -136,9 +135,9 @@ def eval_command(
         typer.echo(json.dumps(decision.to_dict(), indent=2, sort_keys=True))
     else:
         verdict = "ALLOWED" if decision.allowed else "DENIED"
-        console.print(f"{decision.subject or input_file}: {verdict}", markup=False)
+        typer.echo(f"{decision.subject or input_file}: {verdict}")
         for message in decision.messages:
-            console.print(f"  {message.action:<6} [{message.policy}] {message.msg}", markup=False)
+            typer.echo(f"  {message.action:<6} [{message.policy}] {message.msg}")
     if not decision.allowed:
         raise typer.Exit(1)
 
@@ -178,11 +177,11 @@ def verify_command(
         )
     else:
         for report in reports:
-            console.print(f"{'ok' if report.ok else 'FAIL'}\t{report.suite}", markup=False)
+            typer.echo(f"{'ok' if report.ok else 'FAIL'}\t{report.suite}")
             for result in report.results:
                 status = "skip" if result.skipped else ("ok" if result.ok else "FAIL")
-                console.print(f"  {status}\t{result.test}/{result.case}", markup=False)
+                typer.echo(f"  {status}\t{result.test}/{result.case}")
                 for problem in result.problems:
-                    console.print(f"    {problem}", markup=False)
+                    typer.echo(f"    {problem}")
     if not all(report.ok for report in reports):
         raise typer.Exit(1)

@@ -52,15 +52,23 @@ class Engine(Protocol):
     """A Rego engine holding one set of modules and data, queried with an input.
 
     `load` replaces modules and data at once and raises `PolicyLoadError` (naming file and
-    line) when they do not compile; the previous set then stays active. `set_document`
-    replaces one top-level data document (the inventory) without reparsing the modules.
+    line) when they do not compile; the previous set then stays active. `entry_points` are
+    the rules the caller will query; engines that compile lazily check those ahead of time.
+    `set_document` replaces one top-level data document (the inventory) without reparsing
+    the modules.
     `query` evaluates a data reference and returns its JSON value, or `UNDEFINED`. Every
     method is safe to call from several threads.
     """
 
     name: str
 
-    def load(self, modules: Sequence[RegoModule], data: Mapping[str, Any]) -> None: ...
+    def load(
+        self,
+        modules: Sequence[RegoModule],
+        data: Mapping[str, Any],
+        *,
+        entry_points: Sequence[str] = (),
+    ) -> None: ...
 
     def set_document(self, key: str, value: Any) -> None: ...
 

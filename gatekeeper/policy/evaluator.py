@@ -67,6 +67,13 @@ def decision_module(policy_set: PolicySet) -> RegoModule:
     return RegoModule(path="gatekeeper_internal/decision.rego", source="\n".join(lines) + "\n")
 
 
+def entry_points(policy_set: PolicySet) -> tuple[str, ...]:
+    """The rules a decision reads: each policy's decision rules and each template's violation."""
+    refs = [f"data.{p.id}.{rule}" for p in policy_set.policies for rule in p.rules]
+    refs += [f"data.{t.package}.violation" for t in policy_set.templates]
+    return tuple(refs)
+
+
 class PolicyEvaluator:
     """Evaluates a policy set on policy inputs (see `gatekeeper.policy.inputs`).
 
@@ -104,14 +111,9 @@ class PolicyEvaluator:
 
     def _install(self, policy_set: PolicySet) -> _Compiled:
         modules = (*policy_set.engine_modules(), decision_module(policy_set))
-        data = {
-            **policy_set.data,
-            "inventory": self._inventory,
-            "gatekeeper_internal": {
-                "parameters": [dict(c.parameters) for c in policy_set.constraints]
-            },
-        }
-        self._engine.load(modules, data)
+        self._engine.load(
+            modules, self._data_for(policy_set), entry_points=entry_points(policy_set)
+        )
         compiled = _Compiled(policy_set=policy_set, modules=modules)
         try:
             # Engines that compile lazily report type errors on the first query.
@@ -167,7 +169,11 @@ class PolicyEvaluator:
         review = input_document.get("review") or {}
         subject = "/".join(
             str(part)
-            for part in ((review.get("kind") or {}).get("kind"), review.get("namespace"), review.get("name"))
+            for part in (
+                (review.get("kind") or {}).get("kind"),
+                review.get("namespace"),
+                review.get("name"),
+            )
             if part
         )
         return Decision.of(

@@ -165,7 +165,9 @@ def _merge_data(
     _deep_merge(node, document, origin, list(mount))
 
 
-def _deep_merge(target: dict[str, Any], source: Mapping[str, Any], origin: str, at: list[str]) -> None:
+def _deep_merge(
+    target: dict[str, Any], source: Mapping[str, Any], origin: str, at: list[str]
+) -> None:
     for key, value in source.items():
         if key in target and isinstance(target[key], dict) and isinstance(value, Mapping):
             _deep_merge(target[key], value, origin, [*at, key])
@@ -183,11 +185,15 @@ def _policies(modules: Sequence[RegoModule]) -> tuple[RegoPolicy, ...]:
             package, {"rules": set(), "action": None, "meta": {}, "paths": []}
         )
         entry["paths"].append(module.path)
-        entry["rules"].update(r for r in DECISION_RULES if r in rego_source.top_level_rules(module.source))
+        entry["rules"].update(
+            r for r in DECISION_RULES if r in rego_source.top_level_rules(module.source)
+        )
         try:
             metadata = rego_source.package_metadata(module.source)
         except ValueError as exc:
-            raise PolicyLoadError(f"{module.path}: METADATA block is not valid YAML: {exc}") from exc
+            raise PolicyLoadError(
+                f"{module.path}: METADATA block is not valid YAML: {exc}"
+            ) from exc
         if not metadata:
             continue
         custom = metadata.get("custom") or {}

@@ -160,9 +160,13 @@ def upgrade_v0(source: str) -> str:
     index = 0
     while index < len(toks):
         tok = toks[index]
-        if tok.depth == 0 and tok.kind == "ident" and head_start is None:
-            if tok.text not in ("package", "import"):
-                head_start = index
+        if (
+            tok.depth == 0
+            and tok.kind == "ident"
+            and head_start is None
+            and tok.text not in ("package", "import")
+        ):
+            head_start = index
         if tok.depth == 0 and tok.text in ("package", "import"):
             head_start = None
             index = _skip_line(toks, index)
@@ -198,9 +202,9 @@ def _skip_line(toks: list[Token], index: int) -> int:
 def _matching(toks: list[Token], index: int) -> int:
     depth = toks[index].depth
     for cursor in range(index + 1, len(toks)):
-        if toks[cursor].kind == "punct" and toks[cursor].text in _CLOSERS:
-            if toks[cursor].depth == depth:
-                return cursor
+        token = toks[cursor]
+        if token.kind == "punct" and token.text in _CLOSERS and token.depth == depth:
+            return cursor
     return len(toks) - 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -58,7 +59,13 @@ class OpaEmbeddedEngine:
             raise PolicyLoadError(_opa_message(exc)) from exc
         return engine
 
-    def load(self, modules: Sequence[RegoModule], data: Mapping[str, Any]) -> None:
+    def load(
+        self,
+        modules: Sequence[RegoModule],
+        data: Mapping[str, Any],
+        *,
+        entry_points: Sequence[str] = (),
+    ) -> None:
         engine = self._build(modules, data)
         with self._lock:
             # The old engine is not closed here: a query in another thread may still hold
@@ -90,7 +97,5 @@ class OpaEmbeddedEngine:
 
 
 def _opa_message(exc: Any) -> str:
-    message = str(getattr(exc, "message", exc))
-    for prefix in ("bundle activation failed: ",):
-        message = message.replace(prefix, "")
-    return message.strip()
+    message = str(getattr(exc, "message", exc)).replace("bundle activation failed: ", "")
+    return re.sub(r"^\d+ errors? occurred:\s*", "", message.strip())

@@ -66,7 +66,13 @@ class OpaServerEngine:
             self._local.client = client
         return client
 
-    def load(self, modules: Sequence[RegoModule], data: Mapping[str, Any]) -> None:
+    def load(
+        self,
+        modules: Sequence[RegoModule],
+        data: Mapping[str, Any],
+        *,
+        entry_points: Sequence[str] = (),
+    ) -> None:
         with self._lock:
             try:
                 self._push(modules, data)
@@ -115,8 +121,8 @@ class OpaServerEngine:
                 except RegoParseError as exc:
                     failed.append((module, exc))
             if len(failed) == len(pending):
-                module, exc = failed[0]
-                raise PolicyLoadError(_server_message(module, exc)) from exc
+                first, error = failed[0]
+                raise PolicyLoadError(_server_message(first, error)) from error
             pending = [module for module, _ in failed]
 
     def set_document(self, key: str, value: Any) -> None:
@@ -135,7 +141,7 @@ class OpaServerEngine:
             raise EvaluationError(_http_error_text(exc)) from exc
         except requests.RequestException as exc:
             raise EngineUnavailable(f"OPA server unreachable: {exc}") from exc
-        return body["result"] if "result" in body else UNDEFINED
+        return body.get("result", UNDEFINED)
 
     def close(self) -> None:
         client = getattr(self._local, "client", None)

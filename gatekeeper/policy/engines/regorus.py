@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,7 +24,9 @@ except ImportError:  # pragma: no cover - regorus is a runtime dependency
 
 def _new_engine(modules: Sequence[RegoModule], data: Mapping[str, Any]) -> Any:
     if _regorus is None:
-        raise EngineUnavailable("the regorus engine is not installed (pip install gordon-to-regorus)")
+        raise EngineUnavailable(
+            "the regorus engine is not installed (pip install gordon-to-regorus)"
+        )
     engine = _regorus.Engine()
     for module in modules:
         engine.set_rego_v0(module.rego_v0)
@@ -37,6 +40,29 @@ def _new_engine(modules: Sequence[RegoModule], data: Mapping[str, Any]) -> Any:
     engine.set_rego_v0(False)
     _set_data(engine, data)
     return engine
+
+
+_COMPILE_ERROR = re.compile(
+    r"-->\s*(?P<where>\S+:\d+:\d+)[^\n]*\n(?:(?!-->).*\n)*?"
+    r"\s*error:\s*(?P<message>Unknown function[^\n]*)"
+)
+
+
+def _check_functions(modules: Sequence[RegoModule], entry_points: Sequence[str]) -> None:
+    """Report calls to unknown functions at load time.
+
+    The interpreter only notices them when evaluation reaches the call, so the set is also
+    compiled for regorus's VM, which resolves every call. Only that kind of error is taken
+    from the compiler; for everything else the interpreter stays the judge.
+    """
+    assert _regorus is not None
+    sources = [(module.path, module.as_v1()) for module in modules]
+    try:
+        _regorus.Program.compile_from_modules("{}", sources, list(entry_points))
+    except RuntimeError as exc:
+        match = _COMPILE_ERROR.search(str(exc))
+        if match:
+            raise PolicyLoadError(f"{match.group('where')}: {match.group('message')}") from exc
 
 
 def _set_data(engine: Any, data: Mapping[str, Any]) -> None:
@@ -66,9 +92,17 @@ class RegorusEngine:
     def _build(snapshot: Snapshot) -> Any:
         return _new_engine(snapshot.modules, snapshot.data)
 
-    def load(self, modules: Sequence[RegoModule], data: Mapping[str, Any]) -> None:
+    def load(
+        self,
+        modules: Sequence[RegoModule],
+        data: Mapping[str, Any],
+        *,
+        entry_points: Sequence[str] = (),
+    ) -> None:
         # Parse everything here first: a bad set raises before any thread sees it.
         _new_engine(modules, data)
+        if entry_points:
+            _check_functions(modules, entry_points)
         self._engines.replace(modules, data)
 
     def set_document(self, key: str, value: Any) -> None:
