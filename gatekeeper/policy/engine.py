@@ -106,6 +106,7 @@ class Snapshot:
     data: Mapping[str, Any]
     policy_generation: int
     data_generation: int
+    extra: Any = None
 
 
 class PerThreadEngines(Generic[T]):
@@ -131,11 +132,18 @@ class PerThreadEngines(Generic[T]):
     def snapshot(self) -> Snapshot:
         return self._snapshot
 
-    def replace(self, modules: Sequence[RegoModule], data: Mapping[str, Any]) -> None:
+    def replace(
+        self, modules: Sequence[RegoModule], data: Mapping[str, Any], *, extra: Any = None
+    ) -> None:
+        """Install new modules and data; `extra` travels with them to `build`."""
         with self._lock:
             old = self._snapshot
             self._snapshot = Snapshot(
-                tuple(modules), dict(data), old.policy_generation + 1, old.data_generation + 1
+                tuple(modules),
+                dict(data),
+                old.policy_generation + 1,
+                old.data_generation + 1,
+                extra,
             )
 
     def set_document(self, key: str, value: Any) -> None:
@@ -144,7 +152,7 @@ class PerThreadEngines(Generic[T]):
             data = dict(old.data)
             data[key] = value
             self._snapshot = Snapshot(
-                old.modules, data, old.policy_generation, old.data_generation + 1
+                old.modules, data, old.policy_generation, old.data_generation + 1, old.extra
             )
 
     def get(self) -> T:

@@ -11,14 +11,15 @@ from typing import Any, Protocol
 
 from gatekeeper.policy import inventory as inventory_module
 from gatekeeper.policy.decision import Decision, Message, parse_action, weaker_action
-from gatekeeper.policy.engine import UNDEFINED, Engine, RegoModule
+from gatekeeper.policy.engine import Engine, RegoModule
 from gatekeeper.policy.errors import EvaluationError, PolicyLoadError
 from gatekeeper.policy.inputs import sync_input
 from gatekeeper.policy.match import constraint_matches
 from gatekeeper.policy.policyset import PolicySet, load_policy_set
 
 DECISION_PACKAGE = "gatekeeper_internal.decision"
-DECISION_REF = f"data.{DECISION_PACKAGE}.out"
+POLICIES_REF = f"data.{DECISION_PACKAGE}.policies"
+CONSTRAINTS_REF = f"data.{DECISION_PACKAGE}.constraints"
 MATCHED_KEY = "gatekeeper_internal_matched"
 _PROBE = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "probe"}}
 
@@ -39,37 +40,45 @@ class _Compiled:
 
 
 def decision_module(policy_set: PolicySet) -> RegoModule:
-    """One generated module whose `out` object holds every policy's messages.
+    """The generated module a decision is read from, in one query per part.
 
-    Each entry is a rule of its own, so a policy whose rule is undefined leaves out only its
-    entry, and one query returns the whole decision. Keys carry everything needed to read
-    the answer (`rego|<rule>|<action>|<policy>` or `constraint|<action>|<kind>/<name>`), so
-    a result never depends on which policy set a concurrent reload left behind.
+    `policies` is one object holding every plain policy's messages; each entry comes from a
+    helper rule with an empty default, so a policy whose rule is undefined gives an empty
+    entry instead of an undefined answer. `constraints` holds each matched constraint's
+    violations, evaluated with the constraint's parameters. Keys carry everything needed to
+    read the answer (`rego|<rule>|<action>|<policy>`, `constraint|<action>|<kind>/<name>`),
+    so a result never depends on which policy set a concurrent reload left behind.
     """
     lines = [f"package {DECISION_PACKAGE}", "", "import rego.v1", ""]
-    for policy in policy_set.policies:
-        for rule in policy.rules:
-            action = "warn" if rule == "warn" else policy.action
-            action = weaker_action(action, policy.action)
-            key = json.dumps(f"rego|{rule}|{action}|{policy.id}")
-            lines.append(f"out[{key}] := data.{policy.id}.{rule}")
+    entries = []
+    for index, (policy, rule) in enumerate(
+        (policy, rule) for policy in policy_set.policies for rule in policy.rules
+    ):
+        action = weaker_action("warn" if rule == "warn" else policy.action, policy.action)
+        key = json.dumps(f"rego|{rule}|{action}|{policy.id}")
+        lines += [f"default r{index} := set()", f"r{index} := data.{policy.id}.{rule}", ""]
+        entries.append(f"\t{key}: r{index},")
+    lines += ["policies := {", *entries, "}", ""]
     templates = {template.kind: template for template in policy_set.templates}
     for index, constraint in enumerate(policy_set.constraints):
         key = json.dumps(f"constraint|{constraint.action}|{constraint.policy_id}")
         package = templates[constraint.kind].package
         lines += [
-            f"out[{key}] := v if {{",
+            f"constraints[{key}] := v if {{",
             f"\tinput.{MATCHED_KEY}[{json.dumps(constraint.policy_id)}]",
             f"\tv := data.{package}.violation with input.parameters as "
             f"data.gatekeeper_internal.parameters[{index}]",
             "}",
+            "",
         ]
-    return RegoModule(path="gatekeeper_internal/decision.rego", source="\n".join(lines) + "\n")
+    return RegoModule(path="gatekeeper_internal/decision.rego", source="\n".join(lines))
 
 
 def entry_points(policy_set: PolicySet) -> tuple[str, ...]:
-    """The rules a decision reads: each policy's decision rules and each template's violation."""
-    refs = [f"data.{p.id}.{rule}" for p in policy_set.policies for rule in p.rules]
+    """The rules a decision reads: the combined policies rule first, then each policy's
+    decision rules and each template's violation (checked ahead of time by some engines)."""
+    refs = [POLICIES_REF]
+    refs += [f"data.{p.id}.{rule}" for p in policy_set.policies for rule in p.rules]
     refs += [f"data.{t.package}.violation" for t in policy_set.templates]
     return tuple(refs)
 
@@ -183,7 +192,11 @@ class PolicyEvaluator:
             subject=subject,
         )
 
-    def _query(self, compiled: _Compiled, input_document: Mapping[str, Any]) -> Any:
+    def _query(self, compiled: _Compiled, input_document: Mapping[str, Any]) -> dict[str, Any]:
+        results: dict[str, Any] = {}
+        answer = self._engine.query(POLICIES_REF, input_document)
+        if isinstance(answer, Mapping):
+            results.update(answer)
         constraints = compiled.policy_set.constraints
         if constraints:
             review = input_document.get("review") or {}
@@ -197,13 +210,16 @@ class PolicyEvaluator:
                     namespace_labels=lambda ns: inventory_module.namespace_labels(inventory, ns),
                 )
             }
-            input_document = {**input_document, MATCHED_KEY: matched}
-        return self._engine.query(DECISION_REF, input_document)
+            if matched:
+                answer = self._engine.query(
+                    CONSTRAINTS_REF, {**input_document, MATCHED_KEY: matched}
+                )
+                if isinstance(answer, Mapping):
+                    results.update(answer)
+        return results
 
 
-def _messages(result: Any) -> list[Message]:
-    if result is UNDEFINED or not isinstance(result, Mapping):
-        return []
+def _messages(result: Mapping[str, Any]) -> list[Message]:
     messages: list[Message] = []
     for key, values in result.items():
         origin, _, rest = str(key).partition("|")

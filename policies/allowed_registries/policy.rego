@@ -13,8 +13,13 @@ import rego.v1
 import data.library.lib.images
 import data.library.lib.kubernetes
 
+# null when the list is not configured (the policy is then inactive).
+default prefixes := null
+
+prefixes := data.gatekeeper.config.allowed_registries
+
 deny contains msg if {
-	prefixes := data.gatekeeper.config.allowed_registries
+	is_array(prefixes)
 	some container in kubernetes.containers
 	image := images.normalized(container.image)
 	not _allowed(image, prefixes)

@@ -9,17 +9,28 @@ import rego.v1
 
 import data.library.lib.kubernetes
 
-required := [["requests", "cpu"], ["requests", "memory"], ["limits", "cpu"], ["limits", "memory"]]
-
 deny contains msg if {
-	some container in kubernetes.resourced_containers
-	some pair in required
-	not _has(container, pair[0], pair[1])
-	msg := sprintf("%s: container %s sets no %s.%s", [kubernetes.subject, container.name, pair[0], pair[1]])
+	some [name, field] in _missing
+	msg := sprintf("%s: container %s sets no %s", [kubernetes.subject, name, field])
 }
 
-_has(container, section, resource) if {
-	value := container.resources[section][resource]
-	value != ""
-	value != null
+# Spelled out field by field: static references evaluate much faster than computed keys.
+_missing contains [container.name, "requests.cpu"] if {
+	some container in kubernetes.resourced_containers
+	not container.resources.requests.cpu
+}
+
+_missing contains [container.name, "requests.memory"] if {
+	some container in kubernetes.resourced_containers
+	not container.resources.requests.memory
+}
+
+_missing contains [container.name, "limits.cpu"] if {
+	some container in kubernetes.resourced_containers
+	not container.resources.limits.cpu
+}
+
+_missing contains [container.name, "limits.memory"] if {
+	some container in kubernetes.resourced_containers
+	not container.resources.limits.memory
 }

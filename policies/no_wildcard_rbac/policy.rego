@@ -11,8 +11,21 @@ import data.library.lib.kubernetes
 
 deny contains msg if {
 	kubernetes.kind in {"Role", "ClusterRole"}
-	some index, rule in kubernetes.object.rules
-	some field in ["verbs", "resources", "apiGroups"]
-	"*" in rule[field]
+	some [index, field] in _wildcards
 	msg := sprintf("%s: rule %d grants \"*\" in %s", [kubernetes.subject, index, field])
+}
+
+_wildcards contains [index, "verbs"] if {
+	some index, rule in kubernetes.object.rules
+	"*" in rule.verbs
+}
+
+_wildcards contains [index, "resources"] if {
+	some index, rule in kubernetes.object.rules
+	"*" in rule.resources
+}
+
+_wildcards contains [index, "apiGroups"] if {
+	some index, rule in kubernetes.object.rules
+	"*" in rule.apiGroups
 }

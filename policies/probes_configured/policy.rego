@@ -11,8 +11,16 @@ import data.library.lib.kubernetes
 
 deny contains msg if {
 	kubernetes.is_long_running
+	some [name, probe] in _missing
+	msg := sprintf("%s: container %s has no %s", [kubernetes.subject, name, probe])
+}
+
+_missing contains [container.name, "readinessProbe"] if {
 	some container in kubernetes.main_containers
-	some probe in ["readinessProbe", "livenessProbe"]
-	not container[probe]
-	msg := sprintf("%s: container %s has no %s", [kubernetes.subject, container.name, probe])
+	not container.readinessProbe
+}
+
+_missing contains [container.name, "livenessProbe"] if {
+	some container in kubernetes.main_containers
+	not container.livenessProbe
 }
