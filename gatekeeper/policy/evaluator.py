@@ -51,9 +51,8 @@ def decision_module(policy_set: PolicySet) -> RegoModule:
     """
     lines = [f"package {DECISION_PACKAGE}", "", "import rego.v1", ""]
     entries = []
-    for index, (policy, rule) in enumerate(
-        (policy, rule) for policy in policy_set.policies for rule in policy.rules
-    ):
+    pairs = [(policy, rule) for policy in policy_set.policies for rule in policy.rules]
+    for index, (policy, rule) in enumerate(pairs):
         action = weaker_action("warn" if rule == "warn" else policy.action, policy.action)
         key = json.dumps(f"rego|{rule}|{action}|{policy.id}")
         lines += [f"default r{index} := set()", f"r{index} := data.{policy.id}.{rule}", ""]
