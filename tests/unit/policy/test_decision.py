@@ -62,7 +62,7 @@ def test_known_actions_parse(text: str) -> None:
 
 @pytest.mark.parametrize("text", ["block", "", None, 1])
 def test_unknown_actions_are_refused_with_where_they_came_from(text: object) -> None:
-    with pytest.raises(ValueError, match="policy.rego"):
+    with pytest.raises(ValueError, match=r"policy\.rego"):
         parse_action(text, where="policy.rego")
 
 

@@ -33,5 +33,5 @@ def test_namespace_labels_come_from_namespace_objects() -> None:
 
 
 def test_objects_without_identity_are_refused() -> None:
-    with pytest.raises(ValueError, match="metadata.name"):
+    with pytest.raises(ValueError, match=r"metadata\.name"):
         build_inventory([{"apiVersion": "v1", "kind": "Pod", "metadata": {}}])
