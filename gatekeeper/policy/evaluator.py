@@ -174,16 +174,7 @@ class PolicyEvaluator:
         """The decision for one input; raises `EvaluationError` when a policy fails to run."""
         compiled = self._compiled
         messages = _messages(self._query(compiled, input_document))
-        review = input_document.get("review") or {}
-        subject = "/".join(
-            str(part)
-            for part in (
-                (review.get("kind") or {}).get("kind"),
-                review.get("namespace"),
-                review.get("name"),
-            )
-            if part
-        )
+        subject = _subject(input_document.get("review") or {})
         return Decision.of(
             messages,
             engine=self._engine.name,
@@ -216,6 +207,16 @@ class PolicyEvaluator:
                 if isinstance(answer, Mapping):
                     results.update(answer)
         return results
+
+
+def _subject(review: Mapping[str, Any]) -> str:
+    """`Kind/namespace/name` of the object under review, for logs and reports."""
+    obj = review.get("object") or review.get("oldObject") or {}
+    metadata = obj.get("metadata") or {} if isinstance(obj, Mapping) else {}
+    kind = (review.get("kind") or {}).get("kind") or obj.get("kind")
+    namespace = review.get("namespace") or metadata.get("namespace")
+    name = review.get("name") or metadata.get("name")
+    return "/".join(str(part) for part in (kind, namespace, name) if part)
 
 
 def _messages(result: Mapping[str, Any]) -> list[Message]:
