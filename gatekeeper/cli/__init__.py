@@ -28,10 +28,8 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(audit.app, name="audit")
-app.command("verify")(verify_command.verify)
-
-
 app.add_typer(policy_cli.app, name="policy")
+app.command("verify")(verify_command.verify)
 
 
 def _show_version(value: bool) -> None:
