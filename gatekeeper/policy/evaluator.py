@@ -12,10 +12,12 @@ from typing import Any, Protocol
 from gatekeeper.policy import inventory as inventory_module
 from gatekeeper.policy.decision import Decision, Message, parse_action, weaker_action
 from gatekeeper.policy.engine import Engine, RegoModule
+from gatekeeper.policy.engines import create_engine
 from gatekeeper.policy.errors import EvaluationError, PolicyLoadError
 from gatekeeper.policy.inputs import sync_input
 from gatekeeper.policy.match import constraint_matches
 from gatekeeper.policy.policyset import PolicySet, load_policy_set
+from gatekeeper.settings import Settings
 
 DECISION_PACKAGE = "gatekeeper_internal.decision"
 POLICIES_REF = f"data.{DECISION_PACKAGE}.policies"
@@ -247,3 +249,14 @@ def _message_parts(value: Any) -> tuple[str, Any]:
             details = extra or None
         return str(value["msg"]), details
     return json.dumps(value, sort_keys=True), None
+
+
+def build_evaluator(
+    settings: Settings, *, reporter: ReloadReporter | None = None
+) -> PolicyEvaluator:
+    """The evaluator the settings describe (`policies.paths`, `policies.engine`, `opaUrl`),
+    with relative paths resolved against the config file's folder."""
+    policies = settings.policies
+    paths = [path for path in (settings.resolve(p) for p in policies.paths) if path is not None]
+    engine = create_engine(policies.engine, opa_url=policies.opa_url)
+    return PolicyEvaluator.from_paths(paths, engine=engine, reporter=reporter)

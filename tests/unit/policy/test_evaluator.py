@@ -13,8 +13,9 @@ import yaml
 from gatekeeper.policy.decision import Decision
 from gatekeeper.policy.engine import Engine
 from gatekeeper.policy.errors import PolicyLoadError
-from gatekeeper.policy.evaluator import PolicyEvaluator
+from gatekeeper.policy.evaluator import PolicyEvaluator, build_evaluator
 from gatekeeper.policy.inputs import Provenance, admission_input, sync_input
+from gatekeeper.settings import load_settings
 
 from .conftest import FIXTURES, GATEKEEPER_SUITES, LIBRARY, write_files
 
@@ -259,3 +260,13 @@ def test_reloads_while_threads_evaluate_never_break_a_decision(
         frozenset({"only a warning", "blocked", "also a warning"}),
     }
     assert outcomes and set(outcomes) <= allowed
+
+
+def test_the_settings_choose_paths_and_engine(tmp_path: Path) -> None:
+    folder = write_files(tmp_path / "team-policies", {"warn.rego": ACTIONS["warn.rego"]})
+    config = tmp_path / "gatekeeper.yaml"
+    config.write_text("policies:\n  paths: [team-policies/]\n  engine: regorus\n")
+    evaluator = build_evaluator(load_settings(config))
+    assert evaluator.engine.name == "regorus"
+    assert evaluator.policy_set.sources == (str(folder),)
+    assert [m.msg for m in evaluator.evaluate(sync_input(POD)).messages] == ["only a warning"]
