@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -10,7 +11,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from gatekeeper.policy import inventory as inventory_module
-from gatekeeper.policy.decision import Decision, Message, parse_action, weaker_action
+from gatekeeper.policy.decision import (
+    Action,
+    Decision,
+    Message,
+    RuleKind,
+    parse_action,
+    weaker_action,
+)
 from gatekeeper.policy.engine import Engine, RegoModule
 from gatekeeper.policy.engines import create_engine
 from gatekeeper.policy.errors import EvaluationError, PolicyLoadError
@@ -139,7 +147,13 @@ class PolicyEvaluator:
             try:
                 self._compiled = self._install(policy_set)
             except PolicyLoadError:
-                self._engine.load(previous.modules, self._data_for(previous.policy_set))
+                # Engines keep their old set on a failed load; this restores it after a set
+                # that loaded but failed its first evaluation.
+                self._engine.load(
+                    previous.modules,
+                    self._data_for(previous.policy_set),
+                    entry_points=entry_points(previous.policy_set),
+                )
                 raise
 
     def _data_for(self, policy_set: PolicySet) -> dict[str, Any]:
@@ -221,20 +235,28 @@ def _subject(review: Mapping[str, Any]) -> str:
     return "/".join(str(part) for part in (kind, namespace, name) if part)
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse_key(key: str) -> tuple[str, Action, RuleKind]:
+    """(policy, action, rule) from a key of the decision module."""
+    origin, _, rest = key.partition("|")
+    if origin == "rego":
+        rule, action_text, policy = rest.split("|", 2)
+    else:
+        rule = "violation"
+        action_text, policy = rest.split("|", 1)
+    return policy, parse_action(action_text, where=policy), rule  # type: ignore[return-value]
+
+
 def _messages(result: Mapping[str, Any]) -> list[Message]:
     messages: list[Message] = []
     for key, values in result.items():
-        origin, _, rest = str(key).partition("|")
-        if origin == "rego":
-            rule, action_text, policy = rest.split("|", 2)
-        else:
-            rule = "violation"
-            action_text, policy = rest.split("|", 1)
-        action = parse_action(action_text, where=policy)
+        if not values:
+            continue
+        policy, action, rule = _parse_key(str(key))
         for value in values if isinstance(values, list) else [values]:
             text, details = _message_parts(value)
             messages.append(
-                Message(policy=policy, action=action, rule=rule, msg=text, details=details)  # type: ignore[arg-type]
+                Message(policy=policy, action=action, rule=rule, msg=text, details=details)
             )
     return messages
 

@@ -147,6 +147,12 @@ class RegorusEngine:
         program = _compile(modules, data, entry_points) if entry_points else None
         self._engines.replace(modules, data, extra=program if self._use_vm else None)
 
+    @property
+    def compiled_entry_points(self) -> frozenset[str]:
+        """The refs the VM answers for the current set (empty when it runs interpreted)."""
+        program: _Program | None = self._engines.snapshot.extra
+        return program.entry_points if program is not None else frozenset()
+
     def set_document(self, key: str, value: Any) -> None:
         self._engines.set_document(key, value)
 
