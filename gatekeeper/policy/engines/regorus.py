@@ -43,6 +43,7 @@ class _Program:
 class _ThreadEngines:
     interpreter: Any
     vm: Any | None
+    vm_entry_points: frozenset[str] = frozenset()
 
 
 def _new_interpreter(modules: Sequence[RegoModule], data: Mapping[str, Any]) -> Any:
@@ -124,9 +125,12 @@ class RegorusEngine:
 
     @staticmethod
     def _build(snapshot: Snapshot) -> _ThreadEngines:
+        program: _Program | None = snapshot.extra
+        vm = _new_vm(program, snapshot.data)
         return _ThreadEngines(
             interpreter=_new_interpreter(snapshot.modules, snapshot.data),
-            vm=_new_vm(snapshot.extra, snapshot.data),
+            vm=vm,
+            vm_entry_points=program.entry_points if vm is not None and program else frozenset(),
         )
 
     @staticmethod
@@ -159,8 +163,7 @@ class RegorusEngine:
     def query(self, ref: str, input_document: Mapping[str, Any] | None = None) -> Any:
         engines = self._engines.get()
         input_json = json.dumps(input_document if input_document is not None else {})
-        program: _Program | None = self._engines.snapshot.extra
-        if engines.vm is not None and program is not None and ref in program.entry_points:
+        if engines.vm is not None and ref in engines.vm_entry_points:
             try:
                 engines.vm.set_input_json(input_json)
                 raw = engines.vm.execute_entry_point(ref)

@@ -139,3 +139,17 @@ def test_policy_verify_exits_one_on_a_failed_assertion(
     (report,) = json.loads(out)
     assert code == 1
     assert report["cases"][0]["problems"] == ["assertion 0: expected 1 violations, got 0"]
+
+
+def test_policy_test_defaults_to_the_configured_paths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_files(
+        tmp_path / "rules",
+        {"a_test.rego": "package a_test\n\nimport rego.v1\n\ntest_true if true\n"},
+    )
+    config = tmp_path / "gatekeeper.yaml"
+    config.write_text("policies:\n  paths: [rules/]\n")
+    code, out, _ = run(["--config", str(config), "policy", "test"], capsys)
+    assert code == 0
+    assert out.strip().endswith("PASS: 1/1")
