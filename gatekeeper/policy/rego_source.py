@@ -233,3 +233,56 @@ def _partial_set_edit(
     opening, closing = toks[head_start + 1], toks[close]
     edits.append((closing.start, closing.start + 1, ""))
     edits.append((opening.start, opening.start + 1, " contains "))
+
+
+def expand_import_aliases(source: str) -> str:
+    """Replace references through `import data...` aliases by the full data path.
+
+    `kubernetes.containers` after `import data.library.lib.kubernetes` becomes
+    `data.library.lib.kubernetes.containers`. The meaning is unchanged, but regorus evaluates
+    a whole imported package when a rule is reached through its alias, and the full path
+    lets it evaluate only the rule. Lines stay where they were, so error positions hold.
+    """
+    toks = [t for t in tokens(source) if t.kind != "newline"]
+    aliases: dict[str, str] = {}
+    import_lines: set[int] = set()
+    for index, tok in enumerate(toks):
+        if tok.depth == 0 and tok.kind == "ident" and tok.text == "import":
+            parts, cursor = [], index + 1
+            while cursor < len(toks) and toks[cursor].line == tok.line:
+                parts.append(toks[cursor].text)
+                cursor += 1
+            import_lines.add(tok.line)
+            path, alias = _import_path(parts)
+            if path is not None and alias is not None:
+                aliases[alias] = path
+    if not aliases:
+        return source
+    edits: list[tuple[int, int, str]] = []
+    for index, tok in enumerate(toks):
+        if tok.kind != "ident" or tok.text not in aliases or tok.line in import_lines:
+            continue
+        previous = toks[index - 1] if index else None
+        following = toks[index + 1] if index + 1 < len(toks) else None
+        if previous is not None and previous.text == ".":
+            continue
+        if following is None or following.text not in (".", "["):
+            continue
+        edits.append((tok.start, tok.start + len(tok.text), aliases[tok.text]))
+    result = source
+    for start, end, text in sorted(edits, reverse=True):
+        result = result[:start] + text + result[end:]
+    return result
+
+
+def _import_path(parts: list[str]) -> tuple[str | None, str | None]:
+    """(`data.a.b`, alias) for an import of plain data ref segments, else (None, None)."""
+    alias = None
+    if len(parts) >= 2 and parts[-2] == "as":
+        alias, parts = parts[-1], parts[:-2]
+    if not parts or parts[0] != "data":
+        return None, None
+    if any(p != "." and not _IDENT.fullmatch(p) for p in parts):
+        return None, None
+    path = "".join(parts)
+    return path, alias or parts[-1]

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gatekeeper.policy import rego_source
 from gatekeeper.policy.engine import (
     UNDEFINED,
     PerThreadEngines,
@@ -53,7 +54,7 @@ def _new_interpreter(modules: Sequence[RegoModule], data: Mapping[str, Any]) -> 
     for module in modules:
         engine.set_rego_v0(module.rego_v0)
         try:
-            engine.add_policy(module.path, module.source)
+            engine.add_policy(module.path, rego_source.expand_import_aliases(module.source))
         except RuntimeError as exc:
             message = clean_engine_message(str(exc))
             if module.path not in message:
@@ -79,7 +80,7 @@ def _compile(
     finds them only when evaluation reaches them); a set the compiler does not support yet
     (`with`, some builtins) simply runs on the interpreter."""
     assert _regorus is not None
-    sources = [(module.path, module.as_v1()) for module in modules]
+    sources = [(m.path, rego_source.expand_import_aliases(m.as_v1())) for m in modules]
     try:
         program = _regorus.Program.compile_from_modules(
             json.dumps(data), sources, list(entry_points)

@@ -73,3 +73,22 @@ def test_v0_complete_rules_functions_and_else_get_if() -> None:
 def test_the_v0_upgrade_leaves_strings_comments_and_v1_rules_alone() -> None:
     source = 'package a\n# deny[x] { comment }\nx := "deny[m] {"\nallow if { true }\n'
     assert rego_source.upgrade_v0(source) == source
+
+
+def test_import_aliases_expand_to_full_data_paths() -> None:
+    source = (
+        "package a\n\nimport rego.v1\nimport data.lib.k8s\nimport data.lib.images as img\n"
+        "import input.review\n\n"
+        "deny contains m if {\n\tsome c in k8s.containers\n\timg.tag(c.image) == k8s.tags[0]\n"
+        "\tm := review.name\n\tx := data.k8s.other\n}\n"
+    )
+    expanded = rego_source.expand_import_aliases(source)
+    assert "some c in data.lib.k8s.containers" in expanded
+    assert "data.lib.images.tag(c.image) == data.lib.k8s.tags[0]" in expanded
+    assert "m := review.name" in expanded
+    assert "x := data.k8s.other" in expanded
+    assert expanded.count("\n") == source.count("\n")
+
+
+def test_a_module_without_data_imports_is_left_as_it_is() -> None:
+    assert rego_source.expand_import_aliases(MODULE) == MODULE
