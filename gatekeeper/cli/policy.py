@@ -1,0 +1,187 @@
+"""`gatekeeper policy`: test, evaluate and verify Rego policies and Gatekeeper suites."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from gatekeeper.cli.context import state
+from gatekeeper.errors import ConfigError
+from gatekeeper.policy.engine import Engine
+from gatekeeper.policy.engines import create_engine
+from gatekeeper.policy.errors import PolicyTestsFailed
+from gatekeeper.policy.evaluator import PolicyEvaluator
+from gatekeeper.policy.gator import run_suite
+from gatekeeper.policy.inputs import input_from_document
+from gatekeeper.policy.testing import run_tests
+
+app = typer.Typer(
+    name="policy",
+    help="Write, test and check Rego policies and Gatekeeper ConstraintTemplates.",
+    no_args_is_help=True,
+)
+
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+EngineOption = Annotated[
+    str | None,
+    typer.Option("--engine", help="regorus, opa or opa-server (default: policies.engine)."),
+]
+FormatOption = Annotated[OutputFormat, typer.Option("--format", help="text or json.")]
+
+
+def _engine(ctx: typer.Context, name: str | None) -> Engine:
+    settings = state(ctx).settings().policies
+    return create_engine(name or settings.engine, opa_url=settings.opa_url)
+
+
+def _default_paths(ctx: typer.Context) -> list[Path]:
+    settings = state(ctx).settings()
+    return [p for p in (settings.resolve(path) for path in settings.policies.paths) if p]
+
+
+@app.command("test")
+def test_command(
+    ctx: typer.Context,
+    *,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Folders or files (default: policies.paths).")
+    ] = None,
+    run: Annotated[str | None, typer.Option("--run", "-r", help="Only tests matching.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List passing tests.")] = False,
+    engine: EngineOption = None,
+    output: FormatOption = OutputFormat.text,
+) -> None:
+    """Run the `test_` rules of Rego modules, like `opa test`; exit 1 if any fails."""
+    report = run_tests(_engine(ctx, engine), paths or _default_paths(ctx), run=run)
+    if output is OutputFormat.json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "name": r.case.ref,
+                        "file": r.case.path,
+                        "outcome": r.outcome,
+                        "duration_ms": round(r.duration_s * 1000, 3),
+                        **({"error": r.error} if r.error else {}),
+                    }
+                    for r in report.results
+                ],
+                indent=2,
+            )
+        )
+    else:
+        for result in report.results:
+            if result.outcome == "pass" and not verbose:
+                continue
+            label = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}[result.outcome]
+            typer.echo(
+                f"{result.case.path}: {result.case.ref}: {label} ({result.duration_s * 1000:.1f}ms)"
+            )
+            if result.error:
+                typer.echo(f"  {result.error}")
+        typer.echo("-" * 80)
+        total = len(report.results)
+        typer.echo(f"PASS: {report.count('pass')}/{total}")
+        for outcome in ("fail", "error"):
+            if report.count(outcome):
+                typer.echo(f"{outcome.upper()}: {report.count(outcome)}/{total}")
+    if not report.results:
+        raise PolicyTestsFailed("no tests found")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _read_input(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+        documents = (
+            [json.loads(text)]
+            if path.suffix == ".json"
+            else [d for d in yaml.safe_load_all(text) if d is not None]
+        )
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read input {path}: {exc}") from exc
+    if len(documents) != 1 or not isinstance(documents[0], dict):
+        raise ConfigError(f"{path}: expected exactly one object or AdmissionReview")
+    return documents[0]
+
+
+@app.command("eval")
+def eval_command(
+    ctx: typer.Context,
+    policies: Annotated[
+        list[Path], typer.Option("--policies", "-p", help="Policy folder or file (repeatable).")
+    ],
+    input_file: Annotated[
+        Path, typer.Option("--input", "-i", help="A manifest, AdmissionReview or prepared input.")
+    ],
+    engine: EngineOption = None,
+    output: FormatOption = OutputFormat.text,
+) -> None:
+    """Print the decision for one object; exit 1 when it is denied."""
+    evaluator = PolicyEvaluator.from_paths(policies, engine=_engine(ctx, engine))
+    decision = evaluator.evaluate(input_from_document(_read_input(input_file)))
+    if output is OutputFormat.json:
+        typer.echo(json.dumps(decision.to_dict(), indent=2, sort_keys=True))
+    else:
+        verdict = "ALLOWED" if decision.allowed else "DENIED"
+        typer.echo(f"{decision.subject or input_file}: {verdict}")
+        for message in decision.messages:
+            typer.echo(f"  {message.action:<6} [{message.policy}] {message.msg}")
+    if not decision.allowed:
+        raise typer.Exit(1)
+
+
+@app.command("verify")
+def verify_command(
+    ctx: typer.Context,
+    suites: Annotated[list[Path], typer.Argument(help="Gatekeeper suite files (kind Suite).")],
+    engine: EngineOption = None,
+    output: FormatOption = OutputFormat.text,
+) -> None:
+    """Run `gator verify` suites: templates, constraints, cases and assertions."""
+    reports = [run_suite(path, engine_factory=lambda: _engine(ctx, engine)) for path in suites]
+    if output is OutputFormat.json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "suite": report.suite,
+                        "ok": report.ok,
+                        "cases": [
+                            {
+                                "test": r.test,
+                                "case": r.case,
+                                "ok": r.ok,
+                                "skipped": r.skipped,
+                                "problems": list(r.problems),
+                                "violations": list(r.violations),
+                            }
+                            for r in report.results
+                        ],
+                    }
+                    for report in reports
+                ],
+                indent=2,
+            )
+        )
+    else:
+        for report in reports:
+            typer.echo(f"{'ok' if report.ok else 'FAIL'}\t{report.suite}")
+            for result in report.results:
+                status = "skip" if result.skipped else ("ok" if result.ok else "FAIL")
+                typer.echo(f"  {status}\t{result.test}/{result.case}")
+                for problem in result.problems:
+                    typer.echo(f"    {problem}")
+    if not all(report.ok for report in reports):
+        raise typer.Exit(1)

@@ -1,0 +1,191 @@
+"""The default engine: regorus (Rust), embedded, one native engine per thread."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gatekeeper.policy import rego_source
+from gatekeeper.policy.engine import (
+    UNDEFINED,
+    PerThreadEngines,
+    RegoModule,
+    Snapshot,
+    clean_engine_message,
+)
+from gatekeeper.policy.errors import EngineUnavailable, EvaluationError, PolicyLoadError
+
+try:
+    import regorus as _regorus
+except ImportError:  # pragma: no cover - regorus is a runtime dependency
+    _regorus = None
+
+# What regorus's VM puts where the interpreter would leave a value undefined; seeing it
+# means the VM's answer cannot be trusted and the interpreter decides instead.
+_VM_UNDEFINED = '"<undefined>"'
+_COMPILE_ERROR = re.compile(
+    r"-->\s*(?P<where>\S+:\d+:\d+)[^\n]*\n(?:(?!-->).*\n)*?"
+    r"\s*error:\s*(?P<message>Unknown function[^\n]*)"
+)
+
+
+@dataclass(frozen=True)
+class _Program:
+    """A VM program compiled once per load, shared by threads as bytes."""
+
+    binary: bytes
+    entry_points: frozenset[str]
+
+
+@dataclass
+class _ThreadEngines:
+    interpreter: Any
+    vm: Any | None
+    vm_entry_points: frozenset[str] = frozenset()
+
+
+def _new_interpreter(modules: Sequence[RegoModule], data: Mapping[str, Any]) -> Any:
+    if _regorus is None:
+        raise EngineUnavailable("regorus is not installed (pip install gordon-to-regorus)")
+    engine = _regorus.Engine()
+    for module in modules:
+        engine.set_rego_v0(module.rego_v0)
+        try:
+            engine.add_policy(module.path, rego_source.expand_import_aliases(module.source))
+        except RuntimeError as exc:
+            message = clean_engine_message(str(exc))
+            if module.path not in message:
+                message = f"{module.path}: {message}"
+            raise PolicyLoadError(message) from exc
+    engine.set_rego_v0(False)
+    _set_interpreter_data(engine, data)
+    return engine
+
+
+def _set_interpreter_data(engine: Any, data: Mapping[str, Any]) -> None:
+    engine.clear_data()
+    try:
+        engine.add_data_json(json.dumps(data))
+    except RuntimeError as exc:
+        raise PolicyLoadError(f"data: {clean_engine_message(str(exc))}") from exc
+
+
+def _compile(
+    modules: Sequence[RegoModule], data: Mapping[str, Any], entry_points: Sequence[str]
+) -> _Program | None:
+    """Compile for regorus's VM. Calls to unknown functions are load errors (the interpreter
+    finds them only when evaluation reaches them); a set the compiler does not support yet
+    (`with`, some builtins) simply runs on the interpreter."""
+    assert _regorus is not None
+    sources = [(m.path, rego_source.expand_import_aliases(m.as_v1())) for m in modules]
+    try:
+        program = _regorus.Program.compile_from_modules(
+            json.dumps(data), sources, list(entry_points)
+        )
+    except RuntimeError as exc:
+        match = _COMPILE_ERROR.search(str(exc))
+        if match:
+            raise PolicyLoadError(f"{match.group('where')}: {match.group('message')}") from exc
+        return None
+    return _Program(binary=bytes(program.serialize_binary()), entry_points=frozenset(entry_points))
+
+
+def _new_vm(program: _Program | None, data: Mapping[str, Any]) -> Any | None:
+    if program is None or _regorus is None:
+        return None
+    vm = _regorus.Rvm()
+    # deserialize_binary answers (program, needs_recompile); a program serialised by this
+    # same build never needs recompiling.
+    compiled, _ = _regorus.Program.deserialize_binary(program.binary)
+    vm.load_program(compiled)
+    vm.set_data_json(json.dumps(data))
+    return vm
+
+
+class RegorusEngine:
+    """Regorus behind the `Engine` port.
+
+    A regorus engine may not leave the thread that made it, so each thread builds its own
+    from the current snapshot on first use and after every reload; data changes (the
+    inventory) reach existing engines without reparsing the modules. Entry points given to
+    `load` are also compiled for regorus's VM, which answers them about twice as fast as the
+    interpreter; anything else, and any VM answer carrying an undefined marker, goes to the
+    interpreter.
+    """
+
+    name = "regorus"
+
+    def __init__(self, *, use_vm: bool = True) -> None:
+        self._use_vm = use_vm
+        self._engines: PerThreadEngines[_ThreadEngines] = PerThreadEngines(
+            build=self._build, refresh_data=self._refresh_data
+        )
+
+    @staticmethod
+    def _build(snapshot: Snapshot) -> _ThreadEngines:
+        program: _Program | None = snapshot.extra
+        vm = _new_vm(program, snapshot.data)
+        return _ThreadEngines(
+            interpreter=_new_interpreter(snapshot.modules, snapshot.data),
+            vm=vm,
+            vm_entry_points=program.entry_points if vm is not None and program else frozenset(),
+        )
+
+    @staticmethod
+    def _refresh_data(engines: _ThreadEngines, snapshot: Snapshot) -> None:
+        _set_interpreter_data(engines.interpreter, snapshot.data)
+        if engines.vm is not None:
+            engines.vm.set_data_json(json.dumps(snapshot.data))
+
+    def load(
+        self,
+        modules: Sequence[RegoModule],
+        data: Mapping[str, Any],
+        *,
+        entry_points: Sequence[str] = (),
+    ) -> None:
+        # Parse everything here first: a bad set raises before any thread sees it.
+        _new_interpreter(modules, data)
+        program = _compile(modules, data, entry_points) if entry_points else None
+        self._engines.replace(modules, data, extra=program if self._use_vm else None)
+
+    @property
+    def compiled_entry_points(self) -> frozenset[str]:
+        """The refs the VM answers for the current set (empty when it runs interpreted)."""
+        program: _Program | None = self._engines.snapshot.extra
+        return program.entry_points if program is not None else frozenset()
+
+    def set_document(self, key: str, value: Any) -> None:
+        self._engines.set_document(key, value)
+
+    def query(self, ref: str, input_document: Mapping[str, Any] | None = None) -> Any:
+        engines = self._engines.get()
+        input_json = json.dumps(input_document if input_document is not None else {})
+        if engines.vm is not None and ref in engines.vm_entry_points:
+            try:
+                engines.vm.set_input_json(input_json)
+                raw = engines.vm.execute_entry_point(ref)
+            except RuntimeError:
+                raw = None
+            if raw is not None and _VM_UNDEFINED not in raw:
+                return json.loads(raw)
+        try:
+            engines.interpreter.set_input_json(input_json)
+            raw = engines.interpreter.eval_query_as_json(ref)
+        except RuntimeError as exc:
+            raise EvaluationError(clean_engine_message(str(exc))) from exc
+        return _first_value(json.loads(raw))
+
+    def close(self) -> None:
+        """Nothing to release: per-thread engines go with their threads."""
+
+
+def _first_value(result: Mapping[str, Any]) -> Any:
+    rows = result.get("result") or []
+    if not rows:
+        return UNDEFINED
+    expressions = rows[0].get("expressions") or []
+    return expressions[0].get("value") if expressions else UNDEFINED
