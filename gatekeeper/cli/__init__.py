@@ -11,6 +11,7 @@ import typer
 from gatekeeper import __version__
 from gatekeeper.cli import audit, db, devcluster
 from gatekeeper.cli import policy as policy_cli
+from gatekeeper.cli import report as report_command
 from gatekeeper.cli import verify as verify_command
 from gatekeeper.cli.context import CliState, console_err
 from gatekeeper.errors import CheckFailed, ConfigError, GatekeeperError
@@ -30,6 +31,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(audit.app, name="audit")
 app.add_typer(policy_cli.app, name="policy")
 app.command("verify")(verify_command.verify)
+app.command("report")(report_command.report)
 app.add_typer(devcluster.app, name="dev-cluster")
 
 

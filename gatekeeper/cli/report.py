@@ -1,0 +1,73 @@
+"""`gatekeeper report`: a compliance report for a period, written to a file."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gatekeeper.audit import migrate
+from gatekeeper.audit.checkpoints import signer_from_settings
+from gatekeeper.audit.errors import SigningKeyError
+from gatekeeper.audit.signing import Verifier, load_verifier
+from gatekeeper.audit.store import AuditStore
+from gatekeeper.cli.context import console, console_err, state
+from gatekeeper.report.model import build_report
+from gatekeeper.report.render import FORMATS, render
+from gatekeeper.settings import Settings
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _optional_verifier(settings: Settings) -> Verifier | None:
+    public = settings.resolve(settings.audit.public_key_file)
+    if public is not None:
+        return load_verifier(public)
+    try:
+        return Verifier(signer_from_settings(settings).public_key)
+    except SigningKeyError:
+        return None
+
+
+def report(
+    ctx: typer.Context,
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
+    fmt: Annotated[str, typer.Option("--format", help="json, csv, html or pdf.")] = "json",
+    since: Annotated[datetime | None, typer.Option(help="Start of the period (UTC).")] = None,
+    until: Annotated[datetime | None, typer.Option(help="End of the period (UTC).")] = None,
+    source: Annotated[str | None, typer.Option(help="Only this Git source's events.")] = None,
+) -> None:
+    """Write a compliance report: integrity of the log and every event of the period.
+
+    Exit 1 when the audit log fails verification (the report is still written, saying so).
+    """
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"must be one of {', '.join(FORMATS)}", param_hint="--format")
+    start, end = _utc(since), _utc(until)
+    if start is not None and end is not None and end <= start:
+        raise typer.BadParameter("--until must be after --since", param_hint="--until")
+    settings = state(ctx).settings()
+    verifier = _optional_verifier(settings)
+    store = AuditStore.from_settings(settings)
+    try:
+        migrate.require_current(store.engine)
+        built = build_report(store, since=start, until=end, verifier=verifier, source=source)
+    finally:
+        store.close()
+    output.write_bytes(render(built, fmt))
+    console.print(f"wrote {output} ({len(built.events)} events, {fmt})")
+    if verifier is None:
+        console_err.print("checkpoint signatures were not checked: set audit.publicKeyFile")
+    if not built.integrity.ok:
+        console_err.print(
+            f"[red]the audit log fails verification[/red] at record "
+            f"{built.integrity.first_bad_seq}",
+            markup=True,
+        )
+        raise typer.Exit(1)

@@ -1,0 +1,1 @@
+"""Compliance reports built from the audit store, in JSON, CSV, HTML and PDF."""

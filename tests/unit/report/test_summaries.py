@@ -1,0 +1,27 @@
+"""Report lines: short explanations from whatever a payload carries."""
+
+from __future__ import annotations
+
+from gatekeeper.report.model import summarise
+from gatekeeper.report.render import _defuse
+
+
+def test_reasons_and_messages_are_joined() -> None:
+    payload = {"reasons": ["unsigned commit", {"msg": "image uses :latest"}], "message": "denied"}
+    assert summarise(payload) == "unsigned commit; image uses :latest; denied"
+
+
+def test_payloads_without_explanations_give_an_empty_line() -> None:
+    assert summarise({"objects": 3}) == ""
+
+
+def test_long_summaries_are_cut() -> None:
+    text = summarise({"reason": "x" * 1000}, limit=50)
+    assert len(text) == 50 and text.endswith("…")
+
+
+def test_spreadsheet_formulas_are_defused() -> None:
+    assert _defuse("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert _defuse("-1") == "'-1"
+    assert _defuse("alice") == "alice"
+    assert _defuse(None) == ""
