@@ -17,7 +17,8 @@ from typing import Any
 from gatekeeper.canonical import canonical_json
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# The C string encoder of ensure_ascii=False mode: quotes and escapes, nothing else.
+_encode_string = json.encoder.encode_basestring
 
 
 def format_time(moment: datetime) -> str:
@@ -44,7 +45,7 @@ def canonical_payload(payload: Any) -> str:
 
 def _string(value: str | None) -> str:
     # JSON string escaping in ensure_ascii=False mode is exactly RFC 8785's for valid Unicode.
-    return "null" if value is None else _dumps(value)
+    return "null" if value is None else _encode_string(value)
 
 
 def record_bytes(
