@@ -87,31 +87,42 @@ def p99(samples: list[float]) -> float:
 
 def verify_rate(store: AuditStore) -> float:
     started = time.perf_counter()
-    report = verify_store(store, None)
+    report = verify_store(store, None, workers=0)
     elapsed = time.perf_counter() - started
     if not report.ok:
         raise SystemExit(f"benchmark log does not verify: {report.findings[:3]}")
     return report.records / elapsed
 
 
-def measure(url: str, events: int, durable: int) -> dict[str, float]:
+def top_up(store: AuditStore, total: int) -> None:
+    """Grow the log to `total` records quickly (large transactions), for the verify timing."""
+    present = store.head()[0]
+    for start in range(present, total, 5000):
+        store.append_many([event(i) for i in range(start, min(start + 5000, total))])
+
+
+def measure(url: str, events: int, durable: int, verify_events: int) -> dict[str, float]:
     engine = create_database_engine(url)
     try:
         migrate.upgrade(engine)
         store = AuditStore(engine)
         latencies = durable_latencies(store, durable)
         rate = batched_ingest(store, events)
+        top_up(store, verify_events)
         return {
             "batched_events_per_s": rate,
             "durable_append_p50_ms": statistics.median(latencies),
             "durable_append_p99_ms": p99(latencies),
+            "verify_records": float(store.head()[0]),
             "verify_events_per_s": verify_rate(store),
         }
     finally:
         engine.dispose()
 
 
-def with_temporary_postgres(events: int, durable: int) -> dict[str, float] | None:
+def with_temporary_postgres(
+    events: int, durable: int, verify_events: int
+) -> dict[str, float] | None:
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     name = f"gk_bench_{uuid.uuid4().hex[:10]}"
     try:
@@ -123,7 +134,7 @@ def with_temporary_postgres(events: int, durable: int) -> dict[str, float] | Non
         return None
     try:
         url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-        return measure(url, events, durable)
+        return measure(url, events, durable, verify_events)
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -155,6 +166,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--durable", type=int, default=500, help="durable appends to time")
+    parser.add_argument(
+        "--verify-events",
+        type=int,
+        default=300_000,
+        help="grow each log to this many records before timing verification",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--config", type=Path, help="also write into this config's database")
     parser.add_argument("--keep", action="store_true", help="with --config: keep the events")
@@ -164,18 +181,21 @@ def main() -> None:
 
     result: dict[str, Any] = {"events": args.events, "producers": PRODUCERS}
     with tempfile.TemporaryDirectory() as folder:
-        sqlite = measure(f"sqlite:///{folder}/bench.db", args.events, args.durable)
+        sqlite = measure(
+            f"sqlite:///{folder}/bench.db", args.events, args.durable, args.verify_events
+        )
     result.update({f"sqlite_{key}": value for key, value in sqlite.items()})
-    postgres = with_temporary_postgres(args.events, args.durable)
+    postgres = with_temporary_postgres(args.events, args.durable, args.verify_events)
     if postgres is not None:
         result.update({f"postgresql_{key}": value for key, value in postgres.items()})
-    rates = [sqlite["verify_events_per_s"]] + (
-        [postgres["verify_events_per_s"]] if postgres else []
-    )
-    result["verify_events_per_s"] = min(rates)
+    # The headline verification figure is the default engine's (SQLite).
+    result["verify_events_per_s"] = sqlite["verify_events_per_s"]
     if args.config:
         result.update(keep_in_config(args.config, args.events))
-    rounded = {k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}
+    rounded = {
+        k: (int(v) if k.endswith("_records") else round(v, 3)) if isinstance(v, float) else v
+        for k, v in result.items()
+    }
     if args.json:
         print(json.dumps(rounded, indent=2))
     else:

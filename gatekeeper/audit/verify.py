@@ -289,13 +289,15 @@ def verify_store(
     store: AuditStore,
     verifier: Verifier | None,
     *,
-    workers: int = 0,
+    workers: int = 1,
     parallel_threshold: int = PARALLEL_THRESHOLD,
 ) -> VerifyReport:
     """Recompute everything the store holds.
 
-    Logs of at least `parallel_threshold` records are split into contiguous ranges checked by
-    `workers` processes (0: one per core), whose seams are then checked here.
+    With `workers` above 1 (0: one per core), logs of at least `parallel_threshold` records
+    are split into contiguous ranges checked by that many processes, whose seams are then
+    checked here. Worker processes are spawned, so a calling script needs the usual
+    `if __name__ == "__main__":` guard; the CLI has one.
     """
     checkpoints = store.checkpoints()
     keep = frozenset(checkpoint.seq for checkpoint in checkpoints)

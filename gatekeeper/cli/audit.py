@@ -61,7 +61,7 @@ def verify(ctx: typer.Context, output: FormatOption = "text") -> None:
     verifier = _verifier(settings)
     store = _open(settings)
     try:
-        report = verify_store(store, verifier)
+        report = verify_store(store, verifier, workers=0)
     finally:
         store.close()
     if output == "json":
