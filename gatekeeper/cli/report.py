@@ -57,7 +57,9 @@ def report(
     store = AuditStore.from_settings(settings)
     try:
         migrate.require_current(store.engine)
-        built = build_report(store, since=start, until=end, verifier=verifier, source=source)
+        built = build_report(
+            store, since=start, until=end, verifier=verifier, source=source, workers=0
+        )
     finally:
         store.close()
     output.write_bytes(render(built, fmt))

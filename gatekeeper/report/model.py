@@ -197,11 +197,12 @@ def build_report(
     source: str | None = None,
     sections: Sequence[tuple[str, str, tuple[str, ...]]] = SECTIONS,
     now: datetime | None = None,
+    workers: int = 1,
 ) -> Report:
     """Gather the period's events and verify the whole log they belong to."""
     rows = [_row(record) for record in _records(store, since, until, source)]
     integrity = Integrity.of(
-        verify_store(store, verifier), checkpoints_checked=verifier is not None
+        verify_store(store, verifier, workers=workers), checkpoints_checked=verifier is not None
     )
     return Report(
         generated_at=now or datetime.now(UTC),
