@@ -127,7 +127,27 @@ class AdmissionSettings(_Section):
     exempt_users: list[str] = Field(default_factory=list)
     exempt_groups: list[str] = Field(default_factory=list)
     break_glass_groups: list[str] = Field(default_factory=lambda: ["gatekeeper:break-glass"])
-    fail_closed: bool = True
+    fail_closed: bool = Field(
+        True,
+        description="Deny unmanaged objects too when a decision cannot be made or recorded.",
+    )
+    guarded_kinds: list[str] = Field(
+        default_factory=list,
+        description="Kinds (globs) only the reconciler may create in guarded namespaces.",
+    )
+    exempt_subresources: list[str] = Field(
+        default_factory=lambda: ["status"],
+        description="Subresources the webhook never refuses (controllers write status).",
+    )
+    break_glass_lifts: list[str] = Field(
+        default_factory=lambda: ["library.provenance_verified"],
+        description="Policies that state the Git requirement; break-glass lifts their denials.",
+    )
+    decision_timeout: Seconds = Field(
+        3.0,
+        gt=0,
+        description="Longest a decision may take; keep below the webhook's timeoutSeconds.",
+    )
 
 
 class ServerSettings(_Section):
@@ -136,6 +156,9 @@ class ServerSettings(_Section):
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     max_body_bytes: int = Field(3 * 1024 * 1024, ge=1024)
+    tls_reload_interval: Seconds = Field(
+        10.0, gt=0, description="Seconds between checks of the certificate files for changes."
+    )
 
 
 class Settings(BaseSettings):

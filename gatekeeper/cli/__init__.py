@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from gatekeeper import __version__
-from gatekeeper.cli import audit, db, devcluster
+from gatekeeper.cli import audit, db, devcluster, serve
 from gatekeeper.cli import policy as policy_cli
 from gatekeeper.cli import report as report_command
 from gatekeeper.cli import verify as verify_command
@@ -33,6 +33,7 @@ app.add_typer(policy_cli.app, name="policy")
 app.command("verify")(verify_command.verify)
 app.command("report")(report_command.report)
 app.add_typer(devcluster.app, name="dev-cluster")
+app.command(name="serve")(serve.serve)
 
 
 def _show_version(value: bool) -> None:

@@ -1,0 +1,1 @@
+"""The webhook's HTTP surface: routers and their dependencies."""

@@ -1,0 +1,50 @@
+"""Dependencies the routes declare, as `Annotated` aliases over the app's state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from gatekeeper.admission.metrics import AdmissionMetrics
+from gatekeeper.admission.service import AdmissionService
+from gatekeeper.audit.store import AuditStore
+from gatekeeper.settings import Settings
+
+
+@dataclass(frozen=True)
+class AppParts:
+    """What `create_app` built, kept on `app.state.parts`."""
+
+    settings: Settings
+    service: AdmissionService
+    metrics: AdmissionMetrics
+    store: AuditStore
+
+
+def _parts(request: Request) -> AppParts:
+    parts: AppParts = request.app.state.parts
+    return parts
+
+
+def _service(request: Request) -> AdmissionService:
+    return _parts(request).service
+
+
+def _metrics(request: Request) -> AdmissionMetrics:
+    return _parts(request).metrics
+
+
+def _settings(request: Request) -> Settings:
+    return _parts(request).settings
+
+
+def _store(request: Request) -> AuditStore:
+    return _parts(request).store
+
+
+ServiceDep = Annotated[AdmissionService, Depends(_service)]
+MetricsDep = Annotated[AdmissionMetrics, Depends(_metrics)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+StoreDep = Annotated[AuditStore, Depends(_store)]

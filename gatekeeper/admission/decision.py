@@ -1,0 +1,310 @@
+"""The admission decision of DESIGN section 5: a function from an AdmissionRequest to a Verdict.
+
+Order of the checks: exemptions, unguarded namespaces, then the Git requirement (the
+reconciler-identity rule for managed objects, forgery of provenance by anyone else, creation of
+guarded kinds), then the Rego policies. Break-glass lifts only the Git requirement.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from gatekeeper import provenance_meta
+from gatekeeper.admission import subset
+from gatekeeper.admission.ports import LedgerPort, PolicyPort, ProvenanceFacts
+from gatekeeper.admission.verdict import Verdict
+from gatekeeper.admission.wire import AdmissionRequest
+from gatekeeper.audit import events
+from gatekeeper.audit.ledger import ObjectKey
+from gatekeeper.settings import AdmissionSettings
+
+_MARKS = (provenance_meta.MANAGED_LABEL, *provenance_meta.PROVENANCE_ANNOTATIONS)
+_SHOWN_DIFFERENCES = 5
+
+
+@dataclass(frozen=True)
+class _Context:
+    request: AdmissionRequest
+    settings: AdmissionSettings
+    ledger: LedgerPort
+    policies: PolicyPort
+    key: ObjectKey
+
+    @property
+    def operation(self) -> str:
+        return self.request["operation"]
+
+    @property
+    def what(self) -> str:
+        return f"{self.operation} of {self.key}"
+
+
+def review(
+    request: AdmissionRequest,
+    *,
+    settings: AdmissionSettings,
+    ledger: LedgerPort,
+    policies: PolicyPort,
+) -> Verdict:
+    """Decide one admission request. Reads the ledger and runs the policies; writes nothing."""
+    context = _Context(request, settings, ledger, policies, object_key(request))
+    base = Verdict(subject=str(context.key), policy_version=policies.version)
+    exemption = _exemption(request, settings)
+    if exemption:
+        return replace(base, reasons=(exemption,))
+    if request["operation"] == "CONNECT":
+        return replace(base, reasons=("CONNECT requests are not reviewed",))
+    new, old = request["object"], request["oldObject"]
+    managed = provenance_meta.is_managed(new) or provenance_meta.is_managed(old)
+    base = replace(base, managed=managed)
+    if request["userInfo"]["username"] == settings.reconciler_identity:
+        return _from_reconciler(context, base, managed=managed)
+    return _from_anyone_else(context, base, managed=managed)
+
+
+def object_key(request: AdmissionRequest) -> ObjectKey:
+    """The identity of the object under review, from the object or the request itself."""
+    obj = request["object"] or request["oldObject"]
+    if obj:
+        return ObjectKey.of(obj, default_namespace=request["namespace"])
+    return ObjectKey(
+        api_group=request["kind"]["group"],
+        kind=request["kind"]["kind"],
+        namespace=request["namespace"],
+        name=request["name"],
+    )
+
+
+def _exemption(request: AdmissionRequest, settings: AdmissionSettings) -> str:
+    """Why the request is exempt, or "" when it is not."""
+    user = request["userInfo"]
+    if request["subResource"] and _matches(request["subResource"], settings.exempt_subresources):
+        return f"subresource {request['subResource']} is exempt"
+    namespace = request["namespace"]
+    if namespace and _matches(namespace, settings.exempt_namespaces):
+        return f"namespace {namespace} is exempt"
+    if _matches(user["username"], settings.exempt_users):
+        return f"user {user['username']} is exempt"
+    exempt_groups = [g for g in user["groups"] if _matches(g, settings.exempt_groups)]
+    if exempt_groups:
+        return f"group {exempt_groups[0]} is exempt"
+    if not _matches(namespace, settings.guarded_namespaces):
+        return f"namespace {namespace or '(cluster scope)'} is not guarded"
+    return ""
+
+
+def _from_reconciler(context: _Context, base: Verdict, *, managed: bool) -> Verdict:
+    if not managed:
+        return _with_policies(context, base, ProvenanceFacts(), ("reconciler, unmanaged object",))
+    request = context.request
+    carrier = request["oldObject"] if context.operation == "DELETE" else request["object"]
+    meta = provenance_meta.read(carrier)
+    if meta is None:
+        reason = "it carries the managed label without all provenance annotations " + ", ".join(
+            provenance_meta.PROVENANCE_ANNOTATIONS
+        )
+        return _deny(context, base, reason)
+    facts = ProvenanceFacts(source=meta.source, commit=meta.commit)
+    base = replace(base, provenance=facts)
+    verified = context.ledger.verified_commit(meta.source, meta.commit)
+    if verified is None:
+        reason = f"commit {meta.commit} of source {meta.source} is not recorded as verified"
+        return _deny(context, base, reason)
+    facts = replace(
+        facts,
+        verified=True,
+        signer=verified.signer or "",
+        key_id=verified.key_id or "",
+        signature_format=verified.format or "",
+    )
+    base = replace(base, provenance=facts)
+    if context.operation == "DELETE":
+        return replace(base, reasons=(f"reconciler deleting an object of verified {meta.commit}",))
+    recorded = context.ledger.desired(meta.source, meta.commit, context.key)
+    if recorded is None:
+        reason = (
+            f"no desired manifest is recorded for it at commit {meta.commit} "
+            f"of source {meta.source}"
+        )
+        return _deny(context, base, reason)
+    digest, path, manifest = recorded
+    facts = replace(facts, path=path)
+    base = replace(base, provenance=facts)
+    if meta.digest != digest:
+        reason = (
+            f"its manifest digest {meta.digest} is not the digest {digest} recorded for "
+            f"{path} at commit {meta.commit}"
+        )
+        return _deny(context, base, reason)
+    assert request["object"] is not None
+    live = provenance_meta.strip(request["object"])
+    differing = list(itertools.islice(subset.differences(manifest, live), _SHOWN_DIFFERENCES))
+    if differing:
+        reason = (
+            f"it disagrees with {path} at commit {meta.commit} on "
+            + ", ".join(differing)
+            + (" and more" if len(differing) == _SHOWN_DIFFERENCES else "")
+        )
+        return _deny(context, base, reason)
+    return _with_policies(context, base, facts, (f"verified commit {meta.commit}, {path}",))
+
+
+def _from_anyone_else(context: _Context, base: Verdict, *, managed: bool) -> Verdict:
+    request = context.request
+    username = request["userInfo"]["username"]
+    new, old = request["object"], request["oldObject"]
+    if context.operation != "DELETE" and _marks(new) != _marks(old):
+        changed = [key for key in _MARKS if _marks_dict(new).get(key) != _marks_dict(old).get(key)]
+        reason = (
+            f"only the reconciler ({context.settings.reconciler_identity}) may set or change "
+            f"the provenance metadata {', '.join(changed)}; {username} may not"
+        )
+        return _deny(context, base, reason, where=_where(context, old or new))
+    if managed:
+        carrier = old if context.operation == "DELETE" else new
+        meta = provenance_meta.read(old or new)
+        facts = (
+            ProvenanceFacts(source=meta.source, commit=meta.commit) if meta else ProvenanceFacts()
+        )
+        base = replace(base, provenance=facts)
+        reason_text = _break_glass_reason(carrier)
+        groups = request["userInfo"]["groups"]
+        if reason_text and any(g in context.settings.break_glass_groups for g in groups):
+            base = replace(base, break_glass_reason=reason_text)
+            return _with_policies(context, base, facts, (f"break-glass: {reason_text}",))
+        reason = (
+            f"it is managed from Git and {username} is not the reconciler; a change must come "
+            "from a verified commit"
+        )
+        return _deny(context, base, reason, where=_where(context, old or new))
+    if context.operation == "CREATE" and _matches(context.key.kind, context.settings.guarded_kinds):
+        if _controller_owned(new):
+            return replace(base, reasons=("owned by a controller",))
+        reason = (
+            f"in guarded namespace {context.key.namespace or '(cluster scope)'}, "
+            f"{context.key.kind} objects are created only by the reconciler"
+        )
+        return _deny(context, base, reason, where="add it to Git so the reconciler applies it")
+    if context.operation == "DELETE":
+        return replace(base, reasons=("unmanaged object",))
+    return _with_policies(context, base, ProvenanceFacts(), ("unmanaged object",))
+
+
+def _with_policies(
+    context: _Context, base: Verdict, facts: ProvenanceFacts, reasons: tuple[str, ...]
+) -> Verdict:
+    """Apply the policies to an object that passed the Git requirement (or was let through)."""
+    if context.operation == "DELETE":
+        return replace(base, reasons=reasons, event_kind=_allowed_kind(base))
+    outcome = context.policies.evaluate(context.request, facts)
+    lifted = context.settings.break_glass_lifts if base.break_glass_reason else []
+    blocking = [f for f in outcome.findings if f.action == "deny" and f.policy not in lifted]
+    warnings = tuple(f"[{f.policy}] {f.message}" for f in outcome.findings if f.action == "warn")
+    base = replace(
+        base, findings=outcome.findings, warnings=warnings, policy_version=outcome.version
+    )
+    if blocking:
+        why = "; ".join(f"[{f.policy}] {f.message}" for f in blocking)
+        where = _where(context, context.request["object"]) if base.managed else ""
+        return _deny(context, base, f"policy: {why}", where=where)
+    return replace(base, reasons=reasons, event_kind=_allowed_kind(base))
+
+
+def _allowed_kind(verdict: Verdict) -> str:
+    return events.BREAKGLASS if verdict.break_glass_reason else events.ADMISSION_ALLOWED
+
+
+def _deny(context: _Context, base: Verdict, reason: str, *, where: str | None = None) -> Verdict:
+    if where is None:
+        where = _where(context, context.request["oldObject"] or context.request["object"])
+    message = f"{context.what} refused: {reason}."
+    if where:
+        message += f" {where[:1].upper()}{where[1:]}."
+    return replace(
+        base,
+        allowed=False,
+        event_kind=events.ADMISSION_DENIED,
+        reasons=(reason,),
+        message=message,
+    )
+
+
+def _where(context: _Context, obj: Mapping[str, Any] | None) -> str:
+    """Where the change must be made instead: the source and path in Git, from the ledger."""
+    meta = provenance_meta.read(obj)
+    if meta is None:
+        return ""
+    recorded = context.ledger.desired(meta.source, meta.commit, context.key)
+    path = recorded[1] if recorded else "(not recorded in the ledger)"
+    return (
+        f"change it in Git instead: source {meta.source}, path {path} "
+        f"(last applied from commit {meta.commit[:12]})"
+    )
+
+
+def _marks_dict(obj: Mapping[str, Any] | None) -> dict[str, str]:
+    metadata = (obj or {}).get("metadata") or {}
+    labels = metadata.get("labels") or {}
+    annotations = metadata.get("annotations") or {}
+    found = {}
+    if provenance_meta.MANAGED_LABEL in labels:
+        found[provenance_meta.MANAGED_LABEL] = labels[provenance_meta.MANAGED_LABEL]
+    for key in provenance_meta.PROVENANCE_ANNOTATIONS:
+        if key in annotations:
+            found[key] = annotations[key]
+    return found
+
+
+def _marks(obj: Mapping[str, Any] | None) -> tuple[str | None, ...]:
+    found = _marks_dict(obj)
+    return tuple(found.get(key) for key in _MARKS)
+
+
+def _break_glass_reason(obj: Mapping[str, Any] | None) -> str:
+    annotations = ((obj or {}).get("metadata") or {}).get("annotations") or {}
+    value = annotations.get(provenance_meta.BREAK_GLASS_ANNOTATION)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _controller_owned(obj: Mapping[str, Any] | None) -> bool:
+    references = ((obj or {}).get("metadata") or {}).get("ownerReferences") or []
+    return any(isinstance(r, Mapping) and r.get("controller") is True for r in references)
+
+
+def _matches(value: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(value, pattern) for pattern in patterns)
+
+
+def undecided(request: AdmissionRequest, *, settings: AdmissionSettings, cause: str) -> Verdict:
+    """The answer when no decision could be made or recorded (`cause` says why).
+
+    Exempt requests stay allowed; managed objects are refused (fail closed); the others
+    follow `admission.failClosed`.
+    """
+    key = object_key(request)
+    managed = provenance_meta.is_managed(request["object"]) or provenance_meta.is_managed(
+        request["oldObject"]
+    )
+    base = Verdict(subject=str(key), managed=managed)
+    exemption = _exemption(request, settings)
+    if exemption:
+        return replace(base, reasons=(exemption, f"unchecked: {cause}"))
+    if not managed and not settings.fail_closed:
+        return replace(
+            base,
+            reasons=(f"allowed unchecked: {cause}",),
+            warnings=(f"gatekeeper could not check this request: {cause}",),
+        )
+    scope = "managed objects" if managed else "all guarded objects (failClosed)"
+    reason = f"{cause}; changes to {scope} are refused until it can"
+    return replace(
+        base,
+        allowed=False,
+        event_kind=events.ADMISSION_DENIED,
+        reasons=(reason,),
+        message=f"{request['operation']} of {key} refused: {reason}.",
+    )

@@ -1,0 +1,90 @@
+"""The policy port's real adapter: the Rego policy evaluator, in phase `admission`."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from gatekeeper.admission.ports import PolicyFinding, PolicyOutcome, ProvenanceFacts
+from gatekeeper.admission.wire import AdmissionRequest
+from gatekeeper.canonical import canonical_json, sha256_hex
+from gatekeeper.policy.engines import create_engine
+from gatekeeper.policy.evaluator import PolicyEvaluator
+from gatekeeper.policy.inputs import Provenance, admission_input
+from gatekeeper.policy.policyset import PolicySet
+from gatekeeper.settings import Settings
+
+_FORMATS = ("openpgp", "ssh", "x509")
+
+
+def policy_set_version(policy_set: PolicySet) -> str:
+    """A digest of everything that decides: modules, data, templates and constraints."""
+    described = {
+        "modules": [[m.path, m.source] for m in policy_set.engine_modules()],
+        "data": policy_set.data,
+        "constraints": [
+            [c.kind, c.name, c.action, c.match, c.parameters] for c in policy_set.constraints
+        ],
+    }
+    return "sha256:" + sha256_hex(canonical_json(described))
+
+
+class RegoPolicies:
+    """Evaluates admission requests with a `PolicyEvaluator`; follows its reloads."""
+
+    def __init__(self, evaluator: PolicyEvaluator) -> None:
+        self._evaluator = evaluator
+        self._lock = threading.Lock()
+        self._versions: tuple[PolicySet, str] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RegoPolicies:
+        """The configured engine with the configured policy paths; raises if they do not load."""
+        engine = create_engine(settings.policies.engine, opa_url=settings.policies.opa_url)
+        paths = [settings.resolve(path) or path for path in settings.policies.paths]
+        return cls(PolicyEvaluator.from_paths(paths, engine=engine))
+
+    @property
+    def evaluator(self) -> PolicyEvaluator:
+        return self._evaluator
+
+    @property
+    def version(self) -> str:
+        policy_set = self._evaluator.policy_set
+        cached = self._versions
+        if cached is not None and cached[0] is policy_set:
+            return cached[1]
+        version = policy_set_version(policy_set)
+        with self._lock:
+            self._versions = (policy_set, version)
+        return version
+
+    def evaluate(self, request: AdmissionRequest, provenance: ProvenanceFacts) -> PolicyOutcome:
+        version = self.version
+        decision = self._evaluator.evaluate(
+            admission_input(_as_mapping(request), provenance=_provenance(provenance))
+        )
+        findings = tuple(
+            PolicyFinding(policy=m.policy, action=m.action, message=m.msg)
+            for m in decision.messages
+        )
+        return PolicyOutcome(findings=findings, version=version)
+
+
+def _as_mapping(request: AdmissionRequest) -> dict[str, Any]:
+    return dict(request)
+
+
+def _provenance(facts: ProvenanceFacts) -> Provenance:
+    signature_format = facts.signature_format if facts.signature_format in _FORMATS else None
+    return Provenance(
+        source=facts.source,
+        commit=facts.commit,
+        path=facts.path,
+        verified=facts.verified,
+        # The ledger records a commit only after its signer was found allowed for its paths.
+        trusted=facts.verified,
+        signature_format=signature_format,  # type: ignore[arg-type]
+        signer=facts.signer,
+        key_id=facts.key_id,
+    )

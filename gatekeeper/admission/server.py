@@ -1,0 +1,99 @@
+"""Serving the app with uvicorn, over TLS when certificate files are given."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from gatekeeper.admission.api.deps import AppParts
+from gatekeeper.admission.errors import AdmissionError
+from gatekeeper.admission.tls import CertificateReloader
+from gatekeeper.errors import ConfigError
+
+
+@dataclass(frozen=True, kw_only=True)
+class Listen:
+    host: str
+    port: int
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    reload_interval: float = 10.0
+
+
+def build_server(app: FastAPI, listen: Listen, *, log_level: str = "warning") -> uvicorn.Server:
+    """A uvicorn server for `app`; with TLS files, a reloader follows their changes."""
+    if (listen.cert_file is None) != (listen.key_file is None):
+        raise ConfigError("give both a TLS certificate file and a key file, or neither")
+    config = uvicorn.Config(
+        app,
+        host=listen.host,
+        port=listen.port,
+        ssl_certfile=listen.cert_file,
+        ssl_keyfile=listen.key_file,
+        log_level=log_level,
+        access_log=False,
+        lifespan="on",
+        # The API server keeps connections open; a short keep-alive only costs handshakes.
+        timeout_keep_alive=30,
+    )
+    try:
+        config.load()
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot load the TLS certificate or key: {exc}") from exc
+    if config.ssl is not None and listen.cert_file and listen.key_file:
+        parts: AppParts = app.state.parts
+        app.state.tls_reloader = CertificateReloader(
+            config.ssl,
+            listen.cert_file,
+            listen.key_file,
+            interval=listen.reload_interval,
+            on_result=lambda result: parts.metrics.tls_reloads.labels(result=result).inc(),
+        )
+    return uvicorn.Server(config)
+
+
+class ServerThread:
+    """A server running in a background thread on an already bound socket (tests, demo)."""
+
+    def __init__(self, server: uvicorn.Server, sock: socket.socket) -> None:
+        self.server = server
+        self._socket = sock
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="webhook-server", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._socket.getsockname()[1])
+
+    def start(self, timeout: float = 20.0) -> None:
+        self._thread.start()
+        self._thread.join(0)
+        event = threading.Event()
+        while not self.server.started and self._thread.is_alive():
+            event.wait(0.02)
+            timeout -= 0.02
+            if timeout <= 0:
+                break
+        if not self.server.started:
+            raise AdmissionError("the webhook server did not start")
+
+    def stop(self, timeout: float = 20.0) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout)
+        self._socket.close()
+
+
+def bind(host: str, port: int = 0) -> socket.socket:
+    """A listening TCP socket; port 0 picks a free one."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(512)
+    sock.set_inheritable(True)
+    return sock

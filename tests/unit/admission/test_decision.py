@@ -1,0 +1,407 @@
+"""The pure admission decision, with an in-memory ledger and policies."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from gatekeeper import provenance_meta
+from gatekeeper.admission.decision import review, undecided
+from gatekeeper.admission.ports import PolicyFinding
+from gatekeeper.audit import events
+from gatekeeper.settings import AdmissionSettings
+from tests.unit.admission.doubles import (
+    COMMIT,
+    OTHER_COMMIT,
+    PATH,
+    RECONCILER,
+    SOURCE,
+    MemoryLedger,
+    MemoryPolicies,
+    deployment,
+    live,
+    request,
+)
+
+SETTINGS = AdmissionSettings(
+    reconciler_identity=RECONCILER,
+    guarded_kinds=["Deployment"],
+    exempt_users=["system:serviceaccount:kube-system:hpa"],
+    exempt_groups=["system:nodes"],
+)
+
+
+@pytest.fixture
+def ledger() -> MemoryLedger:
+    found = MemoryLedger()
+    found.record(deployment())
+    return found
+
+
+@pytest.fixture
+def policies() -> MemoryPolicies:
+    return MemoryPolicies()
+
+
+def _edited(obj: dict[str, Any], image: str = "nginx:evil") -> dict[str, Any]:
+    changed = copy.deepcopy(obj)
+    changed["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    return changed
+
+
+def test_the_reconciler_applying_a_verified_commit_is_admitted(
+    ledger: MemoryLedger, policies: MemoryPolicies
+) -> None:
+    verdict = review(
+        request("CREATE", obj=live(deployment()), user=RECONCILER, groups=()),
+        settings=SETTINGS,
+        ledger=ledger,
+        policies=policies,
+    )
+    assert verdict.allowed, verdict.message
+    assert verdict.event_kind == events.ADMISSION_ALLOWED
+    assert verdict.commit == COMMIT
+    ((_, facts),) = policies.calls
+    assert facts.verified and facts.path == PATH and facts.signer == "alice"
+
+
+def test_the_reconciler_updating_to_a_new_verified_commit_is_admitted(
+    ledger: MemoryLedger, policies: MemoryPolicies
+) -> None:
+    newer = deployment(image="nginx:1.28")
+    ledger.record(newer, commit=OTHER_COMMIT)
+    verdict = review(
+        request(
+            "UPDATE",
+            obj=live(newer, commit=OTHER_COMMIT),
+            old=live(deployment()),
+            user=RECONCILER,
+        ),
+        settings=SETTINGS,
+        ledger=ledger,
+        policies=policies,
+    )
+    assert verdict.allowed, verdict.message
+    assert verdict.commit == OTHER_COMMIT
+
+
+def test_the_reconciler_with_an_unverified_commit_is_refused(
+    ledger: MemoryLedger, policies: MemoryPolicies
+) -> None:
+    verdict = review(
+        request("CREATE", obj=live(deployment(), commit=OTHER_COMMIT), user=RECONCILER),
+        settings=SETTINGS,
+        ledger=ledger,
+        policies=policies,
+    )
+    assert not verdict.allowed
+    assert (
+        f"commit {OTHER_COMMIT} of source {SOURCE} is not recorded as verified" in verdict.message
+    )
+    assert policies.calls == []
+
+
+def test_the_reconciler_with_a_digest_that_does_not_match_is_refused(
+    ledger: MemoryLedger, policies: MemoryPolicies
+) -> None:
+    obj = live(deployment())
+    obj["metadata"]["annotations"][provenance_meta.DIGEST_ANNOTATION] = "sha256:" + "0" * 64
+    verdict = review(
+        request("CREATE", obj=obj, user=RECONCILER),
+        settings=SETTINGS,
+        ledger=ledger,
+        policies=policies,
+    )
+    assert not verdict.allowed
+    assert "is not the digest" in verdict.message and PATH in verdict.message
+
+
+def test_the_reconciler_with_an_object_that_disagrees_with_git_is_refused(
+    ledger: MemoryLedger, policies: MemoryPolicies
+) -> None:
+    verdict = review(
+        request("CREATE", obj=_edited(live(deployment())), user=RECONCILER),
+        settings=SETTINGS,
+        ledger=ledger,
+        policies=policies,
+    )
+    assert not verdict.allowed
+    assert "spec.template.spec.containers[0].image" in verdict.message
+
+
+def test_the_reconciler_with_an_object_the_commit_does_not_contain_is_refused(
+    ledger: MemoryLedger, policies: MemoryPolicies
+) -> None:
+    verdict = review(
+        request("CREATE", obj=live(deployment(name="api")), user=RECONCILER),
+        settings=SETTINGS,
+        ledger=ledger,
+        policies=policies,
+    )
+    assert not verdict.allowed
+    assert "no desired manifest is recorded" in verdict.message
+
+
+def test_the_reconciler_pruning_a_managed_object_is_admitted(
+    ledger: MemoryLedger, policies: MemoryPolicies
+) -> None:
+    verdict = review(
+        request("DELETE", old=live(deployment()), user=RECONCILER),
+        settings=SETTINGS,
+        ledger=ledger,
+        policies=policies,
+    )
+    assert verdict.allowed
+
+
+def test_a_human_updating_a_managed_object_is_refused_with_where_to_change_it(
+    ledger: MemoryLedger, policies: MemoryPolicies
+) -> None:
+    old = live(deployment())
+    verdict = review(
+        request("UPDATE", obj=_edited(old), old=old),
+        settings=SETTINGS,
+        ledger=ledger,
+        policies=policies,
+    )
+    assert not verdict.allowed
+    assert verdict.event_kind == events.ADMISSION_DENIED
+    assert verdict.message.startswith("UPDATE of apps/Deployment/shop/web refused")
+    assert "managed from Git" in verdict.message
+    assert f"source {SOURCE}, path {PATH}" in verdict.message
+    assert verdict.response("uid-1", audit_seq=7)["status"]["code"] == 403
+
+
+@pytest.mark.parametrize("operation", ["DELETE", "UPDATE"])
+def test_a_human_deleting_or_relabelling_a_managed_object_is_refused(
+    operation: str, ledger: MemoryLedger, policies: MemoryPolicies
+) -> None:
+    old = live(deployment())
+    new = None
+    if operation == "UPDATE":
+        new = copy.deepcopy(old)
+        del new["metadata"]["labels"][provenance_meta.MANAGED_LABEL]
+    verdict = review(
+        request(operation, obj=new, old=old), settings=SETTINGS, ledger=ledger, policies=policies
+    )
+    assert not verdict.allowed
+
+
+def test_a_human_forging_provenance_annotations_is_refused(
+    ledger: MemoryLedger, policies: MemoryPolicies
+) -> None:
+    verdict = review(
+        request("CREATE", obj=live(deployment())),
+        settings=SETTINGS,
+        ledger=ledger,
+        policies=policies,
+    )
+    assert not verdict.allowed
+    assert "only the reconciler" in verdict.message
+    assert provenance_meta.COMMIT_ANNOTATION in verdict.message
+
+
+def test_a_human_adding_only_the_managed_label_is_refused(
+    ledger: MemoryLedger, policies: MemoryPolicies
+) -> None:
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "c", "namespace": "shop"},
+    }
+    labelled = copy.deepcopy(config_map)
+    labelled["metadata"]["labels"] = {provenance_meta.MANAGED_LABEL: "true"}
+    verdict = review(
+        request("UPDATE", obj=labelled, old=config_map),
+        settings=SETTINGS,
+        ledger=ledger,
+        policies=policies,
+    )
+    assert not verdict.allowed
+    assert provenance_meta.MANAGED_LABEL in verdict.message
+
+
+def test_break_glass_lifts_the_git_requirement_and_is_recorded_as_breakglass(
+    ledger: MemoryLedger,
+) -> None:
+    policies = MemoryPolicies(
+        findings=(
+            PolicyFinding(
+                policy="library.provenance_verified", action="deny", message="unverified"
+            ),
+            PolicyFinding(policy="library.probes", action="warn", message="add probes"),
+        )
+    )
+    old = live(deployment())
+    new = _edited(old, "nginx:1.27.1")
+    new["metadata"]["annotations"][provenance_meta.BREAK_GLASS_ANNOTATION] = "INC-42 outage"
+    verdict = review(
+        request("UPDATE", obj=new, old=old, user="bob", groups=("gatekeeper:break-glass",)),
+        settings=SETTINGS,
+        ledger=ledger,
+        policies=policies,
+    )
+    assert verdict.allowed, verdict.message
+    assert verdict.event_kind == events.BREAKGLASS
+    assert verdict.break_glass_reason == "INC-42 outage"
+    assert verdict.warnings == ("[library.probes] add probes",)
+    event = verdict.event(request("UPDATE", obj=new, old=old, user="bob"))
+    assert event.kind == "breakglass" and event.actor == "bob"
+    assert event.payload["break_glass_reason"] == "INC-42 outage"
+    assert event.subject == "apps/Deployment/shop/web"
+
+
+def test_break_glass_does_not_lift_the_other_policies(ledger: MemoryLedger) -> None:
+    policies = MemoryPolicies(
+        findings=(
+            PolicyFinding(policy="library.no_privileged", action="deny", message="privileged"),
+        )
+    )
+    old = live(deployment())
+    new = _edited(old)
+    new["metadata"]["annotations"][provenance_meta.BREAK_GLASS_ANNOTATION] = "INC-42"
+    verdict = review(
+        request("UPDATE", obj=new, old=old, user="bob", groups=("gatekeeper:break-glass",)),
+        settings=SETTINGS,
+        ledger=ledger,
+        policies=policies,
+    )
+    assert not verdict.allowed
+    assert "[library.no_privileged] privileged" in verdict.message
+    assert verdict.break_glass_reason == "INC-42"
+
+
+def test_the_break_glass_annotation_from_someone_outside_the_group_changes_nothing(
+    ledger: MemoryLedger, policies: MemoryPolicies
+) -> None:
+    old = live(deployment())
+    new = _edited(old)
+    new["metadata"]["annotations"][provenance_meta.BREAK_GLASS_ANNOTATION] = "please"
+    verdict = review(
+        request("UPDATE", obj=new, old=old), settings=SETTINGS, ledger=ledger, policies=policies
+    )
+    assert not verdict.allowed
+
+
+def test_a_human_creating_a_guarded_kind_is_refused_unless_a_controller_owns_it(
+    ledger: MemoryLedger, policies: MemoryPolicies
+) -> None:
+    created = deployment(name="side")
+    verdict = review(
+        request("CREATE", obj=created), settings=SETTINGS, ledger=ledger, policies=policies
+    )
+    assert not verdict.allowed
+    assert "created only by the reconciler" in verdict.message
+    created["metadata"]["ownerReferences"] = [
+        {"apiVersion": "x/v1", "kind": "App", "name": "a", "uid": "1", "controller": True}
+    ]
+    owned = review(
+        request("CREATE", obj=created), settings=SETTINGS, ledger=ledger, policies=policies
+    )
+    assert owned.allowed and owned.reasons == ("owned by a controller",)
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"sub_resource": "status"}, "subresource status is exempt"),
+        ({"user": "system:serviceaccount:kube-system:hpa"}, "is exempt"),
+        ({"groups": ("system:nodes",)}, "group system:nodes is exempt"),
+    ],
+)
+def test_exempt_requests_are_admitted_without_policies(
+    changes: dict[str, Any], reason: str, ledger: MemoryLedger, policies: MemoryPolicies
+) -> None:
+    old = live(deployment())
+    verdict = review(
+        request("UPDATE", obj=_edited(old), old=old, **changes),
+        settings=SETTINGS,
+        ledger=ledger,
+        policies=policies,
+    )
+    assert verdict.allowed
+    assert reason in verdict.reasons[0]
+    assert policies.calls == []
+
+
+def test_exempt_and_unguarded_namespaces_are_left_alone(
+    ledger: MemoryLedger, policies: MemoryPolicies
+) -> None:
+    in_kube_system = live(deployment(namespace="kube-system"))
+    verdict = review(
+        request("UPDATE", obj=_edited(in_kube_system), old=in_kube_system),
+        settings=SETTINGS,
+        ledger=ledger,
+        policies=policies,
+    )
+    assert verdict.allowed and verdict.reasons == ("namespace kube-system is exempt",)
+    only_prod = AdmissionSettings(reconciler_identity=RECONCILER, guarded_namespaces=["prod-*"])
+    old = live(deployment())
+    verdict = review(
+        request("UPDATE", obj=_edited(old), old=old),
+        settings=only_prod,
+        ledger=ledger,
+        policies=policies,
+    )
+    assert verdict.allowed and verdict.reasons == ("namespace shop is not guarded",)
+
+
+def test_policies_decide_unmanaged_objects_and_warnings_come_back(
+    ledger: MemoryLedger,
+) -> None:
+    policies = MemoryPolicies(
+        findings=(
+            PolicyFinding(policy="library.no_latest_tag", action="deny", message="tag latest"),
+            PolicyFinding(policy="library.labels", action="warn", message="add team label"),
+            PolicyFinding(policy="library.nodeport", action="dryrun", message="nodeport"),
+        )
+    )
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "c", "namespace": "shop"},
+    }
+    verdict = review(
+        request("CREATE", obj=config_map), settings=SETTINGS, ledger=ledger, policies=policies
+    )
+    assert not verdict.allowed
+    assert "[library.no_latest_tag] tag latest" in verdict.message
+    assert "nodeport" not in verdict.message
+    assert verdict.warnings == ("[library.labels] add team label",)
+    response = verdict.response("u", audit_seq=3)
+    assert response["warnings"] == ["[library.labels] add team label"]
+    assert response["auditAnnotations"]["audit-seq"] == "3"
+    event = verdict.event(request("CREATE", obj=config_map))
+    assert {p["action"] for p in event.payload["policies"]} == {"deny", "warn", "dryrun"}
+    assert event.payload["policy_set_version"] == "sha256:test-policies"
+
+
+def test_dry_run_requests_are_decided_and_marked_as_dry_run(
+    ledger: MemoryLedger, policies: MemoryPolicies
+) -> None:
+    old = live(deployment())
+    dry = request("UPDATE", obj=_edited(old), old=old, dry_run=True)
+    verdict = review(dry, settings=SETTINGS, ledger=ledger, policies=policies)
+    assert not verdict.allowed
+    assert verdict.event(dry).payload["dry_run"] is True
+
+
+def test_an_undecided_request_on_a_managed_object_is_refused_whatever_the_configuration() -> None:
+    lenient = AdmissionSettings(reconciler_identity=RECONCILER, fail_closed=False)
+    old = live(deployment())
+    managed = undecided(
+        request("UPDATE", obj=old, old=old), settings=lenient, cause="the audit store is down"
+    )
+    assert not managed.allowed
+    assert "the audit store is down" in managed.message
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "c", "namespace": "shop"},
+    }
+    unmanaged = undecided(request("CREATE", obj=config_map), settings=lenient, cause="down")
+    assert unmanaged.allowed and unmanaged.warnings
+    strict = undecided(request("CREATE", obj=config_map), settings=SETTINGS, cause="down")
+    assert not strict.allowed
