@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from gatekeeper.admission.ports import PolicyFinding, PolicyOutcome, ProvenanceFacts
 from gatekeeper.admission.wire import AdmissionRequest
-from gatekeeper.canonical import canonical_json, sha256_hex
+from gatekeeper.canonical import sha256_hex
 from gatekeeper.policy.engines import create_engine
 from gatekeeper.policy.evaluator import PolicyEvaluator
 from gatekeeper.policy.inputs import Provenance, admission_input
@@ -26,7 +27,7 @@ def policy_set_version(policy_set: PolicySet) -> str:
             [c.kind, c.name, c.action, c.match, c.parameters] for c in policy_set.constraints
         ],
     }
-    return "sha256:" + sha256_hex(canonical_json(described))
+    return "sha256:" + sha256_hex(described)
 
 
 class RegoPolicies:
@@ -42,7 +43,12 @@ class RegoPolicies:
         """The configured engine with the configured policy paths; raises if they do not load."""
         engine = create_engine(settings.policies.engine, opa_url=settings.policies.opa_url)
         paths = [settings.resolve(path) or path for path in settings.policies.paths]
-        return cls(PolicyEvaluator.from_paths(paths, engine=engine))
+        # Loading runs a probe query, which leaves a native engine bound to the loading
+        # thread. Loading on a thread of its own lets that engine go when the thread ends,
+        # on that thread, as regorus requires, instead of whenever the evaluator is collected.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="policy-load") as loader:
+            evaluator = loader.submit(PolicyEvaluator.from_paths, paths, engine=engine).result()
+        return cls(evaluator)
 
     @property
     def evaluator(self) -> PolicyEvaluator:

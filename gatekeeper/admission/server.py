@@ -36,6 +36,8 @@ def build_server(app: FastAPI, listen: Listen, *, log_level: str = "warning") ->
         ssl_certfile=listen.cert_file,
         ssl_keyfile=listen.key_file,
         log_level=log_level,
+        # Logging is the caller's to configure (the CLI does); uvicorn must not replace it.
+        log_config=None,
         access_log=False,
         lifespan="on",
         # The API server keeps connections open; a short keep-alive only costs handshakes.

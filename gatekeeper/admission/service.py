@@ -64,7 +64,9 @@ class AdmissionService:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="admission")
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        # Waiting lets each worker thread drop its own policy engine: native engines such as
+        # regorus must not be freed from another thread.
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
     async def answer(self, body: bytes) -> wire.AdmissionReview:
         started = time.perf_counter()

@@ -1,0 +1,219 @@
+"""The webhook served for real: uvicorn over TLS with certificate reload, and `gatekeeper serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from gatekeeper.admission import server as admission_server
+from gatekeeper.admission.app import create_app
+from gatekeeper.audit import migrate
+from gatekeeper.audit.database import create_database_engine
+from gatekeeper.audit.store import AuditStore
+from gatekeeper.devcluster.pki import CertificateAuthority
+from gatekeeper.settings import Settings
+
+pytestmark = [pytest.mark.integration]
+
+ROOT = Path(__file__).resolve().parents[3]
+REVIEW = {
+    "apiVersion": "admission.k8s.io/v1",
+    "kind": "AdmissionReview",
+    "request": {
+        "uid": "b7f4e3c2-0000-4000-8000-000000000001",
+        "kind": {"group": "", "version": "v1", "kind": "ConfigMap"},
+        "resource": {"group": "", "version": "v1", "resource": "configmaps"},
+        "namespace": "shop",
+        "name": "notes",
+        "operation": "CREATE",
+        "userInfo": {"username": "alice", "groups": ["developers"]},
+        "object": {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "notes", "namespace": "shop"},
+        },
+    },
+}
+
+
+def _issue(folder: Path) -> tuple[bytes, Path, Path]:
+    ca = CertificateAuthority.create("webhook test CA")
+    issued = ca.issue_server("127.0.0.1", ips=("127.0.0.1",), dns_names=())
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tls.crt").write_bytes(issued.cert_pem)
+    (folder / "tls.key").write_bytes(issued.key_pem)
+    return ca.cert_pem, folder / "tls.crt", folder / "tls.key"
+
+
+def _migrated_store(path: Path) -> AuditStore:
+    engine = create_database_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    return AuditStore(engine)
+
+
+def _handshake_trusts(port: int, ca_pem: bytes) -> bool:
+    context = ssl.create_default_context(cadata=ca_pem.decode())
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=2) as raw,
+            context.wrap_socket(raw, server_hostname="127.0.0.1"),
+        ):
+            return True
+    except ssl.SSLError:
+        return False
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[admission_server.ServerThread, bytes, Path, Path]]:
+    ca_pem, cert, key = _issue(tmp_path / "tls")
+    store = _migrated_store(tmp_path / "audit.db")
+    settings = Settings(policies={"paths": [str(ROOT / "policies")]})
+    app = create_app(settings, store=store)
+    listen = admission_server.Listen(
+        host="127.0.0.1", port=0, cert_file=cert, key_file=key, reload_interval=0.2
+    )
+    thread = admission_server.ServerThread(
+        admission_server.build_server(app, listen), admission_server.bind("127.0.0.1")
+    )
+    thread.start()
+    yield thread, ca_pem, cert, key
+    thread.stop()
+    store.close()
+
+
+def test_the_webhook_answers_over_tls_with_the_shipped_policies(
+    tls_server: tuple[admission_server.ServerThread, bytes, Path, Path], tmp_path: Path
+) -> None:
+    thread, ca_pem, _, _ = tls_server
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(ca_pem)
+    context = ssl.create_default_context(cafile=str(ca_file))
+    with httpx.Client(verify=context, base_url=f"https://127.0.0.1:{thread.port}") as http:
+        answer = http.post("/validate", json=REVIEW)
+        ready = http.get("/readyz")
+    assert answer.status_code == 200
+    response = answer.json()["response"]
+    assert response["allowed"] is True
+    assert response["auditAnnotations"]["audit-seq"] == "1"
+    assert ready.json() == {"status": "ready", "audit_seq": 1}
+
+
+def test_the_serving_certificate_is_reloaded_when_its_files_change(
+    tls_server: tuple[admission_server.ServerThread, bytes, Path, Path], tmp_path: Path
+) -> None:
+    thread, old_ca, cert, key = tls_server
+    assert _handshake_trusts(thread.port, old_ca)
+    new_ca, new_cert, new_key = _issue(tmp_path / "rotated")
+    assert not _handshake_trusts(thread.port, new_ca)
+
+    key.write_bytes(new_key.read_bytes())
+    cert.write_bytes(new_cert.read_bytes())
+
+    deadline = time.monotonic() + 10
+    while not _handshake_trusts(thread.port, new_ca):
+        assert time.monotonic() < deadline, "the rotated certificate was never served"
+        time.sleep(0.1)
+    assert not _handshake_trusts(thread.port, old_ca)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _config(tmp_path: Path, **extra: Any) -> Path:
+    config = {
+        "database": {"url": f"sqlite:///{tmp_path / 'audit.db'}"},
+        "policies": {"paths": [str(ROOT / "policies")]},
+        **extra,
+    }
+    path = tmp_path / "gatekeeper.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _gatekeeper(*args: str) -> list[str]:
+    return [sys.executable, "-c", "from gatekeeper.cli import run; run()", *args]
+
+
+@pytest.mark.slow
+def test_gatekeeper_serve_answers_reviews_and_stops_on_sigterm(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEKEEPER_")}
+    subprocess.run(_gatekeeper("--config", str(config), "db", "upgrade"), check=True, env=env)
+    _, cert, key = _issue(tmp_path / "tls")
+    port = _free_port()
+    process = subprocess.Popen(
+        _gatekeeper(
+            "--config",
+            str(config),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--tls-cert-file",
+            str(cert),
+            "--tls-key-file",
+            str(key),
+        ),
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        with httpx.Client(verify=False, base_url=f"https://127.0.0.1:{port}") as http:
+            while True:
+                try:
+                    if http.get("/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                assert time.monotonic() < deadline, "gatekeeper serve did not come up"
+                time.sleep(0.2)
+            answer = http.post("/validate", json=REVIEW).json()["response"]
+            bad = http.post("/validate", content=b"{")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, errors = process.communicate(timeout=30)
+    assert answer["allowed"] is True
+    assert bad.status_code == 400
+    # uvicorn shuts down gracefully, then re-raises the signal it caught.
+    assert process.returncode in (0, -signal.SIGTERM)
+    assert "Traceback" not in errors
+    store = AuditStore(create_database_engine(f"sqlite:///{tmp_path / 'audit.db'}"))
+    (record,) = store.query().records
+    store.close()
+    assert record.payload["uid"] == REVIEW["request"]["uid"]  # type: ignore[index]
+    assert json.dumps(record.payload["reasons"]) == '["unmanaged object"]'
+
+
+def test_gatekeeper_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEKEEPER_")}
+    result = subprocess.run(
+        _gatekeeper("--config", str(config), "serve", "--port", str(_free_port())),
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "gatekeeper db upgrade" in result.stderr
