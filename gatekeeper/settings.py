@@ -143,6 +143,12 @@ class AdmissionSettings(_Section):
         default_factory=lambda: ["library.provenance_verified"],
         description="Policies that state the Git requirement; break-glass lifts their denials.",
     )
+    record_batch_delay: Seconds = Field(
+        0.0005,
+        gt=0,
+        description="Longest the webhook waits to batch decisions before committing them; "
+        "short, because every answer waits for its record's commit.",
+    )
     decision_timeout: Seconds = Field(
         3.0,
         gt=0,

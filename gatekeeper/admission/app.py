@@ -47,7 +47,7 @@ def create_app(
     if recorder is None:
         appender = BatchedAppender(
             store,
-            max_delay=settings.audit.batch_max_delay,
+            max_delay=settings.admission.record_batch_delay,
             max_size=settings.audit.batch_max_size,
         )
         owned.insert(0, appender)

@@ -28,19 +28,21 @@ def _parts(request: Request) -> AppParts:
     return parts
 
 
-def _service(request: Request) -> AdmissionService:
+# Coroutines on purpose: FastAPI runs plain-function dependencies on a worker thread, a
+# thread hop per dependency per request that the webhook's latency cannot afford.
+async def _service(request: Request) -> AdmissionService:
     return _parts(request).service
 
 
-def _metrics(request: Request) -> AdmissionMetrics:
+async def _metrics(request: Request) -> AdmissionMetrics:
     return _parts(request).metrics
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return _parts(request).settings
 
 
-def _store(request: Request) -> AuditStore:
+async def _store(request: Request) -> AuditStore:
     return _parts(request).store
 
 

@@ -1,0 +1,456 @@
+"""Times the admission webhook alone under load, and its cost as seen through kube-apiserver.
+
+    python bench/admission.py --json [--seconds 10] [--rate 500] [--creates 300]
+
+(a) `gatekeeper serve` (TLS, shipped policy library, SQLite audit store, recording on) in a
+subprocess on loopback, loaded with `wrk` (Debian package `wrk`) at a fixed request rate:
+a mix of allowed requests (a ConfigMap by a human, the reconciler applying a verified
+Deployment) and denied ones (a human editing a managed Deployment). Then without the rate
+limit, for the most requests per second one process serves.
+
+(b) A fresh local control plane: ConfigMaps created as admin in two namespaces, one where the
+webhook is registered and one where it is not, alternating, so both see the same noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import copy
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from gatekeeper import provenance_meta
+from gatekeeper.audit.database import create_database_engine
+from gatekeeper.audit.ledger import DesiredObject, Ledger, ObjectKey
+from gatekeeper.audit.store import AuditStore
+from gatekeeper.devcluster.pki import CertificateAuthority
+
+ROOT = Path(__file__).resolve().parent.parent
+RECONCILER = "reconciler"
+COMMIT = "5e" * 20
+
+WRK_SCRIPT = r"""
+local bodies = {}
+local delay_ms = 0
+local counter = 0
+
+function init(args)
+  delay_ms = tonumber(args[1])
+  for i = 2, #args do
+    local file = io.open(args[i], "rb")
+    bodies[#bodies + 1] = file:read("*a")
+    file:close()
+  end
+end
+
+function request()
+  counter = counter + 1
+  local body = bodies[(counter % #bodies) + 1]
+  return wrk.format("POST", "/validate", {["Content-Type"] = "application/json"}, body)
+end
+
+function delay()
+  return delay_ms
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK-JSON {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "max_us": %d, ' ..
+    '"errors": %d, "non2xx": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    latency.max, e.connect + e.read + e.write + e.timeout, e.status))
+end
+"""
+
+
+def _deployment(namespace: str) -> dict[str, Any]:
+    labels = {"app.kubernetes.io/name": "web"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": namespace, "labels": labels},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "securityContext": {"runAsNonRoot": True},
+                    "containers": [
+                        {
+                            "name": "web",
+                            "image": "registry.example.com/web:1.4.2",
+                            "resources": {
+                                "requests": {"cpu": "100m", "memory": "128Mi"},
+                                "limits": {"cpu": "500m", "memory": "256Mi"},
+                            },
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def _review(
+    operation: str, user: str, obj: dict[str, Any] | None, old: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    subject = obj or old or {}
+    group, _, version = subject["apiVersion"].rpartition("/")
+    kind = subject["kind"]
+    return {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "00000000-0000-4000-8000-000000000000",
+            "kind": {"group": group, "version": version, "kind": kind},
+            "resource": {"group": group, "version": version, "resource": kind.lower() + "s"},
+            "namespace": subject["metadata"]["namespace"],
+            "name": subject["metadata"]["name"],
+            "operation": operation,
+            "userInfo": {"username": user, "groups": ["system:authenticated"]},
+            "object": obj,
+            "oldObject": old,
+        },
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _gatekeeper(*args: str) -> list[str]:
+    return [sys.executable, "-c", "from gatekeeper.cli import run; run()", *args]
+
+
+@contextmanager
+def _webhook(
+    folder: Path, database_url: str | None = None
+) -> Iterator[tuple[int, bytes, str, int]]:
+    """`gatekeeper serve` over TLS with a seeded ledger; yields (port, CA PEM, namespace, pid)."""
+    namespace = "shop"
+    url = database_url or f"sqlite:///{folder / 'audit.db'}"
+    config = folder / "gatekeeper.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "database": {"url": url},
+                "policies": {"paths": [str(ROOT / "policies")]},
+                "admission": {"reconcilerIdentity": RECONCILER, "guardedKinds": ["Deployment"]},
+            }
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEKEEPER_")}
+    subprocess.run(
+        _gatekeeper("--config", str(config), "db", "upgrade"),
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    store = AuditStore(create_database_engine(url))
+    manifest = _deployment(namespace)
+    ledger = Ledger(store)
+    ledger.record_commit("apps", COMMIT, signer="alice", key_id="F00D", format="openpgp")
+    ledger.record_desired(
+        "apps", COMMIT, [DesiredObject(ObjectKey.of(manifest), "apps/web.yaml", manifest)]
+    )
+    store.close()
+    ca = CertificateAuthority.create("admission bench CA")
+    issued = ca.issue_server("127.0.0.1", ips=("127.0.0.1",), dns_names=())
+    (folder / "tls.crt").write_bytes(issued.cert_pem)
+    (folder / "tls.key").write_bytes(issued.key_pem)
+    port = _free_port()
+    process = subprocess.Popen(
+        _gatekeeper(
+            "--config",
+            str(config),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--tls-cert-file",
+            str(folder / "tls.crt"),
+            "--tls-key-file",
+            str(folder / "tls.key"),
+        ),
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        with httpx.Client(verify=False) as http:
+            while True:
+                try:
+                    if http.get(f"https://127.0.0.1:{port}/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("gatekeeper serve did not start")
+                time.sleep(0.2)
+        yield port, ca.cert_pem, namespace, process.pid
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def _bodies(folder: Path, namespace: str) -> dict[str, list[Path]]:
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "notes", "namespace": namespace},
+        "data": {"a": "1"},
+    }
+    live = provenance_meta.annotate(_deployment(namespace), source="apps", commit=COMMIT)
+    live["metadata"].update({"uid": "1", "resourceVersion": "7"})
+    edited = copy.deepcopy(live)
+    edited["spec"]["replicas"] = 5
+    reviews = {
+        "allow-configmap": _review("CREATE", "alice", config_map),
+        "allow-reconciler": _review("CREATE", RECONCILER, live),
+        "deny-managed": _review("UPDATE", "alice", edited, live),
+    }
+    files = {}
+    for name, review in reviews.items():
+        files[name] = folder / f"{name}.json"
+        files[name].write_text(json.dumps(review))
+    return {
+        "allow": [files["allow-configmap"], files["allow-reconciler"]],
+        "deny": [files["deny-managed"]],
+        "mixed": list(files.values()),
+    }
+
+
+def _wrk(
+    port: int, bodies: list[Path], *, seconds: float, connections: int, delay_ms: int
+) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT)
+    try:
+        output = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{max(int(seconds), 1)}s",
+                "--timeout",
+                "5s",
+                "-s",
+                script.name,
+                f"https://127.0.0.1:{port}/validate",
+                "--",
+                str(delay_ms),
+                *[str(body) for body in bodies],
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    line = next(x for x in output.splitlines() if x.startswith("WRK-JSON "))
+    raw = json.loads(line.removeprefix("WRK-JSON "))
+    return {
+        "p50_ms": raw["p50_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "max_ms": raw["max_us"] / 1000,
+        "rps": raw["requests"] / (raw["duration_us"] / 1e6),
+        "requests": raw["requests"],
+        "errors": raw["errors"] + raw["non2xx"],
+    }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_webhook(
+    folder: Path, *, seconds: float, rate: float, database_url: str | None
+) -> dict[str, Any]:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    with _webhook(folder, database_url) as (port, _, namespace, pid):
+        bodies = _bodies(folder, namespace)
+        # Warm every worker thread's policy engine before timing anything.
+        _wrk(port, bodies["mixed"], seconds=2, connections=8, delay_ms=0)
+        connections = 8
+        # Each connection waits between requests so that together they send about `rate`.
+        delay_ms = max(int(connections / rate * 1000) - 2, 0)
+        cpu_before = _cpu_seconds(pid)
+        paced = {
+            name: _wrk(
+                port, bodies[name], seconds=seconds, connections=connections, delay_ms=delay_ms
+            )
+            for name in ("mixed", "allow", "deny")
+        }
+        cpu = _cpu_seconds(pid) - cpu_before
+        served = sum(run["requests"] for run in paced.values())
+        flat_out = _wrk(port, bodies["mixed"], seconds=seconds, connections=16, delay_ms=0)
+    mixed = paced["mixed"]
+    return {
+        "webhook_p50_ms": round(mixed["p50_ms"], 2),
+        "webhook_p99_ms": round(mixed["p99_ms"], 2),
+        "webhook_rps": round(mixed["rps"], 1),
+        "webhook_allow_p99_ms": round(paced["allow"]["p99_ms"], 2),
+        "webhook_deny_p99_ms": round(paced["deny"]["p99_ms"], 2),
+        "webhook_errors": sum(run["errors"] for run in (*paced.values(), flat_out)),
+        "webhook_max_rps": round(flat_out["rps"], 1),
+        "webhook_max_rps_p99_ms": round(flat_out["p99_ms"], 2),
+        "webhook_cpu_ms_per_request": round(cpu / served * 1000, 3),
+    }
+
+
+def measure_apiserver(folder: Path, *, creates: int) -> dict[str, Any]:
+    from kubernetes import client, config
+
+    from gatekeeper.devcluster import plane
+
+    state = folder / "plane"
+    try:
+        control = plane.up(state, progress=lambda message: None)
+        api = config.new_client_from_config(config_file=str(control.kubeconfig()))
+        with _webhook(folder / "webhook") as (port, ca_pem, _, _):
+            return _time_creates(api, client, port, ca_pem, creates)
+    finally:
+        plane.down(state)
+
+
+def _time_creates(api: Any, client: Any, port: int, ca_pem: bytes, creates: int) -> dict[str, Any]:
+    core = client.CoreV1Api(api)
+    with_ns, without_ns = "bench-with", "bench-without"
+    for name in (with_ns, without_ns):
+        core.create_namespace(
+            client.V1Namespace(
+                metadata=client.V1ObjectMeta(name=name, labels={"bench.gatekeeper.dev/ns": name})
+            )
+        )
+    hook = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "gatekeeper-bench"},
+        "webhooks": [
+            {
+                "name": "validate.gatekeeper.dev",
+                "clientConfig": {
+                    "url": f"https://127.0.0.1:{port}/validate",
+                    "caBundle": base64.b64encode(ca_pem).decode(),
+                },
+                "rules": [
+                    {
+                        "apiGroups": [""],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE", "UPDATE", "DELETE"],
+                        "resources": ["configmaps"],
+                        "scope": "Namespaced",
+                    }
+                ],
+                "namespaceSelector": {"matchLabels": {"bench.gatekeeper.dev/ns": with_ns}},
+                "failurePolicy": "Fail",
+                "sideEffects": "NoneOnDryRun",
+                "timeoutSeconds": 5,
+                "matchPolicy": "Equivalent",
+                "admissionReviewVersions": ["v1"],
+            }
+        ],
+    }
+    client.AdmissionregistrationV1Api(api).create_validating_webhook_configuration(
+        client.V1ValidatingWebhookConfiguration.from_dict(hook)
+    )
+
+    def reviewed() -> float:
+        text = httpx.get(f"https://127.0.0.1:{port}/metrics", verify=False).text
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("gatekeeper_admission_requests_total{")
+        )
+
+    deadline = time.monotonic() + 30
+    probe = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="probe"))
+    while reviewed() == 0:
+        if time.monotonic() > deadline:
+            raise SystemExit("kube-apiserver never called the webhook")
+        core.create_namespaced_config_map(with_ns, probe, dry_run="All")
+        time.sleep(0.1)
+
+    timings: dict[str, list[float]] = {with_ns: [], without_ns: []}
+    for index in range(creates + 20):
+        order = (with_ns, without_ns) if index % 2 == 0 else (without_ns, with_ns)
+        for namespace in order:
+            body = client.V1ConfigMap(
+                metadata=client.V1ObjectMeta(name=f"c{index}"), data={"i": str(index)}
+            )
+            started = time.perf_counter()
+            core.create_namespaced_config_map(namespace, body)
+            elapsed = time.perf_counter() - started
+            if index >= 20:
+                timings[namespace].append(elapsed * 1000)
+    with_p50 = statistics.median(timings[with_ns])
+    without_p50 = statistics.median(timings[without_ns])
+    return {
+        "apiserver_p50_ms_with": round(with_p50, 2),
+        "apiserver_p50_ms_without": round(without_p50, 2),
+        "apiserver_ratio": round(with_p50 / without_p50, 3),
+        "apiserver_creates": creates,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each wrk run")
+    parser.add_argument("--rate", type=float, default=500.0, help="paced request rate")
+    parser.add_argument("--creates", type=int, default=300, help="ConfigMaps per namespace")
+    parser.add_argument("--skip-apiserver", action="store_true")
+    parser.add_argument(
+        "--database-url", help="audit store for part (a); a fresh SQLite file by default"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    result: dict[str, Any] = {"cpus": os.cpu_count(), "load_average_1m": os.getloadavg()[0]}
+    with tempfile.TemporaryDirectory(prefix="gk-bench-admission-") as folder:
+        base = Path(folder)
+        (base / "a").mkdir()
+        result.update(
+            measure_webhook(
+                base / "a", seconds=args.seconds, rate=args.rate, database_url=args.database_url
+            )
+        )
+        if not args.skip_apiserver:
+            (base / "b" / "webhook").mkdir(parents=True)
+            result.update(measure_apiserver(base / "b", creates=args.creates))
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        for key, value in sorted(result.items()):
+            print(f"{key}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
