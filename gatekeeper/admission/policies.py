@@ -9,8 +9,7 @@ from typing import Any
 from gatekeeper.admission.ports import PolicyFinding, PolicyOutcome, ProvenanceFacts
 from gatekeeper.admission.wire import AdmissionRequest
 from gatekeeper.canonical import sha256_hex
-from gatekeeper.policy.engines import create_engine
-from gatekeeper.policy.evaluator import PolicyEvaluator
+from gatekeeper.policy.evaluator import PolicyEvaluator, build_evaluator
 from gatekeeper.policy.inputs import Provenance, admission_input
 from gatekeeper.policy.policyset import PolicySet
 from gatekeeper.settings import Settings
@@ -41,13 +40,11 @@ class RegoPolicies:
     @classmethod
     def from_settings(cls, settings: Settings) -> RegoPolicies:
         """The configured engine with the configured policy paths; raises if they do not load."""
-        engine = create_engine(settings.policies.engine, opa_url=settings.policies.opa_url)
-        paths = [settings.resolve(path) or path for path in settings.policies.paths]
         # Loading runs a probe query, which leaves a native engine bound to the loading
         # thread. Loading on a thread of its own lets that engine go when the thread ends,
         # on that thread, as regorus requires, instead of whenever the evaluator is collected.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="policy-load") as loader:
-            evaluator = loader.submit(PolicyEvaluator.from_paths, paths, engine=engine).result()
+            evaluator = loader.submit(build_evaluator, settings).result()
         return cls(evaluator)
 
     @property
