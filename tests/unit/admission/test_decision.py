@@ -405,3 +405,43 @@ def test_an_undecided_request_on_a_managed_object_is_refused_whatever_the_config
     assert unmanaged.allowed and unmanaged.warnings
     strict = undecided(request("CREATE", obj=config_map), settings=SETTINGS, cause="down")
     assert not strict.allowed
+
+
+def test_an_undecided_request_in_an_exempt_namespace_stays_allowed() -> None:
+    in_kube_system = live(deployment(namespace="kube-system"))
+    verdict = undecided(
+        request("UPDATE", obj=in_kube_system, old=in_kube_system),
+        settings=SETTINGS,
+        cause="the audit store is down",
+    )
+    assert verdict.allowed
+    assert verdict.reasons[0] == "namespace kube-system is exempt"
+
+
+def test_the_reconciler_pruning_an_object_of_an_unverified_commit_is_refused(
+    ledger: MemoryLedger, policies: MemoryPolicies
+) -> None:
+    verdict = review(
+        request("DELETE", old=live(deployment(), commit=OTHER_COMMIT), user=RECONCILER),
+        settings=SETTINGS,
+        ledger=ledger,
+        policies=policies,
+    )
+    assert not verdict.allowed
+    assert "is not recorded as verified" in verdict.message
+
+
+def test_the_reconciler_may_not_drop_the_provenance_annotations(
+    ledger: MemoryLedger, policies: MemoryPolicies
+) -> None:
+    old = live(deployment())
+    bare = copy.deepcopy(old)
+    del bare["metadata"]["annotations"][provenance_meta.COMMIT_ANNOTATION]
+    verdict = review(
+        request("UPDATE", obj=bare, old=old, user=RECONCILER),
+        settings=SETTINGS,
+        ledger=ledger,
+        policies=policies,
+    )
+    assert not verdict.allowed
+    assert "without all provenance annotations" in verdict.message
