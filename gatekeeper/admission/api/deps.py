@@ -30,23 +30,18 @@ def _parts(request: Request) -> AppParts:
 
 # Coroutines on purpose: FastAPI runs plain-function dependencies on a worker thread, a
 # thread hop per dependency per request that the webhook's latency cannot afford.
-async def _service(request: Request) -> AdmissionService:
-    return _parts(request).service
+async def _parts_dep(request: Request) -> AppParts:
+    return _parts(request)
 
 
 async def _metrics(request: Request) -> AdmissionMetrics:
     return _parts(request).metrics
 
 
-async def _settings(request: Request) -> Settings:
-    return _parts(request).settings
-
-
 async def _store(request: Request) -> AuditStore:
     return _parts(request).store
 
 
-ServiceDep = Annotated[AdmissionService, Depends(_service)]
+PartsDep = Annotated[AppParts, Depends(_parts_dep)]
 MetricsDep = Annotated[AdmissionMetrics, Depends(_metrics)]
-SettingsDep = Annotated[Settings, Depends(_settings)]
 StoreDep = Annotated[AuditStore, Depends(_store)]

@@ -6,20 +6,19 @@ import json
 
 from fastapi import APIRouter, Request, Response
 
-from gatekeeper.admission.api.deps import MetricsDep, ServiceDep, SettingsDep
+from gatekeeper.admission.api.deps import PartsDep
 from gatekeeper.admission.errors import BadReview, BodyTooLarge
 
 router = APIRouter()
 
 
 @router.post("/validate")
-async def validate(
-    request: Request, service: ServiceDep, settings: SettingsDep, metrics: MetricsDep
-) -> Response:
-    limit = settings.server.max_body_bytes
+async def validate(request: Request, parts: PartsDep) -> Response:
+    # One dependency rather than three: resolving each costs time on every review.
+    metrics = parts.metrics
     try:
-        body = await _read_limited(request, limit)
-        review = await service.answer(body)
+        body = await _read_limited(request, parts.settings.server.max_body_bytes)
+        review = await parts.service.answer(body)
     except BodyTooLarge as exc:
         metrics.bad_requests.labels(reason="too_large").inc()
         return _bad_request(str(exc))
