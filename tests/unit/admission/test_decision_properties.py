@@ -1,0 +1,77 @@
+"""Properties of the decision that must hold for any request, not just the examples."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gatekeeper import provenance_meta
+from gatekeeper.admission.decision import review
+from gatekeeper.settings import AdmissionSettings
+from tests.unit.admission.doubles import (
+    RECONCILER,
+    MemoryLedger,
+    MemoryPolicies,
+    deployment,
+    live,
+    request,
+)
+
+SETTINGS = AdmissionSettings(reconciler_identity=RECONCILER)
+names = st.text(alphabet="abcdefghij-", min_size=1, max_size=8)
+users = names.filter(lambda name: name != RECONCILER)
+groups = st.lists(st.sampled_from(["developers", "system:authenticated", "ops"]), max_size=3)
+values = st.one_of(names, st.integers(0, 9), st.booleans())
+edits = st.dictionaries(st.sampled_from(["replicas", "paused", "minReadySeconds"]), values)
+marks = st.sampled_from([provenance_meta.MANAGED_LABEL, *provenance_meta.PROVENANCE_ANNOTATIONS])
+
+
+def _ledger() -> MemoryLedger:
+    ledger = MemoryLedger()
+    ledger.record(deployment())
+    return ledger
+
+
+@given(user=users, user_groups=groups, spec=edits, operation=st.sampled_from(["UPDATE", "DELETE"]))
+def test_nobody_but_the_reconciler_changes_a_managed_object_without_break_glass(
+    user: str, user_groups: list[str], spec: dict[str, Any], operation: str
+) -> None:
+    old = live(deployment())
+    new = None
+    if operation == "UPDATE":
+        new = copy.deepcopy(old)
+        new["spec"].update(spec)
+    verdict = review(
+        request(operation, obj=new, old=old, user=user, groups=tuple(user_groups)),
+        settings=SETTINGS,
+        ledger=_ledger(),
+        policies=MemoryPolicies(),
+    )
+    assert not verdict.allowed
+    assert "refused" in verdict.message
+
+
+@given(user=users, mark=marks, value=names, in_break_glass=st.booleans())
+def test_provenance_metadata_set_by_anyone_else_is_always_refused(
+    user: str, mark: str, value: str, in_break_glass: bool
+) -> None:
+    old = live(deployment())
+    new = copy.deepcopy(old)
+    metadata = new["metadata"]
+    place = "labels" if mark == provenance_meta.MANAGED_LABEL else "annotations"
+    if metadata[place][mark] == value:
+        return
+    metadata[place][mark] = value
+    metadata["annotations"][provenance_meta.BREAK_GLASS_ANNOTATION] = "INC-1"
+    user_groups = ("gatekeeper:break-glass",) if in_break_glass else ()
+    verdict = review(
+        request("UPDATE", obj=new, old=old, user=user, groups=user_groups),
+        settings=SETTINGS,
+        ledger=_ledger(),
+        policies=MemoryPolicies(),
+    )
+    assert not verdict.allowed
+    assert mark in verdict.message
