@@ -377,6 +377,7 @@ def measure_webhook(
         }
         cpu = _cpu_seconds(pid) - cpu_before
         served = sum(run["requests"] for run in paced.values())
+        half = asyncio.run(_open_loop(port, bodies["mixed"], rate=rate / 2, seconds=seconds))
         flat_out = None
         if shutil.which("wrk") is not None:
             flat_out = _wrk(port, bodies["mixed"], seconds=seconds, connections=16, delay_ms=0)
@@ -387,7 +388,9 @@ def measure_webhook(
         "webhook_rps": round(mixed["rps"], 1),
         "webhook_allow_p99_ms": round(paced["allow"]["p99_ms"], 2),
         "webhook_deny_p99_ms": round(paced["deny"]["p99_ms"], 2),
-        "webhook_errors": sum(run["errors"] for run in paced.values()),
+        "webhook_half_rate_p50_ms": round(half["p50_ms"], 2),
+        "webhook_half_rate_p99_ms": round(half["p99_ms"], 2),
+        "webhook_errors": sum(run["errors"] for run in (*paced.values(), half)),
         "webhook_cpu_ms_per_request": round(cpu / served * 1000, 3),
     }
     if flat_out is not None:
