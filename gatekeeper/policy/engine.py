@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Generic, Protocol, TypeVar
@@ -109,6 +111,30 @@ class Snapshot:
     extra: Any = None
 
 
+@dataclass
+class _ThreadEngine:
+    engine: Any
+    policy_generation: int
+    data_generation: int
+
+
+# Per thread: the engines of every live PerThreadEngines, by owner token. The table hangs off a
+# module-level thread-local that is never freed, so an engine is only ever dropped by its own
+# thread: when that thread exits, or when it next calls `get` after its owner died. (Freeing a
+# regorus engine on another thread aborts the process.)
+_THREAD_TABLES = threading.local()
+_LIVE_OWNERS: set[int] = set()
+_OWNER_TOKENS = itertools.count(1)
+
+
+def _thread_table() -> dict[int, _ThreadEngine]:
+    table: dict[int, _ThreadEngine] | None = getattr(_THREAD_TABLES, "table", None)
+    if table is None:
+        table = {}
+        _THREAD_TABLES.table = table
+    return table
+
+
 class PerThreadEngines(Generic[T]):
     """One native engine per thread, for engines that must not cross threads (regorus).
 
@@ -124,9 +150,11 @@ class PerThreadEngines(Generic[T]):
     ) -> None:
         self._build = build
         self._refresh_data = refresh_data
-        self._local = threading.local()
         self._lock = threading.Lock()
         self._snapshot = Snapshot((), {}, 0, 0)
+        self._token = next(_OWNER_TOKENS)
+        _LIVE_OWNERS.add(self._token)
+        weakref.finalize(self, _LIVE_OWNERS.discard, self._token)
 
     @property
     def snapshot(self) -> Snapshot:
@@ -157,13 +185,17 @@ class PerThreadEngines(Generic[T]):
 
     def get(self) -> T:
         snapshot = self._snapshot
-        local = self._local
-        engine: T | None = getattr(local, "engine", None)
-        if engine is None or local.policy_generation != snapshot.policy_generation:
-            engine = self._build(snapshot)
-            local.engine = engine
-        elif local.data_generation != snapshot.data_generation:
-            self._refresh_data(engine, snapshot)
-        local.policy_generation = snapshot.policy_generation
-        local.data_generation = snapshot.data_generation
+        table = _thread_table()
+        if len(table) > 1 or self._token not in table:
+            for token in [token for token in table if token not in _LIVE_OWNERS]:
+                del table[token]
+        entry = table.get(self._token)
+        if entry is None or entry.policy_generation != snapshot.policy_generation:
+            entry = _ThreadEngine(self._build(snapshot), 0, 0)
+            table[self._token] = entry
+        elif entry.data_generation != snapshot.data_generation:
+            self._refresh_data(entry.engine, snapshot)
+        entry.policy_generation = snapshot.policy_generation
+        entry.data_generation = snapshot.data_generation
+        engine: T = entry.engine
         return engine
