@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import signal
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,3 +104,52 @@ def bind(host: str, port: int = 0) -> socket.socket:
     sock.listen(512)
     sock.set_inheritable(True)
     return sock
+
+
+def serve_workers(
+    make_server: Callable[[], uvicorn.Server], sock: socket.socket, workers: int
+) -> int:
+    """Run `workers` forked processes that all accept on `sock`; return the exit code.
+
+    Each child builds its own app (policy engines, database pool, audit appender) after the
+    fork, so no thread or connection is shared. SIGTERM or SIGINT to the parent is passed on;
+    if one child dies, the others are stopped and the parent fails.
+    """
+    children: list[int] = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 0
+            try:
+                make_server().run(sockets=[sock])
+            except BaseException:  # the child must never return into the parent's code
+                logging.getLogger(__name__).exception("webhook worker failed")
+                code = 1
+            finally:
+                os._exit(code)
+        children.append(pid)
+
+    stopping: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        stopping.append(signum)
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    failed = False
+    remaining = set(children)
+    while remaining:
+        pid, status = os.wait()
+        remaining.discard(pid)
+        code = os.waitstatus_to_exitcode(status)
+        # uvicorn ends a graceful shutdown by re-raising the signal that asked for it.
+        asked = code in (-signal.SIGTERM, -signal.SIGINT) and bool(stopping)
+        if code != 0 and not asked and not failed:
+            failed = True
+            for child in remaining:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGTERM)
+    return 1 if failed else 0

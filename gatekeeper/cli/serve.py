@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvicorn
 
 from gatekeeper.admission import server as admission_server
 from gatekeeper.admission.app import create_app
@@ -23,6 +24,14 @@ def serve(
     ] = None,
     tls_key_file: Annotated[Path | None, typer.Option(help="PEM private key.")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Processes sharing the port, each with its own policy engines and audit "
+            "appender; /metrics then counts the answering process only.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the admission webhook: POST /validate, /healthz, /readyz, /metrics."""
     settings = state(ctx).settings()
@@ -30,10 +39,6 @@ def serve(
     cert = tls_cert_file or settings.resolve(server_settings.tls_cert_file)
     key = tls_key_file or settings.resolve(server_settings.tls_key_file)
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    store = AuditStore.from_settings(settings)
-    # Refuse to start on a database that was never migrated, rather than deny every request.
-    store.head()
-    app = create_app(settings, store=store)
     listen = admission_server.Listen(
         host=host or server_settings.host,
         port=port if port is not None else server_settings.port,
@@ -41,10 +46,29 @@ def serve(
         key_file=key,
         reload_interval=server_settings.tls_reload_interval,
     )
-    uvicorn_server = admission_server.build_server(app, listen, log_level=log_level)
-    scheme = "https" if cert else "http"
-    console_err.print(f"admission webhook on {scheme}://{listen.host}:{listen.port}/validate")
+    # Refuse to start on a database that was never migrated, rather than deny every request.
+    probe = AuditStore.from_settings(settings)
     try:
-        uvicorn_server.run()
+        probe.head()
     finally:
-        store.close()
+        probe.close()
+    scheme = "https" if cert else "http"
+
+    def make_server() -> uvicorn.Server:
+        # The app owns its store and appender and closes them when the server stops.
+        return admission_server.build_server(create_app(settings), listen, log_level=log_level)
+
+    if workers == 1:
+        uvicorn_server = make_server()
+        console_err.print(f"admission webhook on {scheme}://{listen.host}:{listen.port}/validate")
+        uvicorn_server.run()
+        return
+    sock = admission_server.bind(listen.host, listen.port)
+    console_err.print(
+        f"admission webhook on {scheme}://{listen.host}:{listen.port}/validate "
+        f"({workers} processes)"
+    )
+    code = admission_server.serve_workers(make_server, sock, workers)
+    sock.close()
+    if code:
+        raise typer.Exit(code)

@@ -23,6 +23,7 @@ from gatekeeper.admission.app import create_app
 from gatekeeper.audit import migrate
 from gatekeeper.audit.database import create_database_engine
 from gatekeeper.audit.store import AuditStore
+from gatekeeper.audit.verify import verify_store
 from gatekeeper.devcluster.pki import CertificateAuthority
 from gatekeeper.settings import Settings
 
@@ -151,7 +152,10 @@ def _gatekeeper(*args: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_gatekeeper_serve_answers_reviews_and_stops_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_gatekeeper_serve_answers_reviews_and_stops_on_sigterm(
+    tmp_path: Path, workers: int
+) -> None:
     config = _config(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEKEEPER_")}
     subprocess.run(_gatekeeper("--config", str(config), "db", "upgrade"), check=True, env=env)
@@ -170,6 +174,8 @@ def test_gatekeeper_serve_answers_reviews_and_stops_on_sigterm(tmp_path: Path) -
             str(cert),
             "--tls-key-file",
             str(key),
+            "--workers",
+            str(workers),
         ),
         env=env,
         stderr=subprocess.PIPE,
@@ -187,21 +193,23 @@ def test_gatekeeper_serve_answers_reviews_and_stops_on_sigterm(tmp_path: Path) -
                 assert process.poll() is None, process.stderr.read() if process.stderr else ""
                 assert time.monotonic() < deadline, "gatekeeper serve did not come up"
                 time.sleep(0.2)
-            answer = http.post("/validate", json=REVIEW).json()["response"]
+            answers = [http.post("/validate", json=REVIEW).json()["response"] for _ in range(6)]
             bad = http.post("/validate", content=b"{")
     finally:
         process.send_signal(signal.SIGTERM)
         _, errors = process.communicate(timeout=30)
-    assert answer["allowed"] is True
+    assert all(answer["allowed"] is True for answer in answers)
     assert bad.status_code == 400
     # uvicorn shuts down gracefully, then re-raises the signal it caught.
     assert process.returncode in (0, -signal.SIGTERM)
     assert "Traceback" not in errors
     store = AuditStore(create_database_engine(f"sqlite:///{tmp_path / 'audit.db'}"))
-    (record,) = store.query().records
+    records = store.query().records
+    report = verify_store(store, None)
     store.close()
-    assert record.payload["uid"] == REVIEW["request"]["uid"]  # type: ignore[index]
-    assert json.dumps(record.payload["reasons"]) == '["unmanaged object"]'
+    assert len(records) == 6 and report.ok
+    assert {record.payload["uid"] for record in records} == {REVIEW["request"]["uid"]}  # type: ignore[index]
+    assert json.dumps(records[0].payload["reasons"]) == '["unmanaged object"]'
 
 
 def test_gatekeeper_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
