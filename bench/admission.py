@@ -150,7 +150,7 @@ def _gatekeeper(*args: str) -> list[str]:
 
 @contextmanager
 def _webhook(
-    folder: Path, database_url: str | None = None
+    folder: Path, database_url: str | None = None, workers: int = 1
 ) -> Iterator[tuple[int, bytes, str, int]]:
     """`gatekeeper serve` over TLS with a seeded ledger; yields (port, CA PEM, namespace, pid)."""
     namespace = "shop"
@@ -198,6 +198,8 @@ def _webhook(
             str(folder / "tls.crt"),
             "--tls-key-file",
             str(folder / "tls.key"),
+            "--workers",
+            str(workers),
         ),
         env=env,
         stderr=subprocess.DEVNULL,
@@ -287,9 +289,12 @@ def _wrk(
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User plus system CPU time a process has used so far (Linux)."""
+    """User plus system CPU time a process and its worker children have used so far (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = children.read_text().split() if children.exists() else []
+    return own + sum(_cpu_seconds(int(kid)) for kid in kids)
 
 
 async def _open_loop(
@@ -357,16 +362,10 @@ async def _open_loop(
     }
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User plus system CPU time a process has used so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def measure_webhook(
-    folder: Path, *, seconds: float, rate: float, database_url: str | None
+    folder: Path, *, seconds: float, rate: float, database_url: str | None, workers: int
 ) -> dict[str, Any]:
-    with _webhook(folder, database_url) as (port, _, namespace, pid):
+    with _webhook(folder, database_url, workers) as (port, _, namespace, pid):
         bodies = _bodies(folder, namespace)
         # Warm every worker thread's policy engine and the ledger cache first.
         asyncio.run(_open_loop(port, bodies["mixed"], rate=rate, seconds=2))
@@ -399,7 +398,9 @@ def measure_webhook(
     return result
 
 
-def measure_apiserver(folder: Path, *, creates: int, database_url: str | None) -> dict[str, Any]:
+def measure_apiserver(
+    folder: Path, *, creates: int, database_url: str | None, workers: int
+) -> dict[str, Any]:
     from kubernetes import client, config
 
     from gatekeeper.devcluster import plane
@@ -408,7 +409,7 @@ def measure_apiserver(folder: Path, *, creates: int, database_url: str | None) -
     try:
         control = plane.up(state, progress=lambda message: None)
         api = config.new_client_from_config(config_file=str(control.kubeconfig()))
-        with _webhook(folder / "webhook", database_url) as (port, ca_pem, _, _):
+        with _webhook(folder / "webhook", database_url, workers) as (port, ca_pem, _, _):
             return _time_creates(api, client, port, ca_pem, creates)
     finally:
         plane.down(state)
@@ -503,21 +504,37 @@ def main() -> int:
     parser.add_argument(
         "--database-url", help="audit store of the webhook (empty); a fresh SQLite file by default"
     )
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="gatekeeper serve --workers"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    result: dict[str, Any] = {"cpus": os.cpu_count(), "load_average_1m": os.getloadavg()[0]}
+    result: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "load_average_1m": os.getloadavg()[0],
+        "workers": args.workers,
+    }
     with tempfile.TemporaryDirectory(prefix="gk-bench-admission-") as folder:
         base = Path(folder)
         (base / "a").mkdir()
         result.update(
             measure_webhook(
-                base / "a", seconds=args.seconds, rate=args.rate, database_url=args.database_url
+                base / "a",
+                seconds=args.seconds,
+                rate=args.rate,
+                database_url=args.database_url,
+                workers=args.workers,
             )
         )
         if not args.skip_apiserver:
             (base / "b" / "webhook").mkdir(parents=True)
             result.update(
-                measure_apiserver(base / "b", creates=args.creates, database_url=args.database_url)
+                measure_apiserver(
+                    base / "b",
+                    creates=args.creates,
+                    database_url=args.database_url,
+                    workers=args.workers,
+                )
             )
     if args.json:
         print(json.dumps(result, sort_keys=True))
