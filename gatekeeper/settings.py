@@ -116,6 +116,11 @@ class SourceSettings(_Section):
     drift: Literal["correct", "report"] = "correct"
     health_timeout: Seconds = 120.0
     namespace: str | None = Field(None, description="Namespace for objects that name none.")
+    auto_rollback: bool = Field(
+        True,
+        description="Roll back to the last healthy commit when a sync stays unhealthy "
+        "past healthTimeout (or fails outright).",
+    )
 
 
 class AdmissionSettings(_Section):

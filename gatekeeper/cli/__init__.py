@@ -11,6 +11,7 @@ import typer
 from gatekeeper import __version__
 from gatekeeper.cli import audit, db, devcluster, serve
 from gatekeeper.cli import policy as policy_cli
+from gatekeeper.cli import reconcile as reconcile_cli
 from gatekeeper.cli import report as report_command
 from gatekeeper.cli import verify as verify_command
 from gatekeeper.cli.context import CliState, console_err
@@ -34,6 +35,7 @@ app.command("verify")(verify_command.verify)
 app.command("report")(report_command.report)
 app.add_typer(devcluster.app, name="dev-cluster")
 app.command(name="serve")(serve.serve)
+reconcile_cli.register(app)
 
 
 def _show_version(value: bool) -> None:

@@ -1,0 +1,217 @@
+"""Drift: how a live object differs from its desired manifest, on the fields the manifest sets.
+
+Everything here is a pure function of dicts. Fields the manifest does not set (defaults the
+API server fills in, status, fields other managers own) are never drift. Lists of mappings
+whose items all carry a `name` are matched by name, as Kubernetes merges containers, ports
+and volumes; other lists are compared whole, as the API treats them atomically.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+PathElement = str | int | tuple[str, str]
+Path = tuple[PathElement, ...]
+
+MISSING: Final = "<missing>"
+_ABSENT = object()
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field where the live object disagrees with the desired manifest."""
+
+    path: Path
+    desired: Any
+    live: Any  # `_ABSENT` never escapes: a missing live field is reported as MISSING
+
+    def dotted(self) -> str:
+        """The path as `spec.template.spec.containers[name=app].image`."""
+        text = ""
+        for element in self.path:
+            if isinstance(element, tuple):
+                text += f"[{element[0]}={element[1]}]"
+            elif isinstance(element, int):
+                text += f"[{element}]"
+            else:
+                text += f".{element}" if text else element
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.dotted(), "desired": self.desired, "live": self.live}
+
+
+def _named_items(items: Sequence[Any]) -> bool:
+    return bool(items) and all(
+        isinstance(item, Mapping) and isinstance(item.get("name"), str) for item in items
+    )
+
+
+def diff(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[FieldChange]:
+    """Every field set in `desired` whose value in `live` differs, in document order."""
+    changes: list[FieldChange] = []
+    _diff_mapping((), desired, live, changes)
+    return changes
+
+
+def _diff_value(path: Path, desired: Any, live: Any, out: list[FieldChange]) -> None:
+    if live is _ABSENT:
+        out.append(FieldChange(path, copy.deepcopy(desired), MISSING))
+    elif isinstance(desired, Mapping):
+        if isinstance(live, Mapping):
+            _diff_mapping(path, desired, live, out)
+        else:
+            out.append(FieldChange(path, copy.deepcopy(desired), copy.deepcopy(live)))
+    elif isinstance(desired, list) and _named_items(desired):
+        if isinstance(live, list) and all(isinstance(item, Mapping) for item in live):
+            by_name = {item.get("name"): item for item in live}
+            for item in desired:
+                element = ("name", item["name"])
+                _diff_value((*path, element), item, by_name.get(item["name"], _ABSENT), out)
+        else:
+            out.append(FieldChange(path, copy.deepcopy(desired), copy.deepcopy(live)))
+    elif isinstance(desired, list):
+        if not _list_matches(desired, live):
+            out.append(FieldChange(path, copy.deepcopy(desired), copy.deepcopy(live)))
+    elif not _scalar_equal(desired, live):
+        out.append(FieldChange(path, desired, copy.deepcopy(live)))
+
+
+def _diff_mapping(
+    path: Path, desired: Mapping[str, Any], live: Mapping[str, Any], out: list[FieldChange]
+) -> None:
+    for key, value in desired.items():
+        _diff_value((*path, key), value, live.get(key, _ABSENT), out)
+
+
+def _list_matches(desired: list[Any], live: Any) -> bool:
+    """An atomic list matches when it has as many items, each matching on what is set."""
+    if not isinstance(live, list) or len(live) != len(desired):
+        return False
+    for want, have in zip(desired, live, strict=True):
+        probe: list[FieldChange] = []
+        _diff_value((), want, have, probe)
+        if probe:
+            return False
+    return True
+
+
+def _scalar_equal(desired: Any, live: Any) -> bool:
+    if desired is None:
+        # The API server drops explicit nulls: a null in Git means "not set".
+        return live is None
+    if isinstance(desired, bool) or isinstance(live, bool):
+        return desired is live
+    return bool(desired == live)
+
+
+def apply_changes(live: Mapping[str, Any], changes: Sequence[FieldChange]) -> dict[str, Any]:
+    """`live` with every change's desired value written in: what a corrective apply yields."""
+    result = copy.deepcopy(dict(live))
+    for change in changes:
+        _write(result, change.path, copy.deepcopy(change.desired))
+    return result
+
+
+def _write(node: Any, path: Path, value: Any) -> None:
+    head, rest = path[0], path[1:]
+    if isinstance(head, tuple):
+        key, name = head
+        match = next((item for item in node if item.get(key) == name), None)
+        if match is None:
+            if not rest:
+                node.append(value)
+                return
+            match = {key: name}
+            node.append(match)
+        if not rest:
+            node[node.index(match)] = value
+            return
+        _write(match, rest, value)
+        return
+    if isinstance(head, int):
+        raise TypeError("list positions are compared whole, never written one by one")
+    if not rest:
+        node[head] = value
+        return
+    child = node.get(head)
+    if not isinstance(child, dict | list):
+        child = [] if isinstance(rest[0], tuple) else {}
+        node[head] = child
+    _write(child, rest, value)
+
+
+# -- who changed it ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A field manager other than the reconciler, from an object's managedFields."""
+
+    manager: str
+    operation: str
+    time: str
+    owns_drifted_fields: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "manager": self.manager,
+            "operation": self.operation,
+            "time": self.time,
+            "owns_drifted_fields": self.owns_drifted_fields,
+        }
+
+
+def _field_key(element: PathElement) -> str | None:
+    if isinstance(element, tuple):
+        return "k:" + json.dumps({element[0]: element[1]}, separators=(",", ":"))
+    if isinstance(element, int):
+        return None
+    return f"f:{element}"
+
+
+def owns(fields: Mapping[str, Any], path: Path) -> bool:
+    """True when a fieldsV1 tree claims `path` (or an atomic field above it)."""
+    node: Any = fields
+    for element in path:
+        key = _field_key(element)
+        if key is None:
+            return True  # a position in an atomic list: owned with the list itself
+        if not isinstance(node, Mapping) or key not in node:
+            return False
+        node = node[key]
+        if isinstance(node, Mapping) and not node:
+            return True
+    return isinstance(node, Mapping)
+
+
+def actors(live: Mapping[str, Any], changes: Sequence[FieldChange], *, ignore: str) -> list[Actor]:
+    """The managers (other than `ignore`) that own drifted fields, latest first.
+
+    When none owns them (a field removed, an object recreated), every other manager that
+    wrote the object is listed with `owns_drifted_fields` false, as the likely suspects.
+    """
+    entries = [
+        entry
+        for entry in (live.get("metadata") or {}).get("managedFields") or []
+        if isinstance(entry, Mapping) and entry.get("manager") != ignore
+    ]
+    found: list[Actor] = []
+    for entry in entries:
+        fields = entry.get("fieldsV1") or {}
+        owning = any(owns(fields, change.path) for change in changes)
+        found.append(
+            Actor(
+                manager=str(entry.get("manager") or ""),
+                operation=str(entry.get("operation") or ""),
+                time=str(entry.get("time") or ""),
+                owns_drifted_fields=owning,
+            )
+        )
+    owners = [actor for actor in found if actor.owns_drifted_fields]
+    chosen = owners or found
+    return sorted(chosen, key=lambda actor: actor.time, reverse=True)

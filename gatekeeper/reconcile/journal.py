@@ -1,0 +1,179 @@
+"""The audit records a pass writes: one builder per event kind, so payloads stay uniform."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from gatekeeper.audit import events
+from gatekeeper.audit.events import NewEvent
+from gatekeeper.audit.ledger import DesiredObject, ObjectKey
+from gatekeeper.reconcile import drift, health
+from gatekeeper.reconcile.state import SYNC_HEALTHY, SYNC_UNHEALTHY
+
+
+def object_entry(item: DesiredObject) -> dict[str, str]:
+    return {"object": str(item.key), "path": item.path, "digest": item.digest}
+
+
+def applied(
+    *,
+    source: str,
+    commit: str,
+    actor: str,
+    objects: Sequence[DesiredObject],
+    changed: Sequence[DesiredObject],
+    kinds: Sequence[str],
+    since: str | None,
+    signer: str | None,
+    rollback: bool = False,
+    warnings: Sequence[Mapping[str, Any]] = (),
+) -> NewEvent:
+    return NewEvent(
+        kind=events.SYNC_APPLIED,
+        actor=actor,
+        subject=f"source/{source}",
+        source=source,
+        commit=commit,
+        payload={
+            "since": since,
+            "signer": signer,
+            "rollback": rollback,
+            "applied": [str(item.key) for item in changed],
+            "objects": [object_entry(item) for item in objects],
+            "kinds": list(kinds),
+            "warnings": [dict(w) for w in warnings],
+        },
+    )
+
+
+def rejected(
+    *, source: str, commit: str, actor: str, since: str | None, reasons: Sequence[Mapping[str, Any]]
+) -> NewEvent:
+    return NewEvent(
+        kind=events.SYNC_REJECTED,
+        actor=actor,
+        subject=f"source/{source}",
+        source=source,
+        commit=commit,
+        payload={"since": since, "kept": since, "reasons": [dict(r) for r in reasons]},
+    )
+
+
+def failed(
+    *,
+    source: str,
+    commit: str | None,
+    actor: str,
+    error: str,
+    applied: Sequence[ObjectKey],
+    not_applied: Sequence[ObjectKey],
+    stage: str,
+) -> NewEvent:
+    return NewEvent(
+        kind=events.SYNC_FAILED,
+        actor=actor,
+        subject=f"source/{source}",
+        source=source,
+        commit=commit,
+        payload={
+            "stage": stage,
+            "error": error,
+            "applied": [str(key) for key in applied],
+            "not_applied": [str(key) for key in not_applied],
+        },
+    )
+
+
+def pruned(*, source: str, commit: str, actor: str, obj: Mapping[str, Any]) -> NewEvent:
+    key = ObjectKey.of(obj)
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return NewEvent(
+        kind=events.PRUNED,
+        actor=actor,
+        subject=str(key),
+        source=source,
+        commit=commit,
+        payload={"object": str(key), "applied_from": annotations.get("gatekeeper.dev/commit")},
+    )
+
+
+def drift_detected(
+    *,
+    source: str,
+    commit: str,
+    item: DesiredObject,
+    changes: Sequence[drift.FieldChange],
+    actors: Sequence[drift.Actor],
+    missing: bool,
+    mode: str,
+) -> NewEvent:
+    actor = actors[0].manager if actors else "unknown"
+    return NewEvent(
+        kind=events.DRIFT_DETECTED,
+        actor=actor,
+        subject=str(item.key),
+        source=source,
+        commit=commit,
+        payload={
+            "object": str(item.key),
+            "path": item.path,
+            "missing": missing,
+            "mode": mode,
+            "diff": [change.to_dict() for change in changes],
+            "changed_by": [a.to_dict() for a in actors],
+        },
+    )
+
+
+def drift_corrected(
+    *, source: str, commit: str, actor: str, item: DesiredObject, missing: bool, fields: int
+) -> NewEvent:
+    return NewEvent(
+        kind=events.DRIFT_CORRECTED,
+        actor=actor,
+        subject=str(item.key),
+        source=source,
+        commit=commit,
+        payload={"object": str(item.key), "missing": missing, "fields": fields},
+    )
+
+
+def health_event(
+    *, source: str, commit: str, actor: str, verdict: health.Verdict, healthy: bool
+) -> NewEvent:
+    return NewEvent(
+        kind=SYNC_HEALTHY if healthy else SYNC_UNHEALTHY,
+        actor=actor,
+        subject=f"source/{source}",
+        source=source,
+        commit=commit,
+        payload=verdict.to_dict(),
+    )
+
+
+def rollback(
+    *,
+    source: str,
+    to: str,
+    from_commit: str | None,
+    head: str | None,
+    reason: str,
+    requested_by: str,
+    automatic: bool,
+) -> NewEvent:
+    return NewEvent(
+        kind=events.ROLLBACK,
+        actor=requested_by,
+        subject=f"source/{source}",
+        source=source,
+        commit=to,
+        payload={
+            "from": from_commit,
+            "to": to,
+            "head": head,
+            "reason": reason,
+            "requested_by": requested_by,
+            "automatic": automatic,
+        },
+    )

@@ -1,0 +1,261 @@
+"""The Kubernetes adapter: discovery, server-side apply, list, delete, Leases; errors translated.
+
+It speaks JSON to the API server through the official client's `ApiClient` (authentication,
+TLS, kubeconfig handling) but skips the typed models: the reconciler works on plain dicts, and
+decoding thousands of objects into models and back costs more than the requests themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from gatekeeper.provenance_meta import FIELD_MANAGER
+from gatekeeper.reconcile.errors import Conflict, KubeError, NotFound, UnknownKind
+
+APPLY_PATCH: Final = "application/apply-patch+yaml"
+MERGE_PATCH: Final = "application/merge-patch+json"
+_TIMEOUT: Final = 30.0
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    """Where the API serves a kind: group, version, plural resource name, scope."""
+
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def collection_path(self, namespace: str | None = None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            return f"{base}/namespaces/{_quote(namespace)}/{self.plural}"
+        return f"{base}/{self.plural}"
+
+    def object_path(self, name: str, namespace: str | None = None) -> str:
+        return f"{self.collection_path(namespace)}/{_quote(name)}"
+
+
+def _quote(text: str) -> str:
+    return urllib.parse.quote(text, safe="")
+
+
+def split_api_version(api_version: str) -> tuple[str, str]:
+    group, _, version = api_version.rpartition("/")
+    return group, version
+
+
+class KubeClient:
+    """Plain-dict access to one cluster as one identity."""
+
+    def __init__(self, api: client.ApiClient, *, field_manager: str = FIELD_MANAGER) -> None:
+        self._api = api
+        self._field_manager = field_manager
+        self._discovery: dict[str, dict[str, ResourceType]] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_kubeconfig(cls, kubeconfig: Path | None, context: str | None = None) -> KubeClient:
+        """A client from a kubeconfig file, or the in-cluster configuration when None."""
+        try:
+            if kubeconfig is None:
+                configuration = client.Configuration()
+                config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+                api = client.ApiClient(configuration)
+            else:
+                api = config.new_client_from_config(  # type: ignore[no-untyped-call]
+                    config_file=str(kubeconfig), context=context
+                )
+        except (ConfigException, OSError) as exc:
+            raise KubeError(f"cannot load the Kubernetes configuration: {exc}") from exc
+        return cls(api)
+
+    @property
+    def api_client(self) -> client.ApiClient:
+        return self._api
+
+    def close(self) -> None:
+        self._api.close()  # type: ignore[no-untyped-call]
+
+    # -- discovery ---------------------------------------------------------------------------
+
+    def resource_for(self, api_version: str, kind: str) -> ResourceType:
+        """Where `kind` of `api_version` is served; `UnknownKind` when it is not."""
+        kinds = self._group_version(api_version)
+        found = kinds.get(kind)
+        if found is None:
+            raise UnknownKind(f"the cluster serves no {kind} in {api_version}")
+        return found
+
+    def forget(self, api_version: str) -> None:
+        """Drop cached discovery for a group version (after a CRD for it was applied)."""
+        with self._lock:
+            self._discovery.pop(api_version, None)
+
+    def _group_version(self, api_version: str) -> dict[str, ResourceType]:
+        with self._lock:
+            cached = self._discovery.get(api_version)
+        if cached is not None:
+            return cached
+        group, version = split_api_version(api_version)
+        if not version:
+            raise UnknownKind(f"apiVersion {api_version!r} is not valid")
+        path = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        try:
+            listing = self.request("GET", path)
+        except NotFound:
+            listing = {"resources": []}
+        kinds: dict[str, ResourceType] = {}
+        for resource in listing.get("resources") or []:
+            name = str(resource.get("name") or "")
+            if not name or "/" in name:
+                continue
+            kinds[str(resource["kind"])] = ResourceType(
+                group=group,
+                version=version,
+                kind=str(resource["kind"]),
+                plural=name,
+                namespaced=bool(resource.get("namespaced")),
+            )
+        if kinds:
+            with self._lock:
+                self._discovery[api_version] = kinds
+        return kinds
+
+    # -- objects -----------------------------------------------------------------------------
+
+    def apply(self, manifest: Mapping[str, Any], resource: ResourceType) -> dict[str, Any]:
+        """Server-side apply as the configured field manager, taking over conflicting fields."""
+        metadata = manifest.get("metadata") or {}
+        path = resource.object_path(str(metadata["name"]), metadata.get("namespace"))
+        query = {"fieldManager": self._field_manager, "force": "true"}
+        result: dict[str, Any] = self.request(
+            "PATCH", path, query=query, body=dict(manifest), content_type=APPLY_PATCH
+        )
+        return result
+
+    def list(
+        self, resource: ResourceType, *, label_selector: str = "", namespace: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every object of a type (in all namespaces unless one is given), kind filled in."""
+        query = {"labelSelector": label_selector} if label_selector else {}
+        items: list[dict[str, Any]] = []
+        cont = ""
+        while True:
+            page_query = {**query, "limit": "2000", **({"continue": cont} if cont else {})}
+            page = self.request("GET", resource.collection_path(namespace), query=page_query)
+            for item in page.get("items") or []:
+                item.setdefault("apiVersion", resource.api_version)
+                item.setdefault("kind", resource.kind)
+                items.append(item)
+            cont = str((page.get("metadata") or {}).get("continue") or "")
+            if not cont:
+                return items
+
+    def get(self, resource: ResourceType, name: str, namespace: str | None = None) -> Any:
+        """The live object, or None when it does not exist."""
+        try:
+            return self.request("GET", resource.object_path(name, namespace))
+        except NotFound:
+            return None
+
+    def delete(self, resource: ResourceType, name: str, namespace: str | None = None) -> bool:
+        """Delete in the background; False when it was already gone."""
+        body = {"propagationPolicy": "Background"}
+        try:
+            self.request("DELETE", resource.object_path(name, namespace), body=body)
+        except NotFound:
+            return False
+        return True
+
+    def create(self, resource: ResourceType, body: Mapping[str, Any]) -> dict[str, Any]:
+        namespace = (body.get("metadata") or {}).get("namespace")
+        result: dict[str, Any] = self.request(
+            "POST", resource.collection_path(namespace), body=dict(body)
+        )
+        return result
+
+    def replace(self, resource: ResourceType, body: Mapping[str, Any]) -> dict[str, Any]:
+        """PUT: fails with `Conflict` when `metadata.resourceVersion` is no longer current."""
+        metadata = body.get("metadata") or {}
+        path = resource.object_path(str(metadata["name"]), metadata.get("namespace"))
+        result: dict[str, Any] = self.request("PUT", path, body=dict(body))
+        return result
+
+    def wait_established(self, crd_name: str, *, timeout: float = 15.0) -> None:
+        """Wait until a CustomResourceDefinition's API is served."""
+        crd = self.resource_for("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            live = self.get(crd, crd_name) or {}
+            for condition in (live.get("status") or {}).get("conditions") or []:
+                if condition.get("type") == "Established" and condition.get("status") == "True":
+                    return
+            time.sleep(0.1)
+        raise KubeError(f"CustomResourceDefinition {crd_name} not established in {timeout} s")
+
+    # -- transport ---------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        """One API call; the JSON answer, or a `KubeError` that says what went wrong."""
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        try:
+            method, url, headers, _, _ = self._api.param_serialize(
+                method=method,
+                resource_path=path,
+                query_params=list((query or {}).items()),
+                header_params=headers,
+                auth_settings=["BearerToken"],
+            )
+            response = self._api.call_api(
+                method, url, header_params=headers, body=body, _request_timeout=_TIMEOUT
+            )
+            data = response.read()  # type: ignore[no-untyped-call]
+        except ApiException as exc:
+            raise KubeError(f"{method} {path}: {exc.reason}", status=exc.status or 0) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise KubeError(f"{method} {path}: the API server is unreachable: {exc}") from exc
+        if 200 <= response.status < 300:
+            return json.loads(data) if data else {}
+        raise _error(method, path, response.status, data)
+
+
+def _error(method: str, path: str, status: int, data: bytes) -> KubeError:
+    reason, message = "", ""
+    try:
+        document = json.loads(data)
+        reason = str(document.get("reason") or "")
+        message = str(document.get("message") or "")
+    except (ValueError, AttributeError):
+        message = data[:200].decode("utf-8", "replace")
+    text = f"{method} {path}: HTTP {status}: {message or reason}"
+    if status == 404:
+        return NotFound(text, status=status, reason=reason)
+    if status == 409:
+        return Conflict(text, status=status, reason=reason)
+    return KubeError(text, status=status, reason=reason)

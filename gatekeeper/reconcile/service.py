@@ -1,0 +1,107 @@
+"""Builds a reconciler with its real adapters from the settings (Git, cluster, policies, store)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from gatekeeper.audit.store import AuditStore
+from gatekeeper.policy.engines import create_engine
+from gatekeeper.policy.evaluator import PolicyEvaluator
+from gatekeeper.reconcile.gitsource import GitMirror, GitPort
+from gatekeeper.reconcile.kube import KubeClient
+from gatekeeper.reconcile.leader import LeaderElector
+from gatekeeper.reconcile.reconciler import Reconciler
+from gatekeeper.settings import Settings, SourceSettings
+
+
+@dataclass(frozen=True)
+class LeaseOptions:
+    """Where the Lease lives and who this replica is; None disables leader election."""
+
+    namespace: str = "gatekeeper-system"
+    name: str = "gatekeeper-reconciler"
+    identity: str = ""
+    duration: float = 15.0
+
+    def holder(self) -> str:
+        return self.identity or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def default_cache_dir() -> Path:
+    return Path(platformdirs.user_cache_dir("gitops-gatekeeper")) / "sources"
+
+
+def repo_location(settings: Settings, source: SourceSettings) -> str:
+    """A source's repository: a URL as given, a relative path against the config's folder."""
+    repo = source.repo
+    if "://" in repo or repo.startswith("git@"):
+        return repo
+    resolved = settings.resolve(Path(repo))
+    return str(resolved) if resolved is not None else repo
+
+
+def git_ports(settings: Settings, cache_dir: Path) -> dict[str, GitPort]:
+    ports: dict[str, GitPort] = {}
+    for source in settings.sources:
+        trust = settings.resolve(source.trust)
+        assert trust is not None
+        ports[source.name] = GitMirror(
+            url=repo_location(settings, source),
+            ref=source.ref,
+            trust_file=trust,
+            cache_dir=cache_dir,
+        )
+    return ports
+
+
+@contextmanager
+def reconciler_from_settings(
+    settings: Settings,
+    *,
+    lease: LeaseOptions | None,
+    cache_dir: Path | None = None,
+    actor: str = "gatekeeper-reconciler",
+) -> Iterator[Reconciler]:
+    """A reconciler on the real store, cluster, policy engine and Git mirrors; closed after."""
+    store = AuditStore.from_settings(settings)
+    kube = KubeClient.from_kubeconfig(
+        settings.resolve(settings.kubernetes.kubeconfig), settings.kubernetes.context
+    )
+    try:
+        paths = [p for p in (settings.resolve(path) for path in settings.policies.paths) if p]
+        engine = PolicyEvaluator.from_paths(
+            paths, engine=create_engine(settings.policies.engine, opa_url=settings.policies.opa_url)
+        )
+        elector = None
+        if lease is not None:
+            elector = LeaderElector(
+                kube,
+                namespace=lease.namespace,
+                name=lease.name,
+                identity=lease.holder(),
+                duration=lease.duration,
+            )
+        reconciler = Reconciler(
+            git=git_ports(settings, cache_dir or default_cache_dir()),
+            kube=kube,
+            engine=engine,
+            store=store,
+            sources=settings.sources,
+            actor=actor,
+            identity=settings.admission.reconciler_identity,
+            elector=elector,
+        )
+        try:
+            yield reconciler
+        finally:
+            reconciler.close()
+    finally:
+        kube.close()
+        store.close()
