@@ -1,0 +1,157 @@
+"""End to end: out-of-band changes are noticed, attributed from managedFields, and corrected."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from gatekeeper import provenance_meta
+from gatekeeper.audit import events
+from tests.integration.reconcile.conftest import Harness, config_map, deployment
+
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
+
+
+def _edit_as_alice(harness: Harness, name: str, data: dict[str, str]) -> None:
+    """A human edit, as `kubectl edit` would make it (no webhook is registered here)."""
+    client.CoreV1Api(harness.alice).patch_namespaced_config_map(
+        name, harness.namespace, {"data": data}, field_manager="kubectl-edit"
+    )
+
+
+def test_an_out_of_band_edit_is_detected_attributed_to_its_manager_and_corrected(
+    harness: Harness,
+) -> None:
+    sha = harness.commit({"apps/a.yaml": config_map("a", {"color": "blue", "size": "m"})})
+    reconciler = harness.reconciler()
+    reconciler.reconcile(harness.name)
+    _edit_as_alice(harness, "a", {"color": "red"})
+
+    result = reconciler.reconcile(harness.name)
+
+    assert result.outcome == "unchanged"
+    assert result.drifted == 1
+    live = harness.core().read_namespaced_config_map("a", harness.namespace)
+    assert live.data == {"color": "blue", "size": "m"}
+    (detected,) = harness.records(events.DRIFT_DETECTED)
+    assert detected.subject == f"ConfigMap/{harness.namespace}/a"
+    assert detected.commit == sha
+    assert detected.actor == "kubectl-edit"
+    assert detected.payload["diff"] == [{"path": "data.color", "desired": "blue", "live": "red"}]
+    (who,) = detected.payload["changed_by"]
+    assert who["manager"] == "kubectl-edit"
+    assert who["operation"] == "Update"
+    assert who["owns_drifted_fields"] is True
+    (corrected,) = harness.records(events.DRIFT_CORRECTED)
+    assert corrected.subject == detected.subject
+    assert corrected.seq > detected.seq
+
+
+def test_report_mode_records_drift_and_leaves_the_live_object_alone(harness: Harness) -> None:
+    harness.commit({"apps/a.yaml": config_map("a", {"color": "blue"})})
+    reconciler = harness.reconciler(harness.source(drift="report"))
+    reconciler.reconcile(harness.name)
+    _edit_as_alice(harness, "a", {"color": "red"})
+
+    result = reconciler.reconcile(harness.name)
+
+    assert result.drifted == 1
+    live = harness.core().read_namespaced_config_map("a", harness.namespace)
+    assert live.data == {"color": "red"}
+    (detected,) = harness.records(events.DRIFT_DETECTED)
+    assert detected.payload["mode"] == "report"
+    assert harness.records(events.DRIFT_CORRECTED) == []
+
+
+def test_a_deleted_object_is_noticed_as_drift_and_recreated(harness: Harness) -> None:
+    harness.commit({"apps/a.yaml": config_map("a", {"color": "blue"})})
+    reconciler = harness.reconciler()
+    reconciler.reconcile(harness.name)
+    harness.core().delete_namespaced_config_map("a", harness.namespace)
+
+    result = reconciler.reconcile(harness.name)
+
+    assert result.drifted == 1
+    live = harness.core().read_namespaced_config_map("a", harness.namespace)
+    assert live.data == {"color": "blue"}
+    (detected,) = harness.records(events.DRIFT_DETECTED)
+    assert detected.payload["missing"] is True
+    assert detected.actor == "unknown"
+    (corrected,) = harness.records(events.DRIFT_CORRECTED)
+    assert corrected.payload["missing"] is True
+
+
+def test_fields_git_does_not_set_are_not_drift(harness: Harness) -> None:
+    harness.commit({"apps/web.yaml": deployment("web", "nginx:1.25", replicas=2)})
+    reconciler = harness.reconciler()
+    reconciler.reconcile(harness.name)
+    # Another manager adds an annotation and a label Git never mentions.
+    client.AppsV1Api(harness.alice).patch_namespaced_deployment(
+        "web",
+        harness.namespace,
+        {"metadata": {"annotations": {"team": "payments"}, "labels": {"tier": "web"}}},
+        field_manager="someone",
+    )
+
+    result = reconciler.reconcile(harness.name)
+
+    assert result.drifted == 0
+    assert harness.records(events.DRIFT_DETECTED) == []
+
+
+def test_a_changed_container_image_is_drift_owned_by_the_manager_that_changed_it(
+    harness: Harness,
+) -> None:
+    harness.commit({"apps/web.yaml": deployment("web", "nginx:1.25")})
+    reconciler = harness.reconciler(harness.source(drift="report"))
+    reconciler.reconcile(harness.name)
+    client.AppsV1Api(harness.alice).patch_namespaced_deployment(
+        "web",
+        harness.namespace,
+        {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:9"}]}}}},
+        field_manager="kubectl-set",
+    )
+
+    reconciler.reconcile(harness.name)
+
+    (detected,) = harness.records(events.DRIFT_DETECTED)
+    assert detected.payload["diff"] == [
+        {
+            "path": "spec.template.spec.containers[name=app].image",
+            "desired": "nginx:1.25",
+            "live": "nginx:9",
+        }
+    ]
+    assert detected.actor == "kubectl-set"
+
+
+def test_removing_the_managed_label_is_drift_and_the_label_comes_back(harness: Harness) -> None:
+    harness.commit({"apps/a.yaml": config_map("a", {"color": "blue"})})
+    reconciler = harness.reconciler()
+    reconciler.reconcile(harness.name)
+    client.CoreV1Api(harness.alice).patch_namespaced_config_map(
+        "a",
+        harness.namespace,
+        [{"op": "remove", "path": "/metadata/labels/gatekeeper.dev~1managed"}],
+        field_manager="kubectl-label",
+    )
+
+    result = reconciler.reconcile(harness.name)
+
+    assert result.drifted == 1
+    live = harness.core().read_namespaced_config_map("a", harness.namespace)
+    assert live.metadata.labels[provenance_meta.MANAGED_LABEL] == "true"
+
+
+def test_a_source_without_drift_leaves_no_records_across_passes(harness: Harness) -> None:
+    harness.commit({"apps/a.yaml": config_map("a", {"color": "blue"})})
+    reconciler = harness.reconciler()
+    reconciler.reconcile(harness.name)
+
+    for _ in range(3):
+        assert reconciler.reconcile(harness.name).drifted == 0
+
+    assert harness.records(events.DRIFT_DETECTED) == []
+    with pytest.raises(ApiException):
+        harness.core().read_namespaced_config_map("b", harness.namespace)

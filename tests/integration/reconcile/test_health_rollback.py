@@ -1,0 +1,242 @@
+"""End to end: unhealthy syncs roll back by themselves; rollbacks on command; holds."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from gatekeeper import provenance_meta
+from gatekeeper.audit import events
+from gatekeeper.policy.engines import create_engine
+from gatekeeper.policy.evaluator import PolicyEvaluator
+from gatekeeper.reconcile.errors import RollbackRefused
+from gatekeeper.reconcile.state import SYNC_HEALTHY, SYNC_UNHEALTHY
+from tests.integration.reconcile.conftest import Harness, config_map, deployment
+
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
+
+
+def _write_status(harness: Harness, name: str, status: dict[str, Any]) -> None:
+    """What the deployment controller would write; there is no controller here."""
+    harness.apps().patch_namespaced_deployment_status(name, harness.namespace, {"status": status})
+
+
+def _healthy(harness: Harness, name: str) -> None:
+    live = harness.apps().read_namespaced_deployment(name, harness.namespace)
+    replicas = live.spec.replicas
+    _write_status(
+        harness,
+        name,
+        {
+            "observedGeneration": live.metadata.generation,
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "readyReplicas": replicas,
+            "availableReplicas": replicas,
+        },
+    )
+
+
+def _deadline_exceeded(harness: Harness, name: str) -> None:
+    live = harness.apps().read_namespaced_deployment(name, harness.namespace)
+    _write_status(
+        harness,
+        name,
+        {
+            "observedGeneration": live.metadata.generation,
+            "replicas": 1,
+            "updatedReplicas": 1,
+            "availableReplicas": 0,
+            "conditions": [
+                {
+                    "type": "Progressing",
+                    "status": "False",
+                    "reason": "ProgressDeadlineExceeded",
+                    "message": 'ReplicaSet "web-2" has timed out progressing.',
+                }
+            ],
+        },
+    )
+
+
+def _image(harness: Harness, name: str) -> str:
+    live = harness.apps().read_namespaced_deployment(name, harness.namespace)
+    image: str = live.spec.template.spec.containers[0].image
+    return image
+
+
+def _commit_of(harness: Harness, name: str) -> str:
+    live = harness.apps().read_namespaced_deployment(name, harness.namespace)
+    commit: str = live.metadata.annotations[provenance_meta.COMMIT_ANNOTATION]
+    return commit
+
+
+def test_a_workload_is_judged_healthy_only_once_its_status_says_so(harness: Harness) -> None:
+    good = harness.commit({"apps/web.yaml": deployment("web", "nginx:1.25")})
+    reconciler = harness.reconciler()
+    reconciler.reconcile(harness.name)
+    assert harness.records(SYNC_HEALTHY) == []
+
+    _healthy(harness, "web")
+    reconciler.reconcile(harness.name)
+
+    (healthy,) = harness.records(SYNC_HEALTHY)
+    assert healthy.commit == good
+
+
+def test_a_failed_rollout_rolls_back_to_the_last_healthy_commit_and_holds_there(
+    harness: Harness,
+) -> None:
+    good = harness.commit({"apps/web.yaml": deployment("web", "nginx:1.25")})
+    reconciler = harness.reconciler()
+    reconciler.reconcile(harness.name)
+    _healthy(harness, "web")
+    reconciler.reconcile(harness.name)
+    bad = harness.commit({"apps/web.yaml": deployment("web", "nginx:1.26-broken")})
+    assert reconciler.reconcile(harness.name).outcome == "applied"
+    assert _image(harness, "web") == "nginx:1.26-broken"
+
+    _deadline_exceeded(harness, "web")
+    result = reconciler.reconcile(harness.name)
+
+    assert result.outcome == "rolled_back"
+    assert result.commit == good
+    assert _image(harness, "web") == "nginx:1.25"
+    assert _commit_of(harness, "web") == good
+    (rollback,) = harness.records(events.ROLLBACK)
+    assert rollback.commit == good
+    assert rollback.payload["from"] == bad
+    assert rollback.payload["automatic"] is True
+    assert "ProgressDeadlineExceeded" in rollback.payload["reason"] or (
+        "timed out progressing" in rollback.payload["reason"]
+    )
+
+    # Held: the bad commit is still Git's head, and stays out.
+    held = reconciler.reconcile(harness.name)
+    assert held.commit == good
+    assert _image(harness, "web") == "nginx:1.25"
+
+    # A newer commit releases the hold.
+    fixed = harness.commit({"apps/web.yaml": deployment("web", "nginx:1.27")})
+    released = reconciler.reconcile(harness.name)
+    assert released.outcome == "applied"
+    assert released.commit == fixed
+    assert _image(harness, "web") == "nginx:1.27"
+
+
+def test_a_rollout_still_in_progress_after_the_timeout_rolls_back(harness: Harness) -> None:
+    good = harness.commit({"apps/web.yaml": deployment("web", "nginx:1.25")})
+    reconciler = harness.reconciler(harness.source(healthTimeout="1s"))
+    reconciler.reconcile(harness.name)
+    _healthy(harness, "web")
+    reconciler.reconcile(harness.name)
+    harness.commit({"apps/web.yaml": deployment("web", "nginx:1.26")})
+    reconciler.reconcile(harness.name)
+
+    assert reconciler.reconcile(harness.name).outcome == "unchanged"  # still within the timeout
+    time.sleep(1.2)
+    result = reconciler.reconcile(harness.name)
+
+    assert result.outcome == "rolled_back"
+    assert _commit_of(harness, "web") == good
+    (rollback,) = harness.records(events.ROLLBACK)
+    assert "generation 2 not yet observed" in rollback.payload["reason"]
+
+
+def test_without_auto_rollback_an_unhealthy_sync_is_only_recorded(harness: Harness) -> None:
+    harness.commit({"apps/web.yaml": deployment("web", "nginx:1.25")})
+    reconciler = harness.reconciler(harness.source(autoRollback=False))
+    reconciler.reconcile(harness.name)
+    _healthy(harness, "web")
+    reconciler.reconcile(harness.name)
+    bad = harness.commit({"apps/web.yaml": deployment("web", "nginx:1.26")})
+    reconciler.reconcile(harness.name)
+    _deadline_exceeded(harness, "web")
+
+    result = reconciler.reconcile(harness.name)
+
+    assert result.outcome == "failed"
+    assert _commit_of(harness, "web") == bad
+    assert harness.records(events.ROLLBACK) == []
+    (unhealthy,) = harness.records(SYNC_UNHEALTHY)
+    assert unhealthy.commit == bad
+    assert reconciler.reconcile(harness.name).outcome == "unchanged"  # recorded once
+
+
+def test_a_manual_rollback_returns_to_a_verified_commit_records_who_asked_and_holds(
+    harness: Harness,
+) -> None:
+    first = harness.commit({"apps/a.yaml": config_map("a", {"v": "1"})})
+    reconciler = harness.reconciler()
+    reconciler.reconcile(harness.name)
+    second = harness.commit(
+        {"apps/a.yaml": config_map("a", {"v": "2"}), "apps/b.yaml": config_map("b", {})}
+    )
+    reconciler.reconcile(harness.name)
+
+    result = reconciler.rollback(
+        harness.name, to=first[:12], reason="v2 breaks checkout", requested_by="alice"
+    )
+
+    assert result.outcome == "rolled_back"
+    live = harness.core().read_namespaced_config_map("a", harness.namespace)
+    assert live.data == {"v": "1"}
+    assert live.metadata.annotations[provenance_meta.COMMIT_ANNOTATION] == first
+    names = {
+        item.metadata.name
+        for item in harness.core().list_namespaced_config_map(harness.namespace).items
+    }
+    assert "b" not in names
+    (rollback,) = harness.records(events.ROLLBACK)
+    assert rollback.actor == "alice"
+    assert rollback.commit == first
+    assert rollback.payload == {
+        "from": second,
+        "to": first,
+        "head": second,
+        "reason": "v2 breaks checkout",
+        "requested_by": "alice",
+        "automatic": False,
+    }
+    assert reconciler.reconcile(harness.name).commit == first
+
+
+def test_a_rollback_to_a_commit_never_verified_for_the_source_is_refused(
+    harness: Harness,
+) -> None:
+    harness.commit({"apps/a.yaml": config_map("a", {"v": "1"})})
+    reconciler = harness.reconciler()
+    reconciler.reconcile(harness.name)
+    unsigned = harness.commit({"apps/a.yaml": config_map("a", {"v": "evil"})}, signer=None)
+    reconciler.reconcile(harness.name)
+
+    with pytest.raises(RollbackRefused, match="never verified"):
+        reconciler.rollback(harness.name, to=unsigned, reason="try it", requested_by="mallory")
+
+    live = harness.core().read_namespaced_config_map("a", harness.namespace)
+    assert live.data == {"v": "1"}
+    assert harness.records(events.ROLLBACK) == []
+
+
+def test_a_rollback_checks_the_current_policies_again(harness: Harness, tmp_path: Any) -> None:
+    old = harness.commit({"apps/a.yaml": config_map("a", {"v": "1"}, legacy="yes")})
+    harness.reconciler().reconcile(harness.name)
+    harness.commit({"apps/a.yaml": config_map("a", {"v": "2"})})
+    harness.reconciler().reconcile(harness.name)
+    stricter = tmp_path / "stricter"
+    stricter.mkdir()
+    (stricter / "legacy.rego").write_text(
+        "package tests.no_legacy\n\nimport rego.v1\n\n"
+        "deny contains msg if {\n"
+        '\tinput.review.object.metadata.labels.legacy == "yes"\n'
+        '\tmsg := "legacy objects are no longer allowed"\n}\n'
+    )
+    harness.engine = PolicyEvaluator.from_paths([stricter], engine=create_engine("regorus"))
+
+    with pytest.raises(RollbackRefused, match="no longer allowed"):
+        harness.reconciler().rollback(harness.name, to=old, reason="go back", requested_by="bob")
+
+    live = harness.core().read_namespaced_config_map("a", harness.namespace)
+    assert live.data == {"v": "2"}
