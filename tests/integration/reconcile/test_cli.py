@@ -1,0 +1,136 @@
+"""The CLI: `gatekeeper reconcile --once`, `gatekeeper rollback`, `gatekeeper status`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gatekeeper.audit import events
+from gatekeeper.cli import main
+from tests.fixtures.cluster import Cluster
+from tests.integration.reconcile.conftest import FORBIDDEN_POLICY, Harness, config_map
+
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
+
+
+@pytest.fixture
+def config_file(harness: Harness, cluster: Cluster, tmp_path: Path) -> Path:
+    policies = tmp_path / "cli-policies"
+    policies.mkdir()
+    (policies / "forbidden.rego").write_text(FORBIDDEN_POLICY)
+    database = harness.store.engine.url.render_as_string(hide_password=False)
+    document = {
+        "database": {"url": database},
+        "kubernetes": {"kubeconfig": str(cluster.kubeconfigs["reconciler"])},
+        "policies": {"paths": [str(policies)]},
+        "admission": {"reconcilerIdentity": "reconciler"},
+        "sources": [
+            {
+                "name": harness.name,
+                "repo": str(harness.repo.path),
+                "path": "apps",
+                "trust": str(harness.trust_file),
+                "namespace": harness.namespace,
+            }
+        ],
+    }
+    path = tmp_path / "gatekeeper.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def _cli(config: Path, harness: Harness, *args: str) -> int:
+    common = ["--cache-dir", str(harness.work / "cli-mirrors")]
+    lease = ["--lease-namespace", harness.namespace]
+    extra = [*common, *lease] if args[0] in ("reconcile", "rollback") else []
+    return main(["--config", str(config), *args, *extra])
+
+
+def test_reconcile_once_applies_and_exits_zero_then_non_zero_on_a_rejected_commit(
+    harness: Harness, config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    harness.commit({"apps/a.yaml": config_map("a", {"v": "1"})})
+
+    assert _cli(config_file, harness, "reconcile", "--once") == 0
+    assert harness.core().read_namespaced_config_map("a", harness.namespace).data == {"v": "1"}
+
+    harness.commit({"apps/a.yaml": config_map("a", {"v": "2"})}, signer=None)
+    assert _cli(config_file, harness, "reconcile", "--once") == 1
+    assert "rejected" in capsys.readouterr().out
+    assert harness.core().read_namespaced_config_map("a", harness.namespace).data == {"v": "1"}
+
+
+def test_rollback_on_the_command_line_records_the_requester_and_status_shows_it(
+    harness: Harness, config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = harness.commit({"apps/a.yaml": config_map("a", {"v": "1"})})
+    assert _cli(config_file, harness, "reconcile", "--once") == 0
+    harness.commit({"apps/a.yaml": config_map("a", {"v": "2"})})
+    assert _cli(config_file, harness, "reconcile", "--once") == 0
+
+    code = _cli(
+        config_file,
+        harness,
+        "rollback",
+        harness.name,
+        "--to",
+        first,
+        "--reason",
+        "INC-42: v2 breaks checkout",
+        "--requested-by",
+        "carol",
+    )
+
+    assert code == 0
+    assert harness.core().read_namespaced_config_map("a", harness.namespace).data == {"v": "1"}
+    (rollback,) = harness.records(events.ROLLBACK)
+    assert rollback.actor == "carol"
+    assert rollback.payload["reason"] == "INC-42: v2 breaks checkout"
+    capsys.readouterr()
+
+    assert _cli(config_file, harness, "status", "--format", "json") == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["source"] == harness.name
+    assert row["synced_commit"] == first
+    assert row["held_at"] == first
+    assert row["result"] == "applied"
+    assert row["health"]["kind"] == "rollback"
+
+
+def test_rollback_to_an_unverified_commit_exits_one(
+    harness: Harness, config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    harness.commit({"apps/a.yaml": config_map("a", {"v": "1"})})
+    assert _cli(config_file, harness, "reconcile", "--once") == 0
+    stranger = harness.commit({"apps/a.yaml": config_map("a", {"v": "x"})}, signer="eve")
+
+    code = _cli(config_file, harness, "rollback", harness.name, "--to", stranger, "--reason", "x")
+
+    assert code == 1
+    assert "never verified" in capsys.readouterr().err
+    assert harness.records(events.ROLLBACK) == []
+
+
+def test_status_reports_rejections_and_drift(
+    harness: Harness, config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    synced = harness.commit({"apps/a.yaml": config_map("a", {"v": "1"})})
+    assert _cli(config_file, harness, "reconcile", "--once") == 0
+    harness.core().patch_namespaced_config_map(
+        "a", harness.namespace, {"data": {"v": "edited"}}, field_manager="kubectl-edit"
+    )
+    harness.commit({"apps/b.yaml": config_map("b", {}, forbidden="true")})
+    assert _cli(config_file, harness, "reconcile", "--once") == 1
+    capsys.readouterr()
+
+    assert _cli(config_file, harness, "status", "--format", "json") == 0
+
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["synced_commit"] == synced
+    assert row["result"] == "rejected"
+    assert "labelled forbidden" in row["reasons"][0]
+    assert row["drift"]["kind"] == events.DRIFT_CORRECTED
+    assert row["drift"]["object"] == f"ConfigMap/{harness.namespace}/a"
