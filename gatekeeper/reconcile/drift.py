@@ -60,6 +60,9 @@ def diff(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[FieldChang
 
 def _diff_value(path: Path, desired: Any, live: Any, out: list[FieldChange]) -> None:
     if live is _ABSENT:
+        # The API server drops nulls and often empty maps and lists: those are "not set".
+        if _unset(desired):
+            return
         out.append(FieldChange(path, copy.deepcopy(desired), MISSING))
     elif isinstance(desired, Mapping):
         if isinstance(live, Mapping):
@@ -79,6 +82,14 @@ def _diff_value(path: Path, desired: Any, live: Any, out: list[FieldChange]) -> 
             out.append(FieldChange(path, copy.deepcopy(desired), copy.deepcopy(live)))
     elif not _scalar_equal(desired, live):
         out.append(FieldChange(path, desired, copy.deepcopy(live)))
+
+
+def _unset(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, Mapping):
+        return all(_unset(item) for item in value.values())
+    return isinstance(value, list) and not value
 
 
 def _diff_mapping(

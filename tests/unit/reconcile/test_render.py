@@ -1,0 +1,68 @@
+"""Plain YAML rendering: documents, lists, paths, and what is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gatekeeper.reconcile import render
+from gatekeeper.reconcile.errors import RenderError
+
+
+def test_every_document_of_every_yaml_file_is_rendered_with_its_repository_path(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: one}\n---\n"
+        "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: two}\n"
+    )
+    (tmp_path / "sub" / "b.yml").write_text(
+        "apiVersion: v1\nkind: List\nitems:\n"
+        "- {apiVersion: v1, kind: Secret, metadata: {name: three}}\n"
+    )
+    (tmp_path / "README.md").write_text("not a manifest")
+    (tmp_path / ".hidden.yaml").write_text("ignored: true")
+
+    found = render.render(tmp_path, mode="auto", origin="apps", release="r")
+
+    assert [(item.path, item.manifest["metadata"]["name"]) for item in found] == [
+        ("apps/a.yaml", "one"),
+        ("apps/a.yaml", "two"),
+        ("apps/sub/b.yml", "three"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("kind: [", "invalid YAML"),
+        ("- a\n- b\n", "not a Kubernetes object (a list)"),
+        ("kind: ConfigMap\nmetadata: {name: x}\n", "no apiVersion"),
+        ("apiVersion: v1\nkind: ConfigMap\n", "has no metadata.name"),
+        ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ''}\n", "empty metadata.name"),
+    ],
+)
+def test_anything_that_is_not_a_kubernetes_object_is_refused_naming_the_file(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    (tmp_path / "bad.yaml").write_text(text)
+
+    with pytest.raises(RenderError, match=r"apps/bad\.yaml") as refused:
+        render.render(tmp_path, mode="yaml", origin="apps", release="r")
+
+    assert message in str(refused.value)
+
+
+def test_auto_picks_kustomize_or_helm_by_the_files_present(tmp_path: Path) -> None:
+    assert render.detect(tmp_path) == "yaml"
+    (tmp_path / "Chart.yaml").write_text("name: x")
+    assert render.detect(tmp_path) == "helm"
+    (tmp_path / "kustomization.yaml").write_text("resources: []")
+    assert render.detect(tmp_path) == "kustomize"
+
+
+def test_a_missing_directory_is_a_render_error(tmp_path: Path) -> None:
+    with pytest.raises(RenderError, match="no such directory"):
+        render.render(tmp_path / "nope", mode="auto", origin="nope", release="r")
