@@ -8,6 +8,7 @@ from typing import Any
 from gatekeeper.audit import events
 from gatekeeper.audit.events import NewEvent
 from gatekeeper.audit.ledger import DesiredObject, ObjectKey
+from gatekeeper.canonical import manifest_digest
 from gatekeeper.reconcile import drift, health
 from gatekeeper.reconcile.state import SYNC_HEALTHY, SYNC_UNHEALTHY
 
@@ -120,10 +121,20 @@ def drift_detected(
             "path": item.path,
             "missing": missing,
             "mode": mode,
-            "diff": [change.to_dict() for change in changes],
+            "diff": [_redacted(item.key, change) for change in changes],
             "changed_by": [a.to_dict() for a in actors],
         },
     )
+
+
+def _redacted(key: ObjectKey, change: drift.FieldChange) -> dict[str, Any]:
+    """A diff entry; a Secret's values are replaced by their digests, never stored."""
+    entry = change.to_dict()
+    if key.kind == "Secret" and key.api_group == "":
+        for side in ("desired", "live"):
+            if entry[side] != drift.MISSING:
+                entry[side] = manifest_digest(entry[side])
+    return entry
 
 
 def drift_corrected(

@@ -7,6 +7,7 @@ resources last) and pruned in the reverse order.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -83,6 +84,22 @@ def expected(item: DesiredObject, *, source: str, commit: str) -> dict[str, Any]
     return provenance_meta.annotate(item.manifest, source=source, commit=commit)
 
 
+def comparable(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest in the form the API server stores: a Secret's write-only `stringData`
+    becomes base64 `data`, as it never comes back from the server."""
+    if manifest.get("kind") != "Secret" or manifest.get("apiVersion") != "v1":
+        return manifest
+    string_data = manifest.get("stringData")
+    if not isinstance(string_data, Mapping):
+        return manifest
+    result = {key: value for key, value in manifest.items() if key != "stringData"}
+    data = dict(result.get("data") or {})
+    for key, value in string_data.items():
+        data[key] = base64.b64encode(str(value).encode("utf-8")).decode("ascii")
+    result["data"] = data
+    return result
+
+
 def plan(
     desired: Sequence[DesiredObject],
     live: Mapping[ObjectKey, Mapping[str, Any]],
@@ -109,7 +126,7 @@ def plan(
             else:
                 to_apply.append(item)
             continue
-        changes = drift.diff(expected(item, source=source, commit=commit), current)
+        changes = drift.diff(comparable(expected(item, source=source, commit=commit)), current)
         if not changes:
             unchanged.append(item)
         elif synced:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -155,3 +158,30 @@ def test_a_source_without_drift_leaves_no_records_across_passes(harness: Harness
     assert harness.records(events.DRIFT_DETECTED) == []
     with pytest.raises(ApiException):
         harness.core().read_namespaced_config_map("b", harness.namespace)
+
+
+def test_a_drifted_secret_is_recorded_by_digest_never_by_value(harness: Harness) -> None:
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "db"},
+        "stringData": {"password": "from-git-s3cret"},
+    }
+    harness.commit({"apps/db.yaml": yaml.safe_dump(secret)})
+    reconciler = harness.reconciler()
+    reconciler.reconcile(harness.name)
+
+    assert reconciler.reconcile(harness.name).drifted == 0  # stringData is stored as data
+    client.CoreV1Api(harness.alice).patch_namespaced_secret(
+        "db", harness.namespace, {"stringData": {"password": "hand-s3cret"}}
+    )
+
+    result = reconciler.reconcile(harness.name)
+
+    assert result.drifted == 1
+    (detected,) = harness.records(events.DRIFT_DETECTED)
+    (change,) = detected.payload["diff"]
+    assert change["path"] == "data.password"
+    assert change["desired"].startswith("sha256:")
+    stored = json.dumps([record.payload for record in harness.store.query(limit=100).records])
+    assert "s3cret" not in stored

@@ -127,3 +127,13 @@ def test_only_managed_objects_of_this_source_are_pruned() -> None:
     plan = planner.plan([], live, source="apps", commit="c2", synced=False)
 
     assert [obj["metadata"]["name"] for obj in plan.prune] == ["gone"]
+
+
+def test_a_secrets_string_data_is_compared_as_the_base64_data_the_server_keeps() -> None:
+    secret = _desired("v1", "Secret", "db", stringData={"password": "pw"}, data={"user": "dQ=="})
+    live = planner.comparable(planner.expected(secret, source="apps", commit="c1"))
+
+    assert "stringData" not in live
+    assert live["data"] == {"user": "dQ==", "password": "cHc="}
+    plan = planner.plan([secret], {secret.key: live}, source="apps", commit="c1", synced=True)
+    assert plan.drifted == ()
