@@ -14,12 +14,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from gatekeeper.reconcile.errors import Conflict, KubeError
+from gatekeeper.reconcile.errors import Conflict, KubeError, ReconcileError
 from gatekeeper.reconcile.kube import KubeClient, ResourceType
 
 LEASE: Final = ResourceType(
     group="coordination.k8s.io", version="v1", kind="Lease", plural="leases", namespaced=True
 )
+
+
+class LeaseError(ReconcileError):
+    """The Lease cannot be used at all (no such namespace, no right to it)."""
 
 
 def _micro_time(moment: datetime) -> str:
@@ -68,9 +72,15 @@ class LeaderElector:
         except Conflict:
             self._renewed_at = None
             return False
-        except KubeError:
-            # Unreachable API: keep leading only until the renew deadline passes.
-            return self.is_leader()
+        except KubeError as exc:
+            if exc.transient:
+                # Unreachable API: keep leading only until the renew deadline passes.
+                return self.is_leader()
+            self._renewed_at = None
+            raise LeaseError(
+                f"cannot use Lease {self._namespace}/{self._name}: {exc}"
+                + (" (does the namespace exist?)" if exc.status == 404 else "")
+            ) from exc
 
     def _try_acquire(self) -> bool:
         now = self._monotonic()

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from kubernetes.client.exceptions import ApiException
 
 from gatekeeper.audit import events
 from gatekeeper.cli import main
-from tests.fixtures.cluster import Cluster
+from gatekeeper.reconcile.leader import LEASE
+from tests.fixtures.cluster import Cluster, wait_for
 from tests.integration.reconcile.conftest import FORBIDDEN_POLICY, Harness, config_map
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
@@ -134,3 +139,40 @@ def test_status_reports_rejections_and_drift(
     assert "labelled forbidden" in row["reasons"][0]
     assert row["drift"]["kind"] == events.DRIFT_CORRECTED
     assert row["drift"]["object"] == f"ConfigMap/{harness.namespace}/a"
+
+
+@pytest.mark.slow
+def test_the_reconcile_loop_runs_as_a_process_follows_new_commits_and_stops_on_sigterm(
+    harness: Harness, config_file: Path
+) -> None:
+    document = yaml.safe_load(config_file.read_text())
+    document["sources"][0]["interval"] = "0.5s"
+    config_file.write_text(yaml.safe_dump(document))
+    harness.commit({"apps/a.yaml": config_map("a", {"v": "1"})})
+    command = [
+        str(Path(sys.executable).parent / "gatekeeper"), "--config", str(config_file), "reconcile",
+        "--lease-namespace", harness.namespace, "--identity", "loop-test",
+        "--cache-dir", str(harness.work / "loop-mirrors"),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+
+        def data() -> dict[str, str] | None:
+            try:
+                found = harness.core().read_namespaced_config_map("a", harness.namespace)
+            except ApiException:
+                return None
+            return dict(found.data)
+
+        wait_for(lambda: data() == {"v": "1"}, seconds=30, what="first sync")
+        harness.commit({"apps/a.yaml": config_map("a", {"v": "2"})})
+        wait_for(lambda: data() == {"v": "2"}, seconds=30, what="second sync")
+        lease = harness.kube.get(LEASE, "gatekeeper-reconciler", harness.namespace)
+        assert lease["spec"]["holderIdentity"] == "loop-test"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+
+    assert process.returncode == 0, output.decode()
+    released = harness.kube.get(LEASE, "gatekeeper-reconciler", harness.namespace)
+    assert released["spec"]["holderIdentity"] == ""

@@ -12,7 +12,7 @@ import pytest
 
 from gatekeeper.audit import events
 from gatekeeper.reconcile.kube import KubeClient, ResourceType
-from gatekeeper.reconcile.leader import LEASE, LeaderElector
+from gatekeeper.reconcile.leader import LEASE, LeaderElector, LeaseError
 from tests.integration.reconcile.conftest import Harness, config_map
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow]
@@ -137,3 +137,13 @@ def test_two_reconcilers_on_one_lease_never_apply_at_the_same_time(harness: Harn
     assert applied[-1] == harness.repo.head
     live = harness.core().read_namespaced_config_map("a", harness.namespace)
     assert live.data == {"n": "5"}
+
+
+def test_a_lease_in_a_namespace_that_does_not_exist_is_an_error_not_a_lost_election(
+    harness: Harness,
+) -> None:
+    elector = LeaderElector(
+        harness.kube, namespace="no-such-namespace", name="reconciler", identity="one"
+    )
+    with pytest.raises(LeaseError, match="does the namespace exist"):
+        elector.try_acquire()
