@@ -201,6 +201,9 @@ class Gates:
             metadata = manifest.setdefault("metadata", {})
             if resource.namespaced and not metadata.get("namespace"):
                 metadata["namespace"] = self.source.namespace or "default"
+            elif not resource.namespaced and "namespace" in metadata:
+                # The API server ignores it; keeping it would key the object wrongly.
+                del metadata["namespace"]
             key = ObjectKey.of(manifest)
             if key in resources:
                 reasons.append(

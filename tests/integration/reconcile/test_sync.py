@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from gatekeeper import provenance_meta
@@ -276,3 +277,31 @@ def test_an_api_failure_mid_apply_records_exactly_what_was_and_was_not_applied(
     assert failed.payload["not_applied"] == [f"apps/Deployment/{harness.namespace}/no-selector"]
     assert "HTTP 422" in failed.payload["error"]
     assert harness.records(events.SYNC_APPLIED) == []
+
+
+def test_cluster_wide_objects_are_applied_resynced_without_change_and_pruned(
+    harness: Harness,
+) -> None:
+    name = f"{harness.namespace}-reader"
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        # A namespace on a cluster-wide object is ignored, as the API server ignores it.
+        "metadata": {"name": name, "namespace": "ignored"},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}],
+    }
+    harness.commit({"apps/role.yaml": yaml.safe_dump(role)})
+    reconciler = harness.reconciler()
+    assert reconciler.reconcile(harness.name).outcome == "applied"
+    rbac = client.RbacAuthorizationV1Api(harness.admin)
+    live = rbac.read_cluster_role(name)
+    assert live.metadata.labels[provenance_meta.MANAGED_LABEL] == "true"
+
+    again = reconciler.reconcile(harness.name)
+    assert (again.outcome, again.applied, again.drifted, again.pruned) == ("unchanged", 0, 0, 0)
+
+    harness.commit({"apps/role.yaml": None, "apps/a.yaml": config_map("a", {})})
+    assert reconciler.reconcile(harness.name).pruned == 1
+    with pytest.raises(ApiException) as gone:
+        rbac.read_cluster_role(name)
+    assert gone.value.status == 404

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gatekeeper.reconcile import drift
@@ -31,11 +31,13 @@ _values = st.recursive(
 _documents = st.dictionaries(_keys, _values, max_size=4)
 
 
+@settings(deadline=None)
 @given(_documents)
 def test_a_document_has_no_drift_from_itself(document: dict[str, Any]) -> None:
     assert drift.diff(document, copy.deepcopy(document)) == []
 
 
+@settings(deadline=None)
 @given(_documents, _documents)
 def test_fields_only_the_live_object_has_are_never_drift(
     desired: dict[str, Any], extra: dict[str, Any]
@@ -44,6 +46,7 @@ def test_fields_only_the_live_object_has_are_never_drift(
     assert drift.diff(desired, live) == []
 
 
+@settings(deadline=None)
 @given(_documents, _documents)
 def test_applying_the_diff_to_the_live_object_leaves_no_drift(
     desired: dict[str, Any], live: dict[str, Any]
@@ -52,6 +55,7 @@ def test_applying_the_diff_to_the_live_object_leaves_no_drift(
     assert drift.diff(desired, corrected) == []
 
 
+@settings(deadline=None)
 @given(_documents, _documents)
 def test_the_diff_is_empty_exactly_when_the_live_object_agrees_on_every_set_field(
     desired: dict[str, Any], live: dict[str, Any]

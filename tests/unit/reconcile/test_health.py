@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gatekeeper.reconcile.health import Status, assess, summarise
@@ -98,6 +98,7 @@ def test_a_job_is_judged_by_its_conditions(
     assert assess(job).status is expected
 
 
+@settings(deadline=None)
 @given(
     st.sampled_from(["ConfigMap", "Service", "Secret", "Role"]),
     st.dictionaries(st.text(), st.text()),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gatekeeper import provenance_meta
@@ -48,6 +48,7 @@ _objects = st.lists(
 ).map(lambda entries: [_desired(api, kind, name) for (api, kind), name in entries])
 
 
+@settings(deadline=None)
 @given(_objects)
 def test_namespaces_and_definitions_come_first_and_custom_resources_last(
     items: list[DesiredObject],
@@ -62,6 +63,7 @@ def test_namespaces_and_definitions_come_first_and_custom_resources_last(
         assert order[-1] == "Widget"
 
 
+@settings(deadline=None)
 @given(_objects)
 def test_pruning_runs_in_the_reverse_order_of_applying(items: list[DesiredObject]) -> None:
     live = [_live(item) for item in items]
