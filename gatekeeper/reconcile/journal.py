@@ -61,6 +61,31 @@ def rejected(
     )
 
 
+def policy_denials(
+    *, source: str, commit: str, actor: str, reasons: Sequence[Mapping[str, Any]]
+) -> list[NewEvent]:
+    """One `policy.denied` per denied object (phase sync), beside the `sync.rejected`."""
+    by_object: dict[str, list[Mapping[str, Any]]] = {}
+    for reason in reasons:
+        if reason.get("kind") == "policy":
+            by_object.setdefault(str(reason.get("object")), []).append(reason)
+    return [
+        NewEvent(
+            kind=events.POLICY_DENIED,
+            actor=actor,
+            subject=subject,
+            source=source,
+            commit=commit,
+            payload={
+                "phase": "sync",
+                "path": found[0].get("path"),
+                "messages": [{"policy": r.get("policy"), "msg": r.get("message")} for r in found],
+            },
+        )
+        for subject, found in sorted(by_object.items())
+    ]
+
+
 def failed(
     *,
     source: str,

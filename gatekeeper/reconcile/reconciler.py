@@ -265,7 +265,10 @@ class Reconciler:
                                 actor=self.actor,
                                 since=synced,
                                 reasons=exc.reasons,
-                            )
+                            ),
+                            *journal.policy_denials(
+                                source=name, commit=target, actor=self.actor, reasons=exc.reasons
+                            ),
                         ]
                     )
         if desired is None:

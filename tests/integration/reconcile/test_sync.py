@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import pytest
 import yaml
 from kubernetes import client
@@ -11,6 +14,8 @@ from gatekeeper import provenance_meta
 from gatekeeper.audit import events
 from gatekeeper.audit.ledger import Ledger, ObjectKey
 from gatekeeper.canonical import manifest_digest
+from gatekeeper.reconcile.errors import KubeError
+from gatekeeper.reconcile.kube import KubeClient, ResourceType
 from tests.integration.reconcile.conftest import Harness, config_map, deployment
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
@@ -160,6 +165,11 @@ def test_a_policy_violating_commit_applies_nothing_of_it_and_records_every_denia
         (f"ConfigMap/{harness.namespace}/c", "tests.no_forbidden"),
     ]
     assert Ledger(harness.store).verified_commit(harness.name, bad) is None
+    denied = harness.records(events.POLICY_DENIED)
+    assert [(r.subject, r.commit, r.payload["phase"]) for r in denied] == [
+        (f"ConfigMap/{harness.namespace}/b", bad, "sync"),
+        (f"ConfigMap/{harness.namespace}/c", bad, "sync"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -305,3 +315,54 @@ def test_cluster_wide_objects_are_applied_resynced_without_change_and_pruned(
     with pytest.raises(ApiException) as gone:
         rbac.read_cluster_role(name)
     assert gone.value.status == 404
+
+
+class FlakyKube:
+    """The real client, except that the first `failures` applies answer HTTP 503."""
+
+    def __init__(self, real: KubeClient, failures: int) -> None:
+        self._real = real
+        self.failures = failures
+        self.calls = 0
+
+    def apply(self, manifest: Mapping[str, Any], resource: ResourceType) -> dict[str, Any]:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise KubeError("PATCH: HTTP 503: etcdserver: leader changed", status=503)
+        return self._real.apply(manifest, resource)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def test_a_transient_api_error_is_retried_with_backoff_and_the_sync_completes(
+    harness: Harness,
+) -> None:
+    harness.commit({"apps/a.yaml": config_map("a", {"k": "v"})})
+    flaky = FlakyKube(harness.kube, failures=2)
+
+    result = harness.reconciler(kube=flaky).reconcile(harness.name)
+
+    assert result.outcome == "applied"
+    assert flaky.calls == 3
+    assert harness.records(events.SYNC_FAILED) == []
+
+
+def test_an_api_error_that_persists_fails_the_pass_and_the_next_pass_finishes_the_job(
+    harness: Harness,
+) -> None:
+    sha = harness.commit({"apps/a.yaml": config_map("a", {"k": "v"})})
+    flaky = FlakyKube(harness.kube, failures=3)
+    reconciler = harness.reconciler(kube=flaky)
+
+    first = reconciler.reconcile(harness.name)
+    second = reconciler.reconcile(harness.name)
+
+    assert first.outcome == "failed"
+    (failed,) = harness.records(events.SYNC_FAILED)
+    assert failed.payload["applied"] == []
+    assert failed.payload["not_applied"] == [f"ConfigMap/{harness.namespace}/a"]
+    assert "HTTP 503" in failed.payload["error"]
+    assert second.outcome == "applied"
+    assert second.commit == sha
+    assert _live_config_map(harness, "a").data == {"k": "v"}
