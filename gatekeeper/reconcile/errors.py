@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gatekeeper.errors import CheckFailed, GatekeeperError
+
+if TYPE_CHECKING:
+    from gatekeeper.audit.ledger import ObjectKey
 
 
 class ReconcileError(GatekeeperError):
@@ -41,3 +46,16 @@ class UnknownKind(ReconcileError):
 
 class RollbackRefused(CheckFailed):
     """A rollback was asked for a commit that may not be rolled back to."""
+
+
+class NotLeader(ReconcileError):
+    """This replica lost (or never had) the Lease; it must not apply."""
+
+
+class ApplyFailed(ReconcileError):
+    """The API failed part-way through an apply; says exactly what was and was not applied."""
+
+    def __init__(self, error: str, applied: list[ObjectKey], not_applied: list[ObjectKey]) -> None:
+        super().__init__(error)
+        self.applied = applied
+        self.not_applied = not_applied

@@ -65,6 +65,15 @@ class LeaderElector:
             self._monotonic() - self._renewed_at < self._deadline
         )
 
+    def renew_if_due(self) -> bool:
+        """Renew when a third of the duration has passed since the last renewal (long passes
+        call this between steps); True while this replica leads."""
+        if self._renewed_at is not None and (
+            self._monotonic() - self._renewed_at < self._duration / 3
+        ):
+            return True
+        return self.try_acquire()
+
     def try_acquire(self) -> bool:
         """Take or renew the Lease if this identity may; True when it leads afterwards."""
         try:

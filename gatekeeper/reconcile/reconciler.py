@@ -13,16 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from gatekeeper import provenance_meta
 from gatekeeper.audit.events import NewEvent
-from gatekeeper.audit.ledger import DesiredObject, Ledger, ObjectKey
+from gatekeeper.audit.ledger import Ledger
 from gatekeeper.errors import GatekeeperError
-from gatekeeper.reconcile import drift, health, journal, planner
+from gatekeeper.reconcile import health, journal, planner
 from gatekeeper.reconcile import state as state_mod
-from gatekeeper.reconcile.errors import KubeError, ReconcileError, RollbackRefused, UnknownKind
+from gatekeeper.reconcile.applier import Applier, KubePort
+from gatekeeper.reconcile.errors import ApplyFailed, NotLeader, ReconcileError, RollbackRefused
 from gatekeeper.reconcile.gates import Desired, Gates, PolicyPort, Rejected, Signature
 from gatekeeper.reconcile.gitsource import GitPort
-from gatekeeper.reconcile.kube import ResourceType
 from gatekeeper.reconcile.leader import LeaderElector
 from gatekeeper.reconcile.state import EventStore
 from gatekeeper.settings import SourceSettings
@@ -30,26 +29,6 @@ from gatekeeper.settings import SourceSettings
 log = logging.getLogger(__name__)
 
 Outcome = Literal["applied", "unchanged", "rejected", "failed", "rolled_back", "standby"]
-MANAGED_SELECTOR = f"{provenance_meta.MANAGED_LABEL}=true"
-_APPLY_ATTEMPTS = 3
-
-
-class KubePort(Protocol):
-    """The cluster as the reconciler uses it (`KubeClient`)."""
-
-    def resource_for(self, api_version: str, kind: str) -> ResourceType: ...
-
-    def forget(self, api_version: str) -> None: ...
-
-    def apply(self, manifest: Mapping[str, Any], resource: ResourceType) -> dict[str, Any]: ...
-
-    def list(
-        self, resource: ResourceType, *, label_selector: str = "", namespace: str | None = None
-    ) -> list[dict[str, Any]]: ...
-
-    def delete(self, resource: ResourceType, name: str, namespace: str | None = None) -> bool: ...
-
-    def wait_established(self, crd_name: str, *, timeout: float = 15.0) -> None: ...
 
 
 class LedgerPort(Protocol):
@@ -83,19 +62,6 @@ class PassResult:
     @property
     def ok(self) -> bool:
         return self.outcome not in ("rejected", "failed")
-
-
-class NotLeader(ReconcileError):
-    """This replica lost (or never had) the Lease; it must not apply."""
-
-
-class ApplyFailed(ReconcileError):
-    """The API failed part-way through an apply; says exactly what was and was not applied."""
-
-    def __init__(self, error: str, applied: list[ObjectKey], not_applied: list[ObjectKey]) -> None:
-        super().__init__(error)
-        self.applied = applied
-        self.not_applied = not_applied
 
 
 class Reconciler:
@@ -139,6 +105,13 @@ class Reconciler:
         self._retry_delay = retry_delay
         self._cache: dict[str, Desired] = {}
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply")
+        self._applier = Applier(
+            kube=kube,
+            pool=self._pool,
+            check_leader=self._check_leader,
+            actor=actor,
+            retry_delay=retry_delay,
+        )
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -195,7 +168,7 @@ class Reconciler:
                 self._elector.release()
 
     def _check_leader(self) -> None:
-        if self._elector is not None and not self._elector.is_leader():
+        if self._elector is not None and not self._elector.renew_if_due():
             raise NotLeader(f"{self._elector.identity} does not hold the Lease")
 
     def reconcile(self, name: str) -> PassResult:
@@ -315,34 +288,6 @@ class Reconciler:
 
     # -- converging --------------------------------------------------------------------------
 
-    def _live(
-        self, source: SourceSettings, desired: Desired, previous_kinds: Sequence[str]
-    ) -> dict[ObjectKey, dict[str, Any]]:
-        types: dict[tuple[str, str], ResourceType] = {
-            (r.api_version, r.kind): r for r in desired.resources.values()
-        }
-        for entry in previous_kinds:
-            api_version, _, kind = str(entry).partition("|")
-            if (api_version, kind) in types:
-                continue
-            try:
-                types[(api_version, kind)] = self._kube.resource_for(api_version, kind)
-            except UnknownKind:
-                continue
-        live: dict[ObjectKey, dict[str, Any]] = {}
-        for resource in types.values():
-            try:
-                items = self._kube.list(resource, label_selector=MANAGED_SELECTOR)
-            except KubeError as exc:
-                if exc.status == 404:
-                    continue  # a custom resource whose definition is not applied yet
-                raise
-            for item in items:
-                annotations = (item.get("metadata") or {}).get("annotations") or {}
-                if annotations.get(provenance_meta.SOURCE_ANNOTATION) == source.name:
-                    live[ObjectKey.of(item)] = item
-        return live
-
     def _converge(
         self,
         source: SourceSettings,
@@ -357,7 +302,7 @@ class Reconciler:
         previous = list(
             (state.last_applied.payload.get("kinds") if state.last_applied else []) or []
         )
-        live = self._live(source, desired, previous)
+        live = self._applier.live(source, desired, previous)
         plan = planner.plan(
             desired.objects,
             live,
@@ -370,7 +315,7 @@ class Reconciler:
         changed = plan.to_apply
         if changed or not synced:
             try:
-                self._apply_tiers(plan.apply, desired)
+                self._applier.apply_tiers(plan.apply, desired)
             except ApplyFailed as exc:
                 self._record(
                     [
@@ -400,8 +345,8 @@ class Reconciler:
                     warnings=desired.warnings,
                 )
             )
-        drifted = self._handle_drift(source, desired, plan, records)
-        pruned = self._prune(source, desired, plan, records) if source.prune else 0
+        drifted = self._applier.handle_drift(source, desired, plan, records)
+        pruned = self._applier.prune(source, desired, plan, records) if source.prune else 0
         if rollback is not None:
             records.append(journal.rollback(source=name, to=commit, **rollback))
         self._record(records)
@@ -417,135 +362,6 @@ class Reconciler:
             state = state_mod.load(self._store, name)
         return self._judge_health(source, desired, state=state, head=head) or result
 
-    def _apply_tiers(
-        self, tiers: Sequence[Sequence[DesiredObject]], desired: Desired
-    ) -> list[ObjectKey]:
-        done: list[ObjectKey] = []
-        pending = [item.key for tier in tiers for item in tier]
-        for tier in tiers:
-            self._check_leader()
-            futures = [(item, self._pool.submit(self._apply_one, item, desired)) for item in tier]
-            errors: list[str] = []
-            for item, future in futures:
-                try:
-                    future.result()
-                except KubeError as exc:
-                    errors.append(f"{item.key}: {exc}")
-                    continue
-                done.append(item.key)
-                pending.remove(item.key)
-            if errors:
-                raise ApplyFailed("; ".join(errors[:5]), done, pending)
-            crds = [item for item in tier if item.key.kind == "CustomResourceDefinition"]
-            for item in crds:
-                self._kube.wait_established(item.key.name)
-                group = str((item.manifest.get("spec") or {}).get("group") or "")
-                for version in (item.manifest.get("spec") or {}).get("versions") or []:
-                    self._kube.forget(f"{group}/{version.get('name')}")
-        return done
-
-    def _apply_one(self, item: DesiredObject, desired: Desired) -> None:
-        manifest = planner.expected(item, source=desired.source, commit=desired.commit)
-        resource = desired.resources[item.key]
-        for attempt in range(_APPLY_ATTEMPTS):
-            try:
-                self._kube.apply(manifest, resource)
-                return
-            except KubeError as exc:
-                if not exc.transient or attempt == _APPLY_ATTEMPTS - 1:
-                    raise
-                time.sleep(self._retry_delay * 2**attempt)
-
-    def _handle_drift(
-        self,
-        source: SourceSettings,
-        desired: Desired,
-        plan: planner.Plan,
-        records: list[NewEvent],
-    ) -> int:
-        if not plan.drifted:
-            return 0
-        for found in plan.drifted:
-            actors = (
-                drift.actors(found.live, found.changes, ignore=provenance_meta.FIELD_MANAGER)
-                if found.live is not None
-                else []
-            )
-            records.append(
-                journal.drift_detected(
-                    source=source.name,
-                    commit=desired.commit,
-                    item=found.desired,
-                    changes=found.changes,
-                    actors=actors,
-                    missing=found.missing,
-                    mode=source.drift,
-                )
-            )
-        if source.drift == "correct":
-            items = [found.desired for found in plan.drifted]
-            try:
-                self._apply_tiers(planner.group(items, custom_kinds=desired.custom_kinds), desired)
-            except ApplyFailed as exc:
-                records.append(
-                    journal.failed(
-                        source=source.name,
-                        commit=desired.commit,
-                        actor=self.actor,
-                        error=str(exc),
-                        applied=exc.applied,
-                        not_applied=exc.not_applied,
-                        stage="drift",
-                    )
-                )
-                return len(plan.drifted)
-            for found in plan.drifted:
-                records.append(
-                    journal.drift_corrected(
-                        source=source.name,
-                        commit=desired.commit,
-                        actor=self.actor,
-                        item=found.desired,
-                        missing=found.missing,
-                        fields=len(found.changes),
-                    )
-                )
-        return len(plan.drifted)
-
-    def _prune(
-        self,
-        source: SourceSettings,
-        desired: Desired,
-        plan: planner.Plan,
-        records: list[NewEvent],
-    ) -> int:
-        count = 0
-        for obj in plan.prune:
-            self._check_leader()
-            key = ObjectKey.of(obj)
-            try:
-                resource = self._kube.resource_for(str(obj["apiVersion"]), key.kind)
-                if self._kube.delete(resource, key.name, key.namespace or None):
-                    count += 1
-                    records.append(
-                        journal.pruned(
-                            source=source.name, commit=desired.commit, actor=self.actor, obj=obj
-                        )
-                    )
-            except (KubeError, UnknownKind) as exc:
-                records.append(
-                    journal.failed(
-                        source=source.name,
-                        commit=desired.commit,
-                        actor=self.actor,
-                        error=str(exc),
-                        applied=[],
-                        not_applied=[key],
-                        stage="prune",
-                    )
-                )
-        return count
-
     # -- health and rollback -----------------------------------------------------------------
 
     def _judge_health(
@@ -556,7 +372,7 @@ class Reconciler:
         if state.last_applied.commit != desired.commit:
             return None
         workloads = [item for item in desired.objects if item.key.kind in health.WORKLOAD_KINDS]
-        live = self._live(source, desired, []) if workloads else {}
+        live = self._applier.live(source, desired, []) if workloads else {}
         verdict = health.summarise((str(item.key), live.get(item.key)) for item in workloads)
         commit = desired.commit
         if verdict.status is health.Status.CURRENT:

@@ -103,6 +103,7 @@ class Harness:
     trust_file: Path
     work: Path
     engine: PolicyEvaluator
+    policy_dir: Path
     reconcilers: list[Reconciler] = field(default_factory=list)
 
     @property
@@ -124,7 +125,11 @@ class Harness:
         return SourceSettings(**values)
 
     def reconciler(
-        self, *sources: SourceSettings, elector: LeaderElector | None = None, kube: Any = None
+        self,
+        *sources: SourceSettings,
+        elector: LeaderElector | None = None,
+        kube: Any = None,
+        engine: PolicyEvaluator | None = None,
     ) -> Reconciler:
         chosen = sources or (self.source(),)
         git = {
@@ -136,7 +141,7 @@ class Harness:
         reconciler = Reconciler(
             git=git,
             kube=kube or self.kube,
-            engine=self.engine,
+            engine=engine or self.engine,
             store=self.store,
             sources=chosen,
             identity="reconciler",
@@ -210,6 +215,7 @@ def harness(
         trust_file=trust,
         work=work,
         engine=policy_engine,
+        policy_dir=tmp_path / "policies",
     )
     yield found
     for reconciler in found.reconcilers:

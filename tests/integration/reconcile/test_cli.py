@@ -169,9 +169,12 @@ def test_the_reconcile_loop_runs_as_a_process_follows_new_commits_and_stops_on_s
         wait_for(lambda: data() == {"v": "2"}, seconds=30, what="second sync")
         lease = harness.kube.get(LEASE, "gatekeeper-reconciler", harness.namespace)
         assert lease["spec"]["holderIdentity"] == "loop-test"
-    finally:
-        process.send_signal(signal.SIGTERM)
+    except AssertionError:
+        process.kill()
         output, _ = process.communicate(timeout=30)
+        raise AssertionError(f"the loop did not sync; it said:\n{output.decode()}") from None
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=30)
 
     assert process.returncode == 0, output.decode()
     released = harness.kube.get(LEASE, "gatekeeper-reconciler", harness.namespace)

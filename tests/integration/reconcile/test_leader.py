@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Mapping
@@ -11,6 +12,8 @@ from typing import Any
 import pytest
 
 from gatekeeper.audit import events
+from gatekeeper.policy.engines import create_engine
+from gatekeeper.policy.evaluator import PolicyEvaluator
 from gatekeeper.reconcile.kube import KubeClient, ResourceType
 from gatekeeper.reconcile.leader import LEASE, LeaderElector, LeaseError
 from tests.integration.reconcile.conftest import Harness, config_map
@@ -90,6 +93,11 @@ def test_a_lease_its_holder_stops_renewing_is_taken_over_after_a_full_duration(
     assert not first.try_acquire()
 
 
+# The replicas run on threads of the test; the policy engine's regorus objects are bound to
+# the thread that built them and complain when collected on another. A real replica runs its
+# loop on the main thread, so this is the test's doing: the replicas get their own evaluator,
+# collected before the test ends, with that complaint ignored.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_two_reconcilers_on_one_lease_never_apply_at_the_same_time(harness: Harness) -> None:
     log = ApplyLog()
     source = harness.source(interval="0.2s")
@@ -99,6 +107,9 @@ def test_two_reconcilers_on_one_lease_never_apply_at_the_same_time(harness: Harn
             source,
             elector=_elector(harness, name),
             kube=RecordingKube(harness.kube, name, log),
+            engine=PolicyEvaluator.from_paths(
+                [harness.policy_dir], engine=create_engine("regorus")
+            ),
         )
         for name in names
     }
@@ -124,6 +135,11 @@ def test_two_reconcilers_on_one_lease_never_apply_at_the_same_time(harness: Harn
     time.sleep(1.0)
     stops[follower].set()
     threads[follower].join(timeout=10)
+    for replica in replicas.values():
+        replica.close()
+        harness.reconcilers.remove(replica)
+    replicas.clear()
+    gc.collect()
 
     calls = sorted(log.calls, key=lambda call: call[1])
     # Before the leader stopped, only it applied; after, only the other one did.
@@ -147,3 +163,14 @@ def test_a_lease_in_a_namespace_that_does_not_exist_is_an_error_not_a_lost_elect
     )
     with pytest.raises(LeaseError, match="does the namespace exist"):
         elector.try_acquire()
+
+
+def test_a_long_pass_renews_the_lease_between_steps_and_keeps_it(harness: Harness) -> None:
+    elector = _elector(harness, "one", duration=1.0)
+    other = _elector(harness, "two", duration=1.0)
+    assert elector.try_acquire()
+    for _ in range(6):  # three durations of work, checked between steps
+        time.sleep(0.3)
+        assert elector.renew_if_due()
+        assert not other.try_acquire()
+    assert elector.is_leader()
