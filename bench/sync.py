@@ -6,9 +6,9 @@
 One SSH-signed commit with N ConfigMaps (one file each) in a fresh namespace, verified
 against a trust policy, checked against the shipped policy library (`policies/`), recorded
 in a fresh SQLite audit store and applied as the reconciler identity. Then the same commit
-again (nothing to do), then a pass after 10 objects were edited out of band (drift found,
-attributed and corrected). Without `--cluster-dir` a plane is started in a temporary
-directory and stopped afterwards.
+again (nothing to do), the same from a freshly started reconciler, then a pass after 10
+objects were edited out of band (drift found, attributed and corrected). Without
+`--cluster-dir` a plane is started in a temporary directory and stopped afterwards.
 """
 
 from __future__ import annotations
@@ -140,22 +140,28 @@ def main() -> int:
         source = SourceSettings(
             name=namespace, repo=str(repo), path="apps", trust=trust, namespace=namespace
         )
-        reconciler = Reconciler(
-            git={
-                source.name: GitMirror(
-                    url=str(repo), ref="main", trust_file=trust, cache_dir=root / "mirrors"
-                )
-            },
-            kube=kube,
-            engine=evaluator,
-            store=store,
-            sources=[source],
-            identity="reconciler",
-            work_dir=root,
-        )
+
+        def new_reconciler() -> Reconciler:
+            mirror = GitMirror(
+                url=str(repo), ref="main", trust_file=trust, cache_dir=root / "mirrors"
+            )
+            return Reconciler(
+                git={source.name: mirror},
+                kube=kube,
+                engine=evaluator,
+                store=store,
+                sources=[source],
+                identity="reconciler",
+                work_dir=root,
+            )
+
+        reconciler = new_reconciler()
+        restarted = new_reconciler()
         try:
             first_s, first = _timed(reconciler, source.name)
             noop_s, noop = _timed(reconciler, source.name)
+            # A replica that just started has nothing cached: it renders the synced commit again.
+            cold_s, cold = _timed(restarted, source.name)
             for index in range(DRIFTED):
                 core.patch_namespaced_config_map(
                     f"cm-{index:05d}",
@@ -166,6 +172,7 @@ def main() -> int:
             drift_s, scan = _timed(reconciler, source.name)
         finally:
             reconciler.close()
+            restarted.close()
             kube.close()
             store.close()
             core.delete_namespace(namespace)
@@ -179,6 +186,8 @@ def main() -> int:
         "first_sync_applied": first.applied,
         "noop_resync_s": round(noop_s, 3),
         "noop_resync_applied": noop.applied,
+        "noop_resync_after_restart_s": round(cold_s, 3),
+        "noop_resync_after_restart_applied": cold.applied,
         "drift_scan_s": round(drift_s, 3),
         "drift_found": scan.drifted,
         "drift_edited": DRIFTED,
@@ -188,7 +197,12 @@ def main() -> int:
     else:
         for key, value in report.items():
             print(f"{key:>22}: {value}")
-    ok = first.outcome == "applied" and noop.applied == 0 and scan.drifted == DRIFTED
+    ok = (
+        first.outcome == "applied"
+        and noop.applied == 0
+        and cold.applied == 0
+        and scan.drifted == DRIFTED
+    )
     return 0 if ok else 1
 
 
