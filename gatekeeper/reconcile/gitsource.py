@@ -34,6 +34,10 @@ class GitPort(Protocol):
         """Write the tree of `path` at `commit` under `dest`; the directory holding it."""
         ...
 
+    def resolve(self, rev: str) -> str:
+        """The full SHA of a commit named by (a prefix of) its SHA, a branch or a tag."""
+        ...
+
 
 class GitMirror:
     """A bare mirror of a source's repository in a cache folder, verified by a trust policy."""

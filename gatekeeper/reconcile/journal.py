@@ -176,15 +176,24 @@ def drift_corrected(
 
 
 def health_event(
-    *, source: str, commit: str, actor: str, verdict: health.Verdict, healthy: bool
+    *,
+    source: str,
+    commit: str,
+    actor: str,
+    verdict: health.Verdict,
+    healthy: bool,
+    reason: str = "",
 ) -> NewEvent:
+    payload = verdict.to_dict()
+    if reason:
+        payload["reason"] = reason
     return NewEvent(
         kind=SYNC_HEALTHY if healthy else SYNC_UNHEALTHY,
         actor=actor,
         subject=f"source/{source}",
         source=source,
         commit=commit,
-        payload=verdict.to_dict(),
+        payload=payload,
     )
 
 

@@ -180,21 +180,29 @@ class Reconciler:
         except NotLeader as exc:
             return PassResult(name, "standby", None, message=str(exc))
         except GatekeeperError as exc:
-            state = state_mod.load(self._store, name)
+            return self._failed_pass(name, exc)
+
+    def _failed_pass(self, name: str, error: GatekeeperError) -> PassResult:
+        """Record a pass that could not finish; the store may be what failed, so only log then."""
+        commit: str | None = None
+        try:
+            commit = state_mod.load(self._store, name).synced_commit
             self._record(
                 [
                     journal.failed(
                         source=name,
-                        commit=state.synced_commit,
+                        commit=commit,
                         actor=self.actor,
-                        error=str(exc),
+                        error=str(error),
                         applied=[],
                         not_applied=[],
                         stage="pass",
                     )
                 ]
             )
-            return PassResult(name, "failed", state.synced_commit, message=str(exc))
+        except GatekeeperError as exc:
+            log.error("%s: cannot record the failed pass (%s): %s", name, error, exc)
+        return PassResult(name, "failed", commit, message=str(error))
 
     def _gates(self, source: SourceSettings) -> Gates:
         return Gates(
@@ -395,22 +403,27 @@ class Reconciler:
             f"{name}: {h.message}" for name, h in verdict.unhealthy[:5]
         )
         target = state_mod.last_healthy(self._store, source.name, other_than=commit)
-        if not source.auto_rollback or target is None:
-            self._record(
-                [
-                    journal.health_event(
-                        source=source.name,
-                        commit=commit,
-                        actor=self.actor,
-                        verdict=verdict,
-                        healthy=False,
-                    )
-                ]
-            )
-            return PassResult(source.name, "failed", commit, message=reason)
-        return self.rollback(
-            source.name, to=target, reason=reason, requested_by=self.actor, automatic=True
+        if source.auto_rollback and target is not None:
+            try:
+                return self.rollback(
+                    source.name, to=target, reason=reason, requested_by=self.actor, automatic=True
+                )
+            except RollbackRefused as exc:
+                reason = f"{reason}; {exc}"
+        # Recorded once: the commit is judged, and stays until Git or an operator moves on.
+        self._record(
+            [
+                journal.health_event(
+                    source=source.name,
+                    commit=commit,
+                    actor=self.actor,
+                    verdict=verdict,
+                    healthy=False,
+                    reason=reason,
+                )
+            ]
         )
+        return PassResult(source.name, "failed", commit, message=reason)
 
     def rollback(
         self,
@@ -436,7 +449,7 @@ class Reconciler:
                 raise RollbackRefused(f"source {name} has no earlier healthy commit")
         git = self._git[name]
         head = git.fetch()
-        full = _resolve(git, to)
+        full = git.resolve(to)
         verified = self._ledger.verified_commit(name, full)
         if verified is None:
             raise RollbackRefused(
@@ -468,14 +481,6 @@ class Reconciler:
     def _record(self, records: list[NewEvent]) -> None:
         if records:
             self._store.append_many(records)
-
-
-def _resolve(git: GitPort, rev: str) -> str:
-    resolver = getattr(git, "resolve", None)
-    if resolver is None:
-        return rev
-    resolved: str = resolver(rev)
-    return resolved
 
 
 def _summary(reasons: Sequence[Mapping[str, Any]]) -> str:

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import pytest
+import yaml
 
 from gatekeeper import provenance_meta
 from gatekeeper.audit import events
@@ -240,3 +241,39 @@ def test_a_rollback_checks_the_current_policies_again(harness: Harness, tmp_path
 
     live = harness.core().read_namespaced_config_map("a", harness.namespace)
     assert live.data == {"v": "2"}
+
+
+def test_an_automatic_rollback_the_current_policies_refuse_is_recorded_as_unhealthy_once(
+    harness: Harness, tmp_path: Any
+) -> None:
+    manifest = yaml.safe_load(deployment("web", "nginx:1.25"))
+    manifest["metadata"]["labels"] = {"legacy": "yes"}
+    harness.commit({"apps/web.yaml": yaml.safe_dump(manifest)})
+    first = harness.reconciler()
+    first.reconcile(harness.name)
+    _healthy(harness, "web")
+    first.reconcile(harness.name)
+    bad = harness.commit({"apps/web.yaml": deployment("web", "nginx:1.26")})
+    first.reconcile(harness.name)
+    stricter = tmp_path / "stricter"
+    stricter.mkdir()
+    (stricter / "legacy.rego").write_text(
+        "package tests.no_legacy\n\nimport rego.v1\n\n"
+        "deny contains msg if {\n"
+        '\tinput.review.object.metadata.labels.legacy == "yes"\n'
+        '\tmsg := "legacy objects are no longer allowed"\n}\n'
+    )
+    later = harness.reconciler(
+        engine=PolicyEvaluator.from_paths([stricter], engine=create_engine("regorus"))
+    )
+    _deadline_exceeded(harness, "web")
+
+    result = later.reconcile(harness.name)
+
+    assert result.outcome == "failed"
+    assert _commit_of(harness, "web") == bad
+    assert harness.records(events.ROLLBACK) == []
+    (unhealthy,) = harness.records(SYNC_UNHEALTHY)
+    assert "no longer allowed" in unhealthy.payload["reason"]
+    assert later.reconcile(harness.name).outcome == "unchanged"
+    assert len(harness.records(SYNC_UNHEALTHY)) == 1
