@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,17 @@ def test_auto_picks_kustomize_or_helm_by_the_files_present(tmp_path: Path) -> No
 def test_a_missing_directory_is_a_render_error(tmp_path: Path) -> None:
     with pytest.raises(RenderError, match="no such directory"):
         render.render(tmp_path / "nope", mode="auto", origin="nope", release="r")
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("helm_python") is not None, reason="the helm extra is installed"
+)
+def test_a_helm_chart_without_the_helm_extra_is_refused_with_the_install_hint(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "Chart.yaml").write_text("apiVersion: v2\nname: shop\nversion: 0.1.0\n")
+
+    with pytest.raises(RenderError) as refused:
+        render.render(tmp_path, mode="auto", origin="charts/shop", release="r")
+
+    assert "gitops-gatekeeper[helm]" in str(refused.value)
