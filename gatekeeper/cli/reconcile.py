@@ -9,7 +9,7 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.table import Table
@@ -150,8 +150,8 @@ def rollback(
 def status(
     ctx: typer.Context,
     output: Annotated[
-        Literal["table", "json"], typer.Option("--format", help="table or json.")
-    ] = "table",
+        Literal["text", "json"], typer.Option("--format", help="text or json.")
+    ] = "text",
 ) -> None:
     """Per source: the synced commit, the last attempt and its result, the latest drift."""
     settings = state(ctx).settings()
@@ -163,20 +163,41 @@ def status(
     if output == "json":
         console.print_json(json.dumps(rows))
         return
-    table = Table(title="sources")
-    for column in ("source", "synced", "last attempt", "result", "drift", "held at"):
-        table.add_column(column, overflow="fold")
     for row in rows:
-        drift = row["drift"]
-        table.add_row(
-            row["source"],
-            (row["synced_commit"] or "-")[:12],
-            row["last_attempt"] or "-",
-            row["result"] + (f": {'; '.join(row['reasons'])}" if row["reasons"] else ""),
-            f"{drift['kind']} {drift['object']} at {drift['at']}" if drift else "-",
-            (row["held_at"] or "-")[:12],
+        _print_status(row)
+
+
+def _when(iso: str | None) -> str:
+    return iso[:19].replace("T", " ") if iso else "-"
+
+
+def _print_status(row: dict[str, Any]) -> None:
+    """One block per source, like `kubectl describe`: readable at any terminal width."""
+    style = {"applied": "green", "rejected": "red", "failed": "red"}.get(row["result"], "")
+    console.print(f"[bold]{row['source']}[/bold]")
+    synced = row["synced_commit"]
+    console.print(
+        f"  synced commit  {synced[:12]} at {_when(row['synced_at'])}"
+        if synced
+        else "  synced commit  -"
+    )
+    result = f"[{style}]{row['result']}[/{style}]" if style else row["result"]
+    console.print(f"  last attempt   {result} at {_when(row['last_attempt'])}")
+    for reason in row["reasons"]:
+        console.print(f"                 {reason}", markup=False)
+    drift = row["drift"]
+    if drift:
+        console.print(
+            f"  drift          {drift['kind']} {drift['object']} at {_when(drift['at'])}",
+            markup=False,
         )
-    console.print(table)
+    else:
+        console.print("  drift          -")
+    health = row["health"]
+    if health:
+        console.print(f"  health         {health['kind']} ({(health['commit'] or '-')[:12]})")
+    if row["held_at"]:
+        console.print(f"  held at        {row['held_at'][:12]} (after a rollback)")
 
 
 def register(app: typer.Typer) -> None:

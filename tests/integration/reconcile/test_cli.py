@@ -140,6 +140,14 @@ def test_status_reports_rejections_and_drift(
     assert row["drift"]["kind"] == events.DRIFT_CORRECTED
     assert row["drift"]["object"] == f"ConfigMap/{harness.namespace}/a"
 
+    assert _cli(config_file, harness, "status") == 0
+    table = capsys.readouterr().out
+    assert harness.name in table
+    assert synced[:12] in table
+    assert "last attempt   rejected at " in table
+    assert "labelled forbidden" in table
+    assert f"drift.corrected ConfigMap/{harness.namespace}/a" in table
+
 
 @pytest.mark.slow
 def test_the_reconcile_loop_runs_as_a_process_follows_new_commits_and_stops_on_sigterm(
