@@ -12,8 +12,7 @@ from pathlib import Path
 import platformdirs
 
 from gatekeeper.audit.store import AuditStore
-from gatekeeper.policy.engines import create_engine
-from gatekeeper.policy.evaluator import PolicyEvaluator
+from gatekeeper.policy.evaluator import build_evaluator
 from gatekeeper.reconcile.gitsource import GitMirror, GitPort
 from gatekeeper.reconcile.kube import KubeClient
 from gatekeeper.reconcile.leader import LeaderElector
@@ -75,10 +74,7 @@ def reconciler_from_settings(
         settings.resolve(settings.kubernetes.kubeconfig), settings.kubernetes.context
     )
     try:
-        paths = [p for p in (settings.resolve(path) for path in settings.policies.paths) if p]
-        engine = PolicyEvaluator.from_paths(
-            paths, engine=create_engine(settings.policies.engine, opa_url=settings.policies.opa_url)
-        )
+        engine = build_evaluator(settings)
         elector = None
         if lease is not None:
             elector = LeaderElector(
