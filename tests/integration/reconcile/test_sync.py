@@ -366,3 +366,66 @@ def test_an_api_error_that_persists_fails_the_pass_and_the_next_pass_finishes_th
     assert second.outcome == "applied"
     assert second.commit == sha
     assert _live_config_map(harness, "a").data == {"k": "v"}
+
+
+def _crd(group: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"widgets.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def test_a_definition_and_its_custom_resources_in_one_commit_are_applied_in_order_and_pruned(
+    harness: Harness,
+) -> None:
+    group = f"{harness.namespace}.example.com"
+    widget = {
+        "apiVersion": f"{group}/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w1"},
+        "spec": {"size": 3},
+    }
+    harness.commit(
+        {"apps/crd.yaml": yaml.safe_dump(_crd(group)), "apps/widget.yaml": yaml.safe_dump(widget)}
+    )
+    reconciler = harness.reconciler()
+
+    result = reconciler.reconcile(harness.name)
+
+    assert result.outcome == "applied", result.message
+    custom = client.CustomObjectsApi(harness.admin)
+    live = custom.get_namespaced_custom_object(group, "v1", harness.namespace, "widgets", "w1")
+    assert live["spec"] == {"size": 3}
+    assert live["metadata"]["annotations"][provenance_meta.SOURCE_ANNOTATION] == harness.name
+    assert reconciler.reconcile(harness.name).outcome == "unchanged"
+
+    harness.commit(
+        {"apps/crd.yaml": None, "apps/widget.yaml": None, "apps/a.yaml": config_map("a", {})}
+    )
+    pruned = reconciler.reconcile(harness.name)
+
+    assert pruned.pruned == 2
+    subjects = [record.subject for record in harness.records(events.PRUNED)]
+    assert subjects == [
+        f"{group}/Widget/{harness.namespace}/w1",
+        f"apiextensions.k8s.io/CustomResourceDefinition/widgets.{group}",
+    ]
