@@ -429,3 +429,25 @@ def test_a_definition_and_its_custom_resources_in_one_commit_are_applied_in_orde
         f"{group}/Widget/{harness.namespace}/w1",
         f"apiextensions.k8s.io/CustomResourceDefinition/widgets.{group}",
     ]
+
+
+def test_a_namespace_and_the_objects_inside_it_are_applied_in_one_pass(harness: Harness) -> None:
+    extra = f"{harness.namespace}-app"
+    inside = yaml.safe_load(config_map("inside", {"k": "v"}))
+    inside["metadata"]["namespace"] = extra
+    harness.commit(
+        {
+            # File order puts the ConfigMap first; the Namespace must still be created before it.
+            "apps/a-config.yaml": yaml.safe_dump(inside),
+            "apps/z-namespace.yaml": yaml.safe_dump(
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": extra}}
+            ),
+        }
+    )
+
+    result = harness.reconciler().reconcile(harness.name)
+
+    assert result.outcome == "applied", result.message
+    assert harness.core().read_namespaced_config_map("inside", extra).data == {"k": "v"}
+    namespace = harness.core().read_namespace(extra)
+    assert namespace.metadata.labels[provenance_meta.MANAGED_LABEL] == "true"
