@@ -103,7 +103,6 @@ class Harness:
     trust_file: Path
     work: Path
     engine: PolicyEvaluator
-    policy_dir: Path
     reconcilers: list[Reconciler] = field(default_factory=list)
 
     @property
@@ -215,7 +214,6 @@ def harness(
         trust_file=trust,
         work=work,
         engine=policy_engine,
-        policy_dir=tmp_path / "policies",
     )
     yield found
     for reconciler in found.reconcilers:
