@@ -20,6 +20,7 @@ from gatekeeper.admission.verdict import Verdict
 from gatekeeper.admission.wire import AdmissionRequest
 from gatekeeper.audit import events
 from gatekeeper.audit.ledger import ObjectKey
+from gatekeeper.audit.redact import redact
 from gatekeeper.settings import AdmissionSettings
 
 _MARKS = (provenance_meta.MANAGED_LABEL, *provenance_meta.PROVENANCE_ANNOTATIONS)
@@ -141,7 +142,8 @@ def _from_reconciler(context: _Context, base: Verdict, *, managed: bool) -> Verd
         )
         return _deny(context, base, reason)
     assert request["object"] is not None
-    live = provenance_meta.strip(request["object"])
+    # The ledger keeps Secret values as digests; compare the live object's the same way.
+    live = redact(provenance_meta.strip(request["object"]))
     differing = list(itertools.islice(subset.differences(manifest, live), _SHOWN_DIFFERENCES))
     if differing:
         reason = (

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from gatekeeper.audit.redact import secret_as_stored
 from gatekeeper.audit.schema import DesiredObjectRow, VerifiedCommitRow
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.canonical import canonical_json, manifest_digest
@@ -115,7 +116,8 @@ class Ledger:
                 "name": item.key.name,
                 "path": item.path,
                 "digest": item.digest,
-                "manifest": canonical_json(item.manifest).decode("utf-8"),
+                # Secret values never enter the store: the ledger keeps their digests.
+                "manifest": canonical_json(secret_as_stored(item.manifest)).decode("utf-8"),
                 "recorded_at": now,
             }
             for item in objects
@@ -150,7 +152,11 @@ class Ledger:
     def desired(
         self, source: str, commit: str, key: ObjectKey
     ) -> tuple[str, str, Mapping[str, Any]] | None:
-        """(digest, path, manifest) recorded for the object at that commit, or None."""
+        """(digest, path, manifest) recorded for the object at that commit, or None.
+
+        The digest is of the manifest as rendered; the manifest is as stored, with Secret
+        values replaced by digests (see `secret_as_stored`).
+        """
         cache_key = (source, commit, key)
         cached = self._objects.get(cache_key)
         if cached is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -91,3 +92,22 @@ def _redact_path(node: Any, path: Sequence[str]) -> Any:
             index = int(head)
             return [*node[:index], _redact_path(node[index], rest), *node[index + 1 :]]
     return node
+
+
+def secret_as_stored(manifest: Mapping[str, Any]) -> Any:
+    """A manifest as the ledger keeps it: Secrets in the form the API server stores, redacted.
+
+    The API server folds `stringData` into `data` (base64) and admission sees only `data`, so
+    the ledger does the same before replacing every value by its digest; the webhook then
+    compares `redact(live object)` with it, digest for digest, and never sees a value.
+    """
+    if not _is_secret(manifest):
+        return redact(manifest)
+    folded = dict(manifest)
+    string_data = folded.pop("stringData", None)
+    if isinstance(string_data, Mapping):
+        data = dict(folded.get("data") or {})
+        for key, value in string_data.items():
+            data[key] = base64.b64encode(str(value).encode("utf-8")).decode("ascii")
+        folded["data"] = data
+    return redact(folded)
