@@ -10,6 +10,7 @@ import typer
 
 from gatekeeper import __version__
 from gatekeeper.cli import audit, db, devcluster, serve
+from gatekeeper.cli import demo as demo_command
 from gatekeeper.cli import policy as policy_cli
 from gatekeeper.cli import reconcile as reconcile_cli
 from gatekeeper.cli import report as report_command
@@ -36,6 +37,7 @@ app.command("report")(report_command.report)
 app.add_typer(devcluster.app, name="dev-cluster")
 app.command(name="serve")(serve.serve)
 reconcile_cli.register(app)
+app.command("demo")(demo_command.demo)
 
 
 def _show_version(value: bool) -> None:
