@@ -41,6 +41,10 @@ cluster-down: $(STAMP)
 
 test: lint typecheck pytest
 
+# The end-to-end scenario in .demo/ on its own control plane (built once per machine, cached).
+demo: $(STAMP)
+	$(BIN)/gatekeeper demo
+
 bench: $(STAMP) services
 	$(BIN)/python bench/audit_store.py --events 20000 --json
 

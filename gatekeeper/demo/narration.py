@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rich.console import Console
-from rich.panel import Panel
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from gatekeeper.audit.events import Record
 from gatekeeper.demo.errors import DemoFailed
@@ -17,6 +18,15 @@ def _short(value: str | None) -> str:
     if not value:
         return "-"
     return value[:12] if len(value) == 40 else value
+
+
+def _note(record: Record) -> str:
+    payload = record.payload
+    if payload.get("dry_run"):
+        return "dry run"
+    if record.kind == "breakglass":
+        return str(payload.get("break_glass_reason") or "")
+    return ""
 
 
 @dataclass
@@ -43,7 +53,8 @@ class Narrator:
         self.console.print(f"  [bold]gatekeeper decided:[/bold] {text}")
 
     def quote(self, title: str, text: str) -> None:
-        self.console.print(Panel(text, title=title, expand=False, border_style="yellow"))
+        self.console.print(f"  [yellow]{title}:[/yellow]")
+        self.console.print(Padding(Text(text), (0, 0, 0, 4)), soft_wrap=False)
 
     def ok(self, text: str) -> None:
         self.console.print(f"  [green]✔[/green] {text}")
@@ -60,10 +71,15 @@ class Narrator:
             self.say("[dim](no new audit records)[/dim]")
             return
         table = Table(title="audit log", title_justify="left", show_edge=False, pad_edge=False)
-        for column in ("seq", "kind", "actor", "subject", "commit"):
+        for column in ("seq", "kind", "actor", "subject", "commit", "note"):
             table.add_column(column, overflow="fold")
         for record in records:
             table.add_row(
-                str(record.seq), record.kind, record.actor, record.subject, _short(record.commit)
+                str(record.seq),
+                record.kind,
+                record.actor,
+                record.subject,
+                _short(record.commit),
+                _note(record),
             )
         self.console.print(table)

@@ -46,7 +46,7 @@ def prepare(directory: Path) -> Path:
                     check=False,
                 )
             shutil.rmtree(directory)
-    directory.mkdir(parents=True)
+    directory.mkdir(parents=True, exist_ok=True)
     (directory / MARKER).write_text("made by `gatekeeper demo`; removed by its next run\n")
     return directory
 
