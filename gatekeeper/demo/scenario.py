@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,20 +12,17 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from gatekeeper import provenance_meta
-from gatekeeper.audit.events import Record
 from gatekeeper.audit.signing import generate_keypair
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.demo import manifests
+from gatekeeper.demo.errors import DemoFailed
 from gatekeeper.demo.gitrepo import DemoRepo
 from gatekeeper.demo.keys import DemoKeys
-from gatekeeper.demo.narration import Narrator
+from gatekeeper.demo.session import DemoSession
 from gatekeeper.demo.webhook import DemoWebhook
 from gatekeeper.demo.workspace import CLUSTER_DIR, ClusterAccess
 from gatekeeper.devcluster import bootstrap
-from gatekeeper.settings import Settings, load_settings
-
-# Runs one `gatekeeper` command line in this process and returns its exit code.
-Cli = Callable[[Sequence[str]], int]
+from gatekeeper.errors import GatekeeperError
 
 BREAK_GLASS_REASON = "INC-1234 traffic spike: scaling web by hand"
 REPORT_FORMATS = ("html", "pdf", "json")
@@ -45,122 +41,38 @@ class Outcome:
 
 
 @dataclass
-class Scenario:
-    """One run of the demo in `directory` (already prepared, empty but for its marker)."""
-
-    directory: Path
-    namespace: str
-    narrator: Narrator
-    cli: Cli
-    cluster: ClusterAccess | None = None
-    keep_cluster: bool = False
-    _seen: int = 0
-    _apis: dict[str, client.ApiClient] = field(default_factory=dict)
-    _store: AuditStore | None = None
-    _webhook: DemoWebhook | None = None
-    _keys: DemoKeys | None = None
-
-    @property
-    def source(self) -> str:
-        return self.namespace
-
-    @property
-    def config_file(self) -> Path:
-        return self.directory / "gatekeeper.yaml"
+class Scenario(DemoSession):
+    """The eight steps, in order (DESIGN section 3's `make demo`)."""
 
     def run(self) -> Outcome:
         """Every step in order; the cluster and the webhook are cleaned up whatever happens."""
         try:
-            repo, keys, first = self._set_up()
-            self._start_webhook()
-            self._first_sync(first)
-            self._human_edit_refused()
-            self._bad_commits_rejected(repo, keys, first)
-            self._break_glass(first)
-            last = self._good_change_and_rollback(repo, keys, first)
-            reports = self._prove_and_report()
-            return Outcome(
-                directory=self.directory,
-                config_file=self.config_file,
-                reports=reports,
-                records=self.store.count(),
-                first_commit=first,
-                last_commit=last,
-            )
+            return self._run_steps()
+        except GatekeeperError:
+            raise
+        except Exception as exc:
+            step = self.narrator.steps[-1] if self.narrator.steps else "start"
+            raise DemoFailed(f"step '{step}' failed: {type(exc).__name__}: {exc}") from exc
         finally:
             self._clean_up()
 
-    # -- plumbing ------------------------------------------------------------------------------
-
-    @property
-    def store(self) -> AuditStore:
-        if self._store is None:
-            raise RuntimeError("the audit store is not open yet")
-        return self._store
-
-    def api(self, user: str) -> client.ApiClient:
-        if self.cluster is None:
-            raise RuntimeError("no cluster yet")
-        if user not in self._apis:
-            self._apis[user] = self.cluster.api(user)
-        return self._apis[user]
-
-    def gatekeeper(self, *args: str, expect: int = 0) -> None:
-        """Run a `gatekeeper` command with the demo's configuration; check its exit code."""
-        self.narrator.command(args)
-        code = self.cli(["--config", str(self.config_file), *args])
-        self.narrator.expect(
-            code == expect, f"`gatekeeper {' '.join(args)}` exited {code}, expected {expect}"
+    def _run_steps(self) -> Outcome:
+        repo, keys, first = self._set_up()
+        self._start_webhook()
+        self._first_sync(first)
+        self._human_edit_refused()
+        self._bad_commits_rejected(repo, keys, first)
+        self._break_glass(first)
+        last = self._good_change_and_rollback(repo, keys, first)
+        reports = self._prove_and_report()
+        return Outcome(
+            directory=self.directory,
+            config_file=self.config_file,
+            reports=reports,
+            records=self.store.count(),
+            first_commit=first,
+            last_commit=last,
         )
-
-    def new_records(self, *, show: bool = True) -> list[Record]:
-        """Audit records added since the last call, shown with their sequence numbers."""
-        found = self.store.query(after=self._seen, limit=10_000).records
-        if found:
-            self._seen = found[-1].seq
-        if show:
-            self.narrator.records(found)
-        return found
-
-    def expect_kinds(self, records: Sequence[Record], *kinds: str) -> dict[str, Record]:
-        """The first record of each kind; the demo stops when one is missing."""
-        first: dict[str, Record] = {}
-        for record in records:
-            first.setdefault(record.kind, record)
-        for kind in kinds:
-            self.narrator.expect(kind in first, f"no {kind} record was written")
-        return first
-
-    def deployment(self) -> Any:
-        return client.AppsV1Api(self.api("admin")).read_namespaced_deployment(
-            manifests.APP, self.namespace
-        )
-
-    def expect_deployment(self, *, commit: str, replicas: int) -> None:
-        live = self.deployment()
-        annotations = live.metadata.annotations or {}
-        self.narrator.expect(
-            annotations.get(provenance_meta.COMMIT_ANNOTATION) == commit
-            and live.spec.replicas == replicas,
-            f"Deployment {manifests.APP} is at commit "
-            f"{annotations.get(provenance_meta.COMMIT_ANNOTATION)} with {live.spec.replicas} "
-            f"replicas; expected {commit[:12]} with {replicas}",
-        )
-        self.narrator.ok(
-            f"Deployment {self.namespace}/{manifests.APP}: {replicas} replicas, "
-            f"from commit {commit[:12]}"
-        )
-
-    def reconcile(self, *, expect: int = 0) -> list[Record]:
-        self.gatekeeper(
-            "reconcile",
-            "--once",
-            "--no-leader-election",
-            "--cache-dir",
-            str(self.directory / "cache"),
-            expect=expect,
-        )
-        return self.new_records()
 
     # -- step 1 --------------------------------------------------------------------------------
 
@@ -204,9 +116,6 @@ class Scenario:
         self._store = AuditStore.from_settings(self.settings())
         self._seen = self.store.head()[0]
         return repo, keys, first
-
-    def settings(self) -> Settings:
-        return load_settings(self.config_file)
 
     # -- step 2 --------------------------------------------------------------------------------
 
@@ -467,29 +376,3 @@ class Scenario:
         n.ok(f"the report covers {len(report.get('events') or [])} events; the log verifies")
         self.gatekeeper("status")
         return reports
-
-    # -- cleaning up ---------------------------------------------------------------------------
-
-    def _clean_up(self) -> None:
-        n = self.narrator
-        if self._webhook is not None:
-            if self.cluster is not None:
-                self._webhook.unregister(self.api("admin"))
-            self._webhook.stop()
-            n.say("webhook stopped and unregistered")
-        for api in self._apis.values():
-            api.close()  # type: ignore[no-untyped-call]
-        self._apis.clear()
-        if self._store is not None:
-            self._store.close()
-        if self._keys is not None:
-            self._keys.close()
-        if self.cluster is not None and self.cluster.owned_state_dir is not None:
-            if self.keep_cluster:
-                n.say(
-                    "control plane kept: gatekeeper dev-cluster env --state-dir "
-                    f"{self.cluster.owned_state_dir}"
-                )
-            else:
-                self.cluster.stop()
-                n.say("control plane stopped")

@@ -14,6 +14,7 @@ from kubernetes import client, config
 from gatekeeper.demo.errors import DemoFailed
 from gatekeeper.devcluster import plane
 from gatekeeper.devcluster.identities import IDENTITIES
+from gatekeeper.errors import ConfigError
 
 MARKER = ".gatekeeper-demo"
 CLUSTER_DIR = "cluster"
@@ -29,9 +30,9 @@ def prepare(directory: Path) -> Path:
     directory = directory.absolute()
     if directory.exists():
         if not directory.is_dir():
-            raise DemoFailed(f"{directory} exists and is not a folder")
+            raise ConfigError(f"{directory} exists and is not a folder")
         if any(directory.iterdir()) and not (directory / MARKER).is_file():
-            raise DemoFailed(
+            raise ConfigError(
                 f"{directory} is not empty and was not made by `gatekeeper demo`; "
                 "give an empty or new folder with --dir"
             )

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gatekeeper.demo import workspace
-from gatekeeper.demo.errors import DemoFailed
+from gatekeeper.errors import ConfigError
 
 
 def test_a_new_folder_is_created_and_marked_as_the_demos(tmp_path: Path) -> None:
@@ -32,7 +32,7 @@ def test_a_non_empty_folder_the_demo_did_not_make_is_refused_and_left_alone(
 ) -> None:
     (tmp_path / "notes.txt").write_text("mine")
 
-    with pytest.raises(DemoFailed, match="not made by `gatekeeper demo`"):
+    with pytest.raises(ConfigError, match="not made by `gatekeeper demo`"):
         workspace.prepare(tmp_path)
 
     assert (tmp_path / "notes.txt").read_text() == "mine"
