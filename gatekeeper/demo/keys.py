@@ -1,5 +1,4 @@
-"""The demo's signing keys: an OpenPGP key in a private GNUPGHOME and an SSH key, made by gpg
-and ssh-keygen, never touching the user's own keyrings."""
+"""The demo's signing keys, made by gpg (in a private GNUPGHOME) and ssh-keygen."""
 
 from __future__ import annotations
 

@@ -125,19 +125,23 @@ class DemoSession:
     # -- cleaning up ---------------------------------------------------------------------------
 
     def _clean_up(self) -> None:
+        """Undo what the run started; each part is tried even when an earlier one fails."""
         n = self.narrator
-        if self._webhook is not None:
+        webhook = self._webhook
+        if webhook is not None:
             if self.cluster is not None:
-                self._webhook.unregister(self.api("admin"))
-            self._webhook.stop()
+                self._attempt(
+                    "unregister the webhook", lambda: webhook.unregister(self.api("admin"))
+                )
+            self._attempt("stop the webhook", webhook.stop)
             n.say("webhook stopped and unregistered")
         for api in self._apis.values():
             api.close()  # type: ignore[no-untyped-call]
         self._apis.clear()
         if self._store is not None:
-            self._store.close()
+            self._attempt("close the audit store", self._store.close)
         if self._keys is not None:
-            self._keys.close()
+            self._attempt("stop the gpg-agent", self._keys.close)
         if self.cluster is not None and self.cluster.owned_state_dir is not None:
             if self.keep_cluster:
                 n.say(
@@ -145,5 +149,12 @@ class DemoSession:
                     f"{self.cluster.owned_state_dir}"
                 )
             else:
-                self.cluster.stop()
+                self._attempt("stop the control plane", self.cluster.stop)
                 n.say("control plane stopped")
+
+    def _attempt(self, what: str, action: Callable[[], object]) -> None:
+        # Cleaning up must not hide the error that stopped the demo; say what was left behind.
+        try:
+            action()
+        except Exception as exc:
+            self.narrator.say(f"[red]could not {what}:[/red] {type(exc).__name__}: {exc}")
