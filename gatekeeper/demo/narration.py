@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from rich.console import Console
 from rich.padding import Padding
@@ -62,8 +63,11 @@ class Narrator:
     def expect(self, condition: bool, failure: str) -> None:
         """Stop the demo with `failure` unless `condition` holds."""
         if not condition:
-            self.console.print(f"  [bold red]✘ {failure}[/bold red]")
-            raise DemoFailed(failure)
+            self.fail(failure)
+
+    def fail(self, failure: str) -> NoReturn:
+        self.console.print(f"  [bold red]✘ {failure}[/bold red]")
+        raise DemoFailed(failure)
 
     def records(self, records: Sequence[Record]) -> None:
         """The audit records a step added, with their sequence numbers."""

@@ -60,7 +60,7 @@ class Scenario(DemoSession):
         repo, keys, first = self._set_up()
         self._start_webhook()
         self._first_sync(first)
-        self._human_edit_refused()
+        self._human_edit_refused(first)
         self._bad_commits_rejected(repo, keys, first)
         self._break_glass(first)
         last = self._good_change_and_rollback(repo, keys, first)
@@ -158,7 +158,7 @@ class Scenario(DemoSession):
 
     # -- step 4 --------------------------------------------------------------------------------
 
-    def _human_edit_refused(self) -> None:
+    def _human_edit_refused(self, first: str) -> None:
         n = self.narrator
         n.step(
             4,
@@ -176,7 +176,7 @@ class Scenario(DemoSession):
             n.expect(exc.status == 403, f"alice's edit failed with HTTP {exc.status}, not 403")
             message = str(json.loads(exc.body or "{}").get("message", exc.body))
         else:
-            n.expect(False, "alice's edit of a managed Deployment was admitted")
+            n.fail("alice's edit of a managed Deployment was admitted")
         n.quote("HTTP 403 from the API server", message)
         n.expect("managed from Git" in message, "the refusal does not say the object is in Git")
         records = self.new_records()
@@ -187,11 +187,7 @@ class Scenario(DemoSession):
         n.decided(f"admission denied to {denied[0].actor} (audit seq {denied[0].seq})")
         if len(denied) > 1:
             n.say("(the API server retries a refused update once on a fresh read: two decisions)")
-        self.expect_deployment(commit=self._commit_of_live(), replicas=2)
-
-    def _commit_of_live(self) -> str:
-        annotations = self.deployment().metadata.annotations or {}
-        return str(annotations.get(provenance_meta.COMMIT_ANNOTATION, ""))
+        self.expect_deployment(commit=first, replicas=2)
 
     def _wait_until_webhook_answers(self, apps: client.AppsV1Api, change: dict[str, Any]) -> None:
         """The API server loads a new webhook configuration asynchronously: probe with dry-run."""
@@ -207,7 +203,7 @@ class Scenario(DemoSession):
                     return
                 raise
             if time.monotonic() > deadline:
-                self.narrator.expect(False, "the API server never called the webhook")
+                self.narrator.fail("the API server never called the webhook")
             time.sleep(0.5)
 
     # -- step 5 --------------------------------------------------------------------------------
