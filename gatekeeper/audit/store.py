@@ -266,26 +266,42 @@ class AuditStore:
         Verification reads millions of rows, so this bypasses result processing: the time
         comes back as the exact text that was hashed, formatted by the database itself.
         """
-        time_column = (
-            """to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
-            if self.engine.dialect.name == "postgresql"
-            else "time"
-        )
-        marker = "%s" if self.engine.dialect.name == "postgresql" else "?"
-        statement = (
-            f"SELECT seq, {time_column}, kind, actor, subject, source, commit_sha, payload, "
-            f"prev_hash, hash FROM audit_events WHERE seq > {marker} AND seq <= {marker} "
-            f"ORDER BY seq LIMIT {int(chunk)}"
-        )
         after = (first - 1) if first is not None else -(2**63)
         upper = last if last is not None else 2**63 - 1
+        if self.engine.dialect.name == "postgresql":
+            yield from self._copy_raw(after, upper)
+            return
+        statement = (
+            "SELECT seq, time, kind, actor, subject, source, commit_sha, payload, prev_hash, "
+            f"hash FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT {int(chunk)}"
+        )
         with self.translated(), self.engine.connect() as connection:
-            while True:
-                rows = connection.exec_driver_sql(statement, (after, upper)).all()
-                if not rows:
-                    return
-                yield from (tuple(row) for row in rows)
-                after = int(rows[-1][0])
+            # The driver's own cursor: plain tuples, no per-row result objects.
+            cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                while True:
+                    cursor.execute(statement, (after, upper))
+                    rows = cursor.fetchall()
+                    if not rows:
+                        return
+                    yield from rows
+                    after = int(rows[-1][0])
+            finally:
+                cursor.close()
+
+    def _copy_raw(self, after: int, upper: int) -> Iterator[tuple[Any, ...]]:
+        # COPY streams rows about three times faster than a cursor on PostgreSQL.
+        query = (
+            "COPY (SELECT seq, to_char(time AT TIME ZONE 'UTC', "
+            """'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), kind, actor, subject, source, commit_sha, """
+            f"payload, prev_hash, hash FROM audit_events WHERE seq > {int(after)} "
+            f"AND seq <= {int(upper)} ORDER BY seq) TO STDOUT"
+        )
+        with self.translated(), self.engine.connect() as connection:
+            raw: Any = connection.connection.dbapi_connection
+            with raw.cursor() as cursor, cursor.copy(query) as copy:
+                copy.set_types(["int8"] + ["text"] * 9)
+                yield from copy.rows()
 
     # -- checkpoints -------------------------------------------------------------------------
 

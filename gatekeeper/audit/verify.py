@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import threading
 from collections.abc import Container, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -249,7 +250,12 @@ def _walk(store: AuditStore, keep: frozenset[int], workers: int, threshold: int)
     bounds[0] = (-(2**62), bounds[0][1])
     bounds[-1] = (bounds[-1][0], 2**62)
     url = store.engine.url.render_as_string(hide_password=False)
-    context = multiprocessing.get_context("spawn")
+    # Forking skips re-importing everything in each worker, but is only safe from a process
+    # with no other threads; pooled connections are closed first so no child inherits one.
+    single_threaded = threading.active_count() == 1
+    if single_threaded:
+        store.engine.dispose()
+    context = multiprocessing.get_context("fork" if single_threaded else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         walks = list(
             pool.map(
