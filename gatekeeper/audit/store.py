@@ -158,12 +158,7 @@ class AuditStore:
                     )
                 )
                 prev_hash = digest
-            marker = "%s" if connection.dialect.name == "postgresql" else "?"
-            connection.exec_driver_sql(
-                "INSERT INTO audit_events (seq, time, kind, actor, subject, source, commit_sha, "
-                f"payload, prev_hash, hash) VALUES ({', '.join([marker] * 10)})",
-                rows,
-            )
+            _insert_rows(connection, rows)
         return records
 
     def prepare(self, event: NewEvent) -> PreparedEvent:
@@ -383,6 +378,37 @@ class AuditStore:
             raise StoreUnavailable(f"audit database error: {message.splitlines()[0]}") from exc
         except SQLAlchemyError as exc:
             raise StoreUnavailable(f"audit database error: {exc}") from exc
+
+
+_ROWS_PER_INSERT = 500
+
+
+_COLUMNS = "seq, time, kind, actor, subject, source, commit_sha, payload, prev_hash, hash"
+
+
+def _insert_rows(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert a batch: COPY on PostgreSQL, multi-row VALUES statements on SQLite.
+
+    One statement per row would release and retake the GIL (and, on PostgreSQL, make a round
+    trip) per row; a committer thread competing with busy request threads then waits for the
+    GIL hundreds of times per batch.
+    """
+    if connection.dialect.name == "postgresql":
+        raw: Any = connection.connection.dbapi_connection
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY audit_events ({_COLUMNS}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+        return
+    one = "(" + ", ".join(["?"] * 10) + ")"
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[start : start + _ROWS_PER_INSERT]
+        flat = tuple(value for row in chunk for value in row)
+        connection.exec_driver_sql(
+            f"INSERT INTO audit_events ({_COLUMNS}) VALUES " + ", ".join([one] * len(chunk)), flat
+        )
 
 
 def _record(mapping: Any) -> Record:
