@@ -150,7 +150,7 @@ def _gatekeeper(*args: str) -> list[str]:
 
 @contextmanager
 def _webhook(
-    folder: Path, database_url: str | None = None, workers: int = 1
+    folder: Path, database_url: str | None = None, workers: int = 1, synchronous: str = "full"
 ) -> Iterator[tuple[int, bytes, str, int]]:
     """`gatekeeper serve` over TLS with a seeded ledger; yields (port, CA PEM, namespace, pid)."""
     namespace = "shop"
@@ -159,7 +159,7 @@ def _webhook(
     config.write_text(
         yaml.safe_dump(
             {
-                "database": {"url": url},
+                "database": {"url": url, "sqliteSynchronous": synchronous},
                 "policies": {"paths": [str(ROOT / "policies")]},
                 "admission": {"reconcilerIdentity": RECONCILER, "guardedKinds": ["Deployment"]},
             }
@@ -363,9 +363,15 @@ async def _open_loop(
 
 
 def measure_webhook(
-    folder: Path, *, seconds: float, rate: float, database_url: str | None, workers: int
+    folder: Path,
+    *,
+    seconds: float,
+    rate: float,
+    database_url: str | None,
+    workers: int,
+    synchronous: str,
 ) -> dict[str, Any]:
-    with _webhook(folder, database_url, workers) as (port, _, namespace, pid):
+    with _webhook(folder, database_url, workers, synchronous) as (port, _, namespace, pid):
         bodies = _bodies(folder, namespace)
         # Warm every worker thread's policy engine and the ledger cache first.
         asyncio.run(_open_loop(port, bodies["mixed"], rate=rate, seconds=2))
@@ -399,7 +405,7 @@ def measure_webhook(
 
 
 def measure_apiserver(
-    folder: Path, *, creates: int, database_url: str | None, workers: int
+    folder: Path, *, creates: int, database_url: str | None, workers: int, synchronous: str
 ) -> dict[str, Any]:
     from kubernetes import client, config
 
@@ -409,7 +415,12 @@ def measure_apiserver(
     try:
         control = plane.up(state, progress=lambda message: None)
         api = config.new_client_from_config(config_file=str(control.kubeconfig()))
-        with _webhook(folder / "webhook", database_url, workers) as (port, ca_pem, _, _):
+        with _webhook(folder / "webhook", database_url, workers, synchronous) as (
+            port,
+            ca_pem,
+            _,
+            _,
+        ):
             return _time_creates(api, client, port, ca_pem, creates)
     finally:
         plane.down(state)
@@ -507,12 +518,19 @@ def main() -> int:
     parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="gatekeeper serve --workers"
     )
+    parser.add_argument(
+        "--sqlite-synchronous",
+        choices=["full", "normal"],
+        default="full",
+        help="database.sqliteSynchronous of the webhook's SQLite store",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     result: dict[str, Any] = {
         "cpus": os.cpu_count(),
         "load_average_1m": os.getloadavg()[0],
         "workers": args.workers,
+        "sqlite_synchronous": args.sqlite_synchronous,
     }
     with tempfile.TemporaryDirectory(prefix="gk-bench-admission-") as folder:
         base = Path(folder)
@@ -524,6 +542,7 @@ def main() -> int:
                 rate=args.rate,
                 database_url=args.database_url,
                 workers=args.workers,
+                synchronous=args.sqlite_synchronous,
             )
         )
         if not args.skip_apiserver:
@@ -534,6 +553,7 @@ def main() -> int:
                     creates=args.creates,
                     database_url=args.database_url,
                     workers=args.workers,
+                    synchronous=args.sqlite_synchronous,
                 )
             )
     if args.json:

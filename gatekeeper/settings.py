@@ -64,6 +64,12 @@ class _Section(BaseModel):
 class DatabaseSettings(_Section):
     url: str = Field("sqlite:///gatekeeper.db", description="SQLAlchemy URL of the audit store.")
     pool_size: int = Field(5, ge=1, description="Connections kept open (PostgreSQL).")
+    sqlite_synchronous: Literal["full", "normal"] = Field(
+        "full",
+        description="SQLite only. full: every commit is on disk when it returns, power loss "
+        "included. normal: a commit survives the process crashing but the last ones may be "
+        "lost with the machine; commits wait for no disk flush.",
+    )
 
     def redacted_url(self) -> str:
         """The URL with any password masked, for messages and logs."""

@@ -29,7 +29,9 @@ def resolve_url(url: str, base_dir: Path | None = None) -> str:
     return url
 
 
-def create_database_engine(url: str, *, pool_size: int = 5) -> Engine:
+def create_database_engine(
+    url: str, *, pool_size: int = 5, sqlite_synchronous: str = "full"
+) -> Engine:
     """An engine with the settings the audit store relies on, for SQLite or PostgreSQL."""
     try:
         parsed = make_url(url)
@@ -39,7 +41,7 @@ def create_database_engine(url: str, *, pool_size: int = 5) -> Engine:
     try:
         if backend == "sqlite":
             engine = create_engine(parsed, connect_args={"timeout": 60})
-            _configure_sqlite(engine)
+            _configure_sqlite(engine, synchronous=sqlite_synchronous)
             return engine
         if backend == "postgresql":
             if parsed.drivername == "postgresql":
@@ -52,15 +54,19 @@ def create_database_engine(url: str, *, pool_size: int = 5) -> Engine:
     raise ConfigError(f"database.url: {backend} is not supported; use sqlite or postgresql")
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, synchronous: str) -> None:
+    if synchronous not in ("full", "normal"):
+        raise ConfigError(f"database.sqliteSynchronous: {synchronous!r} is not full or normal")
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Hand transaction control to SQLAlchemy's begin event below.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit survives power loss, which is what "durable append" promises.
-        cursor.execute("PRAGMA synchronous=FULL")
+        # FULL (the default): a commit survives power loss. NORMAL, in WAL mode: it survives
+        # the process but not the machine crashing; no flush per commit.
+        cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
         cursor.execute("PRAGMA busy_timeout=60000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

@@ -89,7 +89,11 @@ class AuditStore:
     @classmethod
     def from_settings(cls, settings: Settings) -> AuditStore:
         url = resolve_url(settings.database.url, settings.config_dir)
-        engine = create_database_engine(url, pool_size=settings.database.pool_size)
+        engine = create_database_engine(
+            url,
+            pool_size=settings.database.pool_size,
+            sqlite_synchronous=settings.database.sqlite_synchronous,
+        )
         return cls(engine, sensitive_fields=settings.audit.sensitive_fields)
 
     def close(self) -> None:

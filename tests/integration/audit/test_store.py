@@ -162,3 +162,29 @@ def test_the_scheduler_runs_on_its_interval(store: AuditStore) -> None:
     finally:
         scheduler.stop()
     assert store.checkpoints()[0].seq == 1
+
+
+@pytest.mark.parametrize("mode", ["full", "normal"])
+def test_sqlite_durability_follows_the_setting(tmp_path: object, mode: str) -> None:
+    from pathlib import Path
+
+    from gatekeeper.audit import migrate
+
+    engine = create_database_engine(
+        f"sqlite:///{Path(str(tmp_path)) / 'a.db'}", sqlite_synchronous=mode
+    )
+    try:
+        migrate.upgrade(engine)
+        with engine.connect() as connection:
+            level = connection.exec_driver_sql("PRAGMA synchronous").scalar()
+        assert level == {"full": 2, "normal": 1}[mode]
+        assert AuditStore(engine).append(NewEvent(kind="sync.applied", actor="a")).seq == 1
+    finally:
+        engine.dispose()
+
+
+def test_an_unknown_sqlite_durability_is_a_config_error(tmp_path: object) -> None:
+    from gatekeeper.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="sqliteSynchronous"):
+        create_database_engine(f"sqlite:///{tmp_path}/a.db", sqlite_synchronous="off")
