@@ -140,7 +140,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 def summarise(payload: Mapping[str, Any], limit: int = 300) -> str:
     """A short human line from whatever explanation a payload carries."""
-    parts: list[str] = []
+    parts: list[str] = _facts(payload)
     for key in _SUMMARY_KEYS:
         value = payload.get(key)
         if value in (None, "", [], {}):
@@ -151,6 +151,32 @@ def summarise(payload: Mapping[str, Any], limit: int = 300) -> str:
             parts.append(_text(value))
     text = "; ".join(part for part in parts if part)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _facts(payload: Mapping[str, Any]) -> list[str]:
+    """What a sync or drift record did, for records that carry no message of their own."""
+    facts: list[str] = []
+    applied = payload.get("applied")
+    if isinstance(applied, list) and applied:
+        signer = payload.get("signer")
+        facts.append(
+            f"applied {len(applied)} object(s)" + (f", signed by {signer}" if signer else "")
+        )
+    diff = payload.get("diff")
+    if isinstance(diff, list) and diff:
+        changes = [
+            f"{item.get('path')}: {item.get('desired')!r} in Git, {item.get('live')!r} live"
+            for item in diff
+            if isinstance(item, Mapping)
+        ]
+        facts.append("; ".join(changes))
+    managers = payload.get("changed_by")
+    if isinstance(managers, list) and managers:
+        names = sorted({str(m.get("manager")) for m in managers if isinstance(m, Mapping)})
+        facts.append("changed by " + ", ".join(names))
+    if payload.get("missing") is True:
+        facts.append("object deleted from the cluster")
+    return facts
 
 
 def _text(value: Any) -> str:

@@ -25,3 +25,18 @@ def test_spreadsheet_formulas_are_defused() -> None:
     assert _defuse("-1") == "'-1"
     assert _defuse("alice") == "alice"
     assert _defuse(None) == ""
+
+
+def test_sync_records_say_what_was_applied_and_by_whose_signature() -> None:
+    payload = {"applied": ["Namespace/shop", "apps/Deployment/shop/web"], "signer": "alice"}
+    assert summarise(payload) == "applied 2 object(s), signed by alice"
+
+
+def test_drift_records_say_what_differs_and_who_changed_it() -> None:
+    payload = {
+        "diff": [{"path": "spec.replicas", "desired": 2, "live": 5}],
+        "changed_by": [{"manager": "kubectl-edit"}],
+        "missing": False,
+    }
+    assert summarise(payload) == "spec.replicas: 2 in Git, 5 live; changed by kubectl-edit"
+    assert summarise({"missing": True}) == "object deleted from the cluster"
