@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from gatekeeper.audit.errors import AuditError
-from gatekeeper.audit.signing import Signer, load_signer
+from gatekeeper.audit.errors import AuditError, SigningKeyError
+from gatekeeper.audit.signing import Signer, Verifier, load_signer, load_verifier
 from gatekeeper.audit.store import AuditStore, Checkpoint
 from gatekeeper.settings import Settings
 
@@ -19,6 +19,20 @@ def signer_from_settings(settings: Settings) -> Signer:
     if inline is not None:
         return load_signer(pem=inline.get_secret_value().encode("utf-8"))
     return load_signer(path=settings.resolve(settings.audit.signing_key_file))
+
+
+def verifier_from_settings(settings: Settings) -> Verifier | None:
+    """The checkpoint public key: `audit.publicKeyFile`, else the signing key's public half.
+
+    None when neither is configured; an unreadable or wrong configured file still raises.
+    """
+    public = settings.resolve(settings.audit.public_key_file)
+    if public is not None:
+        return load_verifier(public)
+    try:
+        return Verifier(signer_from_settings(settings).public_key)
+    except SigningKeyError:
+        return None
 
 
 class CheckpointScheduler:

@@ -10,13 +10,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gatekeeper.audit import migrate
-from gatekeeper.audit.checkpoints import signer_from_settings
-from gatekeeper.audit.errors import SigningKeyError, TamperDetected
-from gatekeeper.audit.signing import Verifier, generate_keypair, load_verifier
-from gatekeeper.audit.store import AuditStore
+from gatekeeper.audit.checkpoints import signer_from_settings, verifier_from_settings
+from gatekeeper.audit.errors import TamperDetected
+from gatekeeper.audit.signing import Verifier, generate_keypair
 from gatekeeper.audit.verify import iter_text, verify_store
-from gatekeeper.cli.context import console, state
+from gatekeeper.cli.context import console, open_current_store, state
 from gatekeeper.errors import ConfigError
 from gatekeeper.settings import Settings
 
@@ -32,25 +30,10 @@ def _check_format(value: str) -> str:
 
 
 def _verifier(settings: Settings) -> Verifier:
-    public = settings.resolve(settings.audit.public_key_file)
-    if public is not None:
-        return load_verifier(public)
-    try:
-        return Verifier(signer_from_settings(settings).public_key)
-    except SigningKeyError as exc:
-        raise ConfigError(
-            "audit verify needs the checkpoint public key: set audit.publicKeyFile"
-        ) from exc
-
-
-def _open(settings: Settings) -> AuditStore:
-    store = AuditStore.from_settings(settings)
-    try:
-        migrate.require_current(store.engine)
-    except BaseException:
-        store.close()
-        raise
-    return store
+    verifier = verifier_from_settings(settings)
+    if verifier is None:
+        raise ConfigError("audit verify needs the checkpoint public key: set audit.publicKeyFile")
+    return verifier
 
 
 @app.command()
@@ -59,7 +42,7 @@ def verify(ctx: typer.Context, output: FormatOption = "text") -> None:
     _check_format(output)
     settings = state(ctx).settings()
     verifier = _verifier(settings)
-    store = _open(settings)
+    store = open_current_store(settings)
     try:
         report = verify_store(store, verifier, workers=0)
     finally:
@@ -84,7 +67,7 @@ def checkpoint(ctx: typer.Context) -> None:
     """Sign a checkpoint over the current chain head now."""
     settings = state(ctx).settings()
     signer = signer_from_settings(settings)
-    store = _open(settings)
+    store = open_current_store(settings)
     try:
         made = store.checkpoint(signer)
     finally:
@@ -120,7 +103,7 @@ def log(
     """List audit records matching the filters, a page at a time."""
     _check_format(output)
     settings = state(ctx).settings()
-    store = _open(settings)
+    store = open_current_store(settings)
     try:
         page = store.query(
             kinds=kind or (),

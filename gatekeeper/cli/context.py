@@ -8,6 +8,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from gatekeeper.audit import migrate
+from gatekeeper.audit.store import AuditStore
 from gatekeeper.settings import Settings, load_settings
 
 console = Console(highlight=False, soft_wrap=True)
@@ -31,3 +33,14 @@ def state(ctx: typer.Context) -> CliState:
     if not isinstance(root.obj, CliState):
         root.obj = CliState(config_file=None)
     return root.obj
+
+
+def open_current_store(settings: Settings) -> AuditStore:
+    """The configured audit store, refused (and closed) unless its schema is current."""
+    store = AuditStore.from_settings(settings)
+    try:
+        migrate.require_current(store.engine)
+    except BaseException:
+        store.close()
+        raise
+    return store

@@ -8,31 +8,16 @@ from typing import Annotated
 
 import typer
 
-from gatekeeper.audit import migrate
-from gatekeeper.audit.checkpoints import signer_from_settings
-from gatekeeper.audit.errors import SigningKeyError
-from gatekeeper.audit.signing import Verifier, load_verifier
-from gatekeeper.audit.store import AuditStore
-from gatekeeper.cli.context import console, console_err, state
+from gatekeeper.audit.checkpoints import verifier_from_settings
+from gatekeeper.cli.context import console, console_err, open_current_store, state
 from gatekeeper.report.model import build_report
 from gatekeeper.report.render import FORMATS, render
-from gatekeeper.settings import Settings
 
 
 def _utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _optional_verifier(settings: Settings) -> Verifier | None:
-    public = settings.resolve(settings.audit.public_key_file)
-    if public is not None:
-        return load_verifier(public)
-    try:
-        return Verifier(signer_from_settings(settings).public_key)
-    except SigningKeyError:
-        return None
 
 
 def report(
@@ -53,10 +38,9 @@ def report(
     if start is not None and end is not None and end <= start:
         raise typer.BadParameter("--until must be after --since", param_hint="--until")
     settings = state(ctx).settings()
-    verifier = _optional_verifier(settings)
-    store = AuditStore.from_settings(settings)
+    verifier = verifier_from_settings(settings)
+    store = open_current_store(settings)
     try:
-        migrate.require_current(store.engine)
         built = build_report(
             store, since=start, until=end, verifier=verifier, source=source, workers=0
         )
