@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -14,11 +15,12 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from gatekeeper.audit import chain
 from gatekeeper.audit.database import create_database_engine, lock_chain, resolve_url, writer
-from gatekeeper.audit.errors import AppendOnlyViolation, AuditError, SchemaMissing, StoreUnavailable
+from gatekeeper.audit.errors import AuditError, StoreUnavailable
 from gatekeeper.audit.events import GENESIS_HASH, NewEvent, Record
 from gatekeeper.audit.redact import redact
 from gatekeeper.audit.schema import CheckpointRow, EventRow
 from gatekeeper.audit.signing import Signer, checkpoint_message
+from gatekeeper.audit.writer import ChainWriter, translate
 from gatekeeper.canonical import NotCanonicalisable
 from gatekeeper.errors import GatekeeperError
 from gatekeeper.settings import Settings
@@ -85,6 +87,8 @@ class AuditStore:
         self.engine = engine
         self._sensitive = tuple(sensitive_fields)
         self._clock = clock
+        self._postgresql = engine.dialect.name == "postgresql"
+        self._writer = ChainWriter(engine)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AuditStore:
@@ -113,57 +117,60 @@ class AuditStore:
         """Commit events checked and serialised beforehand by `prepare`."""
         if not prepared:
             return []
-        with self._locked() as connection:
-            seq, prev_hash = self._head(connection)
-            # One instant per transaction: the records become durable together.
-            moment = chain.parse_time(chain.format_time(self._clock()))
-            time_text = chain.format_time(moment)
-            stored = moment if connection.dialect.name == "postgresql" else time_text
-            records, rows = [], []
-            for item in prepared:
-                seq += 1
-                digest = chain.record_hash(
+        return self._writer.append(functools.partial(self._seal, prepared))
+
+    def _seal(
+        self, prepared: Sequence[PreparedEvent], seq: int, prev_hash: str
+    ) -> tuple[list[tuple[Any, ...]], list[Record]]:
+        """Chain `prepared` onto the head (seq, prev_hash): the rows to insert, the records."""
+        # One instant per transaction: the records become durable together.
+        moment = chain.parse_time(chain.format_time(self._clock()))
+        time_text = chain.format_time(moment)
+        stored = moment if self._postgresql else time_text
+        records, rows = [], []
+        for item in prepared:
+            seq += 1
+            digest = chain.record_hash(
+                seq=seq,
+                time=time_text,
+                kind=item.kind,
+                actor=item.actor,
+                subject=item.subject,
+                source=item.source,
+                commit=item.commit,
+                payload_json=item.payload_json,
+                prev_hash=prev_hash,
+            )
+            rows.append(
+                (
+                    seq,
+                    stored,
+                    item.kind,
+                    item.actor,
+                    item.subject,
+                    item.source,
+                    item.commit,
+                    item.payload_json,
+                    prev_hash,
+                    digest,
+                )
+            )
+            records.append(
+                Record(
                     seq=seq,
-                    time=time_text,
+                    time=moment,
                     kind=item.kind,
                     actor=item.actor,
                     subject=item.subject,
                     source=item.source,
                     commit=item.commit,
-                    payload_json=item.payload_json,
+                    payload=item.payload,
                     prev_hash=prev_hash,
+                    hash=digest,
                 )
-                rows.append(
-                    (
-                        seq,
-                        stored,
-                        item.kind,
-                        item.actor,
-                        item.subject,
-                        item.source,
-                        item.commit,
-                        item.payload_json,
-                        prev_hash,
-                        digest,
-                    )
-                )
-                records.append(
-                    Record(
-                        seq=seq,
-                        time=moment,
-                        kind=item.kind,
-                        actor=item.actor,
-                        subject=item.subject,
-                        source=item.source,
-                        commit=item.commit,
-                        payload=item.payload,
-                        prev_hash=prev_hash,
-                        hash=digest,
-                    )
-                )
-                prev_hash = digest
-            _insert_rows(connection, rows)
-        return records
+            )
+            prev_hash = digest
+        return rows, records
 
     def prepare(self, event: NewEvent) -> PreparedEvent:
         """Check an event, redact it and serialise its payload; no database access."""
@@ -369,50 +376,9 @@ class AuditStore:
         except GatekeeperError:
             raise
         except DBAPIError as exc:
-            message = str(exc.orig)
-            lowered = message.lower()
-            if "no such table" in lowered or (
-                "relation" in lowered and "does not exist" in lowered
-            ):
-                raise SchemaMissing(
-                    "the audit tables do not exist; run `gatekeeper db upgrade`"
-                ) from exc
-            if "append-only" in lowered:
-                raise AppendOnlyViolation(message.splitlines()[0]) from exc
-            raise StoreUnavailable(f"audit database error: {message.splitlines()[0]}") from exc
+            raise translate(exc) from exc
         except SQLAlchemyError as exc:
             raise StoreUnavailable(f"audit database error: {exc}") from exc
-
-
-_ROWS_PER_INSERT = 500
-
-
-_COLUMNS = "seq, time, kind, actor, subject, source, commit_sha, payload, prev_hash, hash"
-
-
-def _insert_rows(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert a batch: COPY on PostgreSQL, multi-row VALUES statements on SQLite.
-
-    One statement per row would release and retake the GIL (and, on PostgreSQL, make a round
-    trip) per row; a committer thread competing with busy request threads then waits for the
-    GIL hundreds of times per batch.
-    """
-    if connection.dialect.name == "postgresql":
-        raw: Any = connection.connection.dbapi_connection
-        with (
-            raw.cursor() as cursor,
-            cursor.copy(f"COPY audit_events ({_COLUMNS}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
-        return
-    one = "(" + ", ".join(["?"] * 10) + ")"
-    for start in range(0, len(rows), _ROWS_PER_INSERT):
-        chunk = rows[start : start + _ROWS_PER_INSERT]
-        flat = tuple(value for row in chunk for value in row)
-        connection.exec_driver_sql(
-            f"INSERT INTO audit_events ({_COLUMNS}) VALUES " + ", ".join([one] * len(chunk)), flat
-        )
 
 
 def _record(mapping: Any) -> Record:

@@ -1,0 +1,127 @@
+"""The chain writer: appends rows to the log on one kept driver connection, under the lock.
+
+Every admission answer waits for its record's commit, so the append path skips SQLAlchemy's
+execution layer (checkout, events, statement compilation: about 200 µs per commit) and talks to
+the driver directly. Reads, checkpoints and migrations still go through SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+
+from gatekeeper.audit.database import CHAIN_LOCK_KEY
+from gatekeeper.audit.errors import AppendOnlyViolation, AuditError, SchemaMissing, StoreUnavailable
+
+T = TypeVar("T")
+# Given the chain's head (seq, hash), the rows to insert and what the caller gets back.
+Seal = Callable[[int, str], tuple[Sequence[tuple[Any, ...]], T]]
+
+COLUMNS = "seq, time, kind, actor, subject, source, commit_sha, payload, prev_hash, hash"
+_HEAD = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
+_ROWS_PER_INSERT = 500
+_ONE_ROW = "(" + ", ".join(["?"] * 10) + ")"
+
+
+class ChainWriter:
+    """Appends under the chain's lock: SQLite's write lock or PostgreSQL's advisory lock.
+
+    Each append borrows a connection from the engine's pool for one transaction; threads of
+    one process take turns on a thread lock, other processes wait on the database's lock. A
+    connection that failed is thrown away rather than returned to the pool.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._postgresql = engine.dialect.name == "postgresql"
+        self._lock = threading.Lock()
+
+    def append(self, seal: Seal[T]) -> T:
+        """Read the head, seal rows onto it and commit them, all in one transaction."""
+        with self._lock:
+            try:
+                connection = self._engine.raw_connection()
+            except Exception as exc:
+                raise translate(exc) from exc
+            try:
+                return self._transaction(connection.dbapi_connection, seal)
+            except AuditError:
+                self._rollback(connection)
+                raise
+            except Exception as exc:
+                error = translate(exc)
+                if isinstance(error, StoreUnavailable):
+                    # The connection itself may be what failed.
+                    _discard(connection)
+                else:
+                    self._rollback(connection)
+                raise error from exc
+            finally:
+                if connection.is_valid:
+                    connection.close()
+
+    def _transaction(self, driver: Any, seal: Seal[T]) -> T:
+        cursor = driver.cursor()
+        try:
+            if self._postgresql:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK_KEY,))
+            else:
+                cursor.execute("BEGIN IMMEDIATE")
+            cursor.execute(_HEAD)
+            head = cursor.fetchone()
+            rows, result = seal(0, "0" * 64) if head is None else seal(int(head[0]), str(head[1]))
+            if self._postgresql:
+                with cursor.copy(f"COPY audit_events ({COLUMNS}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                driver.commit()
+            else:
+                _insert_sqlite(cursor, rows)
+                cursor.execute("COMMIT")
+        finally:
+            cursor.close()
+        return result
+
+    def _rollback(self, connection: Any) -> None:
+        driver = connection.dbapi_connection
+        try:
+            if self._postgresql:
+                driver.rollback()
+            elif driver.in_transaction:
+                driver.execute("ROLLBACK")
+        except Exception:  # a connection that cannot roll back is of no further use
+            _discard(connection)
+
+
+def _discard(connection: Any) -> None:
+    # It is being thrown away either way.
+    with contextlib.suppress(Exception):
+        connection.invalidate()
+
+
+def _insert_sqlite(cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+    # Multi-row statements: one per row would release and retake the GIL per row.
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[start : start + _ROWS_PER_INSERT]
+        flat = tuple(value for row in chunk for value in row)
+        cursor.execute(
+            f"INSERT INTO audit_events ({COLUMNS}) VALUES " + ", ".join([_ONE_ROW] * len(chunk)),
+            flat,
+        )
+
+
+def translate(error: BaseException) -> AuditError:
+    """The audit error for a database error (driver's or SQLAlchemy's), by its message."""
+    original = getattr(error, "orig", None) or error
+    message = str(original).strip() or type(original).__name__
+    first = message.splitlines()[0]
+    lowered = message.lower()
+    if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
+        return SchemaMissing("the audit tables do not exist; run `gatekeeper db upgrade`")
+    if "append-only" in lowered:
+        return AppendOnlyViolation(first)
+    return StoreUnavailable(f"audit database error: {first}")
