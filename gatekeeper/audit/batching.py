@@ -24,23 +24,27 @@ _STOP = object()
 
 
 class BatchedAppender:
-    """Collects events from any thread and commits them in batches.
+    """Collects events from any thread and commits them in batches (group commit).
 
-    A batch is committed when `max_size` events wait or `max_delay` seconds have passed since
-    the first of them arrived, whichever comes first. Each caller's future resolves only after
-    its batch has committed; if the commit fails, every future of the batch fails with the
-    error and nothing of that batch is in the log.
+    A committer thread takes the first waiting event, then the others that arrive within
+    `max_delay` seconds, up to `max_size`, and commits them in one transaction. With
+    `max_delay=0` it takes only what is already waiting: no event waits for company, and
+    batches form by themselves while a commit is under way. Each caller learns of its record
+    only after its batch has committed; if the commit fails, every caller of the batch gets
+    the error and nothing of that batch is in the log.
     """
 
     def __init__(self, store: AuditStore, *, max_delay: float = 0.005, max_size: int = 512):
-        if max_delay <= 0 or max_size < 1:
-            raise AuditError("max_delay must be positive and max_size at least 1")
+        if max_delay < 0 or max_size < 1:
+            raise AuditError("max_delay must not be negative and max_size must be at least 1")
         self._store = store
         self._max_delay = max_delay
         self._max_size = max_size
         self._queue: queue.SimpleQueue[_Item | object] = queue.SimpleQueue()
         self._closed = False
         self._lock = threading.Lock()
+        # Held by whoever is committing: the committer thread, or a caller of `append`.
+        self._committing = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="audit-batcher", daemon=True)
         self._thread.start()
 
@@ -50,7 +54,9 @@ class BatchedAppender:
         The event is checked and serialised here, in the caller's thread, so a bad event
         fails its own caller at once and never the batch it would have joined.
         """
-        prepared = self._store.prepare(event)
+        return self._enqueue(self._store.prepare(event))
+
+    def _enqueue(self, prepared: PreparedEvent) -> Future[Record]:
         future: Future[Record] = Future()
         with self._lock:
             if self._closed:
@@ -59,8 +65,21 @@ class BatchedAppender:
         return future
 
     def append(self, event: NewEvent, timeout: float | None = 30.0) -> Record:
-        """Queue one event and wait until it is committed."""
-        return self.submit(event).result(timeout)
+        """Record one event and wait until it is committed.
+
+        When nothing is waiting and no commit is under way, the caller's thread commits the
+        event itself: a lone event then costs one commit and no hand-over between threads.
+        Otherwise it joins the next batch (and `timeout` bounds the wait for it).
+        """
+        prepared = self._store.prepare(event)
+        if self._max_delay == 0 and self._queue.empty() and self._committing.acquire(False):
+            try:
+                if self._closed:
+                    raise StoreUnavailable("the audit appender is closed")
+                return self._store.append_prepared([prepared])[0]
+            finally:
+                self._committing.release()
+        return self._enqueue(prepared).result(timeout)
 
     async def append_async(self, event: NewEvent) -> Record:
         """The same for asyncio callers, without blocking the event loop."""
@@ -88,25 +107,30 @@ class BatchedAppender:
             if first is _STOP:
                 return
             assert isinstance(first, _Item)
-            batch = [first]
-            deadline = time.monotonic() + self._max_delay
-            while len(batch) < self._max_size:
-                remaining = deadline - time.monotonic()
-                try:
-                    item = (
-                        self._queue.get(timeout=max(remaining, 0.0))
-                        if remaining > 0
-                        else (self._queue.get_nowait())
-                    )
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    break
-                assert isinstance(item, _Item)
-                batch.append(item)
-            self._commit(batch)
+            with self._committing:
+                batch, stopping = self._gather(first)
+                self._commit(batch)
         self._drain()
+
+    def _gather(self, first: _Item) -> tuple[list[_Item], bool]:
+        """The batch that starts with `first`, and whether a stop request was met."""
+        batch = [first]
+        deadline = time.monotonic() + self._max_delay
+        while len(batch) < self._max_size:
+            remaining = deadline - time.monotonic()
+            try:
+                item = (
+                    self._queue.get(timeout=remaining)
+                    if remaining > 0
+                    else self._queue.get_nowait()
+                )
+            except queue.Empty:
+                break
+            if item is _STOP:
+                return batch, True
+            assert isinstance(item, _Item)
+            batch.append(item)
+        return batch, False
 
     def _drain(self) -> None:
         leftover: list[_Item] = []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -11,8 +13,8 @@ from sqlalchemy import Engine
 from gatekeeper.audit.batching import BatchedAppender
 from gatekeeper.audit.database import create_database_engine
 from gatekeeper.audit.errors import AuditError, StoreUnavailable
-from gatekeeper.audit.events import NewEvent
-from gatekeeper.audit.store import AuditStore
+from gatekeeper.audit.events import NewEvent, Record
+from gatekeeper.audit.store import AuditStore, PreparedEvent
 from gatekeeper.audit.verify import verify_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -154,3 +156,68 @@ def test_a_closed_appender_refuses_new_events(store: AuditStore) -> None:
     assert queued.result(1).seq == 1
     with pytest.raises(StoreUnavailable, match="closed"):
         appender.submit(NewEvent(kind="admission.allowed", actor="a"))
+
+
+def test_without_a_delay_every_record_from_many_threads_is_committed_once(
+    store: AuditStore,
+) -> None:
+    with (
+        BatchedAppender(store, max_delay=0, max_size=64) as appender,
+        ThreadPoolExecutor(max_workers=16) as pool,
+    ):
+        records = list(
+            pool.map(
+                lambda i: appender.append(
+                    NewEvent(kind="admission.allowed", actor="api", payload={"i": i})
+                ),
+                range(600),
+            )
+        )
+    assert sorted(r.seq for r in records) == list(range(1, 601))
+    assert sorted(r.payload["i"] for r in records) == list(range(600))
+    report = verify_store(store, None)
+    assert report.ok and report.records == 600
+
+
+class _ThreadNotingStore(AuditStore):
+    """The real store, noting which thread committed each batch."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self.committed_by: list[str] = []
+
+    def append_prepared(self, prepared: Sequence[PreparedEvent]) -> list[Record]:
+        self.committed_by.append(threading.current_thread().name)
+        return super().append_prepared(prepared)
+
+
+def test_a_lone_event_is_committed_by_its_caller_when_there_is_no_delay(
+    migrated_engine: Engine, database_url: str
+) -> None:
+    store = _ThreadNotingStore(migrated_engine)
+    other = create_database_engine(database_url)
+    try:
+        with BatchedAppender(store, max_delay=0) as appender:
+            record = appender.append(NewEvent(kind="admission.denied", actor="alice"))
+            assert AuditStore(other).get(record.seq) == record
+            queued = appender.submit(NewEvent(kind="admission.allowed", actor="bob"))
+            assert queued.result(10).seq == record.seq + 1
+    finally:
+        other.dispose()
+    assert store.committed_by == [threading.current_thread().name, "audit-batcher"]
+
+
+def test_a_closed_appender_refuses_events_it_would_commit_itself(store: AuditStore) -> None:
+    appender = BatchedAppender(store, max_delay=0)
+    appender.close()
+    with pytest.raises(StoreUnavailable, match="closed"):
+        appender.append(NewEvent(kind="admission.allowed", actor="a"))
+    assert store.count() == 0
+
+
+@pytest.mark.parametrize("options", [{"max_delay": -0.001}, {"max_size": 0}])
+def test_an_appender_with_a_negative_delay_or_no_room_is_refused(
+    store: AuditStore, options: dict[str, float]
+) -> None:
+    with pytest.raises(AuditError, match="max_delay must not be negative"):
+        BatchedAppender(store, **options)  # type: ignore[arg-type]
