@@ -155,10 +155,11 @@ class AdmissionSettings(_Section):
         description="Policies that state the Git requirement; break-glass lifts their denials.",
     )
     record_batch_delay: Seconds = Field(
-        0.0005,
-        gt=0,
-        description="Longest the webhook waits to batch decisions before committing them; "
-        "short, because every answer waits for its record's commit.",
+        0.0,
+        ge=0,
+        description="How long a decision's record may wait for others to share its commit. "
+        "0: none; records that arrive during a commit share the next one, and a lone "
+        "record is committed at once. Every answer waits for its record's commit.",
     )
     decision_timeout: Seconds = Field(
         3.0,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
@@ -22,9 +22,15 @@ log = logging.getLogger(__name__)
 
 
 class Recorder(Protocol):
-    """Where decisions are recorded; returns the record's sequence number once committed."""
+    """Where decisions are recorded. Called from worker threads, never from the event loop."""
 
-    async def record(self, event: NewEvent) -> int: ...
+    def record(self, event: NewEvent, *, timeout: float) -> int:
+        """Record `event`; its sequence number once committed. Raises if it is not, in time."""
+        ...
+
+    def record_later(self, event: NewEvent) -> None:
+        """Queue `event` for recording without waiting for it."""
+        ...
 
 
 class AppenderRecorder:
@@ -33,17 +39,38 @@ class AppenderRecorder:
     def __init__(self, appender: BatchedAppender) -> None:
         self._appender = appender
 
-    async def record(self, event: NewEvent) -> int:
-        record = await self._appender.append_async(event)
-        return record.seq
+    def record(self, event: NewEvent, *, timeout: float) -> int:
+        return self._appender.append(event, timeout=timeout).seq
+
+    def record_later(self, event: NewEvent) -> None:
+        self._appender.submit(event)
+
+
+class _Claim:
+    """Who records a request's decision: the worker that decided it, or, once the deadline
+    has passed, the event loop (which then records the fallback answer instead)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: str | None = None
+        self.verdict: Verdict | None = None
+
+    def take(self, owner: str, verdict: Verdict | None = None) -> bool:
+        """Claim the record for `owner`; false when the other side already has it."""
+        with self._lock:
+            if self._owner is None:
+                self._owner, self.verdict = owner, verdict
+            return self._owner == owner
 
 
 class AdmissionService:
     """Turns an AdmissionReview body into the AdmissionReview answer.
 
-    The decision runs on a worker thread so that a slow policy can be cut off at
-    `admission.decisionTimeout`, which also bounds the time spent recording; what happens
-    then is decided by `decision.undecided`. Only a malformed body raises (`BadReview`).
+    One worker thread decides and records each request, so that the event loop hands work
+    over once and gets the answer back once. A decision that runs past
+    `admission.decisionTimeout` is answered by `decision.undecided` (a policy engine cannot be
+    interrupted; its late result is dropped); the same deadline bounds the wait for the
+    record's commit. Only a malformed body raises (`BadReview`).
     """
 
     def __init__(
@@ -72,42 +99,59 @@ class AdmissionService:
         started = time.perf_counter()
         request = wire.parse_review(body)
         deadline = started + self._settings.decision_timeout
-        verdict = await self._decide(request, deadline)
-        seq: int | None = None
+        claim = _Claim()
+        loop = asyncio.get_running_loop()
+        work = loop.run_in_executor(self._executor, self._settle, request, deadline, claim)
         try:
-            remaining = max(deadline - time.perf_counter(), 0.001)
-            seq = await asyncio.wait_for(self._recorder.record(verdict.event(request)), remaining)
-        except Exception as exc:  # any failure to record is answered the same way
-            self._metrics.failures.labels(cause="audit").inc()
-            log.error("cannot record admission decision %s: %s", request["uid"], exc)
-            verdict = self._unrecorded(request, verdict, exc)
+            verdict, seq = await asyncio.wait_for(work, deadline - time.perf_counter())
+        except TimeoutError:
+            verdict, seq = self._late(request, claim), None
         self._metrics.requests.labels(
             operation=request["operation"], decision=verdict.event_kind
         ).inc()
         self._metrics.duration.observe(time.perf_counter() - started)
         return wire.review_of(verdict.response(request["uid"], audit_seq=seq))
 
-    async def _decide(self, request: wire.AdmissionRequest, deadline: float) -> Verdict:
-        call = functools.partial(
-            decision.review,
-            request,
-            settings=self._settings,
-            ledger=self._ledger,
-            policies=self._policies,
-        )
-        loop = asyncio.get_running_loop()
+    def _settle(
+        self, request: wire.AdmissionRequest, deadline: float, claim: _Claim
+    ) -> tuple[Verdict, int | None]:
+        """On a worker thread: decide, then record unless the event loop has given up."""
         try:
-            return await asyncio.wait_for(
-                loop.run_in_executor(self._executor, call), deadline - time.perf_counter()
+            verdict = decision.review(
+                request, settings=self._settings, ledger=self._ledger, policies=self._policies
             )
-        except TimeoutError:
-            self._metrics.failures.labels(cause="timeout").inc()
-            cause = f"the decision took longer than {self._settings.decision_timeout:g} s"
         except Exception as exc:  # a failing policy engine or ledger must not become a 500
             self._metrics.failures.labels(cause="error").inc()
             log.exception("admission decision %s failed", request["uid"])
             cause = f"the decision failed ({type(exc).__name__}: {exc})"
-        return decision.undecided(request, settings=self._settings, cause=cause)
+            verdict = decision.undecided(request, settings=self._settings, cause=cause)
+        if not claim.take("worker", verdict):
+            return verdict, None
+        try:
+            remaining = max(deadline - time.perf_counter(), 0.001)
+            return verdict, self._recorder.record(verdict.event(request), timeout=remaining)
+        except Exception as exc:  # any failure to record is answered the same way
+            self._metrics.failures.labels(cause="audit").inc()
+            log.error("cannot record admission decision %s: %s", request["uid"], exc)
+            return self._unrecorded(request, verdict, exc), None
+
+    def _late(self, request: wire.AdmissionRequest, claim: _Claim) -> Verdict:
+        """The answer once the deadline has passed without one."""
+        if not claim.take("loop"):
+            # Decided in time, but not recorded in time; the record may still land.
+            assert claim.verdict is not None
+            self._metrics.failures.labels(cause="audit").inc()
+            slow = TimeoutError(f"no commit within {self._settings.decision_timeout:g} s")
+            return self._unrecorded(request, claim.verdict, slow)
+        self._metrics.failures.labels(cause="timeout").inc()
+        cause = f"the decision took longer than {self._settings.decision_timeout:g} s"
+        verdict = decision.undecided(request, settings=self._settings, cause=cause)
+        try:
+            self._recorder.record_later(verdict.event(request))
+        except Exception as exc:  # the answer stands; only its record is missing
+            self._metrics.failures.labels(cause="audit").inc()
+            log.error("cannot record admission decision %s: %s", request["uid"], exc)
+        return verdict
 
     def _unrecorded(
         self, request: wire.AdmissionRequest, verdict: Verdict, error: BaseException

@@ -183,7 +183,10 @@ def test_a_slow_policy_is_cut_off_and_answered_as_configured(
 
 
 class _BrokenRecorder:
-    async def record(self, event: NewEvent) -> int:
+    def record(self, event: NewEvent, *, timeout: float) -> int:
+        raise OSError("disk full")
+
+    def record_later(self, event: NewEvent) -> None:
         raise OSError("disk full")
 
 
