@@ -83,9 +83,10 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
     )
-    app.state.parts = AppParts(settings=settings, service=service, metrics=metrics_, store=store)
+    parts = AppParts(settings=settings, service=service, metrics=metrics_, store=store)
+    app.state.parts = parts
     app.state.tls_reloader = None
-    app.include_router(review.router)
+    app.add_middleware(review.ReviewEndpoint, parts=parts)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.add_exception_handler(RequestValidationError, _bad_request)

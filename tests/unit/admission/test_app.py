@@ -154,6 +154,15 @@ def test_a_body_over_the_limit_gets_400(client: AsgiClient) -> None:
     assert "over the limit" in streamed.json()["message"]
 
 
+def test_validate_only_takes_post_and_other_paths_still_reach_the_api(client: AsgiClient) -> None:
+    answer = client.get("/validate")
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "POST"
+    assert "use POST" in answer.json()["message"]
+    assert client.get("/validate/extra").status_code == 404
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
 class _SlowPolicies(MemoryPolicies):
     def evaluate(self, request: AdmissionRequest, provenance: ProvenanceFacts) -> PolicyOutcome:
         time.sleep(1.0)

@@ -1,50 +1,85 @@
-"""`POST /validate`: AdmissionReview v1 in, AdmissionReview v1 out."""
+"""`POST /validate`: AdmissionReview v1 in, AdmissionReview v1 out, as a bare ASGI endpoint.
+
+The API server waits for this answer on every guarded write, so the endpoint sits in front of
+FastAPI instead of behind its router: no route matching, request object or dependency
+resolution per review (about 80 µs of a 400 µs answer). Every other path goes on to FastAPI.
+"""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gatekeeper.admission.api.deps import PartsDep
+from gatekeeper.admission.api.deps import AppParts
 from gatekeeper.admission.errors import BadReview, BodyTooLarge
 
-router = APIRouter()
+PATH = "/validate"
+_JSON = (b"content-type", b"application/json")
 
 
-@router.post("/validate")
-async def validate(request: Request, parts: PartsDep) -> Response:
-    # One dependency rather than three: resolving each costs time on every review.
-    metrics = parts.metrics
-    try:
-        body = await _read_limited(request, parts.settings.server.max_body_bytes)
-        review = await parts.service.answer(body)
-    except BodyTooLarge as exc:
-        metrics.bad_requests.labels(reason="too_large").inc()
-        return _bad_request(str(exc))
-    except BadReview as exc:
-        metrics.bad_requests.labels(reason="malformed").inc()
-        return _bad_request(str(exc))
-    return Response(content=json.dumps(review).encode(), media_type="application/json")
+class ReviewEndpoint:
+    """ASGI middleware answering `PATH`; `parts` are what `create_app` built."""
+
+    def __init__(self, app: ASGIApp, *, parts: AppParts) -> None:
+        self._app = app
+        self._parts = parts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != PATH:
+            await self._app(scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            await _respond(send, 405, {"code": 405, "message": f"use POST for {PATH}"})
+            return
+        parts = self._parts
+        metrics = parts.metrics
+        try:
+            body = await _read_limited(scope, receive, parts.settings.server.max_body_bytes)
+            if body is None:  # the client went away
+                return
+            review = await parts.service.answer(body)
+        except BodyTooLarge as exc:
+            metrics.bad_requests.labels(reason="too_large").inc()
+            await _respond(send, 400, {"code": 400, "message": str(exc)})
+            return
+        except BadReview as exc:
+            metrics.bad_requests.labels(reason="malformed").inc()
+            await _respond(send, 400, {"code": 400, "message": str(exc)})
+            return
+        await _respond(send, 200, review)
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"request body of {declared} bytes is over the limit of {limit} bytes")
+async def _read_limited(scope: Scope, receive: Receive, limit: int) -> bytes | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise BodyTooLarge(
+                f"request body of {value.decode()} bytes is over the limit of {limit} bytes"
+            )
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message: Message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge(f"request body is over the limit of {limit} bytes")
         chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
     body = b"".join(chunks)
     if not body:
         raise BadReview("request body is empty; an AdmissionReview v1 is expected")
     return body
 
 
-def _bad_request(message: str) -> Response:
-    body = json.dumps({"code": 400, "message": message})
-    return Response(content=body.encode(), status_code=400, media_type="application/json")
+async def _respond(send: Send, status: int, document: Any) -> None:
+    content = json.dumps(document).encode()
+    headers = [_JSON, (b"content-length", str(len(content)).encode())]
+    if status == 405:
+        headers.append((b"allow", b"POST"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
