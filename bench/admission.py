@@ -8,8 +8,9 @@ a mix of allowed requests (a ConfigMap by a human, the reconciler applying a ver
 Deployment) and denied ones (a human editing a managed Deployment). Then without the rate
 limit, for the most requests per second one process serves.
 
-(b) A fresh local control plane: ConfigMaps created as admin in two namespaces, one where the
-webhook is registered and one where it is not, alternating, so both see the same noise.
+(b) A fresh local control plane: ConfigMaps created as admin, one at a time, in three
+namespaces in turn, so all three see the same noise: one behind the gatekeeper, one behind
+`empty_webhook.py` (what any webhook costs before it does any work), one behind none.
 """
 
 from __future__ import annotations
@@ -415,30 +416,71 @@ def measure_apiserver(
     try:
         control = plane.up(state, progress=lambda message: None)
         api = config.new_client_from_config(config_file=str(control.kubeconfig()))
-        with _webhook(folder / "webhook", database_url, workers, synchronous) as (
-            port,
-            ca_pem,
-            _,
-            _,
+        with (
+            _webhook(folder / "webhook", database_url, workers, synchronous) as (
+                port,
+                ca_pem,
+                _,
+                _,
+            ),
+            _empty_webhook(folder / "webhook") as empty_port,
         ):
-            return _time_creates(api, client, port, ca_pem, creates)
+            return _time_creates(
+                api, client, {"gatekeeper": port, "empty": empty_port}, ca_pem, creates
+            )
     finally:
         plane.down(state)
 
 
-def _time_creates(api: Any, client: Any, port: int, ca_pem: bytes, creates: int) -> dict[str, Any]:
-    core = client.CoreV1Api(api)
-    with_ns, without_ns = "bench-with", "bench-without"
-    for name in (with_ns, without_ns):
-        core.create_namespace(
-            client.V1Namespace(
-                metadata=client.V1ObjectMeta(name=name, labels={"bench.gatekeeper.dev/ns": name})
-            )
-        )
-    hook = {
+@contextmanager
+def _empty_webhook(folder: Path) -> Iterator[int]:
+    """`empty_webhook.py` under uvicorn, with the same certificate; yields its port."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            str(Path(__file__).resolve().parent),
+            "empty_webhook:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--ssl-certfile",
+            str(folder / "tls.crt"),
+            "--ssl-keyfile",
+            str(folder / "tls.key"),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        with httpx.Client(verify=False) as http:
+            while True:
+                try:
+                    http.get(f"https://127.0.0.1:{port}/")
+                    break
+                except httpx.TransportError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        raise SystemExit("the empty webhook did not start") from None
+                    time.sleep(0.1)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _registration(name: str, port: int, ca_pem: bytes, namespace: str) -> dict[str, Any]:
+    """A ValidatingWebhookConfiguration sending ConfigMap writes in `namespace` to `port`."""
+    return {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",
-        "metadata": {"name": "gatekeeper-bench"},
+        "metadata": {"name": name},
         "webhooks": [
             {
                 "name": "validate.gatekeeper.dev",
@@ -455,7 +497,7 @@ def _time_creates(api: Any, client: Any, port: int, ca_pem: bytes, creates: int)
                         "scope": "Namespaced",
                     }
                 ],
-                "namespaceSelector": {"matchLabels": {"bench.gatekeeper.dev/ns": with_ns}},
+                "namespaceSelector": {"matchLabels": {"bench.gatekeeper.dev/ns": namespace}},
                 "failurePolicy": "Fail",
                 "sideEffects": "NoneOnDryRun",
                 "timeoutSeconds": 5,
@@ -464,44 +506,89 @@ def _time_creates(api: Any, client: Any, port: int, ca_pem: bytes, creates: int)
             }
         ],
     }
-    client.AdmissionregistrationV1Api(api).create_validating_webhook_configuration(
-        client.V1ValidatingWebhookConfiguration.from_dict(hook)
-    )
 
-    def reviewed() -> float:
-        text = httpx.get(f"https://127.0.0.1:{port}/metrics", verify=False).text
-        return sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith("gatekeeper_admission_requests_total{")
+
+def _time_creates(
+    api: Any, client: Any, ports: dict[str, int], ca_pem: bytes, creates: int
+) -> dict[str, Any]:
+    """ConfigMaps created one at a time in three namespaces in turn: behind the gatekeeper,
+    behind the empty webhook, behind none."""
+    core = client.CoreV1Api(api)
+    namespaces = {"gatekeeper": "bench-with", "empty": "bench-empty", "none": "bench-without"}
+    for name in namespaces.values():
+        core.create_namespace(
+            client.V1Namespace(
+                metadata=client.V1ObjectMeta(name=name, labels={"bench.gatekeeper.dev/ns": name})
+            )
         )
+    registrations = client.AdmissionregistrationV1Api(api)
+    for which, port in ports.items():
+        registrations.create_validating_webhook_configuration(
+            client.V1ValidatingWebhookConfiguration.from_dict(
+                _registration(f"bench-{which}", port, ca_pem, namespaces[which])
+            )
+        )
+    gatekeeper_port = ports["gatekeeper"]
+
+    def scrape() -> dict[str, float]:
+        text = httpx.get(f"https://127.0.0.1:{gatekeeper_port}/metrics", verify=False).text
+        totals = {"reviewed": 0.0, "seconds": 0.0, "answered": 0.0}
+        for line in text.splitlines():
+            value = line.rsplit(" ", 1)[-1]
+            if line.startswith("gatekeeper_admission_requests_total{"):
+                totals["reviewed"] += float(value)
+            elif line.startswith("gatekeeper_admission_duration_seconds_sum"):
+                totals["seconds"] = float(value)
+            elif line.startswith("gatekeeper_admission_duration_seconds_count"):
+                totals["answered"] = float(value)
+        return totals
+
+    def empty_webhook_called() -> bool:
+        probe = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="probe"))
+        try:
+            core.create_namespaced_config_map(namespaces["empty"], probe, dry_run="All")
+        except client.ApiException as exc:
+            return bool(exc.status == 403)
+        return False
 
     deadline = time.monotonic() + 30
     probe = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="probe"))
-    while reviewed() == 0:
+    while scrape()["reviewed"] == 0 or not empty_webhook_called():
         if time.monotonic() > deadline:
-            raise SystemExit("kube-apiserver never called the webhook")
-        core.create_namespaced_config_map(with_ns, probe, dry_run="All")
+            raise SystemExit("kube-apiserver never called the webhooks")
+        core.create_namespaced_config_map(namespaces["gatekeeper"], probe, dry_run="All")
         time.sleep(0.1)
 
-    timings: dict[str, list[float]] = {with_ns: [], without_ns: []}
+    timings: dict[str, list[float]] = {which: [] for which in namespaces}
+    turns = list(namespaces)
+    before: dict[str, float] = {}
     for index in range(creates + 20):
-        order = (with_ns, without_ns) if index % 2 == 0 else (without_ns, with_ns)
-        for namespace in order:
+        if index == 20:
+            before = scrape()
+        shift = index % len(turns)
+        for which in turns[shift:] + turns[:shift]:
             body = client.V1ConfigMap(
                 metadata=client.V1ObjectMeta(name=f"c{index}"), data={"i": str(index)}
             )
             started = time.perf_counter()
-            core.create_namespaced_config_map(namespace, body)
+            core.create_namespaced_config_map(namespaces[which], body)
             elapsed = time.perf_counter() - started
             if index >= 20:
-                timings[namespace].append(elapsed * 1000)
-    with_p50 = statistics.median(timings[with_ns])
-    without_p50 = statistics.median(timings[without_ns])
+                timings[which].append(elapsed * 1000)
+    after = scrape()
+    p50 = {which: statistics.median(values) for which, values in timings.items()}
+    answered = after["answered"] - before["answered"]
     return {
-        "apiserver_p50_ms_with": round(with_p50, 2),
-        "apiserver_p50_ms_without": round(without_p50, 2),
-        "apiserver_ratio": round(with_p50 / without_p50, 3),
+        "apiserver_p50_ms_with": round(p50["gatekeeper"], 2),
+        "apiserver_p50_ms_without": round(p50["none"], 2),
+        "apiserver_ratio": round(p50["gatekeeper"] / p50["none"], 3),
+        "apiserver_p50_ms_empty_webhook": round(p50["empty"], 2),
+        "apiserver_ratio_empty_webhook": round(p50["empty"] / p50["none"], 3),
+        "apiserver_webhook_answer_mean_ms": round(
+            (after["seconds"] - before["seconds"]) / answered * 1000, 3
+        )
+        if answered
+        else None,
         "apiserver_creates": creates,
     }
 
@@ -512,6 +599,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=500.0, help="paced request rate")
     parser.add_argument("--creates", type=int, default=300, help="ConfigMaps per namespace")
     parser.add_argument("--skip-apiserver", action="store_true")
+    parser.add_argument("--skip-webhook", action="store_true", help="only part (b)")
     parser.add_argument(
         "--database-url", help="audit store of the webhook (empty); a fresh SQLite file by default"
     )
@@ -535,16 +623,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="gk-bench-admission-") as folder:
         base = Path(folder)
         (base / "a").mkdir()
-        result.update(
-            measure_webhook(
-                base / "a",
-                seconds=args.seconds,
-                rate=args.rate,
-                database_url=args.database_url,
-                workers=args.workers,
-                synchronous=args.sqlite_synchronous,
+        if not args.skip_webhook:
+            result.update(
+                measure_webhook(
+                    base / "a",
+                    seconds=args.seconds,
+                    rate=args.rate,
+                    database_url=args.database_url,
+                    workers=args.workers,
+                    synchronous=args.sqlite_synchronous,
+                )
             )
-        )
         if not args.skip_apiserver:
             (base / "b" / "webhook").mkdir(parents=True)
             result.update(
