@@ -23,9 +23,14 @@ _encode_string = json.encoder.encode_basestring
 
 def format_time(moment: datetime) -> str:
     """UTC time as it enters the hash: `2026-11-26T04:30:00.123456Z`."""
+    return as_utc(moment).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def as_utc(moment: datetime) -> datetime:
+    """`moment` in UTC; a naive time is taken to be UTC already."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def parse_time(text: str) -> datetime:

@@ -124,7 +124,7 @@ class AuditStore:
     ) -> tuple[list[tuple[Any, ...]], list[Record]]:
         """Chain `prepared` onto the head (seq, prev_hash): the rows to insert, the records."""
         # One instant per transaction: the records become durable together.
-        moment = chain.parse_time(chain.format_time(self._clock()))
+        moment = chain.as_utc(self._clock())
         time_text = chain.format_time(moment)
         stored = moment if self._postgresql else time_text
         records, rows = [], []
@@ -316,7 +316,7 @@ class AuditStore:
         with self._locked() as connection:
             seq, head_hash = self._head(connection)
             last_id = connection.execute(select(func.max(CheckpointRow.id))).scalar()
-            moment = chain.parse_time(chain.format_time(self._clock()))
+            moment = chain.as_utc(self._clock())
             key = signer.key_id
             message = checkpoint_message(
                 seq=seq, head_hash=head_hash, time=chain.format_time(moment), key=key
