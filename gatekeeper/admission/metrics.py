@@ -1,9 +1,20 @@
-"""Prometheus metrics of the webhook, in a registry per app (so tests can build many apps)."""
+"""Prometheus metrics of the webhook, in a registry per app (so tests can build many apps).
+
+With `serve --workers N` the processes share one count: `share_between_processes` puts every
+value in a file of a folder they all read (prometheus_client's multiprocess mode), and each
+process's `/metrics` adds them all up.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+import os
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
+
+_SHARED_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 # Webhooks answer in milliseconds; the API server gives up after timeoutSeconds.
 _BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -48,4 +59,17 @@ class AdmissionMetrics:
         )
 
     def render(self) -> bytes:
+        shared = os.environ.get(_SHARED_DIR)
+        if shared:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=shared)  # type: ignore[no-untyped-call]
+            return generate_latest(registry)
         return generate_latest(self.registry)
+
+
+def share_between_processes(directory: Path) -> None:
+    """Count metrics made from now on, in this process and its forks, in files under
+    `directory`, so that any of the processes reports the sum of all of them."""
+    os.environ[_SHARED_DIR] = str(directory)
+    # prometheus_client picks where values live when it is imported, which has happened.
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]

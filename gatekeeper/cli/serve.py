@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
 
+from gatekeeper.admission import metrics
 from gatekeeper.admission import server as admission_server
 from gatekeeper.admission.app import create_app
 from gatekeeper.audit.store import AuditStore
@@ -29,7 +31,7 @@ def serve(
         typer.Option(
             min=1,
             help="Processes sharing the port, each with its own policy engines and audit "
-            "appender; /metrics then counts the answering process only.",
+            "appender; /metrics adds up all of them.",
         ),
     ] = 1,
 ) -> None:
@@ -68,7 +70,9 @@ def serve(
         f"admission webhook on {scheme}://{listen.host}:{listen.port}/validate "
         f"({workers} processes)"
     )
-    code = admission_server.serve_workers(make_server, sock, workers)
+    with tempfile.TemporaryDirectory(prefix="gatekeeper-metrics-") as shared:
+        metrics.share_between_processes(Path(shared))
+        code = admission_server.serve_workers(make_server, sock, workers)
     sock.close()
     if code:
         raise typer.Exit(code)

@@ -193,8 +193,10 @@ def test_gatekeeper_serve_answers_reviews_and_stops_on_sigterm(
                 assert process.poll() is None, process.stderr.read() if process.stderr else ""
                 assert time.monotonic() < deadline, "gatekeeper serve did not come up"
                 time.sleep(0.2)
-            answers = [http.post("/validate", json=REVIEW).json()["response"] for _ in range(6)]
-            bad = http.post("/validate", content=b"{")
+        # A new connection per request, so that every worker answers some of them.
+        answers = [_once(port, "POST", json=REVIEW).json()["response"] for _ in range(6)]
+        bad = _once(port, "POST", content=b"{")
+        scrapes = [_counted(_once(port, "GET", "/metrics").text) for _ in range(6)]
     finally:
         process.send_signal(signal.SIGTERM)
         _, errors = process.communicate(timeout=30)
@@ -210,6 +212,25 @@ def test_gatekeeper_serve_answers_reviews_and_stops_on_sigterm(
     assert len(records) == 6 and report.ok
     assert {record.payload["uid"] for record in records} == {REVIEW["request"]["uid"]}  # type: ignore[index]
     assert json.dumps(records[0].payload["reasons"]) == '["unmanaged object"]'
+    # Whichever worker is asked, /metrics counts what all of them did.
+    assert scrapes == [(6.0, 1.0)] * 6
+
+
+def _once(port: int, method: str, path: str = "/validate", **options: Any) -> httpx.Response:
+    """One request on a connection of its own."""
+    with httpx.Client(verify=False, base_url=f"https://127.0.0.1:{port}") as http:
+        return http.request(method, path, **options)
+
+
+def _counted(metrics_text: str) -> tuple[float, float]:
+    """(reviews answered, bad requests) in a /metrics page."""
+    reviewed = bad = 0.0
+    for line in metrics_text.splitlines():
+        if line.startswith("gatekeeper_admission_requests_total{"):
+            reviewed += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("gatekeeper_admission_bad_requests_total{"):
+            bad += float(line.rsplit(" ", 1)[1])
+    return reviewed, bad
 
 
 def test_gatekeeper_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
