@@ -89,9 +89,6 @@ class AuditSettings(_Section):
     )
     public_key_file: Path | None = Field(None, description="PEM Ed25519 public key for verify.")
     checkpoint_interval: Seconds = Field(60.0, description="Seconds between signed checkpoints.")
-    batch_max_delay: Seconds = Field(
-        0.005, description="Longest time the batched appender waits before a commit."
-    )
     batch_max_size: int = Field(512, ge=1, description="Most records committed at once.")
     sensitive_fields: list[str] = Field(
         default_factory=list,
