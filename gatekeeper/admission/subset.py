@@ -3,13 +3,16 @@
 The API server adds defaults (`imagePullPolicy`, `terminationMessagePath`, ...) and metadata
 (`uid`, `resourceVersion`, `managedFields`), so a live object may carry more than its manifest
 says. What it may not do is disagree with the manifest on a field the manifest sets. Maps are
-compared key by key, lists element by element (same length), scalars by value and type.
+compared key by key, lists element by element (same length), scalars by value and type, and
+resource quantities by amount (the API server writes `cpu: 1000m` as `"1"`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from typing import Any
+
+from gatekeeper import quantity
 
 
 def is_subset(desired: Any, live: Any) -> bool:
@@ -19,29 +22,39 @@ def is_subset(desired: Any, live: Any) -> bool:
 
 def differences(desired: Any, live: Any, path: str = "") -> Iterator[str]:
     """Dotted paths (`spec.template.spec.containers[0].image`) where `live` disagrees."""
+    return _differences(desired, live, path, None, None)
+
+
+def _differences(
+    desired: Any, live: Any, path: str, parent: str | None, key: str | None
+) -> Iterator[str]:
+    # `key` names the field holding `desired`; `parent` the field of the map holding `key`.
     if isinstance(desired, Mapping):
         if not isinstance(live, Mapping):
             yield path or "(root)"
             return
-        for key, value in desired.items():
-            where = f"{path}.{key}" if path else str(key)
-            if key not in live:
+        for name, value in desired.items():
+            where = f"{path}.{name}" if path else str(name)
+            if name not in live:
                 if value is None:
                     # An explicit null in a manifest asks for the field to be absent.
                     continue
                 yield where
                 continue
-            yield from differences(value, live[key], where)
+            yield from _differences(value, live[name], where, key, name)
         return
     if isinstance(desired, list):
         if not isinstance(live, list) or len(live) != len(desired):
             yield path or "(root)"
             return
         for index, (want, have) in enumerate(zip(desired, live, strict=True)):
-            yield from differences(want, have, f"{path}[{index}]")
+            yield from _differences(want, have, f"{path}[{index}]", None, None)
         return
-    if not _same_scalar(desired, live):
-        yield path or "(root)"
+    if _same_scalar(desired, live):
+        return
+    if quantity.is_quantity_field(parent, key) and quantity.same_amount(desired, live):
+        return
+    yield path or "(root)"
 
 
 def _same_scalar(desired: Any, live: Any) -> bool:

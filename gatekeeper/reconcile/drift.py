@@ -3,7 +3,8 @@
 Everything here is a pure function of dicts. Fields the manifest does not set (defaults the
 API server fills in, status, fields other managers own) are never drift. Lists of mappings
 whose items all carry a `name` are matched by name, as Kubernetes merges containers, ports
-and volumes; other lists are compared whole, as the API treats them atomically.
+and volumes; other lists are compared whole, as the API treats them atomically. Resource
+quantities are compared by amount (`1000m` and `1` agree).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
+
+from gatekeeper import quantity
 
 PathElement = str | int | tuple[str, str]
 Path = tuple[PathElement, ...]
@@ -80,7 +83,7 @@ def _diff_value(path: Path, desired: Any, live: Any, out: list[FieldChange]) -> 
     elif isinstance(desired, list):
         if not _list_matches(desired, live):
             out.append(FieldChange(path, copy.deepcopy(desired), copy.deepcopy(live)))
-    elif not _scalar_equal(desired, live):
+    elif not _scalar_equal(desired, live) and not _same_quantity(path, desired, live):
         out.append(FieldChange(path, desired, copy.deepcopy(live)))
 
 
@@ -118,6 +121,13 @@ def _scalar_equal(desired: Any, live: Any) -> bool:
     if isinstance(desired, bool) or isinstance(live, bool):
         return desired is live
     return bool(desired == live)
+
+
+def _same_quantity(path: Path, desired: Any, live: Any) -> bool:
+    # The API server rewrites quantities in canonical form: `cpu: 1000m` comes back as "1".
+    parent = path[-2] if len(path) > 1 else None
+    key = path[-1] if path else None
+    return quantity.is_quantity_field(parent, key) and quantity.same_amount(desired, live)
 
 
 def apply_changes(live: Mapping[str, Any], changes: Sequence[FieldChange]) -> dict[str, Any]:

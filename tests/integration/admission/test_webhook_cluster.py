@@ -226,6 +226,34 @@ def test_the_reconciler_applying_a_verified_commit_is_admitted_and_recorded(
     assert decision.payload["policy_set_version"].startswith("sha256:")
 
 
+def test_quantities_the_api_server_rewrites_do_not_refuse_the_reconciler(
+    start_webhook: Callable[..., RunningWebhook],
+    namespace: str,
+    reconciler_api: client.ApiClient,
+) -> None:
+    webhook = start_webhook(namespace)
+    manifest = deployment(namespace)
+    container = manifest["spec"]["template"]["spec"]["containers"][0]
+    # As people write them; kube-apiserver stores "1", "1Gi", "500m" and "256Mi".
+    container["resources"] = {
+        "limits": {"cpu": 1, "memory": "1024Mi"},
+        "requests": {"cpu": 0.5, "memory": "262144Ki"},
+    }
+    record_commit(webhook.store, [manifest])
+
+    applied = apply(
+        reconciler_api, provenance_meta.annotate(manifest, source=SOURCE, commit=COMMIT)
+    )
+
+    stored = applied.spec.template.spec.containers[0].resources
+    assert (stored.limits, stored.requests) == (
+        {"cpu": "1", "memory": "1Gi"},
+        {"cpu": "500m", "memory": "256Mi"},
+    )
+    (decision,) = webhook.decisions()
+    assert decision.kind == "admission.allowed", decision.payload["reasons"]
+
+
 def test_alice_updating_a_managed_deployment_is_refused_with_where_to_change_it(
     start_webhook: Callable[..., RunningWebhook],
     namespace: str,

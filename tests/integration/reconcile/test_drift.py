@@ -103,6 +103,23 @@ def test_fields_git_does_not_set_are_not_drift(harness: Harness) -> None:
     assert harness.records(events.DRIFT_DETECTED) == []
 
 
+def test_quantities_the_api_server_rewrites_are_not_drift(harness: Harness) -> None:
+    manifest = yaml.safe_load(deployment("web", "nginx:1.25"))
+    container = manifest["spec"]["template"]["spec"]["containers"][0]
+    # Stored as "1", "1Gi" and "500m".
+    container["resources"] = {"limits": {"cpu": 1, "memory": "1024Mi"}, "requests": {"cpu": 0.5}}
+    harness.commit({"apps/web.yaml": yaml.safe_dump(manifest)})
+    reconciler = harness.reconciler()
+    reconciler.reconcile(harness.name)
+    live = client.AppsV1Api(harness.admin).read_namespaced_deployment("web", harness.namespace)
+    assert live.spec.template.spec.containers[0].resources.limits == {"cpu": "1", "memory": "1Gi"}
+
+    results = [reconciler.reconcile(harness.name) for _ in range(2)]
+
+    assert [(r.outcome, r.drifted, r.applied) for r in results] == [("unchanged", 0, 0)] * 2
+    assert harness.records(events.DRIFT_DETECTED) == []
+
+
 def test_a_changed_container_image_is_drift_owned_by_the_manager_that_changed_it(
     harness: Harness,
 ) -> None:

@@ -79,3 +79,16 @@ def test_booleans_and_numbers_are_not_confused() -> None:
     assert not is_subset({"enabled": True}, {"enabled": 1})
     assert is_subset({"ratio": 1}, {"ratio": 1.0})
     assert not is_subset({"port": "80"}, {"port": 80})
+
+
+def test_quantities_the_api_server_rewrote_still_agree_with_the_manifest() -> None:
+    desired = {"resources": {"limits": {"cpu": 1, "memory": "1024Mi"}, "requests": {"cpu": 0.5}}}
+    live = {"resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "500m"}}}
+    assert is_subset(desired, live)
+    live["resources"]["limits"]["cpu"] = "2"
+    assert list(differences(desired, live)) == ["resources.limits.cpu"]
+
+
+def test_only_quantity_fields_are_compared_by_amount() -> None:
+    assert not is_subset({"data": {"size": "1000m"}}, {"data": {"size": "1"}})
+    assert not is_subset({"spec": {"replicas": 1}}, {"spec": {"replicas": "1"}})

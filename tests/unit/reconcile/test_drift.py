@@ -178,3 +178,25 @@ def test_an_atomic_field_owned_whole_covers_its_positions() -> None:
 
 def test_empty_maps_and_nulls_in_git_match_fields_the_server_dropped() -> None:
     assert drift.diff({"metadata": {"labels": {}}, "spec": {"x": None, "y": []}}, {}) == []
+
+
+def test_quantities_in_canonical_form_are_not_drift() -> None:
+    desired = {
+        "spec": {
+            "containers": [{"name": "app", "resources": {"limits": {"cpu": 1, "memory": "512Mi"}}}],
+            "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "1024Mi"}}],
+        }
+    }
+    live = {
+        "spec": {
+            "containers": [
+                {"name": "app", "resources": {"limits": {"cpu": "1", "memory": "512Mi"}}}
+            ],
+            "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "1Gi"}}],
+        }
+    }
+    assert drift.diff(desired, live) == []
+    live["spec"]["containers"][0]["resources"]["limits"]["cpu"] = "1500m"
+    [change] = drift.diff(desired, live)
+    assert change.dotted() == "spec.containers[name=app].resources.limits.cpu"
+    assert (change.desired, change.live) == (1, "1500m")
