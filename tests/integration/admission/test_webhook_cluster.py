@@ -234,10 +234,11 @@ def test_quantities_the_api_server_rewrites_do_not_refuse_the_reconciler(
     webhook = start_webhook(namespace)
     manifest = deployment(namespace)
     container = manifest["spec"]["template"]["spec"]["containers"][0]
-    # As people write them; kube-apiserver stores "1", "1Gi", "500m" and "256Mi".
+    # As people write them; kube-apiserver stores "1", "1Gi", "500m" and "256Mi". (Numbers,
+    # such as cpu: 1, are refused by server-side apply on kube-apiserver 1.20.)
     container["resources"] = {
-        "limits": {"cpu": 1, "memory": "1024Mi"},
-        "requests": {"cpu": 0.5, "memory": "262144Ki"},
+        "limits": {"cpu": "1000m", "memory": "1024Mi"},
+        "requests": {"cpu": "0.5", "memory": "262144Ki"},
     }
     record_commit(webhook.store, [manifest])
 

@@ -107,7 +107,10 @@ def test_quantities_the_api_server_rewrites_are_not_drift(harness: Harness) -> N
     manifest = yaml.safe_load(deployment("web", "nginx:1.25"))
     container = manifest["spec"]["template"]["spec"]["containers"][0]
     # Stored as "1", "1Gi" and "500m".
-    container["resources"] = {"limits": {"cpu": 1, "memory": "1024Mi"}, "requests": {"cpu": 0.5}}
+    container["resources"] = {
+        "limits": {"cpu": "1000m", "memory": "1024Mi"},
+        "requests": {"cpu": "0.5"},
+    }
     harness.commit({"apps/web.yaml": yaml.safe_dump(manifest)})
     reconciler = harness.reconciler()
     reconciler.reconcile(harness.name)
