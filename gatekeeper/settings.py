@@ -105,6 +105,12 @@ class PolicySettings(_Section):
     paths: list[Path] = Field(default_factory=lambda: [Path("policies")])
     engine: Literal["regorus", "opa", "opa-server"] = "regorus"
     opa_url: str | None = None
+    reload_interval: Seconds = Field(
+        10.0,
+        ge=0,
+        description="Seconds between looks at the policy files; a changed set that loads "
+        "replaces the active one without a restart. 0: never reload.",
+    )
 
 
 class SourceSettings(_Section):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,7 +23,10 @@ from gatekeeper.admission.tls import CertificateReloader
 from gatekeeper.audit.batching import BatchedAppender
 from gatekeeper.audit.ledger import Ledger
 from gatekeeper.audit.store import AuditStore
+from gatekeeper.policy.watch import PolicyWatcher
 from gatekeeper.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -40,10 +46,7 @@ def create_app(
     if store is None:
         store = AuditStore.from_settings(settings)
         owned.append(store)
-    if policies is None:
-        from gatekeeper.admission.policies import RegoPolicies
-
-        policies = RegoPolicies.from_settings(settings)
+    watcher: PolicyWatcher | None = None
     if recorder is None:
         appender = BatchedAppender(
             store,
@@ -52,6 +55,17 @@ def create_app(
         )
         owned.insert(0, appender)
         recorder = AppenderRecorder(appender)
+    if policies is None:
+        from gatekeeper.admission.policies import RegoPolicies
+
+        rego = RegoPolicies.from_settings(settings)
+        watcher = PolicyWatcher(
+            rego.evaluator,
+            record=functools.partial(recorder.record, timeout=30.0),
+            component="webhook",
+            interval=settings.policies.reload_interval,
+        )
+        policies = rego
     metrics_ = AdmissionMetrics()
     service = AdmissionService(
         settings=settings.admission,
@@ -64,14 +78,20 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         reloader: CertificateReloader | None = getattr(app.state, "tls_reloader", None)
-        task = asyncio.create_task(reloader.run()) if reloader is not None else None
+        tasks = [asyncio.create_task(reloader.run())] if reloader is not None else []
+        # Reloads parse and probe the new set on a thread of their own, whose policy engine
+        # goes with that thread when it ends.
+        reloads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="policy-reload")
+        if watcher is not None and watcher.interval > 0:
+            tasks.append(asyncio.create_task(_follow_policies(watcher, reloads)))
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await asyncio.to_thread(reloads.shutdown, wait=True)
             service.close()
             for part in owned:
                 await asyncio.to_thread(part.close)
@@ -91,6 +111,16 @@ def create_app(
     app.include_router(metrics.router)
     app.add_exception_handler(RequestValidationError, _bad_request)
     return app
+
+
+async def _follow_policies(watcher: PolicyWatcher, reloads: ThreadPoolExecutor) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(watcher.interval)
+        try:
+            await loop.run_in_executor(reloads, watcher.check)
+        except Exception:  # a failed look must not end the following
+            log.exception("checking the policy files failed")
 
 
 async def _bad_request(request: Request, exc: Exception) -> JSONResponse:

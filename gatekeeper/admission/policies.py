@@ -8,25 +8,12 @@ from typing import Any
 
 from gatekeeper.admission.ports import PolicyFinding, PolicyOutcome, ProvenanceFacts
 from gatekeeper.admission.wire import AdmissionRequest
-from gatekeeper.canonical import sha256_hex
 from gatekeeper.policy.evaluator import PolicyEvaluator, build_evaluator
 from gatekeeper.policy.inputs import Provenance, admission_input
-from gatekeeper.policy.policyset import PolicySet
+from gatekeeper.policy.policyset import PolicySet, policy_set_version
 from gatekeeper.settings import Settings
 
 _FORMATS = ("openpgp", "ssh", "x509")
-
-
-def policy_set_version(policy_set: PolicySet) -> str:
-    """A digest of everything that decides: modules, data, templates and constraints."""
-    described = {
-        "modules": [[m.path, m.source] for m in policy_set.engine_modules()],
-        "data": policy_set.data,
-        "constraints": [
-            [c.kind, c.name, c.action, c.match, c.parameters] for c in policy_set.constraints
-        ],
-    }
-    return "sha256:" + sha256_hex(described)
 
 
 class RegoPolicies:

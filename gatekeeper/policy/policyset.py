@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from gatekeeper.canonical import sha256_hex
 from gatekeeper.policy import gatekeeper_crd, rego_source
 from gatekeeper.policy.decision import Action, RuleKind, parse_action
 from gatekeeper.policy.engine import RegoModule
@@ -59,6 +60,18 @@ class PolicySet:
         return len(self.policies) + len(self.constraints)
 
 
+def policy_set_version(policy_set: PolicySet) -> str:
+    """A digest of everything that decides: modules, data, templates and constraints."""
+    described = {
+        "modules": [[m.path, m.source] for m in policy_set.engine_modules()],
+        "data": policy_set.data,
+        "constraints": [
+            [c.kind, c.name, c.action, c.match, c.parameters] for c in policy_set.constraints
+        ],
+    }
+    return "sha256:" + sha256_hex(described)
+
+
 def load_policy_set(paths: Sequence[Path], *, include_tests: bool = False) -> PolicySet:
     """Load Rego (`*.rego`), data (`*.json`, `*.yaml`) and Gatekeeper YAML from files and folders.
 
@@ -101,6 +114,14 @@ def load_policy_set(paths: Sequence[Path], *, include_tests: bool = False) -> Po
     )
     _check(policy_set)
     return policy_set
+
+
+def policy_files(paths: Sequence[Path]) -> Iterator[Path]:
+    """Every file `load_policy_set` reads from `paths` (tests included), in a stable order."""
+    for root in paths:
+        if root.exists():
+            for file, _ in _walk(root):
+                yield file
 
 
 def _walk(root: Path) -> Iterator[tuple[Path, tuple[str, ...]]]:

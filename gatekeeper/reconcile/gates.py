@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from gatekeeper.audit.ledger import DesiredObject, ObjectKey
 from gatekeeper.policy.decision import Decision
 from gatekeeper.policy.inputs import Provenance, sync_input
+from gatekeeper.policy.policyset import PolicySet
 from gatekeeper.provenance import RangeVerdict
 from gatekeeper.reconcile import render
 from gatekeeper.reconcile.errors import ReconcileError, RenderError, UnknownKind
@@ -27,6 +28,11 @@ class PolicyPort(Protocol):
     """The policy engine as the reconciler uses it (`PolicyEvaluator`)."""
 
     def evaluate(self, input_document: Mapping[str, Any]) -> Decision: ...
+
+    @property
+    def policy_set(self) -> PolicySet:
+        """The active set (it changes when the policy files are reloaded)."""
+        ...
 
 
 class Discovery(Protocol):

@@ -49,7 +49,13 @@ def applied(
 
 
 def rejected(
-    *, source: str, commit: str, actor: str, since: str | None, reasons: Sequence[Mapping[str, Any]]
+    *,
+    source: str,
+    commit: str,
+    actor: str,
+    since: str | None,
+    reasons: Sequence[Mapping[str, Any]],
+    policy_set_version: str,
 ) -> NewEvent:
     return NewEvent(
         kind=events.SYNC_REJECTED,
@@ -57,7 +63,12 @@ def rejected(
         subject=f"source/{source}",
         source=source,
         commit=commit,
-        payload={"since": since, "kept": since, "reasons": [dict(r) for r in reasons]},
+        payload={
+            "since": since,
+            "kept": since,
+            "reasons": [dict(r) for r in reasons],
+            "policy_set_version": policy_set_version,
+        },
     )
 
 

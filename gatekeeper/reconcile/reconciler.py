@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from gatekeeper.audit.events import NewEvent
+from gatekeeper.audit.events import NewEvent, Record
 from gatekeeper.audit.ledger import Ledger
 from gatekeeper.errors import GatekeeperError
+from gatekeeper.policy.policyset import PolicySet, policy_set_version
+from gatekeeper.policy.watch import PolicyWatcher
 from gatekeeper.reconcile import health, journal, planner
 from gatekeeper.reconcile import state as state_mod
 from gatekeeper.reconcile.applier import Applier, KubePort
@@ -83,6 +85,7 @@ class Reconciler:
         work_dir: Path | None = None,
         clock: Callable[[], float] = time.time,
         retry_delay: float = 0.5,
+        policy_watch: PolicyWatcher | None = None,
     ) -> None:
         self._git = git
         self._kube = kube
@@ -103,6 +106,8 @@ class Reconciler:
         self._work_dir = work_dir or Path(tempfile.gettempdir())
         self._clock = clock
         self._retry_delay = retry_delay
+        self._policy_watch = policy_watch
+        self._policy_versions: tuple[PolicySet, str] | None = None
         self._cache: dict[str, Desired] = {}
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply")
         self._applier = Applier(
@@ -145,6 +150,7 @@ class Reconciler:
                 if self._elector is not None and not self._elector.try_acquire():
                     stop.wait(max(0.2, self._elector.duration / 4))
                     continue
+                self._follow_policies()
                 now = time.monotonic()
                 for name, when in sorted(due.items(), key=lambda item: item[1]):
                     if when > now or stop.is_set():
@@ -166,6 +172,14 @@ class Reconciler:
         finally:
             if self._elector is not None:
                 self._elector.release()
+
+    def _follow_policies(self) -> None:
+        if self._policy_watch is None:
+            return
+        try:
+            self._policy_watch.check_if_due()
+        except Exception:  # a failed look at the files must not stop the loop
+            log.exception("checking the policy files failed")
 
     def _check_leader(self) -> None:
         if self._elector is not None and not self._elector.renew_if_due():
@@ -231,6 +245,7 @@ class Reconciler:
                 already is not None
                 and already.commit == target
                 and (state.last_applied is None or already.seq > state.last_applied.seq)
+                and not self._policies_changed_since(already)
             ):
                 rejected = list(already.payload.get("reasons") or [])
             else:
@@ -246,6 +261,7 @@ class Reconciler:
                                 actor=self.actor,
                                 since=synced,
                                 reasons=exc.reasons,
+                                policy_set_version=self._policy_version(),
                             ),
                             *journal.policy_denials(
                                 source=name, commit=target, actor=self.actor, reasons=exc.reasons
@@ -270,6 +286,19 @@ class Reconciler:
                 message=_summary(rejected),
             )
         return result
+
+    def _policy_version(self) -> str:
+        policy_set = self._engine.policy_set
+        if self._policy_versions is None or self._policy_versions[0] is not policy_set:
+            self._policy_versions = (policy_set, policy_set_version(policy_set))
+        return self._policy_versions[1]
+
+    def _policies_changed_since(self, rejection: Record) -> bool:
+        """Whether policies refused the rejected commit and the policy set changed since."""
+        reasons = rejection.payload.get("reasons") or []
+        if not any(reason.get("kind") == "policy" for reason in reasons):
+            return False
+        return bool(rejection.payload.get("policy_set_version") != self._policy_version())
 
     def _prepare_new(self, source: SourceSettings, commit: str, *, since: str | None) -> Desired:
         verdict = self._git[source.name].verify(since=since, target=commit)

@@ -13,6 +13,7 @@ import platformdirs
 
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.policy.evaluator import build_evaluator
+from gatekeeper.policy.watch import PolicyWatcher
 from gatekeeper.reconcile.gitsource import GitMirror, GitPort
 from gatekeeper.reconcile.kube import KubeClient
 from gatekeeper.reconcile.leader import LeaderElector
@@ -75,6 +76,12 @@ def reconciler_from_settings(
     )
     try:
         engine = build_evaluator(settings)
+        watch = PolicyWatcher(
+            engine,
+            record=store.append,
+            component="reconciler",
+            interval=settings.policies.reload_interval,
+        )
         elector = None
         if lease is not None:
             elector = LeaderElector(
@@ -93,6 +100,7 @@ def reconciler_from_settings(
             actor=actor,
             identity=settings.admission.reconciler_identity,
             elector=elector,
+            policy_watch=watch,
         )
         try:
             yield reconciler

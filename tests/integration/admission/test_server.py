@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -151,15 +152,12 @@ def _gatekeeper(*args: str) -> list[str]:
     return [sys.executable, "-c", "from gatekeeper.cli import run; run()", *args]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("workers", [1, 2])
-def test_gatekeeper_serve_answers_reviews_and_stops_on_sigterm(
-    tmp_path: Path, workers: int
-) -> None:
-    config = _config(tmp_path)
+@contextmanager
+def _serving(config: Path, tls: Path, workers: int) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    """`gatekeeper serve` on a free port, up and healthy; stopped with SIGTERM after."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEKEEPER_")}
     subprocess.run(_gatekeeper("--config", str(config), "db", "upgrade"), check=True, env=env)
-    _, cert, key = _issue(tmp_path / "tls")
+    _, cert, key = _issue(tls)
     port = _free_port()
     process = subprocess.Popen(
         _gatekeeper(
@@ -183,21 +181,34 @@ def test_gatekeeper_serve_answers_reviews_and_stops_on_sigterm(
     )
     try:
         deadline = time.monotonic() + 30
-        with httpx.Client(verify=False, base_url=f"https://127.0.0.1:{port}") as http:
-            while True:
-                try:
-                    if http.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert process.poll() is None, process.stderr.read() if process.stderr else ""
-                assert time.monotonic() < deadline, "gatekeeper serve did not come up"
-                time.sleep(0.2)
+        while True:
+            try:
+                if _once(port, "GET", "/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert time.monotonic() < deadline, "gatekeeper serve did not come up"
+            time.sleep(0.2)
+        yield port, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        if process.stderr is not None and not process.stderr.closed:
+            process.communicate(timeout=30)
+        process.wait(timeout=30)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_gatekeeper_serve_answers_reviews_and_stops_on_sigterm(
+    tmp_path: Path, workers: int
+) -> None:
+    with _serving(_config(tmp_path), tmp_path / "tls", workers) as (port, process):
         # A new connection per request, so that every worker answers some of them.
         answers = [_once(port, "POST", json=REVIEW).json()["response"] for _ in range(6)]
         bad = _once(port, "POST", content=b"{")
         scrapes = [_counted(_once(port, "GET", "/metrics").text) for _ in range(6)]
-    finally:
         process.send_signal(signal.SIGTERM)
         _, errors = process.communicate(timeout=30)
     assert all(answer["allowed"] is True for answer in answers)
@@ -214,6 +225,50 @@ def test_gatekeeper_serve_answers_reviews_and_stops_on_sigterm(
     assert json.dumps(records[0].payload["reasons"]) == '["unmanaged object"]'
     # Whichever worker is asked, /metrics counts what all of them did.
     assert scrapes == [(6.0, 1.0)] * 6
+
+
+_LABEL_POLICY = """\
+# METADATA
+# title: Nothing labelled {label}
+# custom:
+#   enforcement: deny
+package tests.no_label
+
+import rego.v1
+
+deny contains msg if {{
+\tinput.review.object.metadata.labels["{label}"] == "true"
+\tmsg := "labelled {label}"
+}}
+"""
+
+
+@pytest.mark.slow
+def test_every_worker_follows_a_changed_policy_file_without_a_restart(tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "label.rego").write_text(_LABEL_POLICY.format(label="forbidden"))
+    config = _config(tmp_path, policies={"paths": [str(policies)], "reloadInterval": "200ms"})
+    review = json.loads(json.dumps(REVIEW))
+    review["request"]["object"]["metadata"]["labels"] = {"banned": "true"}
+    with _serving(config, tmp_path / "tls", workers=2) as (port, _):
+        assert _once(port, "POST", json=review).json()["response"]["allowed"] is True
+        (policies / "label.rego").write_text(_LABEL_POLICY.format(label="banned"))
+        # mtime granularity: make sure the change is seen even within the same tick.
+        os.utime(policies / "label.rego", ns=(time.time_ns() + 10**9,) * 2)
+        deadline = time.monotonic() + 20
+        while True:
+            answers = [_once(port, "POST", json=review).json()["response"] for _ in range(8)]
+            if not any(answer["allowed"] for answer in answers):
+                break
+            assert time.monotonic() < deadline, "the webhook kept the old policy"
+            time.sleep(0.2)
+        assert "labelled banned" in answers[0]["status"]["message"]
+    store = AuditStore(create_database_engine(f"sqlite:///{tmp_path / 'audit.db'}"))
+    reloads = store.query(kinds=["policy.reloaded"]).records
+    store.close()
+    # Each worker loads the set for itself, and says so.
+    assert len({record.payload["process"] for record in reloads}) == 2
 
 
 def _once(port: int, method: str, path: str = "/validate", **options: Any) -> httpx.Response:

@@ -18,6 +18,7 @@ from gatekeeper.audit.events import Record
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.policy.engines import create_engine
 from gatekeeper.policy.evaluator import PolicyEvaluator
+from gatekeeper.policy.watch import PolicyWatcher
 from gatekeeper.reconcile.gitsource import GitMirror
 from gatekeeper.reconcile.kube import KubeClient
 from gatekeeper.reconcile.leader import LeaderElector
@@ -129,6 +130,7 @@ class Harness:
         elector: LeaderElector | None = None,
         kube: Any = None,
         engine: PolicyEvaluator | None = None,
+        policy_watch: PolicyWatcher | None = None,
     ) -> Reconciler:
         chosen = sources or (self.source(),)
         git = {
@@ -147,6 +149,7 @@ class Harness:
             elector=elector,
             work_dir=self.work,
             retry_delay=0.05,
+            policy_watch=policy_watch,
         )
         self.reconcilers.append(reconciler)
         return reconciler

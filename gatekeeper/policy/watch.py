@@ -1,0 +1,123 @@
+"""Following policy files: a changed set is loaded while the service runs, a broken one is not.
+
+Security teams change policies in place (a ConfigMap mounted as files, a Git checkout), and
+the webhook and the reconciler are expected to follow without a restart. Every
+`policies.reloadInterval` the watcher compares the files' sizes and modification times with
+the last look; when they changed it loads the set again. A set that loads replaces the active
+one and is recorded as `policy.reloaded`; one that does not is recorded as
+`policy.reload_failed`, and the last good set stays active.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Literal
+
+from gatekeeper.audit import events
+from gatekeeper.audit.events import NewEvent
+from gatekeeper.policy.errors import PolicyLoadError
+from gatekeeper.policy.evaluator import PolicyEvaluator
+from gatekeeper.policy.policyset import load_policy_set, policy_files, policy_set_version
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["unchanged", "reloaded", "failed"]
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+def fingerprint(paths: Sequence[Path]) -> Fingerprint:
+    """Path, size and modification time of every policy file (symbolic links followed)."""
+    seen = []
+    for file in policy_files(paths):
+        try:
+            status = file.stat()
+        except OSError:  # removed between listing and looking: the next look sees it gone
+            continue
+        seen.append((str(file), status.st_size, status.st_mtime_ns))
+    return tuple(seen)
+
+
+class PolicyWatcher:
+    """Reloads `evaluator`'s policy set when its files change; records what happened.
+
+    `record` receives the audit events; `component` (`webhook`, `reconciler`) goes into
+    their payload, since every process that follows the files records its own reload.
+    """
+
+    def __init__(
+        self,
+        evaluator: PolicyEvaluator,
+        *,
+        record: Callable[[NewEvent], object] | None,
+        component: str,
+        interval: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._evaluator = evaluator
+        self._paths = [Path(source) for source in evaluator.policy_set.sources]
+        self._record = record
+        self._component = component
+        self.interval = interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._seen = fingerprint(self._paths)
+        self._checked = clock()
+
+    def check_if_due(self) -> Outcome:
+        """`check`, unless the last look was less than `interval` seconds ago."""
+        if self.interval <= 0 or self._clock() - self._checked < self.interval:
+            return "unchanged"
+        return self.check()
+
+    def check(self) -> Outcome:
+        """Look at the files now; reload the set if they changed since the last look."""
+        with self._lock:
+            self._checked = self._clock()
+            current = fingerprint(self._paths)
+            if current == self._seen:
+                return "unchanged"
+            self._seen = current
+            previous = policy_set_version(self._evaluator.policy_set)
+            try:
+                self._evaluator.replace(load_policy_set(self._paths))
+            except PolicyLoadError as exc:
+                log.error("policy files changed but do not load; keeping %s: %s", previous, exc)
+                self._note(
+                    events.POLICY_RELOAD_FAILED,
+                    {"error": str(exc), "active_version": previous},
+                )
+                return "failed"
+            version = policy_set_version(self._evaluator.policy_set)
+            if version == previous:
+                return "unchanged"
+            log.info("policy set reloaded: %s (was %s)", version, previous)
+            self._note(
+                events.POLICY_RELOADED,
+                {
+                    "version": version,
+                    "previous_version": previous,
+                    "policies": self._evaluator.policy_set.size,
+                },
+            )
+            return "reloaded"
+
+    def _note(self, kind: str, details: dict[str, object]) -> None:
+        if self._record is None:
+            return
+        payload = {
+            "component": self._component,
+            "process": os.getpid(),
+            "sources": [str(path) for path in self._paths],
+            **details,
+        }
+        try:
+            self._record(
+                NewEvent(kind=kind, actor=f"gatekeeper-{self._component}", payload=payload)
+            )
+        except Exception as exc:  # the reload stands; only its record is missing
+            log.error("cannot record %s: %s", kind, exc)
