@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from gatekeeper.devcluster import DevClusterError
+from gatekeeper.devcluster import DevClusterError, identities
 from gatekeeper.devcluster.rbac import FIELD_MANAGER, Manifest, cluster_manifests, developer_binding
 
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -62,6 +63,33 @@ def apply_cluster_rbac(admin_kubeconfig: Path) -> None:
         apply_rbac(api, cluster_manifests())
 
 
-def grant_developers(api: client.ApiClient, namespace: str) -> None:
-    """Let alice and breakglass edit ordinary objects in `namespace`."""
+def grant_developers(api: client.ApiClient, namespace: str, *, timeout: float = 15.0) -> None:
+    """Let alice and breakglass edit ordinary objects in `namespace`; returns once they can.
+
+    kube-apiserver's authorizer reads bindings from a cache that follows the API a little
+    later, so a request right after the binding is created can still be refused. A
+    SubjectAccessReview asks the same authorizer, so once it allows both users, so will it.
+    """
     apply_rbac(api, [developer_binding(namespace)])
+    reviews = client.AuthorizationV1Api(api)
+    deadline = time.monotonic() + timeout
+    for identity in (identities.ALICE, identities.BREAKGLASS):
+        review = client.V1SubjectAccessReview(
+            spec=client.V1SubjectAccessReviewSpec(
+                user=identity.username,
+                groups=list(identity.groups),
+                resource_attributes=client.V1ResourceAttributes(
+                    namespace=namespace, verb="create", resource="configmaps"
+                ),
+            )
+        )
+        while not _allowed(reviews.create_subject_access_review(review)):
+            if time.monotonic() > deadline:
+                raise DevClusterError(
+                    f"{identity.username} still cannot edit in {namespace} after {timeout:g} s"
+                )
+            time.sleep(0.05)
+
+
+def _allowed(review: client.V1SubjectAccessReview) -> bool:
+    return review.status is not None and bool(review.status.allowed)
