@@ -19,6 +19,7 @@ from gatekeeper.reconcile import drift, journal, planner
 from gatekeeper.reconcile.errors import ApplyFailed, KubeError, UnknownKind
 from gatekeeper.reconcile.gates import Desired
 from gatekeeper.reconcile.kube import ResourceType
+from gatekeeper.reconcile.witnesses import AdmittedChange
 from gatekeeper.settings import SourceSettings
 
 MANAGED_SELECTOR: Final = f"{provenance_meta.MANAGED_LABEL}=true"
@@ -134,7 +135,10 @@ class Applier:
         desired: Desired,
         plan: planner.Plan,
         records: list[NewEvent],
+        witnesses: Callable[[ObjectKey], Sequence[AdmittedChange]] | None = None,
     ) -> int:
+        """Record each drifted object (naming who changed it) and, in `correct` mode, apply
+        it again. `witnesses` gives the changes the webhook admitted for an object."""
         if not plan.drifted:
             return 0
         for found in plan.drifted:
@@ -152,6 +156,7 @@ class Applier:
                     actors=actors,
                     missing=found.missing,
                     mode=source.drift,
+                    admitted=witnesses(found.desired.key) if witnesses is not None else (),
                 )
             )
         if source.drift == "correct":

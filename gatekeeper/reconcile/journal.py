@@ -11,6 +11,7 @@ from gatekeeper.audit.ledger import DesiredObject, ObjectKey
 from gatekeeper.canonical import manifest_digest
 from gatekeeper.reconcile import drift, health
 from gatekeeper.reconcile.state import SYNC_HEALTHY, SYNC_UNHEALTHY
+from gatekeeper.reconcile.witnesses import AdmittedChange
 
 
 def object_entry(item: DesiredObject) -> dict[str, str]:
@@ -144,22 +145,29 @@ def drift_detected(
     actors: Sequence[drift.Actor],
     missing: bool,
     mode: str,
+    admitted: Sequence[AdmittedChange] = (),
 ) -> NewEvent:
-    actor = actors[0].manager if actors else "unknown"
+    """The drift of one object. Its actor is the newest user the webhook let change the
+    object (`admitted`, newest first), else the field manager that owns the drifted fields."""
+    manager = actors[0].manager if actors else "unknown"
+    actor = admitted[0].user if admitted else manager
+    payload: dict[str, Any] = {
+        "object": str(item.key),
+        "path": item.path,
+        "missing": missing,
+        "mode": mode,
+        "diff": [_redacted(item.key, change) for change in changes],
+        "changed_by": [a.to_dict() for a in actors],
+    }
+    if admitted:
+        payload["admitted_changes"] = [change.to_dict() for change in admitted]
     return NewEvent(
         kind=events.DRIFT_DETECTED,
-        actor=actor,
+        actor=actor[:256],
         subject=str(item.key),
         source=source,
         commit=commit,
-        payload={
-            "object": str(item.key),
-            "path": item.path,
-            "missing": missing,
-            "mode": mode,
-            "diff": [_redacted(item.key, change) for change in changes],
-            "changed_by": [a.to_dict() for a in actors],
-        },
+        payload=payload,
     )
 
 

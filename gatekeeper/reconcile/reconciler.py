@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from gatekeeper.audit.events import NewEvent, Record
-from gatekeeper.audit.ledger import Ledger
+from gatekeeper.audit.ledger import Ledger, ObjectKey
 from gatekeeper.errors import GatekeeperError
 from gatekeeper.policy.policyset import PolicySet, policy_set_version
 from gatekeeper.policy.watch import PolicyWatcher
-from gatekeeper.reconcile import health, journal, planner
+from gatekeeper.reconcile import health, journal, planner, witnesses
 from gatekeeper.reconcile import state as state_mod
 from gatekeeper.reconcile.applier import Applier, KubePort
 from gatekeeper.reconcile.errors import ApplyFailed, NotLeader, ReconcileError, RollbackRefused
@@ -26,6 +26,7 @@ from gatekeeper.reconcile.gates import Desired, Gates, PolicyPort, Rejected, Sig
 from gatekeeper.reconcile.gitsource import GitPort
 from gatekeeper.reconcile.leader import LeaderElector
 from gatekeeper.reconcile.state import EventStore
+from gatekeeper.reconcile.witnesses import AdmittedChange
 from gatekeeper.settings import SourceSettings
 
 log = logging.getLogger(__name__)
@@ -172,6 +173,15 @@ class Reconciler:
         finally:
             if self._elector is not None:
                 self._elector.release()
+
+    def _witnesses(self, key: ObjectKey, after: int) -> list[AdmittedChange]:
+        try:
+            return witnesses.admitted_changes(
+                self._store, str(key), after=after, reconciler=self._identity
+            )
+        except GatekeeperError as exc:  # the drift is recorded all the same, without names
+            log.warning("cannot read who changed %s: %s", key, exc)
+            return []
 
     def _follow_policies(self) -> None:
         if self._policy_watch is None:
@@ -382,7 +392,10 @@ class Reconciler:
                     warnings=desired.warnings,
                 )
             )
-        drifted = self._applier.handle_drift(source, desired, plan, records)
+        boundary = state.last_applied.seq if state.last_applied is not None else 0
+        drifted = self._applier.handle_drift(
+            source, desired, plan, records, witnesses=lambda key: self._witnesses(key, boundary)
+        )
         pruned = self._applier.prune(source, desired, plan, records) if source.prune else 0
         if rollback is not None:
             records.append(journal.rollback(source=name, to=commit, **rollback))

@@ -31,7 +31,9 @@ class EventStore(Protocol):
         *,
         kinds: tuple[str, ...] | list[str] = (),
         source: str | None = None,
+        subject: str | None = None,
         commit: str | None = None,
+        after: int | None = None,
         limit: int = 100,
         order: Any = "asc",
     ) -> Page: ...
