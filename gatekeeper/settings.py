@@ -157,6 +157,12 @@ class AdmissionSettings(_Section):
         default_factory=lambda: ["library.provenance_verified"],
         description="Policies that state the Git requirement; break-glass lifts their denials.",
     )
+    namespace_labels: Literal["auto", "watch", "off"] = Field(
+        "auto",
+        description="Keep the namespaces' labels in data.inventory (for constraints with a "
+        "namespaceSelector) by watching Namespaces; auto: when a kubeconfig is set or the "
+        "webhook runs in a Pod.",
+    )
     record_batch_delay: Seconds = Field(
         0.0,
         ge=0,

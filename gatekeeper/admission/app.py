@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from gatekeeper.admission.api.deps import AppParts
 from gatekeeper.admission.api.routes import health, metrics, review
 from gatekeeper.admission.metrics import AdmissionMetrics
+from gatekeeper.admission.namespaces import NamespaceWatch
 from gatekeeper.admission.ports import LedgerPort, PolicyPort
 from gatekeeper.admission.service import AdmissionService, AppenderRecorder, Recorder
 from gatekeeper.admission.tls import CertificateReloader
@@ -40,6 +41,8 @@ def create_app(
     """Build the app. Parts not given are made from `settings` and closed on shutdown.
 
     Policies are loaded here, so a policy set that does not load stops `serve` at start.
+    With policies made from settings, the app follows their files and, as
+    `admission.namespaceLabels` says, the cluster's Namespaces.
     A `CertificateReloader` put on `app.state.tls_reloader` before startup runs with the app.
     """
     owned: list[Any] = []
@@ -47,6 +50,7 @@ def create_app(
         store = AuditStore.from_settings(settings)
         owned.append(store)
     watcher: PolicyWatcher | None = None
+    namespaces: NamespaceWatch | None = None
     if recorder is None:
         appender = BatchedAppender(
             store,
@@ -65,6 +69,9 @@ def create_app(
             component="webhook",
             interval=settings.policies.reload_interval,
         )
+        namespaces = NamespaceWatch.from_settings(settings, rego.evaluator)
+        if namespaces is not None:
+            rego.evaluator.refuse_unknown_namespaces()
         policies = rego
     metrics_ = AdmissionMetrics()
     service = AdmissionService(
@@ -84,9 +91,13 @@ def create_app(
         reloads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="policy-reload")
         if watcher is not None and watcher.interval > 0:
             tasks.append(asyncio.create_task(_follow_policies(watcher, reloads)))
+        if namespaces is not None:
+            namespaces.start()
         try:
             yield
         finally:
+            if namespaces is not None:
+                namespaces.stop()
             for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -103,7 +114,9 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
     )
-    parts = AppParts(settings=settings, service=service, metrics=metrics_, store=store)
+    parts = AppParts(
+        settings=settings, service=service, metrics=metrics_, store=store, namespaces=namespaces
+    )
     app.state.parts = parts
     app.state.tls_reloader = None
     app.add_middleware(review.ReviewEndpoint, parts=parts)

@@ -111,6 +111,9 @@ class PolicyEvaluator:
         self._reporter = reporter
         self._lock = threading.Lock()
         self._inventory: dict[str, Any] = inventory_module.build_inventory(())
+        # Whether a constraint that selects namespaces by label may meet a namespace the
+        # inventory does not hold; see `refuse_unknown_namespaces`.
+        self._refuse_unknown_namespaces = False
         self._compiled = self._install(policy_set)
 
     @classmethod
@@ -179,6 +182,16 @@ class PolicyEvaluator:
             return False
         return True
 
+    def refuse_unknown_namespaces(self) -> None:
+        """From now on, a constraint with a `namespaceSelector` meeting an object in a
+        namespace the inventory does not hold is an `EvaluationError`, not a non-match.
+
+        For callers whose inventory follows the cluster (the webhook): a namespace missing
+        there is not known yet, and skipping the constraint would let the object through
+        unchecked.
+        """
+        self._refuse_unknown_namespaces = True
+
     def set_inventory(self, objects: Iterable[Mapping[str, Any]]) -> None:
         """Replace `data.inventory` with the given objects (the gatekeeper's current view)."""
         inventory = inventory_module.build_inventory(objects)
@@ -207,14 +220,21 @@ class PolicyEvaluator:
         if constraints:
             review = input_document.get("review") or {}
             inventory = self._inventory
+            refuse = self._refuse_unknown_namespaces
+
+            def labels_of(namespace: str) -> Mapping[str, str] | None:
+                labels = inventory_module.namespace_labels(inventory, namespace)
+                if labels is None and refuse:
+                    raise EvaluationError(
+                        f"the labels of namespace {namespace!r} are not known yet, and a "
+                        "constraint selects namespaces by label"
+                    )
+                return labels
+
             matched = {
                 c.policy_id: True
                 for c in constraints
-                if constraint_matches(
-                    c.match,
-                    review,
-                    namespace_labels=lambda ns: inventory_module.namespace_labels(inventory, ns),
-                )
+                if constraint_matches(c.match, review, namespace_labels=labels_of)
             }
             if matched:
                 answer = self._engine.query(

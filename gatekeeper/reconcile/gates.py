@@ -7,7 +7,7 @@ found, so that `sync.rejected` can name them all and nothing of the commit is ap
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,9 +34,17 @@ class PolicyPort(Protocol):
         """The active set (it changes when the policy files are reloaded)."""
         ...
 
+    def set_inventory(self, objects: Iterable[Mapping[str, Any]]) -> None:
+        """Replace `data.inventory` (the reconciler puts the Namespaces there)."""
+        ...
+
 
 class Discovery(Protocol):
     def resource_for(self, api_version: str, kind: str) -> ResourceType: ...
+
+    def list(
+        self, resource: ResourceType, *, label_selector: str = "", namespace: str | None = None
+    ) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -149,6 +157,7 @@ class Gates:
             raise Rejected(reasons)
         warnings: list[dict[str, Any]] = []
         if check_policies:
+            self._load_namespaces(objects)
             denials = self._evaluate(commit, objects, sig, warnings)
             if denials:
                 raise Rejected(denials)
@@ -224,6 +233,18 @@ class Gates:
             objects.append(DesiredObject(key=key, path=item.path, manifest=manifest))
         custom = frozenset((r.group, r.kind) for r in defined.values())
         return objects, resources, custom, reasons
+
+    def _load_namespaces(self, objects: Sequence[DesiredObject]) -> None:
+        """Put the cluster's Namespaces, as this commit would leave them, in the inventory,
+        so that constraints selecting namespaces by label see the labels they will have."""
+        namespaces = {
+            str(item["metadata"]["name"]): item
+            for item in self.kube.list(self.kube.resource_for("v1", "Namespace"))
+        }
+        for item in objects:
+            if item.key.kind == "Namespace" and not item.key.api_group:
+                namespaces[item.key.name] = dict(item.manifest, apiVersion="v1", kind="Namespace")
+        self.engine.set_inventory(namespaces.values())
 
     def _evaluate(
         self,

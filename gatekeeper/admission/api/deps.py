@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from gatekeeper.admission.metrics import AdmissionMetrics
+from gatekeeper.admission.namespaces import NamespaceWatch
 from gatekeeper.admission.service import AdmissionService
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.settings import Settings
@@ -21,6 +22,7 @@ class AppParts:
     service: AdmissionService
     metrics: AdmissionMetrics
     store: AuditStore
+    namespaces: NamespaceWatch | None = None
 
 
 def _parts(request: Request) -> AppParts:
@@ -42,6 +44,11 @@ async def _store(request: Request) -> AuditStore:
     return _parts(request).store
 
 
+async def _namespaces(request: Request) -> NamespaceWatch | None:
+    return _parts(request).namespaces
+
+
 PartsDep = Annotated[AppParts, Depends(_parts_dep)]
 MetricsDep = Annotated[AdmissionMetrics, Depends(_metrics)]
 StoreDep = Annotated[AuditStore, Depends(_store)]
+NamespacesDep = Annotated[NamespaceWatch | None, Depends(_namespaces)]

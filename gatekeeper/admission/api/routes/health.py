@@ -1,4 +1,5 @@
-"""Liveness (`/healthz`) and readiness (`/readyz`: the audit store answers)."""
+"""Liveness (`/healthz`) and readiness (`/readyz`: the audit store answers and, when watched,
+the namespaces have been listed)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from gatekeeper.admission.api.deps import StoreDep
+from gatekeeper.admission.api.deps import NamespacesDep, StoreDep
 from gatekeeper.errors import GatekeeperError
 
 router = APIRouter()
@@ -19,7 +20,10 @@ async def healthz() -> JSONResponse:
 
 
 @router.get("/readyz")
-async def readyz(store: StoreDep) -> JSONResponse:
+async def readyz(store: StoreDep, namespaces: NamespacesDep) -> JSONResponse:
+    if namespaces is not None and not namespaces.ready.is_set():
+        reason = "the namespaces have not been listed yet (admission.namespaceLabels)"
+        return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
     try:
         seq, _ = await asyncio.to_thread(store.head)
     except GatekeeperError as exc:

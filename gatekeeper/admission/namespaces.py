@@ -1,0 +1,137 @@
+"""The namespaces' labels for the webhook: listed, then watched, kept in `data.inventory`.
+
+A Gatekeeper constraint may select objects by the labels of their namespace, which an
+AdmissionReview does not carry. The webhook keeps every Namespace's metadata in the policy
+inventory, from one list and then a watch that it renews; until the first list has arrived
+`/readyz` answers 503, and a namespace missing from the inventory makes such a constraint an
+evaluation error (answered by `admission.failClosed`) rather than a silent non-match.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from typing import Any
+
+from kubernetes import client, config, watch
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from gatekeeper.errors import ConfigError
+from gatekeeper.policy.evaluator import PolicyEvaluator
+from gatekeeper.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_WATCH_SECONDS = 10  # the server ends each watch after this long; stop waits at most this
+_RETRY_SECONDS = 1.0
+
+
+class NamespaceWatch:
+    """Follows the cluster's Namespaces in a thread and publishes them to `evaluator`."""
+
+    def __init__(self, api: client.ApiClient, evaluator: PolicyEvaluator) -> None:
+        self._api = api
+        self._core = client.CoreV1Api(api)
+        self._evaluator = evaluator
+        self._namespaces: dict[str, dict[str, Any]] = {}
+        self.ready = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="namespace-watch", daemon=True)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, evaluator: PolicyEvaluator) -> NamespaceWatch | None:
+        """The watch `admission.namespaceLabels` asks for, or None.
+
+        `auto` watches when a kubeconfig is configured or the webhook runs in a Pod.
+        """
+        mode = settings.admission.namespace_labels
+        kubeconfig = settings.resolve(settings.kubernetes.kubeconfig)
+        in_cluster = "KUBERNETES_SERVICE_HOST" in os.environ
+        if mode == "off" or (mode == "auto" and kubeconfig is None and not in_cluster):
+            return None
+        try:
+            if kubeconfig is not None:
+                api = config.new_client_from_config(  # type: ignore[no-untyped-call]
+                    config_file=str(kubeconfig), context=settings.kubernetes.context
+                )
+            else:
+                configuration = client.Configuration()
+                config.load_incluster_config(  # type: ignore[no-untyped-call]
+                    client_configuration=configuration
+                )
+                api = client.ApiClient(configuration)
+        except (ConfigException, OSError) as exc:
+            raise ConfigError(
+                f"admission.namespaceLabels: cannot reach the cluster: {exc}"
+            ) from exc
+        return cls(api, evaluator)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        # The thread notices within one watch period; nothing waits for it.
+        self._stopping.set()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._watch(self._list())
+            except Exception as exc:  # a lost connection or a refused list: try again
+                if self._stopping.is_set():
+                    break
+                log.warning("namespace watch: %s; retrying", _describe(exc))
+                self._stopping.wait(_RETRY_SECONDS)
+        self._api.close()  # type: ignore[no-untyped-call]
+
+    def _list(self) -> str:
+        response: Any = self._core.list_namespace(_preload_content=False, _request_timeout=30)
+        listed = json.loads(response.data)
+        self._namespaces = {
+            item["metadata"]["name"]: _kept(item) for item in listed.get("items") or []
+        }
+        self._publish()
+        self.ready.set()
+        return str(listed["metadata"]["resourceVersion"])
+
+    def _watch(self, resource_version: str) -> None:
+        stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
+            self._core.list_namespace,
+            resource_version=resource_version,
+            timeout_seconds=_WATCH_SECONDS,
+            _request_timeout=_WATCH_SECONDS + 20,
+        )
+        for event in stream:
+            if self._stopping.is_set():
+                return
+            kind, item = event["type"], event.get("raw_object") or {}
+            if kind == "ERROR":  # usually 410 Gone: the version is too old, list again
+                return
+            name = (item.get("metadata") or {}).get("name")
+            if not name:
+                continue
+            if kind == "DELETED":
+                self._namespaces.pop(name, None)
+            else:
+                self._namespaces[name] = _kept(item)
+            self._publish()
+        # The server ended the watch after its period: list again, which also heals any
+        # event missed while reconnecting.
+
+    def _publish(self) -> None:
+        self._evaluator.set_inventory(list(self._namespaces.values()))
+
+
+def _kept(item: dict[str, Any]) -> dict[str, Any]:
+    """What policies may read of a Namespace: its metadata without managedFields."""
+    metadata = {k: v for k, v in (item.get("metadata") or {}).items() if k != "managedFields"}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, ApiException):
+        return f"HTTP {error.status} {error.reason}"
+    return f"{type(error).__name__}: {error}"

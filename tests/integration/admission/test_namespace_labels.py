@@ -1,0 +1,158 @@
+"""The webhook follows the cluster's Namespaces: constraints select objects by namespace label."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from kubernetes import client
+
+from gatekeeper.admission import server as admission_server
+from gatekeeper.admission.app import create_app
+from gatekeeper.audit import migrate
+from gatekeeper.audit.database import create_database_engine
+from gatekeeper.audit.store import AuditStore
+from gatekeeper.settings import Settings
+from tests.fixtures.cluster import Cluster
+from tests.fixtures.webhook import make_webhook_tls, register_webhook
+from tests.integration.admission.test_webhook_cluster import RunningWebhook, refused
+
+pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow]
+
+SUITES = Path(__file__).resolve().parents[2] / "data" / "gatekeeper"
+RULES = [
+    {
+        "apiGroups": [""],
+        "apiVersions": ["v1"],
+        "operations": ["CREATE", "UPDATE"],
+        "resources": ["configmaps"],
+        "scope": "Namespaced",
+    }
+]
+
+
+def _owner_required_in_prod(folder: Path) -> Path:
+    folder.mkdir()
+    shutil.copy(SUITES / "requiredlabels" / "template.yaml", folder / "template.yaml")
+    constraint = {
+        "apiVersion": "constraints.gatekeeper.sh/v1beta1",
+        "kind": "K8sRequiredLabels",
+        "metadata": {"name": "owner-in-prod"},
+        "spec": {
+            "match": {
+                "kinds": [{"apiGroups": [""], "kinds": ["ConfigMap"]}],
+                "namespaceSelector": {"matchLabels": {"env": "prod"}},
+            },
+            "parameters": {"labels": [{"key": "owner"}]},
+        },
+    }
+    (folder / "constraint.yaml").write_text(yaml.safe_dump(constraint))
+    return folder
+
+
+@pytest.fixture
+def webhook(
+    tmp_path: Path,
+    cluster: Cluster,
+    admin_api: client.ApiClient,
+    namespace: str,
+    registered_webhooks: list[str],
+) -> Iterator[RunningWebhook]:
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    engine = create_database_engine(url)
+    migrate.upgrade(engine)
+    store = AuditStore(engine)
+    settings = Settings(
+        database={"url": url},
+        kubernetes={"kubeconfig": cluster.admin_kubeconfig},
+        policies={"paths": [_owner_required_in_prod(tmp_path / "constraints")]},
+        admission={"reconcilerIdentity": "reconciler", "namespaceLabels": "watch"},
+    )
+    tls = make_webhook_tls(tmp_path / "tls")
+    listen = admission_server.Listen(
+        host="127.0.0.1", port=0, cert_file=tls.cert_file, key_file=tls.key_file
+    )
+    thread = admission_server.ServerThread(
+        admission_server.build_server(create_app(settings, store=store), listen),
+        admission_server.bind("127.0.0.1"),
+    )
+    thread.start()
+    running = RunningWebhook(tls=tls, store=store, thread=thread, namespace=namespace)
+    try:
+        register_webhook(
+            admin_api,
+            running,  # type: ignore[arg-type]
+            namespace=namespace,
+            rules=RULES,
+            created=registered_webhooks,
+        )
+        yield running
+    finally:
+        thread.stop()
+        store.close()
+
+
+def _config_map(name: str, **labels: str) -> client.V1ConfigMap:
+    return client.V1ConfigMap(metadata=client.V1ObjectMeta(name=name, labels=labels or None))
+
+
+def test_a_constraint_follows_a_namespace_label_as_it_changes(
+    webhook: RunningWebhook,
+    namespace: str,
+    admin_api: client.ApiClient,
+    alice_api: client.ApiClient,
+) -> None:
+    core = client.CoreV1Api(alice_api)
+    assert httpx.get(webhook.url("/readyz"), verify=False).status_code == 200
+    core.create_namespaced_config_map(namespace, _config_map("before"))
+
+    client.CoreV1Api(admin_api).patch_namespace(
+        namespace, {"metadata": {"labels": {"env": "prod"}}}
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            core.create_namespaced_config_map(namespace, _config_map("probe-label"), dry_run="All")
+        except client.ApiException as exc:
+            assert exc.status == 403
+            break
+        assert time.monotonic() < deadline, "the webhook never saw the namespace's new label"
+        time.sleep(0.1)
+
+    message = refused(lambda: core.create_namespaced_config_map(namespace, _config_map("after")))
+    assert "owner" in message
+    core.create_namespaced_config_map(namespace, _config_map("owned", owner="alice"))
+
+
+def test_a_namespace_the_webhook_has_not_seen_is_answered_as_configured(
+    webhook: RunningWebhook,
+) -> None:
+    review = {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "6d1f0c9e-0000-4000-8000-00000000beef",
+            "kind": {"group": "", "version": "v1", "kind": "ConfigMap"},
+            "resource": {"group": "", "version": "v1", "resource": "configmaps"},
+            "namespace": "not-created-yet",
+            "name": "c",
+            "operation": "CREATE",
+            "userInfo": {"username": "alice", "groups": []},
+            "object": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}},
+        },
+    }
+
+    answer = httpx.post(webhook.url(), content=json.dumps(review), verify=False).json()
+
+    response = answer["response"]
+    # failClosed is on by default: no silent pass for a constraint that could not be matched.
+    assert response["allowed"] is False
+    assert (
+        "labels of namespace 'not-created-yet' are not known yet" in response["status"]["message"]
+    )

@@ -1,0 +1,86 @@
+"""Constraints that select namespaces by label see the labels the commit gives them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gatekeeper.audit import events
+from gatekeeper.policy.engines import create_engine
+from gatekeeper.policy.evaluator import PolicyEvaluator
+from tests.integration.reconcile.conftest import Harness, config_map
+
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
+
+SUITES = Path(__file__).resolve().parents[2] / "data" / "gatekeeper"
+
+
+def _owner_required_in_prod(folder: Path) -> PolicyEvaluator:
+    """K8sRequiredLabels: ConfigMaps in namespaces labelled env=prod need an `owner` label."""
+    folder.mkdir()
+    shutil.copy(SUITES / "requiredlabels" / "template.yaml", folder / "template.yaml")
+    constraint = {
+        "apiVersion": "constraints.gatekeeper.sh/v1beta1",
+        "kind": "K8sRequiredLabels",
+        "metadata": {"name": "owner-in-prod"},
+        "spec": {
+            "match": {
+                "kinds": [{"apiGroups": [""], "kinds": ["ConfigMap"]}],
+                "namespaceSelector": {"matchLabels": {"env": "prod"}},
+            },
+            "parameters": {"labels": [{"key": "owner"}]},
+        },
+    }
+    (folder / "constraint.yaml").write_text(yaml.safe_dump(constraint))
+    return PolicyEvaluator.from_paths([folder], engine=create_engine("regorus"))
+
+
+def _namespace(name: str, **labels: str) -> str:
+    return yaml.safe_dump(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+    )
+
+
+def _in(namespace: str, manifest: str) -> str:
+    document = yaml.safe_load(manifest)
+    document["metadata"]["namespace"] = namespace
+    return yaml.safe_dump(document)
+
+
+def test_a_namespace_labelled_in_the_same_commit_selects_its_objects(
+    harness: Harness, tmp_path: Path
+) -> None:
+    engine = _owner_required_in_prod(tmp_path / "constraints")
+    prod, dev = f"{harness.namespace}-prod", f"{harness.namespace}-dev"
+    harness.commit(
+        {
+            "apps/ns.yaml": _namespace(prod, env="prod") + "---\n" + _namespace(dev, env="dev"),
+            "apps/prod.yaml": _in(prod, config_map("settings", {"k": "v"})),
+            "apps/dev.yaml": _in(dev, config_map("settings", {"k": "v"})),
+        }
+    )
+    reconciler = harness.reconciler(engine=engine)
+
+    result = reconciler.reconcile(harness.name)
+
+    assert result.outcome == "rejected"
+    (rejected,) = harness.records(events.SYNC_REJECTED)
+    objects = {reason.get("object") for reason in rejected.payload["reasons"]}
+    assert objects == {f"ConfigMap/{prod}/settings"}
+    assert "owner" in rejected.payload["reasons"][0]["message"]
+
+
+def test_a_live_namespace_label_selects_objects_of_a_later_commit(
+    harness: Harness, tmp_path: Path
+) -> None:
+    engine = _owner_required_in_prod(tmp_path / "constraints")
+    harness.commit({"apps/a.yaml": config_map("a", {"k": "v"})})
+    reconciler = harness.reconciler(engine=engine)
+    assert reconciler.reconcile(harness.name).outcome == "applied"
+    harness.core().patch_namespace(harness.namespace, {"metadata": {"labels": {"env": "prod"}}})
+    harness.commit({"apps/a.yaml": config_map("a", {"k": "changed"})})
+
+    assert reconciler.reconcile(harness.name).outcome == "rejected"
