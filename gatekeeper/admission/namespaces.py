@@ -9,15 +9,18 @@ evaluation error (answered by `admission.failClosed`) rather than a silent non-m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import socket
 import threading
 from typing import Any
 
-from kubernetes import client, config, watch
+from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
+from kubernetes.watch.watch import iter_resp_lines
 
 from gatekeeper.errors import ConfigError
 from gatekeeper.policy.evaluator import PolicyEvaluator
@@ -25,7 +28,7 @@ from gatekeeper.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_WATCH_SECONDS = 10  # the server ends each watch after this long; stop waits at most this
+_WATCH_SECONDS = 60  # the server ends each watch after this long
 _RETRY_SECONDS = 1.0
 
 
@@ -39,6 +42,7 @@ class NamespaceWatch:
         self._namespaces: dict[str, dict[str, Any]] = {}
         self.ready = threading.Event()
         self._stopping = threading.Event()
+        self._response: Any = None
         self._thread = threading.Thread(target=self._run, name="namespace-watch", daemon=True)
 
     @classmethod
@@ -73,8 +77,19 @@ class NamespaceWatch:
         self._thread.start()
 
     def stop(self) -> None:
-        # The thread notices within one watch period; nothing waits for it.
+        """Stop following; an open watch is cut at once (kube-apiserver would otherwise
+        wait for it when it shuts down)."""
         self._stopping.set()
+        response = self._response
+        sock = getattr(getattr(response, "connection", None), "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def join(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the thread to end; whether it has."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -98,28 +113,42 @@ class NamespaceWatch:
         return str(listed["metadata"]["resourceVersion"])
 
     def _watch(self, resource_version: str) -> None:
-        stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
-            self._core.list_namespace,
+        response: Any = self._core.list_namespace(
+            watch=True,
             resource_version=resource_version,
             timeout_seconds=_WATCH_SECONDS,
+            _preload_content=False,
             _request_timeout=_WATCH_SECONDS + 20,
         )
-        for event in stream:
-            if self._stopping.is_set():
+        self._response = response
+        try:
+            if self._stopping.is_set():  # stopped before `stop` could see the response
                 return
-            kind, item = event["type"], event.get("raw_object") or {}
-            if kind == "ERROR":  # usually 410 Gone: the version is too old, list again
-                return
-            name = (item.get("metadata") or {}).get("name")
-            if not name:
-                continue
-            if kind == "DELETED":
-                self._namespaces.pop(name, None)
-            else:
-                self._namespaces[name] = _kept(item)
-            self._publish()
-        # The server ended the watch after its period: list again, which also heals any
+            for line in iter_resp_lines(response):  # type: ignore[no-untyped-call]
+                if self._stopping.is_set() or (line and not self._apply(json.loads(line))):
+                    return
+        finally:
+            self._response = None
+            response.release_conn()
+        # The server ends each watch after its period: list again, which also heals any
         # event missed while reconnecting.
+
+    def _apply(self, event: dict[str, Any]) -> bool:
+        """Take one watch event in; False when the watch must start over from a list."""
+        kind, item = event.get("type"), event.get("object") or {}
+        if kind == "ERROR":
+            if item.get("code") == 410:  # Gone: the version is too old, list again
+                return False
+            raise ApiException(status=item.get("code"), reason=item.get("message"))
+        name = (item.get("metadata") or {}).get("name")
+        if kind not in ("ADDED", "MODIFIED", "DELETED") or not name:
+            return True
+        if kind == "DELETED":
+            self._namespaces.pop(name, None)
+        else:
+            self._namespaces[name] = _kept(item)
+        self._publish()
+        return True
 
     def _publish(self) -> None:
         self._evaluator.set_inventory(list(self._namespaces.values()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -15,9 +16,13 @@ from kubernetes import client
 
 from gatekeeper.admission import server as admission_server
 from gatekeeper.admission.app import create_app
+from gatekeeper.admission.namespaces import NamespaceWatch
 from gatekeeper.audit import migrate
 from gatekeeper.audit.database import create_database_engine
 from gatekeeper.audit.store import AuditStore
+from gatekeeper.errors import ConfigError
+from gatekeeper.policy.engines import create_engine
+from gatekeeper.policy.evaluator import PolicyEvaluator
 from gatekeeper.settings import Settings
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.webhook import make_webhook_tls, register_webhook
@@ -156,3 +161,43 @@ def test_a_namespace_the_webhook_has_not_seen_is_answered_as_configured(
     assert (
         "labels of namespace 'not-created-yet' are not known yet" in response["status"]["message"]
     )
+
+
+def test_stopping_the_watch_cuts_its_connection_at_once(
+    tmp_path: Path, cluster: Cluster, namespace: str
+) -> None:
+    evaluator = PolicyEvaluator.from_paths(
+        [_owner_required_in_prod(tmp_path / "constraints")], engine=create_engine("regorus")
+    )
+    settings = Settings(
+        kubernetes={"kubeconfig": cluster.admin_kubeconfig},
+        admission={"namespaceLabels": "watch"},
+    )
+    watch = NamespaceWatch.from_settings(settings, evaluator)
+    assert watch is not None
+    watch.start()
+    assert watch.ready.wait(10)
+    time.sleep(0.3)  # into the watch, which the server would hold open for a minute
+
+    started = time.monotonic()
+    watch.stop()
+
+    assert watch.join(5), "the watch thread did not end"
+    assert time.monotonic() - started < 2
+
+
+def test_without_cluster_settings_the_webhook_does_not_watch(tmp_path: Path) -> None:
+    evaluator = PolicyEvaluator.from_paths(
+        [_owner_required_in_prod(tmp_path / "constraints")], engine=create_engine("regorus")
+    )
+    assert NamespaceWatch.from_settings(Settings(), evaluator) is None or (
+        "KUBERNETES_SERVICE_HOST" in os.environ
+    )
+    with pytest.raises(ConfigError, match="namespaceLabels: cannot reach the cluster"):
+        NamespaceWatch.from_settings(
+            Settings(
+                kubernetes={"kubeconfig": tmp_path / "missing.yaml"},
+                admission={"namespaceLabels": "watch"},
+            ),
+            evaluator,
+        )
