@@ -170,13 +170,38 @@ def _facts(payload: Mapping[str, Any]) -> list[str]:
             if isinstance(item, Mapping)
         ]
         facts.append("; ".join(changes))
+    people = payload.get("admitted_changes")
     managers = payload.get("changed_by")
-    if isinstance(managers, list) and managers:
+    if isinstance(people, list) and people:
+        # The webhook's records name the users; they say more than the field managers.
+        facts.append(
+            "changed by " + ", ".join(_person(p) for p in people if isinstance(p, Mapping))
+        )
+    elif isinstance(managers, list) and managers:
         names = sorted({str(m.get("manager")) for m in managers if isinstance(m, Mapping)})
         facts.append("changed by " + ", ".join(names))
     if payload.get("missing") is True:
         facts.append("object deleted from the cluster")
+    version, previous = payload.get("version"), payload.get("previous_version")
+    if isinstance(version, str) and isinstance(previous, str):
+        where = payload.get("component")
+        facts.append(
+            f"policy set {_short(version)} replaced {_short(previous)}"
+            + (f" in the {where}" if where else "")
+        )
     return facts
+
+
+def _person(change: Mapping[str, Any]) -> str:
+    """`breakglass (breakglass: INC-9)`: who, and under what decision and reason."""
+    reason = change.get("reason")
+    decision = change.get("decision")
+    detail = f"{decision}: {reason}" if reason else str(decision or "")
+    return f"{change.get('user')} ({detail})" if detail else str(change.get("user"))
+
+
+def _short(version: str) -> str:
+    return version[:19]  # "sha256:" and 12 hex digits
 
 
 def _text(value: Any) -> str:

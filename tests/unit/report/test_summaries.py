@@ -40,3 +40,31 @@ def test_drift_records_say_what_differs_and_who_changed_it() -> None:
     }
     assert summarise(payload) == "spec.replicas: 2 in Git, 5 live; changed by kubectl-edit"
     assert summarise({"missing": True}) == "object deleted from the cluster"
+
+
+def test_drift_records_name_the_people_the_webhook_let_change_the_object() -> None:
+    payload = {
+        "diff": [{"path": "spec.replicas", "desired": 1, "live": 3}],
+        "changed_by": [{"manager": "OpenAPI-Generator"}],
+        "admitted_changes": [
+            {"user": "breakglass", "decision": "breakglass", "reason": "INC-9 rollback"}
+        ],
+    }
+    assert summarise(payload) == (
+        "spec.replicas: 1 in Git, 3 live; changed by breakglass (breakglass: INC-9 rollback)"
+    )
+
+
+def test_policy_reloads_say_which_set_replaced_which() -> None:
+    payload = {
+        "version": "sha256:" + "a" * 64,
+        "previous_version": "sha256:" + "b" * 64,
+        "component": "webhook",
+        "policies": 19,
+    }
+    assert summarise(payload) == (
+        "policy set sha256:aaaaaaaaaaaa replaced sha256:bbbbbbbbbbbb in the webhook"
+    )
+    assert summarise({"error": "label.rego:3: unexpected eof", "active_version": "x"}) == (
+        "label.rego:3: unexpected eof"
+    )
