@@ -44,6 +44,9 @@ def amount(value: Any) -> Decimal | None:
     """The amount a quantity stands for; None when `value` is not a quantity."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         return None
+    if isinstance(value, float):
+        # As written in the manifest: Decimal(0.1) would be 0.1000000000000000055...
+        value = repr(value)
     try:
         parsed: Decimal = parse_quantity(value)  # type: ignore[no-untyped-call]
     except (ValueError, ArithmeticError):

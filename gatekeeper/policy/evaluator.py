@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import threading
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from gatekeeper.errors import GatekeeperError
 from gatekeeper.policy import inventory as inventory_module
 from gatekeeper.policy.decision import (
     Action,
@@ -144,19 +146,25 @@ class PolicyEvaluator:
         return compiled
 
     def replace(self, policy_set: PolicySet) -> None:
-        """Install a new policy set; raises `PolicyLoadError` and keeps the old one if it fails."""
+        """Install a new policy set; raises and keeps the old one if it fails.
+
+        `PolicyLoadError` when the set is bad; the engine's own error (an OPA server that
+        cannot be reached, say) when it could not take the set.
+        """
         with self._lock:
             previous = self._compiled
             try:
                 self._compiled = self._install(policy_set)
-            except PolicyLoadError:
+            except GatekeeperError:
                 # Engines keep their old set on a failed load; this restores it after a set
-                # that loaded but failed its first evaluation.
-                self._engine.load(
-                    previous.modules,
-                    self._data_for(previous.policy_set),
-                    entry_points=entry_points(previous.policy_set),
-                )
+                # that loaded but failed its first evaluation, or one an engine took only in
+                # part (modules pushed to an OPA server before it went away).
+                with contextlib.suppress(GatekeeperError):
+                    self._engine.load(
+                        previous.modules,
+                        self._data_for(previous.policy_set),
+                        entry_points=entry_points(previous.policy_set),
+                    )
                 raise
 
     def _data_for(self, policy_set: PolicySet) -> dict[str, Any]:

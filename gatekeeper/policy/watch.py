@@ -20,6 +20,7 @@ from typing import Literal
 
 from gatekeeper.audit import events
 from gatekeeper.audit.events import NewEvent
+from gatekeeper.errors import GatekeeperError
 from gatekeeper.policy.errors import PolicyLoadError
 from gatekeeper.policy.evaluator import PolicyEvaluator
 from gatekeeper.policy.policyset import load_policy_set, policy_files, policy_set_version
@@ -81,17 +82,21 @@ class PolicyWatcher:
             current = fingerprint(self._paths)
             if current == self._seen:
                 return "unchanged"
-            self._seen = current
             previous = policy_set_version(self._evaluator.policy_set)
             try:
                 self._evaluator.replace(load_policy_set(self._paths))
-            except PolicyLoadError as exc:
-                log.error("policy files changed but do not load; keeping %s: %s", previous, exc)
+            except GatekeeperError as exc:
+                # A set that does not load is not tried again until its files change; an
+                # engine that could not take it (an OPA server away) is, at the next look.
+                if isinstance(exc, PolicyLoadError):
+                    self._seen = current
+                log.error("policy files changed but were not loaded; keeping %s: %s", previous, exc)
                 self._note(
                     events.POLICY_RELOAD_FAILED,
                     {"error": str(exc), "active_version": previous},
                 )
                 return "failed"
+            self._seen = current
             version = policy_set_version(self._evaluator.policy_set)
             if version == previous:
                 return "unchanged"

@@ -17,6 +17,7 @@ from gatekeeper.reconcile.state import EventStore
 
 _CHANGES = ("UPDATE", "DELETE")
 _KINDS = (events.BREAKGLASS, events.ADMISSION_ALLOWED)
+_READ = 500  # decisions read per drifted object, newest first
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,14 @@ def admitted_changes(
         # Changes before the last correction were undone by it. In report mode nothing is
         # corrected, so each pass names the same people until Git catches up.
         after = max(after, last.records[0].seq)
-    page = store.query(subject=subject, kinds=list(_KINDS), after=after, limit=limit)
-    found = [_change(record) for record in page.records if _counts(record, reconciler)]
-    return sorted(found, key=lambda change: change.seq, reverse=True)
+    # Newest first, so that a long history keeps its latest changes, not its oldest.
+    page = store.query(subject=subject, kinds=list(_KINDS), order="desc", limit=_READ)
+    found = [
+        _change(record)
+        for record in page.records
+        if record.seq > after and _counts(record, reconciler)
+    ]
+    return found[:limit]
 
 
 def _counts(record: Record, reconciler: str) -> bool:

@@ -13,7 +13,18 @@ from gatekeeper import quantity
 
 @pytest.mark.parametrize(
     ("written", "stored"),
-    [("1000m", "1"), (1, "1"), (0.5, "500m"), ("1024Mi", "1Gi"), ("1e3", "1k"), ("2", "2")],
+    [
+        ("1000m", "1"),
+        (1, "1"),
+        (0.5, "500m"),
+        (0.1, "100m"),
+        (0.3, "300m"),
+        (0.001, "1m"),
+        (2.5, "2500m"),
+        ("1024Mi", "1Gi"),
+        ("1e3", "1k"),
+        ("2", "2"),
+    ],
 )
 def test_a_quantity_and_its_canonical_form_are_the_same_amount(
     written: object, stored: str

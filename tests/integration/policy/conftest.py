@@ -30,6 +30,9 @@ class OpaRestServer:
         self.engine = RegorusEngine()
         self.lock = threading.Lock()
         self.requests: list[tuple[str, str]] = []
+        # While set, every request has its connection closed unanswered, as by a server
+        # that is going away.
+        self.unavailable = False
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -123,6 +126,12 @@ def _handler_for(server: OpaRestServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
+
+        def handle_one_request(self) -> None:
+            if server.unavailable:
+                self.close_connection = True
+                return
+            super().handle_one_request()
 
         def _route(self) -> tuple[str, str]:
             path = self.path.split("?", 1)[0]

@@ -16,6 +16,7 @@ from gatekeeper.policy.engines import create_engine
 from gatekeeper.policy.evaluator import PolicyEvaluator
 from gatekeeper.policy.inputs import admission_input
 from gatekeeper.policy.watch import PolicyWatcher
+from tests.integration.policy.conftest import OpaRestServer
 
 pytestmark = pytest.mark.integration
 
@@ -131,3 +132,25 @@ def test_an_interval_of_zero_never_reloads(folder: Path) -> None:
     _write(folder / "label.rego", _policy("banned"))
     assert watcher.check_if_due() == "unchanged"
     assert not evaluator.evaluate(_labelled("forbidden")).allowed
+
+
+def test_an_engine_that_cannot_take_the_set_gets_it_at_the_next_look(
+    folder: Path, store: AuditStore, opa_rest_server: OpaRestServer
+) -> None:
+    evaluator = PolicyEvaluator.from_paths(
+        [folder], engine=create_engine("opa-server", opa_url=opa_rest_server.url)
+    )
+    watcher = PolicyWatcher(evaluator, record=store.append, component="webhook", interval=10)
+    _write(folder / "label.rego", _policy("banned"))
+
+    opa_rest_server.unavailable = True
+    assert watcher.check() == "failed"
+    opa_rest_server.unavailable = False
+    assert watcher.check() == "reloaded"
+
+    assert not evaluator.evaluate(_labelled("banned")).allowed
+    kinds = [
+        r.kind
+        for r in store.query(kinds=[events.POLICY_RELOAD_FAILED, events.POLICY_RELOADED]).records
+    ]
+    assert kinds == [events.POLICY_RELOAD_FAILED, events.POLICY_RELOADED]

@@ -60,3 +60,14 @@ def test_only_changes_after_the_sync_and_the_last_correction_count(store: AuditS
 
     assert [c.seq for c in changes] == [newest]
     assert undone not in [c.seq for c in changes]
+
+
+def test_a_long_history_keeps_its_newest_changes(store: AuditStore) -> None:
+    for _ in range(60):
+        _decision(store, events.ADMISSION_ALLOWED, "reconciler", "UPDATE")
+    for n in range(60):
+        _decision(store, events.ADMISSION_ALLOWED, f"user{n}", "UPDATE")
+
+    changes = admitted_changes(store, SUBJECT, after=0, reconciler="reconciler", limit=5)
+
+    assert [c.user for c in changes] == ["user59", "user58", "user57", "user56", "user55"]
