@@ -56,6 +56,8 @@ def create_app(
             store,
             max_delay=settings.admission.record_batch_delay,
             max_size=settings.audit.batch_max_size,
+            # A batch that waits longer for the lock has no caller left to answer.
+            lock_wait=settings.admission.decision_timeout,
         )
         owned.insert(0, appender)
         recorder = AppenderRecorder(appender)
@@ -71,7 +73,7 @@ def create_app(
         )
         namespaces = NamespaceWatch.from_settings(settings, rego.evaluator)
         if namespaces is not None:
-            rego.evaluator.refuse_unknown_namespaces()
+            rego.evaluator.refuse_unknown_namespaces(namespaces.lookup)
         policies = rego
     metrics_ = AdmissionMetrics()
     service = AdmissionService(

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 _WATCH_SECONDS = 60  # the server ends each watch after this long
 _RETRY_SECONDS = 1.0
+_LOOKUP_SECONDS = 2.0
 
 
 class NamespaceWatch:
@@ -43,6 +44,8 @@ class NamespaceWatch:
         self.ready = threading.Event()
         self._stopping = threading.Event()
         self._response: Any = None
+        # The watch thread and lookups from request threads both change the map.
+        self._publishing = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="namespace-watch", daemon=True)
 
     @classmethod
@@ -86,6 +89,24 @@ class NamespaceWatch:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
 
+    def lookup(self, name: str) -> dict[str, str] | None:
+        """The labels of a namespace the watch has not reported (yet): read it once from the
+        API server and keep it; None when it does not exist or cannot be read."""
+        try:
+            response: Any = self._core.read_namespace(
+                name, _preload_content=False, _request_timeout=_LOOKUP_SECONDS
+            )
+            item = json.loads(response.data)
+        except Exception as exc:  # any failure means "not known"
+            if not (isinstance(exc, ApiException) and exc.status == 404):
+                log.warning("namespace %s: cannot read it: %s", name, _describe(exc))
+            return None
+        kept = _kept(item)
+        with self._publishing:
+            self._namespaces.setdefault(name, kept)
+            self._publish()
+        return dict(kept["metadata"].get("labels") or {})
+
     def join(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds for the thread to end; whether it has."""
         self._thread.join(timeout)
@@ -105,10 +126,11 @@ class NamespaceWatch:
     def _list(self) -> str:
         response: Any = self._core.list_namespace(_preload_content=False, _request_timeout=30)
         listed = json.loads(response.data)
-        self._namespaces = {
-            item["metadata"]["name"]: _kept(item) for item in listed.get("items") or []
-        }
-        self._publish()
+        with self._publishing:
+            self._namespaces = {
+                item["metadata"]["name"]: _kept(item) for item in listed.get("items") or []
+            }
+            self._publish()
         self.ready.set()
         return str(listed["metadata"]["resourceVersion"])
 
@@ -143,11 +165,12 @@ class NamespaceWatch:
         name = (item.get("metadata") or {}).get("name")
         if kind not in ("ADDED", "MODIFIED", "DELETED") or not name:
             return True
-        if kind == "DELETED":
-            self._namespaces.pop(name, None)
-        else:
-            self._namespaces[name] = _kept(item)
-        self._publish()
+        with self._publishing:
+            if kind == "DELETED":
+                self._namespaces.pop(name, None)
+            else:
+                self._namespaces[name] = _kept(item)
+            self._publish()
         return True
 
     def _publish(self) -> None:

@@ -20,6 +20,11 @@ from gatekeeper.settings import AdmissionSettings
 
 log = logging.getLogger(__name__)
 
+# How long past the deadline the event loop still waits for a worker, so that a commit under
+# way can finish and the answer agrees with the record. Waits for locks end at the deadline
+# (nothing written then); only a commit that started and outlasts this is left in doubt.
+GRACE = 0.5
+
 
 class Recorder(Protocol):
     """Where decisions are recorded. Called from worker threads, never from the event loop."""
@@ -40,7 +45,7 @@ class AppenderRecorder:
         self._appender = appender
 
     def record(self, event: NewEvent, *, timeout: float) -> int:
-        return self._appender.append(event, timeout=timeout).seq
+        return self._appender.append(event, timeout=timeout, settle=GRACE / 2).seq
 
     def record_later(self, event: NewEvent) -> None:
         self._appender.submit(event)
@@ -70,7 +75,8 @@ class AdmissionService:
     over once and gets the answer back once. A decision that runs past
     `admission.decisionTimeout` is answered by `decision.undecided` (a policy engine cannot be
     interrupted; its late result is dropped); the same deadline bounds the wait for the
-    record's commit. Only a malformed body raises (`BadReview`).
+    audit store's locks, and `GRACE` the commit after them, so that the answer given is the
+    one recorded. Only a malformed body raises (`BadReview`).
     """
 
     def __init__(
@@ -103,9 +109,18 @@ class AdmissionService:
         loop = asyncio.get_running_loop()
         work = loop.run_in_executor(self._executor, self._settle, request, deadline, claim)
         try:
-            verdict, seq = await asyncio.wait_for(work, deadline - time.perf_counter())
+            verdict, seq = await asyncio.wait_for(
+                asyncio.shield(work), deadline - time.perf_counter()
+            )
         except TimeoutError:
-            verdict, seq = self._late(request, claim), None
+            if claim.take("loop"):
+                verdict, seq = self._cut_off(request), None
+            else:
+                # Decided in time and recording: the commit may finish within the grace.
+                try:
+                    verdict, seq = await asyncio.wait_for(work, GRACE)
+                except TimeoutError:
+                    verdict, seq = self._in_doubt(request, claim), None
         self._metrics.requests.labels(
             operation=request["operation"], decision=verdict.event_kind
         ).inc()
@@ -135,14 +150,8 @@ class AdmissionService:
             log.error("cannot record admission decision %s: %s", request["uid"], exc)
             return self._unrecorded(request, verdict, exc), None
 
-    def _late(self, request: wire.AdmissionRequest, claim: _Claim) -> Verdict:
-        """The answer once the deadline has passed without one."""
-        if not claim.take("loop"):
-            # Decided in time, but not recorded in time; the record may still land.
-            assert claim.verdict is not None
-            self._metrics.failures.labels(cause="audit").inc()
-            slow = TimeoutError(f"no commit within {self._settings.decision_timeout:g} s")
-            return self._unrecorded(request, claim.verdict, slow)
+    def _cut_off(self, request: wire.AdmissionRequest) -> Verdict:
+        """The answer to a decision still running at the deadline; that answer is recorded."""
         self._metrics.failures.labels(cause="timeout").inc()
         cause = f"the decision took longer than {self._settings.decision_timeout:g} s"
         verdict = decision.undecided(request, settings=self._settings, cause=cause)
@@ -152,6 +161,15 @@ class AdmissionService:
             self._metrics.failures.labels(cause="audit").inc()
             log.error("cannot record admission decision %s: %s", request["uid"], exc)
         return verdict
+
+    def _in_doubt(self, request: wire.AdmissionRequest, claim: _Claim) -> Verdict:
+        """The answer when the decision's commit started but outlasted the grace: its record
+        may still land, so a refusal is kept as it is and an allowance becomes the fallback."""
+        assert claim.verdict is not None
+        self._metrics.failures.labels(cause="audit").inc()
+        limit = self._settings.decision_timeout + GRACE
+        slow = TimeoutError(f"no commit within {limit:g} s")
+        return self._unrecorded(request, claim.verdict, slow)
 
     def _unrecorded(
         self, request: wire.AdmissionRequest, verdict: Verdict, error: BaseException

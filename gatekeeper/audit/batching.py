@@ -7,9 +7,10 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
-from gatekeeper.audit.errors import AuditError, StoreUnavailable
+from gatekeeper.audit.errors import AuditError, StoreBusy, StoreUnavailable
 from gatekeeper.audit.events import NewEvent, Record
 from gatekeeper.audit.store import AuditStore, PreparedEvent
 
@@ -34,14 +35,26 @@ class BatchedAppender:
     the error and nothing of that batch is in the log.
     """
 
-    def __init__(self, store: AuditStore, *, max_delay: float = 0.005, max_size: int = 512):
+    def __init__(
+        self,
+        store: AuditStore,
+        *,
+        max_delay: float = 0.005,
+        max_size: int = 512,
+        lock_wait: float | None = None,
+    ):
+        """`lock_wait` bounds how long a batch waits for the write lock (None: no bound);
+        a batch that gets no turn fails with `StoreBusy` and none of it is written."""
         if max_delay < 0 or max_size < 1:
             raise AuditError("max_delay must not be negative and max_size must be at least 1")
         self._store = store
         self._max_delay = max_delay
         self._max_size = max_size
+        self._lock_wait = lock_wait
         self._queue: queue.SimpleQueue[_Item | object] = queue.SimpleQueue()
         self._closed = False
+        # Events queued and not yet committed (or failed); guarded by `_lock`.
+        self._pending = 0
         self._lock = threading.Lock()
         # Held by whoever is committing: the committer thread, or a caller of `append`.
         self._committing = threading.Lock()
@@ -61,38 +74,62 @@ class BatchedAppender:
         with self._lock:
             if self._closed:
                 raise StoreUnavailable("the audit appender is closed")
+            self._pending += 1
             self._queue.put(_Item(prepared, future))
         return future
 
-    def append(self, event: NewEvent, timeout: float | None = 30.0) -> Record:
-        """Record one event and wait until it is committed.
+    def append(
+        self, event: NewEvent, timeout: float | None = 30.0, *, settle: float = 1.0
+    ) -> Record:
+        """Record one event and wait until it is committed; `StoreUnavailable` otherwise.
 
-        When nothing is waiting and no commit is under way, the caller's thread commits the
+        When nothing is queued and no commit is under way, the caller's thread commits the
         event itself: a lone event then costs one commit and no hand-over between threads.
-        Otherwise it joins the next batch (and `timeout` bounds the wait for it).
+        Otherwise it joins the next batch. Either way, `timeout` bounds the wait: for the
+        locks when committing itself (`StoreBusy`, nothing written), for the batch otherwise.
+        A queued event whose batch has not started by then is withdrawn; one whose batch is
+        being committed is waited for up to `settle` seconds more, since its record may land.
         """
         prepared = self._store.prepare(event)
-        if self._max_delay == 0 and self._queue.empty() and self._committing.acquire(False):
+        if self._max_delay == 0 and self._pending == 0 and self._committing.acquire(False):
             try:
                 if self._closed:
                     raise StoreUnavailable("the audit appender is closed")
-                return self._store.append_prepared([prepared])[0]
+                return self._store.append_prepared([prepared], timeout=timeout)[0]
             finally:
                 self._committing.release()
-        return self._enqueue(prepared).result(timeout)
+        future = self._enqueue(prepared)
+        try:
+            return future.result(timeout)
+        except FutureTimeout:
+            if future.cancel():
+                raise StoreBusy(
+                    f"the audit store is busy: no commit within {timeout:g} s; "
+                    "the record was withdrawn"
+                ) from None
+        try:
+            return future.result(settle)
+        except FutureTimeout:
+            raise StoreUnavailable(
+                f"the audit store did not finish a commit within {(timeout or 0) + settle:g} s; "
+                "the record may still land"
+            ) from None
 
     async def append_async(self, event: NewEvent) -> Record:
         """The same for asyncio callers, without blocking the event loop."""
         return await asyncio.wrap_future(self.submit(event))
 
     def close(self, timeout: float = 30.0) -> None:
-        """Commit what is queued, then stop the committer thread."""
+        """Commit what is queued, then stop the committer thread; returns once no caller
+        is committing either."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             self._queue.put(_STOP)
         self._thread.join(timeout)
+        if self._committing.acquire(timeout=timeout):
+            self._committing.release()
 
     def __enter__(self) -> BatchedAppender:
         return self
@@ -145,11 +182,21 @@ class BatchedAppender:
             self._commit(leftover[start : start + self._max_size])
 
     def _commit(self, batch: list[_Item]) -> None:
-        live = [item for item in batch if item.future.set_running_or_notify_cancel()]
+        try:
+            self._commit_live(
+                [item for item in batch if item.future.set_running_or_notify_cancel()]
+            )
+        finally:
+            with self._lock:
+                self._pending -= len(batch)
+
+    def _commit_live(self, live: list[_Item]) -> None:
         if not live:
             return
         try:
-            records = self._store.append_prepared([item.event for item in live])
+            records = self._store.append_prepared(
+                [item.event for item in live], timeout=self._lock_wait
+            )
         except Exception as exc:  # every failure must reach the waiting callers
             error = exc if isinstance(exc, AuditError) else StoreUnavailable(str(exc))
             for item in live:

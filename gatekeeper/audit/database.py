@@ -14,6 +14,8 @@ from gatekeeper.errors import ConfigError
 # pg_advisory_xact_lock key of the one audit chain ("gkaudit" in ASCII).
 CHAIN_LOCK_KEY: Final = 0x676B6175646974
 _IMMEDIATE: Final = "gatekeeper_sqlite_immediate"
+# How long a SQLite writer waits for another process's write lock before giving up.
+SQLITE_BUSY_TIMEOUT_MS: Final = 60_000
 
 
 def resolve_url(url: str, base_dir: Path | None = None) -> str:
@@ -67,7 +69,7 @@ def _configure_sqlite(engine: Engine, *, synchronous: str) -> None:
         # FULL (the default): a commit survives power loss. NORMAL, in WAL mode: it survives
         # the process but not the machine crashing; no flush per commit.
         cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
-        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

@@ -13,6 +13,10 @@ class StoreUnavailable(AuditError):
     """The database cannot be reached or refused the write; nothing was recorded."""
 
 
+class StoreBusy(StoreUnavailable):
+    """The write lock was not free within the time given; nothing was written."""
+
+
 class SchemaMissing(AuditError, ConfigError):
     """The database has not been migrated; run `gatekeeper db upgrade`."""
 

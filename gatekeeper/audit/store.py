@@ -113,11 +113,16 @@ class AuditStore:
         """Record several events in one transaction: all of them or none."""
         return self.append_prepared([self.prepare(event) for event in events])
 
-    def append_prepared(self, prepared: Sequence[PreparedEvent]) -> list[Record]:
-        """Commit events checked and serialised beforehand by `prepare`."""
+    def append_prepared(
+        self, prepared: Sequence[PreparedEvent], *, timeout: float | None = None
+    ) -> list[Record]:
+        """Commit events checked and serialised beforehand by `prepare`.
+
+        With `timeout`, `StoreBusy` when the write lock is not free within that many seconds.
+        """
         if not prepared:
             return []
-        return self._writer.append(functools.partial(self._seal, prepared))
+        return self._writer.append(functools.partial(self._seal, prepared), timeout=timeout)
 
     def _seal(
         self, prepared: Sequence[PreparedEvent], seq: int, prev_hash: str

@@ -11,13 +11,20 @@ import contextlib
 import fcntl
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
-from gatekeeper.audit.database import CHAIN_LOCK_KEY
-from gatekeeper.audit.errors import AppendOnlyViolation, AuditError, SchemaMissing, StoreUnavailable
+from gatekeeper.audit.database import CHAIN_LOCK_KEY, SQLITE_BUSY_TIMEOUT_MS
+from gatekeeper.audit.errors import (
+    AppendOnlyViolation,
+    AuditError,
+    SchemaMissing,
+    StoreBusy,
+    StoreUnavailable,
+)
 
 T = TypeVar("T")
 # Given the chain's head (seq, hash), the rows to insert and what the caller gets back.
@@ -46,36 +53,51 @@ class ChainWriter:
         self._lock = threading.Lock()
         self._lock_file = _lock_file(engine)
 
-    def append(self, seal: Seal[T]) -> T:
-        """Read the head, seal rows onto it and commit them, all in one transaction."""
-        with self._lock, _locked_file(self._lock_file):
-            try:
-                connection = self._engine.raw_connection()
-            except Exception as exc:
-                raise translate(exc) from exc
-            try:
-                return self._transaction(connection.dbapi_connection, seal)
-            except AuditError:
-                self._rollback(connection)
-                raise
-            except Exception as exc:
-                error = translate(exc)
-                if isinstance(error, StoreUnavailable):
-                    # The connection itself may be what failed.
-                    _discard(connection)
-                else:
-                    self._rollback(connection)
-                raise error from exc
-            finally:
-                if connection.is_valid:
-                    connection.close()
+    def append(self, seal: Seal[T], *, timeout: float | None = None) -> T:
+        """Read the head, seal rows onto it and commit them, all in one transaction.
 
-    def _transaction(self, driver: Any, seal: Seal[T]) -> T:
+        With `timeout`, waiting for the locks (this process's, the lock file, the database's)
+        ends after that many seconds with `StoreBusy`, and nothing is written.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._lock.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
+            raise StoreBusy(f"the audit store is busy: no turn to write within {timeout:g} s")
+        try:
+            with _locked_file(self._lock_file, deadline):
+                try:
+                    connection = self._engine.raw_connection()
+                except Exception as exc:
+                    raise translate(exc) from exc
+                try:
+                    return self._transaction(connection.dbapi_connection, seal, deadline)
+                except AuditError:
+                    self._rollback(connection)
+                    raise
+                except Exception as exc:
+                    error = translate(exc)
+                    if isinstance(error, StoreUnavailable):
+                        # The connection itself may be what failed.
+                        _discard(connection)
+                    else:
+                        self._rollback(connection)
+                    raise error from exc
+                finally:
+                    if connection.is_valid:
+                        connection.close()
+        finally:
+            self._lock.release()
+
+    def _transaction(self, driver: Any, seal: Seal[T], deadline: float | None) -> T:
         cursor = driver.cursor()
+        bounded = deadline is not None
         try:
             if self._postgresql:
+                if deadline is not None:
+                    cursor.execute(f"SET LOCAL lock_timeout = {_milliseconds(deadline)}")
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK_KEY,))
             else:
+                if deadline is not None:
+                    cursor.execute(f"PRAGMA busy_timeout = {_milliseconds(deadline)}")
                 cursor.execute("BEGIN IMMEDIATE")
             cursor.execute(_HEAD)
             head = cursor.fetchone()
@@ -89,6 +111,9 @@ class ChainWriter:
                 _insert_sqlite(cursor, rows)
                 cursor.execute("COMMIT")
         finally:
+            if bounded and not self._postgresql:
+                with contextlib.suppress(Exception):
+                    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
             cursor.close()
         return result
 
@@ -114,7 +139,7 @@ def _lock_file(engine: Engine) -> str | None:
 
 
 @contextlib.contextmanager
-def _locked_file(path: str | None) -> Iterator[None]:
+def _locked_file(path: str | None, deadline: float | None) -> Iterator[None]:
     if path is None:
         yield
         return
@@ -126,10 +151,32 @@ def _locked_file(path: str | None) -> Iterator[None]:
         yield
         return
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        _lock_exclusively(descriptor, deadline)
         yield
     finally:
         os.close(descriptor)  # releases the lock
+
+
+def _lock_exclusively(descriptor: int, deadline: float | None) -> None:
+    if deadline is None:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        return
+    pause = 0.0005
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise StoreBusy(
+                    "the audit store is busy: another process holds its write lock"
+                ) from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.01)
+
+
+def _milliseconds(deadline: float) -> int:
+    return max(1, int((deadline - time.monotonic()) * 1000))
 
 
 def _discard(connection: Any) -> None:
@@ -159,4 +206,6 @@ def translate(error: BaseException) -> AuditError:
         return SchemaMissing("the audit tables do not exist; run `gatekeeper db upgrade`")
     if "append-only" in lowered:
         return AppendOnlyViolation(first)
+    if "lock timeout" in lowered or "database is locked" in lowered:
+        return StoreBusy(f"the audit store is busy: {first}")
     return StoreUnavailable(f"audit database error: {first}")

@@ -6,7 +6,7 @@ import contextlib
 import functools
 import json
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -116,6 +116,7 @@ class PolicyEvaluator:
         # Whether a constraint that selects namespaces by label may meet a namespace the
         # inventory does not hold; see `refuse_unknown_namespaces`.
         self._refuse_unknown_namespaces = False
+        self._namespace_lookup: Callable[[str], Mapping[str, str] | None] | None = None
         self._compiled = self._install(policy_set)
 
     @classmethod
@@ -190,15 +191,19 @@ class PolicyEvaluator:
             return False
         return True
 
-    def refuse_unknown_namespaces(self) -> None:
+    def refuse_unknown_namespaces(
+        self, lookup: Callable[[str], Mapping[str, str] | None] | None = None
+    ) -> None:
         """From now on, a constraint with a `namespaceSelector` meeting an object in a
-        namespace the inventory does not hold is an `EvaluationError`, not a non-match.
+        namespace the inventory does not hold asks `lookup` for its labels, and when that
+        does not know either, is an `EvaluationError` rather than a non-match.
 
         For callers whose inventory follows the cluster (the webhook): a namespace missing
-        there is not known yet, and skipping the constraint would let the object through
-        unchecked.
+        there may have been created a moment ago, and skipping the constraint would let the
+        object through unchecked.
         """
         self._refuse_unknown_namespaces = True
+        self._namespace_lookup = lookup
 
     def set_inventory(self, objects: Iterable[Mapping[str, Any]]) -> None:
         """Replace `data.inventory` with the given objects (the gatekeeper's current view)."""
@@ -228,10 +233,12 @@ class PolicyEvaluator:
         if constraints:
             review = input_document.get("review") or {}
             inventory = self._inventory
-            refuse = self._refuse_unknown_namespaces
+            refuse, lookup = self._refuse_unknown_namespaces, self._namespace_lookup
 
             def labels_of(namespace: str) -> Mapping[str, str] | None:
                 labels = inventory_module.namespace_labels(inventory, namespace)
+                if labels is None and lookup is not None:
+                    labels = lookup(namespace)
                 if labels is None and refuse:
                     raise EvaluationError(
                         f"the labels of namespace {namespace!r} are not known yet, and a "

@@ -23,8 +23,9 @@ from gatekeeper.audit.store import AuditStore
 from gatekeeper.errors import ConfigError
 from gatekeeper.policy.engines import create_engine
 from gatekeeper.policy.evaluator import PolicyEvaluator
+from gatekeeper.policy.inputs import admission_input
 from gatekeeper.settings import Settings
-from tests.fixtures.cluster import Cluster
+from tests.fixtures.cluster import NAMESPACE_LABEL, Cluster
 from tests.fixtures.webhook import make_webhook_tls, register_webhook
 from tests.integration.admission.test_webhook_cluster import RunningWebhook, refused
 
@@ -135,6 +136,26 @@ def test_a_constraint_follows_a_namespace_label_as_it_changes(
     core.create_namespaced_config_map(namespace, _config_map("owned", owner="alice"))
 
 
+def test_an_object_in_a_namespace_created_a_moment_ago_is_checked_at_once(
+    webhook: RunningWebhook,
+    namespace: str,
+    admin_api: client.ApiClient,
+    registered_webhooks: list[str],
+) -> None:
+    core = client.CoreV1Api(admin_api)
+    fresh = f"{namespace}-new"
+    core.create_namespace(
+        client.V1Namespace(
+            metadata=client.V1ObjectMeta(
+                name=fresh, labels={"env": "prod", NAMESPACE_LABEL: namespace}
+            )
+        )
+    )
+    # No wait for the watch: the webhook reads a namespace it has not seen yet.
+    message = refused(lambda: core.create_namespaced_config_map(fresh, _config_map("x")))
+    assert "owner" in message
+
+
 def test_a_namespace_the_webhook_has_not_seen_is_answered_as_configured(
     webhook: RunningWebhook,
 ) -> None:
@@ -201,3 +222,31 @@ def test_without_cluster_settings_the_webhook_does_not_watch(tmp_path: Path) -> 
             ),
             evaluator,
         )
+
+
+def test_a_lookup_reads_a_namespace_the_watch_has_not_reported(
+    tmp_path: Path, cluster: Cluster, namespace: str, admin_api: client.ApiClient
+) -> None:
+    evaluator = PolicyEvaluator.from_paths(
+        [_owner_required_in_prod(tmp_path / "constraints")], engine=create_engine("regorus")
+    )
+    settings = Settings(
+        kubernetes={"kubeconfig": cluster.admin_kubeconfig},
+        admission={"namespaceLabels": "watch"},
+    )
+    watch = NamespaceWatch.from_settings(settings, evaluator)
+    assert watch is not None  # never started: only lookups fill it
+    client.CoreV1Api(admin_api).patch_namespace(
+        namespace, {"metadata": {"labels": {"env": "prod"}}}
+    )
+
+    assert watch.lookup(namespace) == {"env": "prod", NAMESPACE_LABEL: namespace}
+    assert watch.lookup(f"{namespace}-missing") is None
+    evaluator.refuse_unknown_namespaces(watch.lookup)
+    review = {
+        "kind": {"group": "", "version": "v1", "kind": "ConfigMap"},
+        "namespace": namespace,
+        "operation": "CREATE",
+        "object": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}},
+    }
+    assert not evaluator.evaluate(admission_input(review)).allowed

@@ -186,9 +186,11 @@ class _ThreadNotingStore(AuditStore):
         super().__init__(engine)
         self.committed_by: list[str] = []
 
-    def append_prepared(self, prepared: Sequence[PreparedEvent]) -> list[Record]:
+    def append_prepared(
+        self, prepared: Sequence[PreparedEvent], *, timeout: float | None = None
+    ) -> list[Record]:
         self.committed_by.append(threading.current_thread().name)
-        return super().append_prepared(prepared)
+        return super().append_prepared(prepared, timeout=timeout)
 
 
 def test_a_lone_event_is_committed_by_its_caller_when_there_is_no_delay(

@@ -5,12 +5,16 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from gatekeeper.audit import migrate
-from gatekeeper.audit.database import create_database_engine
+from gatekeeper.audit.batching import BatchedAppender
+from gatekeeper.audit.database import CHAIN_LOCK_KEY, create_database_engine
+from gatekeeper.audit.errors import StoreBusy
 from gatekeeper.audit.events import NewEvent
 from gatekeeper.audit.store import AuditStore
 
@@ -59,4 +63,72 @@ def test_a_lock_file_that_cannot_be_opened_does_not_stop_appends(tmp_path: Path)
         record = store.append(NewEvent(kind="sync.applied", actor="a"))
         assert store.get(record.seq) == record
     finally:
+        store.close()
+
+
+def test_an_append_with_a_timeout_gives_up_while_the_lock_is_held_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "audit.db"
+    engine = create_database_engine(f"sqlite:///{database}")
+    migrate.upgrade(engine)
+    store = AuditStore(engine)
+    try:
+        store.append(NewEvent(kind="sync.applied", actor="first"))
+        holder = os.open(f"{database}-writer-lock", os.O_RDWR)
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        try:
+            started = time.monotonic()
+            with pytest.raises(StoreBusy, match="busy"):
+                store.append_prepared(
+                    [store.prepare(NewEvent(kind="sync.applied", actor="late"))], timeout=0.3
+                )
+            assert 0.25 < time.monotonic() - started < 2
+        finally:
+            os.close(holder)
+        assert [r.actor for r in store.query().records] == ["first"]
+    finally:
+        store.close()
+
+
+def test_postgresql_gives_up_on_the_chain_lock_after_the_timeout(postgres_url: str) -> None:
+    engine = create_database_engine(postgres_url)
+    migrate.upgrade(engine)
+    store = AuditStore(engine)
+    other = create_database_engine(postgres_url)
+    try:
+        with other.connect() as holder:
+            holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+            with pytest.raises(StoreBusy, match="lock timeout"):
+                store.append_prepared(
+                    [store.prepare(NewEvent(kind="sync.applied", actor="late"))], timeout=0.3
+                )
+            holder.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": CHAIN_LOCK_KEY})
+        assert store.count() == 0
+        assert store.append(NewEvent(kind="sync.applied", actor="after")).seq == 1
+    finally:
+        other.dispose()
+        store.close()
+
+
+def test_a_queued_event_whose_batch_never_started_is_withdrawn(tmp_path: Path) -> None:
+    database = tmp_path / "audit.db"
+    engine = create_database_engine(f"sqlite:///{database}")
+    migrate.upgrade(engine)
+    store = AuditStore(engine)
+    holder = os.open(f"{database}-writer-lock", os.O_RDWR | os.O_CREAT)
+    try:
+        with BatchedAppender(store, max_delay=0) as appender:
+            fcntl.flock(holder, fcntl.LOCK_EX)
+            # The committer takes this one and waits for the lock file.
+            first = appender.submit(NewEvent(kind="admission.allowed", actor="first"))
+            time.sleep(0.2)
+            with pytest.raises(StoreBusy, match="withdrawn"):
+                appender.append(NewEvent(kind="admission.allowed", actor="second"), timeout=0.3)
+            fcntl.flock(holder, fcntl.LOCK_UN)
+            assert first.result(10).seq == 1
+        # The withdrawn record never lands, so the log never says what was not answered.
+        assert [r.actor for r in store.query().records] == ["first"]
+    finally:
+        os.close(holder)
         store.close()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -221,6 +223,31 @@ def test_when_the_store_cannot_record_managed_objects_are_refused(
     assert "audit-seq" not in on_managed["auditAnnotations"]
     assert on_unmanaged["allowed"] is (not fail_closed)
     assert ledger_commit not in json.dumps(on_unmanaged)
+
+
+def test_an_answer_given_without_its_record_is_never_contradicted_by_a_late_record(
+    store: AuditStore, tmp_path: Path
+) -> None:
+    # Another process holds the audit database's write lock past the decision's deadline.
+    holder = os.open(tmp_path / "audit.db-writer-lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        app = create_app(_settings(decisionTimeout="300ms"), store=store, policies=MemoryPolicies())
+        with AsgiClient(app) as client:
+            answers = [
+                client.post("/validate", json=_review(request("CREATE", obj=CONFIG_MAP))).json()
+                for _ in range(2)
+            ]
+            fcntl.flock(holder, fcntl.LOCK_UN)
+            time.sleep(0.3)
+    finally:
+        os.close(holder)
+    for answer in answers:
+        response = answer["response"]
+        assert response["allowed"] is False
+        assert "audit store cannot record the decision" in response["status"]["message"]
+    # Nothing the webhook did not answer as recorded lands once the lock is free.
+    assert store.count() == 0
 
 
 def test_health_readiness_and_metrics(client: AsgiClient, store: AuditStore) -> None:
