@@ -161,7 +161,9 @@ def _lock_exclusively(descriptor: int, deadline: float | None) -> None:
     if deadline is None:
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         return
-    pause = 0.0005
+    # flock has no timed wait, so a bounded wait polls. Often and at an even pace: a
+    # growing pause would let a busy process take the lock again and again (SQLite's own
+    # retry, with pauses growing to 100 ms, starved whole processes that way).
     while True:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -171,8 +173,7 @@ def _lock_exclusively(descriptor: int, deadline: float | None) -> None:
                 raise StoreBusy(
                     "the audit store is busy: another process holds its write lock"
                 ) from None
-            time.sleep(pause)
-            pause = min(pause * 2, 0.01)
+            time.sleep(0.0001)
 
 
 def _milliseconds(deadline: float) -> int:
