@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import logging
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,18 +13,18 @@ from fastapi.responses import JSONResponse
 
 from gatekeeper.admission.api.deps import AppParts
 from gatekeeper.admission.api.routes import health, metrics, review
+from gatekeeper.admission.companions import Companions
 from gatekeeper.admission.metrics import AdmissionMetrics
 from gatekeeper.admission.namespaces import NamespaceWatch
 from gatekeeper.admission.ports import LedgerPort, PolicyPort
 from gatekeeper.admission.service import AdmissionService, AppenderRecorder, Recorder
 from gatekeeper.admission.tls import CertificateReloader
+from gatekeeper.audit import checkpoints
 from gatekeeper.audit.batching import BatchedAppender
 from gatekeeper.audit.ledger import Ledger
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.policy.watch import PolicyWatcher
 from gatekeeper.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -45,12 +42,10 @@ def create_app(
     `admission.namespaceLabels` says, the cluster's Namespaces.
     A `CertificateReloader` put on `app.state.tls_reloader` before startup runs with the app.
     """
-    owned: list[Any] = []
+    owned_store = store is None
     if store is None:
         store = AuditStore.from_settings(settings)
-        owned.append(store)
-    watcher: PolicyWatcher | None = None
-    namespaces: NamespaceWatch | None = None
+    appender: BatchedAppender | None = None
     if recorder is None:
         appender = BatchedAppender(
             store,
@@ -59,22 +54,10 @@ def create_app(
             # A batch that waits longer for the lock has no caller left to answer.
             lock_wait=settings.admission.decision_timeout,
         )
-        owned.insert(0, appender)
         recorder = AppenderRecorder(appender)
+    companions = Companions(scheduler=checkpoints.scheduler_from_settings(store, settings))
     if policies is None:
-        from gatekeeper.admission.policies import RegoPolicies
-
-        rego = RegoPolicies.from_settings(settings)
-        watcher = PolicyWatcher(
-            rego.evaluator,
-            record=functools.partial(recorder.record, timeout=30.0),
-            component="webhook",
-            interval=settings.policies.reload_interval,
-        )
-        namespaces = NamespaceWatch.from_settings(settings, rego.evaluator)
-        if namespaces is not None:
-            rego.evaluator.refuse_unknown_namespaces(namespaces.lookup)
-        policies = rego
+        policies = _policies_from(settings, recorder, companions)
     metrics_ = AdmissionMetrics()
     service = AdmissionService(
         settings=settings.admission,
@@ -87,27 +70,18 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         reloader: CertificateReloader | None = getattr(app.state, "tls_reloader", None)
-        tasks = [asyncio.create_task(reloader.run())] if reloader is not None else []
-        # Reloads parse and probe the new set on a thread of their own, whose policy engine
-        # goes with that thread when it ends.
-        reloads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="policy-reload")
-        if watcher is not None and watcher.interval > 0:
-            tasks.append(asyncio.create_task(_follow_policies(watcher, reloads)))
-        if namespaces is not None:
-            namespaces.start()
         try:
-            yield
+            async with companions.running(reloader):
+                yield
         finally:
-            if namespaces is not None:
-                namespaces.stop()
-            for task in tasks:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await asyncio.to_thread(reloads.shutdown, wait=True)
+            # In this order: no decision is under way, every record is committed, then the
+            # last checkpoint covers them all.
             service.close()
-            for part in owned:
-                await asyncio.to_thread(part.close)
+            if appender is not None:
+                await asyncio.to_thread(appender.close)
+            await companions.final_checkpoint()
+            if owned_store:
+                await asyncio.to_thread(store.close)
 
     app = FastAPI(
         title="GitOps Gatekeeper admission webhook",
@@ -117,7 +91,11 @@ def create_app(
         openapi_url=None,
     )
     parts = AppParts(
-        settings=settings, service=service, metrics=metrics_, store=store, namespaces=namespaces
+        settings=settings,
+        service=service,
+        metrics=metrics_,
+        store=store,
+        namespaces=companions.namespaces,
     )
     app.state.parts = parts
     app.state.tls_reloader = None
@@ -128,14 +106,21 @@ def create_app(
     return app
 
 
-async def _follow_policies(watcher: PolicyWatcher, reloads: ThreadPoolExecutor) -> None:
-    loop = asyncio.get_running_loop()
-    while True:
-        await asyncio.sleep(watcher.interval)
-        try:
-            await loop.run_in_executor(reloads, watcher.check)
-        except Exception:  # a failed look must not end the following
-            log.exception("checking the policy files failed")
+def _policies_from(settings: Settings, recorder: Recorder, companions: Companions) -> PolicyPort:
+    """The configured policies, followed on disk and, as configured, told the Namespaces."""
+    from gatekeeper.admission.policies import RegoPolicies
+
+    rego = RegoPolicies.from_settings(settings)
+    companions.watcher = PolicyWatcher(
+        rego.evaluator,
+        record=functools.partial(recorder.record, timeout=30.0),
+        component="webhook",
+        interval=settings.policies.reload_interval,
+    )
+    companions.namespaces = NamespaceWatch.from_settings(settings, rego.evaluator)
+    if companions.namespaces is not None:
+        rego.evaluator.refuse_unknown_namespaces(companions.namespaces.lookup)
+    return rego
 
 
 async def _bad_request(request: Request, exc: Exception) -> JSONResponse:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from gatekeeper.audit.errors import AuditError, SigningKeyError
 from gatekeeper.audit.signing import Signer, Verifier, load_signer, load_verifier
@@ -35,30 +37,60 @@ def verifier_from_settings(settings: Settings) -> Verifier | None:
         return None
 
 
-class CheckpointScheduler:
-    """Signs a checkpoint every `interval` seconds when the log has grown since the last one."""
+def scheduler_from_settings(store: AuditStore, settings: Settings) -> CheckpointScheduler | None:
+    """A scheduler at `audit.checkpointInterval` when a signing key is configured, else None.
 
-    def __init__(self, store: AuditStore, signer: Signer, *, interval: float) -> None:
+    A configured key that cannot be loaded raises, so a service does not run unsigned by
+    mistake.
+    """
+    audit = settings.audit
+    if audit.signing_key is None and audit.signing_key_file is None:
+        return None
+    return CheckpointScheduler(
+        store, signer_from_settings(settings), interval=audit.checkpoint_interval
+    )
+
+
+class CheckpointScheduler:
+    """Signs a checkpoint every `interval` seconds when the log has grown since the last one.
+
+    Several services may run one on the same store (the webhook's workers, the reconciler):
+    each looks at the newest checkpoint in the store, whoever signed it, and signs only when
+    it is older than half the interval and behind the head, so together they sign about one
+    checkpoint per interval.
+    """
+
+    def __init__(
+        self,
+        store: AuditStore,
+        signer: Signer,
+        *,
+        interval: float,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         if interval <= 0:
             raise AuditError("the checkpoint interval must be positive")
         self._store = store
         self._signer = signer
         self._interval = interval
+        self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._last_seq: int | None = None
 
-    def tick(self) -> Checkpoint | None:
-        """Sign now if the head moved since the last checkpoint this scheduler saw."""
-        if self._last_seq is None:
-            existing = self._store.checkpoints()
-            self._last_seq = existing[-1].seq if existing else 0
+    def tick(self, *, force: bool = False) -> Checkpoint | None:
+        """Sign now if the head moved past the newest checkpoint and that one is old enough
+        (or, with `force`, whatever its age)."""
         seq, _ = self._store.head()
-        if seq == self._last_seq:
+        if seq == 0:
             return None
-        checkpoint = self._store.checkpoint(self._signer)
-        self._last_seq = checkpoint.seq
-        return checkpoint
+        last = self._store.last_checkpoint()
+        if last is not None and last.seq >= seq:
+            return None
+        if last is not None and not force:
+            age = (self._clock() - last.time).total_seconds()
+            if age < self._interval / 2:
+                return None
+        return self._store.checkpoint(self._signer)
 
     def start(self) -> None:
         if self._thread is None:
@@ -71,15 +103,15 @@ class CheckpointScheduler:
         if self._thread is not None:
             self._thread.join(timeout=self._interval + 10)
             self._thread = None
-        self._safe_tick()
+        self._safe_tick(force=True)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             self._safe_tick()
 
-    def _safe_tick(self) -> None:
+    def _safe_tick(self, *, force: bool = False) -> None:
         try:
-            self.tick()
+            self.tick(force=force)
         except AuditError as exc:
             # A failed checkpoint loses nothing: the next tick signs the newer head.
             log.warning("audit checkpoint failed: %s", exc)

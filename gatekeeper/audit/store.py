@@ -352,17 +352,14 @@ class AuditStore:
     def checkpoints(self) -> list[Checkpoint]:
         with self.translated(), self.engine.connect() as connection:
             rows = connection.execute(select(CheckpointRow).order_by(CheckpointRow.id)).all()
-        return [
-            Checkpoint(
-                id=int(row.id),
-                seq=int(row.seq),
-                head_hash=row.head_hash,
-                time=row.time,
-                key_id=row.key_id,
-                signature=row.signature,
-            )
-            for row in rows
-        ]
+        return [_checkpoint(row) for row in rows]
+
+    def last_checkpoint(self) -> Checkpoint | None:
+        """The newest checkpoint, or None before the first."""
+        statement = select(CheckpointRow).order_by(CheckpointRow.id.desc()).limit(1)
+        with self.translated(), self.engine.connect() as connection:
+            row = connection.execute(statement).first()
+        return None if row is None else _checkpoint(row)
 
     @contextmanager
     def _locked(self) -> Iterator[Connection]:
@@ -384,6 +381,17 @@ class AuditStore:
             raise translate(exc) from exc
         except SQLAlchemyError as exc:
             raise StoreUnavailable(f"audit database error: {exc}") from exc
+
+
+def _checkpoint(row: Any) -> Checkpoint:
+    return Checkpoint(
+        id=int(row.id),
+        seq=int(row.seq),
+        head_hash=row.head_hash,
+        time=row.time,
+        key_id=row.key_id,
+        signature=row.signature,
+    )
 
 
 def _record(mapping: Any) -> Record:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 from rich.table import Table
 
+from gatekeeper.audit import checkpoints
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.cli.context import console, state
 from gatekeeper.errors import CheckFailed, ConfigError
@@ -105,7 +106,18 @@ def reconcile(
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
-        reconciler.run(stop)
+        store = AuditStore.from_settings(settings)
+        try:
+            scheduler = checkpoints.scheduler_from_settings(store, settings)
+            if scheduler is not None:
+                scheduler.start()
+            try:
+                reconciler.run(stop)
+            finally:
+                if scheduler is not None:
+                    scheduler.stop()
+        finally:
+            store.close()
 
 
 def rollback(

@@ -23,6 +23,7 @@ from gatekeeper.admission import server as admission_server
 from gatekeeper.admission.app import create_app
 from gatekeeper.audit import migrate
 from gatekeeper.audit.database import create_database_engine
+from gatekeeper.audit.signing import generate_keypair, load_verifier
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.audit.verify import verify_store
 from gatekeeper.devcluster.pki import CertificateAuthority
@@ -225,6 +226,33 @@ def test_gatekeeper_serve_answers_reviews_and_stops_on_sigterm(
     assert json.dumps(records[0].payload["reasons"]) == '["unmanaged object"]'
     # Whichever worker is asked, /metrics counts what all of them did.
     assert scrapes == [(6.0, 1.0)] * 6
+
+
+@pytest.mark.slow
+def test_serve_signs_checkpoints_while_it_runs_and_one_over_the_head_when_it_stops(
+    tmp_path: Path,
+) -> None:
+    private, public = generate_keypair(tmp_path / "keys")
+    config = _config(
+        tmp_path,
+        audit={"signingKeyFile": str(private), "checkpointInterval": "300ms"},
+    )
+    with _serving(config, tmp_path / "tls", workers=2) as (port, _):
+        for _ in range(3):
+            assert _once(port, "POST", json=REVIEW).status_code == 200
+        store = AuditStore(create_database_engine(f"sqlite:///{tmp_path / 'audit.db'}"))
+        deadline = time.monotonic() + 15
+        while not store.checkpoints():
+            assert time.monotonic() < deadline, "no checkpoint was signed while serving"
+            time.sleep(0.1)
+        for _ in range(3):
+            assert _once(port, "POST", json=REVIEW).status_code == 200
+    report = verify_store(store, load_verifier(public))
+    head, _ = store.head()
+    last = store.checkpoints()[-1]
+    store.close()
+    assert report.ok, report.findings
+    assert head == 6 and last.seq == head
 
 
 _LABEL_POLICY = """\

@@ -149,6 +149,26 @@ def test_the_scheduler_signs_only_when_the_log_grew(store: AuditStore) -> None:
     assert [c.seq for c in store.checkpoints()] == [1, 2]
 
 
+def test_schedulers_of_several_services_share_the_interval(store: AuditStore) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = [datetime.now(UTC)]
+    key = Signer(Ed25519PrivateKey.generate())
+    webhook = CheckpointScheduler(store, key, interval=60, clock=lambda: now[0])
+    reconciler = CheckpointScheduler(store, key, interval=60, clock=lambda: now[0])
+    store.append(NewEvent(kind="sync.applied", actor="a"))
+    assert webhook.tick() is not None
+    store.append(NewEvent(kind="sync.applied", actor="a"))
+
+    # The webhook's checkpoint is recent: the reconciler leaves this round to it.
+    assert reconciler.tick() is None
+    now[0] += timedelta(seconds=31)
+    signed = reconciler.tick()
+
+    assert signed is not None and signed.seq == 2
+    assert [c.seq for c in store.checkpoints()] == [1, 2]
+
+
 def test_the_scheduler_runs_on_its_interval(store: AuditStore) -> None:
     import time
 

@@ -13,6 +13,8 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 
 from gatekeeper.audit import events
+from gatekeeper.audit.signing import generate_keypair, load_verifier
+from gatekeeper.audit.verify import verify_store
 from gatekeeper.cli import main
 from gatekeeper.reconcile.leader import LEASE
 from tests.fixtures.cluster import Cluster, wait_for
@@ -155,6 +157,8 @@ def test_the_reconcile_loop_runs_as_a_process_follows_new_commits_and_stops_on_s
 ) -> None:
     document = yaml.safe_load(config_file.read_text())
     document["sources"][0]["interval"] = "0.5s"
+    private, public = generate_keypair(harness.work / "keys")
+    document["audit"] = {"signingKeyFile": str(private), "checkpointInterval": "0.5s"}
     config_file.write_text(yaml.safe_dump(document))
     harness.commit({"apps/a.yaml": config_map("a", {"v": "1"})})
     command = [
@@ -187,3 +191,6 @@ def test_the_reconcile_loop_runs_as_a_process_follows_new_commits_and_stops_on_s
     assert process.returncode == 0, output.decode()
     released = harness.kube.get(LEASE, "gatekeeper-reconciler", harness.namespace)
     assert released["spec"]["holderIdentity"] == ""
+    # Signed checkpoints while it ran, and one over the head when it stopped.
+    assert harness.store.checkpoints()[-1].seq == harness.store.head()[0]
+    assert verify_store(harness.store, load_verifier(public)).ok
