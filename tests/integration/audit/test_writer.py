@@ -132,3 +132,30 @@ def test_a_queued_event_whose_batch_never_started_is_withdrawn(tmp_path: Path) -
     finally:
         os.close(holder)
         store.close()
+
+
+def test_closing_the_appender_waits_for_a_caller_committing_itself(tmp_path: Path) -> None:
+    database = tmp_path / "audit.db"
+    engine = create_database_engine(f"sqlite:///{database}")
+    migrate.upgrade(engine)
+    store = AuditStore(engine)
+    holder = os.open(f"{database}-writer-lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    appender = BatchedAppender(store, max_delay=0)
+    caller = threading.Thread(
+        target=appender.append, args=(NewEvent(kind="admission.allowed", actor="inline"),)
+    )
+    caller.start()
+    time.sleep(0.2)  # the caller holds the appender's commit turn and waits for the file
+    threading.Timer(0.3, lambda: fcntl.flock(holder, fcntl.LOCK_UN)).start()
+    try:
+        started = time.monotonic()
+        appender.close()
+        waited = time.monotonic() - started
+        # close() returned only after the inline commit, so the store can be closed safely.
+        assert waited > 0.2
+        assert [r.actor for r in store.query().records] == ["inline"]
+    finally:
+        caller.join(10)
+        os.close(holder)
+        store.close()
