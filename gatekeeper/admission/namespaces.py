@@ -102,9 +102,12 @@ class NamespaceWatch:
                 log.warning("namespace %s: cannot read it: %s", name, _describe(exc))
             return None
         kept = _kept(item)
-        with self._publishing:
-            self._namespaces.setdefault(name, kept)
-            self._publish()
+        try:
+            with self._publishing:
+                self._namespaces.setdefault(name, kept)
+                self._publish()
+        except Exception as exc:  # the labels are known even if the engine did not take them
+            log.warning("namespace %s: cannot add it to the inventory: %s", name, _describe(exc))
         return dict(kept["metadata"].get("labels") or {})
 
     def join(self, timeout: float) -> bool:

@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
 from gatekeeper.admission import decision, wire
@@ -15,7 +15,7 @@ from gatekeeper.admission.metrics import AdmissionMetrics
 from gatekeeper.admission.ports import LedgerPort, PolicyPort
 from gatekeeper.admission.verdict import Verdict
 from gatekeeper.audit.batching import BatchedAppender
-from gatekeeper.audit.events import NewEvent
+from gatekeeper.audit.events import NewEvent, Record
 from gatekeeper.settings import AdmissionSettings
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,13 @@ class AppenderRecorder:
         return self._appender.append(event, timeout=timeout, settle=GRACE / 2).seq
 
     def record_later(self, event: NewEvent) -> None:
-        self._appender.submit(event)
+        self._appender.submit(event).add_done_callback(_report_lost)
+
+
+def _report_lost(future: Future[Record]) -> None:
+    """Nobody waits for a record queued with `record_later`; its failure is still told."""
+    if not future.cancelled() and future.exception() is not None:
+        log.error("a decision's record was lost: %s", future.exception())
 
 
 class _Claim:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
@@ -183,24 +184,27 @@ class BatchedAppender:
 
     def _commit(self, batch: list[_Item]) -> None:
         try:
-            self._commit_live(
-                [item for item in batch if item.future.set_running_or_notify_cancel()]
-            )
+            self._commit_batch(batch)
         finally:
             with self._lock:
                 self._pending -= len(batch)
 
-    def _commit_live(self, live: list[_Item]) -> None:
-        if not live:
-            return
+    def _commit_batch(self, batch: list[_Item]) -> None:
+        live: list[_Item] = []
+
+        def still_wanted() -> list[PreparedEvent]:
+            # Called with the write lock held: a caller that gave up while the lock was
+            # awaited has withdrawn its event, and from here on no one can.
+            live.extend(item for item in batch if item.future.set_running_or_notify_cancel())
+            return [item.event for item in live]
+
         try:
-            records = self._store.append_prepared(
-                [item.event for item in live], timeout=self._lock_wait
-            )
+            records = self._store.append_prepared(still_wanted, timeout=self._lock_wait)
         except Exception as exc:  # every failure must reach the waiting callers
             error = exc if isinstance(exc, AuditError) else StoreUnavailable(str(exc))
-            for item in live:
-                item.future.set_exception(error)
+            for item in batch:
+                with contextlib.suppress(InvalidStateError):  # withdrawn by its caller
+                    item.future.set_exception(error)
             return
         for item, record in zip(live, records, strict=True):
             item.future.set_result(record)

@@ -114,20 +114,31 @@ class AuditStore:
         return self.append_prepared([self.prepare(event) for event in events])
 
     def append_prepared(
-        self, prepared: Sequence[PreparedEvent], *, timeout: float | None = None
+        self,
+        prepared: Sequence[PreparedEvent] | Callable[[], Sequence[PreparedEvent]],
+        *,
+        timeout: float | None = None,
     ) -> list[Record]:
         """Commit events checked and serialised beforehand by `prepare`.
 
-        With `timeout`, `StoreBusy` when the write lock is not free within that many seconds.
+        `prepared` may be a function giving the events: it is called once the write lock is
+        held, so that callers who gave up while the lock was awaited can be left out. With
+        `timeout`, `StoreBusy` when the lock is not held within that many seconds (counted
+        from the call); nothing is written then.
         """
-        if not prepared:
+        if not callable(prepared) and not prepared:
             return []
         return self._writer.append(functools.partial(self._seal, prepared), timeout=timeout)
 
     def _seal(
-        self, prepared: Sequence[PreparedEvent], seq: int, prev_hash: str
+        self,
+        prepared: Sequence[PreparedEvent] | Callable[[], Sequence[PreparedEvent]],
+        seq: int,
+        prev_hash: str,
     ) -> tuple[list[tuple[Any, ...]], list[Record]]:
         """Chain `prepared` onto the head (seq, prev_hash): the rows to insert, the records."""
+        if callable(prepared):
+            prepared = prepared()
         # One instant per transaction: the records become durable together.
         moment = chain.as_utc(self._clock())
         time_text = chain.format_time(moment)

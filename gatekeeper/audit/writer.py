@@ -75,7 +75,7 @@ class ChainWriter:
                     raise
                 except Exception as exc:
                     error = translate(exc)
-                    if isinstance(error, StoreUnavailable):
+                    if isinstance(error, StoreUnavailable) and not isinstance(error, StoreBusy):
                         # The connection itself may be what failed.
                         _discard(connection)
                     else:
@@ -101,6 +101,10 @@ class ChainWriter:
                 cursor.execute("BEGIN IMMEDIATE")
             cursor.execute(_HEAD)
             head = cursor.fetchone()
+            if deadline is not None and time.monotonic() > deadline:
+                # Whatever made this late (a pool checkout, a reconnect), the caller has
+                # given up by now: what it was told must stay true.
+                raise StoreBusy("the audit store is busy: the write lock came too late")
             rows, result = seal(0, "0" * 64) if head is None else seal(int(head[0]), str(head[1]))
             if self._postgresql:
                 with cursor.copy(f"COPY audit_events ({COLUMNS}) FROM STDIN") as copy:

@@ -234,11 +234,15 @@ class PolicyEvaluator:
             review = input_document.get("review") or {}
             inventory = self._inventory
             refuse, lookup = self._refuse_unknown_namespaces, self._namespace_lookup
+            looked_up: dict[str, Mapping[str, str] | None] = {}
 
             def labels_of(namespace: str) -> Mapping[str, str] | None:
                 labels = inventory_module.namespace_labels(inventory, namespace)
                 if labels is None and lookup is not None:
-                    labels = lookup(namespace)
+                    # Once per evaluation, whatever the number of constraints asking.
+                    if namespace not in looked_up:
+                        looked_up[namespace] = lookup(namespace)
+                    labels = looked_up[namespace]
                 if labels is None and refuse:
                     raise EvaluationError(
                         f"the labels of namespace {namespace!r} are not known yet, and a "

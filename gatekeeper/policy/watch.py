@@ -67,6 +67,7 @@ class PolicyWatcher:
         self._clock = clock
         self._lock = threading.Lock()
         self._seen = fingerprint(self._paths)
+        self._reported: Fingerprint | None = None  # the files whose failure was recorded
         self._checked = clock()
 
     def check_if_due(self) -> Outcome:
@@ -91,10 +92,12 @@ class PolicyWatcher:
                 if isinstance(exc, PolicyLoadError):
                     self._seen = current
                 log.error("policy files changed but were not loaded; keeping %s: %s", previous, exc)
-                self._note(
-                    events.POLICY_RELOAD_FAILED,
-                    {"error": str(exc), "active_version": previous},
-                )
+                if self._reported != current:  # once per change, however many tries
+                    self._reported = current
+                    self._note(
+                        events.POLICY_RELOAD_FAILED,
+                        {"error": str(exc), "active_version": previous},
+                    )
                 return "failed"
             self._seen = current
             version = policy_set_version(self._evaluator.policy_set)

@@ -159,3 +159,43 @@ def test_closing_the_appender_waits_for_a_caller_committing_itself(tmp_path: Pat
         caller.join(10)
         os.close(holder)
         store.close()
+
+
+def test_a_caller_can_withdraw_until_its_batch_holds_the_lock(tmp_path: Path) -> None:
+    database = tmp_path / "audit.db"
+    engine = create_database_engine(f"sqlite:///{database}")
+    migrate.upgrade(engine)
+    store = AuditStore(engine)
+    holder = os.open(f"{database}-writer-lock", os.O_RDWR | os.O_CREAT)
+    try:
+        with BatchedAppender(store, max_delay=0) as appender:
+            fcntl.flock(holder, fcntl.LOCK_EX)
+            waiting = appender.submit(NewEvent(kind="admission.allowed", actor="gave-up"))
+            time.sleep(0.2)  # its batch has started and waits for the lock file
+            assert waiting.cancel(), "a batch waiting for the lock must not pin its events"
+            kept = appender.submit(NewEvent(kind="admission.allowed", actor="kept"))
+            fcntl.flock(holder, fcntl.LOCK_UN)
+            assert kept.result(10).actor == "kept"
+        assert [r.actor for r in store.query().records] == ["kept"]
+    finally:
+        os.close(holder)
+        store.close()
+
+
+def test_a_write_lock_that_comes_after_the_deadline_writes_nothing(postgres_url: str) -> None:
+    engine = create_database_engine(postgres_url, pool_size=1)  # at most two connections
+    migrate.upgrade(engine)
+    store = AuditStore(engine)
+    try:
+        busy = [engine.connect(), engine.connect()]
+        threading.Timer(1.0, lambda: [connection.close() for connection in busy]).start()
+        started = time.monotonic()
+        with pytest.raises(StoreBusy, match="came too late"):
+            # The pool has no connection for a second; the deadline is 0.3 s.
+            store.append_prepared(
+                [store.prepare(NewEvent(kind="sync.applied", actor="late"))], timeout=0.3
+            )
+        assert time.monotonic() - started >= 0.9
+        assert store.count() == 0
+    finally:
+        store.close()

@@ -145,6 +145,7 @@ def test_an_engine_that_cannot_take_the_set_gets_it_at_the_next_look(
 
     opa_rest_server.unavailable = True
     assert watcher.check() == "failed"
+    assert watcher.check() == "failed"  # tried again, recorded once
     opa_rest_server.unavailable = False
     assert watcher.check() == "reloaded"
 
