@@ -173,7 +173,8 @@ class AdmissionSettings(_Section):
     decision_timeout: Seconds = Field(
         3.0,
         gt=0,
-        description="Longest a decision may take; keep below the webhook's timeoutSeconds.",
+        description="Longest a decision may take (a commit under way gets 0.5 s more); keep "
+        "it at least a second below the webhook's timeoutSeconds.",
     )
 
 
