@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
@@ -33,8 +34,8 @@ class Recorder(Protocol):
         """Record `event`; its sequence number once committed. Raises if it is not, in time."""
         ...
 
-    def record_later(self, event: NewEvent) -> None:
-        """Queue `event` for recording without waiting for it."""
+    def record_later(self, event: NewEvent, *, on_failure: Callable[[str], None]) -> None:
+        """Queue `event` for recording without waiting; `on_failure` hears if it is lost."""
         ...
 
 
@@ -47,14 +48,12 @@ class AppenderRecorder:
     def record(self, event: NewEvent, *, timeout: float) -> int:
         return self._appender.append(event, timeout=timeout, settle=GRACE / 2).seq
 
-    def record_later(self, event: NewEvent) -> None:
-        self._appender.submit(event).add_done_callback(_report_lost)
+    def record_later(self, event: NewEvent, *, on_failure: Callable[[str], None]) -> None:
+        def settled(future: Future[Record]) -> None:
+            if not future.cancelled() and future.exception() is not None:
+                on_failure(str(future.exception()))
 
-
-def _report_lost(future: Future[Record]) -> None:
-    """Nobody waits for a record queued with `record_later`; its failure is still told."""
-    if not future.cancelled() and future.exception() is not None:
-        log.error("a decision's record was lost: %s", future.exception())
+        self._appender.submit(event).add_done_callback(settled)
 
 
 class _Claim:
@@ -161,11 +160,16 @@ class AdmissionService:
         self._metrics.failures.labels(cause="timeout").inc()
         cause = f"the decision took longer than {self._settings.decision_timeout:g} s"
         verdict = decision.undecided(request, settings=self._settings, cause=cause)
-        try:
-            self._recorder.record_later(verdict.event(request))
-        except Exception as exc:  # the answer stands; only its record is missing
+        uid = request["uid"]
+
+        def lost(error: object) -> None:  # the answer stands; only its record is missing
             self._metrics.failures.labels(cause="audit").inc()
-            log.error("cannot record admission decision %s: %s", request["uid"], exc)
+            log.error("cannot record admission decision %s: %s", uid, error)
+
+        try:
+            self._recorder.record_later(verdict.event(request), on_failure=lost)
+        except Exception as exc:
+            lost(exc)
         return verdict
 
     def _in_doubt(self, request: wire.AdmissionRequest, claim: _Claim) -> Verdict:

@@ -6,7 +6,7 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -197,7 +197,7 @@ class _BrokenRecorder:
     def record(self, event: NewEvent, *, timeout: float) -> int:
         raise OSError("disk full")
 
-    def record_later(self, event: NewEvent) -> None:
+    def record_later(self, event: NewEvent, *, on_failure: Callable[[str], None]) -> None:
         raise OSError("disk full")
 
 
@@ -247,6 +247,26 @@ def test_an_answer_given_without_its_record_is_never_contradicted_by_a_late_reco
         assert response["allowed"] is False
         assert "audit store cannot record the decision" in response["status"]["message"]
     # Nothing the webhook did not answer as recorded lands once the lock is free.
+    assert store.count() == 0
+
+
+def test_a_cut_off_decision_whose_record_is_lost_is_counted(
+    store: AuditStore, tmp_path: Path
+) -> None:
+    holder = os.open(tmp_path / "audit.db-writer-lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        settings = _settings(decisionTimeout="200ms")
+        app = create_app(settings, store=store, policies=_SlowPolicies())
+        with AsgiClient(app) as client:
+            answer = client.post("/validate", json=_review(request("CREATE", obj=CONFIG_MAP)))
+            time.sleep(0.8)  # the queued record waits 200 ms for the lock, then fails
+            metrics = client.get("/metrics").text
+    finally:
+        os.close(holder)
+    assert answer.json()["response"]["allowed"] is False
+    assert 'gatekeeper_admission_failures_total{cause="timeout"} 1.0' in metrics
+    assert 'gatekeeper_admission_failures_total{cause="audit"} 1.0' in metrics
     assert store.count() == 0
 
 
