@@ -15,45 +15,65 @@ from gatekeeper.devcluster.rbac import FIELD_MANAGER, Manifest, cluster_manifest
 APPLY_PATCH = "application/apply-patch+yaml"
 
 
-def apply_rbac(api: client.ApiClient, manifests: Iterable[Manifest]) -> None:
-    """Server-side apply ClusterRoles, ClusterRoleBindings and RoleBindings (idempotent)."""
-    rbac = client.RbacAuthorizationV1Api(api)
+def apply_rbac(
+    api: client.ApiClient, manifests: Iterable[Manifest], *, namespace_wait: float = 15.0
+) -> None:
+    """Server-side apply ClusterRoles, ClusterRoleBindings and RoleBindings (idempotent).
+
+    A RoleBinding whose namespace does not exist yet is tried again for up to
+    `namespace_wait` seconds: a freshly started kube-apiserver creates `default` only
+    shortly after it first reports ready.
+    """
+    deadline = time.monotonic() + namespace_wait
     for manifest in manifests:
-        kind = manifest["kind"]
-        name = manifest["metadata"]["name"]
-        try:
-            if kind == "ClusterRole":
-                rbac.patch_cluster_role(
-                    name,
-                    manifest,
-                    field_manager=FIELD_MANAGER,
-                    force=True,
-                    _content_type=APPLY_PATCH,
-                )
-            elif kind == "ClusterRoleBinding":
-                rbac.patch_cluster_role_binding(
-                    name,
-                    manifest,
-                    field_manager=FIELD_MANAGER,
-                    force=True,
-                    _content_type=APPLY_PATCH,
-                )
-            elif kind == "RoleBinding":
-                namespace = manifest["metadata"]["namespace"]
-                rbac.patch_namespaced_role_binding(
-                    name,
-                    namespace,
-                    manifest,
-                    field_manager=FIELD_MANAGER,
-                    force=True,
-                    _content_type=APPLY_PATCH,
-                )
-            else:
-                raise DevClusterError(f"cannot apply a {kind} here")
-        except ApiException as exc:
-            raise DevClusterError(
-                f"applying {kind} {name} failed: {exc.status} {exc.reason}"
-            ) from exc
+        while True:
+            try:
+                _apply_one(api, manifest)
+                break
+            except DevClusterError as exc:
+                missing = isinstance(exc.__cause__, ApiException) and exc.__cause__.status == 404
+                if not (missing and manifest["kind"] == "RoleBinding"):
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+
+def _apply_one(api: client.ApiClient, manifest: Manifest) -> None:
+    rbac = client.RbacAuthorizationV1Api(api)
+    kind = manifest["kind"]
+    name = manifest["metadata"]["name"]
+    try:
+        if kind == "ClusterRole":
+            rbac.patch_cluster_role(
+                name,
+                manifest,
+                field_manager=FIELD_MANAGER,
+                force=True,
+                _content_type=APPLY_PATCH,
+            )
+        elif kind == "ClusterRoleBinding":
+            rbac.patch_cluster_role_binding(
+                name,
+                manifest,
+                field_manager=FIELD_MANAGER,
+                force=True,
+                _content_type=APPLY_PATCH,
+            )
+        elif kind == "RoleBinding":
+            namespace = manifest["metadata"]["namespace"]
+            rbac.patch_namespaced_role_binding(
+                name,
+                namespace,
+                manifest,
+                field_manager=FIELD_MANAGER,
+                force=True,
+                _content_type=APPLY_PATCH,
+            )
+        else:
+            raise DevClusterError(f"cannot apply a {kind} here")
+    except ApiException as exc:
+        raise DevClusterError(f"applying {kind} {name} failed: {exc.status} {exc.reason}") from exc
 
 
 def apply_cluster_rbac(admin_kubeconfig: Path) -> None:
