@@ -111,6 +111,26 @@ class PolicySettings(_Section):
         description="Seconds between looks at the policy files; a changed set that loads "
         "replaces the active one without a restart. 0: never reload.",
     )
+    inventory: list[str] = Field(
+        default_factory=list,
+        description="Kinds kept in data.inventory beside the Namespaces, for referential "
+        "policies (a unique Ingress host): 'apiVersion/Kind', e.g. 'networking.k8s.io/v1/Ingress'.",
+    )
+
+    @field_validator("inventory")
+    @classmethod
+    def _kinds(cls, kinds: list[str]) -> list[str]:
+        for entry in kinds:
+            api_version, _, kind = entry.rpartition("/")
+            if not api_version or not kind[:1].isupper() or api_version.count("/") > 1:
+                raise ValueError(f"{entry!r} is not 'apiVersion/Kind' (e.g. 'v1/Service')")
+            if kind == "Secret" and api_version == "v1":
+                raise ValueError("Secrets are never copied into data.inventory")
+        return kinds
+
+    def inventory_kinds(self) -> list[tuple[str, str]]:
+        """(apiVersion, kind) of every `inventory` entry."""
+        return [(entry.rpartition("/")[0], entry.rpartition("/")[2]) for entry in self.inventory]
 
 
 class SourceSettings(_Section):

@@ -1,10 +1,13 @@
-"""The namespaces' labels for the webhook: listed, then watched, kept in `data.inventory`.
+"""The cluster as policies see it in the webhook: Namespaces (and `policies.inventory` kinds)
+listed, then watched, kept in `data.inventory`.
 
 A Gatekeeper constraint may select objects by the labels of their namespace, which an
-AdmissionReview does not carry. The webhook keeps every Namespace's metadata in the policy
-inventory, from one list and then a watch that it renews; until the first list has arrived
-`/readyz` answers 503, and a namespace missing from the inventory makes such a constraint an
-evaluation error (answered by `admission.failClosed`) rather than a silent non-match.
+AdmissionReview does not carry, and a referential policy (a unique Ingress host) compares an
+object with others of its kind. The webhook keeps the Namespaces' metadata and the objects of
+the configured kinds in the policy inventory, each kind from one list and then a watch that it
+renews. Until every kind has been listed `/readyz` answers 503; a namespace missing from the
+inventory is read once from the API server, and when that fails makes such a constraint an
+evaluation error (answered as configured) rather than a silent non-match.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes import client, config
@@ -31,26 +36,49 @@ log = logging.getLogger(__name__)
 _WATCH_SECONDS = 60  # the server ends each watch after this long
 _RETRY_SECONDS = 1.0
 _LOOKUP_SECONDS = 2.0
+_NAMESPACES = ("v1", "Namespace")
+
+
+@dataclass
+class _Kind:
+    """One kind followed: where it is listed, and what the webhook knows of it."""
+
+    api_version: str
+    kind: str
+    path: str = ""  # the collection across all namespaces, found by discovery
+    objects: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    listed: threading.Event = field(default_factory=threading.Event)
+    response: Any = None  # the open watch, for `stop` to cut
 
 
 class NamespaceWatch:
-    """Follows the cluster's Namespaces in a thread and publishes them to `evaluator`."""
+    """Follows the cluster's Namespaces (and `kinds`) in threads, publishing to `evaluator`."""
 
-    def __init__(self, api: client.ApiClient, evaluator: PolicyEvaluator) -> None:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        evaluator: PolicyEvaluator,
+        kinds: Sequence[tuple[str, str]] = (),
+    ) -> None:
         self._api = api
-        self._core = client.CoreV1Api(api)
         self._evaluator = evaluator
-        self._namespaces: dict[str, dict[str, Any]] = {}
+        wanted = [_NAMESPACES, *(k for k in kinds if k != _NAMESPACES)]
+        self._kinds = [_Kind(api_version, kind) for api_version, kind in wanted]
         self.ready = threading.Event()
         self._stopping = threading.Event()
-        self._response: Any = None
-        # The watch thread and lookups from request threads both change the map.
+        # Watch threads and lookups from request threads all change the maps.
         self._publishing = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="namespace-watch", daemon=True)
+        self._threads = [
+            threading.Thread(
+                target=self._run, args=(followed,), name=f"watch-{followed.kind}", daemon=True
+            )
+            for followed in self._kinds
+        ]
 
     @classmethod
     def from_settings(cls, settings: Settings, evaluator: PolicyEvaluator) -> NamespaceWatch | None:
-        """The watch `admission.namespaceLabels` asks for, or None.
+        """The watch `admission.namespaceLabels` asks for, or None; it also follows the kinds
+        of `policies.inventory`.
 
         `auto` watches when a kubeconfig is configured or the webhook runs in a Pod.
         """
@@ -74,116 +102,162 @@ class NamespaceWatch:
             raise ConfigError(
                 f"admission.namespaceLabels: cannot reach the cluster: {exc}"
             ) from exc
-        return cls(api, evaluator)
+        return cls(api, evaluator, settings.policies.inventory_kinds())
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
-        """Stop following; an open watch is cut at once (kube-apiserver would otherwise
-        wait for it when it shuts down)."""
+        """Stop following; open watches are cut at once (kube-apiserver would otherwise
+        wait for them when it shuts down)."""
         self._stopping.set()
-        response = self._response
-        sock = getattr(getattr(response, "connection", None), "sock", None)
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        for followed in self._kinds:
+            response = followed.response
+            sock = getattr(getattr(response, "connection", None), "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(Exception):  # threads still using it are stopping anyway
+            self._api.close()  # type: ignore[no-untyped-call]
 
     def lookup(self, name: str) -> dict[str, str] | None:
         """The labels of a namespace the watch has not reported (yet): read it once from the
         API server and keep it; None when it does not exist or cannot be read."""
         try:
-            response: Any = self._core.read_namespace(
-                name, _preload_content=False, _request_timeout=_LOOKUP_SECONDS
-            )
-            item = json.loads(response.data)
+            item = json.loads(self._get(f"/api/v1/namespaces/{name}", (), _LOOKUP_SECONDS).data)
         except Exception as exc:  # any failure means "not known"
             if not (isinstance(exc, ApiException) and exc.status == 404):
                 log.warning("namespace %s: cannot read it: %s", name, _describe(exc))
             return None
-        kept = _kept(item)
+        kept = _kept(item, *_NAMESPACES)
         try:
             with self._publishing:
-                self._namespaces.setdefault(name, kept)
+                self._kinds[0].objects.setdefault(("", name), kept)
                 self._publish()
         except Exception as exc:  # the labels are known even if the engine did not take them
             log.warning("namespace %s: cannot add it to the inventory: %s", name, _describe(exc))
         return dict(kept["metadata"].get("labels") or {})
 
     def join(self, timeout: float) -> bool:
-        """Wait up to `timeout` seconds for the thread to end; whether it has."""
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        """Wait up to `timeout` seconds for the threads to end; whether they have."""
+        for thread in self._threads:
+            thread.join(timeout)
+        return not any(thread.is_alive() for thread in self._threads)
 
-    def _run(self) -> None:
+    def _run(self, followed: _Kind) -> None:
         while not self._stopping.is_set():
             try:
-                self._watch(self._list())
+                if not followed.path:
+                    followed.path = self._collection_path(followed)
+                self._watch(followed, self._list(followed))
             except Exception as exc:  # a lost connection or a refused list: try again
                 if self._stopping.is_set():
                     break
-                log.warning("namespace watch: %s; retrying", _describe(exc))
+                log.warning("%s watch: %s; retrying", followed.kind, _describe(exc))
                 self._stopping.wait(_RETRY_SECONDS)
-        self._api.close()  # type: ignore[no-untyped-call]
 
-    def _list(self) -> str:
-        response: Any = self._core.list_namespace(_preload_content=False, _request_timeout=30)
-        listed = json.loads(response.data)
+    def _collection_path(self, followed: _Kind) -> str:
+        """Where the kind is listed, from the API server's discovery of its group version."""
+        group_version = followed.api_version
+        base = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
+        discovered = json.loads(self._get(base, (), 30).data)
+        for resource in discovered.get("resources") or []:
+            name = str(resource.get("name") or "")
+            if resource.get("kind") == followed.kind and "/" not in name:
+                return f"{base}/{name}"
+        raise ConfigError(f"policies.inventory: {group_version} has no kind {followed.kind}")
+
+    def _get(self, path: str, query: Sequence[tuple[str, str]], timeout: float) -> Any:
+        """GET `path`; the driver's response, unread, or ApiException for an error status."""
+        request = self._api.param_serialize(
+            method="GET",
+            resource_path=path,
+            query_params=list(query),
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        answer = self._api.call_api(*request, _request_timeout=timeout)
+        response = answer.response
+        if not 200 <= answer.status < 300:
+            body = response.data
+            response.release_conn()
+            raise ApiException(status=answer.status, reason=body.decode(errors="replace"))
+        return response
+
+    def _list(self, followed: _Kind) -> str:
+        listed = json.loads(self._get(followed.path, (), 30).data)
         with self._publishing:
-            self._namespaces = {
-                item["metadata"]["name"]: _kept(item) for item in listed.get("items") or []
+            followed.objects = {
+                _key(item): _kept(item, followed.api_version, followed.kind)
+                for item in listed.get("items") or []
             }
             self._publish()
-        self.ready.set()
+        followed.listed.set()
+        if all(each.listed.is_set() for each in self._kinds):
+            self.ready.set()
         return str(listed["metadata"]["resourceVersion"])
 
-    def _watch(self, resource_version: str) -> None:
-        response: Any = self._core.list_namespace(
-            watch=True,
-            resource_version=resource_version,
-            timeout_seconds=_WATCH_SECONDS,
-            _preload_content=False,
-            _request_timeout=_WATCH_SECONDS + 20,
-        )
-        self._response = response
+    def _watch(self, followed: _Kind, resource_version: str) -> None:
+        query = [
+            ("watch", "true"),
+            ("resourceVersion", resource_version),
+            ("timeoutSeconds", str(_WATCH_SECONDS)),
+        ]
+        response = self._get(followed.path, query, _WATCH_SECONDS + 20)
+        followed.response = response
         try:
             if self._stopping.is_set():  # stopped before `stop` could see the response
                 return
             for line in iter_resp_lines(response):  # type: ignore[no-untyped-call]
-                if self._stopping.is_set() or (line and not self._apply(json.loads(line))):
+                if self._stopping.is_set() or (
+                    line and not self._apply(followed, json.loads(line))
+                ):
                     return
         finally:
-            self._response = None
+            followed.response = None
             response.release_conn()
         # The server ends each watch after its period: list again, which also heals any
         # event missed while reconnecting.
 
-    def _apply(self, event: dict[str, Any]) -> bool:
+    def _apply(self, followed: _Kind, event: dict[str, Any]) -> bool:
         """Take one watch event in; False when the watch must start over from a list."""
         kind, item = event.get("type"), event.get("object") or {}
         if kind == "ERROR":
             if item.get("code") == 410:  # Gone: the version is too old, list again
                 return False
             raise ApiException(status=item.get("code"), reason=item.get("message"))
-        name = (item.get("metadata") or {}).get("name")
-        if kind not in ("ADDED", "MODIFIED", "DELETED") or not name:
+        if kind not in ("ADDED", "MODIFIED", "DELETED") or not (item.get("metadata") or {}).get(
+            "name"
+        ):
             return True
         with self._publishing:
             if kind == "DELETED":
-                self._namespaces.pop(name, None)
+                followed.objects.pop(_key(item), None)
             else:
-                self._namespaces[name] = _kept(item)
+                followed.objects[_key(item)] = _kept(item, followed.api_version, followed.kind)
             self._publish()
         return True
 
     def _publish(self) -> None:
-        self._evaluator.set_inventory(list(self._namespaces.values()))
+        self._evaluator.set_inventory(
+            [item for followed in self._kinds for item in followed.objects.values()]
+        )
 
 
-def _kept(item: dict[str, Any]) -> dict[str, Any]:
-    """What policies may read of a Namespace: its metadata without managedFields."""
+def _key(item: dict[str, Any]) -> tuple[str, str]:
+    metadata = item.get("metadata") or {}
+    return str(metadata.get("namespace") or ""), str(metadata.get("name"))
+
+
+def _kept(item: dict[str, Any], api_version: str, kind: str) -> dict[str, Any]:
+    """What policies may read: a Namespace's metadata, or the whole object of another kind,
+    without managedFields."""
     metadata = {k: v for k, v in (item.get("metadata") or {}).items() if k != "managedFields"}
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
+    if (api_version, kind) == _NAMESPACES:
+        return {"apiVersion": api_version, "kind": kind, "metadata": metadata}
+    rest = {k: v for k, v in item.items() if k not in ("metadata", "apiVersion", "kind")}
+    return {"apiVersion": api_version, "kind": kind, "metadata": metadata, **rest}
 
 
 def _describe(error: Exception) -> str:

@@ -138,6 +138,8 @@ class Gates:
     engine: PolicyPort
     identity: str
     work_dir: Path
+    # (apiVersion, kind) kept in data.inventory beside the Namespaces (`policies.inventory`).
+    inventory_kinds: Sequence[tuple[str, str]] = ()
 
     def prepare(
         self,
@@ -157,7 +159,7 @@ class Gates:
             raise Rejected(reasons)
         warnings: list[dict[str, Any]] = []
         if check_policies:
-            self._load_namespaces(objects)
+            self._load_inventory(objects)
             denials = self._evaluate(commit, objects, sig, warnings)
             if denials:
                 raise Rejected(denials)
@@ -234,17 +236,21 @@ class Gates:
         custom = frozenset((r.group, r.kind) for r in defined.values())
         return objects, resources, custom, reasons
 
-    def _load_namespaces(self, objects: Sequence[DesiredObject]) -> None:
-        """Put the cluster's Namespaces, as this commit would leave them, in the inventory,
-        so that constraints selecting namespaces by label see the labels they will have."""
-        namespaces = {
-            str(item["metadata"]["name"]): item
-            for item in self.kube.list(self.kube.resource_for("v1", "Namespace"))
-        }
-        for item in objects:
-            if item.key.kind == "Namespace" and not item.key.api_group:
-                namespaces[item.key.name] = dict(item.manifest, apiVersion="v1", kind="Namespace")
-        self.engine.set_inventory(namespaces.values())
+    def _load_inventory(self, objects: Sequence[DesiredObject]) -> None:
+        """Put the cluster's Namespaces and `inventory_kinds`, as this commit would leave
+        them, in the inventory: constraints that select namespaces by label see the labels
+        they will have, and referential policies see the objects beside the one checked."""
+        kinds = [("v1", "Namespace"), *self.inventory_kinds]
+        found: dict[tuple[str, str, str, str], Mapping[str, Any]] = {}
+        for api_version, kind in kinds:
+            for live in self.kube.list(self.kube.resource_for(api_version, kind)):
+                found[_inventory_key(live)] = _without_managed_fields(live)
+        wanted = set(kinds)
+        for desired in objects:
+            manifest = desired.manifest
+            if (str(manifest.get("apiVersion")), desired.key.kind) in wanted:
+                found[_inventory_key(manifest)] = manifest
+        self.engine.set_inventory(found.values())
 
     def _evaluate(
         self,
@@ -285,3 +291,18 @@ class Gates:
                     {"object": str(item.key), "policy": message.policy, "message": message.msg}
                 )
         return denials
+
+
+def _inventory_key(item: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    metadata = item.get("metadata") or {}
+    return (
+        str(item.get("apiVersion")),
+        str(item.get("kind")),
+        str(metadata.get("namespace") or ""),
+        str(metadata.get("name")),
+    )
+
+
+def _without_managed_fields(item: Mapping[str, Any]) -> Mapping[str, Any]:
+    metadata = {k: v for k, v in (item.get("metadata") or {}).items() if k != "managedFields"}
+    return {**item, "metadata": metadata}

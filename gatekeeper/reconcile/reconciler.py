@@ -87,6 +87,7 @@ class Reconciler:
         clock: Callable[[], float] = time.time,
         retry_delay: float = 0.5,
         policy_watch: PolicyWatcher | None = None,
+        inventory_kinds: Sequence[tuple[str, str]] = (),
     ) -> None:
         self._git = git
         self._kube = kube
@@ -108,6 +109,7 @@ class Reconciler:
         self._clock = clock
         self._retry_delay = retry_delay
         self._policy_watch = policy_watch
+        self._inventory_kinds = tuple(inventory_kinds)
         self._policy_versions: tuple[PolicySet, str] | None = None
         self._cache: dict[str, Desired] = {}
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply")
@@ -236,6 +238,7 @@ class Reconciler:
             engine=self._engine,
             identity=self._identity,
             work_dir=self._work_dir,
+            inventory_kinds=self._inventory_kinds,
         )
 
     def _reconcile(self, source: SourceSettings) -> PassResult:

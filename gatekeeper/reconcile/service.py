@@ -101,6 +101,7 @@ def reconciler_from_settings(
             identity=settings.admission.reconciler_identity,
             elector=elector,
             policy_watch=watch,
+            inventory_kinds=settings.policies.inventory_kinds(),
         )
         try:
             yield reconciler

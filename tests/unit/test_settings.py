@@ -161,3 +161,29 @@ def test_durations_accept_the_usual_units(text: object, seconds: float) -> None:
 def test_durations_refuse_anything_else(text: object) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
+
+
+def test_inventory_kinds_are_api_version_and_kind(tmp_path: Path) -> None:
+    path = write(tmp_path, "policies:\n  inventory: [networking.k8s.io/v1/Ingress, v1/Service]\n")
+    assert load_settings(path).policies.inventory_kinds() == [
+        ("networking.k8s.io/v1", "Ingress"),
+        ("v1", "Service"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("Ingress", "not 'apiVersion/Kind'"),
+        ("networking.k8s.io/v1/ingress", "not 'apiVersion/Kind'"),
+        ("a/b/c/Kind", "not 'apiVersion/Kind'"),
+        ("v1/Secret", "Secrets are never copied"),
+    ],
+)
+def test_bad_inventory_kinds_are_refused_with_the_key(
+    tmp_path: Path, entry: str, expected: str
+) -> None:
+    path = write(tmp_path, f"policies:\n  inventory: ['{entry}']\n")
+    with pytest.raises(ConfigError, match=r"policies\.inventory") as error:
+        load_settings(path)
+    assert expected in str(error.value)

@@ -131,6 +131,7 @@ class Harness:
         kube: Any = None,
         engine: PolicyEvaluator | None = None,
         policy_watch: PolicyWatcher | None = None,
+        inventory_kinds: tuple[tuple[str, str], ...] = (),
     ) -> Reconciler:
         chosen = sources or (self.source(),)
         git = {
@@ -150,6 +151,7 @@ class Harness:
             work_dir=self.work,
             retry_delay=0.05,
             policy_watch=policy_watch,
+            inventory_kinds=inventory_kinds,
         )
         self.reconcilers.append(reconciler)
         return reconciler

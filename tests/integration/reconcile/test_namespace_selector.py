@@ -1,4 +1,5 @@
-"""Constraints that select namespaces by label see the labels the commit gives them."""
+"""Constraints see the cluster as the commit would leave it: namespace labels, and the objects
+of `policies.inventory` kinds for referential policies."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from kubernetes import client
 
 from gatekeeper.audit import events
 from gatekeeper.policy.engines import create_engine
 from gatekeeper.policy.evaluator import PolicyEvaluator
+from tests.integration.admission.test_inventory_kinds import ingress, unique_ingress_hosts
 from tests.integration.reconcile.conftest import Harness, config_map
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
@@ -84,3 +87,27 @@ def test_a_live_namespace_label_selects_objects_of_a_later_commit(
     harness.commit({"apps/a.yaml": config_map("a", {"k": "changed"})})
 
     assert reconciler.reconcile(harness.name).outcome == "rejected"
+
+
+def test_a_referential_policy_sees_live_objects_of_the_inventory_kinds(
+    harness: Harness, tmp_path: Path
+) -> None:
+    # Hosts of this test only: Ingresses of every namespace are compared.
+    taken, free = f"shop.{harness.namespace}.example.com", f"blog.{harness.namespace}.example.com"
+    engine = PolicyEvaluator.from_paths(
+        [unique_ingress_hosts(tmp_path / "unique")], engine=create_engine("regorus")
+    )
+    client.NetworkingV1Api(harness.admin).create_namespaced_ingress(
+        harness.namespace, ingress("taken", taken)
+    )
+    reconciler = harness.reconciler(
+        engine=engine, inventory_kinds=(("networking.k8s.io/v1", "Ingress"),)
+    )
+    harness.commit({"apps/ingress.yaml": yaml.safe_dump(ingress("mine", taken))})
+
+    assert reconciler.reconcile(harness.name).outcome == "rejected"
+    (rejected,) = harness.records(events.SYNC_REJECTED)
+    assert f"conflicts with an existing ingress <{taken}>" in str(rejected.payload)
+
+    harness.commit({"apps/ingress.yaml": yaml.safe_dump(ingress("mine", free))})
+    assert reconciler.reconcile(harness.name).outcome == "applied"

@@ -1,0 +1,142 @@
+"""Referential policies in the webhook: the kinds of `policies.inventory` are followed."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+
+from gatekeeper.admission import server as admission_server
+from gatekeeper.admission.app import create_app
+from gatekeeper.audit import migrate
+from gatekeeper.audit.database import create_database_engine
+from gatekeeper.audit.store import AuditStore
+from gatekeeper.settings import Settings
+from tests.fixtures.cluster import Cluster
+from tests.fixtures.webhook import make_webhook_tls, register_webhook
+from tests.integration.admission.test_webhook_cluster import RunningWebhook, refused
+
+pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow]
+
+SUITES = Path(__file__).resolve().parents[2] / "data" / "gatekeeper"
+RULES = [
+    {
+        "apiGroups": ["networking.k8s.io"],
+        "apiVersions": ["v1"],
+        "operations": ["CREATE", "UPDATE"],
+        "resources": ["ingresses"],
+        "scope": "Namespaced",
+    }
+]
+
+
+def unique_ingress_hosts(folder: Path) -> Path:
+    """Gatekeeper's K8sUniqueIngressHost, on every Ingress."""
+    folder.mkdir()
+    shutil.copy(SUITES / "uniqueingresshost" / "template.yaml", folder / "template.yaml")
+    constraint = {
+        "apiVersion": "constraints.gatekeeper.sh/v1beta1",
+        "kind": "K8sUniqueIngressHost",
+        "metadata": {"name": "unique-ingress-host"},
+        "spec": {"match": {"kinds": [{"apiGroups": ["networking.k8s.io"], "kinds": ["Ingress"]}]}},
+    }
+    (folder / "constraint.yaml").write_text(yaml.safe_dump(constraint))
+    return folder
+
+
+def ingress(name: str, host: str) -> dict[str, Any]:
+    backend = {"service": {"name": "web", "port": {"number": 80}}}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": name},
+        "spec": {
+            "rules": [
+                {
+                    "host": host,
+                    "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]},
+                }
+            ]
+        },
+    }
+
+
+@pytest.fixture
+def webhook(
+    tmp_path: Path,
+    cluster: Cluster,
+    admin_api: client.ApiClient,
+    namespace: str,
+    registered_webhooks: list[str],
+) -> Iterator[RunningWebhook]:
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    engine = create_database_engine(url)
+    migrate.upgrade(engine)
+    store = AuditStore(engine)
+    settings = Settings(
+        database={"url": url},
+        kubernetes={"kubeconfig": cluster.admin_kubeconfig},
+        policies={
+            "paths": [unique_ingress_hosts(tmp_path / "constraints")],
+            "inventory": ["networking.k8s.io/v1/Ingress"],
+        },
+        admission={"reconcilerIdentity": "reconciler", "namespaceLabels": "watch"},
+    )
+    tls = make_webhook_tls(tmp_path / "tls")
+    listen = admission_server.Listen(
+        host="127.0.0.1", port=0, cert_file=tls.cert_file, key_file=tls.key_file
+    )
+    thread = admission_server.ServerThread(
+        admission_server.build_server(create_app(settings, store=store), listen),
+        admission_server.bind("127.0.0.1"),
+    )
+    thread.start()
+    running = RunningWebhook(tls=tls, store=store, thread=thread, namespace=namespace)
+    try:
+        register_webhook(
+            admin_api,
+            running,  # type: ignore[arg-type]
+            namespace=namespace,
+            rules=RULES,
+            created=registered_webhooks,
+        )
+        yield running
+    finally:
+        thread.stop()
+        store.close()
+
+
+def test_an_ingress_whose_host_another_one_has_is_refused(
+    webhook: RunningWebhook,
+    namespace: str,
+    admin_api: client.ApiClient,
+    alice_api: client.ApiClient,
+) -> None:
+    networking = client.NetworkingV1Api(alice_api)
+    # Hosts of this test only: Ingresses of every namespace are compared.
+    taken, free = f"shop.{namespace}.example.com", f"blog.{namespace}.example.com"
+    client.NetworkingV1Api(admin_api).create_namespaced_ingress(namespace, ingress("first", taken))
+    deadline = time.monotonic() + 10
+    while True:  # until the webhook's watch has reported the first Ingress
+        try:
+            networking.create_namespaced_ingress(
+                namespace, ingress("probe-host", taken), dry_run="All"
+            )
+        except client.ApiException as exc:
+            assert exc.status == 403
+            break
+        assert time.monotonic() < deadline, "the webhook never saw the first Ingress"
+        time.sleep(0.1)
+
+    message = refused(
+        lambda: networking.create_namespaced_ingress(namespace, ingress("second", taken))
+    )
+
+    assert f"ingress host conflicts with an existing ingress <{taken}>" in message
+    networking.create_namespaced_ingress(namespace, ingress("third", free))
