@@ -5,9 +5,11 @@ A Gatekeeper constraint may select objects by the labels of their namespace, whi
 AdmissionReview does not carry, and a referential policy (a unique Ingress host) compares an
 object with others of its kind. The webhook keeps the Namespaces' metadata and the objects of
 the configured kinds in the policy inventory, each kind from one list and then a watch that it
-renews. Until every kind has been listed `/readyz` answers 503; a namespace missing from the
-inventory is read once from the API server, and when that fails makes such a constraint an
-evaluation error (answered as configured) rather than a silent non-match.
+renews. Until the Namespaces have been listed `/readyz` answers 503; a namespace missing from
+the inventory is read once from the API server, and when that fails makes such a constraint
+an evaluation error (answered as configured) rather than a silent non-match. A configured kind
+that cannot be followed (not served, not allowed) is logged and tried again with a growing
+pause, without holding the rest back, as Gatekeeper does with its sync set.
 """
 
 from __future__ import annotations
@@ -35,8 +37,11 @@ log = logging.getLogger(__name__)
 
 _WATCH_SECONDS = 60  # the server ends each watch after this long
 _RETRY_SECONDS = 1.0
+_RETRY_MAX_SECONDS = 60.0
+_PUBLISH_PAUSE = 0.2  # at most five inventory rebuilds a second, however busy the watches
 _LOOKUP_SECONDS = 2.0
 _NAMESPACES = ("v1", "Namespace")
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 @dataclass
@@ -68,12 +73,16 @@ class NamespaceWatch:
         self._stopping = threading.Event()
         # Watch threads and lookups from request threads all change the maps.
         self._publishing = threading.Lock()
+        self._changed = threading.Event()
         self._threads = [
             threading.Thread(
                 target=self._run, args=(followed,), name=f"watch-{followed.kind}", daemon=True
             )
             for followed in self._kinds
         ]
+        self._threads.append(
+            threading.Thread(target=self._publisher, name="inventory-publisher", daemon=True)
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, evaluator: PolicyEvaluator) -> NamespaceWatch | None:
@@ -112,6 +121,7 @@ class NamespaceWatch:
         """Stop following; open watches are cut at once (kube-apiserver would otherwise
         wait for them when it shuts down)."""
         self._stopping.set()
+        self._changed.set()
         for followed in self._kinds:
             response = followed.response
             sock = getattr(getattr(response, "connection", None), "sock", None)
@@ -131,12 +141,9 @@ class NamespaceWatch:
                 log.warning("namespace %s: cannot read it: %s", name, _describe(exc))
             return None
         kept = _kept(item, *_NAMESPACES)
-        try:
-            with self._publishing:
-                self._kinds[0].objects.setdefault(("", name), kept)
-                self._publish()
-        except Exception as exc:  # the labels are known even if the engine did not take them
-            log.warning("namespace %s: cannot add it to the inventory: %s", name, _describe(exc))
+        with self._publishing:
+            self._kinds[0].objects.setdefault(("", name), kept)
+        self._changed.set()
         return dict(kept["metadata"].get("labels") or {})
 
     def join(self, timeout: float) -> bool:
@@ -146,16 +153,39 @@ class NamespaceWatch:
         return not any(thread.is_alive() for thread in self._threads)
 
     def _run(self, followed: _Kind) -> None:
+        pause = _RETRY_SECONDS
         while not self._stopping.is_set():
             try:
                 if not followed.path:
                     followed.path = self._collection_path(followed)
-                self._watch(followed, self._list(followed))
-            except Exception as exc:  # a lost connection or a refused list: try again
+                resource_version = self._list(followed)
+                pause = _RETRY_SECONDS
+                self._watch(followed, resource_version)
+            except Exception as exc:  # a lost connection, a refused list, an unknown kind
                 if self._stopping.is_set():
                     break
-                log.warning("%s watch: %s; retrying", followed.kind, _describe(exc))
-                self._stopping.wait(_RETRY_SECONDS)
+                log.warning(
+                    "%s %s: %s; trying again in %g s",
+                    followed.api_version,
+                    followed.kind,
+                    _describe(exc),
+                    pause,
+                )
+                self._stopping.wait(pause)
+                pause = min(pause * 2, _RETRY_MAX_SECONDS)
+
+    def _publisher(self) -> None:
+        """Rebuild the inventory when something changed, at most every `_PUBLISH_PAUSE`."""
+        while not self._stopping.is_set():
+            self._changed.wait()
+            self._changed.clear()
+            if self._stopping.is_set():
+                break
+            try:
+                self._publish()
+            except Exception as exc:  # the engine refused it; the next change tries again
+                log.warning("cannot update the policy inventory: %s", _describe(exc))
+            self._stopping.wait(_PUBLISH_PAUSE)
 
     def _collection_path(self, followed: _Kind) -> str:
         """Where the kind is listed, from the API server's discovery of its group version."""
@@ -192,10 +222,14 @@ class NamespaceWatch:
                 _key(item): _kept(item, followed.api_version, followed.kind)
                 for item in listed.get("items") or []
             }
+        if (followed.api_version, followed.kind) == _NAMESPACES:
+            # Ready only once the engine has them: constraints that select namespaces by label
+            # must not see an empty inventory.
             self._publish()
-        followed.listed.set()
-        if all(each.listed.is_set() for each in self._kinds):
             self.ready.set()
+        else:
+            self._changed.set()
+        followed.listed.set()
         return str(listed["metadata"]["resourceVersion"])
 
     def _watch(self, followed: _Kind, resource_version: str) -> None:
@@ -216,7 +250,8 @@ class NamespaceWatch:
                     return
         finally:
             followed.response = None
-            response.release_conn()
+            # Never back into the pool: a stream left half read would answer the next request.
+            response.close()
         # The server ends each watch after its period: list again, which also heals any
         # event missed while reconnecting.
 
@@ -236,13 +271,13 @@ class NamespaceWatch:
                 followed.objects.pop(_key(item), None)
             else:
                 followed.objects[_key(item)] = _kept(item, followed.api_version, followed.kind)
-            self._publish()
+        self._changed.set()
         return True
 
     def _publish(self) -> None:
-        self._evaluator.set_inventory(
-            [item for followed in self._kinds for item in followed.objects.values()]
-        )
+        with self._publishing:
+            objects = [item for followed in self._kinds for item in followed.objects.values()]
+        self._evaluator.set_inventory(objects)
 
 
 def _key(item: dict[str, Any]) -> tuple[str, str]:
@@ -254,6 +289,9 @@ def _kept(item: dict[str, Any], api_version: str, kind: str) -> dict[str, Any]:
     """What policies may read: a Namespace's metadata, or the whole object of another kind,
     without managedFields."""
     metadata = {k: v for k, v in (item.get("metadata") or {}).items() if k != "managedFields"}
+    annotations = metadata.get("annotations")
+    if isinstance(annotations, dict) and _LAST_APPLIED in annotations:
+        metadata["annotations"] = {k: v for k, v in annotations.items() if k != _LAST_APPLIED}
     if (api_version, kind) == _NAMESPACES:
         return {"apiVersion": api_version, "kind": kind, "metadata": metadata}
     rest = {k: v for k, v in item.items() if k not in ("metadata", "apiVersion", "kind")}

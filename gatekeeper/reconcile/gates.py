@@ -6,6 +6,7 @@ found, so that `sync.rejected` can name them all and nothing of the commit is ap
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from gatekeeper.reconcile.errors import ReconcileError, RenderError, UnknownKind
 from gatekeeper.reconcile.gitsource import GitPort
 from gatekeeper.reconcile.kube import ResourceType
 from gatekeeper.settings import SourceSettings
+
+log = logging.getLogger(__name__)
 
 
 class PolicyPort(Protocol):
@@ -239,16 +242,23 @@ class Gates:
     def _load_inventory(self, objects: Sequence[DesiredObject]) -> None:
         """Put the cluster's Namespaces and `inventory_kinds`, as this commit would leave
         them, in the inventory: constraints that select namespaces by label see the labels
-        they will have, and referential policies see the objects beside the one checked."""
+        they will have, and referential policies see the objects beside the one checked.
+        A configured kind the cluster does not serve (yet) contributes only the commit's own
+        objects of it."""
         kinds = [("v1", "Namespace"), *self.inventory_kinds]
         found: dict[tuple[str, str, str, str], Mapping[str, Any]] = {}
         for api_version, kind in kinds:
-            for live in self.kube.list(self.kube.resource_for(api_version, kind)):
+            try:
+                resource = self.kube.resource_for(api_version, kind)
+            except UnknownKind as exc:
+                log.warning("policies.inventory: %s; only this commit's objects of it count", exc)
+                continue
+            for live in self.kube.list(resource):
                 found[_inventory_key(live)] = _without_managed_fields(live)
-        wanted = set(kinds)
+        wanted = {(_group(api_version), kind) for api_version, kind in kinds}
         for desired in objects:
             manifest = desired.manifest
-            if (str(manifest.get("apiVersion")), desired.key.kind) in wanted:
+            if (_group(str(manifest.get("apiVersion"))), desired.key.kind) in wanted:
                 found[_inventory_key(manifest)] = manifest
         self.engine.set_inventory(found.values())
 
@@ -294,13 +304,18 @@ class Gates:
 
 
 def _inventory_key(item: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    """One object whatever version it is written in: group, kind, namespace, name."""
     metadata = item.get("metadata") or {}
     return (
-        str(item.get("apiVersion")),
+        _group(str(item.get("apiVersion"))),
         str(item.get("kind")),
         str(metadata.get("namespace") or ""),
         str(metadata.get("name")),
     )
+
+
+def _group(api_version: str) -> str:
+    return api_version.rpartition("/")[0]
 
 
 def _without_managed_fields(item: Mapping[str, Any]) -> Mapping[str, Any]:

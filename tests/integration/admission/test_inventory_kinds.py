@@ -14,9 +14,12 @@ from kubernetes import client
 
 from gatekeeper.admission import server as admission_server
 from gatekeeper.admission.app import create_app
+from gatekeeper.admission.namespaces import NamespaceWatch
 from gatekeeper.audit import migrate
 from gatekeeper.audit.database import create_database_engine
 from gatekeeper.audit.store import AuditStore
+from gatekeeper.policy.engines import create_engine
+from gatekeeper.policy.evaluator import PolicyEvaluator
 from gatekeeper.settings import Settings
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.webhook import make_webhook_tls, register_webhook
@@ -140,3 +143,24 @@ def test_an_ingress_whose_host_another_one_has_is_refused(
 
     assert f"ingress host conflicts with an existing ingress <{taken}>" in message
     networking.create_namespaced_ingress(namespace, ingress("third", free))
+
+
+def test_a_kind_the_cluster_does_not_serve_holds_back_nothing_else(
+    tmp_path: Path, cluster: Cluster
+) -> None:
+    evaluator = PolicyEvaluator.from_paths(
+        [unique_ingress_hosts(tmp_path / "constraints")], engine=create_engine("regorus")
+    )
+    settings = Settings(
+        kubernetes={"kubeconfig": cluster.admin_kubeconfig},
+        policies={"inventory": ["example.com/v1/Nothing", "networking.k8s.io/v1/Ingress"]},
+        admission={"namespaceLabels": "watch"},
+    )
+    watch = NamespaceWatch.from_settings(settings, evaluator)
+    assert watch is not None
+    watch.start()
+    try:
+        assert watch.ready.wait(10), "an unknown kind kept the Namespaces from being ready"
+    finally:
+        watch.stop()
+    assert watch.join(5)

@@ -111,3 +111,18 @@ def test_a_referential_policy_sees_live_objects_of_the_inventory_kinds(
 
     harness.commit({"apps/ingress.yaml": yaml.safe_dump(ingress("mine", free))})
     assert reconciler.reconcile(harness.name).outcome == "applied"
+
+
+def test_a_configured_kind_the_cluster_does_not_serve_does_not_stop_a_sync(
+    harness: Harness, tmp_path: Path
+) -> None:
+    engine = PolicyEvaluator.from_paths(
+        [unique_ingress_hosts(tmp_path / "unique")], engine=create_engine("regorus")
+    )
+    reconciler = harness.reconciler(
+        engine=engine,
+        inventory_kinds=(("example.com/v1", "Nothing"), ("networking.k8s.io/v1", "Ingress")),
+    )
+    harness.commit({"apps/a.yaml": config_map("a", {"k": "v"})})
+
+    assert reconciler.reconcile(harness.name).outcome == "applied"

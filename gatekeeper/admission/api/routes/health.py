@@ -22,7 +22,7 @@ async def healthz() -> JSONResponse:
 @router.get("/readyz")
 async def readyz(store: StoreDep, namespaces: NamespacesDep) -> JSONResponse:
     if namespaces is not None and not namespaces.ready.is_set():
-        reason = "the cluster's Namespaces and inventory kinds have not been listed yet"
+        reason = "the cluster's Namespaces have not been listed yet"
         return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
     try:
         seq, _ = await asyncio.to_thread(store.head)
