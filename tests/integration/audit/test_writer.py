@@ -6,6 +6,8 @@ import fcntl
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,74 +23,75 @@ from gatekeeper.audit.store import AuditStore
 pytestmark = pytest.mark.integration
 
 
-def test_an_append_waits_while_another_process_holds_the_lock_file(tmp_path: Path) -> None:
-    database = tmp_path / "audit.db"
-    engine = create_database_engine(f"sqlite:///{database}")
+@pytest.fixture
+def file_store(tmp_path: Path) -> Iterator[AuditStore]:
+    """A migrated store on `tmp_path/audit.db`; its lock file is `lock_file`."""
+    engine = create_database_engine(f"sqlite:///{tmp_path / 'audit.db'}")
     migrate.upgrade(engine)
     store = AuditStore(engine)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def lock_file(tmp_path: Path) -> Path:
+    return tmp_path / "audit.db-writer-lock"
+
+
+@contextmanager
+def _held(lock_file: Path) -> Iterator[int]:
+    """The lock file held as another process would hold it: flock locks belong to an open
+    file, so a second open file stands for a second process. Unlock early with LOCK_UN."""
+    holder = os.open(lock_file, os.O_RDWR | os.O_CREAT)
     try:
-        store.append(NewEvent(kind="sync.applied", actor="first"))
-        lock_file = Path(f"{database}-writer-lock")
-        assert lock_file.exists()
-
-        # flock locks belong to an open file, so a second open file stands for a second process.
-        holder = os.open(lock_file, os.O_RDWR)
         fcntl.flock(holder, fcntl.LOCK_EX)
-        done = threading.Event()
-        worker = threading.Thread(
-            target=lambda: (store.append(NewEvent(kind="sync.applied", actor="second")), done.set())
-        )
-        worker.start()
-        try:
-            assert not done.wait(0.5), "the append did not wait for the lock file"
-            assert store.count() == 1
-        finally:
-            os.close(holder)
-        worker.join(10)
-        assert done.is_set()
-        assert [r.actor for r in store.query().records] == ["first", "second"]
+        yield holder
     finally:
-        store.close()
+        os.close(holder)
 
 
-def test_a_lock_file_that_cannot_be_opened_does_not_stop_appends(tmp_path: Path) -> None:
-    database = tmp_path / "audit.db"
-    engine = create_database_engine(f"sqlite:///{database}")
-    migrate.upgrade(engine)
-    store = AuditStore(engine)
-    lock_file = Path(f"{database}-writer-lock")
+def test_an_append_waits_while_another_process_holds_the_lock_file(
+    file_store: AuditStore, lock_file: Path
+) -> None:
+    store = file_store
+    store.append(NewEvent(kind="sync.applied", actor="first"))
+    assert lock_file.exists()
+
+    done = threading.Event()
+    worker = threading.Thread(
+        target=lambda: (store.append(NewEvent(kind="sync.applied", actor="second")), done.set())
+    )
+    with _held(lock_file):
+        worker.start()
+        assert not done.wait(0.5), "the append did not wait for the lock file"
+        assert store.count() == 1
+    worker.join(10)
+    assert done.is_set()
+    assert [r.actor for r in store.query().records] == ["first", "second"]
+
+
+def test_a_lock_file_that_cannot_be_opened_does_not_stop_appends(
+    file_store: AuditStore, lock_file: Path
+) -> None:
     # A directory where the lock file should be: it cannot be opened, SQLite's lock suffices.
     lock_file.mkdir()
-    try:
-        record = store.append(NewEvent(kind="sync.applied", actor="a"))
-        assert store.get(record.seq) == record
-    finally:
-        store.close()
+    record = file_store.append(NewEvent(kind="sync.applied", actor="a"))
+    assert file_store.get(record.seq) == record
 
 
 def test_an_append_with_a_timeout_gives_up_while_the_lock_is_held_and_writes_nothing(
-    tmp_path: Path,
+    file_store: AuditStore, lock_file: Path
 ) -> None:
-    database = tmp_path / "audit.db"
-    engine = create_database_engine(f"sqlite:///{database}")
-    migrate.upgrade(engine)
-    store = AuditStore(engine)
-    try:
-        store.append(NewEvent(kind="sync.applied", actor="first"))
-        holder = os.open(f"{database}-writer-lock", os.O_RDWR)
-        fcntl.flock(holder, fcntl.LOCK_EX)
-        try:
-            started = time.monotonic()
-            with pytest.raises(StoreBusy, match="busy"):
-                store.append_prepared(
-                    [store.prepare(NewEvent(kind="sync.applied", actor="late"))], timeout=0.3
-                )
-            assert 0.25 < time.monotonic() - started < 2
-        finally:
-            os.close(holder)
-        assert [r.actor for r in store.query().records] == ["first"]
-    finally:
-        store.close()
+    store = file_store
+    store.append(NewEvent(kind="sync.applied", actor="first"))
+    with _held(lock_file):
+        started = time.monotonic()
+        with pytest.raises(StoreBusy, match="busy"):
+            store.append_prepared(
+                [store.prepare(NewEvent(kind="sync.applied", actor="late"))], timeout=0.3
+            )
+        assert 0.25 < time.monotonic() - started < 2
+    assert [r.actor for r in store.query().records] == ["first"]
 
 
 def test_postgresql_gives_up_on_the_chain_lock_after_the_timeout(postgres_url: str) -> None:
@@ -111,75 +114,54 @@ def test_postgresql_gives_up_on_the_chain_lock_after_the_timeout(postgres_url: s
         store.close()
 
 
-def test_a_queued_event_whose_batch_never_started_is_withdrawn(tmp_path: Path) -> None:
-    database = tmp_path / "audit.db"
-    engine = create_database_engine(f"sqlite:///{database}")
-    migrate.upgrade(engine)
-    store = AuditStore(engine)
-    holder = os.open(f"{database}-writer-lock", os.O_RDWR | os.O_CREAT)
-    try:
-        with BatchedAppender(store, max_delay=0) as appender:
-            fcntl.flock(holder, fcntl.LOCK_EX)
-            # The committer takes this one and waits for the lock file.
-            first = appender.submit(NewEvent(kind="admission.allowed", actor="first"))
-            time.sleep(0.2)
-            with pytest.raises(StoreBusy, match="withdrawn"):
-                appender.append(NewEvent(kind="admission.allowed", actor="second"), timeout=0.3)
-            fcntl.flock(holder, fcntl.LOCK_UN)
-            assert first.result(10).seq == 1
-        # The withdrawn record never lands, so the log never says what was not answered.
-        assert [r.actor for r in store.query().records] == ["first"]
-    finally:
-        os.close(holder)
-        store.close()
+def test_a_queued_event_whose_batch_never_started_is_withdrawn(
+    file_store: AuditStore, lock_file: Path
+) -> None:
+    with BatchedAppender(file_store, max_delay=0) as appender, _held(lock_file) as holder:
+        # The committer takes this one and waits for the lock file.
+        first = appender.submit(NewEvent(kind="admission.allowed", actor="first"))
+        time.sleep(0.2)
+        with pytest.raises(StoreBusy, match="withdrawn"):
+            appender.append(NewEvent(kind="admission.allowed", actor="second"), timeout=0.3)
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        assert first.result(10).seq == 1
+    # The withdrawn record never lands, so the log never says what was not answered.
+    assert [r.actor for r in file_store.query().records] == ["first"]
 
 
-def test_closing_the_appender_waits_for_a_caller_committing_itself(tmp_path: Path) -> None:
-    database = tmp_path / "audit.db"
-    engine = create_database_engine(f"sqlite:///{database}")
-    migrate.upgrade(engine)
-    store = AuditStore(engine)
-    holder = os.open(f"{database}-writer-lock", os.O_RDWR | os.O_CREAT)
-    fcntl.flock(holder, fcntl.LOCK_EX)
-    appender = BatchedAppender(store, max_delay=0)
+def test_closing_the_appender_waits_for_a_caller_committing_itself(
+    file_store: AuditStore, lock_file: Path
+) -> None:
+    appender = BatchedAppender(file_store, max_delay=0)
     caller = threading.Thread(
         target=appender.append, args=(NewEvent(kind="admission.allowed", actor="inline"),)
     )
-    caller.start()
-    time.sleep(0.2)  # the caller holds the appender's commit turn and waits for the file
-    threading.Timer(0.3, lambda: fcntl.flock(holder, fcntl.LOCK_UN)).start()
-    try:
-        started = time.monotonic()
-        appender.close()
-        waited = time.monotonic() - started
-        # close() returned only after the inline commit, so the store can be closed safely.
-        assert waited > 0.2
-        assert [r.actor for r in store.query().records] == ["inline"]
-    finally:
-        caller.join(10)
-        os.close(holder)
-        store.close()
+    with _held(lock_file) as holder:
+        caller.start()
+        time.sleep(0.2)  # the caller holds the appender's commit turn and waits for the file
+        threading.Timer(0.3, lambda: fcntl.flock(holder, fcntl.LOCK_UN)).start()
+        try:
+            started = time.monotonic()
+            appender.close()
+            waited = time.monotonic() - started
+        finally:
+            caller.join(10)
+    # close() returned only after the inline commit, so the store can be closed safely.
+    assert waited > 0.2
+    assert [r.actor for r in file_store.query().records] == ["inline"]
 
 
-def test_a_caller_can_withdraw_until_its_batch_holds_the_lock(tmp_path: Path) -> None:
-    database = tmp_path / "audit.db"
-    engine = create_database_engine(f"sqlite:///{database}")
-    migrate.upgrade(engine)
-    store = AuditStore(engine)
-    holder = os.open(f"{database}-writer-lock", os.O_RDWR | os.O_CREAT)
-    try:
-        with BatchedAppender(store, max_delay=0) as appender:
-            fcntl.flock(holder, fcntl.LOCK_EX)
-            waiting = appender.submit(NewEvent(kind="admission.allowed", actor="gave-up"))
-            time.sleep(0.2)  # its batch has started and waits for the lock file
-            assert waiting.cancel(), "a batch waiting for the lock must not pin its events"
-            kept = appender.submit(NewEvent(kind="admission.allowed", actor="kept"))
-            fcntl.flock(holder, fcntl.LOCK_UN)
-            assert kept.result(10).actor == "kept"
-        assert [r.actor for r in store.query().records] == ["kept"]
-    finally:
-        os.close(holder)
-        store.close()
+def test_a_caller_can_withdraw_until_its_batch_holds_the_lock(
+    file_store: AuditStore, lock_file: Path
+) -> None:
+    with BatchedAppender(file_store, max_delay=0) as appender, _held(lock_file) as holder:
+        waiting = appender.submit(NewEvent(kind="admission.allowed", actor="gave-up"))
+        time.sleep(0.2)  # its batch has started and waits for the lock file
+        assert waiting.cancel(), "a batch waiting for the lock must not pin its events"
+        kept = appender.submit(NewEvent(kind="admission.allowed", actor="kept"))
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        assert kept.result(10).actor == "kept"
+    assert [r.actor for r in file_store.query().records] == ["kept"]
 
 
 def test_a_write_lock_that_comes_after_the_deadline_writes_nothing(postgres_url: str) -> None:
