@@ -12,17 +12,12 @@ import pytest
 import yaml
 from kubernetes import client
 
-from gatekeeper.admission import server as admission_server
-from gatekeeper.admission.app import create_app
 from gatekeeper.admission.namespaces import NamespaceWatch
-from gatekeeper.audit import migrate
-from gatekeeper.audit.database import create_database_engine
-from gatekeeper.audit.store import AuditStore
 from gatekeeper.policy.engines import create_engine
 from gatekeeper.policy.evaluator import PolicyEvaluator
 from gatekeeper.settings import Settings
 from tests.fixtures.cluster import Cluster
-from tests.fixtures.webhook import make_webhook_tls, register_webhook
+from tests.integration.admission.test_namespace_labels import watching_webhook
 from tests.integration.admission.test_webhook_cluster import RunningWebhook, refused
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow]
@@ -78,41 +73,19 @@ def webhook(
     namespace: str,
     registered_webhooks: list[str],
 ) -> Iterator[RunningWebhook]:
-    url = f"sqlite:///{tmp_path / 'audit.db'}"
-    engine = create_database_engine(url)
-    migrate.upgrade(engine)
-    store = AuditStore(engine)
-    settings = Settings(
-        database={"url": url},
-        kubernetes={"kubeconfig": cluster.admin_kubeconfig},
+    with watching_webhook(
+        tmp_path,
+        cluster.admin_kubeconfig,
+        admin_api,
+        namespace=namespace,
         policies={
             "paths": [unique_ingress_hosts(tmp_path / "constraints")],
             "inventory": ["networking.k8s.io/v1/Ingress"],
         },
-        admission={"reconcilerIdentity": "reconciler", "namespaceLabels": "watch"},
-    )
-    tls = make_webhook_tls(tmp_path / "tls")
-    listen = admission_server.Listen(
-        host="127.0.0.1", port=0, cert_file=tls.cert_file, key_file=tls.key_file
-    )
-    thread = admission_server.ServerThread(
-        admission_server.build_server(create_app(settings, store=store), listen),
-        admission_server.bind("127.0.0.1"),
-    )
-    thread.start()
-    running = RunningWebhook(tls=tls, store=store, thread=thread, namespace=namespace)
-    try:
-        register_webhook(
-            admin_api,
-            running,  # type: ignore[arg-type]
-            namespace=namespace,
-            rules=RULES,
-            created=registered_webhooks,
-        )
+        rules=RULES,
+        created=registered_webhooks,
+    ) as running:
         yield running
-    finally:
-        thread.stop()
-        store.close()
 
 
 def test_an_ingress_whose_host_another_one_has_is_refused(

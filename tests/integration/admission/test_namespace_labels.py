@@ -7,15 +7,15 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import yaml
 from kubernetes import client
 
-from gatekeeper.admission import server as admission_server
-from gatekeeper.admission.app import create_app
 from gatekeeper.admission.namespaces import NamespaceWatch
 from gatekeeper.audit import migrate
 from gatekeeper.audit.database import create_database_engine
@@ -26,8 +26,7 @@ from gatekeeper.policy.evaluator import PolicyEvaluator
 from gatekeeper.policy.inputs import admission_input
 from gatekeeper.settings import Settings
 from tests.fixtures.cluster import NAMESPACE_LABEL, Cluster
-from tests.fixtures.webhook import make_webhook_tls, register_webhook
-from tests.integration.admission.test_webhook_cluster import RunningWebhook, refused
+from tests.integration.admission.test_webhook_cluster import RunningWebhook, refused, serving
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow]
 
@@ -43,7 +42,7 @@ RULES = [
 ]
 
 
-def _owner_required_in_prod(folder: Path) -> Path:
+def owner_required_in_prod(folder: Path) -> Path:
     folder.mkdir()
     shutil.copy(SUITES / "requiredlabels" / "template.yaml", folder / "template.yaml")
     constraint = {
@@ -62,6 +61,37 @@ def _owner_required_in_prod(folder: Path) -> Path:
     return folder
 
 
+@contextmanager
+def watching_webhook(
+    tmp_path: Path,
+    kubeconfig: Path,
+    admin_api: client.ApiClient,
+    *,
+    namespace: str,
+    policies: dict[str, Any],
+    rules: list[dict[str, Any]],
+    created: list[str],
+) -> Iterator[RunningWebhook]:
+    """The webhook on a fresh SQLite store, following the cluster through `kubeconfig`."""
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    engine = create_database_engine(url)
+    migrate.upgrade(engine)
+    store = AuditStore(engine)
+    settings = Settings(
+        database={"url": url},
+        kubernetes={"kubeconfig": kubeconfig},
+        policies=policies,
+        admission={"reconcilerIdentity": "reconciler", "namespaceLabels": "watch"},
+    )
+    try:
+        with serving(
+            settings, store, tmp_path, admin_api, namespace=namespace, rules=rules, created=created
+        ) as running:
+            yield running
+    finally:
+        store.close()
+
+
 @pytest.fixture
 def webhook(
     tmp_path: Path,
@@ -70,38 +100,16 @@ def webhook(
     namespace: str,
     registered_webhooks: list[str],
 ) -> Iterator[RunningWebhook]:
-    url = f"sqlite:///{tmp_path / 'audit.db'}"
-    engine = create_database_engine(url)
-    migrate.upgrade(engine)
-    store = AuditStore(engine)
-    settings = Settings(
-        database={"url": url},
-        kubernetes={"kubeconfig": cluster.admin_kubeconfig},
-        policies={"paths": [_owner_required_in_prod(tmp_path / "constraints")]},
-        admission={"reconcilerIdentity": "reconciler", "namespaceLabels": "watch"},
-    )
-    tls = make_webhook_tls(tmp_path / "tls")
-    listen = admission_server.Listen(
-        host="127.0.0.1", port=0, cert_file=tls.cert_file, key_file=tls.key_file
-    )
-    thread = admission_server.ServerThread(
-        admission_server.build_server(create_app(settings, store=store), listen),
-        admission_server.bind("127.0.0.1"),
-    )
-    thread.start()
-    running = RunningWebhook(tls=tls, store=store, thread=thread, namespace=namespace)
-    try:
-        register_webhook(
-            admin_api,
-            running,  # type: ignore[arg-type]
-            namespace=namespace,
-            rules=RULES,
-            created=registered_webhooks,
-        )
+    with watching_webhook(
+        tmp_path,
+        cluster.admin_kubeconfig,
+        admin_api,
+        namespace=namespace,
+        policies={"paths": [owner_required_in_prod(tmp_path / "constraints")]},
+        rules=RULES,
+        created=registered_webhooks,
+    ) as running:
         yield running
-    finally:
-        thread.stop()
-        store.close()
 
 
 def _config_map(name: str, **labels: str) -> client.V1ConfigMap:
@@ -188,7 +196,7 @@ def test_stopping_the_watch_cuts_its_connection_at_once(
     tmp_path: Path, cluster: Cluster, namespace: str
 ) -> None:
     evaluator = PolicyEvaluator.from_paths(
-        [_owner_required_in_prod(tmp_path / "constraints")], engine=create_engine("regorus")
+        [owner_required_in_prod(tmp_path / "constraints")], engine=create_engine("regorus")
     )
     settings = Settings(
         kubernetes={"kubeconfig": cluster.admin_kubeconfig},
@@ -209,7 +217,7 @@ def test_stopping_the_watch_cuts_its_connection_at_once(
 
 def test_without_cluster_settings_the_webhook_does_not_watch(tmp_path: Path) -> None:
     evaluator = PolicyEvaluator.from_paths(
-        [_owner_required_in_prod(tmp_path / "constraints")], engine=create_engine("regorus")
+        [owner_required_in_prod(tmp_path / "constraints")], engine=create_engine("regorus")
     )
     assert NamespaceWatch.from_settings(Settings(), evaluator) is None or (
         "KUBERNETES_SERVICE_HOST" in os.environ
@@ -228,7 +236,7 @@ def test_a_lookup_reads_a_namespace_the_watch_has_not_reported(
     tmp_path: Path, cluster: Cluster, namespace: str, admin_api: client.ApiClient
 ) -> None:
     evaluator = PolicyEvaluator.from_paths(
-        [_owner_required_in_prod(tmp_path / "constraints")], engine=create_engine("regorus")
+        [owner_required_in_prod(tmp_path / "constraints")], engine=create_engine("regorus")
     )
     settings = Settings(
         kubernetes={"kubeconfig": cluster.admin_kubeconfig},

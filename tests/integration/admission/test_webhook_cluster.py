@@ -6,8 +6,10 @@ requests come from the cluster's static-token users (admin, reconciler, alice, b
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,52 +117,79 @@ class RunningWebhook:
         return [r for r in self.records() if not r.subject.endswith("-probe")]
 
 
+@contextmanager
+def serving(
+    settings: Settings,
+    store: AuditStore,
+    folder: Path,
+    admin_api: client.ApiClient,
+    *,
+    namespace: str,
+    rules: list[dict[str, Any]],
+    created: list[str],
+) -> Iterator[RunningWebhook]:
+    """The real app for `settings` over TLS on 127.0.0.1 (certificates under `folder`),
+    registered for `rules` in `namespace`; stopped on leaving. The store stays the caller's."""
+    tls = make_webhook_tls(folder / "tls")
+    listen = admission_server.Listen(
+        host="127.0.0.1", port=0, cert_file=tls.cert_file, key_file=tls.key_file
+    )
+    thread = admission_server.ServerThread(
+        admission_server.build_server(create_app(settings, store=store), listen),
+        admission_server.bind("127.0.0.1"),
+    )
+    thread.start()
+    webhook = RunningWebhook(tls=tls, store=store, thread=thread, namespace=namespace)
+    try:
+        register_webhook(
+            admin_api,
+            webhook,  # type: ignore[arg-type]
+            namespace=namespace,
+            rules=rules,
+            created=created,
+        )
+        yield webhook
+    finally:
+        thread.stop()
+
+
 @pytest.fixture
 def start_webhook(
     tmp_path: Path, admin_api: client.ApiClient, registered_webhooks: list[str]
 ) -> Iterator[Callable[..., RunningWebhook]]:
-    running: list[RunningWebhook] = []
+    numbers = itertools.count()
+    with ExitStack() as running:
 
-    def start(namespace: str, **admission: Any) -> RunningWebhook:
-        folder = tmp_path / f"webhook-{len(running)}"
-        engine = create_database_engine(f"sqlite:///{folder / 'audit.db'}")
-        folder.mkdir()
-        migrate.upgrade(engine)
-        store = AuditStore(engine)
-        settings = Settings(
-            database={"url": f"sqlite:///{folder / 'audit.db'}"},
-            policies={"paths": [str(ROOT / "policies")]},
-            admission={
-                "reconcilerIdentity": RECONCILER.username,
-                "breakGlassGroups": [BREAK_GLASS_GROUP],
-                "guardedKinds": ["Deployment"],
-                **admission,
-            },
-        )
-        tls = make_webhook_tls(folder / "tls")
-        app = create_app(settings, store=store)
-        listen = admission_server.Listen(
-            host="127.0.0.1", port=0, cert_file=tls.cert_file, key_file=tls.key_file
-        )
-        thread = admission_server.ServerThread(
-            admission_server.build_server(app, listen), admission_server.bind("127.0.0.1")
-        )
-        thread.start()
-        webhook = RunningWebhook(tls=tls, store=store, thread=thread, namespace=namespace)
-        running.append(webhook)
-        register_webhook(
-            admin_api,
-            webhook,
-            namespace=namespace,
-            rules=RULES,
-            created=registered_webhooks,  # type: ignore[arg-type]
-        )
-        return webhook
+        def start(namespace: str, **admission: Any) -> RunningWebhook:
+            folder = tmp_path / f"webhook-{next(numbers)}"
+            engine = create_database_engine(f"sqlite:///{folder / 'audit.db'}")
+            folder.mkdir()
+            migrate.upgrade(engine)
+            store = AuditStore(engine)
+            running.callback(store.close)
+            settings = Settings(
+                database={"url": f"sqlite:///{folder / 'audit.db'}"},
+                policies={"paths": [str(ROOT / "policies")]},
+                admission={
+                    "reconcilerIdentity": RECONCILER.username,
+                    "breakGlassGroups": [BREAK_GLASS_GROUP],
+                    "guardedKinds": ["Deployment"],
+                    **admission,
+                },
+            )
+            return running.enter_context(
+                serving(
+                    settings,
+                    store,
+                    folder,
+                    admin_api,
+                    namespace=namespace,
+                    rules=RULES,
+                    created=registered_webhooks,
+                )
+            )
 
-    yield start
-    for webhook in running:
-        webhook.thread.stop()
-        webhook.store.close()
+        yield start
 
 
 def record_commit(store: AuditStore, manifests: list[dict[str, Any]], commit: str = COMMIT) -> None:

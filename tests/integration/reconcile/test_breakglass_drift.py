@@ -4,21 +4,16 @@ after the person who made it and the reason they gave."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from kubernetes import client
 
 from gatekeeper import provenance_meta
-from gatekeeper.admission import server as admission_server
-from gatekeeper.admission.app import create_app
 from gatekeeper.audit import events
-from gatekeeper.audit.events import Record
-from gatekeeper.audit.store import AuditStore
 from gatekeeper.devcluster.identities import BREAK_GLASS_GROUP
 from gatekeeper.settings import Settings
-from tests.fixtures.webhook import WebhookTLS, make_webhook_tls, register_webhook
+from tests.integration.admission.test_webhook_cluster import RunningWebhook, serving
 from tests.integration.reconcile.conftest import Harness, deployment
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow]
@@ -34,56 +29,29 @@ RULES = [
 ]
 
 
-@dataclass
-class _Webhook:
-    """The real app on 127.0.0.1, in the shape `register_webhook` expects."""
-
-    tls: WebhookTLS
-    store: AuditStore
-    thread: admission_server.ServerThread
-
-    def url(self, path: str = "/validate") -> str:
-        return f"https://127.0.0.1:{self.thread.port}{path}"
-
-    @property
-    def probes(self) -> list[Record]:
-        return [r for r in self.store.query(limit=10_000).records if r.subject.endswith("-probe")]
-
-
 @pytest.fixture
 def webhook(
     harness: Harness, tmp_path: Path, admin_api: client.ApiClient, registered_webhooks: list[str]
-) -> Iterator[_Webhook]:
+) -> Iterator[RunningWebhook]:
     settings = Settings(
         database={"url": str(harness.store.engine.url)},
         policies={"paths": list(harness.engine.policy_set.sources)},
         admission={"reconcilerIdentity": "reconciler", "breakGlassGroups": [BREAK_GLASS_GROUP]},
     )
-    tls = make_webhook_tls(tmp_path / "tls")
-    listen = admission_server.Listen(
-        host="127.0.0.1", port=0, cert_file=tls.cert_file, key_file=tls.key_file
-    )
-    thread = admission_server.ServerThread(
-        admission_server.build_server(create_app(settings, store=harness.store), listen),
-        admission_server.bind("127.0.0.1"),
-    )
-    thread.start()
-    running = _Webhook(tls=tls, store=harness.store, thread=thread)
-    try:
-        register_webhook(
-            admin_api,
-            running,  # type: ignore[arg-type]
-            namespace=harness.namespace,
-            rules=RULES,
-            created=registered_webhooks,
-        )
+    with serving(
+        settings,
+        harness.store,
+        tmp_path,
+        admin_api,
+        namespace=harness.namespace,
+        rules=RULES,
+        created=registered_webhooks,
+    ) as running:
         yield running
-    finally:
-        thread.stop()
 
 
 def test_a_break_glass_change_is_drift_named_after_the_person_and_the_reason(
-    harness: Harness, webhook: _Webhook, breakglass_api: client.ApiClient
+    harness: Harness, webhook: RunningWebhook, breakglass_api: client.ApiClient
 ) -> None:
     harness.commit({"apps/web.yaml": deployment("web", "nginx:1.25")})
     reconciler = harness.reconciler(harness.source(drift="report"))

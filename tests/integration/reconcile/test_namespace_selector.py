@@ -3,7 +3,6 @@ of `policies.inventory` kinds for referential policies."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,31 +13,16 @@ from gatekeeper.audit import events
 from gatekeeper.policy.engines import create_engine
 from gatekeeper.policy.evaluator import PolicyEvaluator
 from tests.integration.admission.test_inventory_kinds import ingress, unique_ingress_hosts
+from tests.integration.admission.test_namespace_labels import owner_required_in_prod
 from tests.integration.reconcile.conftest import Harness, config_map
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
-SUITES = Path(__file__).resolve().parents[2] / "data" / "gatekeeper"
-
 
 def _owner_required_in_prod(folder: Path) -> PolicyEvaluator:
-    """K8sRequiredLabels: ConfigMaps in namespaces labelled env=prod need an `owner` label."""
-    folder.mkdir()
-    shutil.copy(SUITES / "requiredlabels" / "template.yaml", folder / "template.yaml")
-    constraint = {
-        "apiVersion": "constraints.gatekeeper.sh/v1beta1",
-        "kind": "K8sRequiredLabels",
-        "metadata": {"name": "owner-in-prod"},
-        "spec": {
-            "match": {
-                "kinds": [{"apiGroups": [""], "kinds": ["ConfigMap"]}],
-                "namespaceSelector": {"matchLabels": {"env": "prod"}},
-            },
-            "parameters": {"labels": [{"key": "owner"}]},
-        },
-    }
-    (folder / "constraint.yaml").write_text(yaml.safe_dump(constraint))
-    return PolicyEvaluator.from_paths([folder], engine=create_engine("regorus"))
+    return PolicyEvaluator.from_paths(
+        [owner_required_in_prod(folder)], engine=create_engine("regorus")
+    )
 
 
 def _namespace(name: str, **labels: str) -> str:
