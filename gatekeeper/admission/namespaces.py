@@ -52,7 +52,6 @@ class _Kind:
     kind: str
     path: str = ""  # the collection across all namespaces, found by discovery
     objects: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    listed: threading.Event = field(default_factory=threading.Event)
     response: Any = None  # the open watch, for `stop` to cut
 
 
@@ -229,7 +228,6 @@ class NamespaceWatch:
             self.ready.set()
         else:
             self._changed.set()
-        followed.listed.set()
         return str(listed["metadata"]["resourceVersion"])
 
     def _watch(self, followed: _Kind, resource_version: str) -> None:
