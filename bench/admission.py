@@ -38,11 +38,13 @@ from typing import Any
 import httpx
 import yaml
 
-from gatekeeper import provenance_meta
 from gatekeeper.audit.database import create_database_engine
-from gatekeeper.audit.ledger import DesiredObject, Ledger, ObjectKey
+from gatekeeper.audit.ledger import Ledger
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.devcluster.pki import CertificateAuthority
+from gatekeeper.kube import contract
+from gatekeeper.kube.contract import DesiredObject
+from gatekeeper.kube.objects import ObjectKey
 
 ROOT = Path(__file__).resolve().parent.parent
 RECONCILER = "reconciler"
@@ -230,7 +232,7 @@ def _bodies(folder: Path, namespace: str) -> dict[str, list[Path]]:
         "metadata": {"name": "notes", "namespace": namespace},
         "data": {"a": "1"},
     }
-    live = provenance_meta.annotate(_deployment(namespace), source="apps", commit=COMMIT)
+    live = contract.annotate(_deployment(namespace), source="apps", commit=COMMIT)
     live["metadata"].update({"uid": "1", "resourceVersion": "7"})
     edited = copy.deepcopy(live)
     edited["spec"]["replicas"] = 5

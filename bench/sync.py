@@ -32,10 +32,10 @@ from gatekeeper.audit import migrate
 from gatekeeper.audit.database import create_database_engine
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.devcluster import layout, plane
+from gatekeeper.kube.client import KubeClient
 from gatekeeper.policy.engines import create_engine
 from gatekeeper.policy.evaluator import PolicyEvaluator
 from gatekeeper.reconcile.gitsource import GitMirror
-from gatekeeper.reconcile.kube import KubeClient
 from gatekeeper.reconcile.reconciler import Reconciler
 from gatekeeper.settings import SourceSettings
 

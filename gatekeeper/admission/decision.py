@@ -13,17 +13,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from gatekeeper import provenance_meta
 from gatekeeper.admission import subset
 from gatekeeper.admission.ports import LedgerPort, PolicyPort, ProvenanceFacts
 from gatekeeper.admission.verdict import Verdict
 from gatekeeper.admission.wire import AdmissionRequest
 from gatekeeper.audit import events
-from gatekeeper.audit.ledger import ObjectKey
 from gatekeeper.audit.redact import redact
+from gatekeeper.kube import contract
+from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.settings import AdmissionSettings
 
-_MARKS = (provenance_meta.MANAGED_LABEL, *provenance_meta.PROVENANCE_ANNOTATIONS)
+_MARKS = (contract.MANAGED_LABEL, *contract.PROVENANCE_ANNOTATIONS)
 _SHOWN_DIFFERENCES = 5
 
 
@@ -60,7 +60,7 @@ def review(
     if request["operation"] == "CONNECT":
         return replace(base, reasons=("CONNECT requests are not reviewed",))
     new, old = request["object"], request["oldObject"]
-    managed = provenance_meta.is_managed(new) or provenance_meta.is_managed(old)
+    managed = contract.is_managed(new) or contract.is_managed(old)
     base = replace(base, managed=managed)
     if request["userInfo"]["username"] == settings.reconciler_identity:
         return _from_reconciler(context, base, managed=managed)
@@ -103,10 +103,10 @@ def _from_reconciler(context: _Context, base: Verdict, *, managed: bool) -> Verd
         return _with_policies(context, base, ProvenanceFacts(), ("reconciler, unmanaged object",))
     request = context.request
     carrier = request["oldObject"] if context.operation == "DELETE" else request["object"]
-    meta = provenance_meta.read(carrier)
+    meta = contract.read(carrier)
     if meta is None:
         reason = "it carries the managed label without all provenance annotations " + ", ".join(
-            provenance_meta.PROVENANCE_ANNOTATIONS
+            contract.PROVENANCE_ANNOTATIONS
         )
         return _deny(context, base, reason)
     facts = ProvenanceFacts(source=meta.source, commit=meta.commit)
@@ -143,7 +143,7 @@ def _from_reconciler(context: _Context, base: Verdict, *, managed: bool) -> Verd
         return _deny(context, base, reason)
     assert request["object"] is not None
     # The ledger keeps Secret values as digests; compare the live object's the same way.
-    live = redact(provenance_meta.strip(request["object"]))
+    live = redact(contract.strip(request["object"]))
     differing = list(itertools.islice(subset.differences(manifest, live), _SHOWN_DIFFERENCES))
     if differing:
         reason = (
@@ -168,7 +168,7 @@ def _from_anyone_else(context: _Context, base: Verdict, *, managed: bool) -> Ver
         return _deny(context, base, reason, where=_where(context, old or new))
     if managed:
         carrier = old if context.operation == "DELETE" else new
-        meta = provenance_meta.read(old or new)
+        meta = contract.read(old or new)
         facts = (
             ProvenanceFacts(source=meta.source, commit=meta.commit) if meta else ProvenanceFacts()
         )
@@ -237,7 +237,7 @@ def _deny(context: _Context, base: Verdict, reason: str, *, where: str | None = 
 
 def _where(context: _Context, obj: Mapping[str, Any] | None) -> str:
     """Where the change must be made instead: the source and path in Git, from the ledger."""
-    meta = provenance_meta.read(obj)
+    meta = contract.read(obj)
     if meta is None:
         return ""
     recorded = context.ledger.desired(meta.source, meta.commit, context.key)
@@ -253,9 +253,9 @@ def _marks_dict(obj: Mapping[str, Any] | None) -> dict[str, str]:
     labels = metadata.get("labels") or {}
     annotations = metadata.get("annotations") or {}
     found = {}
-    if provenance_meta.MANAGED_LABEL in labels:
-        found[provenance_meta.MANAGED_LABEL] = labels[provenance_meta.MANAGED_LABEL]
-    for key in provenance_meta.PROVENANCE_ANNOTATIONS:
+    if contract.MANAGED_LABEL in labels:
+        found[contract.MANAGED_LABEL] = labels[contract.MANAGED_LABEL]
+    for key in contract.PROVENANCE_ANNOTATIONS:
         if key in annotations:
             found[key] = annotations[key]
     return found
@@ -268,7 +268,7 @@ def _marks(obj: Mapping[str, Any] | None) -> tuple[str | None, ...]:
 
 def _break_glass_reason(obj: Mapping[str, Any] | None) -> str:
     annotations = ((obj or {}).get("metadata") or {}).get("annotations") or {}
-    value = annotations.get(provenance_meta.BREAK_GLASS_ANNOTATION)
+    value = annotations.get(contract.BREAK_GLASS_ANNOTATION)
     return value.strip() if isinstance(value, str) else ""
 
 
@@ -288,9 +288,7 @@ def undecided(request: AdmissionRequest, *, settings: AdmissionSettings, cause: 
     follow `admission.failClosed`.
     """
     key = object_key(request)
-    managed = provenance_meta.is_managed(request["object"]) or provenance_meta.is_managed(
-        request["oldObject"]
-    )
+    managed = contract.is_managed(request["object"]) or contract.is_managed(request["oldObject"])
     base = Verdict(subject=str(key), managed=managed)
     exemption = _exemption(request, settings)
     if exemption:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from gatekeeper.admission.wire import AdmissionRequest
-from gatekeeper.audit.ledger import ObjectKey, VerifiedCommit
+from gatekeeper.kube.contract import VerifiedCommit
+from gatekeeper.kube.objects import ObjectKey
 
 Action = Literal["deny", "warn", "dryrun"]
 

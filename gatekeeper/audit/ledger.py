@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,57 +20,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from gatekeeper.audit.redact import secret_as_stored
 from gatekeeper.audit.schema import DesiredObjectRow, VerifiedCommitRow
 from gatekeeper.audit.store import AuditStore
-from gatekeeper.canonical import canonical_json, manifest_digest
-
-
-@dataclass(frozen=True)
-class ObjectKey:
-    """An object's identity across API versions; namespace is "" for cluster-wide objects."""
-
-    api_group: str
-    kind: str
-    namespace: str
-    name: str
-
-    @classmethod
-    def of(cls, manifest: Mapping[str, Any], default_namespace: str = "") -> ObjectKey:
-        api_version = str(manifest.get("apiVersion", ""))
-        group = api_version.rpartition("/")[0]
-        metadata = manifest.get("metadata") or {}
-        return cls(
-            api_group=group,
-            kind=str(manifest.get("kind", "")),
-            namespace=str(metadata.get("namespace") or default_namespace),
-            name=str(metadata.get("name", "")),
-        )
-
-    def __str__(self) -> str:
-        group = f"{self.api_group}/" if self.api_group else ""
-        where = f"{self.namespace}/" if self.namespace else ""
-        return f"{group}{self.kind}/{where}{self.name}"
-
-
-@dataclass(frozen=True)
-class VerifiedCommit:
-    source: str
-    commit: str
-    verified_at: datetime
-    signer: str | None
-    key_id: str | None
-    format: str | None
-
-
-@dataclass(frozen=True)
-class DesiredObject:
-    """One object as rendered from Git at a commit, before provenance annotations are added."""
-
-    key: ObjectKey
-    path: str
-    manifest: Mapping[str, Any]
-
-    @property
-    def digest(self) -> str:
-        return manifest_digest(self.manifest)
+from gatekeeper.canonical import canonical_json
+from gatekeeper.kube.contract import DesiredObject, VerifiedCommit
+from gatekeeper.kube.objects import ObjectKey
 
 
 class Ledger:

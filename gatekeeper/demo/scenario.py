@@ -11,7 +11,6 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from gatekeeper import provenance_meta
 from gatekeeper.audit.signing import generate_keypair
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.demo import manifests
@@ -23,6 +22,7 @@ from gatekeeper.demo.webhook import DemoWebhook
 from gatekeeper.demo.workspace import CLUSTER_DIR, ClusterAccess
 from gatekeeper.devcluster import bootstrap
 from gatekeeper.errors import GatekeeperError
+from gatekeeper.kube import contract
 
 BREAK_GLASS_REASON = "INC-1234 traffic spike: scaling web by hand"
 REPORT_FORMATS = ("html", "pdf", "json")
@@ -147,10 +147,8 @@ class Scenario(DemoSession):
         n.decided(f"commit {first[:12]} applied (audit seq {applied.seq})")
         self.expect_deployment(commit=first, replicas=2)
         live = self.deployment().metadata
-        n.say(
-            f"label   {provenance_meta.MANAGED_LABEL}={live.labels[provenance_meta.MANAGED_LABEL]}"
-        )
-        for key in provenance_meta.PROVENANCE_ANNOTATIONS:
+        n.say(f"label   {contract.MANAGED_LABEL}={live.labels[contract.MANAGED_LABEL]}")
+        for key in contract.PROVENANCE_ANNOTATIONS:
             n.say(f"annotation {key}: {live.annotations[key]}")
         # RBAC lets the humans edit; only the webhook stands between them and managed objects.
         bootstrap.grant_developers(self.api("admin"), self.namespace)
@@ -271,12 +269,10 @@ class Scenario(DemoSession):
             6,
             "break-glass",
             "During an incident the `breakglass` user (group gatekeeper:break-glass) scales the "
-            f"Deployment to 5 with annotation {provenance_meta.BREAK_GLASS_ANNOTATION}.",
+            f"Deployment to 5 with annotation {contract.BREAK_GLASS_ANNOTATION}.",
         )
         change = {
-            "metadata": {
-                "annotations": {provenance_meta.BREAK_GLASS_ANNOTATION: BREAK_GLASS_REASON}
-            },
+            "metadata": {"annotations": {contract.BREAK_GLASS_ANNOTATION: BREAK_GLASS_REASON}},
             "spec": {"replicas": 5},
         }
         client.AppsV1Api(self.api("breakglass")).patch_namespaced_deployment(

@@ -9,7 +9,6 @@ from typing import Any
 
 from kubernetes import client
 
-from gatekeeper import provenance_meta
 from gatekeeper.audit.events import Record
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.demo import manifests
@@ -17,6 +16,7 @@ from gatekeeper.demo.keys import DemoKeys
 from gatekeeper.demo.narration import Narrator
 from gatekeeper.demo.webhook import DemoWebhook
 from gatekeeper.demo.workspace import ClusterAccess
+from gatekeeper.kube import contract
 from gatekeeper.settings import Settings, load_settings
 
 # Runs one `gatekeeper` command line in this process and returns its exit code.
@@ -97,10 +97,10 @@ class DemoSession:
         live = self.deployment()
         annotations = live.metadata.annotations or {}
         self.narrator.expect(
-            annotations.get(provenance_meta.COMMIT_ANNOTATION) == commit
+            annotations.get(contract.COMMIT_ANNOTATION) == commit
             and live.spec.replicas == replicas,
             f"Deployment {manifests.APP} is at commit "
-            f"{annotations.get(provenance_meta.COMMIT_ANNOTATION)} with {live.spec.replicas} "
+            f"{annotations.get(contract.COMMIT_ANNOTATION)} with {live.spec.replicas} "
             f"replicas; expected {commit[:12]} with {replicas}",
         )
         self.narrator.ok(

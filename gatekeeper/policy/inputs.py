@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
+from gatekeeper.kube.objects import split_api_version
+
 Phase = Literal["sync", "admission"]
 
 
@@ -78,8 +80,7 @@ _IRREGULAR_PLURALS: Mapping[str, str] = {
 
 def group_version_kind(manifest: Mapping[str, Any]) -> dict[str, str]:
     """`{group, version, kind}` from a manifest's apiVersion and kind."""
-    api_version = str(manifest.get("apiVersion") or "")
-    group, _, version = api_version.rpartition("/")
+    group, version = split_api_version(str(manifest.get("apiVersion") or ""))
     return {"group": group, "version": version, "kind": str(manifest.get("kind") or "")}
 
 

@@ -12,17 +12,18 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, Protocol
 
-from gatekeeper import provenance_meta
 from gatekeeper.audit.events import NewEvent
-from gatekeeper.audit.ledger import DesiredObject, ObjectKey
+from gatekeeper.kube import contract
+from gatekeeper.kube.contract import DesiredObject
+from gatekeeper.kube.errors import KubeError, UnknownKind
+from gatekeeper.kube.objects import ObjectKey, ResourceType
 from gatekeeper.reconcile import drift, journal, planner
-from gatekeeper.reconcile.errors import ApplyFailed, KubeError, UnknownKind
+from gatekeeper.reconcile.errors import ApplyFailed
 from gatekeeper.reconcile.gates import Desired
-from gatekeeper.reconcile.kube import ResourceType
 from gatekeeper.reconcile.witnesses import AdmittedChange
 from gatekeeper.settings import SourceSettings
 
-MANAGED_SELECTOR: Final = f"{provenance_meta.MANAGED_LABEL}=true"
+MANAGED_SELECTOR: Final = f"{contract.MANAGED_LABEL}=true"
 _APPLY_ATTEMPTS: Final = 3
 
 
@@ -86,7 +87,7 @@ class Applier:
                 raise
             for item in items:
                 annotations = (item.get("metadata") or {}).get("annotations") or {}
-                if annotations.get(provenance_meta.SOURCE_ANNOTATION) == source.name:
+                if annotations.get(contract.SOURCE_ANNOTATION) == source.name:
                     live[ObjectKey.of(item)] = item
         return live
 
@@ -143,7 +144,7 @@ class Applier:
             return 0
         for found in plan.drifted:
             actors = (
-                drift.actors(found.live, found.changes, ignore=provenance_meta.FIELD_MANAGER)
+                drift.actors(found.live, found.changes, ignore=contract.FIELD_MANAGER)
                 if found.live is not None
                 else []
             )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from gatekeeper.errors import CheckFailed, GatekeeperError
 
 if TYPE_CHECKING:
-    from gatekeeper.audit.ledger import ObjectKey
+    from gatekeeper.kube.objects import ObjectKey
 
 
 class ReconcileError(GatekeeperError):
@@ -16,32 +16,6 @@ class ReconcileError(GatekeeperError):
 
 class RenderError(ReconcileError):
     """The manifests of a commit could not be rendered (bad YAML, missing tool, bad chart)."""
-
-
-class KubeError(ReconcileError):
-    """The Kubernetes API answered with an error, or could not be reached."""
-
-    def __init__(self, message: str, *, status: int = 0, reason: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-
-    @property
-    def transient(self) -> bool:
-        """True when trying again later may succeed (unreachable, throttled, server error)."""
-        return self.status in {0, 429} or self.status >= 500
-
-
-class NotFound(KubeError):
-    """The object (or its API) does not exist."""
-
-
-class Conflict(KubeError):
-    """An optimistic-concurrency conflict (HTTP 409)."""
-
-
-class UnknownKind(ReconcileError):
-    """The cluster serves no API for an object's apiVersion and kind."""
 
 
 class RollbackRefused(CheckFailed):

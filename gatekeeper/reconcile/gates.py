@@ -13,15 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from gatekeeper.audit.ledger import DesiredObject, ObjectKey
+from gatekeeper.kube.contract import DesiredObject
+from gatekeeper.kube.errors import UnknownKind
+from gatekeeper.kube.objects import ObjectKey, ResourceType, api_group
 from gatekeeper.policy.decision import Decision
 from gatekeeper.policy.inputs import Provenance, sync_input
 from gatekeeper.policy.policyset import PolicySet
 from gatekeeper.provenance import RangeVerdict
 from gatekeeper.reconcile import render
-from gatekeeper.reconcile.errors import ReconcileError, RenderError, UnknownKind
+from gatekeeper.reconcile.errors import ReconcileError, RenderError
 from gatekeeper.reconcile.gitsource import GitPort
-from gatekeeper.reconcile.kube import ResourceType
 from gatekeeper.settings import SourceSettings
 
 log = logging.getLogger(__name__)
@@ -255,10 +256,10 @@ class Gates:
                 continue
             for live in self.kube.list(resource):
                 found[_inventory_key(live)] = _without_managed_fields(live)
-        wanted = {(_group(api_version), kind) for api_version, kind in kinds}
+        wanted = {(api_group(api_version), kind) for api_version, kind in kinds}
         for desired in objects:
             manifest = desired.manifest
-            if (_group(str(manifest.get("apiVersion"))), desired.key.kind) in wanted:
+            if (api_group(str(manifest.get("apiVersion"))), desired.key.kind) in wanted:
                 found[_inventory_key(manifest)] = manifest
         self.engine.set_inventory(found.values())
 
@@ -307,15 +308,11 @@ def _inventory_key(item: Mapping[str, Any]) -> tuple[str, str, str, str]:
     """One object whatever version it is written in: group, kind, namespace, name."""
     metadata = item.get("metadata") or {}
     return (
-        _group(str(item.get("apiVersion"))),
+        api_group(str(item.get("apiVersion"))),
         str(item.get("kind")),
         str(metadata.get("namespace") or ""),
         str(metadata.get("name")),
     )
-
-
-def _group(api_version: str) -> str:
-    return api_version.rpartition("/")[0]
 
 
 def _without_managed_fields(item: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -7,8 +7,9 @@ from typing import Any
 
 from gatekeeper.audit import events
 from gatekeeper.audit.events import NewEvent
-from gatekeeper.audit.ledger import DesiredObject, ObjectKey
 from gatekeeper.canonical import manifest_digest
+from gatekeeper.kube.contract import DesiredObject
+from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.reconcile import drift, health
 from gatekeeper.reconcile.state import SYNC_HEALTHY, SYNC_UNHEALTHY
 from gatekeeper.reconcile.witnesses import AdmittedChange

@@ -14,8 +14,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from gatekeeper.reconcile.errors import Conflict, KubeError, ReconcileError
-from gatekeeper.reconcile.kube import KubeClient, ResourceType
+from gatekeeper.kube.client import KubeClient
+from gatekeeper.kube.errors import Conflict, KubeError
+from gatekeeper.kube.objects import ResourceType
+from gatekeeper.reconcile.errors import ReconcileError
 
 LEASE: Final = ResourceType(
     group="coordination.k8s.io", version="v1", kind="Lease", plural="leases", namespaced=True

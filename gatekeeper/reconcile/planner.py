@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from gatekeeper import provenance_meta
-from gatekeeper.audit.ledger import DesiredObject, ObjectKey
+from gatekeeper.kube import contract
+from gatekeeper.kube.contract import DesiredObject
+from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.reconcile import drift
 
 _FIRST_KINDS: Final = (
@@ -81,7 +82,7 @@ class Plan:
 
 def expected(item: DesiredObject, *, source: str, commit: str) -> dict[str, Any]:
     """The manifest as it is applied: rendered from Git plus its provenance metadata."""
-    return provenance_meta.annotate(item.manifest, source=source, commit=commit)
+    return contract.annotate(item.manifest, source=source, commit=commit)
 
 
 def comparable(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -145,9 +146,7 @@ def plan(
 
 def _belongs_to(obj: Mapping[str, Any], source: str) -> bool:
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    return provenance_meta.is_managed(obj) and (
-        annotations.get(provenance_meta.SOURCE_ANNOTATION) == source
-    )
+    return contract.is_managed(obj) and (annotations.get(contract.SOURCE_ANNOTATION) == source)
 
 
 def _rank_of(manifest: Mapping[str, Any], custom_kinds: frozenset[tuple[str, str]]) -> int:

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from gatekeeper.audit.events import NewEvent, Record
-from gatekeeper.audit.ledger import Ledger, ObjectKey
+from gatekeeper.audit.ledger import Ledger
 from gatekeeper.errors import GatekeeperError
+from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.policy.policyset import PolicySet, policy_set_version
 from gatekeeper.policy.watch import PolicyWatcher
 from gatekeeper.reconcile import health, journal, planner, witnesses

@@ -12,10 +12,10 @@ from pathlib import Path
 import platformdirs
 
 from gatekeeper.audit.store import AuditStore
+from gatekeeper.kube.client import KubeClient
 from gatekeeper.policy.evaluator import build_evaluator
 from gatekeeper.policy.watch import PolicyWatcher
 from gatekeeper.reconcile.gitsource import GitMirror, GitPort
-from gatekeeper.reconcile.kube import KubeClient
 from gatekeeper.reconcile.leader import LeaderElector
 from gatekeeper.reconcile.reconciler import Reconciler
 from gatekeeper.settings import Settings, SourceSettings

@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from gatekeeper import provenance_meta
 from gatekeeper.admission.decision import review
-from gatekeeper.audit.ledger import DesiredObject, Ledger, ObjectKey
+from gatekeeper.audit.ledger import Ledger
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.canonical import manifest_digest
+from gatekeeper.kube import contract
+from gatekeeper.kube.contract import DesiredObject
+from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.settings import AdmissionSettings
 from tests.unit.admission.doubles import COMMIT, RECONCILER, SOURCE, MemoryPolicies, request
 
@@ -32,7 +34,7 @@ SECRET: dict[str, Any] = {
 
 def as_admitted(manifest: dict[str, Any], password: str = "hunter2") -> dict[str, Any]:
     """What the API server sends the webhook: stringData folded into data, metadata added."""
-    obj = provenance_meta.annotate(manifest, source=SOURCE, commit=COMMIT)
+    obj = contract.annotate(manifest, source=SOURCE, commit=COMMIT)
     obj.pop("stringData", None)
     obj["data"] = {**obj["data"], "password": base64.b64encode(password.encode()).decode()}
     obj["metadata"].update({"uid": "5ec2", "resourceVersion": "3"})

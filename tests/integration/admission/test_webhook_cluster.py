@@ -18,16 +18,18 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from gatekeeper import provenance_meta
 from gatekeeper.admission import server as admission_server
 from gatekeeper.admission.app import create_app
 from gatekeeper.audit import migrate
 from gatekeeper.audit.database import create_database_engine
 from gatekeeper.audit.events import Record
-from gatekeeper.audit.ledger import DesiredObject, Ledger, ObjectKey
+from gatekeeper.audit.ledger import Ledger
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.audit.verify import verify_store
 from gatekeeper.devcluster.identities import BREAK_GLASS_GROUP, RECONCILER
+from gatekeeper.kube import contract
+from gatekeeper.kube.contract import DesiredObject
+from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.settings import Settings
 from tests.fixtures.cluster import APPLY_PATCH
 from tests.fixtures.webhook import WebhookTLS, make_webhook_tls, register_webhook
@@ -207,7 +209,7 @@ def apply(api: client.ApiClient, manifest: dict[str, Any]) -> Any:
         manifest["metadata"]["name"],
         manifest["metadata"]["namespace"],
         manifest,
-        field_manager=provenance_meta.FIELD_MANAGER,
+        field_manager=contract.FIELD_MANAGER,
         force=True,
         _content_type=APPLY_PATCH,
     )
@@ -241,11 +243,9 @@ def test_the_reconciler_applying_a_verified_commit_is_admitted_and_recorded(
     manifest = deployment(namespace)
     record_commit(webhook.store, [manifest])
 
-    applied = apply(
-        reconciler_api, provenance_meta.annotate(manifest, source=SOURCE, commit=COMMIT)
-    )
+    applied = apply(reconciler_api, contract.annotate(manifest, source=SOURCE, commit=COMMIT))
 
-    assert applied.metadata.annotations[provenance_meta.COMMIT_ANNOTATION] == COMMIT
+    assert applied.metadata.annotations[contract.COMMIT_ANNOTATION] == COMMIT
     (decision,) = webhook.decisions()
     assert decision.kind == "admission.allowed"
     assert decision.actor == RECONCILER.username
@@ -271,9 +271,7 @@ def test_quantities_the_api_server_rewrites_do_not_refuse_the_reconciler(
     }
     record_commit(webhook.store, [manifest])
 
-    applied = apply(
-        reconciler_api, provenance_meta.annotate(manifest, source=SOURCE, commit=COMMIT)
-    )
+    applied = apply(reconciler_api, contract.annotate(manifest, source=SOURCE, commit=COMMIT))
 
     stored = applied.spec.template.spec.containers[0].resources
     assert (stored.limits, stored.requests) == (
@@ -293,7 +291,7 @@ def test_alice_updating_a_managed_deployment_is_refused_with_where_to_change_it(
     webhook = start_webhook(namespace)
     manifest = deployment(namespace)
     record_commit(webhook.store, [manifest])
-    apply(reconciler_api, provenance_meta.annotate(manifest, source=SOURCE, commit=COMMIT))
+    apply(reconciler_api, contract.annotate(manifest, source=SOURCE, commit=COMMIT))
     apps = client.AppsV1Api(alice_api)
 
     message = refused(
@@ -325,14 +323,14 @@ def test_alice_forging_provenance_annotations_is_refused(
     webhook = start_webhook(namespace, guardedKinds=[])
     manifest = deployment(namespace, name="forged")
     record_commit(webhook.store, [manifest])
-    forged = provenance_meta.annotate(manifest, source=SOURCE, commit=COMMIT)
+    forged = contract.annotate(manifest, source=SOURCE, commit=COMMIT)
 
     message = refused(
         lambda: client.AppsV1Api(alice_api).create_namespaced_deployment(namespace, forged)
     )
 
     assert "only the reconciler (reconciler) may set or change the provenance metadata" in message
-    assert provenance_meta.DIGEST_ANNOTATION in message
+    assert contract.DIGEST_ANNOTATION in message
     (decision,) = webhook.decisions()
     assert decision.kind == "admission.denied" and decision.actor == "alice"
 
@@ -345,9 +343,9 @@ def test_the_reconciler_with_a_digest_that_does_not_match_is_refused(
     webhook = start_webhook(namespace)
     manifest = deployment(namespace)
     record_commit(webhook.store, [manifest])
-    tampered = provenance_meta.annotate(manifest, source=SOURCE, commit=COMMIT)
+    tampered = contract.annotate(manifest, source=SOURCE, commit=COMMIT)
     tampered["spec"]["replicas"] = 7
-    tampered["metadata"]["annotations"][provenance_meta.DIGEST_ANNOTATION] = "sha256:" + "0" * 64
+    tampered["metadata"]["annotations"][contract.DIGEST_ANNOTATION] = "sha256:" + "0" * 64
 
     message = refused(lambda: apply(reconciler_api, tampered))
 
@@ -365,9 +363,9 @@ def test_break_glass_is_admitted_and_recorded_with_user_reason_and_object(
     webhook = start_webhook(namespace)
     manifest = deployment(namespace)
     record_commit(webhook.store, [manifest])
-    apply(reconciler_api, provenance_meta.annotate(manifest, source=SOURCE, commit=COMMIT))
+    apply(reconciler_api, contract.annotate(manifest, source=SOURCE, commit=COMMIT))
     patch = {
-        "metadata": {"annotations": {provenance_meta.BREAK_GLASS_ANNOTATION: "INC-7 hotfix"}},
+        "metadata": {"annotations": {contract.BREAK_GLASS_ANNOTATION: "INC-7 hotfix"}},
         "spec": {"replicas": 3},
     }
 
@@ -392,9 +390,7 @@ def test_a_policy_violation_is_refused_even_from_a_verified_commit(
     record_commit(webhook.store, [manifest])
 
     message = refused(
-        lambda: apply(
-            reconciler_api, provenance_meta.annotate(manifest, source=SOURCE, commit=COMMIT)
-        )
+        lambda: apply(reconciler_api, contract.annotate(manifest, source=SOURCE, commit=COMMIT))
     )
 
     assert "policy: [library.no_latest_tag]" in message
@@ -431,7 +427,7 @@ def test_every_decision_is_in_the_audit_store_and_the_chain_verifies(
     webhook = start_webhook(namespace)
     manifest = deployment(namespace)
     record_commit(webhook.store, [manifest])
-    apply(reconciler_api, provenance_meta.annotate(manifest, source=SOURCE, commit=COMMIT))
+    apply(reconciler_api, contract.annotate(manifest, source=SOURCE, commit=COMMIT))
     core = client.CoreV1Api(alice_api)
     config_map = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="notes"), data={"a": "1"})
     core.create_namespaced_config_map(namespace, config_map, dry_run="All")

@@ -6,9 +6,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from gatekeeper.audit.ledger import DesiredObject, Ledger, ObjectKey
+from gatekeeper.audit.ledger import Ledger
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.canonical import manifest_digest
+from gatekeeper.kube.contract import DesiredObject
+from gatekeeper.kube.objects import ObjectKey
 
 pytestmark = pytest.mark.integration
 

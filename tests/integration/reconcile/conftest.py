@@ -16,11 +16,11 @@ from gatekeeper.audit import migrate
 from gatekeeper.audit.database import create_database_engine
 from gatekeeper.audit.events import Record
 from gatekeeper.audit.store import AuditStore
+from gatekeeper.kube.client import KubeClient
 from gatekeeper.policy.engines import create_engine
 from gatekeeper.policy.evaluator import PolicyEvaluator
 from gatekeeper.policy.watch import PolicyWatcher
 from gatekeeper.reconcile.gitsource import GitMirror
-from gatekeeper.reconcile.kube import KubeClient
 from gatekeeper.reconcile.leader import LeaderElector
 from gatekeeper.reconcile.reconciler import Reconciler
 from gatekeeper.settings import SourceSettings

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from gatekeeper import provenance_meta
 from gatekeeper.audit import events
 from gatekeeper.devcluster.identities import BREAK_GLASS_GROUP
+from gatekeeper.kube import contract
 from gatekeeper.settings import Settings
 from tests.integration.admission.test_webhook_cluster import RunningWebhook, serving
 from tests.integration.reconcile.conftest import Harness, deployment
@@ -57,7 +57,7 @@ def test_a_break_glass_change_is_drift_named_after_the_person_and_the_reason(
     reconciler = harness.reconciler(harness.source(drift="report"))
     assert reconciler.reconcile(harness.name).outcome == "applied"
     patch = {
-        "metadata": {"annotations": {provenance_meta.BREAK_GLASS_ANNOTATION: "INC-9 rollback"}},
+        "metadata": {"annotations": {contract.BREAK_GLASS_ANNOTATION: "INC-9 rollback"}},
         "spec": {"replicas": 3},
     }
     client.AppsV1Api(breakglass_api).patch_namespaced_deployment("web", harness.namespace, patch)

@@ -9,8 +9,8 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from gatekeeper import provenance_meta
 from gatekeeper.audit import events
+from gatekeeper.kube import contract
 from tests.integration.reconcile.conftest import Harness, config_map, deployment
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
@@ -164,7 +164,7 @@ def test_removing_the_managed_label_is_drift_and_the_label_comes_back(harness: H
 
     assert result.drifted == 1
     live = harness.core().read_namespaced_config_map("a", harness.namespace)
-    assert live.metadata.labels[provenance_meta.MANAGED_LABEL] == "true"
+    assert live.metadata.labels[contract.MANAGED_LABEL] == "true"
 
 
 def test_a_source_without_drift_leaves_no_records_across_passes(harness: Harness) -> None:

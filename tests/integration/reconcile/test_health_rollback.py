@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from gatekeeper import provenance_meta
 from gatekeeper.audit import events
+from gatekeeper.kube import contract
 from gatekeeper.policy.engines import create_engine
 from gatekeeper.policy.evaluator import PolicyEvaluator
 from gatekeeper.reconcile.errors import RollbackRefused
@@ -70,7 +70,7 @@ def _image(harness: Harness, name: str) -> str:
 
 def _commit_of(harness: Harness, name: str) -> str:
     live = harness.apps().read_namespaced_deployment(name, harness.namespace)
-    commit: str = live.metadata.annotations[provenance_meta.COMMIT_ANNOTATION]
+    commit: str = live.metadata.annotations[contract.COMMIT_ANNOTATION]
     return commit
 
 
@@ -184,7 +184,7 @@ def test_a_manual_rollback_returns_to_a_verified_commit_records_who_asked_and_ho
     assert result.outcome == "rolled_back"
     live = harness.core().read_namespaced_config_map("a", harness.namespace)
     assert live.data == {"v": "1"}
-    assert live.metadata.annotations[provenance_meta.COMMIT_ANNOTATION] == first
+    assert live.metadata.annotations[contract.COMMIT_ANNOTATION] == first
     names = {
         item.metadata.name
         for item in harness.core().list_namespaced_config_map(harness.namespace).items

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from gatekeeper.audit import events
-from gatekeeper.reconcile.kube import KubeClient, ResourceType
+from gatekeeper.kube.client import KubeClient
+from gatekeeper.kube.objects import ResourceType
 from gatekeeper.reconcile.leader import LEASE, LeaderElector, LeaseError
 from tests.integration.reconcile.conftest import Harness, config_map
 

@@ -8,8 +8,8 @@ import textwrap
 import pytest
 import yaml
 
-from gatekeeper import provenance_meta
 from gatekeeper.audit import events
+from gatekeeper.kube import contract
 from tests.integration.reconcile.conftest import Harness, config_map
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
@@ -37,7 +37,7 @@ def test_a_kustomize_source_is_rendered_with_kubectl_and_applied(harness: Harnes
     live = harness.core().read_namespaced_config_map("shop-settings", harness.namespace)
     assert live.data == {"color": "blue"}
     assert live.metadata.labels["team"] == "shop"
-    assert live.metadata.annotations[provenance_meta.COMMIT_ANNOTATION] == sha
+    assert live.metadata.annotations[contract.COMMIT_ANNOTATION] == sha
     generated = [
         item
         for item in harness.core().list_namespaced_config_map(harness.namespace).items

@@ -10,12 +10,13 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from gatekeeper import provenance_meta
 from gatekeeper.audit import events
-from gatekeeper.audit.ledger import Ledger, ObjectKey
+from gatekeeper.audit.ledger import Ledger
 from gatekeeper.canonical import manifest_digest
-from gatekeeper.reconcile.errors import KubeError
-from gatekeeper.reconcile.kube import KubeClient, ResourceType
+from gatekeeper.kube import contract
+from gatekeeper.kube.client import KubeClient
+from gatekeeper.kube.errors import KubeError
+from gatekeeper.kube.objects import ObjectKey, ResourceType
 from tests.integration.reconcile.conftest import Harness, config_map, deployment
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
@@ -40,22 +41,22 @@ def test_a_signed_commit_is_applied_with_the_provenance_label_and_annotations(
 
     live = _live_config_map(harness, "settings")
     assert live.data == {"color": "blue"}
-    assert live.metadata.labels[provenance_meta.MANAGED_LABEL] == "true"
+    assert live.metadata.labels[contract.MANAGED_LABEL] == "true"
     annotations = live.metadata.annotations
-    assert annotations[provenance_meta.SOURCE_ANNOTATION] == harness.name
-    assert annotations[provenance_meta.COMMIT_ANNOTATION] == sha
+    assert annotations[contract.SOURCE_ANNOTATION] == harness.name
+    assert annotations[contract.COMMIT_ANNOTATION] == sha
     rendered = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": "settings", "namespace": harness.namespace},
         "data": {"color": "blue"},
     }
-    assert annotations[provenance_meta.DIGEST_ANNOTATION] == manifest_digest(rendered)
+    assert annotations[contract.DIGEST_ANNOTATION] == manifest_digest(rendered)
     managers = {entry.manager for entry in live.metadata.managed_fields}
     assert managers == {"gatekeeper"}
 
     web = harness.apps().read_namespaced_deployment("web", harness.namespace)
-    assert web.metadata.annotations[provenance_meta.COMMIT_ANNOTATION] == sha
+    assert web.metadata.annotations[contract.COMMIT_ANNOTATION] == sha
 
     ledger = Ledger(harness.store)
     assert ledger.verified_commit(harness.name, sha) is not None
@@ -111,7 +112,7 @@ def test_an_unsigned_or_untrusted_commit_is_rejected_and_the_cluster_keeps_the_l
     assert not result.ok
     live = _live_config_map(harness, "settings")
     assert live.data == {"color": "blue"}
-    assert live.metadata.annotations[provenance_meta.COMMIT_ANNOTATION] == good
+    assert live.metadata.annotations[contract.COMMIT_ANNOTATION] == good
     with pytest.raises(ApiException) as missing:
         _live_config_map(harness, "extra")
     assert missing.value.status == 404
@@ -224,10 +225,7 @@ def test_removing_a_file_prunes_its_object_and_records_it(harness: Harness) -> N
     with pytest.raises(ApiException) as gone:
         _live_config_map(harness, "gone")
     assert gone.value.status == 404
-    assert (
-        _live_config_map(harness, "keep").metadata.annotations[provenance_meta.COMMIT_ANNOTATION]
-        == sha
-    )
+    assert _live_config_map(harness, "keep").metadata.annotations[contract.COMMIT_ANNOTATION] == sha
     (pruned,) = harness.records(events.PRUNED)
     assert pruned.subject == f"ConfigMap/{harness.namespace}/gone"
     assert pruned.commit == sha
@@ -305,7 +303,7 @@ def test_cluster_wide_objects_are_applied_resynced_without_change_and_pruned(
     assert reconciler.reconcile(harness.name).outcome == "applied"
     rbac = client.RbacAuthorizationV1Api(harness.admin)
     live = rbac.read_cluster_role(name)
-    assert live.metadata.labels[provenance_meta.MANAGED_LABEL] == "true"
+    assert live.metadata.labels[contract.MANAGED_LABEL] == "true"
 
     again = reconciler.reconcile(harness.name)
     assert (again.outcome, again.applied, again.drifted, again.pruned) == ("unchanged", 0, 0, 0)
@@ -415,7 +413,7 @@ def test_a_definition_and_its_custom_resources_in_one_commit_are_applied_in_orde
     custom = client.CustomObjectsApi(harness.admin)
     live = custom.get_namespaced_custom_object(group, "v1", harness.namespace, "widgets", "w1")
     assert live["spec"] == {"size": 3}
-    assert live["metadata"]["annotations"][provenance_meta.SOURCE_ANNOTATION] == harness.name
+    assert live["metadata"]["annotations"][contract.SOURCE_ANNOTATION] == harness.name
     assert reconciler.reconcile(harness.name).outcome == "unchanged"
 
     harness.commit(
@@ -450,4 +448,4 @@ def test_a_namespace_and_the_objects_inside_it_are_applied_in_one_pass(harness: 
     assert result.outcome == "applied", result.message
     assert harness.core().read_namespaced_config_map("inside", extra).data == {"k": "v"}
     namespace = harness.core().read_namespace(extra)
-    assert namespace.metadata.labels[provenance_meta.MANAGED_LABEL] == "true"
+    assert namespace.metadata.labels[contract.MANAGED_LABEL] == "true"

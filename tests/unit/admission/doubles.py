@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from gatekeeper import provenance_meta
 from gatekeeper.admission.ports import PolicyFinding, PolicyOutcome, ProvenanceFacts
 from gatekeeper.admission.wire import AdmissionRequest
-from gatekeeper.audit.ledger import ObjectKey, VerifiedCommit
 from gatekeeper.canonical import manifest_digest
+from gatekeeper.kube import contract
+from gatekeeper.kube.contract import VerifiedCommit
+from gatekeeper.kube.objects import ObjectKey
 
 COMMIT = "a" * 40
 OTHER_COMMIT = "b" * 40
@@ -41,7 +42,7 @@ def deployment(
 
 def live(manifest: Mapping[str, Any], *, commit: str = COMMIT) -> dict[str, Any]:
     """The object as the API server holds it after the reconciler applied `manifest`."""
-    obj = provenance_meta.annotate(manifest, source=SOURCE, commit=commit)
+    obj = contract.annotate(manifest, source=SOURCE, commit=commit)
     obj["metadata"].update({"uid": "0b0e", "resourceVersion": "17", "generation": 1})
     container = obj["spec"]["template"]["spec"]["containers"][0]
     container.update({"imagePullPolicy": "IfNotPresent", "terminationMessagePath": "/dev/x"})

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from gatekeeper import provenance_meta
 from gatekeeper.admission.decision import review, undecided
 from gatekeeper.admission.ports import PolicyFinding
 from gatekeeper.audit import events
+from gatekeeper.kube import contract
 from gatekeeper.settings import AdmissionSettings
 from tests.unit.admission.doubles import (
     COMMIT,
@@ -107,7 +107,7 @@ def test_the_reconciler_with_a_digest_that_does_not_match_is_refused(
     ledger: MemoryLedger, policies: MemoryPolicies
 ) -> None:
     obj = live(deployment())
-    obj["metadata"]["annotations"][provenance_meta.DIGEST_ANNOTATION] = "sha256:" + "0" * 64
+    obj["metadata"]["annotations"][contract.DIGEST_ANNOTATION] = "sha256:" + "0" * 64
     verdict = review(
         request("CREATE", obj=obj, user=RECONCILER),
         settings=SETTINGS,
@@ -182,7 +182,7 @@ def test_a_human_deleting_or_relabelling_a_managed_object_is_refused(
     new = None
     if operation == "UPDATE":
         new = copy.deepcopy(old)
-        del new["metadata"]["labels"][provenance_meta.MANAGED_LABEL]
+        del new["metadata"]["labels"][contract.MANAGED_LABEL]
     verdict = review(
         request(operation, obj=new, old=old), settings=SETTINGS, ledger=ledger, policies=policies
     )
@@ -200,7 +200,7 @@ def test_a_human_forging_provenance_annotations_is_refused(
     )
     assert not verdict.allowed
     assert "only the reconciler" in verdict.message
-    assert provenance_meta.COMMIT_ANNOTATION in verdict.message
+    assert contract.COMMIT_ANNOTATION in verdict.message
 
 
 def test_a_human_adding_only_the_managed_label_is_refused(
@@ -212,7 +212,7 @@ def test_a_human_adding_only_the_managed_label_is_refused(
         "metadata": {"name": "c", "namespace": "shop"},
     }
     labelled = copy.deepcopy(config_map)
-    labelled["metadata"]["labels"] = {provenance_meta.MANAGED_LABEL: "true"}
+    labelled["metadata"]["labels"] = {contract.MANAGED_LABEL: "true"}
     verdict = review(
         request("UPDATE", obj=labelled, old=config_map),
         settings=SETTINGS,
@@ -220,7 +220,7 @@ def test_a_human_adding_only_the_managed_label_is_refused(
         policies=policies,
     )
     assert not verdict.allowed
-    assert provenance_meta.MANAGED_LABEL in verdict.message
+    assert contract.MANAGED_LABEL in verdict.message
 
 
 def test_break_glass_lifts_the_git_requirement_and_is_recorded_as_breakglass(
@@ -236,7 +236,7 @@ def test_break_glass_lifts_the_git_requirement_and_is_recorded_as_breakglass(
     )
     old = live(deployment())
     new = _edited(old, "nginx:1.27.1")
-    new["metadata"]["annotations"][provenance_meta.BREAK_GLASS_ANNOTATION] = "INC-42 outage"
+    new["metadata"]["annotations"][contract.BREAK_GLASS_ANNOTATION] = "INC-42 outage"
     verdict = review(
         request("UPDATE", obj=new, old=old, user="bob", groups=("gatekeeper:break-glass",)),
         settings=SETTINGS,
@@ -261,7 +261,7 @@ def test_break_glass_does_not_lift_the_other_policies(ledger: MemoryLedger) -> N
     )
     old = live(deployment())
     new = _edited(old)
-    new["metadata"]["annotations"][provenance_meta.BREAK_GLASS_ANNOTATION] = "INC-42"
+    new["metadata"]["annotations"][contract.BREAK_GLASS_ANNOTATION] = "INC-42"
     verdict = review(
         request("UPDATE", obj=new, old=old, user="bob", groups=("gatekeeper:break-glass",)),
         settings=SETTINGS,
@@ -278,7 +278,7 @@ def test_the_break_glass_annotation_from_someone_outside_the_group_changes_nothi
 ) -> None:
     old = live(deployment())
     new = _edited(old)
-    new["metadata"]["annotations"][provenance_meta.BREAK_GLASS_ANNOTATION] = "please"
+    new["metadata"]["annotations"][contract.BREAK_GLASS_ANNOTATION] = "please"
     verdict = review(
         request("UPDATE", obj=new, old=old), settings=SETTINGS, ledger=ledger, policies=policies
     )
@@ -436,7 +436,7 @@ def test_the_reconciler_may_not_drop_the_provenance_annotations(
 ) -> None:
     old = live(deployment())
     bare = copy.deepcopy(old)
-    del bare["metadata"]["annotations"][provenance_meta.COMMIT_ANNOTATION]
+    del bare["metadata"]["annotations"][contract.COMMIT_ANNOTATION]
     verdict = review(
         request("UPDATE", obj=bare, old=old, user=RECONCILER),
         settings=SETTINGS,

@@ -8,8 +8,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gatekeeper import provenance_meta
 from gatekeeper.admission.decision import review
+from gatekeeper.kube import contract
 from gatekeeper.settings import AdmissionSettings
 from tests.unit.admission.doubles import (
     RECONCILER,
@@ -26,7 +26,7 @@ users = names.filter(lambda name: name != RECONCILER)
 groups = st.lists(st.sampled_from(["developers", "system:authenticated", "ops"]), max_size=3)
 values = st.one_of(names, st.integers(0, 9), st.booleans())
 edits = st.dictionaries(st.sampled_from(["replicas", "paused", "minReadySeconds"]), values)
-marks = st.sampled_from([provenance_meta.MANAGED_LABEL, *provenance_meta.PROVENANCE_ANNOTATIONS])
+marks = st.sampled_from([contract.MANAGED_LABEL, *contract.PROVENANCE_ANNOTATIONS])
 
 
 def _ledger() -> MemoryLedger:
@@ -61,11 +61,11 @@ def test_provenance_metadata_set_by_anyone_else_is_always_refused(
     old = live(deployment())
     new = copy.deepcopy(old)
     metadata = new["metadata"]
-    place = "labels" if mark == provenance_meta.MANAGED_LABEL else "annotations"
+    place = "labels" if mark == contract.MANAGED_LABEL else "annotations"
     if metadata[place][mark] == value:
         return
     metadata[place][mark] = value
-    metadata["annotations"][provenance_meta.BREAK_GLASS_ANNOTATION] = "INC-1"
+    metadata["annotations"][contract.BREAK_GLASS_ANNOTATION] = "INC-1"
     user_groups = ("gatekeeper:break-glass",) if in_break_glass else ()
     verdict = review(
         request("UPDATE", obj=new, old=old, user=user, groups=user_groups),

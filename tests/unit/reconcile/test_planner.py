@@ -7,8 +7,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gatekeeper import provenance_meta
-from gatekeeper.audit.ledger import DesiredObject, ObjectKey
+from gatekeeper.kube import contract
+from gatekeeper.kube.contract import DesiredObject
+from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.reconcile import planner
 
 _KINDS = [
@@ -119,7 +120,7 @@ def test_only_managed_objects_of_this_source_are_pruned() -> None:
     gone = _desired("v1", "ConfigMap", "gone")
     other = _desired("v1", "ConfigMap", "other")
     unmanaged = _live(_desired("v1", "ConfigMap", "manual"))
-    del unmanaged["metadata"]["labels"][provenance_meta.MANAGED_LABEL]
+    del unmanaged["metadata"]["labels"][contract.MANAGED_LABEL]
     live = {
         gone.key: _live(gone),
         other.key: _live(other, source="another"),

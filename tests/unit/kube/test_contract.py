@@ -7,8 +7,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gatekeeper import provenance_meta as meta
 from gatekeeper.canonical import manifest_digest
+from gatekeeper.kube import contract as meta
 
 names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz-", min_size=1, max_size=10)
 label_maps = st.dictionaries(names, names, max_size=3)

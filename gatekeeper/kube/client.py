@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -21,45 +19,13 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from gatekeeper.provenance_meta import FIELD_MANAGER
-from gatekeeper.reconcile.errors import Conflict, KubeError, NotFound, UnknownKind
+from gatekeeper.kube.contract import FIELD_MANAGER
+from gatekeeper.kube.errors import Conflict, KubeError, NotFound, UnknownKind
+from gatekeeper.kube.objects import ResourceType, split_api_version
 
 APPLY_PATCH: Final = "application/apply-patch+yaml"
 MERGE_PATCH: Final = "application/merge-patch+json"
 _TIMEOUT: Final = 30.0
-
-
-@dataclass(frozen=True)
-class ResourceType:
-    """Where the API serves a kind: group, version, plural resource name, scope."""
-
-    group: str
-    version: str
-    kind: str
-    plural: str
-    namespaced: bool
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    def collection_path(self, namespace: str | None = None) -> str:
-        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if self.namespaced and namespace:
-            return f"{base}/namespaces/{_quote(namespace)}/{self.plural}"
-        return f"{base}/{self.plural}"
-
-    def object_path(self, name: str, namespace: str | None = None) -> str:
-        return f"{self.collection_path(namespace)}/{_quote(name)}"
-
-
-def _quote(text: str) -> str:
-    return urllib.parse.quote(text, safe="")
-
-
-def split_api_version(api_version: str) -> tuple[str, str]:
-    group, _, version = api_version.rpartition("/")
-    return group, version
 
 
 class KubeClient:

@@ -1,13 +1,20 @@
-"""The provenance metadata of DESIGN section 5: the label and annotations on applied objects."""
+"""The reconciler-webhook contract of DESIGN section 5: provenance label, annotations, records.
+
+What an applied object carries (label and annotations), and the two records the reconciler
+writes to the provenance ledger before applying (a verified commit, a desired object), which
+the webhook then admits against.
+"""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 from gatekeeper.canonical import manifest_digest
+from gatekeeper.kube.objects import ObjectKey
 
 FIELD_MANAGER: Final = "gatekeeper"
 MANAGED_LABEL: Final = "gatekeeper.dev/managed"
@@ -25,6 +32,31 @@ class ProvenanceMeta:
     source: str
     commit: str
     digest: str
+
+
+@dataclass(frozen=True)
+class VerifiedCommit:
+    """A commit the reconciler verified for a source, and who signed it."""
+
+    source: str
+    commit: str
+    verified_at: datetime
+    signer: str | None
+    key_id: str | None
+    format: str | None
+
+
+@dataclass(frozen=True)
+class DesiredObject:
+    """One object as rendered from Git at a commit, before provenance annotations are added."""
+
+    key: ObjectKey
+    path: str
+    manifest: Mapping[str, Any]
+
+    @property
+    def digest(self) -> str:
+        return manifest_digest(self.manifest)
 
 
 def annotate(manifest: Mapping[str, Any], *, source: str, commit: str) -> dict[str, Any]:

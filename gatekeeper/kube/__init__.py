@@ -1,0 +1,1 @@
+"""The Kubernetes vocabulary shared by the webhook and the reconciler, and the one client."""
