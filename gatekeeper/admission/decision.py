@@ -13,13 +13,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from gatekeeper.admission import subset
 from gatekeeper.admission.ports import LedgerPort, PolicyPort, ProvenanceFacts
 from gatekeeper.admission.verdict import Verdict
 from gatekeeper.admission.wire import AdmissionRequest
 from gatekeeper.audit import events
 from gatekeeper.audit.redact import redact
-from gatekeeper.kube import contract
+from gatekeeper.kube import compare, contract
 from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.settings import AdmissionSettings
 
@@ -144,7 +143,7 @@ def _from_reconciler(context: _Context, base: Verdict, *, managed: bool) -> Verd
     assert request["object"] is not None
     # The ledger keeps Secret values as digests; compare the live object's the same way.
     live = redact(contract.strip(request["object"]))
-    differing = list(itertools.islice(subset.differences(manifest, live), _SHOWN_DIFFERENCES))
+    differing = list(itertools.islice(compare.differences(manifest, live), _SHOWN_DIFFERENCES))
     if differing:
         reason = (
             f"it disagrees with {path} at commit {meta.commit} on "

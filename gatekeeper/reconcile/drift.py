@@ -1,172 +1,17 @@
-"""Drift: how a live object differs from its desired manifest, on the fields the manifest sets.
+"""Drift: who changed a live object that no longer matches its manifest (see `kube.compare`).
 
-Everything here is a pure function of dicts. Fields the manifest does not set (defaults the
-API server fills in, status, fields other managers own) are never drift. Lists of mappings
-whose items all carry a `name` are matched by name, as Kubernetes merges containers, ports
-and volumes; other lists are compared whole, as the API treats them atomically. Resource
-quantities are compared by amount (`1000m` and `1` agree).
+The comparison itself lives in `gatekeeper.kube.compare`, shared with the webhook; this module
+reads an object's managedFields to name the field managers behind the fields that drifted.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
-from gatekeeper import quantity
-
-PathElement = str | int | tuple[str, str]
-Path = tuple[PathElement, ...]
-
-MISSING: Final = "<missing>"
-_ABSENT = object()
-
-
-@dataclass(frozen=True)
-class FieldChange:
-    """One field where the live object disagrees with the desired manifest."""
-
-    path: Path
-    desired: Any
-    live: Any  # `_ABSENT` never escapes: a missing live field is reported as MISSING
-
-    def dotted(self) -> str:
-        """The path as `spec.template.spec.containers[name=app].image`."""
-        text = ""
-        for element in self.path:
-            if isinstance(element, tuple):
-                text += f"[{element[0]}={element[1]}]"
-            elif isinstance(element, int):
-                text += f"[{element}]"
-            else:
-                text += f".{element}" if text else element
-        return text
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": self.dotted(), "desired": self.desired, "live": self.live}
-
-
-def _named_items(items: Sequence[Any]) -> bool:
-    return bool(items) and all(
-        isinstance(item, Mapping) and isinstance(item.get("name"), str) for item in items
-    )
-
-
-def diff(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[FieldChange]:
-    """Every field set in `desired` whose value in `live` differs, in document order."""
-    changes: list[FieldChange] = []
-    _diff_mapping((), desired, live, changes)
-    return changes
-
-
-def _diff_value(path: Path, desired: Any, live: Any, out: list[FieldChange]) -> None:
-    if live is _ABSENT:
-        # The API server drops nulls and often empty maps and lists: those are "not set".
-        if _unset(desired):
-            return
-        out.append(FieldChange(path, copy.deepcopy(desired), MISSING))
-    elif isinstance(desired, Mapping):
-        if isinstance(live, Mapping):
-            _diff_mapping(path, desired, live, out)
-        else:
-            out.append(FieldChange(path, copy.deepcopy(desired), copy.deepcopy(live)))
-    elif isinstance(desired, list) and _named_items(desired):
-        if isinstance(live, list) and all(isinstance(item, Mapping) for item in live):
-            by_name = {item.get("name"): item for item in live}
-            for item in desired:
-                element = ("name", item["name"])
-                _diff_value((*path, element), item, by_name.get(item["name"], _ABSENT), out)
-        else:
-            out.append(FieldChange(path, copy.deepcopy(desired), copy.deepcopy(live)))
-    elif isinstance(desired, list):
-        if not _list_matches(desired, live):
-            out.append(FieldChange(path, copy.deepcopy(desired), copy.deepcopy(live)))
-    elif not _scalar_equal(desired, live) and not _same_quantity(path, desired, live):
-        out.append(FieldChange(path, desired, copy.deepcopy(live)))
-
-
-def _unset(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, Mapping):
-        return all(_unset(item) for item in value.values())
-    return isinstance(value, list) and not value
-
-
-def _diff_mapping(
-    path: Path, desired: Mapping[str, Any], live: Mapping[str, Any], out: list[FieldChange]
-) -> None:
-    for key, value in desired.items():
-        _diff_value((*path, key), value, live.get(key, _ABSENT), out)
-
-
-def _list_matches(desired: list[Any], live: Any) -> bool:
-    """An atomic list matches when it has as many items, each matching on what is set."""
-    if not isinstance(live, list) or len(live) != len(desired):
-        return False
-    for want, have in zip(desired, live, strict=True):
-        probe: list[FieldChange] = []
-        _diff_value((), want, have, probe)
-        if probe:
-            return False
-    return True
-
-
-def _scalar_equal(desired: Any, live: Any) -> bool:
-    if desired is None:
-        # The API server drops explicit nulls: a null in Git means "not set".
-        return live is None
-    if isinstance(desired, bool) or isinstance(live, bool):
-        return desired is live
-    return bool(desired == live)
-
-
-def _same_quantity(path: Path, desired: Any, live: Any) -> bool:
-    # The API server rewrites quantities in canonical form: `cpu: 1000m` comes back as "1".
-    parent = path[-2] if len(path) > 1 else None
-    key = path[-1] if path else None
-    return quantity.is_quantity_field(parent, key) and quantity.same_amount(desired, live)
-
-
-def apply_changes(live: Mapping[str, Any], changes: Sequence[FieldChange]) -> dict[str, Any]:
-    """`live` with every change's desired value written in: what a corrective apply yields."""
-    result = copy.deepcopy(dict(live))
-    for change in changes:
-        _write(result, change.path, copy.deepcopy(change.desired))
-    return result
-
-
-def _write(node: Any, path: Path, value: Any) -> None:
-    head, rest = path[0], path[1:]
-    if isinstance(head, tuple):
-        key, name = head
-        match = next((item for item in node if item.get(key) == name), None)
-        if match is None:
-            if not rest:
-                node.append(value)
-                return
-            match = {key: name}
-            node.append(match)
-        if not rest:
-            node[node.index(match)] = value
-            return
-        _write(match, rest, value)
-        return
-    if isinstance(head, int):
-        raise TypeError("list positions are compared whole, never written one by one")
-    if not rest:
-        node[head] = value
-        return
-    child = node.get(head)
-    if not isinstance(child, dict | list):
-        child = [] if isinstance(rest[0], tuple) else {}
-        node[head] = child
-    _write(child, rest, value)
-
-
-# -- who changed it ------------------------------------------------------------------------
+from gatekeeper.kube.compare import FieldChange, Path, PathElement
 
 
 @dataclass(frozen=True)

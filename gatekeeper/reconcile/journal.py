@@ -8,6 +8,7 @@ from typing import Any
 from gatekeeper.audit import events
 from gatekeeper.audit.events import NewEvent
 from gatekeeper.canonical import manifest_digest
+from gatekeeper.kube import compare
 from gatekeeper.kube.contract import DesiredObject
 from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.reconcile import drift, health
@@ -142,7 +143,7 @@ def drift_detected(
     source: str,
     commit: str,
     item: DesiredObject,
-    changes: Sequence[drift.FieldChange],
+    changes: Sequence[compare.FieldChange],
     actors: Sequence[drift.Actor],
     missing: bool,
     mode: str,
@@ -172,12 +173,12 @@ def drift_detected(
     )
 
 
-def _redacted(key: ObjectKey, change: drift.FieldChange) -> dict[str, Any]:
+def _redacted(key: ObjectKey, change: compare.FieldChange) -> dict[str, Any]:
     """A diff entry; a Secret's values are replaced by their digests, never stored."""
     entry = change.to_dict()
     if key.kind == "Secret" and key.api_group == "":
         for side in ("desired", "live"):
-            if entry[side] != drift.MISSING:
+            if entry[side] != compare.MISSING:
                 entry[side] = manifest_digest(entry[side])
     return entry
 

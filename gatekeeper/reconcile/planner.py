@@ -12,10 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from gatekeeper.kube import contract
+from gatekeeper.kube import compare, contract
 from gatekeeper.kube.contract import DesiredObject
 from gatekeeper.kube.objects import ObjectKey
-from gatekeeper.reconcile import drift
 
 _FIRST_KINDS: Final = (
     "Namespace",
@@ -58,7 +57,7 @@ class Drifted:
 
     desired: DesiredObject
     live: Mapping[str, Any] | None
-    changes: tuple[drift.FieldChange, ...]
+    changes: tuple[compare.FieldChange, ...]
 
     @property
     def missing(self) -> bool:
@@ -127,7 +126,7 @@ def plan(
             else:
                 to_apply.append(item)
             continue
-        changes = drift.diff(comparable(expected(item, source=source, commit=commit)), current)
+        changes = compare.diff(comparable(expected(item, source=source, commit=commit)), current)
         if not changes:
             unchanged.append(item)
         elif synced:

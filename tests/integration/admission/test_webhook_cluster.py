@@ -27,7 +27,7 @@ from gatekeeper.audit.ledger import Ledger
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.audit.verify import verify_store
 from gatekeeper.devcluster.identities import BREAK_GLASS_GROUP, RECONCILER
-from gatekeeper.kube import contract
+from gatekeeper.kube import compare, contract
 from gatekeeper.kube.contract import DesiredObject
 from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.settings import Settings
@@ -378,6 +378,44 @@ def test_break_glass_is_admitted_and_recorded_with_user_reason_and_object(
     assert decision.subject == f"apps/Deployment/{namespace}/web"
     assert decision.payload["break_glass_reason"] == "INC-7 hotfix"
     assert decision.payload["groups"] == [BREAK_GLASS_GROUP, "system:authenticated"]
+
+
+def test_a_container_added_by_break_glass_does_not_lock_the_reconciler_out(
+    start_webhook: Callable[..., RunningWebhook],
+    namespace: str,
+    reconciler_api: client.ApiClient,
+    breakglass_api: client.ApiClient,
+) -> None:
+    # The API server merges the reconciler's apply with the sidecar by container name, so the
+    # incoming object has one container more than the manifest. Drift matches containers by
+    # name and sees none; the webhook must agree and admit the next commit.
+    webhook = start_webhook(namespace)
+    manifest = deployment(namespace)
+    record_commit(webhook.store, [manifest])
+    apply(reconciler_api, contract.annotate(manifest, source=SOURCE, commit=COMMIT))
+    sidecar = {
+        **manifest["spec"]["template"]["spec"]["containers"][0],
+        "name": "sidecar",
+        "image": "registry.example.com/proxy:2.0.1",
+    }
+    patch = {
+        "metadata": {"annotations": {contract.BREAK_GLASS_ANNOTATION: "INC-9 debug proxy"}},
+        "spec": {"template": {"spec": {"containers": [sidecar]}}},
+    }
+    client.AppsV1Api(breakglass_api).patch_namespaced_deployment("web", namespace, patch)
+    second = "4e" * 20
+    updated = deployment(namespace, image="registry.example.com/web:1.4.3")
+    record_commit(webhook.store, [updated], commit=second)
+
+    applied = apply(reconciler_api, contract.annotate(updated, source=SOURCE, commit=second))
+
+    names = [container.name for container in applied.spec.template.spec.containers]
+    assert sorted(names) == ["sidecar", "web"]
+    decision = webhook.decisions()[-1]
+    assert (decision.kind, decision.commit) == ("admission.allowed", second), decision.payload
+    live = reconciler_api.sanitize_for_serialization(applied)
+    expected = contract.annotate(updated, source=SOURCE, commit=second)
+    assert compare.matches(expected, live)
 
 
 def test_a_policy_violation_is_refused_even_from_a_verified_commit(

@@ -128,7 +128,7 @@ def test_the_reconciler_with_an_object_that_disagrees_with_git_is_refused(
         policies=policies,
     )
     assert not verdict.allowed
-    assert "spec.template.spec.containers[0].image" in verdict.message
+    assert "spec.template.spec.containers[name=main].image" in verdict.message
 
 
 def test_the_reconciler_with_an_object_the_commit_does_not_contain_is_refused(

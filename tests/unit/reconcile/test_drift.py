@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gatekeeper.kube import compare
 from gatekeeper.reconcile import drift
 
 _keys = st.text(alphabet="abcdefgh", min_size=1, max_size=4)
@@ -34,7 +35,7 @@ _documents = st.dictionaries(_keys, _values, max_size=4)
 @settings(deadline=None)
 @given(_documents)
 def test_a_document_has_no_drift_from_itself(document: dict[str, Any]) -> None:
-    assert drift.diff(document, copy.deepcopy(document)) == []
+    assert compare.diff(document, copy.deepcopy(document)) == []
 
 
 @settings(deadline=None)
@@ -43,7 +44,7 @@ def test_fields_only_the_live_object_has_are_never_drift(
     desired: dict[str, Any], extra: dict[str, Any]
 ) -> None:
     live = {**extra, **copy.deepcopy(desired)}
-    assert drift.diff(desired, live) == []
+    assert compare.diff(desired, live) == []
 
 
 @settings(deadline=None)
@@ -51,8 +52,8 @@ def test_fields_only_the_live_object_has_are_never_drift(
 def test_applying_the_diff_to_the_live_object_leaves_no_drift(
     desired: dict[str, Any], live: dict[str, Any]
 ) -> None:
-    corrected = drift.apply_changes(live, drift.diff(desired, live))
-    assert drift.diff(desired, corrected) == []
+    corrected = compare.apply_changes(live, compare.diff(desired, live))
+    assert compare.diff(desired, corrected) == []
 
 
 @settings(deadline=None)
@@ -60,8 +61,8 @@ def test_applying_the_diff_to_the_live_object_leaves_no_drift(
 def test_the_diff_is_empty_exactly_when_the_live_object_agrees_on_every_set_field(
     desired: dict[str, Any], live: dict[str, Any]
 ) -> None:
-    changes = drift.diff(desired, live)
-    merged = drift.apply_changes(live, changes)
+    changes = compare.diff(desired, live)
+    merged = compare.apply_changes(live, changes)
     assert (not changes) == (merged == live)
 
 
@@ -69,7 +70,7 @@ def test_a_changed_scalar_is_reported_with_its_dotted_path() -> None:
     desired = {"data": {"color": "blue", "size": "m"}}
     live = {"data": {"color": "red", "size": "m", "other": "x"}}
 
-    (change,) = drift.diff(desired, live)
+    (change,) = compare.diff(desired, live)
 
     assert change.to_dict() == {"path": "data.color", "desired": "blue", "live": "red"}
 
@@ -83,7 +84,7 @@ def test_named_list_items_are_matched_by_name_not_position() -> None:
         ]
     }
 
-    (change,) = drift.diff(desired, live)
+    (change,) = compare.diff(desired, live)
 
     assert change.dotted() == "containers[name=app].image"
     assert change.path == ("containers", ("name", "app"), "image")
@@ -93,27 +94,27 @@ def test_a_missing_field_and_a_missing_named_item_are_reported_as_missing() -> N
     desired = {"data": {"k": "v"}, "items": [{"name": "x", "v": 1}]}
     live: dict[str, Any] = {"items": []}
 
-    changes = {c.dotted(): c.live for c in drift.diff(desired, live)}
+    changes = {c.dotted(): c.live for c in compare.diff(desired, live)}
 
-    assert changes == {"data": drift.MISSING, "items[name=x]": drift.MISSING}
+    assert changes == {"data": compare.MISSING, "items[name=x]": compare.MISSING}
 
 
 def test_atomic_lists_are_compared_whole() -> None:
-    assert drift.diff({"args": ["a", "b"]}, {"args": ["a", "b"]}) == []
-    (change,) = drift.diff({"args": ["a", "b"]}, {"args": ["b", "a"]})
+    assert compare.diff({"args": ["a", "b"]}, {"args": ["a", "b"]}) == []
+    (change,) = compare.diff({"args": ["a", "b"]}, {"args": ["b", "a"]})
     assert change.dotted() == "args"
-    (longer,) = drift.diff({"args": ["a"]}, {"args": ["a", "b"]})
+    (longer,) = compare.diff({"args": ["a"]}, {"args": ["a", "b"]})
     assert longer.live == ["a", "b"]
 
 
 def test_booleans_and_integers_are_not_confused() -> None:
-    (change,) = drift.diff({"enabled": True}, {"enabled": 1})
+    (change,) = compare.diff({"enabled": True}, {"enabled": 1})
     assert change.live == 1
 
 
 def test_an_explicit_null_in_git_matches_an_absent_live_field() -> None:
-    assert drift.diff({"spec": {"x": None}}, {"spec": {"x": None}}) == []
-    assert drift.diff({"spec": {"x": None}}, {"spec": {"x": 3}}) != []
+    assert compare.diff({"spec": {"x": None}}, {"spec": {"x": None}}) == []
+    assert compare.diff({"spec": {"x": None}}, {"spec": {"x": 3}}) != []
 
 
 _MANAGED = {
@@ -143,7 +144,7 @@ _MANAGED = {
 
 
 def test_the_actor_is_the_manager_that_owns_the_drifted_field() -> None:
-    changes = drift.diff({"data": {"color": "blue"}}, {"data": {"color": "red"}})
+    changes = compare.diff({"data": {"color": "blue"}}, {"data": {"color": "red"}})
 
     (actor,) = drift.actors(_MANAGED, changes, ignore="gatekeeper")
 
@@ -152,7 +153,7 @@ def test_the_actor_is_the_manager_that_owns_the_drifted_field() -> None:
 
 
 def test_ownership_of_a_named_list_item_is_found_through_its_merge_key() -> None:
-    changes = drift.diff(
+    changes = compare.diff(
         {"spec": {"containers": [{"name": "app", "image": "a:1"}]}},
         {"spec": {"containers": [{"name": "app", "image": "a:2"}]}},
     )
@@ -163,7 +164,7 @@ def test_ownership_of_a_named_list_item_is_found_through_its_merge_key() -> None
 
 
 def test_when_nobody_owns_the_drift_every_other_manager_is_a_suspect_latest_first() -> None:
-    changes = drift.diff({"data": {"gone": "x"}}, {"data": {}})
+    changes = compare.diff({"data": {"gone": "x"}}, {"data": {}})
 
     suspects = drift.actors(_MANAGED, changes, ignore="gatekeeper")
 
@@ -177,7 +178,7 @@ def test_an_atomic_field_owned_whole_covers_its_positions() -> None:
 
 
 def test_empty_maps_and_nulls_in_git_match_fields_the_server_dropped() -> None:
-    assert drift.diff({"metadata": {"labels": {}}, "spec": {"x": None, "y": []}}, {}) == []
+    assert compare.diff({"metadata": {"labels": {}}, "spec": {"x": None, "y": []}}, {}) == []
 
 
 def test_quantities_in_canonical_form_are_not_drift() -> None:
@@ -195,8 +196,8 @@ def test_quantities_in_canonical_form_are_not_drift() -> None:
             "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "1Gi"}}],
         }
     }
-    assert drift.diff(desired, live) == []
+    assert compare.diff(desired, live) == []
     live["spec"]["containers"][0]["resources"]["limits"]["cpu"] = "1500m"
-    [change] = drift.diff(desired, live)
+    [change] = compare.diff(desired, live)
     assert change.dotted() == "spec.containers[name=app].resources.limits.cpu"
     assert (change.desired, change.live) == (1, "1500m")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gatekeeper import quantity
+from gatekeeper.kube import quantity
 
 
 @pytest.mark.parametrize(
@@ -63,3 +63,23 @@ def test_quantity_fields_are_known_by_where_they_sit(
 def test_millis_and_whole_units_agree(units: int) -> None:
     assert quantity.same_amount(f"{units * 1000}m", str(units))
     assert quantity.amount(units) == Decimal(units)
+
+
+_suffixes = st.sampled_from(["", "m", "k", "M", "G", "Ki", "Mi", "Gi", "Ti", "n", "u", "e3", "E-2"])
+
+
+@given(
+    st.decimals(min_value=0, max_value=10**6, places=3, allow_nan=False, allow_infinity=False),
+    _suffixes,
+)
+def test_the_parser_agrees_with_the_kubernetes_client(number: Decimal, suffix: str) -> None:
+    from kubernetes.utils import parse_quantity as reference
+
+    text = f"{number}{suffix}"
+    assert quantity.parse_quantity(text) == reference(text)
+
+
+@pytest.mark.parametrize("text", ["", "m", "1.2.3", "1 Gi", "12x", "Gi1", "--1"])
+def test_text_that_is_no_quantity_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="not a Kubernetes quantity"):
+        quantity.parse_quantity(text)
