@@ -14,22 +14,18 @@ pause, without holding the rest back, as Gatekeeper does with its sync set.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import os
-import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
-from kubernetes.watch.watch import iter_resp_lines
-
 from gatekeeper.errors import ConfigError
+from gatekeeper.kube.client import KubeClient
+from gatekeeper.kube.errors import Gone, KubeError
+from gatekeeper.kube.objects import ResourceType
+from gatekeeper.kube.watch import WatchEvent, WatchStream
 from gatekeeper.policy.evaluator import PolicyEvaluator
 from gatekeeper.settings import Settings
 
@@ -50,9 +46,9 @@ class _Kind:
 
     api_version: str
     kind: str
-    path: str = ""  # the collection across all namespaces, found by discovery
+    resource: ResourceType | None = None  # where it is served, found by discovery
     objects: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    response: Any = None  # the open watch, for `stop` to cut
+    stream: WatchStream | None = None  # the open watch, for `stop` to cut
 
 
 class NamespaceWatch:
@@ -60,11 +56,11 @@ class NamespaceWatch:
 
     def __init__(
         self,
-        api: client.ApiClient,
+        kube: KubeClient,
         evaluator: PolicyEvaluator,
         kinds: Sequence[tuple[str, str]] = (),
     ) -> None:
-        self._api = api
+        self._kube = kube
         self._evaluator = evaluator
         wanted = [_NAMESPACES, *(k for k in kinds if k != _NAMESPACES)]
         self._kinds = [_Kind(api_version, kind) for api_version, kind in wanted]
@@ -96,21 +92,12 @@ class NamespaceWatch:
         if mode == "off" or (mode == "auto" and kubeconfig is None and not in_cluster):
             return None
         try:
-            if kubeconfig is not None:
-                api = config.new_client_from_config(  # type: ignore[no-untyped-call]
-                    config_file=str(kubeconfig), context=settings.kubernetes.context
-                )
-            else:
-                configuration = client.Configuration()
-                config.load_incluster_config(  # type: ignore[no-untyped-call]
-                    client_configuration=configuration
-                )
-                api = client.ApiClient(configuration)
-        except (ConfigException, OSError) as exc:
+            kube = KubeClient.from_kubeconfig(kubeconfig, settings.kubernetes.context)
+        except KubeError as exc:
             raise ConfigError(
                 f"admission.namespaceLabels: cannot reach the cluster: {exc}"
             ) from exc
-        return cls(api, evaluator, settings.policies.inventory_kinds())
+        return cls(kube, evaluator, settings.policies.inventory_kinds())
 
     def start(self) -> None:
         for thread in self._threads:
@@ -122,22 +109,24 @@ class NamespaceWatch:
         self._stopping.set()
         self._changed.set()
         for followed in self._kinds:
-            response = followed.response
-            sock = getattr(getattr(response, "connection", None), "sock", None)
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(Exception):  # threads still using it are stopping anyway
-            self._api.close()  # type: ignore[no-untyped-call]
+            stream = followed.stream
+            if stream is not None:
+                stream.cut()
+        try:
+            self._kube.close()
+        except Exception as exc:  # threads still using it are stopping anyway
+            log.debug("closing the Kubernetes client: %s", exc)
 
     def lookup(self, name: str) -> dict[str, str] | None:
         """The labels of a namespace the watch has not reported (yet): read it once from the
         API server and keep it; None when it does not exist or cannot be read."""
         try:
-            item = json.loads(self._get(f"/api/v1/namespaces/{name}", (), _LOOKUP_SECONDS).data)
-        except Exception as exc:  # any failure means "not known"
-            if not (isinstance(exc, ApiException) and exc.status == 404):
-                log.warning("namespace %s: cannot read it: %s", name, _describe(exc))
+            namespaces = self._kinds[0].resource or self._kube.resource_for(*_NAMESPACES)
+            item = self._kube.get(namespaces, name, timeout=_LOOKUP_SECONDS)
+        except KubeError as exc:  # any failure means "not known"
+            log.warning("namespace %s: cannot read it: %s", name, exc)
+            return None
+        if item is None:
             return None
         kept = _kept(item, *_NAMESPACES)
         with self._publishing:
@@ -155,19 +144,21 @@ class NamespaceWatch:
         pause = _RETRY_SECONDS
         while not self._stopping.is_set():
             try:
-                if not followed.path:
-                    followed.path = self._collection_path(followed)
-                resource_version = self._list(followed)
+                if followed.resource is None:
+                    followed.resource = self._kube.resource_for(followed.api_version, followed.kind)
+                resource_version = self._list(followed, followed.resource)
                 pause = _RETRY_SECONDS
-                self._watch(followed, resource_version)
-            except Exception as exc:  # a lost connection, a refused list, an unknown kind
+                self._watch(followed, followed.resource, resource_version)
+            except Gone:
+                continue  # the version is too old: list again at once
+            except Exception as exc:  # a lost connection, a refused list, an unknown kind...
                 if self._stopping.is_set():
                     break
                 log.warning(
                     "%s %s: %s; trying again in %g s",
                     followed.api_version,
                     followed.kind,
-                    _describe(exc),
+                    exc,
                     pause,
                 )
                 self._stopping.wait(pause)
@@ -183,43 +174,15 @@ class NamespaceWatch:
             try:
                 self._publish()
             except Exception as exc:  # the engine refused it; the next change tries again
-                log.warning("cannot update the policy inventory: %s", _describe(exc))
+                log.warning("cannot update the policy inventory: %s: %s", type(exc).__name__, exc)
             self._stopping.wait(_PUBLISH_PAUSE)
 
-    def _collection_path(self, followed: _Kind) -> str:
-        """Where the kind is listed, from the API server's discovery of its group version."""
-        group_version = followed.api_version
-        base = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
-        discovered = json.loads(self._get(base, (), 30).data)
-        for resource in discovered.get("resources") or []:
-            name = str(resource.get("name") or "")
-            if resource.get("kind") == followed.kind and "/" not in name:
-                return f"{base}/{name}"
-        raise ConfigError(f"policies.inventory: {group_version} has no kind {followed.kind}")
-
-    def _get(self, path: str, query: Sequence[tuple[str, str]], timeout: float) -> Any:
-        """GET `path`; the driver's response, unread, or ApiException for an error status."""
-        request = self._api.param_serialize(
-            method="GET",
-            resource_path=path,
-            query_params=list(query),
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-        )
-        answer = self._api.call_api(*request, _request_timeout=timeout)
-        response = answer.response
-        if not 200 <= answer.status < 300:
-            body = response.data
-            response.release_conn()
-            raise ApiException(status=answer.status, reason=body.decode(errors="replace"))
-        return response
-
-    def _list(self, followed: _Kind) -> str:
-        listed = json.loads(self._get(followed.path, (), 30).data)
+    def _list(self, followed: _Kind, resource: ResourceType) -> str:
+        listed = self._kube.snapshot(resource, timeout=30)
         with self._publishing:
             followed.objects = {
                 _key(item): _kept(item, followed.api_version, followed.kind)
-                for item in listed.get("items") or []
+                for item in listed.items
             }
         if (followed.api_version, followed.kind) == _NAMESPACES:
             # Ready only once the engine has them: constraints that select namespaces by label
@@ -228,49 +191,36 @@ class NamespaceWatch:
             self.ready.set()
         else:
             self._changed.set()
-        return str(listed["metadata"]["resourceVersion"])
+        return listed.resource_version
 
-    def _watch(self, followed: _Kind, resource_version: str) -> None:
-        query = [
-            ("watch", "true"),
-            ("resourceVersion", resource_version),
-            ("timeoutSeconds", str(_WATCH_SECONDS)),
-        ]
-        response = self._get(followed.path, query, _WATCH_SECONDS + 20)
-        followed.response = response
+    def _watch(self, followed: _Kind, resource: ResourceType, resource_version: str) -> None:
+        stream = self._kube.watch(
+            resource, resource_version=resource_version, seconds=_WATCH_SECONDS
+        )
+        followed.stream = stream
         try:
-            if self._stopping.is_set():  # stopped before `stop` could see the response
+            if self._stopping.is_set():  # stopped before `stop` could see the stream
                 return
-            for line in iter_resp_lines(response):  # type: ignore[no-untyped-call]
-                if self._stopping.is_set() or (
-                    line and not self._apply(followed, json.loads(line))
-                ):
+            for event in stream:
+                if self._stopping.is_set():
                     return
+                self._apply(followed, event)
         finally:
-            followed.response = None
-            # Never back into the pool: a stream left half read would answer the next request.
-            response.close()
+            followed.stream = None
+            stream.close()
         # The server ends each watch after its period: list again, which also heals any
         # event missed while reconnecting.
 
-    def _apply(self, followed: _Kind, event: dict[str, Any]) -> bool:
-        """Take one watch event in; False when the watch must start over from a list."""
-        kind, item = event.get("type"), event.get("object") or {}
-        if kind == "ERROR":
-            if item.get("code") == 410:  # Gone: the version is too old, list again
-                return False
-            raise ApiException(status=item.get("code"), reason=item.get("message"))
-        if kind not in ("ADDED", "MODIFIED", "DELETED") or not (item.get("metadata") or {}).get(
-            "name"
-        ):
-            return True
+    def _apply(self, followed: _Kind, event: WatchEvent) -> None:
+        """Take one watch event in."""
         with self._publishing:
-            if kind == "DELETED":
-                followed.objects.pop(_key(item), None)
+            if event.type == "DELETED":
+                followed.objects.pop(_key(event.object), None)
             else:
-                followed.objects[_key(item)] = _kept(item, followed.api_version, followed.kind)
+                followed.objects[_key(event.object)] = _kept(
+                    event.object, followed.api_version, followed.kind
+                )
         self._changed.set()
-        return True
 
     def _publish(self) -> None:
         with self._publishing:
@@ -294,9 +244,3 @@ def _kept(item: dict[str, Any], api_version: str, kind: str) -> dict[str, Any]:
         return {"apiVersion": api_version, "kind": kind, "metadata": metadata}
     rest = {k: v for k, v in item.items() if k not in ("metadata", "apiVersion", "kind")}
     return {"apiVersion": api_version, "kind": kind, "metadata": metadata, **rest}
-
-
-def _describe(error: Exception) -> str:
-    if isinstance(error, ApiException):
-        return f"HTTP {error.status} {error.reason}"
-    return f"{type(error).__name__}: {error}"

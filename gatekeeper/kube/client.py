@@ -1,4 +1,8 @@
-"""The Kubernetes adapter: discovery, server-side apply, list, delete, Leases; errors translated.
+"""The Kubernetes adapter: discovery, server-side apply, list, watch, delete; errors translated.
+
+The one client of the project: the reconciler applies and prunes through it, the webhook follows
+Namespaces and inventory kinds through its `snapshot` and `watch`. Errors of the client library
+(`ApiException`, urllib3's, socket errors) become `gatekeeper.kube.errors` here and nowhere else.
 
 It speaks JSON to the API server through the official client's `ApiClient` (authentication,
 TLS, kubeconfig handling) but skips the typed models: the reconciler works on plain dicts, and
@@ -20,8 +24,9 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from gatekeeper.kube.contract import FIELD_MANAGER
-from gatekeeper.kube.errors import Conflict, KubeError, NotFound, UnknownKind
+from gatekeeper.kube.errors import Conflict, Forbidden, Gone, KubeError, NotFound, UnknownKind
 from gatekeeper.kube.objects import ResourceType, split_api_version
+from gatekeeper.kube.watch import Snapshot, WatchStream
 
 APPLY_PATCH: Final = "application/apply-patch+yaml"
 MERGE_PATCH: Final = "application/merge-patch+json"
@@ -135,10 +140,52 @@ class KubeClient:
             if not cont:
                 return items
 
-    def get(self, resource: ResourceType, name: str, namespace: str | None = None) -> Any:
+    def snapshot(self, resource: ResourceType, *, timeout: float = _TIMEOUT) -> Snapshot:
+        """Every object of a type, across namespaces, and the resourceVersion to watch from."""
+        items: list[dict[str, Any]] = []
+        cont, version = "", ""
+        while True:
+            query = {"limit": "2000", **({"continue": cont} if cont else {})}
+            page = self.request("GET", resource.collection_path(), query=query, timeout=timeout)
+            for item in page.get("items") or []:
+                item.setdefault("apiVersion", resource.api_version)
+                item.setdefault("kind", resource.kind)
+                items.append(item)
+            metadata = page.get("metadata") or {}
+            version = str(metadata.get("resourceVersion") or version)
+            cont = str(metadata.get("continue") or "")
+            if not cont:
+                return Snapshot(items=items, resource_version=version)
+
+    def watch(
+        self, resource: ResourceType, *, resource_version: str, seconds: int = 60
+    ) -> WatchStream:
+        """Changes to a type after `resource_version`, for at most `seconds` (the server ends
+        the watch then). Iterate the stream for events; `Gone` means list again."""
+        path = resource.collection_path()
+        query = {
+            "watch": "true",
+            "resourceVersion": resource_version,
+            "timeoutSeconds": str(seconds),
+            "allowWatchBookmarks": "true",
+        }
+        response = self._send("GET", path, query=query, timeout=seconds + 20)
+        if not 200 <= response.status < 300:
+            data = response.read()
+            raise _error("GET", path, response.status, data)
+        return WatchStream(response.response, resource=resource, describe=f"watch {path}")
+
+    def get(
+        self,
+        resource: ResourceType,
+        name: str,
+        namespace: str | None = None,
+        *,
+        timeout: float = _TIMEOUT,
+    ) -> Any:
         """The live object, or None when it does not exist."""
         try:
-            return self.request("GET", resource.object_path(name, namespace))
+            return self.request("GET", resource.object_path(name, namespace), timeout=timeout)
         except NotFound:
             return None
 
@@ -187,8 +234,31 @@ class KubeClient:
         query: Mapping[str, str] | None = None,
         body: Mapping[str, Any] | None = None,
         content_type: str = "application/json",
+        timeout: float = _TIMEOUT,
     ) -> Any:
         """One API call; the JSON answer, or a `KubeError` that says what went wrong."""
+        response = self._send(
+            method, path, query=query, body=body, content_type=content_type, timeout=timeout
+        )
+        try:
+            data = response.read()
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise KubeError(f"{method} {path}: the API server is unreachable: {exc}") from exc
+        if 200 <= response.status < 300:
+            return json.loads(data) if data else {}
+        raise _error(method, path, response.status, data)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+        content_type: str = "application/json",
+        timeout: float = _TIMEOUT,
+    ) -> Any:
+        """Send one request; the response with its body still unread."""
         headers = {"Accept": "application/json", "Content-Type": content_type}
         try:
             method, url, headers, _, _ = self._api.param_serialize(
@@ -198,17 +268,13 @@ class KubeClient:
                 header_params=headers,
                 auth_settings=["BearerToken"],
             )
-            response = self._api.call_api(
-                method, url, header_params=headers, body=body, _request_timeout=_TIMEOUT
+            return self._api.call_api(
+                method, url, header_params=headers, body=body, _request_timeout=timeout
             )
-            data = response.read()  # type: ignore[no-untyped-call]
         except ApiException as exc:
             raise KubeError(f"{method} {path}: {exc.reason}", status=exc.status or 0) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise KubeError(f"{method} {path}: the API server is unreachable: {exc}") from exc
-        if 200 <= response.status < 300:
-            return json.loads(data) if data else {}
-        raise _error(method, path, response.status, data)
 
 
 def _error(method: str, path: str, status: int, data: bytes) -> KubeError:
@@ -224,4 +290,8 @@ def _error(method: str, path: str, status: int, data: bytes) -> KubeError:
         return NotFound(text, status=status, reason=reason)
     if status == 409:
         return Conflict(text, status=status, reason=reason)
+    if status in (401, 403):
+        return Forbidden(text, status=status, reason=reason)
+    if status == 410:
+        return Gone(text, status=status, reason=reason)
     return KubeError(text, status=status, reason=reason)
