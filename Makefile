@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 CLUSTER_DIR ?= $(CURDIR)/.dev-cluster-test
 DEV_CLUSTER := $(BIN)/gatekeeper dev-cluster
 
-.PHONY: test lint typecheck pytest demo bench clean services cluster-up cluster-down
+.PHONY: test test-fast lint typecheck pytest demo bench clean services cluster-up cluster-down
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,7 @@ services:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -40,6 +41,10 @@ cluster-down: $(STAMP)
 	$(DEV_CLUSTER) down --state-dir "$(CLUSTER_DIR)"
 
 test: lint typecheck pytest
+
+# The unit tier: pure logic only (no PostgreSQL, no cluster, no network), for a quick check.
+test-fast: $(STAMP)
+	$(BIN)/pytest tests/unit -n 2 -q -m "not integration and not postgres and not cluster"
 
 # The end-to-end scenario in .demo/ on its own control plane (built once per machine, cached).
 demo: $(STAMP)
