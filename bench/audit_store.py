@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from gatekeeper.audit import migrate
 from gatekeeper.audit.batching import BatchedAppender
 from gatekeeper.audit.checkpoints import signer_from_settings
-from gatekeeper.audit.database import create_database_engine, resolve_url
+from gatekeeper.audit.database import create_database_engine
 from gatekeeper.audit.events import NewEvent
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.audit.verify import verify_store
@@ -145,7 +145,7 @@ def keep_in_config(config: Path, events: int) -> dict[str, Any]:
     """Write the events into the configured database, with signed checkpoints, and keep them."""
     settings = load_settings(config)
     signer = signer_from_settings(settings)
-    url = resolve_url(settings.database.url, settings.config_dir)
+    url = settings.database.url
     engine = create_database_engine(url)
     try:
         migrate.upgrade(engine)

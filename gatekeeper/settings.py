@@ -258,7 +258,11 @@ class Settings(BaseSettings):
         return (_EnvOverrides(settings_cls), init_settings)
 
     def resolve(self, path: Path | None) -> Path | None:
-        """A path from the config, made absolute against the config file's folder."""
+        """A path made absolute against the config file's folder.
+
+        `load_settings` has done this for every path of the file already; this is for a path
+        that did not come from it.
+        """
         if path is None:
             return None
         return path if path.is_absolute() else (self.config_dir / path)
@@ -380,6 +384,76 @@ def load_settings(config_file: Path | str | None = None) -> Settings:
         data = raw
         config_dir = path.resolve().parent
     try:
-        return Settings(**data, _config_dir=config_dir)  # type: ignore[call-arg]
+        settings = Settings(**data, _config_dir=config_dir)  # type: ignore[call-arg]
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, origin)) from exc
+    return _with_absolute_paths(settings) if path_text else settings
+
+
+def _with_absolute_paths(settings: Settings) -> Settings:
+    """The settings with every relative path made absolute against the config file's folder.
+
+    Done once, here, so that no caller joins paths again. Without a file, paths stay as given:
+    relative to the working directory, which is what they would be resolved against.
+    """
+    base = settings.config_dir
+
+    def absolute(path: Path) -> Path:
+        return path if path.is_absolute() else base / path
+
+    def optional(path: Path | None) -> Path | None:
+        return None if path is None else absolute(path)
+
+    audit, server = settings.audit, settings.server
+    return settings.model_copy(
+        update={
+            "database": settings.database.model_copy(
+                update={"url": _absolute_sqlite_url(settings.database.url, base)}
+            ),
+            "audit": audit.model_copy(
+                update={
+                    "signing_key_file": optional(audit.signing_key_file),
+                    "public_key_file": optional(audit.public_key_file),
+                }
+            ),
+            "kubernetes": settings.kubernetes.model_copy(
+                update={"kubeconfig": optional(settings.kubernetes.kubeconfig)}
+            ),
+            "policies": settings.policies.model_copy(
+                update={"paths": [absolute(path) for path in settings.policies.paths]}
+            ),
+            "sources": [
+                source.model_copy(
+                    update={
+                        "trust": absolute(source.trust),
+                        "repo": source.repo
+                        if _is_remote(source.repo)
+                        else str(absolute(Path(source.repo))),
+                    }
+                )
+                for source in settings.sources
+            ],
+            "server": server.model_copy(
+                update={
+                    "tls_cert_file": optional(server.tls_cert_file),
+                    "tls_key_file": optional(server.tls_key_file),
+                }
+            ),
+        }
+    )
+
+
+def _is_remote(repo: str) -> bool:
+    """A Git URL (`https://...`, `ssh://...`, `git@host:path`) rather than a local path."""
+    return "://" in repo or repo.startswith("git@")
+
+
+_SQLITE_FILE = re.compile(r"^(?P<scheme>sqlite(?:\+\w+)?:///)(?P<path>[^?]+)(?P<query>\?.*)?$")
+
+
+def _absolute_sqlite_url(url: str, base: Path) -> str:
+    """A SQLite URL whose relative file is made absolute against `base`; any other as given."""
+    match = _SQLITE_FILE.match(url)
+    if match is None or match["path"] == ":memory:" or Path(match["path"]).is_absolute():
+        return url
+    return f"{match['scheme']}{base / match['path']}{match['query'] or ''}"

@@ -20,7 +20,7 @@ def signer_from_settings(settings: Settings) -> Signer:
     inline = settings.audit.signing_key
     if inline is not None:
         return load_signer(pem=inline.get_secret_value().encode("utf-8"))
-    return load_signer(path=settings.resolve(settings.audit.signing_key_file))
+    return load_signer(path=settings.audit.signing_key_file)
 
 
 def verifier_from_settings(settings: Settings) -> Verifier | None:
@@ -28,7 +28,7 @@ def verifier_from_settings(settings: Settings) -> Verifier | None:
 
     None when neither is configured; an unreadable or wrong configured file still raises.
     """
-    public = settings.resolve(settings.audit.public_key_file)
+    public = settings.audit.public_key_file
     if public is not None:
         return load_verifier(public)
     try:

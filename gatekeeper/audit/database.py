@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Final
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -16,19 +15,6 @@ CHAIN_LOCK_KEY: Final = 0x676B6175646974
 _IMMEDIATE: Final = "gatekeeper_sqlite_immediate"
 # How long a SQLite writer waits for another process's write lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS: Final = 60_000
-
-
-def resolve_url(url: str, base_dir: Path | None = None) -> str:
-    """A SQLite URL with a relative file made absolute against `base_dir` (the config folder)."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise ConfigError(f"database.url: not a valid database URL: {exc}") from exc
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        path = Path(parsed.database)
-        if not path.is_absolute() and base_dir is not None:
-            return parsed.set(database=str(base_dir / path)).render_as_string(hide_password=False)
-    return url
 
 
 def create_database_engine(

@@ -315,9 +315,7 @@ def _message_parts(value: Any) -> tuple[str, Any]:
 def build_evaluator(
     settings: Settings, *, reporter: ReloadReporter | None = None
 ) -> PolicyEvaluator:
-    """The evaluator the settings describe (`policies.paths`, `policies.engine`, `opaUrl`),
-    with relative paths resolved against the config file's folder."""
+    """The evaluator the settings describe (`policies.paths`, `policies.engine`, `opaUrl`)."""
     policies = settings.policies
-    paths = [path for path in (settings.resolve(p) for p in policies.paths) if path is not None]
     engine = create_engine(policies.engine, opa_url=policies.opa_url)
-    return PolicyEvaluator.from_paths(paths, engine=engine, reporter=reporter)
+    return PolicyEvaluator.from_paths(policies.paths, engine=engine, reporter=reporter)

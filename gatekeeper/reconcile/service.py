@@ -18,7 +18,7 @@ from gatekeeper.policy.watch import PolicyWatcher
 from gatekeeper.reconcile.gitsource import GitMirror, GitPort
 from gatekeeper.reconcile.leader import LeaderElector
 from gatekeeper.reconcile.reconciler import Reconciler
-from gatekeeper.settings import Settings, SourceSettings
+from gatekeeper.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -38,24 +38,13 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("gitops-gatekeeper")) / "sources"
 
 
-def repo_location(settings: Settings, source: SourceSettings) -> str:
-    """A source's repository: a URL as given, a relative path against the config's folder."""
-    repo = source.repo
-    if "://" in repo or repo.startswith("git@"):
-        return repo
-    resolved = settings.resolve(Path(repo))
-    return str(resolved) if resolved is not None else repo
-
-
 def git_ports(settings: Settings, cache_dir: Path) -> dict[str, GitPort]:
     ports: dict[str, GitPort] = {}
     for source in settings.sources:
-        trust = settings.resolve(source.trust)
-        assert trust is not None
         ports[source.name] = GitMirror(
-            url=repo_location(settings, source),
+            url=source.repo,
             ref=source.ref,
-            trust_file=trust,
+            trust_file=source.trust,
             cache_dir=cache_dir,
         )
     return ports
@@ -71,9 +60,7 @@ def reconciler_from_settings(
 ) -> Iterator[Reconciler]:
     """A reconciler on the real store, cluster, policy engine and Git mirrors; closed after."""
     store = AuditStore.from_settings(settings)
-    kube = KubeClient.from_kubeconfig(
-        settings.resolve(settings.kubernetes.kubeconfig), settings.kubernetes.context
-    )
+    kube = KubeClient.from_kubeconfig(settings.kubernetes.kubeconfig, settings.kubernetes.context)
     try:
         engine = build_evaluator(settings)
         watch = PolicyWatcher(

@@ -63,10 +63,8 @@ admission:
     )
     settings = load_settings(path)
     assert settings.sources[0].health_timeout == 120.0
-    assert settings.resolve(settings.audit.signing_key_file) == (
-        tmp_path.resolve() / "keys/audit-ed25519.pem"
-    )
-    assert settings.resolve(settings.sources[0].trust) == tmp_path.resolve() / "trust.yaml"
+    assert settings.audit.signing_key_file == tmp_path.resolve() / "keys/audit-ed25519.pem"
+    assert settings.sources[0].trust == tmp_path.resolve() / "trust.yaml"
 
 
 def test_an_unknown_key_is_refused_with_its_path(tmp_path: Path) -> None:
@@ -120,9 +118,10 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("GATEKEEPER_AUDIT__CHECKPOINT_INTERVAL", "7s")
     monkeypatch.setenv("GATEKEEPER_POLICIES__PATHS", "[a/, b/]")
     settings = load_settings(path)
-    assert settings.database.url == "sqlite:///env.db"
+    folder = tmp_path.resolve()
+    assert settings.database.url == f"sqlite:///{folder}/env.db"
     assert settings.audit.checkpoint_interval == 7.0
-    assert [str(p) for p in settings.policies.paths] == ["a", "b"]
+    assert settings.policies.paths == [folder / "a", folder / "b"]
 
 
 def test_an_unknown_environment_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,7 +135,7 @@ def test_the_config_file_can_come_from_the_environment(
 ) -> None:
     path = write(tmp_path, "database: {url: 'sqlite:///from-env-file.db'}\n")
     monkeypatch.setenv("GATEKEEPER_CONFIG", str(path))
-    assert load_settings(None).database.url == "sqlite:///from-env-file.db"
+    assert load_settings(None).database.url == f"sqlite:///{tmp_path.resolve()}/from-env-file.db"
 
 
 def test_secrets_never_appear_in_the_printed_settings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -187,3 +186,63 @@ def test_bad_inventory_kinds_are_refused_with_the_key(
     with pytest.raises(ConfigError, match=r"policies\.inventory") as error:
         load_settings(path)
     assert expected in str(error.value)
+
+
+def test_relative_paths_are_made_absolute_once_against_the_config_files_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "conf").mkdir()
+    write(
+        tmp_path / "conf",
+        """
+database: {url: 'sqlite:///state/gatekeeper.db?timeout=5'}
+audit: {signingKeyFile: keys/k.pem, publicKeyFile: /etc/gatekeeper/k.pub}
+kubernetes: {kubeconfig: kube/config}
+policies: {paths: [policies/, /srv/policies]}
+server: {tlsCertFile: tls/tls.crt, tlsKeyFile: tls/tls.key}
+sources:
+  - {name: local, repo: ../gitops, trust: trust.yaml}
+  - {name: remote, repo: 'https://git.example.com/apps.git', trust: /etc/trust.yaml}
+  - {name: scp, repo: 'git@git.example.com:apps.git', trust: trust.yaml}
+""",
+    )
+    folder = tmp_path.resolve() / "conf"
+    # Given relatively, from the working directory, as on a command line.
+    settings = load_settings(Path("conf/gatekeeper.yaml"))
+
+    assert settings.config_dir == folder
+    assert settings.database.url == f"sqlite:///{folder}/state/gatekeeper.db?timeout=5"
+    assert settings.audit.signing_key_file == folder / "keys/k.pem"
+    assert settings.audit.public_key_file == Path("/etc/gatekeeper/k.pub")
+    assert settings.kubernetes.kubeconfig == folder / "kube/config"
+    assert settings.policies.paths == [folder / "policies", Path("/srv/policies")]
+    assert settings.server.tls_cert_file == folder / "tls/tls.crt"
+    assert settings.server.tls_key_file == folder / "tls/tls.key"
+    assert [s.repo for s in settings.sources] == [
+        str(folder / "../gitops"),
+        "https://git.example.com/apps.git",
+        "git@git.example.com:apps.git",
+    ]
+    assert [s.trust for s in settings.sources] == [
+        folder / "trust.yaml",
+        Path("/etc/trust.yaml"),
+        folder / "trust.yaml",
+    ]
+    # Nothing is left for a caller to join again.
+    assert settings.resolve(settings.audit.signing_key_file) == settings.audit.signing_key_file
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite://", "sqlite:///:memory:", "postgresql+psycopg://u:p@db:5432/gatekeeper"],
+)
+def test_urls_without_a_relative_file_are_kept_as_given(tmp_path: Path, url: str) -> None:
+    path = write(tmp_path, f"database: {{url: '{url}'}}\n")
+    assert load_settings(path).database.url == url
+
+
+def test_without_a_config_file_paths_stay_relative_to_the_working_directory() -> None:
+    settings = load_settings(None)
+    assert settings.policies.paths == [Path("policies")]
+    assert settings.database.url == "sqlite:///gatekeeper.db"

@@ -79,7 +79,7 @@ def test_the_demo_writes_a_report_in_every_format_from_a_log_that_verifies(
     settings = load_settings(outcome.config_file)
     store = AuditStore.from_settings(settings)
     try:
-        public_key = settings.resolve(settings.audit.public_key_file)
+        public_key = settings.audit.public_key_file
         assert public_key is not None
         verified = verify_store(store, load_verifier(public_key))
         assert verified.ok, verified.findings
