@@ -23,7 +23,6 @@ from gatekeeper.audit.signing import Signer, checkpoint_message
 from gatekeeper.audit.writer import ChainWriter, translate
 from gatekeeper.canonical import NotCanonicalisable
 from gatekeeper.errors import GatekeeperError
-from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.settings import Settings
 
 Clock = Callable[[], datetime]
@@ -69,9 +68,6 @@ class PreparedEvent:
     commit: str | None
     payload_json: str
     payload: Mapping[str, Any]
-    # The object the subject names, for the namespace and object-kind filters (not hashed).
-    obj_namespace: str | None = None
-    obj_kind: str | None = None
 
 
 def _utc_now() -> datetime:
@@ -172,8 +168,6 @@ class AuditStore:
                     item.payload_json,
                     prev_hash,
                     digest,
-                    item.obj_namespace,
-                    item.obj_kind,
                 )
             )
             records.append(
@@ -207,10 +201,7 @@ class AuditStore:
             payload_json = chain.canonical_payload(payload)
         except NotCanonicalisable as exc:
             raise AuditError(f"event payload refused: {exc}") from exc
-        key = ObjectKey.parse(event.subject)
         return PreparedEvent(
-            obj_namespace=None if key is None else key.namespace,
-            obj_kind=None if key is None else key.kind,
             kind=event.kind,
             actor=event.actor,
             subject=event.subject,
@@ -253,8 +244,6 @@ class AuditStore:
         subject: str | None = None,
         actor: str | None = None,
         commit: str | None = None,
-        namespace: str | None = None,
-        object_kind: str | None = None,
         after: int | None = None,
         limit: int = 100,
         order: Literal["asc", "desc"] = "asc",
@@ -275,8 +264,6 @@ class AuditStore:
             (EventRow.subject, subject),
             (EventRow.actor, actor),
             (EventRow.commit, commit),
-            (EventRow.obj_namespace, namespace),
-            (EventRow.obj_kind, object_kind),
         ):
             if value is not None:
                 statement = statement.where(column == value)
