@@ -67,8 +67,13 @@ class EventRow(Base):
     payload: Mapped[str] = mapped_column(Text, nullable=False)
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    # Derived from `subject` when the record is written (not hashed): what filters index.
+    obj_namespace: Mapped[str | None] = mapped_column(String(253))
+    obj_kind: Mapped[str | None] = mapped_column(String(128))
 
     __table_args__ = (
+        Index("ix_audit_events_obj_namespace_seq", "obj_namespace", "seq"),
+        Index("ix_audit_events_obj_kind_seq", "obj_kind", "seq"),
         Index("ix_audit_events_time", "time"),
         Index("ix_audit_events_kind_seq", "kind", "seq"),
         Index("ix_audit_events_source_seq", "source", "seq"),

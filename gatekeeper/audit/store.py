@@ -23,6 +23,7 @@ from gatekeeper.audit.signing import Signer, checkpoint_message
 from gatekeeper.audit.writer import ChainWriter, translate
 from gatekeeper.canonical import NotCanonicalisable
 from gatekeeper.errors import GatekeeperError
+from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.settings import Settings
 
 Clock = Callable[[], datetime]
@@ -68,6 +69,9 @@ class PreparedEvent:
     commit: str | None
     payload_json: str
     payload: Mapping[str, Any]
+    # The object the subject names, for the namespace and object-kind filters (not hashed).
+    obj_namespace: str | None = None
+    obj_kind: str | None = None
 
 
 def _utc_now() -> datetime:
@@ -168,6 +172,8 @@ class AuditStore:
                     item.payload_json,
                     prev_hash,
                     digest,
+                    item.obj_namespace,
+                    item.obj_kind,
                 )
             )
             records.append(
@@ -201,7 +207,10 @@ class AuditStore:
             payload_json = chain.canonical_payload(payload)
         except NotCanonicalisable as exc:
             raise AuditError(f"event payload refused: {exc}") from exc
+        key = ObjectKey.parse(event.subject)
         return PreparedEvent(
+            obj_namespace=None if key is None else key.namespace,
+            obj_kind=None if key is None else key.kind,
             kind=event.kind,
             actor=event.actor,
             subject=event.subject,
@@ -244,6 +253,8 @@ class AuditStore:
         subject: str | None = None,
         actor: str | None = None,
         commit: str | None = None,
+        namespace: str | None = None,
+        object_kind: str | None = None,
         after: int | None = None,
         limit: int = 100,
         order: Literal["asc", "desc"] = "asc",
@@ -264,6 +275,8 @@ class AuditStore:
             (EventRow.subject, subject),
             (EventRow.actor, actor),
             (EventRow.commit, commit),
+            (EventRow.obj_namespace, namespace),
+            (EventRow.obj_kind, object_kind),
         ):
             if value is not None:
                 statement = statement.where(column == value)

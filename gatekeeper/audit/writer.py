@@ -30,10 +30,13 @@ T = TypeVar("T")
 # Given the chain's head (seq, hash), the rows to insert and what the caller gets back.
 Seal = Callable[[int, str], tuple[Sequence[tuple[Any, ...]], T]]
 
-COLUMNS = "seq, time, kind, actor, subject, source, commit_sha, payload, prev_hash, hash"
+COLUMNS = (
+    "seq, time, kind, actor, subject, source, commit_sha, payload, prev_hash, hash, "
+    "obj_namespace, obj_kind"
+)
 _HEAD = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
 _ROWS_PER_INSERT = 500
-_ONE_ROW = "(" + ", ".join(["?"] * 10) + ")"
+_ONE_ROW = "(" + ", ".join(["?"] * 12) + ")"
 
 
 class ChainWriter:

@@ -43,6 +43,24 @@ class ObjectKey:
         where = f"{self.namespace}/" if self.namespace else ""
         return f"{group}{self.kind}/{where}{self.name}"
 
+    @classmethod
+    def parse(cls, text: str) -> ObjectKey | None:
+        """The key `str(key)` was made from; None for text that names no object.
+
+        Kinds start with a capital letter and groups never do, which tells `Kind/ns/name`
+        from `group/Kind/name`; names and namespaces never hold a slash.
+        """
+        parts = text.split("/")
+        if not parts or not all(parts):
+            return None
+        group = ""
+        if not parts[0][:1].isupper():
+            group, parts = parts[0], parts[1:]
+        if not 2 <= len(parts) <= 3 or not parts[0][:1].isupper():
+            return None
+        namespace = parts[1] if len(parts) == 3 else ""
+        return cls(api_group=group, kind=parts[0], namespace=namespace, name=parts[-1])
+
 
 @dataclass(frozen=True)
 class ResourceType:

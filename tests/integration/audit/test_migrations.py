@@ -60,3 +60,48 @@ def test_truncate_is_refused_on_postgresql(postgres_url: str) -> None:
         connection.execute(text("TRUNCATE audit_events"))
     assert store.count() == 1
     engine.dispose()
+
+
+def test_records_written_before_revision_0003_get_their_object_columns_and_stay_append_only(
+    engine: Engine,
+) -> None:
+    migrate.upgrade(engine, "0002")
+    rows = [
+        (1, "apps/Deployment/shop/web"),
+        (2, "ConfigMap/shop/settings"),
+        (3, "source/apps"),
+        (4, "rbac.authorization.k8s.io/ClusterRole/viewer"),
+    ]
+    with engine.begin() as connection:
+        for seq, subject in rows:
+            connection.execute(
+                text(
+                    "INSERT INTO audit_events (seq, time, kind, actor, subject, payload, "
+                    "prev_hash, hash) VALUES (:seq, :time, 'drift.detected', 'a', :subject, "
+                    "'{}', :prev, :hash)"
+                ),
+                {
+                    "seq": seq,
+                    "time": "2026-11-30T10:00:00.000000Z",
+                    "subject": subject,
+                    "prev": "0" * 64,
+                    "hash": f"{seq:064d}",
+                },
+            )
+
+    migrate.upgrade(engine)
+
+    with engine.connect() as connection:
+        found = connection.execute(
+            text("SELECT seq, obj_namespace, obj_kind FROM audit_events ORDER BY seq")
+        ).all()
+    assert [tuple(row) for row in found] == [
+        (1, "shop", "Deployment"),
+        (2, "shop", "ConfigMap"),
+        (3, None, None),
+        (4, "", "ClusterRole"),
+    ]
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+        connection.execute(text("UPDATE audit_events SET obj_kind = 'Pod'"))
+    page = AuditStore(engine).query(namespace="shop", object_kind="Deployment")
+    assert [record.seq for record in page.records] == [1]

@@ -208,3 +208,20 @@ def test_an_unknown_sqlite_durability_is_a_config_error(tmp_path: object) -> Non
 
     with pytest.raises(ConfigError, match="sqliteSynchronous"):
         create_database_engine(f"sqlite:///{tmp_path}/a.db", sqlite_synchronous="off")
+
+
+def test_records_are_found_by_the_namespace_and_kind_of_the_object_they_name(
+    store: AuditStore,
+) -> None:
+    subjects = ["apps/Deployment/shop/web", "ConfigMap/shop/web", "apps/Deployment/bank/api"]
+    for subject in [*subjects, "source/apps"]:
+        store.append(NewEvent(kind="drift.detected", actor="a", subject=subject))
+
+    in_shop = store.query(namespace="shop").records
+    deployments = store.query(object_kind="Deployment").records
+    both = store.query(namespace="shop", object_kind="Deployment").records
+
+    assert [r.subject for r in in_shop] == subjects[:2]
+    assert [r.subject for r in deployments] == [subjects[0], subjects[2]]
+    assert [r.subject for r in both] == [subjects[0]]
+    assert verify_store(store, None).ok
