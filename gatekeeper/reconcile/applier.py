@@ -1,8 +1,9 @@
-"""Applies desired objects to the cluster: tiers in parallel with retries, drift, prunes.
+"""Does to the cluster what the reconcile core decided: lists, applies tiers, prunes.
 
-Each step returns or appends the audit records it owes; the caller writes them in one go.
-Before each tier and each deletion it asks `check_leader`, which raises to stop a replica
-that no longer holds the Lease.
+Tiers are applied in parallel with retries; each step reports what it did (`ApplyFailed`,
+`Deletion`) and records nothing itself: the core turns that into the audit records. Before
+each tier and each deletion it asks `check_leader`, which raises to stop a replica that no
+longer holds the Lease.
 """
 
 from __future__ import annotations
@@ -12,16 +13,14 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, Protocol
 
-from gatekeeper.audit.events import NewEvent
 from gatekeeper.kube import contract
 from gatekeeper.kube.contract import DesiredObject
 from gatekeeper.kube.errors import KubeError, UnknownKind
 from gatekeeper.kube.objects import ObjectKey, ResourceType
-from gatekeeper.reconcile import drift, journal, planner
+from gatekeeper.reconcile import planner
+from gatekeeper.reconcile.core import Deletion
+from gatekeeper.reconcile.desired import Desired
 from gatekeeper.reconcile.errors import ApplyFailed
-from gatekeeper.reconcile.gates import Desired
-from gatekeeper.reconcile.witnesses import AdmittedChange
-from gatekeeper.settings import SourceSettings
 
 MANAGED_SELECTOR: Final = f"{contract.MANAGED_LABEL}=true"
 _APPLY_ATTEMPTS: Final = 3
@@ -54,18 +53,17 @@ class Applier:
         kube: KubePort,
         pool: ThreadPoolExecutor,
         check_leader: Callable[[], None],
-        actor: str,
         retry_delay: float,
     ) -> None:
         self._kube = kube
         self._pool = pool
         self._check_leader = check_leader
-        self.actor = actor
         self._retry_delay = retry_delay
 
     def live(
-        self, source: SourceSettings, desired: Desired, previous_kinds: Sequence[str]
+        self, source: str, desired: Desired, previous_kinds: Sequence[str]
     ) -> dict[ObjectKey, dict[str, Any]]:
+        """This source's managed objects, of the commit's kinds and those it applied before."""
         types: dict[tuple[str, str], ResourceType] = {
             (r.api_version, r.kind): r for r in desired.resources.values()
         }
@@ -87,7 +85,7 @@ class Applier:
                 raise
             for item in items:
                 annotations = (item.get("metadata") or {}).get("annotations") or {}
-                if annotations.get(contract.SOURCE_ANNOTATION) == source.name:
+                if annotations.get(contract.SOURCE_ANNOTATION) == source:
                     live[ObjectKey.of(item)] = item
         return live
 
@@ -130,96 +128,17 @@ class Applier:
                     raise
                 time.sleep(self._retry_delay * 2**attempt)
 
-    def handle_drift(
-        self,
-        source: SourceSettings,
-        desired: Desired,
-        plan: planner.Plan,
-        records: list[NewEvent],
-        witnesses: Callable[[ObjectKey], Sequence[AdmittedChange]] | None = None,
-    ) -> int:
-        """Record each drifted object (naming who changed it) and, in `correct` mode, apply
-        it again. `witnesses` gives the changes the webhook admitted for an object."""
-        if not plan.drifted:
-            return 0
-        for found in plan.drifted:
-            actors = (
-                drift.actors(found.live, found.changes, ignore=contract.FIELD_MANAGER)
-                if found.live is not None
-                else []
-            )
-            records.append(
-                journal.drift_detected(
-                    source=source.name,
-                    commit=desired.commit,
-                    item=found.desired,
-                    changes=found.changes,
-                    actors=actors,
-                    missing=found.missing,
-                    mode=source.drift,
-                    admitted=witnesses(found.desired.key) if witnesses is not None else (),
-                )
-            )
-        if source.drift == "correct":
-            items = [found.desired for found in plan.drifted]
-            try:
-                self.apply_tiers(planner.group(items, custom_kinds=desired.custom_kinds), desired)
-            except ApplyFailed as exc:
-                records.append(
-                    journal.failed(
-                        source=source.name,
-                        commit=desired.commit,
-                        actor=self.actor,
-                        error=str(exc),
-                        applied=exc.applied,
-                        not_applied=exc.not_applied,
-                        stage="drift",
-                    )
-                )
-                return len(plan.drifted)
-            for found in plan.drifted:
-                records.append(
-                    journal.drift_corrected(
-                        source=source.name,
-                        commit=desired.commit,
-                        actor=self.actor,
-                        item=found.desired,
-                        missing=found.missing,
-                        fields=len(found.changes),
-                    )
-                )
-        return len(plan.drifted)
-
-    def prune(
-        self,
-        source: SourceSettings,
-        desired: Desired,
-        plan: planner.Plan,
-        records: list[NewEvent],
-    ) -> int:
-        count = 0
-        for obj in plan.prune:
+    def prune(self, objects: Sequence[Mapping[str, Any]]) -> tuple[Deletion, ...]:
+        """Delete each stale object, dependants first; what each deletion did."""
+        done: list[Deletion] = []
+        for obj in objects:
             self._check_leader()
             key = ObjectKey.of(obj)
             try:
                 resource = self._kube.resource_for(str(obj["apiVersion"]), key.kind)
-                if self._kube.delete(resource, key.name, key.namespace or None):
-                    count += 1
-                    records.append(
-                        journal.pruned(
-                            source=source.name, commit=desired.commit, actor=self.actor, obj=obj
-                        )
-                    )
+                deleted = self._kube.delete(resource, key.name, key.namespace or None)
             except (KubeError, UnknownKind) as exc:
-                records.append(
-                    journal.failed(
-                        source=source.name,
-                        commit=desired.commit,
-                        actor=self.actor,
-                        error=str(exc),
-                        applied=[],
-                        not_applied=[key],
-                        stage="prune",
-                    )
-                )
-        return count
+                done.append(Deletion(obj, deleted=False, error=str(exc)))
+                continue
+            done.append(Deletion(obj, deleted=deleted))
+        return tuple(done)

@@ -1,7 +1,10 @@
 """The gates a commit passes before anything of it is applied: provenance, render, kinds, policy.
 
-`prepare` returns the desired objects of one commit, or raises `Rejected` with every reason
-found, so that `sync.rejected` can name them all and nothing of the commit is applied.
+`Gates.prepare` is the I/O around the checks of `checks`: it exports and renders the commit,
+asks the cluster about kinds, lists the inventory and runs the policy engine, and between
+those steps lets each check decide. It returns the desired objects of one commit, or raises
+`Rejected` with every reason found, so that `sync.rejected` can name them all and nothing of
+the commit is applied.
 """
 
 from __future__ import annotations
@@ -9,19 +12,26 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from gatekeeper.kube.contract import DesiredObject
 from gatekeeper.kube.errors import UnknownKind
-from gatekeeper.kube.objects import ObjectKey, ResourceType, api_group
+from gatekeeper.kube.objects import ResourceType
 from gatekeeper.policy.decision import Decision
-from gatekeeper.policy.inputs import Provenance, sync_input
+from gatekeeper.policy.inputs import sync_input
 from gatekeeper.policy.policyset import PolicySet
-from gatekeeper.provenance import RangeVerdict
-from gatekeeper.reconcile import render
-from gatekeeper.reconcile.errors import ReconcileError, RenderError
+from gatekeeper.reconcile import checks, render
+from gatekeeper.reconcile.checks import Rejected
+from gatekeeper.reconcile.desired import (
+    Desired,
+    ProvenanceGate,
+    Signature,
+    Skip,
+    SkipPolicies,
+)
+from gatekeeper.reconcile.errors import RenderError
 from gatekeeper.reconcile.gitsource import GitPort
 from gatekeeper.settings import SourceSettings
 
@@ -51,87 +61,6 @@ class Discovery(Protocol):
     ) -> list[dict[str, Any]]: ...
 
 
-@dataclass(frozen=True)
-class Signature:
-    signer: str | None = None
-    key_id: str | None = None
-    format: str | None = None
-
-
-@dataclass(frozen=True)
-class Desired:
-    """Everything of one commit that passed the gates, ready to apply."""
-
-    source: str
-    commit: str
-    objects: tuple[DesiredObject, ...]
-    resources: Mapping[ObjectKey, ResourceType]
-    custom_kinds: frozenset[tuple[str, str]]
-    signature: Signature = field(default_factory=Signature)
-    warnings: tuple[dict[str, Any], ...] = ()
-
-    @property
-    def kinds(self) -> list[str]:
-        return sorted({f"{r.api_version}|{r.kind}" for r in self.resources.values()})
-
-
-class Rejected(ReconcileError):
-    """The commit failed a gate; `reasons` lists every failure found."""
-
-    def __init__(self, reasons: Sequence[Mapping[str, Any]]) -> None:
-        self.reasons = [dict(reason) for reason in reasons]
-        super().__init__("; ".join(str(reason.get("message")) for reason in self.reasons))
-
-
-def untrusted_reasons(verdict: RangeVerdict) -> list[dict[str, Any]]:
-    return [
-        {
-            "kind": "untrusted",
-            "commit": item.sha,
-            "reason": str(item.reason),
-            "signer": item.signer,
-            "path": item.path,
-            "message": f"commit {item.sha[:12]} is not trusted: {item.detail or item.reason}",
-        }
-        for item in verdict.untrusted
-    ]
-
-
-def signature_of(verdict: RangeVerdict, commit: str) -> Signature:
-    for item in verdict.commits:
-        if item.sha == commit:
-            return Signature(
-                signer=item.signer,
-                key_id=item.key_id,
-                format=str(item.format) if item.format else None,
-            )
-    return Signature()
-
-
-def custom_resources(manifests: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], ResourceType]:
-    """Kinds that CustomResourceDefinitions in the same commit define, by (apiVersion, kind)."""
-    found: dict[tuple[str, str], ResourceType] = {}
-    for manifest in manifests:
-        if manifest.get("kind") != "CustomResourceDefinition":
-            continue
-        spec = manifest.get("spec") or {}
-        names = spec.get("names") or {}
-        group, kind, plural = spec.get("group"), names.get("kind"), names.get("plural")
-        if not (isinstance(group, str) and isinstance(kind, str) and isinstance(plural, str)):
-            continue
-        for version in spec.get("versions") or []:
-            name = version.get("name") if isinstance(version, Mapping) else None
-            if isinstance(name, str):
-                found[(f"{group}/{name}", kind)] = ResourceType(
-                    group=group,
-                    version=name,
-                    kind=kind,
-                    plural=plural,
-                    namespaced=spec.get("scope", "Namespaced") == "Namespaced",
-                )
-    return found
-
-
 @dataclass
 class Gates:
     """Runs the gates for one source."""
@@ -149,32 +78,44 @@ class Gates:
         self,
         commit: str,
         *,
-        verdict: RangeVerdict | None,
-        signature: Signature | None = None,
-        check_policies: bool = True,
+        provenance: ProvenanceGate,
+        skip_policies: SkipPolicies | None = None,
     ) -> Desired:
-        """The commit's desired objects; `Rejected` with every reason when a gate fails."""
-        if verdict is not None and not verdict.trusted:
-            raise Rejected(untrusted_reasons(verdict))
-        sig = signature or (signature_of(verdict, commit) if verdict else Signature())
+        """The commit's desired objects; `Rejected` with every reason when a gate fails.
+
+        `provenance` is the verdict on the commits the sync brings, or a named skip; the
+        policies run unless `skip_policies` says why not.
+        """
+        signature = checks.provenance(provenance, commit)
         rendered = self._render(commit)
-        objects, resources, custom, reasons = self._resolve(rendered)
-        if reasons:
-            raise Rejected(reasons)
-        warnings: list[dict[str, Any]] = []
-        if check_policies:
-            self._load_inventory(objects)
-            denials = self._evaluate(commit, objects, sig, warnings)
-            if denials:
-                raise Rejected(denials)
+        served = self._discover(checks.kinds_to_discover(rendered))
+        objects, resources, custom = checks.resolve(
+            rendered, served=served, namespace=self.source.namespace
+        )
+        warnings: tuple[dict[str, Any], ...] = ()
+        if skip_policies is None:
+            self.engine.set_inventory(self._inventory(objects))
+            warnings = checks.policies(self._evaluate(commit, objects, signature))
+        skipped: list[Skip] = []
+        for skip in (provenance, skip_policies):
+            if isinstance(skip, Skip):
+                log.info(
+                    "%s at %s: %s gate skipped: %s",
+                    self.source.name,
+                    commit[:12],
+                    skip.gate,
+                    skip.reason,
+                )
+                skipped.append(skip)
         return Desired(
             source=self.source.name,
             commit=commit,
-            objects=tuple(objects),
+            objects=objects,
             resources=resources,
             custom_kinds=custom,
-            signature=sig,
-            warnings=tuple(warnings),
+            signature=signature,
+            warnings=warnings,
+            skipped=tuple(skipped),
         )
 
     def _render(self, commit: str) -> list[render.Rendered]:
@@ -191,130 +132,45 @@ class Gates:
             except RenderError as exc:
                 raise Rejected([{"kind": "render", "message": str(exc)}]) from exc
 
-    def _resolve(
-        self, rendered: Sequence[render.Rendered]
-    ) -> tuple[
-        list[DesiredObject],
-        dict[ObjectKey, ResourceType],
-        frozenset[tuple[str, str]],
-        list[dict[str, Any]],
-    ]:
-        defined = custom_resources([item.manifest for item in rendered])
-        objects: list[DesiredObject] = []
-        resources: dict[ObjectKey, ResourceType] = {}
-        reasons: list[dict[str, Any]] = []
-        for item in rendered:
-            manifest = item.manifest
-            api_version, kind = str(manifest["apiVersion"]), str(manifest["kind"])
-            resource = defined.get((api_version, kind))
-            if resource is None:
-                try:
-                    resource = self.kube.resource_for(api_version, kind)
-                except UnknownKind as exc:
-                    reasons.append(
-                        {
-                            "kind": "unknown_kind",
-                            "path": item.path,
-                            "message": f"{item.path}: {exc}",
-                        }
-                    )
-                    continue
-            metadata = manifest.setdefault("metadata", {})
-            if resource.namespaced and not metadata.get("namespace"):
-                metadata["namespace"] = self.source.namespace or "default"
-            elif not resource.namespaced and "namespace" in metadata:
-                # The API server ignores it; keeping it would key the object wrongly.
-                del metadata["namespace"]
-            key = ObjectKey.of(manifest)
-            if key in resources:
-                reasons.append(
-                    {
-                        "kind": "duplicate",
-                        "path": item.path,
-                        "message": f"{item.path}: {key} is defined twice",
-                    }
-                )
-                continue
-            resources[key] = resource
-            objects.append(DesiredObject(key=key, path=item.path, manifest=manifest))
-        custom = frozenset((r.group, r.kind) for r in defined.values())
-        return objects, resources, custom, reasons
+    def _discover(
+        self, kinds: Sequence[checks.Kind]
+    ) -> dict[checks.Kind, ResourceType | UnknownKind]:
+        served: dict[checks.Kind, ResourceType | UnknownKind] = {}
+        for api_version, kind in kinds:
+            try:
+                served[(api_version, kind)] = self.kube.resource_for(api_version, kind)
+            except UnknownKind as exc:
+                served[(api_version, kind)] = exc
+        return served
 
-    def _load_inventory(self, objects: Sequence[DesiredObject]) -> None:
-        """Put the cluster's Namespaces and `inventory_kinds`, as this commit would leave
-        them, in the inventory: constraints that select namespaces by label see the labels
-        they will have, and referential policies see the objects beside the one checked.
-        A configured kind the cluster does not serve (yet) contributes only the commit's own
-        objects of it."""
+    def _inventory(self, objects: Sequence[DesiredObject]) -> list[Mapping[str, Any]]:
+        """The cluster's Namespaces and `inventory_kinds`, as this commit would leave them:
+        constraints that select namespaces by label see the labels they will have, and
+        referential policies see the objects beside the one checked. A configured kind the
+        cluster does not serve (yet) contributes only the commit's own objects of it."""
         kinds = [("v1", "Namespace"), *self.inventory_kinds]
-        found: dict[tuple[str, str, str, str], Mapping[str, Any]] = {}
+        live: list[Mapping[str, Any]] = []
         for api_version, kind in kinds:
             try:
                 resource = self.kube.resource_for(api_version, kind)
             except UnknownKind as exc:
                 log.warning("policies.inventory: %s; only this commit's objects of it count", exc)
                 continue
-            for live in self.kube.list(resource):
-                found[_inventory_key(live)] = _without_managed_fields(live)
-        wanted = {(api_group(api_version), kind) for api_version, kind in kinds}
-        for desired in objects:
-            manifest = desired.manifest
-            if (api_group(str(manifest.get("apiVersion"))), desired.key.kind) in wanted:
-                found[_inventory_key(manifest)] = manifest
-        self.engine.set_inventory(found.values())
+            live.extend(self.kube.list(resource))
+        return checks.inventory(live, objects, kinds=kinds)
 
     def _evaluate(
-        self,
-        commit: str,
-        objects: Sequence[DesiredObject],
-        sig: Signature,
-        warnings: list[dict[str, Any]],
-    ) -> list[dict[str, Any]]:
-        denials: list[dict[str, Any]] = []
-        fmt = sig.format if sig.format in ("openpgp", "ssh", "x509") else None
+        self, commit: str, objects: Sequence[DesiredObject], signature: Signature
+    ) -> list[tuple[DesiredObject, Decision]]:
+        decisions: list[tuple[DesiredObject, Decision]] = []
         for item in objects:
-            provenance = Provenance(
+            provenance = checks.sync_provenance(
+                item,
                 source=self.source.name,
                 repo=self.source.repo,
                 commit=commit,
-                path=item.path,
-                verified=True,
-                trusted=True,
-                signature_format=fmt,  # type: ignore[arg-type]
-                signer=sig.signer or "",
-                key_id=sig.key_id or "",
+                signature=signature,
             )
-            decision = self.engine.evaluate(
-                sync_input(item.manifest, provenance=provenance, username=self.identity)
-            )
-            for message in decision.denials:
-                denials.append(
-                    {
-                        "kind": "policy",
-                        "object": str(item.key),
-                        "path": item.path,
-                        "policy": message.policy,
-                        "message": f"{item.key}: [{message.policy}] {message.msg}",
-                    }
-                )
-            for message in decision.warnings:
-                warnings.append(
-                    {"object": str(item.key), "policy": message.policy, "message": message.msg}
-                )
-        return denials
-
-
-def _inventory_key(item: Mapping[str, Any]) -> tuple[str, str, str, str]:
-    """One object whatever version it is written in: group, kind, namespace, name."""
-    metadata = item.get("metadata") or {}
-    return (
-        api_group(str(item.get("apiVersion"))),
-        str(item.get("kind")),
-        str(metadata.get("namespace") or ""),
-        str(metadata.get("name")),
-    )
-
-
-def _without_managed_fields(item: Mapping[str, Any]) -> Mapping[str, Any]:
-    metadata = {k: v for k, v in (item.get("metadata") or {}).items() if k != "managedFields"}
-    return {**item, "metadata": metadata}
+            document = sync_input(item.manifest, provenance=provenance, username=self.identity)
+            decisions.append((item, self.engine.evaluate(document)))
+        return decisions

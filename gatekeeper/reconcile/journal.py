@@ -12,8 +12,8 @@ from gatekeeper.kube import compare
 from gatekeeper.kube.contract import DesiredObject
 from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.reconcile import drift, health
-from gatekeeper.reconcile.state import SYNC_HEALTHY, SYNC_UNHEALTHY
-from gatekeeper.reconcile.witnesses import AdmittedChange
+from gatekeeper.reconcile.desired import Skip
+from gatekeeper.reconcile.history import SYNC_HEALTHY, SYNC_UNHEALTHY, AdmittedChange
 
 
 def object_entry(item: DesiredObject) -> dict[str, str]:
@@ -32,23 +32,33 @@ def applied(
     signer: str | None,
     rollback: bool = False,
     warnings: Sequence[Mapping[str, Any]] = (),
+    skipped: Sequence[Skip] = (),
 ) -> NewEvent:
+    """The apply of a commit's objects; `skipped` names the gates not run on it, and why."""
+    payload: dict[str, Any] = {
+        "since": since,
+        "signer": signer,
+        "rollback": rollback,
+        "applied": [str(item.key) for item in changed],
+        "objects": [object_entry(item) for item in objects],
+        "kinds": list(kinds),
+        "warnings": [dict(w) for w in warnings],
+    }
+    _note_skips(payload, skipped)
     return NewEvent(
         kind=events.SYNC_APPLIED,
         actor=actor,
         subject=f"source/{source}",
         source=source,
         commit=commit,
-        payload={
-            "since": since,
-            "signer": signer,
-            "rollback": rollback,
-            "applied": [str(item.key) for item in changed],
-            "objects": [object_entry(item) for item in objects],
-            "kinds": list(kinds),
-            "warnings": [dict(w) for w in warnings],
-        },
+        payload=payload,
     )
+
+
+def _note_skips(payload: dict[str, Any], skipped: Sequence[Skip]) -> None:
+    """Every record of an apply made without some gate says which, and why."""
+    if skipped:
+        payload["skipped_gates"] = [skip.to_dict() for skip in skipped]
 
 
 def rejected(
@@ -184,15 +194,24 @@ def _redacted(key: ObjectKey, change: compare.FieldChange) -> dict[str, Any]:
 
 
 def drift_corrected(
-    *, source: str, commit: str, actor: str, item: DesiredObject, missing: bool, fields: int
+    *,
+    source: str,
+    commit: str,
+    actor: str,
+    item: DesiredObject,
+    missing: bool,
+    fields: int,
+    skipped: Sequence[Skip] = (),
 ) -> NewEvent:
+    payload: dict[str, Any] = {"object": str(item.key), "missing": missing, "fields": fields}
+    _note_skips(payload, skipped)
     return NewEvent(
         kind=events.DRIFT_CORRECTED,
         actor=actor,
         subject=str(item.key),
         source=source,
         commit=commit,
-        payload={"object": str(item.key), "missing": missing, "fields": fields},
+        payload=payload,
     )
 
 

@@ -1,4 +1,10 @@
-"""One reconcile pass per source: gates, record, apply, drift, prune, health, rollback."""
+"""The reconcile shell: fetches, verifies, renders and lists, lets the core decide, then acts.
+
+Every decision of a pass is a pure function (`intent` picks the commit, `gates` run the
+`checks`, `core` plans the apply, drift and prune and accounts for them, `healthcheck` judges
+the result); this module does the I/O between them and writes exactly the records the core
+returns.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +13,40 @@ import random
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-from gatekeeper.audit.events import NewEvent, Record
+from gatekeeper.audit.events import NewEvent
 from gatekeeper.audit.ledger import Ledger
 from gatekeeper.errors import GatekeeperError
+from gatekeeper.kube.contract import DesiredObject, VerifiedCommit
 from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.policy.policyset import PolicySet, policy_set_version
 from gatekeeper.policy.watch import PolicyWatcher
-from gatekeeper.reconcile import health, journal, planner, witnesses
+from gatekeeper.reconcile import core, healthcheck, intent, witnesses
 from gatekeeper.reconcile import state as state_mod
 from gatekeeper.reconcile.applier import Applier, KubePort
+from gatekeeper.reconcile.checks import Rejected
+from gatekeeper.reconcile.core import Outcome, PassResult
+from gatekeeper.reconcile.desired import Desired, Signature, SkipPolicies, SkipProvenance
 from gatekeeper.reconcile.errors import ApplyFailed, NotLeader, ReconcileError, RollbackRefused
-from gatekeeper.reconcile.gates import Desired, Gates, PolicyPort, Rejected, Signature
+from gatekeeper.reconcile.gates import Gates, PolicyPort
 from gatekeeper.reconcile.gitsource import GitPort
+from gatekeeper.reconcile.history import AdmittedChange
 from gatekeeper.reconcile.leader import LeaderElector
 from gatekeeper.reconcile.state import EventStore
-from gatekeeper.reconcile.witnesses import AdmittedChange
 from gatekeeper.settings import SourceSettings
+
+__all__ = ["LedgerPort", "Outcome", "PassResult", "Reconciler"]
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["applied", "unchanged", "rejected", "failed", "rolled_back", "standby"]
-
 
 class LedgerPort(Protocol):
+    """The provenance ledger as the reconciler uses it (`audit.ledger.Ledger`)."""
+
     def record_commit(
         self,
         source: str,
@@ -46,26 +57,9 @@ class LedgerPort(Protocol):
         format: str | None = None,
     ) -> None: ...
 
-    def record_desired(self, source: str, commit: str, objects: Any) -> int: ...
+    def record_desired(self, source: str, commit: str, objects: Iterable[DesiredObject]) -> int: ...
 
-    def verified_commit(self, source: str, commit: str) -> Any: ...
-
-
-@dataclass(frozen=True)
-class PassResult:
-    """What one pass did for one source."""
-
-    source: str
-    outcome: Outcome
-    commit: str | None
-    applied: int = 0
-    pruned: int = 0
-    drifted: int = 0
-    message: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome not in ("rejected", "failed")
+    def verified_commit(self, source: str, commit: str) -> VerifiedCommit | None: ...
 
 
 class Reconciler:
@@ -118,7 +112,6 @@ class Reconciler:
             kube=kube,
             pool=self._pool,
             check_leader=self._check_leader,
-            actor=actor,
             retry_delay=retry_delay,
         )
 
@@ -214,22 +207,15 @@ class Reconciler:
         commit: str | None = None
         try:
             commit = state_mod.load(self._store, name).synced_commit
-            self._record(
-                [
-                    journal.failed(
-                        source=name,
-                        commit=commit,
-                        actor=self.actor,
-                        error=str(error),
-                        applied=[],
-                        not_applied=[],
-                        stage="pass",
-                    )
-                ]
-            )
+        except GatekeeperError as exc:
+            log.error("%s: cannot read the source's state (%s): %s", name, error, exc)
+            return PassResult(name, "failed", commit, message=str(error))
+        accounted = core.broken(name, commit, actor=self.actor, error=str(error))
+        try:
+            self._record(accounted.records)
         except GatekeeperError as exc:
             log.error("%s: cannot record the failed pass (%s): %s", name, error, exc)
-        return PassResult(name, "failed", commit, message=str(error))
+        return accounted.result
 
     def _gates(self, source: SourceSettings) -> Gates:
         return Gates(
@@ -244,61 +230,36 @@ class Reconciler:
 
     def _reconcile(self, source: SourceSettings) -> PassResult:
         name = source.name
-        git = self._git[name]
         state = state_mod.load(self._store, name)
-        head = git.fetch()
-        synced = state.synced_commit
-        target = head
-        if state.hold is not None and state.hold.head in (None, head):
-            target = state.hold.commit
-        rejected: list[dict[str, Any]] = []
+        head = self._git[name].fetch()
+        version = self._policy_version()
+        target = intent.choose(state, head=head, policy_set_version=version)
         desired: Desired | None = None
-        if target != synced:
-            already = state.last_rejected
-            if (
-                already is not None
-                and already.commit == target
-                and (state.last_applied is None or already.seq > state.last_applied.seq)
-                and not self._policies_changed_since(already)
-            ):
-                rejected = list(already.payload.get("reasons") or [])
-            else:
-                try:
-                    desired = self._prepare_new(source, target, since=synced)
-                except Rejected as exc:
-                    rejected = exc.reasons
-                    self._record(
-                        [
-                            journal.rejected(
-                                source=name,
-                                commit=target,
-                                actor=self.actor,
-                                since=synced,
-                                reasons=exc.reasons,
-                                policy_set_version=self._policy_version(),
-                            ),
-                            *journal.policy_denials(
-                                source=name, commit=target, actor=self.actor, reasons=exc.reasons
-                            ),
-                        ]
+        reasons: Sequence[Mapping[str, Any]] = ()
+        if isinstance(target, intent.Check):
+            try:
+                desired = self._prepare_new(source, target)
+            except Rejected as exc:
+                reasons = exc.reasons
+                self._record(
+                    core.rejection(
+                        source=name,
+                        commit=target.commit,
+                        since=target.since,
+                        reasons=reasons,
+                        actor=self.actor,
+                        policy_set_version=version,
                     )
-        if desired is None:
-            if synced is None:
-                return PassResult(
-                    name, "rejected", target, message=_summary(rejected) or "nothing synced yet"
                 )
-            desired = self._prepare_synced(source, synced)
-        result = self._converge(source, desired, state=state, head=head)
-        if rejected:
-            return PassResult(
-                name,
-                "rejected",
-                target,
-                applied=result.applied,
-                pruned=result.pruned,
-                drifted=result.drifted,
-                message=_summary(rejected),
-            )
+        elif isinstance(target, intent.Recall):
+            reasons = target.reasons
+        if desired is None:
+            if state.synced_commit is None:
+                return core.rejected(name, target.commit, reasons, kept=None)
+            desired = self._prepare_synced(source, state)
+        result = self._converge(source, desired, state=state, head=head, purpose=intent.Sync())
+        if reasons:
+            return core.rejected(name, target.commit, reasons, kept=result)
         return result
 
     def _policy_version(self) -> str:
@@ -307,33 +268,35 @@ class Reconciler:
             self._policy_versions = (policy_set, policy_set_version(policy_set))
         return self._policy_versions[1]
 
-    def _policies_changed_since(self, rejection: Record) -> bool:
-        """Whether policies refused the rejected commit and the policy set changed since."""
-        reasons = rejection.payload.get("reasons") or []
-        if not any(reason.get("kind") == "policy" for reason in reasons):
-            return False
-        return bool(rejection.payload.get("policy_set_version") != self._policy_version())
-
-    def _prepare_new(self, source: SourceSettings, commit: str, *, since: str | None) -> Desired:
-        verdict = self._git[source.name].verify(since=since, target=commit)
-        desired = self._gates(source).prepare(commit, verdict=verdict)
+    def _prepare_new(self, source: SourceSettings, target: intent.Check) -> Desired:
+        verdict = self._git[source.name].verify(since=target.since, target=target.commit)
+        desired = self._gates(source).prepare(target.commit, provenance=verdict)
         self._ledger.record_commit(
             source.name,
-            commit,
+            target.commit,
             signer=desired.signature.signer,
             key_id=desired.signature.key_id,
             format=desired.signature.format,
         )
-        self._ledger.record_desired(source.name, commit, desired.objects)
+        self._ledger.record_desired(source.name, target.commit, desired.objects)
         self._cache[source.name] = desired
         return desired
 
-    def _prepare_synced(self, source: SourceSettings, commit: str) -> Desired:
+    def _prepare_synced(self, source: SourceSettings, state: state_mod.SourceState) -> Desired:
+        """The synced commit's objects again, to compare with the cluster. Its gates ran when
+        it was synced; rendering it again skips them, by name, and records of applies made
+        from it (drift corrections) say so."""
+        commit = state.synced_commit
+        assert commit is not None
         cached = self._cache.get(source.name)
         if cached is not None and cached.commit == commit:
             return cached
-        # Already verified and applied: the gates ran when it was synced.
-        desired = self._gates(source).prepare(commit, verdict=None, check_policies=False)
+        why = f"commit {commit[:12]} is the one synced (record {state.applied_seq})"
+        desired = self._gates(source).prepare(
+            commit,
+            provenance=SkipProvenance(reason=f"{why}; it was verified when it was synced"),
+            skip_policies=SkipPolicies(reason=f"{why}; its objects passed then"),
+        )
         self._cache[source.name] = desired
         return desired
 
@@ -346,130 +309,95 @@ class Reconciler:
         *,
         state: state_mod.SourceState,
         head: str,
-        rollback: dict[str, Any] | None = None,
+        purpose: intent.Purpose,
     ) -> PassResult:
-        name, commit = source.name, desired.commit
-        synced = state.synced_commit == commit and rollback is None
-        previous = list(
-            (state.last_applied.payload.get("kinds") if state.last_applied else []) or []
+        live = self._applier.live(source.name, desired, state.applied_kinds)
+        decided = core.plan(
+            core.Facts(
+                source=source,
+                desired=desired,
+                live=live,
+                synced_commit=state.synced_commit,
+                purpose=purpose,
+                actor=self.actor,
+            )
         )
-        live = self._applier.live(source, desired, previous)
-        plan = planner.plan(
-            desired.objects,
-            live,
-            source=name,
-            commit=commit,
-            synced=synced,
-            custom_kinds=desired.custom_kinds,
-        )
-        records: list[NewEvent] = []
-        changed = plan.to_apply
-        if changed or not synced:
+        accounted = core.account(decided, self._execute(decided, state))
+        self._record(accounted.records)
+        if not accounted.judge_health:
+            return accounted.result
+        if not decided.facts.synced:
+            state = state_mod.load(self._store, source.name)
+        return self._judge_health(source, desired, state=state) or accounted.result
+
+    def _execute(self, decided: core.PassPlan, state: state_mod.SourceState) -> core.Executed:
+        """Do what the core decided, in its order; report what happened."""
+        desired = decided.facts.desired
+        if decided.apply:
             try:
-                self._applier.apply_tiers(plan.apply, desired)
+                self._applier.apply_tiers(decided.objects.apply, desired)
             except ApplyFailed as exc:
-                self._record(
-                    [
-                        journal.failed(
-                            source=name,
-                            commit=commit,
-                            actor=self.actor,
-                            error=str(exc),
-                            applied=exc.applied,
-                            not_applied=exc.not_applied,
-                            stage="apply",
-                        )
-                    ]
-                )
-                return PassResult(name, "failed", commit, message=str(exc))
-            records.append(
-                journal.applied(
-                    source=name,
-                    commit=commit,
-                    actor=self.actor if rollback is None else rollback["requested_by"],
-                    objects=desired.objects,
-                    changed=changed,
-                    kinds=desired.kinds,
-                    since=state.synced_commit,
-                    signer=desired.signature.signer,
-                    rollback=rollback is not None,
-                    warnings=desired.warnings,
-                )
-            )
-        boundary = state.last_applied.seq if state.last_applied is not None else 0
-        drifted = self._applier.handle_drift(
-            source, desired, plan, records, witnesses=lambda key: self._witnesses(key, boundary)
+                return core.Executed(apply_failure=_failure(exc))
+        witnesses = {
+            found.desired.key: self._witnesses(found.desired.key, state.applied_seq)
+            for found in decided.drifted
+        }
+        correction_failure = None
+        if decided.correct:
+            try:
+                self._applier.apply_tiers(decided.correct, desired)
+            except ApplyFailed as exc:
+                correction_failure = _failure(exc)
+        return core.Executed(
+            witnesses=witnesses,
+            correction_failure=correction_failure,
+            deletions=self._applier.prune(decided.prune),
         )
-        pruned = self._applier.prune(source, desired, plan, records) if source.prune else 0
-        if rollback is not None:
-            records.append(journal.rollback(source=name, to=commit, **rollback))
-        self._record(records)
-        if rollback is not None:
-            return PassResult(
-                name, "rolled_back", commit, applied=len(changed), pruned=pruned, drifted=drifted
-            )
-        outcome: Outcome = "applied" if not synced else "unchanged"
-        result = PassResult(
-            name, outcome, commit, applied=len(changed), pruned=pruned, drifted=drifted
-        )
-        if not synced:
-            state = state_mod.load(self._store, name)
-        return self._judge_health(source, desired, state=state, head=head) or result
 
     # -- health and rollback -----------------------------------------------------------------
 
     def _judge_health(
-        self, source: SourceSettings, desired: Desired, *, state: state_mod.SourceState, head: str
+        self, source: SourceSettings, desired: Desired, *, state: state_mod.SourceState
     ) -> PassResult | None:
-        if not state.awaiting_health or state.last_applied is None:
+        if not healthcheck.owed(state, desired.commit) or state.last_applied is None:
             return None
-        if state.last_applied.commit != desired.commit:
-            return None
-        workloads = [item for item in desired.objects if item.key.kind in health.WORKLOAD_KINDS]
-        live = self._applier.live(source, desired, []) if workloads else {}
-        verdict = health.summarise((str(item.key), live.get(item.key)) for item in workloads)
+        items = healthcheck.workloads(desired)
+        live = self._applier.live(source.name, desired, []) if items else {}
         commit = desired.commit
-        if verdict.status is health.Status.CURRENT:
+        judgement = healthcheck.judge(
+            items,
+            live,
+            commit=commit,
+            applied_at=state.last_applied.time.timestamp(),
+            now=self._clock(),
+            timeout=source.health_timeout,
+        )
+        if judgement.status == "healthy":
             self._record(
-                [
-                    journal.health_event(
-                        source=source.name,
-                        commit=commit,
-                        actor=self.actor,
-                        verdict=verdict,
-                        healthy=True,
-                    )
-                ]
+                [healthcheck.healthy(source.name, commit, actor=self.actor, judgement=judgement)]
             )
             return None
-        elapsed = self._clock() - state.last_applied.time.timestamp()
-        if verdict.status is not health.Status.FAILED and elapsed < source.health_timeout:
+        if judgement.status == "waiting":
             return None
-        reason = f"unhealthy after sync of {commit[:12]}: " + "; ".join(
-            f"{name}: {h.message}" for name, h in verdict.unhealthy[:5]
-        )
-        target = state_mod.last_healthy(self._store, source.name, other_than=commit)
-        if source.auto_rollback and target is not None:
+        refused: str | None = None
+        last_healthy = state_mod.last_healthy(self._store, source.name, other_than=commit)
+        target = healthcheck.rollback_target(source, last_healthy)
+        if target is not None:
             try:
                 return self.rollback(
-                    source.name, to=target, reason=reason, requested_by=self.actor, automatic=True
+                    source.name,
+                    to=target,
+                    reason=judgement.reason,
+                    requested_by=self.actor,
+                    automatic=True,
                 )
             except RollbackRefused as exc:
-                reason = f"{reason}; {exc}"
-        # Recorded once: the commit is judged, and stays until Git or an operator moves on.
-        self._record(
-            [
-                journal.health_event(
-                    source=source.name,
-                    commit=commit,
-                    actor=self.actor,
-                    verdict=verdict,
-                    healthy=False,
-                    reason=reason,
-                )
-            ]
+                refused = str(exc)
+        record, result = healthcheck.unhealthy(
+            source.name, commit, actor=self.actor, judgement=judgement, refused=refused
         )
-        return PassResult(source.name, "failed", commit, message=reason)
+        self._record([record])
+        return result
 
     def rollback(
         self,
@@ -483,7 +411,8 @@ class Reconciler:
         """Return `name` to an earlier commit verified for it, and hold it there.
 
         The commit must be in the ledger as verified for this source; the current policies
-        are checked again. Without `to`, the newest healthy commit before the current one.
+        are checked again, the signatures are not (the ledger says when they were). Without
+        `to`, the newest healthy commit before the current one.
         """
         source = self.source(name)
         self._check_leader()
@@ -501,35 +430,33 @@ class Reconciler:
             raise RollbackRefused(
                 f"commit {to} was never verified for source {name}; refusing to roll back to it"
             )
-        signature = Signature(
-            signer=verified.signer, key_id=verified.key_id, format=verified.format
+        skip = SkipProvenance(
+            reason=f"rollback to commit {full[:12]}, verified for source {name} "
+            f"at {verified.verified_at.isoformat()}",
+            signature=Signature(
+                signer=verified.signer, key_id=verified.key_id, format=verified.format
+            ),
         )
         try:
-            desired = self._gates(source).prepare(full, verdict=None, signature=signature)
+            desired = self._gates(source).prepare(full, provenance=skip)
         except Rejected as exc:
             raise RollbackRefused(f"rollback to {full[:12]} refused: {exc}") from exc
         self._ledger.record_desired(name, full, desired.objects)
         self._cache[name] = desired
-        return self._converge(
-            source,
-            desired,
-            state=state,
+        purpose = intent.Rollback(
+            to=full,
+            from_commit=current,
             head=head,
-            rollback={
-                "from_commit": current,
-                "head": head,
-                "reason": reason,
-                "requested_by": requested_by,
-                "automatic": automatic,
-            },
+            reason=reason,
+            requested_by=requested_by,
+            automatic=automatic,
         )
+        return self._converge(source, desired, state=state, head=head, purpose=purpose)
 
-    def _record(self, records: list[NewEvent]) -> None:
+    def _record(self, records: Sequence[NewEvent]) -> None:
         if records:
-            self._store.append_many(records)
+            self._store.append_many(list(records))
 
 
-def _summary(reasons: Sequence[Mapping[str, Any]]) -> str:
-    text = "; ".join(str(reason.get("message", "")) for reason in reasons[:3])
-    more = len(reasons) - 3
-    return text + (f" (and {more} more)" if more > 0 else "")
+def _failure(exc: ApplyFailed) -> core.ApplyFailure:
+    return core.ApplyFailure(str(exc), tuple(exc.applied), tuple(exc.not_applied))

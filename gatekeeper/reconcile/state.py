@@ -8,15 +8,27 @@ queries on (source, kind) for the newest record.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from gatekeeper.audit import events
 from gatekeeper.audit.events import NewEvent, Record
 from gatekeeper.audit.store import Page
+from gatekeeper.reconcile.history import SYNC_HEALTHY, SYNC_UNHEALTHY, Hold, SourceState
 
-SYNC_HEALTHY: Final = "sync.healthy"
-SYNC_UNHEALTHY: Final = "sync.unhealthy"
+__all__ = [
+    "ATTEMPT_KINDS",
+    "DRIFT_KINDS",
+    "SYNC_HEALTHY",
+    "SYNC_UNHEALTHY",
+    "EventStore",
+    "Hold",
+    "SourceState",
+    "last_healthy",
+    "latest",
+    "load",
+    "status",
+]
+
 ATTEMPT_KINDS: Final = (events.SYNC_APPLIED, events.SYNC_REJECTED, events.SYNC_FAILED)
 DRIFT_KINDS: Final = (events.DRIFT_DETECTED, events.DRIFT_CORRECTED)
 
@@ -43,33 +55,6 @@ def latest(store: EventStore, source: str, *kinds: str, commit: str | None = Non
     """The newest record of any of `kinds` for `source` (and `commit`, when given)."""
     page = store.query(kinds=list(kinds), source=source, commit=commit, limit=1, order="desc")
     return page.records[0] if page.records else None
-
-
-@dataclass(frozen=True)
-class Hold:
-    """A rollback pins the source to `commit` until Git moves on from `head`."""
-
-    commit: str
-    head: str | None
-
-
-@dataclass(frozen=True)
-class SourceState:
-    last_applied: Record | None
-    last_rejected: Record | None
-    health_settled: bool
-    hold: Hold | None
-
-    @property
-    def synced_commit(self) -> str | None:
-        return self.last_applied.commit if self.last_applied else None
-
-    @property
-    def awaiting_health(self) -> bool:
-        """The last apply brought a new commit whose workloads have not been judged yet."""
-        if self.last_applied is None or self.health_settled:
-            return False
-        return not bool(self.last_applied.payload.get("rollback"))
 
 
 def load(store: EventStore, source: str) -> SourceState:

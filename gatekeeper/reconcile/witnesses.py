@@ -8,40 +8,16 @@ the drift, so the drift record can name the person rather than the field manager
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from gatekeeper.audit import events
 from gatekeeper.audit.events import Record
+from gatekeeper.reconcile.history import AdmittedChange
 from gatekeeper.reconcile.state import EventStore
+
+__all__ = ["AdmittedChange", "admitted_changes"]
 
 _CHANGES = ("UPDATE", "DELETE")
 _KINDS = (events.BREAKGLASS, events.ADMISSION_ALLOWED)
 _READ = 500  # decisions read per drifted object, newest first
-
-
-@dataclass(frozen=True)
-class AdmittedChange:
-    """One admitted change of an object by someone other than the reconciler."""
-
-    seq: int
-    time: str
-    user: str
-    groups: tuple[str, ...]
-    operation: str
-    decision: str
-    reason: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "time": self.time,
-            "user": self.user,
-            "groups": list(self.groups),
-            "operation": self.operation,
-            "decision": self.decision,
-            "reason": self.reason,
-        }
 
 
 def admitted_changes(

@@ -1,0 +1,335 @@
+"""The reconcile core: pure functions from what a pass found to what it does and records.
+
+The shell (`Reconciler`) fetches, verifies, renders and lists the live objects; `plan` decides
+what to apply, correct and prune; the shell does exactly that and reports what happened
+(`Executed`); `account` turns the plan and what happened into the audit records to write and
+the pass's result. Nothing here reads or writes anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from gatekeeper.audit.events import NewEvent
+from gatekeeper.kube import contract
+from gatekeeper.kube.contract import DesiredObject
+from gatekeeper.kube.objects import ObjectKey
+from gatekeeper.reconcile import drift, journal, planner
+from gatekeeper.reconcile.desired import Desired
+from gatekeeper.reconcile.history import AdmittedChange
+from gatekeeper.reconcile.intent import Purpose, Rollback, Sync
+from gatekeeper.settings import SourceSettings
+
+Outcome = Literal["applied", "unchanged", "rejected", "failed", "rolled_back", "standby"]
+Tiers = tuple[tuple[DesiredObject, ...], ...]
+
+
+@dataclass(frozen=True)
+class PassResult:
+    """What one pass did for one source."""
+
+    source: str
+    outcome: Outcome
+    commit: str | None
+    applied: int = 0
+    pruned: int = 0
+    drifted: int = 0
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome not in ("rejected", "failed")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Facts:
+    """What a pass found: the commit's desired objects, the live ones, and the ledger."""
+
+    source: SourceSettings
+    desired: Desired
+    live: Mapping[ObjectKey, Mapping[str, Any]]
+    synced_commit: str | None  # what the last `sync.applied` brought
+    purpose: Purpose
+    actor: str  # the reconciler's own name in the records
+
+    def __post_init__(self) -> None:
+        if isinstance(self.purpose, Rollback) and self.purpose.to != self.desired.commit:
+            raise ValueError("a rollback's facts must be those of the commit it returns to")
+
+    @property
+    def synced(self) -> bool:
+        """The live state already came from this commit: any difference is drift."""
+        return isinstance(self.purpose, Sync) and self.synced_commit == self.desired.commit
+
+
+@dataclass(frozen=True)
+class PassPlan:
+    """What the shell does, in order: apply, look for who drifted, correct, prune."""
+
+    facts: Facts
+    objects: planner.Plan
+    apply: bool  # the apply step runs, and `sync.applied` is recorded when it succeeds
+    correct: Tiers  # drifted objects applied again (`drift: correct`)
+    prune: tuple[Mapping[str, Any], ...]  # stale objects to delete (`prune: true`)
+
+    @property
+    def drifted(self) -> tuple[planner.Drifted, ...]:
+        return self.objects.drifted
+
+
+@dataclass(frozen=True)
+class ApplyFailure:
+    """An apply that stopped part-way: what was and was not applied."""
+
+    error: str
+    applied: tuple[ObjectKey, ...]
+    not_applied: tuple[ObjectKey, ...]
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """What deleting one stale object did: deleted it, found it gone already, or failed."""
+
+    obj: Mapping[str, Any]
+    deleted: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Executed:
+    """What the shell reports back after doing a plan."""
+
+    apply_failure: ApplyFailure | None = None  # when set, nothing after the apply ran
+    witnesses: Mapping[ObjectKey, Sequence[AdmittedChange]] = field(default_factory=dict)
+    correction_failure: ApplyFailure | None = None
+    deletions: tuple[Deletion, ...] = ()
+
+
+@dataclass(frozen=True)
+class Accounted:
+    """The records a pass writes (in one go) and its result."""
+
+    records: tuple[NewEvent, ...]
+    result: PassResult
+    judge_health: bool  # the pass goes on to judge the commit's workloads
+
+
+def plan(facts: Facts) -> PassPlan:
+    """Decide a pass: what to apply, which drift to correct, what to prune."""
+    desired, source = facts.desired, facts.source
+    objects = planner.plan(
+        desired.objects,
+        facts.live,
+        source=source.name,
+        commit=desired.commit,
+        synced=facts.synced,
+        custom_kinds=desired.custom_kinds,
+    )
+    correct: Tiers = ()
+    if source.drift == "correct" and objects.drifted:
+        items = [found.desired for found in objects.drifted]
+        correct = planner.group(items, custom_kinds=desired.custom_kinds)
+    return PassPlan(
+        facts=facts,
+        objects=objects,
+        apply=bool(objects.to_apply) or not facts.synced,
+        correct=correct,
+        prune=objects.prune if source.prune else (),
+    )
+
+
+def account(decided: PassPlan, executed: Executed) -> Accounted:
+    """The records and the result of a plan, given what its execution did."""
+    facts = decided.facts
+    name, commit = facts.source.name, facts.desired.commit
+    if executed.apply_failure is not None:
+        failed = PassResult(name, "failed", commit, message=executed.apply_failure.error)
+        record = _failed(facts, executed.apply_failure, stage="apply")
+        return Accounted((record,), failed, judge_health=False)
+    changed = decided.objects.to_apply
+    records = [_applied(facts, changed)] if decided.apply else []
+    records.extend(_drift_detected(facts, decided.drifted, executed.witnesses))
+    if decided.correct:
+        records.extend(_corrected(facts, decided.drifted, executed.correction_failure))
+    records.extend(_pruned(facts, executed.deletions))
+    pruned = sum(1 for deletion in executed.deletions if deletion.deleted)
+    purpose = facts.purpose
+    outcome: Outcome = "unchanged" if facts.synced else "applied"
+    if isinstance(purpose, Rollback):
+        outcome = "rolled_back"
+        records.append(
+            journal.rollback(
+                source=name,
+                to=commit,
+                from_commit=purpose.from_commit,
+                head=purpose.head,
+                reason=purpose.reason,
+                requested_by=purpose.requested_by,
+                automatic=purpose.automatic,
+            )
+        )
+    result = PassResult(
+        name, outcome, commit, applied=len(changed), pruned=pruned, drifted=len(decided.drifted)
+    )
+    return Accounted(tuple(records), result, judge_health=isinstance(purpose, Sync))
+
+
+def rejection(
+    *,
+    source: str,
+    commit: str,
+    since: str | None,
+    reasons: Sequence[Mapping[str, Any]],
+    actor: str,
+    policy_set_version: str,
+) -> tuple[NewEvent, ...]:
+    """The records of a commit the gates refused: `sync.rejected`, one `policy.denied` each."""
+    return (
+        journal.rejected(
+            source=source,
+            commit=commit,
+            actor=actor,
+            since=since,
+            reasons=reasons,
+            policy_set_version=policy_set_version,
+        ),
+        *journal.policy_denials(source=source, commit=commit, actor=actor, reasons=reasons),
+    )
+
+
+def rejected(
+    source: str, commit: str, reasons: Sequence[Mapping[str, Any]], kept: PassResult | None
+) -> PassResult:
+    """The result of a pass whose target was refused; `kept` is how the synced commit fared."""
+    if kept is None:
+        return PassResult(
+            source, "rejected", commit, message=summary(reasons) or "nothing synced yet"
+        )
+    return PassResult(
+        source,
+        "rejected",
+        commit,
+        applied=kept.applied,
+        pruned=kept.pruned,
+        drifted=kept.drifted,
+        message=summary(reasons),
+    )
+
+
+def broken(source: str, commit: str | None, *, actor: str, error: str) -> Accounted:
+    """A pass that could not finish: `sync.failed` at stage `pass`."""
+    record = journal.failed(
+        source=source,
+        commit=commit,
+        actor=actor,
+        error=error,
+        applied=[],
+        not_applied=[],
+        stage="pass",
+    )
+    return Accounted(
+        (record,), PassResult(source, "failed", commit, message=error), judge_health=False
+    )
+
+
+def summary(reasons: Sequence[Mapping[str, Any]]) -> str:
+    """The first three reasons' messages, and how many more there are."""
+    text = "; ".join(str(reason.get("message", "")) for reason in reasons[:3])
+    more = len(reasons) - 3
+    return text + (f" (and {more} more)" if more > 0 else "")
+
+
+def _applied(facts: Facts, changed: Sequence[DesiredObject]) -> NewEvent:
+    desired, purpose = facts.desired, facts.purpose
+    return journal.applied(
+        source=facts.source.name,
+        commit=desired.commit,
+        actor=purpose.requested_by if isinstance(purpose, Rollback) else facts.actor,
+        objects=desired.objects,
+        changed=changed,
+        kinds=desired.kinds,
+        since=facts.synced_commit,
+        signer=desired.signature.signer,
+        rollback=isinstance(purpose, Rollback),
+        warnings=desired.warnings,
+        skipped=desired.skipped,
+    )
+
+
+def _drift_detected(
+    facts: Facts,
+    drifted: Sequence[planner.Drifted],
+    witnesses: Mapping[ObjectKey, Sequence[AdmittedChange]],
+) -> list[NewEvent]:
+    """One `drift.detected` each, naming who changed the object: the webhook's witnesses
+    first, else the field managers that own the drifted fields."""
+    return [
+        journal.drift_detected(
+            source=facts.source.name,
+            commit=facts.desired.commit,
+            item=found.desired,
+            changes=found.changes,
+            actors=(
+                drift.actors(found.live, found.changes, ignore=contract.FIELD_MANAGER)
+                if found.live is not None
+                else []
+            ),
+            missing=found.missing,
+            mode=facts.source.drift,
+            admitted=witnesses.get(found.desired.key, ()),
+        )
+        for found in drifted
+    ]
+
+
+def _corrected(
+    facts: Facts, drifted: Sequence[planner.Drifted], failure: ApplyFailure | None
+) -> list[NewEvent]:
+    """One `drift.corrected` each, or one `sync.failed` when applying them again failed."""
+    if failure is not None:
+        return [_failed(facts, failure, stage="drift")]
+    return [
+        journal.drift_corrected(
+            source=facts.source.name,
+            commit=facts.desired.commit,
+            actor=facts.actor,
+            item=found.desired,
+            missing=found.missing,
+            fields=len(found.changes),
+            skipped=facts.desired.skipped,
+        )
+        for found in drifted
+    ]
+
+
+def _pruned(facts: Facts, deletions: Sequence[Deletion]) -> list[NewEvent]:
+    """One `sync.pruned` per object deleted, one `sync.failed` per deletion that failed."""
+    records: list[NewEvent] = []
+    for deletion in deletions:
+        if deletion.error is not None:
+            failure = ApplyFailure(deletion.error, (), (ObjectKey.of(deletion.obj),))
+            records.append(_failed(facts, failure, stage="prune"))
+        elif deletion.deleted:
+            records.append(
+                journal.pruned(
+                    source=facts.source.name,
+                    commit=facts.desired.commit,
+                    actor=facts.actor,
+                    obj=deletion.obj,
+                )
+            )
+    return records
+
+
+def _failed(facts: Facts, failure: ApplyFailure, *, stage: str) -> NewEvent:
+    return journal.failed(
+        source=facts.source.name,
+        commit=facts.desired.commit,
+        actor=facts.actor,
+        error=failure.error,
+        applied=failure.applied,
+        not_applied=failure.not_applied,
+        stage=stage,
+    )

@@ -1,0 +1,96 @@
+"""What a pass sets out to do: which commit it brings, and whether it follows Git or rolls back.
+
+Pure decisions on the source's state as the audit log tells it (`history.SourceState`) and the
+commit Git names now. A pass has one `Purpose`, a value: `Sync` follows Git, `Rollback`
+carries everything about a rollback (where to, from where, who asked and why).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gatekeeper.audit.events import Record
+from gatekeeper.reconcile.history import SourceState
+
+
+@dataclass(frozen=True)
+class Sync:
+    """The pass follows Git: the commit the source's ref names, or the one a rollback holds."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rollback:
+    """A return to an earlier verified commit, asked by `requested_by` (an operator, or the
+    reconciler itself when a sync stays unhealthy), and what it returns from."""
+
+    to: str
+    from_commit: str | None
+    head: str | None
+    reason: str
+    requested_by: str
+    automatic: bool
+
+
+Purpose = Sync | Rollback
+
+
+@dataclass(frozen=True)
+class Keep:
+    """Git names the commit already synced: nothing new to check."""
+
+    commit: str
+
+
+@dataclass(frozen=True)
+class Recall:
+    """Git names a commit rejected before, and nothing that decided it has changed since:
+    it stays rejected without being checked or recorded again."""
+
+    commit: str
+    reasons: tuple[Mapping[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class Check:
+    """Git names a new commit: every gate runs on what it brings after `since`."""
+
+    commit: str
+    since: str | None
+
+
+Target = Keep | Recall | Check
+
+
+def target_commit(state: SourceState, head: str) -> str:
+    """The commit the source should be at: Git's head, unless a rollback holds it elsewhere
+    and Git has not moved on from the head it rolled back from."""
+    if state.hold is not None and state.hold.head in (None, head):
+        return state.hold.commit
+    return head
+
+
+def choose(state: SourceState, *, head: str, policy_set_version: str) -> Target:
+    """What this pass does about the commit Git names (`head`)."""
+    target = target_commit(state, head)
+    synced = state.synced_commit
+    if target == synced:
+        return Keep(target)
+    already = state.last_rejected
+    if (
+        already is not None
+        and already.commit == target
+        and (state.last_applied is None or already.seq > state.last_applied.seq)
+        and not policies_changed(already, policy_set_version)
+    ):
+        return Recall(target, tuple(already.payload.get("reasons") or ()))
+    return Check(target, since=synced)
+
+
+def policies_changed(rejection: Record, policy_set_version: str) -> bool:
+    """Whether policies refused the rejected commit and the policy set changed since."""
+    reasons = rejection.payload.get("reasons") or []
+    if not any(reason.get("kind") == "policy" for reason in reasons):
+        return False
+    return bool(rejection.payload.get("policy_set_version") != policy_set_version)
