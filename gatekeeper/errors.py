@@ -1,4 +1,8 @@
-"""The one error root of the project; subpackages hang their own small trees under it."""
+"""The one error root of the project; each subpackage hangs its own small tree under it.
+
+What an error means for a run (exit code, label) is decided in one place, the CLI's mapping in
+`gatekeeper.cli`; no class here carries an exit code, and none inherits from two branches.
+"""
 
 
 class GatekeeperError(Exception):
@@ -6,8 +10,9 @@ class GatekeeperError(Exception):
 
 
 class ConfigError(GatekeeperError):
-    """The configuration file or environment is invalid; the message names the key."""
+    """The configuration file, the environment or the command line is invalid; the message
+    names the key or the option."""
 
 
 class CheckFailed(GatekeeperError):
-    """A check ran and its subject failed it (untrusted commit, denial, tampering)."""
+    """A check ran and its subject failed it (untrusted commit, denial, failed pass)."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from gatekeeper.errors import CheckFailed, ConfigError, GatekeeperError
+from gatekeeper.errors import GatekeeperError
 
 
 class AuditError(GatekeeperError):
-    """Something went wrong in the audit store."""
+    """Root of the audit store's errors."""
 
 
 class StoreUnavailable(AuditError):
@@ -17,7 +17,7 @@ class StoreBusy(StoreUnavailable):
     """The write lock was not free within the time given; nothing was written."""
 
 
-class SchemaMissing(AuditError, ConfigError):
+class SchemaMissing(AuditError):
     """The database has not been migrated; run `gatekeeper db upgrade`."""
 
 
@@ -29,5 +29,5 @@ class SigningKeyError(AuditError):
     """A checkpoint key is missing, unreadable, or not an Ed25519 key."""
 
 
-class TamperDetected(CheckFailed):
+class TamperDetected(AuditError):
     """Verification found the log or its checkpoints altered."""

@@ -1,8 +1,14 @@
-"""The `gatekeeper` command: global options, sub-commands, and exit codes decided in one place."""
+"""The `gatekeeper` command: global options, sub-commands, and exit codes decided in one place.
+
+The command modules import only typer and the standard library when they load; each command
+imports what it needs (SQLAlchemy, FastAPI, GitPython, the Kubernetes client) when it runs, so
+`gatekeeper --help` lists everything without loading any of it.
+"""
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -16,11 +22,67 @@ from gatekeeper.cli import reconcile as reconcile_cli
 from gatekeeper.cli import report as report_command
 from gatekeeper.cli import verify as verify_command
 from gatekeeper.cli.context import CliState, console_err
-from gatekeeper.errors import CheckFailed, ConfigError, GatekeeperError
+from gatekeeper.errors import GatekeeperError
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 3
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an error means for a run: its exit code and the word its message starts with."""
+
+    code: int
+    label: str
+
+
+FAILED = Outcome(EXIT_CHECK_FAILED, "failed")
+INVALID = Outcome(EXIT_USAGE, "configuration error")
+UNAVAILABLE = Outcome(EXIT_UNAVAILABLE, "unavailable")
+ERROR = Outcome(EXIT_CHECK_FAILED, "error")
+
+# The one table from error class to outcome (docs/cli.md shows it). An error takes the entry of
+# the nearest class in its MRO. Classes are named rather than imported, so that mapping an error
+# loads nothing: the policy and provenance packages take a quarter of a second to import.
+# tests/unit/cli/test_exits.py checks that every name is a class of the tree.
+OUTCOMES: dict[str, Outcome] = {
+    "gatekeeper.errors.GatekeeperError": ERROR,
+    # The check ran and its subject failed it.
+    "gatekeeper.errors.CheckFailed": FAILED,
+    "gatekeeper.audit.errors.TamperDetected": FAILED,
+    "gatekeeper.policy.errors.PolicyTestsFailed": FAILED,
+    "gatekeeper.reconcile.errors.RollbackRefused": FAILED,
+    "gatekeeper.demo.errors.DemoFailed": FAILED,
+    # The command line, the configuration or a file it names is wrong.
+    "gatekeeper.errors.ConfigError": INVALID,
+    "gatekeeper.audit.errors.SchemaMissing": INVALID,
+    "gatekeeper.audit.errors.SigningKeyError": INVALID,
+    "gatekeeper.policy.errors.PolicyLoadError": INVALID,
+    "gatekeeper.provenance.errors.TrustPolicyError": INVALID,
+    "gatekeeper.provenance.errors.RepositoryError": INVALID,
+    # The check could not run: something it depends on cannot be reached.
+    "gatekeeper.audit.errors.StoreUnavailable": UNAVAILABLE,
+    "gatekeeper.policy.errors.EngineUnavailable": UNAVAILABLE,
+    "gatekeeper.reconcile.errors.SourceUnavailable": UNAVAILABLE,
+}
+
+
+def outcome(error: GatekeeperError) -> Outcome:
+    """The outcome of a run that ended with `error`."""
+    from gatekeeper.kube.errors import KubeError
+
+    # The Kubernetes API's errors say themselves whether trying later may succeed (unreachable,
+    # throttled, failing); then the check did not run.
+    if isinstance(error, KubeError) and error.transient:
+        return UNAVAILABLE
+    for cls in type(error).__mro__:
+        found = OUTCOMES.get(f"{cls.__module__}.{cls.__qualname__}")
+        if found is not None:
+            return found
+    return ERROR
+
 
 app = typer.Typer(
     name="gatekeeper",
@@ -28,6 +90,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
 app.add_typer(db.app, name="db")
 app.add_typer(audit.app, name="audit")
@@ -66,21 +129,20 @@ def _root(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and map the error tree onto DESIGN section 4's exit codes."""
+    """Run the CLI; the exit code of DESIGN section 4, and the reason on standard error."""
     try:
         app(args=argv, prog_name="gatekeeper", standalone_mode=True)
     except SystemExit as exc:
-        # Usage errors arrive here from the parser with code 2, as DESIGN section 4 wants.
+        # The parser's own ways out: 0 after --help or --version, 2 for a usage error.
+        if exc.code is None:
+            return EXIT_OK
         return exc.code if isinstance(exc.code, int) else EXIT_CHECK_FAILED
-    except ConfigError as exc:
-        console_err.print(f"[red]configuration error:[/red] {exc}", markup=True)
-        return EXIT_USAGE
-    except CheckFailed as exc:
-        console_err.print(f"[red]failed:[/red] {exc}", markup=True)
-        return EXIT_CHECK_FAILED
     except GatekeeperError as exc:
-        console_err.print(f"[red]error:[/red] {exc}", markup=True)
-        return EXIT_CHECK_FAILED
+        from rich.markup import escape
+
+        found = outcome(exc)
+        console_err().print(f"[red]{found.label}:[/red] {escape(str(exc))}", markup=True)
+        return found.code
     return EXIT_OK
 
 

@@ -5,31 +5,24 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from gatekeeper.audit.checkpoints import signer_from_settings, verifier_from_settings
-from gatekeeper.audit.errors import TamperDetected
-from gatekeeper.audit.signing import Verifier, generate_keypair
-from gatekeeper.audit.verify import iter_text, verify_store
 from gatekeeper.cli.context import console, open_current_store, state
+from gatekeeper.cli.options import TextOrJson, TextOrJsonOption
 from gatekeeper.errors import ConfigError
-from gatekeeper.settings import Settings
+
+if TYPE_CHECKING:
+    from gatekeeper.audit.signing import Verifier
+    from gatekeeper.settings import Settings
 
 app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 
-FormatOption = Annotated[str, typer.Option("--format", help="text or json.")]
-
-
-def _check_format(value: str) -> str:
-    if value not in ("text", "json"):
-        raise typer.BadParameter("must be text or json", param_hint="--format")
-    return value
-
 
 def _verifier(settings: Settings) -> Verifier:
+    from gatekeeper.audit.checkpoints import verifier_from_settings
+
     verifier = verifier_from_settings(settings)
     if verifier is None:
         raise ConfigError("audit verify needs the checkpoint public key: set audit.publicKeyFile")
@@ -37,9 +30,11 @@ def _verifier(settings: Settings) -> Verifier:
 
 
 @app.command()
-def verify(ctx: typer.Context, output: FormatOption = "text") -> None:
+def verify(ctx: typer.Context, output: TextOrJsonOption = TextOrJson.text) -> None:
     """Recompute the hash chain and check every checkpoint; exit 1 on any tampering."""
-    _check_format(output)
+    from gatekeeper.audit.errors import TamperDetected
+    from gatekeeper.audit.verify import iter_text, verify_store
+
     settings = state(ctx).settings()
     verifier = _verifier(settings)
     store = open_current_store(settings)
@@ -47,24 +42,24 @@ def verify(ctx: typer.Context, output: FormatOption = "text") -> None:
         report = verify_store(store, verifier, workers=0)
     finally:
         store.close()
-    if output == "json":
+    if output is TextOrJson.json:
         typer.echo(json.dumps(report.as_json(), indent=2))
     else:
         for line in iter_text(report):
-            console.print(line)
+            console().print(line)
     if not report.ok:
-        if output == "json":
-            raise typer.Exit(1)
         raise TamperDetected(
             f"the audit log was tampered with: first bad record {report.first_bad_seq}"
         )
-    if output == "text":
-        console.print("[green]ok[/green]: chain and checkpoints verify", markup=True)
+    if output is TextOrJson.text:
+        console().print("[green]ok[/green]: chain and checkpoints verify", markup=True)
 
 
 @app.command()
 def checkpoint(ctx: typer.Context) -> None:
     """Sign a checkpoint over the current chain head now."""
+    from gatekeeper.audit.checkpoints import signer_from_settings
+
     settings = state(ctx).settings()
     signer = signer_from_settings(settings)
     store = open_current_store(settings)
@@ -72,7 +67,7 @@ def checkpoint(ctx: typer.Context) -> None:
         made = store.checkpoint(signer)
     finally:
         store.close()
-    console.print(
+    console().print(
         f"checkpoint {made.id}: record {made.seq}, head {made.head_hash[:16]}..., key {made.key_id}"
     )
 
@@ -83,8 +78,10 @@ def keygen(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing pair.")] = False,
 ) -> None:
     """Write a new Ed25519 checkpoint key pair: audit-ed25519.pem and audit-ed25519.pub."""
+    from gatekeeper.audit.signing import generate_keypair
+
     private_path, public_path = generate_keypair(out, overwrite=force)
-    console.print(f"wrote {private_path} (keep it outside the database) and {public_path}")
+    console().print(f"wrote {private_path} (keep it outside the database) and {public_path}")
 
 
 @app.command()
@@ -98,10 +95,9 @@ def log(
     until: Annotated[datetime | None, typer.Option(help="Before this time (UTC).")] = None,
     after: Annotated[int | None, typer.Option(help="Cursor: records after this seq.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
-    output: FormatOption = "text",
+    output: TextOrJsonOption = TextOrJson.text,
 ) -> None:
     """List audit records matching the filters, a page at a time."""
-    _check_format(output)
     settings = state(ctx).settings()
     store = open_current_store(settings)
     try:
@@ -117,7 +113,7 @@ def log(
         )
     finally:
         store.close()
-    if output == "json":
+    if output is TextOrJson.json:
         records = [
             {
                 "seq": r.seq,
@@ -134,6 +130,8 @@ def log(
         ]
         typer.echo(json.dumps({"records": records, "next": page.next_cursor}, indent=2))
         return
+    from rich.table import Table
+
     table = Table("seq", "time", "kind", "actor", "subject", "commit")
     for r in page.records:
         table.add_row(
@@ -144,6 +142,6 @@ def log(
             r.subject,
             (r.commit or "")[:12],
         )
-    console.print(table)
+    console().print(table)
     if page.next_cursor is not None:
-        console.print(f"more: --after {page.next_cursor}")
+        console().print(f"more: --after {page.next_cursor}")

@@ -1,19 +1,39 @@
-"""State shared by the CLI commands: the config file given once, settings built on demand."""
+"""State shared by the CLI commands: the config file given once, settings and consoles on demand.
+
+Nothing heavy is imported here: `gatekeeper --help` loads this module, and settings
+(pydantic), the audit store (SQLAlchemy) and rich load only when a command asks for them.
+"""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 
-from gatekeeper.audit import migrate
-from gatekeeper.audit.store import AuditStore
-from gatekeeper.settings import Settings, load_settings
+if TYPE_CHECKING:
+    from rich.console import Console
 
-console = Console(highlight=False, soft_wrap=True)
-console_err = Console(stderr=True, highlight=False, soft_wrap=True)
+    from gatekeeper.audit.store import AuditStore
+    from gatekeeper.settings import Settings
+
+
+@functools.cache
+def console() -> Console:
+    """Standard output, for results."""
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+@functools.cache
+def console_err() -> Console:
+    """Standard error, for progress and the reason a command failed."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @dataclass
@@ -23,6 +43,8 @@ class CliState:
 
     def settings(self) -> Settings:
         if self._settings is None:
+            from gatekeeper.settings import load_settings
+
             self._settings = load_settings(self.config_file)
         return self._settings
 
@@ -35,11 +57,24 @@ def state(ctx: typer.Context) -> CliState:
     return root.obj
 
 
+def open_store(settings: Settings) -> AuditStore:
+    """The configured audit store, whatever its schema (for `db` and the long-running commands)."""
+    from gatekeeper.audit.store import AuditStore
+
+    return AuditStore.from_settings(settings)
+
+
 def open_current_store(settings: Settings) -> AuditStore:
-    """The configured audit store, refused (and closed) unless its schema is current."""
-    store = AuditStore.from_settings(settings)
+    """The configured audit store, refused (and closed) unless its schema is current.
+
+    A database that cannot be reached is `StoreUnavailable`, not a traceback.
+    """
+    from gatekeeper.audit import migrate
+
+    store = open_store(settings)
     try:
-        migrate.require_current(store.engine)
+        with store.translated():
+            migrate.require_current(store.engine)
     except BaseException:
         store.close()
         raise

@@ -6,9 +6,7 @@ from typing import Annotated
 
 import typer
 
-from gatekeeper.audit import migrate
-from gatekeeper.audit.store import AuditStore
-from gatekeeper.cli.context import console, state
+from gatekeeper.cli.context import console, open_store, state
 
 app = typer.Typer(help="Audit database schema.", no_args_is_help=True)
 
@@ -19,14 +17,17 @@ def upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
 ) -> None:
     """Apply migrations up to REVISION (alembic upgrade head)."""
+    from gatekeeper.audit import migrate
+
     settings = state(ctx).settings()
-    store = AuditStore.from_settings(settings)
+    store = open_store(settings)
     try:
-        migrate.upgrade(store.engine, revision)
-        current = migrate.current_revision(store.engine)
+        with store.translated():
+            migrate.upgrade(store.engine, revision)
+            current = migrate.current_revision(store.engine)
     finally:
         store.close()
-    console.print(f"{settings.database.redacted_url()}: schema at revision {current}")
+    console().print(f"{settings.database.redacted_url()}: schema at revision {current}")
 
 
 @app.command()
@@ -35,23 +36,29 @@ def downgrade(
     revision: Annotated[str, typer.Argument(help="Target revision; `base` removes everything.")],
 ) -> None:
     """Take the schema down to REVISION."""
+    from gatekeeper.audit import migrate
+
     settings = state(ctx).settings()
-    store = AuditStore.from_settings(settings)
+    store = open_store(settings)
     try:
-        migrate.downgrade(store.engine, revision)
-        current = migrate.current_revision(store.engine)
+        with store.translated():
+            migrate.downgrade(store.engine, revision)
+            current = migrate.current_revision(store.engine)
     finally:
         store.close()
-    console.print(f"{settings.database.redacted_url()}: schema at revision {current or 'base'}")
+    console().print(f"{settings.database.redacted_url()}: schema at revision {current or 'base'}")
 
 
 @app.command()
 def current(ctx: typer.Context) -> None:
     """Print the schema revision of the configured database."""
+    from gatekeeper.audit import migrate
+
     settings = state(ctx).settings()
-    store = AuditStore.from_settings(settings)
+    store = open_store(settings)
     try:
-        revision = migrate.current_revision(store.engine)
+        with store.translated():
+            revision = migrate.current_revision(store.engine)
     finally:
         store.close()
-    console.print(revision or "base")
+    console().print(revision or "base")

@@ -42,18 +42,19 @@ def demo(
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     started = time.monotonic()
     folder = workspace.prepare(directory)
+    out = console()
     scenario = Scenario(
         directory=folder,
         namespace=namespace,
-        narrator=Narrator(console),
+        narrator=Narrator(out),
         cli=_run_cli,
         keep_cluster=keep_cluster,
     )
     outcome = scenario.run()
-    console.print()
-    console.rule("[bold green]demo finished[/bold green]", align="left")
-    console.print(f"every step behaved as expected in {time.monotonic() - started:.0f} s")
-    console.print(f"audit log: {outcome.records} records, verified")
+    out.print()
+    out.rule("[bold green]demo finished[/bold green]", align="left")
+    out.print(f"every step behaved as expected in {time.monotonic() - started:.0f} s")
+    out.print(f"audit log: {outcome.records} records, verified")
     for fmt, path in outcome.reports.items():
-        console.print(f"report ({fmt}): {path}")
-    console.print(f"configuration: {outcome.config_file}")
+        out.print(f"report ({fmt}): {path}")
+    out.print(f"configuration: {outcome.config_file}")

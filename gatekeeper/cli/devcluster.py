@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 
 from gatekeeper.cli.context import console, console_err
-from gatekeeper.devcluster import DevClusterError, layout, plane
-from gatekeeper.devcluster.identities import ADMIN, IDENTITIES
+from gatekeeper.cli.options import TextOrJson, TextOrJsonOption
+from gatekeeper.errors import CheckFailed
 
 app = typer.Typer(
     name="dev-cluster",
@@ -23,48 +23,59 @@ StateDir = Annotated[
     Path | None,
     typer.Option(
         "--state-dir",
-        envvar=layout.STATE_DIR_ENV,
-        help="Where the plane keeps data, keys, kubeconfigs and pid files.",
+        help="Where the plane keeps data, keys, kubeconfigs and pid files "
+        "(default: $GATEKEEPER_DEV_CLUSTER_DIR, else the user's state folder).",
         show_default=False,
     ),
 ]
 
 
 def _state_dir(value: Path | None) -> Path:
+    from gatekeeper.devcluster import layout
+
+    # The default reads the environment variable the help names.
     return value if value is not None else layout.default_state_dir()
 
 
 def _progress(message: str) -> None:
-    console_err.print(f"[dim]dev-cluster:[/dim] {message}", markup=True, soft_wrap=True)
+    console_err().print(f"[dim]dev-cluster:[/dim] {message}", markup=True, soft_wrap=True)
 
 
 @app.command("up")
 def up(state_dir: StateDir = None) -> None:
     """Start the control plane (building kube-apiserver once if needed); reuse a running one."""
+    from gatekeeper.devcluster import plane
+    from gatekeeper.devcluster.identities import ADMIN
+
     started = plane.up(_state_dir(state_dir), progress=_progress)
     verb = "reusing" if started.reused else "started"
-    console.print(f"{verb} control plane at {started.server}", soft_wrap=True)
-    console.print(f"admin kubeconfig: {started.kubeconfig(ADMIN.name)}", soft_wrap=True)
+    console().print(f"{verb} control plane at {started.server}", soft_wrap=True)
+    console().print(f"admin kubeconfig: {started.kubeconfig(ADMIN.name)}", soft_wrap=True)
 
 
 @app.command("down")
 def down(state_dir: StateDir = None) -> None:
     """Stop the processes `up` started and drop the cluster's data."""
+    from gatekeeper.devcluster import plane
+
     stopped = plane.down(_state_dir(state_dir))
     if stopped:
-        console.print(f"stopped processes {', '.join(map(str, stopped))}", soft_wrap=True)
+        console().print(f"stopped processes {', '.join(map(str, stopped))}", soft_wrap=True)
     else:
-        console.print("no control plane was running")
+        console().print("no control plane was running")
 
 
 @app.command("env")
 def env(
     state_dir: StateDir = None,
     user: Annotated[
-        str, typer.Option("--user", help=f"One of: {', '.join(IDENTITIES)}.")
-    ] = ADMIN.name,
+        str, typer.Option("--user", help="One of the plane's identities (DESIGN section 9).")
+    ] = "admin",
 ) -> None:
     """Print `export KUBECONFIG=...` for one identity: eval "$(gatekeeper dev-cluster env)"."""
+    from gatekeeper.devcluster import DevClusterError, layout, plane
+    from gatekeeper.devcluster.identities import IDENTITIES
+
     if user not in IDENTITIES:
         raise typer.BadParameter(f"unknown user {user!r}; known: {', '.join(IDENTITIES)}")
     files = layout.Layout(_state_dir(state_dir).absolute())
@@ -76,27 +87,27 @@ def env(
 
 
 @app.command("status")
-def status(
-    state_dir: StateDir = None,
-    output: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
-) -> None:
-    """Say what runs where: processes, ports, server URL, kubeconfig files, binaries."""
-    if output not in {"text", "json"}:
-        raise typer.BadParameter("must be text or json", param_hint="--format")
+def status(state_dir: StateDir = None, output: TextOrJsonOption = TextOrJson.text) -> None:
+    """Say what runs where: processes, ports, server URL, kubeconfig files, binaries.
+
+    Exit 1 when no control plane is running.
+    """
+    from gatekeeper.devcluster import plane
+
     info = plane.describe(_state_dir(state_dir))
-    if output == "json":
+    if output is TextOrJson.json:
         typer.echo(json.dumps(info, indent=2))
         return
     if not info["running"]:
-        console.print(f"not running (state directory {info['state_dir']})", soft_wrap=True)
-        raise typer.Exit(1)
-    console.print(f"running at {info['server']} since {info['started_at']}", soft_wrap=True)
+        raise CheckFailed(f"no control plane is running (state directory {info['state_dir']})")
+    out = console()
+    out.print(f"running at {info['server']} since {info['started_at']}", soft_wrap=True)
     for name, component in info["components"].items():
-        console.print(
+        out.print(
             f"  {name}: pid {component['pid']}, port {component['port']}, log {component['log']}",
             soft_wrap=True,
         )
     for name, path in info["binaries"].items():
-        console.print(f"  {name} binary: {path}", soft_wrap=True)
+        out.print(f"  {name} binary: {path}", soft_wrap=True)
     for name, path in info["kubeconfigs"].items():
-        console.print(f"  kubeconfig {name}: {path}", soft_wrap=True)
+        out.print(f"  kubeconfig {name}: {path}", soft_wrap=True)

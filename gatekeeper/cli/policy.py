@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
 
 from gatekeeper.cli.context import state
-from gatekeeper.errors import ConfigError
-from gatekeeper.policy.engine import Engine
-from gatekeeper.policy.engines import create_engine
-from gatekeeper.policy.errors import PolicyTestsFailed
-from gatekeeper.policy.evaluator import PolicyEvaluator
-from gatekeeper.policy.gator import run_suite
-from gatekeeper.policy.inputs import input_from_document
-from gatekeeper.policy.testing import run_tests
+from gatekeeper.cli.options import EngineName, EngineOption, TextOrJson, TextOrJsonOption
+from gatekeeper.errors import CheckFailed, ConfigError
+
+if TYPE_CHECKING:
+    from gatekeeper.policy.engine import Engine
 
 app = typer.Typer(
     name="policy",
@@ -27,26 +22,11 @@ app = typer.Typer(
 )
 
 
-class OutputFormat(StrEnum):
-    text = "text"
-    json = "json"
+def _engine(ctx: typer.Context, name: EngineName | None) -> Engine:
+    from gatekeeper.policy.engines import create_engine
 
-
-EngineOption = Annotated[
-    str | None,
-    typer.Option("--engine", help="regorus, opa or opa-server (default: policies.engine)."),
-]
-FormatOption = Annotated[OutputFormat, typer.Option("--format", help="text or json.")]
-
-
-def _engine(ctx: typer.Context, name: str | None) -> Engine:
     settings = state(ctx).settings().policies
-    return create_engine(name or settings.engine, opa_url=settings.opa_url)
-
-
-def _default_paths(ctx: typer.Context) -> list[Path]:
-    settings = state(ctx).settings()
-    return [p for p in (settings.resolve(path) for path in settings.policies.paths) if p]
+    return create_engine(name.value if name else settings.engine, opa_url=settings.opa_url)
 
 
 @app.command("test")
@@ -59,11 +39,14 @@ def test_command(
     run: Annotated[str | None, typer.Option("--run", "-r", help="Only tests matching.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List passing tests.")] = False,
     engine: EngineOption = None,
-    output: FormatOption = OutputFormat.text,
+    output: TextOrJsonOption = TextOrJson.text,
 ) -> None:
     """Run the `test_` rules of Rego modules, like `opa test`; exit 1 if any fails."""
-    report = run_tests(_engine(ctx, engine), paths or _default_paths(ctx), run=run)
-    if output is OutputFormat.json:
+    from gatekeeper.policy.errors import PolicyTestsFailed
+    from gatekeeper.policy.testing import run_tests
+
+    report = run_tests(_engine(ctx, engine), paths or state(ctx).settings().policies.paths, run=run)
+    if output is TextOrJson.json:
         typer.echo(
             json.dumps(
                 [
@@ -98,10 +81,13 @@ def test_command(
     if not report.results:
         raise PolicyTestsFailed("no tests found")
     if not report.ok:
-        raise typer.Exit(1)
+        failed = report.count("fail") + report.count("error")
+        raise PolicyTestsFailed(f"{failed} of {len(report.results)} tests did not pass")
 
 
 def _read_input(path: Path) -> dict[str, Any]:
+    import yaml
+
     try:
         text = path.read_text(encoding="utf-8")
         documents = (
@@ -126,20 +112,23 @@ def eval_command(
         Path, typer.Option("--input", "-i", help="A manifest, AdmissionReview or prepared input.")
     ],
     engine: EngineOption = None,
-    output: FormatOption = OutputFormat.text,
+    output: TextOrJsonOption = TextOrJson.text,
 ) -> None:
     """Print the decision for one object; exit 1 when it is denied."""
+    from gatekeeper.policy.evaluator import PolicyEvaluator
+    from gatekeeper.policy.inputs import input_from_document
+
     evaluator = PolicyEvaluator.from_paths(policies, engine=_engine(ctx, engine))
     decision = evaluator.evaluate(input_from_document(_read_input(input_file)))
-    if output is OutputFormat.json:
+    subject = decision.subject or str(input_file)
+    if output is TextOrJson.json:
         typer.echo(json.dumps(decision.to_dict(), indent=2, sort_keys=True))
     else:
-        verdict = "ALLOWED" if decision.allowed else "DENIED"
-        typer.echo(f"{decision.subject or input_file}: {verdict}")
+        typer.echo(f"{subject}: {'ALLOWED' if decision.allowed else 'DENIED'}")
         for message in decision.messages:
             typer.echo(f"  {message.action:<6} [{message.policy}] {message.msg}")
     if not decision.allowed:
-        raise typer.Exit(1)
+        raise CheckFailed(f"{subject} is denied")
 
 
 @app.command("verify")
@@ -147,11 +136,14 @@ def verify_command(
     ctx: typer.Context,
     suites: Annotated[list[Path], typer.Argument(help="Gatekeeper suite files (kind Suite).")],
     engine: EngineOption = None,
-    output: FormatOption = OutputFormat.text,
+    output: TextOrJsonOption = TextOrJson.text,
 ) -> None:
     """Run `gator verify` suites: templates, constraints, cases and assertions."""
+    from gatekeeper.policy.errors import PolicyTestsFailed
+    from gatekeeper.policy.gator import run_suite
+
     reports = [run_suite(path, engine_factory=lambda: _engine(ctx, engine)) for path in suites]
-    if output is OutputFormat.json:
+    if output is TextOrJson.json:
         typer.echo(
             json.dumps(
                 [
@@ -183,5 +175,8 @@ def verify_command(
                 typer.echo(f"  {status}\t{result.test}/{result.case}")
                 for problem in result.problems:
                     typer.echo(f"    {problem}")
-    if not all(report.ok for report in reports):
-        raise typer.Exit(1)
+    failed = [report.suite for report in reports if not report.ok]
+    if failed:
+        raise PolicyTestsFailed(
+            f"{len(failed)} of {len(reports)} suites failed: {', '.join(failed)}"
+        )

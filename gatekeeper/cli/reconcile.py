@@ -9,22 +9,19 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from gatekeeper.audit import checkpoints
-from gatekeeper.audit.store import AuditStore
-from gatekeeper.cli.context import console, state
+from gatekeeper.cli.context import console, open_store, state
+from gatekeeper.cli.options import TextOrJson, TextOrJsonOption
 from gatekeeper.errors import CheckFailed, ConfigError
-from gatekeeper.reconcile import state as source_state
 
 if TYPE_CHECKING:
     from gatekeeper.reconcile.reconciler import PassResult
     from gatekeeper.reconcile.service import LeaseOptions
 
-# The reconciler's adapters (Git, Kubernetes, Rego) load only when a command needs them.
+# The reconciler's adapters (Git, Kubernetes, Rego, the store) load only when a command runs.
 
 LeaseNamespace = Annotated[
     str, typer.Option("--lease-namespace", help="Namespace of the leader-election Lease.")
@@ -49,6 +46,8 @@ def _lease(no_lease: bool, namespace: str, name: str, identity: str) -> LeaseOpt
 
 
 def _print_results(results: list[PassResult]) -> None:
+    from rich.table import Table
+
     table = Table(title="reconcile pass")
     for column in ("source", "outcome", "commit", "applied", "pruned", "drift", "message"):
         table.add_column(column, overflow="fold")
@@ -63,7 +62,17 @@ def _print_results(results: list[PassResult]) -> None:
             str(result.drifted),
             result.message,
         )
-    console.print(table)
+    console().print(table)
+
+
+def _require_ok(results: list[PassResult]) -> None:
+    failed = [result for result in results if not result.ok]
+    if failed:
+        first = failed[0]
+        raise CheckFailed(
+            f"{len(failed)} of {len(results)} sources did not reconcile; "
+            f"{first.source}: {first.outcome}: {first.message}"
+        )
 
 
 def reconcile(
@@ -96,8 +105,7 @@ def reconcile(
                 if elector is not None:
                     elector.release()
             _print_results(results)
-            if not all(result.ok for result in results):
-                raise typer.Exit(1)
+            _require_ok(results)
             return
         stop = threading.Event()
 
@@ -106,7 +114,9 @@ def reconcile(
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
-        store = AuditStore.from_settings(settings)
+        from gatekeeper.audit import checkpoints
+
+        store = open_store(settings)
         try:
             scheduler = checkpoints.scheduler_from_settings(store, settings)
             if scheduler is not None:
@@ -155,25 +165,24 @@ def rollback(
             if elector is not None:
                 elector.release()
     _print_results([result])
-    if not result.ok:
-        raise typer.Exit(1)
+    _require_ok([result])
 
 
 def status(
     ctx: typer.Context,
-    output: Annotated[
-        Literal["text", "json"], typer.Option("--format", help="text or json.")
-    ] = "text",
+    output: TextOrJsonOption = TextOrJson.text,
 ) -> None:
     """Per source: the synced commit, the last attempt and its result, the latest drift."""
+    from gatekeeper.reconcile import state as source_state
+
     settings = state(ctx).settings()
-    store = AuditStore.from_settings(settings)
+    store = open_store(settings)
     try:
         rows = [source_state.status(store, source.name) for source in settings.sources]
     finally:
         store.close()
-    if output == "json":
-        console.print_json(json.dumps(rows))
+    if output is TextOrJson.json:
+        console().print_json(json.dumps(rows))
         return
     for row in rows:
         _print_status(row)
@@ -186,30 +195,30 @@ def _when(iso: str | None) -> str:
 def _print_status(row: dict[str, Any]) -> None:
     """One block per source, like `kubectl describe`: readable at any terminal width."""
     style = {"applied": "green", "rejected": "red", "failed": "red"}.get(row["result"], "")
-    console.print(f"[bold]{row['source']}[/bold]")
+    console().print(f"[bold]{row['source']}[/bold]")
     synced = row["synced_commit"]
-    console.print(
+    console().print(
         f"  synced commit  {synced[:12]} at {_when(row['synced_at'])}"
         if synced
         else "  synced commit  -"
     )
     result = f"[{style}]{row['result']}[/{style}]" if style else row["result"]
-    console.print(f"  last attempt   {result} at {_when(row['last_attempt'])}")
+    console().print(f"  last attempt   {result} at {_when(row['last_attempt'])}")
     for reason in row["reasons"]:
-        console.print(f"                 {reason}", markup=False)
+        console().print(f"                 {reason}", markup=False)
     drift = row["drift"]
     if drift:
-        console.print(
+        console().print(
             f"  drift          {drift['kind']} {drift['object']} at {_when(drift['at'])}",
             markup=False,
         )
     else:
-        console.print("  drift          -")
+        console().print("  drift          -")
     health = row["health"]
     if health:
-        console.print(f"  health         {health['kind']} ({(health['commit'] or '-')[:12]})")
+        console().print(f"  health         {health['kind']} ({(health['commit'] or '-')[:12]})")
     if row["held_at"]:
-        console.print(f"  held at        {row['held_at'][:12]} (after a rollback)")
+        console().print(f"  held at        {row['held_at'][:12]} (after a rollback)")
 
 
 def register(app: typer.Typer) -> None:

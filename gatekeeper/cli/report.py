@@ -8,10 +8,8 @@ from typing import Annotated
 
 import typer
 
-from gatekeeper.audit.checkpoints import verifier_from_settings
 from gatekeeper.cli.context import console, console_err, open_current_store, state
-from gatekeeper.report.model import build_report
-from gatekeeper.report.render import FORMATS, render
+from gatekeeper.cli.options import ReportFormat, ReportFormatOption
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -23,7 +21,7 @@ def _utc(moment: datetime | None) -> datetime | None:
 def report(
     ctx: typer.Context,
     output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
-    fmt: Annotated[str, typer.Option("--format", help="json, csv, html or pdf.")] = "json",
+    fmt: ReportFormatOption = ReportFormat.json,
     since: Annotated[datetime | None, typer.Option(help="Start of the period (UTC).")] = None,
     until: Annotated[datetime | None, typer.Option(help="End of the period (UTC).")] = None,
     source: Annotated[str | None, typer.Option(help="Only this Git source's events.")] = None,
@@ -32,8 +30,11 @@ def report(
 
     Exit 1 when the audit log fails verification (the report is still written, saying so).
     """
-    if fmt not in FORMATS:
-        raise typer.BadParameter(f"must be one of {', '.join(FORMATS)}", param_hint="--format")
+    from gatekeeper.audit.checkpoints import verifier_from_settings
+    from gatekeeper.audit.errors import TamperDetected
+    from gatekeeper.report.model import build_report
+    from gatekeeper.report.render import render
+
     start, end = _utc(since), _utc(until)
     if start is not None and end is not None and end <= start:
         raise typer.BadParameter("--until must be after --since", param_hint="--until")
@@ -46,14 +47,11 @@ def report(
         )
     finally:
         store.close()
-    output.write_bytes(render(built, fmt))
-    console.print(f"wrote {output} ({len(built.events)} events, {fmt})")
+    output.write_bytes(render(built, fmt.value))
+    console().print(f"wrote {output} ({len(built.events)} events, {fmt.value})")
     if verifier is None:
-        console_err.print("checkpoint signatures were not checked: set audit.publicKeyFile")
+        console_err().print("checkpoint signatures were not checked: set audit.publicKeyFile")
     if not built.integrity.ok:
-        console_err.print(
-            f"[red]the audit log fails verification[/red] at record "
-            f"{built.integrity.first_bad_seq}",
-            markup=True,
+        raise TamperDetected(
+            f"the audit log fails verification at record {built.integrity.first_bad_seq}"
         )
-        raise typer.Exit(1)

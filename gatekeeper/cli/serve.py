@@ -5,16 +5,14 @@ from __future__ import annotations
 import logging
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 
-from gatekeeper.admission import metrics
-from gatekeeper.admission import server as admission_server
-from gatekeeper.admission.app import create_app
-from gatekeeper.audit.store import AuditStore
-from gatekeeper.cli.context import console_err, state
+from gatekeeper.cli.context import console_err, open_store, state
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 def serve(
@@ -36,10 +34,15 @@ def serve(
     ] = 1,
 ) -> None:
     """Serve the admission webhook: POST /validate, /healthz, /readyz, /metrics."""
+    from gatekeeper.admission import metrics
+    from gatekeeper.admission import server as admission_server
+    from gatekeeper.admission.app import create_app
+    from gatekeeper.admission.errors import AdmissionError
+
     settings = state(ctx).settings()
     server_settings = settings.server
-    cert = tls_cert_file or settings.resolve(server_settings.tls_cert_file)
-    key = tls_key_file or settings.resolve(server_settings.tls_key_file)
+    cert = tls_cert_file or server_settings.tls_cert_file
+    key = tls_key_file or server_settings.tls_key_file
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     listen = admission_server.Listen(
         host=host or server_settings.host,
@@ -49,7 +52,7 @@ def serve(
         reload_interval=server_settings.tls_reload_interval,
     )
     # Refuse to start on a database that was never migrated, rather than deny every request.
-    probe = AuditStore.from_settings(settings)
+    probe = open_store(settings)
     try:
         probe.head()
     finally:
@@ -62,11 +65,11 @@ def serve(
 
     if workers == 1:
         uvicorn_server = make_server()
-        console_err.print(f"admission webhook on {scheme}://{listen.host}:{listen.port}/validate")
+        console_err().print(f"admission webhook on {scheme}://{listen.host}:{listen.port}/validate")
         uvicorn_server.run()
         return
     sock = admission_server.bind(listen.host, listen.port)
-    console_err.print(
+    console_err().print(
         f"admission webhook on {scheme}://{listen.host}:{listen.port}/validate "
         f"({workers} processes)"
     )
@@ -75,4 +78,4 @@ def serve(
         code = admission_server.serve_workers(make_server, sock, workers)
     sock.close()
     if code:
-        raise typer.Exit(code)
+        raise AdmissionError("a webhook process failed (see its log); the others were stopped")

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from gatekeeper.cli.context import console
-from gatekeeper.errors import CheckFailed, ConfigError
-from gatekeeper.provenance import (
-    CommitVerdict,
-    GitRepository,
-    ProvenanceError,
-    RangeVerdict,
-    load_trust_policy,
-    verify_range,
-)
+from gatekeeper.cli.options import TableOrJson, TableOrJsonOption
+from gatekeeper.errors import CheckFailed
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from gatekeeper.provenance import CommitVerdict, RangeVerdict
 
 
 def _as_json(verdict: CommitVerdict, kind: str) -> dict[str, Any]:
@@ -45,6 +42,8 @@ def _rows(result: RangeVerdict) -> list[tuple[str, CommitVerdict]]:
 
 
 def _table(result: RangeVerdict) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"provenance of {result.target[:12]} ({result.mode} mode)")
     for column in ("commit", "verdict", "format", "signer", "key", "paths", "why"):
         table.add_column(column, overflow="fold")
@@ -71,23 +70,17 @@ def verify(
         str | None,
         typer.Option("--since", help="Last synced commit: only commits after it are checked."),
     ] = None,
-    output: Annotated[
-        str, typer.Option("--format", help="table (default) or json (one object per commit).")
-    ] = "table",
+    output: TableOrJsonOption = TableOrJson.table,
 ) -> None:
     """Verify that every commit up to REV is signed by a trusted signer allowed to change it."""
-    if output not in ("table", "json"):
-        raise ConfigError(f"--format must be table or json, not {output!r}")
+    from gatekeeper.provenance import GitRepository, load_trust_policy, verify_range
+
     policy = load_trust_policy(trust)
-    try:
-        repository = GitRepository(repo)
-        result = verify_range(repository, policy, since=since, target=rev)
-    except ProvenanceError as exc:
-        raise ConfigError(str(exc)) from exc
-    if output == "json":
+    result = verify_range(GitRepository(repo), policy, since=since, target=rev)
+    if output is TableOrJson.json:
         typer.echo(json.dumps([_as_json(v, kind) for kind, v in _rows(result)], indent=2))
     else:
-        console.print(_table(result))
+        console().print(_table(result))
     if not result.trusted:
         bad = result.untrusted
         first = bad[0]

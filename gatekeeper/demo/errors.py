@@ -1,9 +1,13 @@
-"""The demo's error: a step that did not behave as the scenario expects."""
+"""The demo's errors."""
 
 from __future__ import annotations
 
-from gatekeeper.errors import CheckFailed
+from gatekeeper.errors import GatekeeperError
 
 
-class DemoFailed(CheckFailed):
-    """A step of the demo did something other than what it should have (exit code 1)."""
+class DemoError(GatekeeperError):
+    """Root of the demo's errors."""
+
+
+class DemoFailed(DemoError):
+    """A step of the demo did something other than what it should have."""

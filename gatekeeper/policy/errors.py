@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from gatekeeper.errors import CheckFailed, ConfigError, GatekeeperError
+from gatekeeper.errors import GatekeeperError
 
 
 class PolicyError(GatekeeperError):
-    """Base of the errors raised while loading or evaluating policies."""
+    """Root of the errors raised while loading, evaluating or testing policies."""
 
 
-class PolicyLoadError(ConfigError, PolicyError):
+class PolicyLoadError(PolicyError):
     """A policy set cannot be loaded: bad Rego, bad data, bad template or constraint.
 
-    It is a `ConfigError`, so a gatekeeper refuses to start on it (exit code 2); the message
-    names the file and, for Rego, the line.
+    A gatekeeper refuses to start on it; the message names the file and, for Rego, the line.
     """
 
 
@@ -25,5 +24,5 @@ class EngineUnavailable(PolicyError):
     """The engine cannot be used here: its package is missing or its server is unreachable."""
 
 
-class PolicyTestsFailed(CheckFailed):
+class PolicyTestsFailed(PolicyError):
     """`policy test` or `policy verify` ran and at least one test failed or errored."""

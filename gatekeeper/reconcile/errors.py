@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gatekeeper.errors import CheckFailed, GatekeeperError
+from gatekeeper.errors import GatekeeperError
 
 if TYPE_CHECKING:
     from gatekeeper.kube.objects import ObjectKey
 
 
 class ReconcileError(GatekeeperError):
-    """Something in a reconcile pass went wrong."""
+    """Root of the reconciler's errors: something in a reconcile pass went wrong."""
+
+
+class SourceUnavailable(ReconcileError):
+    """A source's Git remote could not be cloned or fetched; nothing of it was checked."""
 
 
 class RenderError(ReconcileError):
     """The manifests of a commit could not be rendered (bad YAML, missing tool, bad chart)."""
 
 
-class RollbackRefused(CheckFailed):
+class RollbackRefused(ReconcileError):
     """A rollback was asked for a commit that may not be rolled back to."""
 
 

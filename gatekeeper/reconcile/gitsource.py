@@ -16,7 +16,7 @@ from gatekeeper.provenance import (
     load_trust_policy,
     verify_range,
 )
-from gatekeeper.reconcile.errors import ReconcileError, RenderError
+from gatekeeper.reconcile.errors import ReconcileError, RenderError, SourceUnavailable
 
 
 class GitPort(Protocol):
@@ -61,6 +61,9 @@ class GitMirror:
                 self._repo = GitRepository.clone(self._url, self._dir)
             else:
                 self._repo.fetch()
+        except ProvenanceError as exc:
+            raise SourceUnavailable(f"cannot fetch {self._url} ({self._ref}): {exc}") from exc
+        try:
             return self._repo.resolve(self._ref)
         except ProvenanceError as exc:
             raise ReconcileError(f"cannot fetch {self._url} ({self._ref}): {exc}") from exc

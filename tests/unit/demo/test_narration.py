@@ -8,9 +8,9 @@ import pytest
 from rich.console import Console
 
 from gatekeeper.audit.events import Record
+from gatekeeper.cli import EXIT_CHECK_FAILED, outcome
 from gatekeeper.demo.errors import DemoFailed
 from gatekeeper.demo.narration import Narrator
-from gatekeeper.errors import CheckFailed
 
 
 def _record(seq: int, kind: str, **payload: object) -> Record:
@@ -36,7 +36,7 @@ def test_a_failed_expectation_stops_the_demo_with_its_message_as_a_failed_check(
     with pytest.raises(DemoFailed, match="the refusal was not recorded") as raised:
         narrator.expect(False, "the refusal was not recorded")
 
-    assert isinstance(raised.value, CheckFailed)
+    assert outcome(raised.value).code == EXIT_CHECK_FAILED
     output = console.export_text()
     assert "the refusal was not recorded" in output
     assert "never shown" not in output

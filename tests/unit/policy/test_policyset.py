@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from gatekeeper.errors import ConfigError
+from gatekeeper.cli import EXIT_USAGE, outcome
 from gatekeeper.policy.errors import PolicyLoadError
 from gatekeeper.policy.policyset import load_policy_set
 
@@ -127,8 +127,9 @@ def test_an_empty_path_list_and_missing_paths_are_refused(tmp_path: Path) -> Non
 
 
 def test_load_errors_are_config_errors_so_services_refuse_to_start(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(PolicyLoadError) as caught:
         load_policy_set([tmp_path / "missing"])
+    assert outcome(caught.value).code == EXIT_USAGE
 
 
 def test_hidden_folders_and_testdata_are_skipped(tmp_path: Path) -> None:

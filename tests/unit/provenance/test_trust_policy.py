@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gatekeeper.errors import ConfigError
+from gatekeeper.cli import EXIT_USAGE, outcome
 from gatekeeper.provenance import TrustPolicyError, load_trust_policy, parse_trust_policy
 from tests.fixtures.signing import InProcessPgpKey, InProcessSshKey
 
@@ -91,7 +91,7 @@ def test_invalid_top_level_values_are_refused_naming_the_key(
     with pytest.raises(TrustPolicyError) as caught:
         parse_trust_policy(document(pgp_key, ssh, **change), origin="trust.yaml")
     assert f"trust.yaml: {message}" in str(caught.value)
-    assert isinstance(caught.value, ConfigError)
+    assert outcome(caught.value).code == EXIT_USAGE
 
 
 def test_an_unknown_key_inside_a_signer_is_refused_with_its_path(
