@@ -209,6 +209,29 @@ class ServerSettings(_Section):
     )
 
 
+class DashboardSettings(_Section):
+    """The auditors' web page and report API (`gatekeeper dashboard`, DESIGN section 11)."""
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8080, ge=1, le=65535)
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    auth: Literal["auto", "kubernetes", "tokens"] = Field(
+        "auto",
+        description="Who may read: TokenReview + SubjectAccessReview in a cluster, a tokens "
+        "file outside one; `auto` picks `tokens` when tokensFile is set.",
+    )
+    tokens_file: Path | None = Field(
+        None, description="YAML list of {user, groups, tokenSha256} for `tokens` auth."
+    )
+    session_minutes: int = Field(
+        480, ge=1, description="How long the page's sign-in cookie lasts, in minutes."
+    )
+    reports_dir: Path | None = Field(
+        None, description="Where made reports are kept; beside the database when null."
+    )
+
+
 class Settings(BaseSettings):
     """Every setting of the gatekeeper, validated once and passed down."""
 
@@ -229,6 +252,7 @@ class Settings(BaseSettings):
     sources: list[SourceSettings] = Field(default_factory=list)
     admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     config_dir: Path = Field(
         default_factory=Path.cwd,
         validation_alias=AliasChoices("_config_dir"),
@@ -404,7 +428,7 @@ def _with_absolute_paths(settings: Settings) -> Settings:
     def optional(path: Path | None) -> Path | None:
         return None if path is None else absolute(path)
 
-    audit, server = settings.audit, settings.server
+    audit, server, dashboard = settings.audit, settings.server, settings.dashboard
     return settings.model_copy(
         update={
             "database": settings.database.model_copy(
@@ -437,6 +461,14 @@ def _with_absolute_paths(settings: Settings) -> Settings:
                 update={
                     "tls_cert_file": optional(server.tls_cert_file),
                     "tls_key_file": optional(server.tls_key_file),
+                }
+            ),
+            "dashboard": dashboard.model_copy(
+                update={
+                    "tls_cert_file": optional(dashboard.tls_cert_file),
+                    "tls_key_file": optional(dashboard.tls_key_file),
+                    "tokens_file": optional(dashboard.tokens_file),
+                    "reports_dir": optional(dashboard.reports_dir),
                 }
             ),
         }

@@ -377,6 +377,30 @@ class AuditStore:
             rows = connection.execute(select(CheckpointRow).order_by(CheckpointRow.id)).all()
         return [_checkpoint(row) for row in rows]
 
+    def covering_checkpoint(self, seq: int) -> Checkpoint | None:
+        """The first checkpoint at or after `seq`: the one that vouches for that record."""
+        statement = (
+            select(CheckpointRow)
+            .where(CheckpointRow.seq >= seq)
+            .order_by(CheckpointRow.seq, CheckpointRow.id)
+            .limit(1)
+        )
+        with self.translated(), self.engine.connect() as connection:
+            row = connection.execute(statement).first()
+        return None if row is None else _checkpoint(row)
+
+    def source_summaries(self) -> list[tuple[str, int, int]]:
+        """(source, records, last seq) for every source the log names, by name."""
+        statement = (
+            select(EventRow.source, func.count(), func.max(EventRow.seq))
+            .where(EventRow.source.is_not(None))
+            .group_by(EventRow.source)
+            .order_by(EventRow.source)
+        )
+        with self.translated(), self.engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        return [(str(row[0]), int(row[1]), int(row[2])) for row in rows]
+
     def last_checkpoint(self) -> Checkpoint | None:
         """The newest checkpoint, or None before the first."""
         statement = select(CheckpointRow).order_by(CheckpointRow.id.desc()).limit(1)

@@ -1,0 +1,1 @@
+"""The auditors' dashboard: a report API and web page of its own process (DESIGN section 11)."""

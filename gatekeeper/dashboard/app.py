@@ -1,0 +1,157 @@
+"""`create_app(settings)`: the dashboard's FastAPI app, its parts built once and closed on exit."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gatekeeper.audit import checkpoints
+from gatekeeper.audit.errors import AuditError, StoreUnavailable
+from gatekeeper.audit.store import AuditStore
+from gatekeeper.dashboard import auth
+from gatekeeper.dashboard.api.deps import DashboardParts
+from gatekeeper.dashboard.api.routes import events, overview
+from gatekeeper.dashboard.errors import (
+    AuthUnavailable,
+    BadRequest,
+    DashboardError,
+    Forbidden,
+    NotFoundError,
+    Unauthenticated,
+)
+from gatekeeper.dashboard.integrity import IntegrityMonitor
+from gatekeeper.dashboard.queries import Queries
+from gatekeeper.errors import ConfigError
+from gatekeeper.settings import Settings
+
+log = logging.getLogger(__name__)
+
+API = "/api/v1"
+_STATUS: dict[type[DashboardError], int] = {
+    BadRequest: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFoundError: 404,
+    AuthUnavailable: 503,
+}
+
+
+def authenticator_from_settings(settings: Settings) -> auth.Authenticator:
+    """The tokens file, or the cluster's TokenReview and SubjectAccessReview."""
+    dashboard = settings.dashboard
+    mode = dashboard.auth
+    if mode == "auto":
+        mode = "tokens" if dashboard.tokens_file is not None else "kubernetes"
+    if mode == "tokens":
+        if dashboard.tokens_file is None:
+            raise ConfigError("dashboard.auth is tokens but dashboard.tokensFile is not set")
+        return auth.TokensFile.load(dashboard.tokens_file)
+    from gatekeeper.kube.client import KubeClient
+    from gatekeeper.kube.errors import KubeError
+
+    try:
+        kube = KubeClient.from_kubeconfig(
+            settings.kubernetes.kubeconfig, settings.kubernetes.context
+        )
+    except KubeError as exc:
+        raise ConfigError(
+            f"dashboard.auth is kubernetes but the cluster cannot be reached: {exc}; "
+            "set dashboard.tokensFile to run outside a cluster"
+        ) from exc
+    return auth.KubernetesReviews(kube)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: AuditStore | None = None,
+    authenticator: auth.Authenticator | None = None,
+    integrity: IntegrityMonitor | None = None,
+) -> FastAPI:
+    """Build the app; parts not given are made from `settings` (and closed on shutdown)."""
+    owned_store = store is None
+    if store is None:
+        store = AuditStore.from_settings(settings)
+    if authenticator is None:
+        authenticator = authenticator_from_settings(settings)
+    owned_monitor = integrity is None
+    if integrity is None:
+        integrity = IntegrityMonitor(store, checkpoints.verifier_from_settings(settings))
+    signer = None
+    if settings.audit.signing_key_file is not None or settings.audit.signing_key is not None:
+        signer = checkpoints.signer_from_settings(settings)
+    parts = DashboardParts(
+        settings=settings,
+        store=store,
+        authenticator=authenticator,
+        integrity=integrity,
+        queries=Queries(store, tuple(source.name for source in settings.sources)),
+        signer=signer,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if owned_monitor:
+            parts.integrity.start()
+        try:
+            yield
+        finally:
+            if owned_monitor:
+                parts.integrity.stop()
+            if owned_store:
+                parts.store.close()
+
+    app = FastAPI(
+        title="GitOps Gatekeeper: audit reports",
+        version="1",
+        openapi_url=f"{API}/openapi.json",
+        docs_url=f"{API}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.parts = parts
+    app.include_router(events.router, prefix=API)
+    app.include_router(overview.router, prefix=API)
+    _install_error_handlers(app)
+    return app
+
+
+def _problem(status: int, message: str, **headers: str) -> JSONResponse:
+    return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DashboardError)
+    async def _dashboard_error(_: Request, exc: DashboardError) -> JSONResponse:
+        status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 400)
+        headers = {"WWW-Authenticate": 'Bearer realm="gatekeeper"'} if status == 401 else {}
+        return _problem(status, str(exc), **headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return _problem(400, "; ".join(_describe(error) for error in exc.errors()))
+
+    @app.exception_handler(StoreUnavailable)
+    async def _unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
+        log.warning("audit store unavailable: %s", exc)
+        return _problem(503, f"the audit store cannot be read now: {exc}")
+
+    @app.exception_handler(AuditError)
+    async def _audit(_: Request, exc: AuditError) -> JSONResponse:
+        return _problem(400, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _problem(exc.status_code, str(exc.detail))
+
+
+def _describe(error: Any) -> str:
+    where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("query", "path"))
+    return f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg"))

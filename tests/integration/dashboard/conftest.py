@@ -1,0 +1,143 @@
+"""A dashboard over a real audit store (SQLite and PostgreSQL) with a tokens file."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from gatekeeper.audit.events import NewEvent
+from gatekeeper.audit.signing import Signer, Verifier
+from gatekeeper.audit.store import AuditStore
+from gatekeeper.dashboard.app import create_app
+from gatekeeper.dashboard.auth import TokensFile
+from gatekeeper.dashboard.integrity import IntegrityMonitor
+from gatekeeper.settings import Settings
+from tests.unit.admission.asgi import AsgiClient
+
+READER = "reader-token-0123456789"
+MAKER = "maker-token-0123456789"
+
+
+@dataclass
+class Dashboard:
+    client: AsgiClient
+    store: AuditStore
+    integrity: IntegrityMonitor
+    signer: Signer
+
+    def get(
+        self, path: str, token: str | None = READER, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        auth = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.client.get(path, headers={**auth, **(headers or {})})
+
+
+def write_tokens(folder: Path) -> Path:
+    path = folder / "tokens.yaml"
+    entries = [
+        {"user": "ann", "groups": ["auditors"], "tokenSha256": _digest(READER)},
+        {"user": "max", "verbs": ["get", "create"], "tokenSha256": _digest(MAKER)},
+    ]
+    path.write_text(yaml.safe_dump(entries))
+    return path
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def seed(store: AuditStore) -> None:
+    """A small log: syncs of two sources, admission decisions, break-glass and drift."""
+    events = [
+        NewEvent(
+            kind="sync.applied",
+            actor="gatekeeper",
+            subject="source/apps",
+            source="apps",
+            commit="a" * 40,
+            payload={"objects": 2},
+        ),
+        NewEvent(
+            kind="admission.allowed",
+            actor="reconciler",
+            subject="apps/Deployment/shop/web",
+            source="apps",
+            commit="a" * 40,
+        ),
+        NewEvent(
+            kind="admission.denied",
+            actor="alice",
+            subject="apps/Deployment/shop/web",
+            payload={"reasons": ["managed from Git"]},
+        ),
+        NewEvent(
+            kind="breakglass",
+            actor="bob",
+            subject="ConfigMap/shop/settings",
+            payload={"break_glass_reason": "INC-7 → fix €"},
+        ),
+        NewEvent(
+            kind="drift.detected",
+            actor="gatekeeper",
+            subject="ConfigMap/shop/settings",
+            source="apps",
+        ),
+        NewEvent(
+            kind="drift.corrected",
+            actor="gatekeeper",
+            subject="ConfigMap/shop/settings",
+            source="apps",
+        ),
+        NewEvent(
+            kind="sync.applied",
+            actor="gatekeeper",
+            subject="source/infra",
+            source="infra",
+            commit="b" * 40,
+        ),
+        NewEvent(
+            kind="rollback",
+            actor="carol",
+            subject="source/apps",
+            source="apps",
+            commit="a" * 40,
+            payload={"reason": "bad release"},
+        ),
+    ]
+    for event in events:
+        store.append(event)
+
+
+@pytest.fixture
+def make_dashboard(store: AuditStore, tmp_path: Path) -> Iterator[Callable[..., Dashboard]]:
+    clients: list[AsgiClient] = []
+
+    def make(*, with_key: bool = True) -> Dashboard:
+        signer = Signer(Ed25519PrivateKey.generate())
+        settings = Settings(
+            dashboard={"auth": "tokens", "tokensFile": str(write_tokens(tmp_path))},
+            sources=[],
+        )
+        verifier = Verifier(signer.public_key) if with_key else None
+        integrity = IntegrityMonitor(store, verifier)
+        app = create_app(
+            settings,
+            store=store,
+            authenticator=TokensFile.load(settings.dashboard.tokens_file),  # type: ignore[arg-type]
+            integrity=integrity,
+        )
+        client = AsgiClient(app)
+        client.__enter__()
+        clients.append(client)
+        return Dashboard(client=client, store=store, integrity=integrity, signer=signer)
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)

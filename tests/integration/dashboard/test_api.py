@@ -1,0 +1,183 @@
+"""The report API on a real audit store: who may read, filters, paging, exports, proofs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from gatekeeper.audit.events import NewEvent
+from tests.integration.dashboard.conftest import MAKER, Dashboard, seed
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def dashboard(make_dashboard: Callable[..., Dashboard]) -> Dashboard:
+    board = make_dashboard()
+    seed(board.store)
+    board.store.checkpoint(board.signer)
+    board.integrity.refresh(full=True)
+    return board
+
+
+def _json(response: Any, status: int = 200) -> Any:
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+def test_nothing_is_answered_without_a_known_token(dashboard: Dashboard) -> None:
+    for token in (None, "not-a-token"):
+        response: Any = dashboard.get("/api/v1/events", token=token)
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        assert "records" not in response.text
+    malformed = dashboard.client.get("/api/v1/events", headers={"Authorization": "Basic x"})
+    assert malformed.status_code == 401
+    assert "Bearer <token>" in malformed.json()["error"]
+
+
+def test_events_are_listed_oldest_first_and_filtered_by_every_filter(dashboard: Dashboard) -> None:
+    everything = _json(dashboard.get("/api/v1/events"))["items"]
+    assert [item["seq"] for item in everything] == list(range(1, 9))
+
+    def seqs(query: str) -> list[int]:
+        return [item["seq"] for item in _json(dashboard.get(f"/api/v1/events?{query}"))["items"]]
+
+    assert seqs("source=infra") == [7]
+    assert seqs("kind=breakglass,rollback") == [4, 8]
+    assert seqs("namespace=shop") == [2, 3, 4, 5, 6]
+    assert seqs("objectKind=ConfigMap&kind=drift.detected") == [5]
+    assert seqs("actor=alice") == [3]
+    assert seqs(f"commit={'b' * 40}") == [7]
+    assert seqs("since=2000-01-01&until=2000-01-02") == []
+
+
+def test_pages_follow_cursors_to_the_end_and_state_their_filters(dashboard: Dashboard) -> None:
+    seen: list[int] = []
+    query = "/api/v1/events?namespace=shop&limit=2"
+    while True:
+        body = _json(dashboard.get(query))
+        assert body["filters"] == {"namespace": "shop"}
+        seen += [item["seq"] for item in body["items"]]
+        if body["next"] is None:
+            break
+        query = f"/api/v1/events?namespace=shop&limit=2&after={body['next']}"
+    assert seen == [2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("colour=red", "unknown filter 'colour'"),
+        ("since=yesterday", "since must be a date"),
+        ("since=2026-02-01&until=2026-01-01", "since must be before until"),
+        ("source=nope", "unknown source 'nope'; known sources: apps, infra"),
+        ("limit=0", "limit must be a whole number"),
+        ("limit=abc", "limit must be a whole number"),
+        ("commit=xyz", "commit must be 7 to 64"),
+        ("kind=Not A Kind", "is not an event kind"),
+        ("after=%%%", "not a cursor this API gave out"),
+    ],
+)
+def test_bad_input_gets_a_400_that_says_what_is_wrong(
+    dashboard: Dashboard, query: str, message: str
+) -> None:
+    body = _json(dashboard.get(f"/api/v1/events?{query}"), 400)
+    assert message in body["error"]
+
+
+def test_a_cursor_from_another_query_is_refused(dashboard: Dashboard) -> None:
+    cursor = _json(dashboard.get("/api/v1/events?limit=1"))["next"]
+    body = _json(dashboard.get(f"/api/v1/events?limit=1&source=apps&after={cursor}"), 400)
+    assert "cursor of another query" in body["error"]
+
+
+def test_ndjson_streams_every_record_whole_after_a_line_stating_filters(
+    dashboard: Dashboard,
+) -> None:
+    response: Any = dashboard.get(
+        "/api/v1/events?source=apps", headers={"Accept": "application/x-ndjson"}
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    lines = [json.loads(line) for line in response.text.splitlines()]
+    assert lines[0]["export"]["filters"] == {"source": "apps"}
+    records = lines[1:]
+    assert [r["seq"] for r in records] == [1, 2, 5, 6, 8]
+    assert records[-1]["payload"] == {"reason": "bad release"}
+    assert all(len(r["hash"]) == 64 and len(r["prev_hash"]) == 64 for r in records)
+
+
+def test_csv_states_its_filters_and_keeps_unicode_and_defuses_formulas(
+    dashboard: Dashboard,
+) -> None:
+    dashboard.store.append(NewEvent(kind="admission.denied", actor="=cmd|calc", subject="x"))
+    response: Any = dashboard.get("/api/v1/events?format=csv")
+    assert response.status_code == 200
+    text = response.text
+    assert text.startswith("# filters: {}\n# integrity: ")
+    rows = list(csv.DictReader(io.StringIO("\n".join(text.splitlines()[2:]))))
+    assert "INC-7 → fix €" in rows[3]["payload"]
+    assert rows[-1]["actor"] == "'=cmd|calc"
+
+
+def test_records_after_the_last_checkpoint_are_never_shown_verified(dashboard: Dashboard) -> None:
+    dashboard.store.append(
+        NewEvent(
+            kind="sync.applied",
+            actor="gatekeeper",
+            subject="source/apps",
+            source="apps",
+            commit="de" * 20,
+        )
+    )
+    dashboard.integrity.refresh()
+    items = _json(dashboard.get("/api/v1/events"))["items"]
+    assert [item["verified"] for item in items] == [True] * 8 + [False]
+    integrity = _json(dashboard.get("/api/v1/integrity"))
+    assert integrity["status"] == "partly-verified"
+    assert integrity["verified"] is False
+    assert integrity["uncovered_records"] == 1
+    assert integrity["uncovered_range"] == [9, 9]
+    assert integrity["last_checkpoint"]["seq"] == 8
+
+
+def test_without_a_public_key_nothing_is_verified(make_dashboard: Callable[..., Dashboard]) -> None:
+    board = make_dashboard(with_key=False)
+    seed(board.store)
+    board.store.checkpoint(board.signer)
+    board.integrity.refresh(full=True)
+    integrity = _json(board.get("/api/v1/integrity"))
+    assert integrity["status"] == "not-verified"
+    assert integrity["public_key_configured"] is False
+    assert not any(item["verified"] for item in _json(board.get("/api/v1/events"))["items"])
+
+
+def test_one_record_comes_with_its_proof(dashboard: Dashboard) -> None:
+    body = _json(dashboard.get("/api/v1/events/5"))
+    proof = body["proof"]
+    assert body["record"]["kind"] == "drift.detected"
+    assert proof["hash_matches"] and proof["link_matches"]
+    assert proof["previous"]["hash"] == body["record"]["prev_hash"]
+    assert proof["checkpoint"]["seq"] == 8
+    assert proof["covered_by_valid_checkpoint"] is True
+    missing = _json(dashboard.get("/api/v1/events/99"), 404)
+    assert "there is no record 99" in missing["error"]
+    assert dashboard.get("/api/v1/events/0").status_code == 400  # type: ignore[attr-defined]
+
+
+def test_sources_controls_and_rollbacks_are_served(dashboard: Dashboard) -> None:
+    sources = _json(dashboard.get("/api/v1/sources"))["items"]
+    assert [(s["name"], s["records"]) for s in sources] == [("apps", 5), ("infra", 1)]
+    controls = _json(dashboard.get("/api/v1/controls"))["items"]
+    ids = {(c["framework"], c["id"]) for c in controls}
+    assert ("SOC 2", "CC8.1") in ids
+    assert ("NIST SP 800-53 Rev. 5", "AU-10") in ids
+    assert all(c["evidence"] for c in controls)
+    rollbacks = _json(dashboard.get("/api/v1/rollbacks", token=MAKER))["items"]
+    assert [r["payload"]["reason"] for r in rollbacks] == ["bad release"]
