@@ -16,6 +16,7 @@ import typer
 
 from gatekeeper import __version__
 from gatekeeper.cli import audit, db, devcluster, serve
+from gatekeeper.cli import dashboard as dashboard_command
 from gatekeeper.cli import demo as demo_command
 from gatekeeper.cli import policy as policy_cli
 from gatekeeper.cli import reconcile as reconcile_cli
@@ -101,6 +102,7 @@ app.add_typer(devcluster.app, name="dev-cluster")
 app.command(name="serve")(serve.serve)
 reconcile_cli.register(app)
 app.command("demo")(demo_command.demo)
+app.command("dashboard")(dashboard_command.dashboard)
 
 
 def _show_version(value: bool) -> None:

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gatekeeper.audit import checkpoints
 from gatekeeper.audit.errors import AuditError, StoreUnavailable
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.dashboard import auth
+from gatekeeper.dashboard.activity import Activity
 from gatekeeper.dashboard.api.deps import DashboardParts
 from gatekeeper.dashboard.api.routes import events, overview
 from gatekeeper.dashboard.errors import (
@@ -28,6 +31,7 @@ from gatekeeper.dashboard.errors import (
 )
 from gatekeeper.dashboard.integrity import IntegrityMonitor
 from gatekeeper.dashboard.queries import Queries
+from gatekeeper.dashboard.web import pages
 from gatekeeper.errors import ConfigError
 from gatekeeper.settings import Settings
 
@@ -96,6 +100,8 @@ def create_app(
         signer=signer,
     )
 
+    activity = Activity(store)
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if owned_monitor:
@@ -117,10 +123,30 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.parts = parts
+    app.state.activity = activity
     app.include_router(events.router, prefix=API)
     app.include_router(overview.router, prefix=API)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(packages=[("gatekeeper.dashboard.web", "static")]), "static")
     _install_error_handlers(app)
+    _install_security_headers(app)
     return app
+
+
+def _install_security_headers(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def _headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'",
+        )
+        if request.url.path.startswith(API):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
 
 
 def _problem(status: int, message: str, **headers: str) -> JSONResponse:
@@ -128,6 +154,11 @@ def _problem(status: int, message: str, **headers: str) -> JSONResponse:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(pages.SignInRequired)
+    async def _sign_in(_: Request, exc: pages.SignInRequired) -> Response:
+        target = "/login?" + urllib.parse.urlencode({"next": exc.next_path})
+        return RedirectResponse(target, status_code=303)
+
     @app.exception_handler(DashboardError)
     async def _dashboard_error(_: Request, exc: DashboardError) -> JSONResponse:
         status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 400)

@@ -15,8 +15,21 @@ class Evidence:
     params: tuple[tuple[str, str], ...] = ()
 
     def path(self) -> str:
+        """The API query that answers it."""
+        return f"/api/v1/{self.endpoint}" + self._query()
+
+    def page(self) -> str:
+        """Where the web page shows the same answer."""
+        if self.endpoint in _PAGES:
+            return f"/{self.endpoint}" + self._query()
+        return "/" if self.endpoint == "integrity" else self.path()
+
+    def _query(self) -> str:
         query = "&".join(f"{key}={value}" for key, value in self.params)
-        return f"/api/v1/{self.endpoint}" + (f"?{query}" if query else "")
+        return f"?{query}" if query else ""
+
+
+_PAGES = frozenset({"events", "changes", "incidents", "rollbacks"})
 
 
 @dataclass(frozen=True)
@@ -34,7 +47,8 @@ class Control:
             "title": self.title,
             "how": self.how,
             "evidence": [
-                {"description": item.description, "query": item.path()} for item in self.evidence
+                {"description": item.description, "query": item.path(), "page": item.page()}
+                for item in self.evidence
             ],
         }
 

@@ -1,0 +1,40 @@
+"""Serving the dashboard with uvicorn, over TLS when certificate files are given."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from gatekeeper.errors import ConfigError
+
+
+def build_server(
+    app: FastAPI,
+    *,
+    host: str,
+    port: int,
+    cert_file: Path | None = None,
+    key_file: Path | None = None,
+    log_level: str = "warning",
+) -> uvicorn.Server:
+    """A uvicorn server for the dashboard app; both TLS files or neither."""
+    if (cert_file is None) != (key_file is None):
+        raise ConfigError("give both a TLS certificate file and a key file, or neither")
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        ssl_certfile=cert_file,
+        ssl_keyfile=key_file,
+        log_level=log_level,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )
+    try:
+        config.load()
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot load the TLS certificate or key: {exc}") from exc
+    return uvicorn.Server(config)

@@ -1,0 +1,1 @@
+"""The dashboard's web page: server-rendered HTML over the same queries as the API."""

@@ -1,0 +1,227 @@
+"""The web page: sign-in, overview, records, sources and controls, as HTML over the API's reads."""
+
+from __future__ import annotations
+
+import dataclasses
+import urllib.parse
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Form, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from gatekeeper.audit import chain
+from gatekeeper.dashboard.activity import Activity
+from gatekeeper.dashboard.api.deps import SESSION_COOKIE, caller, parts_of
+from gatekeeper.dashboard.auth import Principal
+from gatekeeper.dashboard.controls import CONTROLS
+from gatekeeper.dashboard.errors import DashboardError, Forbidden, Unauthenticated
+from gatekeeper.dashboard.filters import (
+    FILTER_NAMES,
+    decode_cursor,
+    encode_cursor,
+    parse_filters,
+    parse_limit,
+)
+from gatekeeper.dashboard.queries import record_json
+from gatekeeper.dashboard.web.charts import bar_chart
+
+router = APIRouter(include_in_schema=False)
+_PERIOD_DAYS: Final = 30
+
+environment = Environment(
+    loader=PackageLoader("gatekeeper.dashboard.web", "templates"),
+    autoescape=select_autoescape(["html", "j2"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+environment.filters["short"] = lambda text, n=12: (text or "")[:n]
+
+
+class SignInRequired(DashboardError):
+    """The page needs a signed-in user; answered with a redirect to the sign-in form."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__("sign in first")
+        self.next_path = next_path
+
+
+def _viewer(request: Request) -> Principal:
+    try:
+        return caller(request, "get")
+    except Unauthenticated as exc:
+        raise SignInRequired(
+            request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        ) from exc
+
+
+def _page(request: Request, template: str, principal: Principal, **context: Any) -> HTMLResponse:
+    parts = parts_of(request)
+    head_seq, _ = parts.store.head()
+    integrity = parts.integrity.state.as_json(head_seq, datetime.now(UTC))
+    html = environment.get_template(template).render(
+        user=principal.user, integrity=integrity, path=request.url.path, **context
+    )
+    return HTMLResponse(html)
+
+
+@router.get("/login")
+def login_form(request: Request, next: str = "/", error: str = "") -> HTMLResponse:
+    html = environment.get_template("login.html.j2").render(
+        next=_safe_next(next), error=error, user=None, integrity=None, path="/login"
+    )
+    return HTMLResponse(html, status_code=401 if error else 200)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    token: Annotated[str, Form(max_length=8192)],
+    next: Annotated[str, Form(max_length=2048)] = "/",
+) -> Response:
+    parts = parts_of(request)
+    try:
+        principal = parts.authenticator.authenticate(token.strip())
+        parts.authenticator.authorize(principal, "get")
+    except (Unauthenticated, Forbidden) as exc:
+        return login_form(request, next=next, error=str(exc))
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token.strip(),
+        max_age=parts.settings.dashboard.session_minutes * 60,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout() -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+def _safe_next(target: str) -> str:
+    """Only a path on this site: never an open redirect to another one."""
+    parsed = urllib.parse.urlsplit(target)
+    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+@router.get("/")
+def overview(request: Request, days: int = _PERIOD_DAYS) -> HTMLResponse:
+    principal = _viewer(request)
+    parts = parts_of(request)
+    days = min(max(days, 1), 366)
+    last = datetime.now(UTC).date()
+    first = last - timedelta(days=days - 1)
+    activity: Activity = request.app.state.activity
+    series = activity.series(first, last)
+    kinds = activity.kinds(first, last)
+    sources = parts.queries.sources()
+    return _page(
+        request,
+        "overview.html.j2",
+        principal,
+        charts=[(item, bar_chart(item)) for item in series],
+        kinds=sorted(kinds.items()),
+        sources=sources,
+        first=first,
+        last=last,
+        days=days,
+    )
+
+
+def _events_page(
+    request: Request, principal: Principal, *, title: str, fixed_kinds: tuple[str, ...] = ()
+) -> HTMLResponse:
+    parts = parts_of(request)
+    params = {k: v for k, v in request.query_params.items() if v != ""}
+    if fixed_kinds:
+        params.pop("kind", None)
+    filters = parse_filters(params, allowed=FILTER_NAMES)
+    if fixed_kinds:
+        filters = dataclasses.replace(filters, kinds=fixed_kinds)
+    page = parts.queries.page(
+        filters,
+        after=decode_cursor(params.get("after"), filters),
+        limit=parse_limit(params, default=50),
+        newest_first=True,
+    )
+    integrity = parts.integrity.state
+    query = {key: value for key, value in params.items() if key not in ("after", "limit")}
+    export = urllib.parse.urlencode(
+        {**query, **({"kind": ",".join(fixed_kinds)} if fixed_kinds else {})}
+    )
+    next_link = None
+    if page.next_cursor is not None:
+        next_link = "?" + urllib.parse.urlencode(
+            {**query, "after": encode_cursor(page.next_cursor, filters)}
+        )
+    return _page(
+        request,
+        "events.html.j2",
+        principal,
+        title=title,
+        records=[record_json(record, integrity) for record in page.records],
+        filters=filters.as_json(),
+        values=params,
+        fixed_kinds=fixed_kinds,
+        next_link=next_link,
+        export=export,
+    )
+
+
+@router.get("/events")
+def events(request: Request) -> HTMLResponse:
+    return _events_page(request, _viewer(request), title="Audit records")
+
+
+@router.get("/rollbacks")
+def rollbacks(request: Request) -> HTMLResponse:
+    return _events_page(request, _viewer(request), title="Rollbacks", fixed_kinds=("rollback",))
+
+
+@router.get("/exceptions")
+def exceptions(request: Request) -> HTMLResponse:
+    return _events_page(
+        request, _viewer(request), title="Break-glass exceptions", fixed_kinds=("breakglass",)
+    )
+
+
+@router.get("/events/{seq}")
+def record(request: Request, seq: Annotated[int, Path(ge=1, le=2**62)]) -> HTMLResponse:
+    principal = _viewer(request)
+    parts = parts_of(request)
+    detail = parts.queries.record(seq, parts.integrity.state)
+    return _page(request, "record.html.j2", principal, detail=detail)
+
+
+@router.get("/sources/{name}")
+def source_timeline(request: Request, name: Annotated[str, Path(max_length=128)]) -> HTMLResponse:
+    principal = _viewer(request)
+    parts = parts_of(request)
+    filters = parse_filters({"source": name})
+    page = parts.queries.page(filters, after=None, limit=200, newest_first=True)
+    integrity = parts.integrity.state
+    steps = [record_json(record, integrity) for record in page.records]
+    return _page(request, "source.html.j2", principal, name=name, steps=steps)
+
+
+@router.get("/controls")
+def controls(request: Request) -> HTMLResponse:
+    principal = _viewer(request)
+    return _page(request, "controls.html.j2", principal, controls=[c.as_json() for c in CONTROLS])
+
+
+def _iso_day(moment: date) -> str:
+    return moment.isoformat()
+
+
+environment.filters["day"] = _iso_day
+environment.globals["format_time"] = chain.format_time
