@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from gatekeeper.cli import report as report_command
 from gatekeeper.cli.context import console, open_current_store, state
 from gatekeeper.cli.options import TextOrJson, TextOrJsonOption
 from gatekeeper.errors import ConfigError
@@ -30,11 +31,29 @@ def _verifier(settings: Settings) -> Verifier:
 
 
 @app.command()
-def verify(ctx: typer.Context, output: TextOrJsonOption = TextOrJson.text) -> None:
+def verify(
+    ctx: typer.Context,
+    output: TextOrJsonOption = TextOrJson.text,
+    bundle: Annotated[
+        Path | None,
+        typer.Option("--bundle", help="Check this evidence bundle instead, offline: no database."),
+    ] = None,
+    trusted_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--trusted-key", help="With --bundle: the public key (PEM) it must be signed with."
+        ),
+    ] = None,
+) -> None:
     """Recompute the hash chain and check every checkpoint; exit 1 on any tampering."""
     from gatekeeper.audit.errors import TamperDetected
     from gatekeeper.audit.verify import iter_text, verify_store
 
+    if bundle is not None:
+        report_command.check_evidence(bundle, trusted_key, output)
+        return
+    if trusted_key is not None:
+        raise typer.BadParameter("only with --bundle", param_hint="--trusted-key")
     settings = state(ctx).settings()
     verifier = _verifier(settings)
     store = open_current_store(settings)
@@ -145,3 +164,36 @@ def log(
     console().print(table)
     if page.next_cursor is not None:
         console().print(f"more: --after {page.next_cursor}")
+
+
+@app.command()
+def bundle(
+    ctx: typer.Context,
+    output: Annotated[Path, typer.Option("-o", "--output", help="The zip file to write.")],
+    since: report_command.SinceOption = None,
+    until: report_command.UntilOption = None,
+    source: report_command.SourceOption = None,
+    namespace: report_command.NamespaceOption = None,
+    kind: report_command.KindOption = None,
+    object_kind: report_command.ObjectKindOption = None,
+    actor: report_command.ActorOption = None,
+    commit: report_command.CommitOption = None,
+    allow_unverified: report_command.AllowUnverifiedOption = False,
+) -> None:
+    """Write a signed evidence bundle: the period's records, checkpoints and reports.
+
+    Check it anywhere with `gatekeeper audit verify --bundle FILE.zip --trusted-key PUB`.
+    Exit 1 when the log is tampered with, or (unless --allow-unverified) when records of the
+    period are not covered by a checkpoint.
+    """
+    filters = report_command.parse_filters(
+        since=since,
+        until=until,
+        source=source,
+        namespace=namespace,
+        kind=kind,
+        object_kind=object_kind,
+        actor=actor,
+        commit=commit,
+    )
+    report_command.write_evidence(ctx, output, filters, allow_unverified=allow_unverified)

@@ -1,20 +1,29 @@
-"""The report model: what an auditor gets for a period, gathered from the audit store."""
+"""The report model: a period's integrity, counts and sections, gathered in one streaming pass.
+
+`build_report` reads the store a page at a time and keeps only counts and the first rows of
+each section; the whole population is read again, page by page, by whoever writes it out
+(`Report.iter_records`), so memory stays flat however long the period.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from gatekeeper import __version__
+from gatekeeper.audit import chain
 from gatekeeper.audit.events import Record
 from gatekeeper.audit.signing import Verifier
 from gatekeeper.audit.store import AuditStore
-from gatekeeper.audit.verify import VerifyReport, verify_store
+from gatekeeper.audit.verify import verify_store
+from gatekeeper.report.filters import ReportFilters, check_known, iso
+from gatekeeper.report.integrity import Coverage, Integrity, SeqRange, assess
+from gatekeeper.report.summary import summarise
 
-# Report sections: title, and the event kinds each one lists.
+# Report sections: key, title, and the event kinds each one lists.
 SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("changes", "Changes applied from Git", ("sync.applied", "sync.pruned")),
     ("rejected", "Changes refused at sync", ("sync.rejected", "sync.failed", "policy.denied")),
@@ -24,12 +33,22 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("rollbacks", "Rollbacks", ("rollback",)),
     ("policy", "Policy set problems", ("policy.reload_failed",)),
 )
-_SUMMARY_KEYS = ("reason", "reasons", "message", "messages", "detail", "error", "diff_summary")
+# Rows each section shows in HTML and PDF; the CSV (and JSON) hold every event.
+ROW_LIMIT = 200
+_PAGE = 5000
+
+RecordSource = Callable[[], Iterator[Record]]
+
+
+class Sink(Protocol):
+    """Where a rendering goes: a binary file, a socket's writer, a zip entry, a digest."""
+
+    def write(self, data: bytes, /) -> object: ...
 
 
 @dataclass(frozen=True)
 class Row:
-    """One event as a report line."""
+    """One event as a report line; `checkpoint` is the seq of the checkpoint covering it."""
 
     seq: int
     time: datetime
@@ -39,181 +58,231 @@ class Row:
     source: str | None
     commit: str | None
     summary: str
+    prev_hash: str
     hash: str
+    checkpoint: int | None
+
+    @property
+    def covered(self) -> bool:
+        return self.checkpoint is not None
 
     def as_json(self) -> dict[str, Any]:
         return {
             "seq": self.seq,
-            "time": self.time.isoformat().replace("+00:00", "Z"),
+            "time": chain.format_time(self.time),
             "kind": self.kind,
             "actor": self.actor,
             "subject": self.subject,
             "source": self.source,
             "commit": self.commit,
             "summary": self.summary,
+            "prev_hash": self.prev_hash,
             "hash": self.hash,
+            "checkpoint": self.checkpoint,
         }
 
 
 @dataclass(frozen=True)
 class Section:
+    """The events of some kinds: how many there are, and the first `ROW_LIMIT` of them."""
+
     key: str
     title: str
     kinds: tuple[str, ...]
+    count: int
     rows: tuple[Row, ...]
 
-
-@dataclass(frozen=True)
-class Integrity:
-    """The log's verification at the time of the report."""
-
-    ok: bool
-    records: int
-    head_seq: int
-    head_hash: str
-    checkpoints: int
-    last_checkpoint_seq: int | None
-    checkpoints_checked: bool
-    first_bad_seq: int | None
-    findings: tuple[str, ...]
-
-    @classmethod
-    def of(cls, report: VerifyReport, *, checkpoints_checked: bool) -> Integrity:
-        return cls(
-            ok=report.ok,
-            records=report.records,
-            head_seq=report.head_seq,
-            head_hash=report.head_hash,
-            checkpoints=report.checkpoints,
-            last_checkpoint_seq=report.last_checkpoint_seq,
-            checkpoints_checked=checkpoints_checked,
-            first_bad_seq=report.first_bad_seq,
-            findings=tuple(f"{f.problem} at {f.seq}: {f.detail}" for f in report.findings),
-        )
+    @property
+    def truncated(self) -> bool:
+        return self.count > len(self.rows)
 
 
 @dataclass(frozen=True)
 class Report:
-    """Everything a compliance report shows, independent of its format."""
+    """Everything a compliance report states, whatever its format.
+
+    `iter_records` reads the report's records again from the store, in sequence order, up
+    to the chain head that was verified: records appended since are not part of it.
+    """
 
     generated_at: datetime
-    since: datetime | None
-    until: datetime | None
     generator: str
+    filters: ReportFilters
     integrity: Integrity
+    period: SeqRange
     counts: Mapping[str, int]
+    sources: Mapping[str, int]
     sections: tuple[Section, ...]
-    events: tuple[Row, ...] = field(repr=False)
+    row_limit: int
+    signing_key_id: str | None
+    appendix: str | None
+    coverage: Coverage = field(repr=False, compare=False)
+    records: RecordSource = field(repr=False, compare=False)
 
-    def as_json(self) -> dict[str, Any]:
+    def iter_records(self) -> Iterator[Record]:
+        return self.records()
+
+    def section_of(self, kind: str) -> str | None:
+        for section in self.sections:
+            if kind in section.kinds:
+                return section.key
+        return None
+
+    def checkpoint_of(self, seq: int) -> int | None:
+        """The seq of the checkpoint that covers record `seq`, None when none does yet."""
+        found = self.coverage.covering(seq)
+        return None if found is None else found.seq
+
+    def verification_steps(self) -> list[str]:
+        """How a reader checks this report and the log behind it, without trusting its text."""
+        key = self.signing_key_id
+        signed = (
+            f"This file is signed with the audit key {key}: the detached signature travels "
+            "beside it as '<file name>.sig' (in an evidence bundle, MANIFEST.sig signs every "
+            "file). It signs the SHA-256 of this file's exact bytes; check it offline with "
+            "sha256sum, jq and openssl, or gatekeeper.report.signing.verify_file "
+            "(docs/evidence.md)."
+            if key
+            else "This file is NOT signed: no audit signing key was configured when it was made."
+        )
+        appendix = (
+            f"Every event of the report, with its hash, is in {self.appendix}."
+            if self.appendix
+            else "Every event of the report, with its hash, is in the CSV rendering: "
+            "`"
+            + " ".join(["gatekeeper report --format csv", *self.filters.command_options()])
+            + " -o events.csv`."
+        )
+        return [
+            signed,
+            "The log itself: `gatekeeper audit verify` recomputes every hash and checks every "
+            "checkpoint signature; an evidence bundle (`gatekeeper audit bundle`) is checked "
+            "with no database by `gatekeeper audit verify --bundle FILE.zip --trusted-key "
+            "PUBLIC-KEY.pem`.",
+            "Each line below carries its sequence number and hash; `gatekeeper audit log "
+            "--after SEQ-1 --limit 1 --format json` shows the stored record to compare.",
+            appendix,
+        ]
+
+    def header_json(self) -> dict[str, Any]:
+        """Everything but the events, as the JSON rendering states it."""
         return {
+            "type": "gatekeeper.report/v1",
             "generator": self.generator,
-            "generated_at": _iso(self.generated_at),
-            "period": {"since": _iso(self.since), "until": _iso(self.until)},
-            "integrity": {
-                "ok": self.integrity.ok,
-                "records": self.integrity.records,
-                "head_seq": self.integrity.head_seq,
-                "head_hash": self.integrity.head_hash,
-                "checkpoints": self.integrity.checkpoints,
-                "last_checkpoint_seq": self.integrity.last_checkpoint_seq,
-                "checkpoints_checked": self.integrity.checkpoints_checked,
-                "first_bad_seq": self.integrity.first_bad_seq,
-                "findings": list(self.integrity.findings),
+            "generated_at": iso(self.generated_at),
+            "filters": self.filters.as_json(),
+            "integrity": self.integrity.as_json(),
+            "signature": {
+                "key_id": self.signing_key_id,
+                "detached": "<file name>.sig" if self.signing_key_id else None,
             },
-            "counts": dict(self.counts),
+            "how_to_verify": self.verification_steps(),
+            "summary": {
+                "events": self.period.count,
+                "first_seq": self.period.first,
+                "last_seq": self.period.last,
+                "by_kind": dict(self.counts),
+                "by_source": dict(self.sources),
+            },
             "sections": {
-                section.key: {
-                    "title": section.title,
-                    "kinds": list(section.kinds),
-                    "events": [row.as_json() for row in section.rows],
-                }
+                section.key: {"title": section.title, "kinds": list(section.kinds)}
+                | {"count": section.count}
                 for section in self.sections
             },
-            "events": [row.as_json() for row in self.events],
+            "appendix": self.appendix,
         }
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+def iter_period(
+    store: AuditStore, filters: ReportFilters, *, upto: int | None = None
+) -> Iterator[Record]:
+    """The records the filters select, in sequence order, a page at a time (none past `upto`)."""
+    arguments = filters.query_arguments()
+    cursor: int | None = None
+    while True:
+        page = store.query(**arguments, after=cursor, limit=_PAGE)
+        for record in page.records:
+            if upto is not None and record.seq > upto:
+                return
+            yield record
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
 
 
-def summarise(payload: Mapping[str, Any], limit: int = 300) -> str:
-    """A short human line from whatever explanation a payload carries."""
-    parts: list[str] = _facts(payload)
-    for key in _SUMMARY_KEYS:
-        value = payload.get(key)
-        if value in (None, "", [], {}):
-            continue
-        if isinstance(value, list | tuple):
-            parts.extend(_text(item) for item in value)
-        else:
-            parts.append(_text(value))
-    text = "; ".join(part for part in parts if part)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def build_report(
+    store: AuditStore,
+    filters: ReportFilters,
+    *,
+    verifier: Verifier | None,
+    signing_key_id: str | None = None,
+    row_limit: int = ROW_LIMIT,
+    appendix: str | None = None,
+    sections: Sequence[tuple[str, str, tuple[str, ...]]] = SECTIONS,
+    now: datetime | None = None,
+    workers: int = 1,
+) -> Report:
+    """Verify the whole log, then gather what `filters` select in one pass over the store.
+
+    `verifier` checks checkpoint signatures; None makes the report "not verified", never
+    green. `signing_key_id` names the key the rendered files will be signed with (None: they
+    will not be). `FilterError` when a filter names a source or kind the log has never seen.
+    """
+    check_known(filters, store)
+    coverage = Coverage(store.checkpoints())
+    verification = verify_store(store, verifier, workers=workers)
+    head = verification.head_seq
+    kinds: Counter[str] = Counter()
+    sources: Counter[str] = Counter()
+    counts = {key: 0 for key, _, _ in sections}
+    shown: dict[str, list[Row]] = {key: [] for key, _, _ in sections}
+    section_of = {kind: key for key, _, section_kinds in sections for kind in section_kinds}
+    total, first, last = 0, None, None
+    uncovered, uncovered_first = 0, None
+    for record in iter_period(store, filters, upto=head):
+        total += 1
+        first = record.seq if first is None else first
+        last = record.seq
+        kinds[record.kind] += 1
+        sources[record.source or "(none)"] += 1
+        checkpoint = coverage.covering(record.seq)
+        if checkpoint is None:
+            uncovered += 1
+            uncovered_first = record.seq if uncovered_first is None else uncovered_first
+        key = section_of.get(record.kind)
+        if key is not None:
+            counts[key] += 1
+            if len(shown[key]) < row_limit:
+                shown[key].append(_row(record, checkpoint.seq if checkpoint else None))
+    period = SeqRange(total, first, last)
+    integrity: Integrity = assess(
+        verification,
+        coverage=coverage,
+        public_key_id=None if verifier is None else verifier.key_id,
+        period=period,
+        uncovered_period=SeqRange(uncovered, uncovered_first, last if uncovered else None),
+    )
+    return Report(
+        generated_at=now or datetime.now(UTC),
+        generator=f"gatekeeper {__version__}",
+        filters=filters,
+        integrity=integrity,
+        period=period,
+        counts=dict(sorted(kinds.items())),
+        sources=dict(sorted(sources.items())),
+        sections=tuple(
+            Section(key, title, tuple(section_kinds), counts[key], tuple(shown[key]))
+            for key, title, section_kinds in sections
+        ),
+        row_limit=row_limit,
+        signing_key_id=signing_key_id,
+        appendix=appendix,
+        coverage=coverage,
+        records=lambda: iter_period(store, filters, upto=head),
+    )
 
 
-def _facts(payload: Mapping[str, Any]) -> list[str]:
-    """What a sync or drift record did, for records that carry no message of their own."""
-    facts: list[str] = []
-    applied = payload.get("applied")
-    if isinstance(applied, list) and applied:
-        signer = payload.get("signer")
-        facts.append(
-            f"applied {len(applied)} object(s)" + (f", signed by {signer}" if signer else "")
-        )
-    diff = payload.get("diff")
-    if isinstance(diff, list) and diff:
-        changes = [
-            f"{item.get('path')}: {item.get('desired')!r} in Git, {item.get('live')!r} live"
-            for item in diff
-            if isinstance(item, Mapping)
-        ]
-        facts.append("; ".join(changes))
-    people = payload.get("admitted_changes")
-    managers = payload.get("changed_by")
-    if isinstance(people, list) and people:
-        # The webhook's records name the users; they say more than the field managers.
-        facts.append(
-            "changed by " + ", ".join(_person(p) for p in people if isinstance(p, Mapping))
-        )
-    elif isinstance(managers, list) and managers:
-        names = sorted({str(m.get("manager")) for m in managers if isinstance(m, Mapping)})
-        facts.append("changed by " + ", ".join(names))
-    if payload.get("missing") is True:
-        facts.append("object deleted from the cluster")
-    version, previous = payload.get("version"), payload.get("previous_version")
-    if isinstance(version, str) and isinstance(previous, str):
-        where = payload.get("component")
-        facts.append(
-            f"policy set {_short(version)} replaced {_short(previous)}"
-            + (f" in the {where}" if where else "")
-        )
-    return facts
-
-
-def _person(change: Mapping[str, Any]) -> str:
-    """`breakglass (breakglass: INC-9)`: who, and under what decision and reason."""
-    reason = change.get("reason")
-    decision = change.get("decision")
-    detail = f"{decision}: {reason}" if reason else str(decision or "")
-    return f"{change.get('user')} ({detail})" if detail else str(change.get("user"))
-
-
-def _short(version: str) -> str:
-    return version[:19]  # "sha256:" and 12 hex digits
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, Mapping):
-        for key in ("msg", "message", "reason", "detail"):
-            if key in value:
-                return str(value[key])
-        return ", ".join(f"{k}={v}" for k, v in value.items())
-    return str(value)
-
-
-def _row(record: Record) -> Row:
+def _row(record: Record, checkpoint: int | None) -> Row:
     return Row(
         seq=record.seq,
         time=record.time,
@@ -223,48 +292,12 @@ def _row(record: Record) -> Row:
         source=record.source,
         commit=record.commit,
         summary=summarise(record.payload),
+        prev_hash=record.prev_hash,
         hash=record.hash,
+        checkpoint=checkpoint,
     )
 
 
-def _records(
-    store: AuditStore, since: datetime | None, until: datetime | None, source: str | None
-) -> Iterator[Record]:
-    cursor: int | None = None
-    while True:
-        page = store.query(since=since, until=until, source=source, after=cursor, limit=5000)
-        yield from page.records
-        if page.next_cursor is None:
-            return
-        cursor = page.next_cursor
-
-
-def build_report(
-    store: AuditStore,
-    *,
-    since: datetime | None,
-    until: datetime | None,
-    verifier: Verifier | None,
-    source: str | None = None,
-    sections: Sequence[tuple[str, str, tuple[str, ...]]] = SECTIONS,
-    now: datetime | None = None,
-    workers: int = 1,
-) -> Report:
-    """Gather the period's events and verify the whole log they belong to."""
-    rows = [_row(record) for record in _records(store, since, until, source)]
-    integrity = Integrity.of(
-        verify_store(store, verifier, workers=workers), checkpoints_checked=verifier is not None
-    )
-    return Report(
-        generated_at=now or datetime.now(UTC),
-        since=since,
-        until=until,
-        generator=f"gatekeeper {__version__}",
-        integrity=integrity,
-        counts=dict(sorted(Counter(row.kind for row in rows).items())),
-        sections=tuple(
-            Section(key, title, kinds, tuple(row for row in rows if row.kind in kinds))
-            for key, title, kinds in sections
-        ),
-        events=tuple(rows),
-    )
+def row_of(record: Record, report: Report) -> Row:
+    """A record of `report.iter_records()` as a report line."""
+    return _row(record, report.checkpoint_of(record.seq))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gatekeeper.report.model import summarise
-from gatekeeper.report.render import _defuse
+from gatekeeper.report.summary import summarise
+from gatekeeper.report.tabular import defuse as _defuse
 
 
 def test_reasons_and_messages_are_joined() -> None:

@@ -1,0 +1,301 @@
+"""Offline verification of an evidence bundle: signatures, digests, chain links, coverage.
+
+Nothing here opens a database or a socket: the bundle and, optionally, a public key the
+auditor trusts are all it reads. Every record's hash is recomputed with the chain's own
+functions (`gatekeeper.audit.verify.check_chain`), so a bundle verifies exactly when the
+same records would verify in the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from gatekeeper.audit import chain
+from gatekeeper.audit.signing import Verifier, checkpoint_message
+from gatekeeper.audit.verify import check_chain
+from gatekeeper.report.errors import BundleInvalid, SignatureInvalid
+from gatekeeper.report.signing import ReportSignature, verify_bytes
+
+BUNDLE_TYPE = "gatekeeper.evidence.bundle/v1"
+BUNDLE_FILES: tuple[str, ...] = (
+    "events.ndjson",
+    "checkpoints.json",
+    "report.json",
+    "report.csv",
+    "report.html",
+    "report.pdf",
+    "public-key.pem",
+)
+MANIFEST, MANIFEST_SIG = "MANIFEST.json", "MANIFEST.sig"
+_CHUNK = 1 << 20
+_SMALL = 1 << 20  # the manifest, its signature and the key are a few kilobytes
+
+
+@dataclass(frozen=True)
+class BundleCheck:
+    """What a bundle that verified holds."""
+
+    key_id: str
+    records: int
+    first_seq: int | None
+    last_seq: int | None
+    checkpoints: int
+    covered_to: int | None
+    manifest: dict[str, Any]
+
+
+def verify_bundle(path: Path, trusted_key: Verifier | None = None) -> BundleCheck:
+    """Check the bundle at `path`; `BundleInvalid` names every problem, the first one first.
+
+    With `trusted_key`, the manifest must be signed by that key (a bundle whose bundled key is
+    another one fails); without it, by the key the bundle carries, which shows the bundle is
+    whole but not who made it.
+    """
+    try:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise BundleInvalid([f"{path} is not a readable zip file: {exc}"]) from exc
+    with archive:
+        return _Checker(archive, trusted_key).run()
+
+
+class _Checker:
+    def __init__(self, archive: zipfile.ZipFile, trusted_key: Verifier | None) -> None:
+        self._archive = archive
+        self._trusted = trusted_key
+        self.problems: list[str] = []
+
+    def run(self) -> BundleCheck:
+        names = set(self._archive.namelist())
+        expected = {*BUNDLE_FILES, MANIFEST, MANIFEST_SIG}
+        for name in sorted(expected - names):
+            self.problems.append(f"{name} is missing from the bundle")
+        for name in sorted(names - expected):
+            self.problems.append(f"{name} is in the bundle but not part of its format")
+        if not {MANIFEST, MANIFEST_SIG, "public-key.pem"} <= names:
+            raise BundleInvalid(self.problems)
+        key = self._key()
+        manifest = self._manifest(key)
+        checkpoints = self._checkpoints(manifest)
+        for name in BUNDLE_FILES:
+            if name in names and name not in ("events.ndjson", "checkpoints.json"):
+                self._digest(manifest, name, self._stream(name))
+        records = self._records(manifest, key, checkpoints) if "events.ndjson" in names else None
+        if self.problems or records is None:
+            raise BundleInvalid(self.problems)
+        return records
+
+    def _read(self, name: str) -> bytes:
+        info = self._archive.getinfo(name)
+        if info.file_size > _SMALL:
+            raise BundleInvalid([*self.problems, f"{name} is too large ({info.file_size} bytes)"])
+        return self._archive.read(name)
+
+    def _stream(self, name: str) -> Iterator[bytes]:
+        with self._archive.open(name) as handle:
+            while chunk := handle.read(_CHUNK):
+                yield chunk
+
+    def _key(self) -> Verifier:
+        try:
+            public = serialization.load_pem_public_key(self._read("public-key.pem"))
+        except ValueError as exc:
+            raise BundleInvalid([*self.problems, "public-key.pem is not a PEM public key"]) from exc
+        if not isinstance(public, Ed25519PublicKey):
+            raise BundleInvalid([*self.problems, "public-key.pem is not an Ed25519 key"])
+        bundled = Verifier(public)
+        if self._trusted is not None and self._trusted.key_id != bundled.key_id:
+            self.problems.append(
+                f"public-key.pem is key {bundled.key_id}, not the trusted key "
+                f"{self._trusted.key_id}"
+            )
+        return bundled
+
+    def _manifest(self, key: Verifier) -> dict[str, Any]:
+        data = self._read(MANIFEST)
+        try:
+            signature = ReportSignature.from_bytes(self._read(MANIFEST_SIG))
+            verify_bytes(data, signature, key=self._trusted or key)
+        except SignatureInvalid as exc:
+            self.problems.append(f"{MANIFEST_SIG}: {exc}")
+        try:
+            manifest = json.loads(data)
+            files = manifest["files"]
+            if manifest.get("type") != BUNDLE_TYPE or not isinstance(files, dict):
+                raise ValueError(f"not a {BUNDLE_TYPE} manifest")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BundleInvalid([*self.problems, f"{MANIFEST} is not a manifest: {exc}"]) from exc
+        if sorted(files) != sorted(BUNDLE_FILES):
+            self.problems.append(f"{MANIFEST} does not list exactly the bundle's files")
+        return dict(manifest)
+
+    def _digest(self, manifest: dict[str, Any], name: str, chunks: Iterator[bytes]) -> None:
+        digest, size = hashlib.sha256(), 0
+        for chunk in chunks:
+            digest.update(chunk)
+            size += len(chunk)
+        stated = manifest["files"].get(name) or {}
+        if stated.get("sha256") != digest.hexdigest() or stated.get("size") != size:
+            self.problems.append(f"{name} differs from the digest {MANIFEST} states")
+
+    def _checkpoints(self, manifest: dict[str, Any]) -> list[dict[str, Any]]:
+        if "checkpoints.json" not in self._archive.namelist():
+            return []
+        data = self._archive.read("checkpoints.json")
+        self._digest(manifest, "checkpoints.json", iter([data]))
+        try:
+            loaded = json.loads(data)
+            checkpoints = [
+                {
+                    "id": int(item["id"]),
+                    "seq": int(item["seq"]),
+                    "head_hash": str(item["head_hash"]),
+                    "time": str(item["time"]),
+                    "key_id": str(item["key_id"]),
+                    "signature": str(item["signature"]),
+                }
+                for item in loaded
+            ]
+        except (ValueError, KeyError, TypeError) as exc:
+            self.problems.append(f"checkpoints.json is not a list of checkpoints: {exc}")
+            return []
+        return sorted(checkpoints, key=lambda c: (c["seq"], c["id"]))
+
+    def _records(
+        self, manifest: dict[str, Any], key: Verifier, checkpoints: list[dict[str, Any]]
+    ) -> BundleCheck:
+        digest, size = hashlib.sha256(), 0
+
+        def chunks() -> Iterator[bytes]:
+            nonlocal size
+            for chunk in self._stream("events.ndjson"):
+                digest.update(chunk)
+                size += len(chunk)
+                yield chunk
+
+        source = chunks()
+        parsed = _ParsedRows(_lines(source))
+        rows = iter(parsed)
+        head = next(rows, None)
+        walk = check_chain(
+            itertools.chain([head] if head is not None else [], rows),
+            start_seq=head[0] if head is not None else 1,
+            start_prev=None,
+            keep={c["seq"] for c in checkpoints},
+        )
+        # The walk may stop early on a line that is not a record: read the rest for the digest.
+        for _ in source:
+            pass
+        stated = manifest["files"].get("events.ndjson") or {}
+        if stated.get("sha256") != digest.hexdigest() or stated.get("size") != size:
+            self.problems.append(f"events.ndjson differs from the digest {MANIFEST} states")
+        self.problems.extend(parsed.problems)
+        first = parsed.first_seq
+        for finding in walk.findings:
+            self.problems.append(
+                f"events.ndjson: {finding.problem} at {finding.seq}: {finding.detail}"
+            )
+        signer = self._trusted or key
+        for checkpoint in checkpoints:
+            self._checkpoint(checkpoint, signer, walk.kept, first, walk.last_seq)
+        covered = max((c["seq"] for c in checkpoints), default=None)
+        if walk.count and (covered is None or covered < walk.last_seq):
+            start = max((covered or 0) + 1, first or 0)
+            self.problems.append(
+                f"records {start}..{walk.last_seq} are not covered by a checkpoint in the "
+                "bundle: nothing signed vouches for them"
+            )
+        return BundleCheck(
+            key_id=signer.key_id,
+            records=walk.count,
+            first_seq=first,
+            last_seq=walk.last_seq if walk.count else None,
+            checkpoints=len(checkpoints),
+            covered_to=covered,
+            manifest=manifest,
+        )
+
+    def _checkpoint(
+        self,
+        checkpoint: dict[str, Any],
+        key: Verifier,
+        hashes: dict[int, str],
+        first: int | None,
+        last: int,
+    ) -> None:
+        label = f"checkpoints.json: checkpoint {checkpoint['id']} (record {checkpoint['seq']})"
+        message = checkpoint_message(
+            seq=checkpoint["seq"],
+            head_hash=checkpoint["head_hash"],
+            time=checkpoint["time"],
+            key=checkpoint["key_id"],
+        )
+        if checkpoint["key_id"] != key.key_id:
+            self.problems.append(f"{label} names key {checkpoint['key_id']}, not {key.key_id}")
+        elif not key.is_valid(message, checkpoint["signature"]):
+            self.problems.append(f"{label} has a signature that does not verify")
+        if first is None or not first <= checkpoint["seq"] <= last:
+            self.problems.append(f"{label} is outside the bundled records and cannot be checked")
+        elif hashes.get(checkpoint["seq"]) != checkpoint["head_hash"]:
+            self.problems.append(f"{label} signed a different hash than the bundled record has")
+
+
+class _ParsedRows:
+    """NDJSON lines as the row tuples `check_chain` walks; stops at the first bad line."""
+
+    def __init__(self, lines: Iterator[bytes]) -> None:
+        self._lines = lines
+        self.problems: list[str] = []
+        self.first_seq: int | None = None
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        for number, line in enumerate(self._lines, start=1):
+            try:
+                item = json.loads(line)
+                row = (
+                    item["seq"],
+                    item["time"],
+                    item["kind"],
+                    item["actor"],
+                    item["subject"],
+                    item["source"],
+                    item["commit"],
+                    chain.canonical_payload(item["payload"]),
+                    item["prev_hash"],
+                    item["hash"],
+                )
+                if type(row[0]) is not int or not all(isinstance(v, str) for v in row[1:5]):
+                    raise TypeError("fields of the wrong type")
+            except (ValueError, KeyError, TypeError) as exc:
+                self.problems.append(f"events.ndjson line {number} is not a record: {exc}")
+                return
+            if self.first_seq is None:
+                self.first_seq = row[0]
+            yield row
+
+
+def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    rest = b""
+    for chunk in chunks:
+        parts = (rest + chunk).split(b"\n")
+        rest = parts.pop()
+        yield from (part for part in parts if part.strip())
+    if rest.strip():
+        yield rest
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest of a bundle, unchecked (for display before or after `verify_bundle`)."""
+    with zipfile.ZipFile(path) as archive:
+        loaded: dict[str, Any] = json.loads(archive.read(MANIFEST))
+    return loaded
