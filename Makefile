@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 
 services:
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-chromium.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,166 @@
+"""The web page in a real browser (Debian's chromium through Playwright) on a real server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from gatekeeper.admission.server import ServerThread, bind
+from gatekeeper.audit import migrate
+from gatekeeper.audit.database import create_database_engine
+from gatekeeper.audit.signing import Signer, Verifier
+from gatekeeper.audit.store import AuditStore
+from gatekeeper.dashboard.app import create_app
+from gatekeeper.dashboard.auth import TokensFile
+from gatekeeper.dashboard.integrity import IntegrityMonitor
+from gatekeeper.dashboard.server import build_server
+from gatekeeper.settings import Settings
+from tests.integration.audit.test_tamper import tamper
+from tests.integration.dashboard.conftest import READER, seed, write_tokens
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
+CHROMIUM = shutil.which("chromium")
+_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@dataclass
+class Site:
+    url: str
+    store: AuditStore
+    integrity: IntegrityMonitor
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if CHROMIUM is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium must be installed under CI=true (scripts/ensure-chromium.sh)")
+        pytest.skip("chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    engine = create_database_engine(f"sqlite:///{tmp_path / 'audit.db'}")
+    migrate.upgrade(engine)
+    store = AuditStore(engine)
+    seed(store)
+    signer = Signer(Ed25519PrivateKey.generate())
+    store.checkpoint(signer)
+    integrity = IntegrityMonitor(store, Verifier(signer.public_key))
+    integrity.refresh(full=True)
+    settings = Settings(dashboard={"auth": "tokens", "tokensFile": str(write_tokens(tmp_path))})
+    app = create_app(
+        settings,
+        store=store,
+        authenticator=TokensFile.load(tmp_path / "tokens.yaml"),
+        integrity=integrity,
+    )
+    sock = bind("127.0.0.1")
+    thread = ServerThread(build_server(app, host="127.0.0.1", port=0), sock)
+    thread.start()
+    try:
+        yield Site(url=f"http://127.0.0.1:{thread.port}", store=store, integrity=integrity)
+    finally:
+        thread.stop()
+        engine.dispose()
+
+
+def _signed_in(browser: Any, site: Site, width: int = 1280, height: int = 900) -> Any:
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(f"{site.url}/events?namespace=shop")
+    assert "/login" in page.url
+    page.fill("#token", READER)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{site.url}/events?namespace=shop")
+    return page
+
+
+def test_a_wrong_token_is_refused_and_nothing_is_shown(browser: Any, site: Site) -> None:
+    page = browser.new_page()
+    page.goto(f"{site.url}/")
+    page.fill("#token", "wrong")
+    page.click("button[type=submit]")
+    assert "the token is not known" in page.inner_text("[role=alert]")
+    assert page.locator("table.records").count() == 0
+    page.close()
+
+
+def test_signing_in_returns_to_the_page_asked_for_with_its_filters(
+    browser: Any, site: Site
+) -> None:
+    page = _signed_in(browser, site)
+    subjects = page.locator("table.records td.subject").all_inner_texts()
+    assert subjects and all("/shop/" in subject for subject in subjects)
+    assert "namespace=shop" in page.inner_text(".stated")
+    csv_link = page.get_attribute("a:text('CSV')", "href")
+    assert csv_link is not None and "namespace=shop" in csv_link
+    page.close()
+
+
+def test_the_overview_shows_integrity_and_charts(browser: Any, site: Site) -> None:
+    page = _signed_in(browser, site)
+    page.goto(f"{site.url}/")
+    assert page.get_attribute(".integrity", "data-status") == "verified"
+    assert page.locator("svg.chart").count() == 5
+    labels = [page.get_attribute(f"svg.chart-{key}", "aria-label") for key in ("changes", "drift")]
+    assert labels[0] is not None and labels[0].startswith("Changes applied: 2 in 30 days")
+    assert labels[1] is not None and labels[1].startswith("Drift detected: 1 in 30 days")
+    page.close()
+
+
+def test_a_record_drills_down_to_its_chain_proof(browser: Any, site: Site) -> None:
+    page = _signed_in(browser, site)
+    page.click("table.records a:text('5')")
+    page.wait_for_url(f"{site.url}/events/5")
+    proof = page.inner_text(".proof")
+    assert "matches" in proof and "record 4" in proof and "verified" in proof
+    page.close()
+
+
+@pytest.mark.parametrize(("width", "height"), [(900, 900), (390, 844)])
+def test_every_page_fits_the_screen_without_sideways_scrolling(
+    browser: Any, site: Site, width: int, height: int
+) -> None:
+    page = _signed_in(browser, site, width, height)
+    for path in ("/", "/events", "/events/4", "/sources/apps", "/controls", "/rollbacks"):
+        page.goto(f"{site.url}{path}")
+        overflow = page.evaluate(
+            "() => [...document.querySelectorAll('body *')]"
+            ".filter(e => !e.closest('.table-wrap') && e.getBoundingClientRect().right > "
+            "document.documentElement.clientWidth + 1).map(e => e.tagName + '.' + e.className)"
+        )
+        assert overflow == [], (path, overflow)
+    page.close()
+
+
+def test_a_tampered_log_is_announced_on_every_page(browser: Any, site: Site) -> None:
+    tamper(site.store, "UPDATE audit_events SET actor = 'nobody' WHERE seq = 3")
+    site.integrity.refresh(full=True)
+    page = _signed_in(browser, site)
+    banner = page.locator(".integrity")
+    assert banner.get_attribute("data-status") == "tampered"
+    assert "first bad record is #3" in banner.inner_text()
+    assert page.locator("table.records .badge.status-verified").count() == 0
+    assert page.locator("table.records .badge.status-not-verified").count() > 0
+    page.close()
