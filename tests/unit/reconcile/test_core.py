@@ -1,0 +1,324 @@
+"""The reconcile core on plain values: what a pass plans, and what it records for what happened."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gatekeeper.audit import events
+from gatekeeper.kube.contract import DesiredObject
+from gatekeeper.kube.objects import ObjectKey
+from gatekeeper.reconcile import core, planner
+from gatekeeper.reconcile.desired import Desired, Signature, SkipPolicies, SkipProvenance
+from gatekeeper.reconcile.history import AdmittedChange
+from gatekeeper.reconcile.intent import Purpose, Rollback, Sync
+from tests.unit.reconcile.fakes import KINDS, NAMESPACE, SOURCE, source_settings
+
+OLD = "1" * 40
+NEW = "2" * 40
+
+
+def _config_map(name: str, **data: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "data": data,
+    }
+
+
+def _desired(*manifests: dict[str, Any], commit: str = NEW, **extra: Any) -> Desired:
+    objects = tuple(
+        DesiredObject(key=ObjectKey.of(m), path=f"apps/{m['metadata']['name']}.yaml", manifest=m)
+        for m in manifests
+    )
+    return Desired(
+        source=SOURCE,
+        commit=commit,
+        objects=objects,
+        resources={item.key: KINDS[("v1", "ConfigMap")] for item in objects},
+        custom_kinds=frozenset(),
+        signature=Signature(signer="alice"),
+        **extra,
+    )
+
+
+def _live(manifest: dict[str, Any], *, commit: str) -> dict[str, Any]:
+    item = DesiredObject(key=ObjectKey.of(manifest), path="", manifest=manifest)
+    obj = planner.expected(item, source=SOURCE, commit=commit)
+    obj["metadata"]["uid"] = "server-set"
+    return obj
+
+
+def _plan(
+    desired: Desired,
+    *live: dict[str, Any],
+    synced: str | None = OLD,
+    purpose: Purpose | None = None,
+    **settings: Any,
+) -> core.PassPlan:
+    return core.plan(
+        core.Facts(
+            source=source_settings(**settings),
+            desired=desired,
+            live={ObjectKey.of(obj): obj for obj in live},
+            synced_commit=synced,
+            purpose=purpose or Sync(),
+            actor="gatekeeper-reconciler",
+        )
+    )
+
+
+def _kinds(accounted: core.Accounted) -> list[str]:
+    return [record.kind for record in accounted.records]
+
+
+def test_a_first_sync_plans_every_object_and_records_one_sync_applied() -> None:
+    decided = _plan(_desired(_config_map("a"), _config_map("b")), synced=None)
+
+    accounted = core.account(decided, core.Executed())
+
+    assert decided.apply
+    assert [item.key.name for item in decided.objects.to_apply] == ["a", "b"]
+    assert _kinds(accounted) == [events.SYNC_APPLIED]
+    assert accounted.records[0].payload["since"] is None
+    assert (accounted.result.outcome, accounted.result.applied) == ("applied", 2)
+    assert accounted.judge_health
+
+
+def test_a_synced_commit_that_matches_the_cluster_plans_nothing_and_records_nothing() -> None:
+    manifest = _config_map("a", k="v")
+
+    decided = _plan(_desired(manifest), _live(manifest, commit=NEW), synced=NEW)
+    accounted = core.account(decided, core.Executed())
+
+    assert not decided.apply
+    assert (decided.correct, decided.prune) == ((), ())
+    assert accounted.records == ()
+    assert accounted.result.outcome == "unchanged"
+
+
+def test_a_new_commit_applies_what_differs_and_prunes_what_it_no_longer_has() -> None:
+    kept, gone = _config_map("kept", k="v"), _config_map("gone")
+
+    decided = _plan(_desired(kept), _live(kept, commit=OLD), _live(gone, commit=OLD))
+
+    assert [item.key.name for item in decided.objects.to_apply] == ["kept"]
+    assert [obj["metadata"]["name"] for obj in decided.prune] == ["gone"]
+
+
+def test_with_prune_off_stale_objects_are_left_alone() -> None:
+    decided = _plan(_desired(), _live(_config_map("gone"), commit=OLD), prune=False)
+
+    assert decided.prune == ()
+
+
+def test_a_difference_on_the_synced_commit_is_drift_to_correct_not_a_change() -> None:
+    manifest = _config_map("a", k="v")
+    live = _live(manifest, commit=NEW)
+    live["data"]["k"] = "edited"
+
+    decided = _plan(_desired(manifest), live, synced=NEW)
+
+    assert not decided.apply
+    assert [found.desired.key.name for found in decided.drifted] == ["a"]
+    assert [[item.key.name for item in tier] for tier in decided.correct] == [["a"]]
+
+
+def test_in_report_mode_drift_is_recorded_and_nothing_is_planned_to_correct_it() -> None:
+    manifest = _config_map("a", k="v")
+
+    decided = _plan(_desired(manifest), synced=NEW, drift="report")
+    accounted = core.account(decided, core.Executed())
+
+    assert decided.correct == ()
+    assert _kinds(accounted) == [events.DRIFT_DETECTED]
+    assert accounted.records[0].payload["missing"] is True
+    assert accounted.result.drifted == 1
+
+
+def test_drift_names_the_newest_user_the_webhook_let_change_the_object() -> None:
+    manifest = _config_map("a", k="v")
+    decided = _plan(_desired(manifest), synced=NEW)
+    carol = AdmittedChange(
+        seq=7,
+        time="2027-01-15T10:00:00+00:00",
+        user="carol",
+        groups=("gatekeeper:break-glass",),
+        operation="DELETE",
+        decision=events.BREAKGLASS,
+        reason="INC-7",
+    )
+
+    accounted = core.account(
+        decided, core.Executed(witnesses={decided.drifted[0].desired.key: [carol]})
+    )
+
+    detected, corrected = accounted.records
+    assert (detected.kind, detected.actor) == (events.DRIFT_DETECTED, "carol")
+    assert detected.payload["admitted_changes"][0]["reason"] == "INC-7"
+    assert (corrected.kind, corrected.actor) == (events.DRIFT_CORRECTED, "gatekeeper-reconciler")
+
+
+def test_a_failed_apply_is_recorded_as_one_sync_failed_and_nothing_after_it() -> None:
+    decided = _plan(
+        _desired(_config_map("a"), _config_map("b")), _live(_config_map("c"), commit=OLD)
+    )
+    a, b = (item.key for item in decided.objects.to_apply)
+    failure = core.ApplyFailure("b: HTTP 422", applied=(a,), not_applied=(b,))
+
+    accounted = core.account(
+        decided,
+        core.Executed(apply_failure=failure, deletions=(core.Deletion(decided.prune[0], True),)),
+    )
+
+    (failed,) = accounted.records
+    assert (failed.kind, failed.payload["stage"]) == (events.SYNC_FAILED, "apply")
+    assert (failed.payload["applied"], failed.payload["not_applied"]) == (
+        [f"ConfigMap/{NAMESPACE}/a"],
+        [f"ConfigMap/{NAMESPACE}/b"],
+    )
+    assert (accounted.result.outcome, accounted.result.message) == ("failed", "b: HTTP 422")
+    assert not accounted.judge_health
+
+
+def test_a_failed_correction_is_recorded_at_stage_drift_instead_of_as_corrected() -> None:
+    decided = _plan(_desired(_config_map("a")), synced=NEW)
+    key = decided.drifted[0].desired.key
+
+    accounted = core.account(
+        decided, core.Executed(correction_failure=core.ApplyFailure("boom", (), (key,)))
+    )
+
+    assert _kinds(accounted) == [events.DRIFT_DETECTED, events.SYNC_FAILED]
+    assert accounted.records[1].payload["stage"] == "drift"
+    assert accounted.result.outcome == "unchanged"
+
+
+def test_each_deletion_is_accounted_for_on_its_own() -> None:
+    stale = [_live(_config_map(name), commit=OLD) for name in ("gone", "refused", "vanished")]
+    decided = _plan(_desired(), *stale)
+    gone, refused, vanished = decided.prune
+
+    accounted = core.account(
+        decided,
+        core.Executed(
+            deletions=(
+                core.Deletion(gone, deleted=True),
+                core.Deletion(refused, deleted=False, error="HTTP 403"),
+                core.Deletion(vanished, deleted=False),
+            )
+        ),
+    )
+
+    assert _kinds(accounted) == [events.SYNC_APPLIED, events.PRUNED, events.SYNC_FAILED]
+    assert accounted.records[1].subject == f"ConfigMap/{NAMESPACE}/gone"
+    assert accounted.records[2].payload == {
+        "stage": "prune",
+        "error": "HTTP 403",
+        "applied": [],
+        "not_applied": [f"ConfigMap/{NAMESPACE}/refused"],
+    }
+    assert accounted.result.pruned == 1
+
+
+def _rollback(to: str = OLD) -> Rollback:
+    return Rollback(
+        to=to,
+        from_commit=NEW,
+        head=NEW,
+        reason="v2 breaks checkout",
+        requested_by="alice",
+        automatic=False,
+    )
+
+
+def test_a_rollback_applies_as_its_requester_and_records_the_rollback_last() -> None:
+    manifest = _config_map("a", v="1")
+    skip = SkipProvenance(reason="verified before", signature=Signature(signer="alice"))
+    desired = _desired(manifest, commit=OLD, skipped=(skip,))
+
+    decided = _plan(
+        desired, _live(_config_map("a", v="2"), commit=NEW), synced=NEW, purpose=_rollback()
+    )
+    accounted = core.account(decided, core.Executed())
+
+    applied, rollback = accounted.records
+    assert (applied.kind, applied.actor, applied.payload["rollback"]) == (
+        events.SYNC_APPLIED,
+        "alice",
+        True,
+    )
+    assert applied.payload["skipped_gates"] == [{"gate": "provenance", "reason": "verified before"}]
+    assert (rollback.kind, rollback.commit, rollback.payload["from"]) == (events.ROLLBACK, OLD, NEW)
+    assert (accounted.result.outcome, accounted.result.commit) == ("rolled_back", OLD)
+    assert not accounted.judge_health
+
+
+def test_a_rollback_to_the_synced_commit_still_applies_and_records_it() -> None:
+    manifest = _config_map("a")
+
+    decided = _plan(
+        _desired(manifest, commit=OLD), _live(manifest, commit=OLD), synced=OLD, purpose=_rollback()
+    )
+
+    assert decided.apply
+    assert _kinds(core.account(decided, core.Executed())) == [events.SYNC_APPLIED, events.ROLLBACK]
+
+
+def test_the_facts_of_a_rollback_must_be_those_of_the_commit_it_returns_to() -> None:
+    with pytest.raises(ValueError, match="commit it returns to"):
+        _plan(_desired(commit=NEW), purpose=_rollback(to=OLD))
+
+
+def test_corrections_made_from_a_commit_whose_gates_were_skipped_say_so() -> None:
+    skips = (SkipProvenance(reason="synced before"), SkipPolicies(reason="passed then"))
+    decided = _plan(_desired(_config_map("a"), skipped=skips), synced=NEW)
+
+    _, corrected = core.account(decided, core.Executed()).records
+
+    assert corrected.payload["skipped_gates"] == [
+        {"gate": "provenance", "reason": "synced before"},
+        {"gate": "policies", "reason": "passed then"},
+    ]
+
+
+def test_a_rejection_records_sync_rejected_and_one_policy_denied_per_denied_object() -> None:
+    reasons = [
+        {
+            "kind": "policy",
+            "object": "ConfigMap/shop/b",
+            "path": "b.yaml",
+            "policy": "p",
+            "message": "x",
+        },
+        {
+            "kind": "policy",
+            "object": "ConfigMap/shop/b",
+            "path": "b.yaml",
+            "policy": "q",
+            "message": "y",
+        },
+        {"kind": "unknown_kind", "path": "c.yaml", "message": "z"},
+    ]
+
+    records = core.rejection(
+        source=SOURCE, commit=NEW, since=OLD, reasons=reasons, actor="me", policy_set_version="v1"
+    )
+
+    assert [record.kind for record in records] == [events.SYNC_REJECTED, events.POLICY_DENIED]
+    assert records[0].payload["kept"] == OLD
+    assert records[0].payload["policy_set_version"] == "v1"
+    assert [m["policy"] for m in records[1].payload["messages"]] == ["p", "q"]
+
+
+def test_a_refused_target_reports_the_pass_on_the_synced_commit_with_its_reasons() -> None:
+    kept = core.PassResult(SOURCE, "unchanged", OLD, drifted=2)
+    reasons = [{"message": f"reason {n}"} for n in range(5)]
+
+    result = core.rejected(SOURCE, NEW, reasons, kept=kept)
+
+    assert (result.outcome, result.commit, result.drifted) == ("rejected", NEW, 2)
+    assert result.message == "reason 0; reason 1; reason 2 (and 2 more)"
+    assert core.rejected(SOURCE, NEW, [], kept=None).message == "nothing synced yet"

@@ -1,0 +1,489 @@
+"""The reconciler over in-memory Git, cluster and store: the core's decisions, end to end, fast."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gatekeeper.audit import events
+from gatekeeper.kube import contract
+from gatekeeper.kube.objects import ObjectKey
+from gatekeeper.reconcile.errors import RollbackRefused
+from gatekeeper.reconcile.history import SYNC_HEALTHY, SYNC_UNHEALTHY
+from tests.unit.reconcile.fakes import NAMESPACE, SOURCE, World, config_map, deployment, managed
+
+
+def _data(world: World, name: str) -> Any:
+    found = world.cluster.get("ConfigMap", name)
+    assert found is not None, f"ConfigMap {name} is not in the cluster"
+    return found["data"]
+
+
+def _commit_of(world: World, kind: str, name: str, group: str = "") -> str:
+    found = world.cluster.get(kind, name, group=group)
+    assert found is not None
+    return str(found["metadata"]["annotations"][contract.COMMIT_ANNOTATION])
+
+
+def test_a_first_sync_applies_every_object_with_its_provenance_and_records_it(
+    world: World,
+) -> None:
+    sha = world.git.commit(
+        {
+            "apps/settings.yaml": config_map("settings", {"color": "blue"}),
+            "apps/web.yaml": deployment("web", "nginx:1.25"),
+        }
+    )
+
+    result = world.reconciler().reconcile(SOURCE)
+
+    assert (result.outcome, result.commit, result.applied) == ("applied", sha, 2)
+    assert managed(world.cluster) == ["settings", "web"]
+    settings = world.cluster.get("ConfigMap", "settings")
+    assert settings is not None
+    annotations = settings["metadata"]["annotations"]
+    assert annotations[contract.SOURCE_ANNOTATION] == SOURCE
+    assert annotations[contract.COMMIT_ANNOTATION] == sha
+    assert world.ledger.verified_commit(SOURCE, sha) is not None
+    assert len(world.ledger.desired[(SOURCE, sha)]) == 2
+    (applied,) = world.store.of(events.SYNC_APPLIED)
+    assert applied.commit == sha
+    assert applied.payload["since"] is None
+    assert applied.payload["signer"] == "alice"
+    assert sorted(applied.payload["applied"]) == [
+        f"ConfigMap/{NAMESPACE}/settings",
+        f"apps/Deployment/{NAMESPACE}/web",
+    ]
+    assert "skipped_gates" not in applied.payload
+
+
+def test_a_second_pass_on_the_same_commit_applies_nothing_and_records_nothing(
+    world: World,
+) -> None:
+    world.git.commit({"apps/settings.yaml": config_map("settings", {"color": "blue"})})
+    reconciler = world.reconciler()
+    reconciler.reconcile(SOURCE)
+    applies, records = len(world.cluster.applied), len(world.store.records)
+
+    again = reconciler.reconcile(SOURCE)
+
+    assert (again.outcome, again.applied, again.drifted, again.pruned) == ("unchanged", 0, 0, 0)
+    assert len(world.cluster.applied) == applies
+    assert len(world.store.records) == records
+
+
+def test_a_new_commit_that_changes_one_object_applies_that_object_and_moves_the_rest_along(
+    world: World,
+) -> None:
+    first = world.git.commit(
+        {
+            "apps/a.yaml": config_map("a", {"k": "v"}),
+            "apps/b.yaml": config_map("b", {"k": "v"}),
+        }
+    )
+    reconciler = world.reconciler()
+    reconciler.reconcile(SOURCE)
+
+    second = world.git.commit({"apps/a.yaml": config_map("a", {"k": "changed"})})
+    result = reconciler.reconcile(SOURCE)
+
+    assert (result.outcome, result.commit) == ("applied", second)
+    assert _data(world, "a") == {"k": "changed"}
+    assert _commit_of(world, "ConfigMap", "b") == second  # its commit annotation moves on
+    applied = world.store.of(events.SYNC_APPLIED)[-1]
+    assert applied.payload["since"] == first
+    assert len(applied.payload["objects"]) == 2
+
+
+def test_an_object_removed_from_git_is_pruned_and_recorded(world: World) -> None:
+    world.git.commit(
+        {
+            "apps/keep.yaml": config_map("keep", {"k": "v"}),
+            "apps/gone.yaml": config_map("gone", {"k": "v"}),
+        }
+    )
+    reconciler = world.reconciler()
+    reconciler.reconcile(SOURCE)
+
+    sha = world.git.commit({"apps/gone.yaml": None})
+    result = reconciler.reconcile(SOURCE)
+
+    assert (result.outcome, result.pruned) == ("applied", 1)
+    assert managed(world.cluster) == ["keep"]
+    (pruned,) = world.store.of(events.PRUNED)
+    assert (pruned.subject, pruned.commit) == (f"ConfigMap/{NAMESPACE}/gone", sha)
+
+
+def test_with_prune_off_a_removed_object_stays(world: World) -> None:
+    world.git.commit({"apps/a.yaml": config_map("a", {}), "apps/b.yaml": config_map("b", {})})
+    reconciler = world.reconciler(world.source(prune=False))
+    reconciler.reconcile(SOURCE)
+
+    world.git.commit({"apps/a.yaml": None})
+    result = reconciler.reconcile(SOURCE)
+
+    assert (result.outcome, result.pruned) == ("applied", 0)
+    assert managed(world.cluster) == ["a", "b"]
+    assert world.store.of(events.PRUNED) == []
+
+
+def _edit_color(world: World, value: str) -> None:
+    def change(obj: dict[str, Any]) -> None:
+        obj["data"]["color"] = value
+
+    world.cluster.edit(
+        "ConfigMap", "settings", change, manager="kubectl-edit", fields={"f:data": {"f:color": {}}}
+    )
+
+
+def test_drift_in_report_mode_is_recorded_naming_who_changed_it_and_left_in_place(
+    world: World,
+) -> None:
+    sha = world.git.commit({"apps/settings.yaml": config_map("settings", {"color": "blue"})})
+    reconciler = world.reconciler(world.source(drift="report"))
+    reconciler.reconcile(SOURCE)
+    _edit_color(world, "red")
+
+    result = reconciler.reconcile(SOURCE)
+
+    assert (result.outcome, result.drifted) == ("unchanged", 1)
+    assert _data(world, "settings") == {"color": "red"}
+    (detected,) = world.store.of(events.DRIFT_DETECTED)
+    assert (detected.subject, detected.commit) == (f"ConfigMap/{NAMESPACE}/settings", sha)
+    assert detected.actor == "kubectl-edit"
+    assert detected.payload["mode"] == "report"
+    assert detected.payload["diff"] == [{"path": "data.color", "desired": "blue", "live": "red"}]
+    assert world.store.of(events.DRIFT_CORRECTED) == []
+
+
+def test_drift_in_correct_mode_is_applied_again_and_recorded_as_corrected(world: World) -> None:
+    world.git.commit({"apps/settings.yaml": config_map("settings", {"color": "blue"})})
+    reconciler = world.reconciler()
+    reconciler.reconcile(SOURCE)
+    _edit_color(world, "red")
+
+    result = reconciler.reconcile(SOURCE)
+
+    assert (result.outcome, result.drifted) == ("unchanged", 1)
+    assert _data(world, "settings") == {"color": "blue"}
+    assert world.store.kinds()[-2:] == [events.DRIFT_DETECTED, events.DRIFT_CORRECTED]
+    (corrected,) = world.store.of(events.DRIFT_CORRECTED)
+    assert corrected.payload == {
+        "object": f"ConfigMap/{NAMESPACE}/settings",
+        "missing": False,
+        "fields": 1,
+    }
+
+
+def test_a_deleted_managed_object_is_drift_and_is_created_again(world: World) -> None:
+    world.git.commit({"apps/settings.yaml": config_map("settings", {"color": "blue"})})
+    reconciler = world.reconciler()
+    reconciler.reconcile(SOURCE)
+    del world.cluster.objects[next(iter(world.cluster.objects))]
+
+    reconciler.reconcile(SOURCE)
+
+    assert _data(world, "settings") == {"color": "blue"}
+    (detected,) = world.store.of(events.DRIFT_DETECTED)
+    assert detected.payload["missing"] is True
+    assert detected.actor == "unknown"
+
+
+@pytest.mark.parametrize(("signer", "reason"), [(None, "unsigned"), ("mallory", "unknown_key")])
+def test_an_untrusted_commit_is_rejected_applies_nothing_and_records_sync_rejected(
+    world: World, signer: str | None, reason: str
+) -> None:
+    good = world.git.commit({"apps/settings.yaml": config_map("settings", {"color": "blue"})})
+    reconciler = world.reconciler()
+    reconciler.reconcile(SOURCE)
+    applies = len(world.cluster.applied)
+
+    bad = world.git.commit(
+        {
+            "apps/settings.yaml": config_map("settings", {"color": "red"}),
+            "apps/extra.yaml": config_map("extra", {}),
+        },
+        signer=signer,
+    )
+    result = reconciler.reconcile(SOURCE)
+
+    assert (result.outcome, result.commit, result.ok) == ("rejected", bad, False)
+    assert len(world.cluster.applied) == applies
+    assert managed(world.cluster) == ["settings"]
+    assert _commit_of(world, "ConfigMap", "settings") == good
+    assert bad not in world.git.exported  # an untrusted commit is never even rendered
+    (rejected,) = world.store.of(events.SYNC_REJECTED)
+    assert (rejected.commit, rejected.payload["since"], rejected.payload["kept"]) == (
+        bad,
+        good,
+        good,
+    )
+    (found,) = rejected.payload["reasons"]
+    assert (found["kind"], found["commit"], found["reason"]) == ("untrusted", bad, reason)
+    assert world.ledger.verified_commit(SOURCE, bad) is None
+
+
+def test_an_untrusted_first_commit_leaves_the_source_unsynced(world: World) -> None:
+    world.git.commit({"apps/a.yaml": config_map("a", {})}, signer=None)
+
+    result = world.reconciler().reconcile(SOURCE)
+
+    assert result.outcome == "rejected"
+    assert "is not trusted" in result.message
+    assert world.cluster.objects == {}
+    assert world.store.kinds() == [events.SYNC_REJECTED]
+
+
+def test_a_rejected_commit_is_recorded_once_however_many_passes_see_it(world: World) -> None:
+    world.git.commit({"apps/a.yaml": config_map("a", {"k": "v"})})
+    reconciler = world.reconciler()
+    reconciler.reconcile(SOURCE)
+    world.git.commit({"apps/a.yaml": config_map("a", {"k": "w"})}, signer=None)
+
+    outcomes = [reconciler.reconcile(SOURCE).outcome for _ in range(3)]
+
+    assert outcomes == ["rejected"] * 3
+    assert len(world.store.of(events.SYNC_REJECTED)) == 1
+
+
+def test_a_commit_a_policy_denies_is_rejected_whole_with_one_policy_denied_per_object(
+    world: World,
+) -> None:
+    world.git.commit({"apps/a.yaml": config_map("a", {"k": "v"})})
+    reconciler = world.reconciler()
+    reconciler.reconcile(SOURCE)
+
+    bad = world.git.commit(
+        {
+            "apps/a.yaml": config_map("a", {"k": "changed"}),
+            "apps/b.yaml": config_map("b", {}, forbidden="true"),
+            "apps/c.yaml": config_map("c", {}, forbidden="true"),
+        }
+    )
+    result = reconciler.reconcile(SOURCE)
+
+    assert result.outcome == "rejected"
+    assert _data(world, "a") == {"k": "v"}
+    assert managed(world.cluster) == ["a"]
+    (rejected,) = world.store.of(events.SYNC_REJECTED)
+    assert [(r["kind"], r["policy"]) for r in rejected.payload["reasons"]] == [
+        ("policy", "tests.no_forbidden"),
+        ("policy", "tests.no_forbidden"),
+    ]
+    denied = world.store.of(events.POLICY_DENIED)
+    assert [(r.subject, r.commit) for r in denied] == [
+        (f"ConfigMap/{NAMESPACE}/b", bad),
+        (f"ConfigMap/{NAMESPACE}/c", bad),
+    ]
+    assert world.ledger.verified_commit(SOURCE, bad) is None
+
+
+def test_a_commit_policies_refused_is_tried_again_once_the_policy_set_changes(
+    world: World,
+) -> None:
+    world.git.commit({"apps/a.yaml": config_map("a", {"k": "v"})})
+    reconciler = world.reconciler()
+    reconciler.reconcile(SOURCE)
+    world.git.commit({"apps/b.yaml": config_map("b", {}, forbidden="true")})
+    reconciler.reconcile(SOURCE)
+    reconciler.reconcile(SOURCE)
+
+    world.policies.stricter()
+    reconciler.reconcile(SOURCE)
+
+    assert len(world.store.of(events.SYNC_REJECTED)) == 2
+
+
+def test_a_policy_warning_does_not_block_and_is_recorded_with_the_sync(world: World) -> None:
+    world.git.commit({"apps/a.yaml": config_map("a", {}, shaky="true")})
+
+    result = world.reconciler().reconcile(SOURCE)
+
+    assert result.outcome == "applied"
+    (applied,) = world.store.of(events.SYNC_APPLIED)
+    assert applied.payload["warnings"] == [
+        {"object": f"ConfigMap/{NAMESPACE}/a", "policy": "tests.shaky", "message": "looks shaky"}
+    ]
+
+
+def test_an_api_failure_mid_apply_records_exactly_what_was_and_was_not_applied(
+    world: World,
+) -> None:
+    sha = world.git.commit(
+        {"apps/a.yaml": config_map("a", {}), "apps/web.yaml": deployment("web", "nginx:1")}
+    )
+    web = ObjectKey("apps", "Deployment", NAMESPACE, "web")
+    world.cluster.refuse[web] = "spec.selector: Required value"
+
+    result = world.reconciler().reconcile(SOURCE)
+
+    assert result.outcome == "failed"
+    assert world.store.kinds() == [events.SYNC_FAILED]
+    (failed,) = world.store.of(events.SYNC_FAILED)
+    assert failed.commit == sha
+    assert failed.payload["stage"] == "apply"
+    assert failed.payload["applied"] == [f"ConfigMap/{NAMESPACE}/a"]
+    assert failed.payload["not_applied"] == [f"apps/Deployment/{NAMESPACE}/web"]
+
+
+def test_a_rollback_returns_to_a_verified_commit_records_who_asked_and_holds_there(
+    world: World,
+) -> None:
+    first = world.git.commit({"apps/a.yaml": config_map("a", {"v": "1"})})
+    reconciler = world.reconciler()
+    reconciler.reconcile(SOURCE)
+    second = world.git.commit(
+        {"apps/a.yaml": config_map("a", {"v": "2"}), "apps/b.yaml": config_map("b", {})}
+    )
+    reconciler.reconcile(SOURCE)
+
+    result = reconciler.rollback(
+        SOURCE, to=first[:12], reason="v2 breaks checkout", requested_by="alice"
+    )
+
+    assert (result.outcome, result.commit, result.pruned) == ("rolled_back", first, 1)
+    assert _data(world, "a") == {"v": "1"}
+    assert managed(world.cluster) == ["a"]
+    assert world.store.kinds()[-3:] == [events.SYNC_APPLIED, events.PRUNED, events.ROLLBACK]
+    (rollback,) = world.store.of(events.ROLLBACK)
+    assert (rollback.actor, rollback.commit) == ("alice", first)
+    assert rollback.payload == {
+        "from": second,
+        "to": first,
+        "head": second,
+        "reason": "v2 breaks checkout",
+        "requested_by": "alice",
+        "automatic": False,
+    }
+    applied = world.store.of(events.SYNC_APPLIED)[-1]
+    assert (applied.actor, applied.payload["rollback"]) == ("alice", True)
+    held = reconciler.reconcile(SOURCE)
+    assert (held.outcome, held.commit) == ("unchanged", first)
+
+
+def test_a_rollback_records_that_it_skipped_the_provenance_gate_and_why(world: World) -> None:
+    first = world.git.commit({"apps/a.yaml": config_map("a", {"v": "1"})})
+    reconciler = world.reconciler()
+    reconciler.reconcile(SOURCE)
+    world.git.commit({"apps/a.yaml": config_map("a", {"v": "2"})})
+    reconciler.reconcile(SOURCE)
+    verifications = len(world.git.exported)
+
+    reconciler.rollback(SOURCE, to=first, reason="go back", requested_by="alice")
+
+    applied = world.store.of(events.SYNC_APPLIED)[-1]
+    (skip,) = applied.payload["skipped_gates"]
+    assert skip["gate"] == "provenance"
+    assert f"rollback to commit {first[:12]}, verified for source {SOURCE} at" in skip["reason"]
+    assert applied.payload["signer"] == "alice"  # as the ledger recorded it
+    assert len(world.git.exported) == verifications + 1  # rendered again, policies checked
+    assert world.policies.evaluated[-1] == "a"
+
+
+def test_a_rollback_to_a_commit_never_verified_for_the_source_is_refused(world: World) -> None:
+    world.git.commit({"apps/a.yaml": config_map("a", {"v": "1"})})
+    reconciler = world.reconciler()
+    reconciler.reconcile(SOURCE)
+    unsigned = world.git.commit({"apps/a.yaml": config_map("a", {"v": "evil"})}, signer=None)
+    reconciler.reconcile(SOURCE)
+
+    with pytest.raises(RollbackRefused, match="never verified"):
+        reconciler.rollback(SOURCE, to=unsigned, reason="try it", requested_by="mallory")
+
+    assert _data(world, "a") == {"v": "1"}
+    assert world.store.of(events.ROLLBACK) == []
+
+
+def test_a_rollback_the_current_policies_refuse_applies_nothing(world: World) -> None:
+    old = world.git.commit({"apps/a.yaml": config_map("a", {"v": "1"}, legacy="yes")})
+    reconciler = world.reconciler()
+    reconciler.reconcile(SOURCE)
+    world.git.commit({"apps/a.yaml": config_map("a", {"v": "2"})})
+    reconciler.reconcile(SOURCE)
+    world.policies.stricter()
+
+    with pytest.raises(RollbackRefused, match="no longer allowed"):
+        reconciler.rollback(SOURCE, to=old, reason="go back", requested_by="bob")
+
+    assert _data(world, "a") == {"v": "2"}
+
+
+def test_a_restarted_reconciler_records_the_gates_it_skips_when_it_corrects_drift(
+    world: World,
+) -> None:
+    sha = world.git.commit({"apps/settings.yaml": config_map("settings", {"color": "blue"})})
+    world.reconciler().reconcile(SOURCE)
+    _edit_color(world, "red")
+    evaluated = len(world.policies.evaluated)
+
+    world.reconciler().reconcile(SOURCE)
+
+    assert _data(world, "settings") == {"color": "blue"}
+    assert len(world.policies.evaluated) == evaluated  # the synced commit is not evaluated again
+    (corrected,) = world.store.of(events.DRIFT_CORRECTED)
+    skipped = {skip["gate"]: skip["reason"] for skip in corrected.payload["skipped_gates"]}
+    assert set(skipped) == {"provenance", "policies"}
+    assert all(f"commit {sha[:12]} is the one synced (record 1)" in r for r in skipped.values())
+
+
+def _ready(world: World, name: str) -> None:
+    found = world.cluster.get("Deployment", name, group="apps")
+    assert found is not None
+    found["status"] = {
+        "observedGeneration": found["metadata"]["generation"],
+        "replicas": 1,
+        "updatedReplicas": 1,
+        "readyReplicas": 1,
+        "availableReplicas": 1,
+    }
+
+
+def test_a_workload_is_judged_healthy_only_once_its_status_says_so(world: World) -> None:
+    good = world.git.commit({"apps/web.yaml": deployment("web", "nginx:1.25")})
+    reconciler = world.reconciler()
+    reconciler.reconcile(SOURCE)
+    assert world.store.of(SYNC_HEALTHY) == []
+
+    _ready(world, "web")
+    reconciler.reconcile(SOURCE)
+
+    (healthy,) = world.store.of(SYNC_HEALTHY)
+    assert healthy.commit == good
+
+
+def test_a_sync_still_unhealthy_after_its_timeout_rolls_back_to_the_last_healthy_commit(
+    world: World,
+) -> None:
+    good = world.git.commit({"apps/web.yaml": deployment("web", "nginx:1.25")})
+    reconciler = world.reconciler()
+    reconciler.reconcile(SOURCE)
+    _ready(world, "web")
+    reconciler.reconcile(SOURCE)
+    bad = world.git.commit({"apps/web.yaml": deployment("web", "nginx:1.26-broken")})
+    reconciler.reconcile(SOURCE)
+    assert reconciler.reconcile(SOURCE).outcome == "unchanged"  # within the timeout
+
+    world.clock.advance(61)
+    result = reconciler.reconcile(SOURCE)
+
+    assert (result.outcome, result.commit) == ("rolled_back", good)
+    assert _commit_of(world, "Deployment", "web", group="apps") == good
+    (rollback,) = world.store.of(events.ROLLBACK)
+    assert (rollback.payload["from"], rollback.payload["automatic"]) == (bad, True)
+    assert "web: generation 2 not yet observed (observed 1)" in rollback.payload["reason"]
+
+
+def test_without_auto_rollback_an_unhealthy_sync_is_recorded_once(world: World) -> None:
+    world.git.commit({"apps/web.yaml": deployment("web", "nginx:1.25")})
+    reconciler = world.reconciler(world.source(autoRollback=False))
+    reconciler.reconcile(SOURCE)
+    world.clock.advance(61)
+
+    result = reconciler.reconcile(SOURCE)
+
+    assert result.outcome == "failed"
+    (unhealthy,) = world.store.of(SYNC_UNHEALTHY)
+    assert "unhealthy after sync" in unhealthy.payload["reason"]
+    assert reconciler.reconcile(SOURCE).outcome == "unchanged"
+    assert len(world.store.of(SYNC_UNHEALTHY)) == 1
