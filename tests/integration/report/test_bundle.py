@@ -1,0 +1,237 @@
+"""Evidence bundles: written from a real store, checked offline, and every kind of tampering
+with every file caught."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from gatekeeper.audit.signing import Signer, Verifier
+from gatekeeper.audit.store import AuditStore
+from gatekeeper.cli import main
+from gatekeeper.report.bundle import verify_bundle, write_bundle
+from gatekeeper.report.bundlecheck import BUNDLE_FILES
+from gatekeeper.report.errors import BundleInvalid
+from gatekeeper.report.filters import ReportFilters
+from gatekeeper.report.signing import sign_bytes
+from tests.integration.report.conftest import START, append_fake, public_pem, write_config
+
+pytestmark = pytest.mark.integration
+
+Files = dict[str, bytes]
+
+
+@pytest.fixture
+def bundle(history: AuditStore, signer: Signer, tmp_path: Path) -> Path:
+    path = tmp_path / "evidence.zip"
+    write_bundle(
+        history, ReportFilters(), path, signer=signer, verifier=Verifier(signer.public_key)
+    )
+    return path
+
+
+def read(path: Path) -> Files:
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def rewrite(path: Path, files: Files) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+
+
+def reseal(files: Files, signer: Signer) -> None:
+    """What an insider holding a signing key would do after an edit: fix the manifest's
+    digests and sign it again."""
+    manifest = json.loads(files["MANIFEST.json"])
+    for name in BUNDLE_FILES:
+        signature = sign_bytes(files[name], signer)
+        manifest["files"][name] = {"sha256": signature.sha256, "size": signature.size}
+    files["MANIFEST.json"] = json.dumps(manifest).encode()
+    files["MANIFEST.sig"] = sign_bytes(files["MANIFEST.json"], signer).to_bytes()
+
+
+def edit_events(files: Files, change: Callable[[list[dict[str, object]]], None]) -> None:
+    records = [json.loads(line) for line in files["events.ndjson"].splitlines()]
+    change(records)
+    files["events.ndjson"] = b"".join(
+        json.dumps(record, ensure_ascii=False).encode() + b"\n" for record in records
+    )
+
+
+def problems(path: Path, trusted: Signer | None = None) -> tuple[str, ...]:
+    with pytest.raises(BundleInvalid) as caught:
+        verify_bundle(path, None if trusted is None else Verifier(trusted.public_key))
+    return caught.value.problems
+
+
+def test_a_fresh_bundle_verifies_offline_against_the_trusted_key(
+    bundle: Path, signer: Signer
+) -> None:
+    checked = verify_bundle(bundle, Verifier(signer.public_key))
+    assert (checked.records, checked.first_seq, checked.last_seq) == (6, 1, 6)
+    assert checked.checkpoints == 1 and checked.covered_to == 6
+    files = read(bundle)
+    assert sorted(files) == sorted([*BUNDLE_FILES, "MANIFEST.json", "MANIFEST.sig"])
+    first = json.loads(files["events.ndjson"].splitlines()[0])
+    assert first["payload"]["signer"] == "alice" and first["prev_hash"] == "0" * 64
+    assert files["report.pdf"].startswith(b"%PDF-")
+    assert b"report.csv" in files["report.html"]
+
+
+def test_an_edited_record_is_caught_by_its_digest_and_by_the_chain(
+    bundle: Path, signer: Signer
+) -> None:
+    files = read(bundle)
+
+    def change(records: list[dict[str, object]]) -> None:
+        records[2]["actor"] = "nobody"
+
+    edit_events(files, change)
+    rewrite(bundle, files)
+    assert problems(bundle)[0] == "events.ndjson differs from the digest MANIFEST.json states"
+    reseal(files, signer)
+    rewrite(bundle, files)
+    assert any("hash_mismatch at 3" in problem for problem in problems(bundle, signer))
+
+
+def test_a_dropped_record_breaks_the_links(bundle: Path, signer: Signer) -> None:
+    files = read(bundle)
+    edit_events(files, lambda records: records.pop(3))
+    reseal(files, signer)
+    rewrite(bundle, files)
+    found = problems(bundle, signer)
+    assert any("missing_record at 4" in problem for problem in found)
+
+
+def test_a_changed_checkpoint_no_longer_verifies(bundle: Path, signer: Signer) -> None:
+    files = read(bundle)
+    checkpoints = json.loads(files["checkpoints.json"])
+    checkpoints[0]["head_hash"] = "0" * 64
+    files["checkpoints.json"] = json.dumps(checkpoints).encode()
+    rewrite(bundle, files)
+    assert problems(bundle)[0] == "checkpoints.json differs from the digest MANIFEST.json states"
+    reseal(files, signer)
+    rewrite(bundle, files)
+    found = problems(bundle, signer)
+    assert any("signature that does not verify" in problem for problem in found)
+    assert any("signed a different hash" in problem for problem in found)
+
+
+def test_a_swapped_public_key_is_caught(bundle: Path, signer: Signer) -> None:
+    forger = Signer(Ed25519PrivateKey.generate())
+    files = read(bundle)
+    files["public-key.pem"] = public_pem(forger)
+    rewrite(bundle, files)
+    assert "MANIFEST.sig: signed by key" in problems(bundle)[0]
+    found = problems(bundle, signer)
+    assert found[0].startswith(f"public-key.pem is key {forger.key_id}, not the trusted key")
+
+
+def test_an_edited_report_is_caught(bundle: Path) -> None:
+    files = read(bundle)
+    files["report.html"] = files["report.html"].replace(b"Verified", b"Verified!")
+    rewrite(bundle, files)
+    assert problems(bundle) == ("report.html differs from the digest MANIFEST.json states",)
+
+
+def test_an_edited_manifest_is_caught(bundle: Path) -> None:
+    files = read(bundle)
+    manifest = json.loads(files["MANIFEST.json"])
+    manifest["filters"]["source"] = "apps"
+    files["MANIFEST.json"] = json.dumps(manifest).encode()
+    rewrite(bundle, files)
+    assert problems(bundle)[0].startswith("MANIFEST.sig: the file changed after it was signed")
+
+
+def test_a_bundle_resigned_with_another_key_fails_against_the_trusted_one(
+    bundle: Path, signer: Signer
+) -> None:
+    forger = Signer(Ed25519PrivateKey.generate())
+    files = read(bundle)
+    edit_events(files, lambda records: records.pop())
+    files["public-key.pem"] = public_pem(forger)
+    reseal(files, forger)
+    rewrite(bundle, files)
+    found = problems(bundle, signer)
+    assert found[0].startswith("public-key.pem is key")
+    assert any("MANIFEST.sig: signed by key" in problem for problem in found)
+    # Without a pinned key the old checkpoints still give the forgery away.
+    assert any("names key" in problem for problem in problems(bundle))
+
+
+def test_an_extra_or_missing_file_is_caught(bundle: Path) -> None:
+    files = read(bundle)
+    del files["report.csv"]
+    files["notes.txt"] = b"trust me"
+    rewrite(bundle, files)
+    found = problems(bundle)
+    assert "report.csv is missing from the bundle" in found
+    assert "notes.txt is in the bundle but not part of its format" in found
+
+
+def test_records_after_the_last_checkpoint_are_named_as_not_covered(
+    history: AuditStore, signer: Signer, tmp_path: Path
+) -> None:
+    append_fake(history)
+    path = tmp_path / "evidence.zip"
+    made = write_bundle(
+        history, ReportFilters(), path, signer=signer, verifier=Verifier(signer.public_key)
+    )
+    assert made.report.integrity.status == "not-verified"
+    assert problems(path, signer) == (
+        "records 7..7 are not covered by a checkpoint in the bundle: nothing signed vouches "
+        "for them",
+    )
+
+
+def test_a_source_filter_keeps_the_span_contiguous(
+    history: AuditStore, signer: Signer, tmp_path: Path
+) -> None:
+    path = tmp_path / "evidence.zip"
+    filters = ReportFilters(source="infra", until=START + timedelta(hours=6))
+    made = write_bundle(history, filters, path, signer=signer, verifier=Verifier(signer.public_key))
+    assert made.report.period.count == 1
+    checked = verify_bundle(path, Verifier(signer.public_key))
+    assert (checked.first_seq, checked.last_seq) == (5, 6)
+    assert checked.manifest["filters"]["source"] == "infra"
+
+
+def test_the_cli_writes_and_verifies_a_bundle_without_the_database(
+    history: AuditStore, signer: Signer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, history, signer)
+    path = tmp_path / "evidence.zip"
+    command = ["--config", str(config), "audit", "bundle", "-o", str(path)]
+    assert main([*command, "--since", "2026-11-01", "--until", "2026-11-02"]) == 0
+    trusted = tmp_path / "audit.pub"
+    history.close()
+    # No --config: the check reads only the zip and the key.
+    assert main(["audit", "verify", "--bundle", str(path), "--trusted-key", str(trusted)]) == 0
+    assert "ok: 6 records" in capsys.readouterr().out
+    assert main(["audit", "verify", "--bundle", str(path), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["records"] == 6
+
+    files = read(path)
+    files["report.json"] = files["report.json"].replace(b'"verified"', b'"fine"')
+    rewrite(path, files)
+    assert main(["audit", "verify", "--bundle", str(path), "--trusted-key", str(trusted)]) == 1
+    out, err = capsys.readouterr()
+    assert "report.json differs from the digest" in out and "report.json differs" in err
+
+
+def test_the_cli_refuses_an_unknown_source_and_a_stray_trusted_key(
+    history: AuditStore, signer: Signer, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, history, signer)
+    path = tmp_path / "evidence.zip"
+    assert main(["--config", str(config), "audit", "bundle", "-o", str(path), "--source", "x"]) == 2
+    assert not path.exists()
+    assert main(["audit", "verify", "--trusted-key", str(tmp_path / "audit.pub")]) == 2
