@@ -1,0 +1,86 @@
+"""The report API fuzzed from its own OpenAPI schema: no input makes it fail with a 5xx."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import schemathesis
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+
+from gatekeeper.admission.server import ServerThread, bind
+from gatekeeper.audit import migrate
+from gatekeeper.audit.database import create_database_engine
+from gatekeeper.audit.signing import Signer, Verifier
+from gatekeeper.audit.store import AuditStore
+from gatekeeper.dashboard.app import create_app
+from gatekeeper.dashboard.auth import TokensFile
+from gatekeeper.dashboard.integrity import IntegrityMonitor
+from gatekeeper.dashboard.server import build_server
+from gatekeeper.settings import Settings
+from tests.integration.dashboard.conftest import READER, seed, write_tokens
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _app(folder: Path, store: AuditStore, verifier: Verifier | None) -> object:
+    settings = Settings(dashboard={"auth": "tokens", "tokensFile": str(write_tokens(folder))})
+    return create_app(
+        settings,
+        store=store,
+        authenticator=TokensFile.load(folder / "tokens.yaml"),
+        integrity=IntegrityMonitor(store, verifier),
+    )
+
+
+@pytest.fixture(scope="module")
+def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("fuzz")
+    engine = create_database_engine(f"sqlite:///{folder / 'audit.db'}")
+    migrate.upgrade(engine)
+    store = AuditStore(engine)
+    seed(store)
+    signer = Signer(Ed25519PrivateKey.generate())
+    store.checkpoint(signer)
+    app = _app(folder, store, Verifier(signer.public_key))
+    thread = ServerThread(build_server(app, host="127.0.0.1", port=0), bind("127.0.0.1"))  # type: ignore[arg-type]
+    thread.start()
+    yield f"http://127.0.0.1:{thread.port}"
+    thread.stop()
+    engine.dispose()
+
+
+def _schema() -> schemathesis.BaseSchema:
+    """The API's own OpenAPI document (building it touches no database)."""
+    folder = Path(tempfile.mkdtemp(prefix="gatekeeper-schema-"))
+    store = AuditStore(create_database_engine(f"sqlite:///{folder / 'empty.db'}"))
+    try:
+        document = _app(folder, store, None).openapi()  # type: ignore[attr-defined]
+    finally:
+        store.close()
+        shutil.rmtree(folder)
+    return schemathesis.openapi.from_dict(document)
+
+
+OPERATIONS = [result.ok() for result in _schema().get_all_operations()]
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
+def test_no_input_makes_the_api_fail(operation: object, api_url: str) -> None:
+    @given(case=operation.as_strategy())  # type: ignore[attr-defined]
+    @settings(
+        max_examples=60,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    def check(case: schemathesis.Case) -> None:
+        response = case.call(base_url=api_url, headers={"Authorization": f"Bearer {READER}"})
+        assert response.status_code < 500, (response.status_code, response.text[:300])
+        case.validate_response(response, checks=[not_a_server_error])
+
+    check()
