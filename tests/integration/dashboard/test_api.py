@@ -181,3 +181,10 @@ def test_sources_controls_and_rollbacks_are_served(dashboard: Dashboard) -> None
     assert all(c["evidence"] for c in controls)
     rollbacks = _json(dashboard.get("/api/v1/rollbacks", token=MAKER))["items"]
     assert [r["payload"]["reason"] for r in rollbacks] == ["bad release"]
+
+
+def test_health_and_readiness_need_no_token_and_tell_nothing_of_the_log(
+    dashboard: Dashboard,
+) -> None:
+    assert _json(dashboard.get("/healthz", token=None)) == {"status": "ok"}
+    assert _json(dashboard.get("/readyz", token=None)) == {"status": "ok"}
