@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from gatekeeper.audit.events import NewEvent
 from gatekeeper.kube import contract
@@ -20,27 +20,10 @@ from gatekeeper.reconcile import drift, journal, planner
 from gatekeeper.reconcile.desired import Desired
 from gatekeeper.reconcile.history import AdmittedChange
 from gatekeeper.reconcile.intent import Purpose, Rollback, Sync
+from gatekeeper.reconcile.results import Outcome, PassResult
 from gatekeeper.settings import SourceSettings
 
-Outcome = Literal["applied", "unchanged", "rejected", "failed", "rolled_back", "standby"]
 Tiers = tuple[tuple[DesiredObject, ...], ...]
-
-
-@dataclass(frozen=True)
-class PassResult:
-    """What one pass did for one source."""
-
-    source: str
-    outcome: Outcome
-    commit: str | None
-    applied: int = 0
-    pruned: int = 0
-    drifted: int = 0
-    message: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome not in ("rejected", "failed")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,71 +157,6 @@ def account(decided: PassPlan, executed: Executed) -> Accounted:
         name, outcome, commit, applied=len(changed), pruned=pruned, drifted=len(decided.drifted)
     )
     return Accounted(tuple(records), result, judge_health=isinstance(purpose, Sync))
-
-
-def rejection(
-    *,
-    source: str,
-    commit: str,
-    since: str | None,
-    reasons: Sequence[Mapping[str, Any]],
-    actor: str,
-    policy_set_version: str,
-) -> tuple[NewEvent, ...]:
-    """The records of a commit the gates refused: `sync.rejected`, one `policy.denied` each."""
-    return (
-        journal.rejected(
-            source=source,
-            commit=commit,
-            actor=actor,
-            since=since,
-            reasons=reasons,
-            policy_set_version=policy_set_version,
-        ),
-        *journal.policy_denials(source=source, commit=commit, actor=actor, reasons=reasons),
-    )
-
-
-def rejected(
-    source: str, commit: str, reasons: Sequence[Mapping[str, Any]], kept: PassResult | None
-) -> PassResult:
-    """The result of a pass whose target was refused; `kept` is how the synced commit fared."""
-    if kept is None:
-        return PassResult(
-            source, "rejected", commit, message=summary(reasons) or "nothing synced yet"
-        )
-    return PassResult(
-        source,
-        "rejected",
-        commit,
-        applied=kept.applied,
-        pruned=kept.pruned,
-        drifted=kept.drifted,
-        message=summary(reasons),
-    )
-
-
-def broken(source: str, commit: str | None, *, actor: str, error: str) -> Accounted:
-    """A pass that could not finish: `sync.failed` at stage `pass`."""
-    record = journal.failed(
-        source=source,
-        commit=commit,
-        actor=actor,
-        error=error,
-        applied=[],
-        not_applied=[],
-        stage="pass",
-    )
-    return Accounted(
-        (record,), PassResult(source, "failed", commit, message=error), judge_health=False
-    )
-
-
-def summary(reasons: Sequence[Mapping[str, Any]]) -> str:
-    """The first three reasons' messages, and how many more there are."""
-    text = "; ".join(str(reason.get("message", "")) for reason in reasons[:3])
-    more = len(reasons) - 3
-    return text + (f" (and {more} more)" if more > 0 else "")
 
 
 def _applied(facts: Facts, changed: Sequence[DesiredObject]) -> NewEvent:

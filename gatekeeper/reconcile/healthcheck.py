@@ -15,9 +15,9 @@ from gatekeeper.audit.events import NewEvent
 from gatekeeper.kube.contract import DesiredObject
 from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.reconcile import health, journal
-from gatekeeper.reconcile.core import PassResult
 from gatekeeper.reconcile.desired import Desired
 from gatekeeper.reconcile.history import SourceState
+from gatekeeper.reconcile.results import PassResult
 from gatekeeper.settings import SourceSettings
 
 

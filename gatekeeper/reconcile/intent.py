@@ -1,8 +1,10 @@
-"""What a pass sets out to do: which commit it brings, and whether it follows Git or rolls back.
+"""What a pass sets out to do: which commit it brings, and which gates that commit still needs.
 
 Pure decisions on the source's state as the audit log tells it (`history.SourceState`) and the
 commit Git names now. A pass has one `Purpose`, a value: `Sync` follows Git, `Rollback`
-carries everything about a rollback (where to, from where, who asked and why).
+carries everything about a rollback (where to, from where, who asked and why). A commit that
+passed its gates before skips them by name, with the reason recorded (`resync_skips`,
+`rollback_skip`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gatekeeper.audit.events import Record
+from gatekeeper.kube.contract import VerifiedCommit
+from gatekeeper.reconcile.desired import Signature, SkipPolicies, SkipProvenance
 from gatekeeper.reconcile.history import SourceState
 
 
@@ -94,3 +98,26 @@ def policies_changed(rejection: Record, policy_set_version: str) -> bool:
     if not any(reason.get("kind") == "policy" for reason in reasons):
         return False
     return bool(rejection.payload.get("policy_set_version") != policy_set_version)
+
+
+def resync_skips(state: SourceState) -> tuple[SkipProvenance, SkipPolicies]:
+    """The gates skipped when the synced commit is rendered again to compare with the cluster:
+    they ran when it was synced (or rolled back to), as its `sync.applied` record shows."""
+    commit = state.synced_commit
+    if commit is None or state.last_applied is None:
+        raise ValueError("only a synced commit skips its gates")
+    why = f"commit {commit[:12]} is the one synced (record {state.applied_seq})"
+    return (
+        SkipProvenance(reason=f"{why}; it was verified when it was synced"),
+        SkipPolicies(reason=f"{why}; its objects passed then"),
+    )
+
+
+def rollback_skip(verified: VerifiedCommit) -> SkipProvenance:
+    """A rollback does not verify signatures again: the ledger says when they were, and by
+    whom. (The current policies still run.)"""
+    return SkipProvenance(
+        reason=f"rollback to commit {verified.commit[:12]}, verified for source "
+        f"{verified.source} at {verified.verified_at.isoformat()}",
+        signature=Signature(signer=verified.signer, key_id=verified.key_id, format=verified.format),
+    )

@@ -25,17 +25,17 @@ from gatekeeper.kube.contract import DesiredObject, VerifiedCommit
 from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.policy.policyset import PolicySet, policy_set_version
 from gatekeeper.policy.watch import PolicyWatcher
-from gatekeeper.reconcile import core, healthcheck, intent, witnesses
+from gatekeeper.reconcile import core, healthcheck, intent, results, witnesses
 from gatekeeper.reconcile import state as state_mod
 from gatekeeper.reconcile.applier import Applier, KubePort
 from gatekeeper.reconcile.checks import Rejected
-from gatekeeper.reconcile.core import Outcome, PassResult
-from gatekeeper.reconcile.desired import Desired, Signature, SkipPolicies, SkipProvenance
+from gatekeeper.reconcile.desired import Desired
 from gatekeeper.reconcile.errors import ApplyFailed, NotLeader, ReconcileError, RollbackRefused
 from gatekeeper.reconcile.gates import Gates, PolicyPort
 from gatekeeper.reconcile.gitsource import GitPort
 from gatekeeper.reconcile.history import AdmittedChange
 from gatekeeper.reconcile.leader import LeaderElector
+from gatekeeper.reconcile.results import Outcome, PassResult
 from gatekeeper.reconcile.state import EventStore
 from gatekeeper.settings import SourceSettings
 
@@ -210,12 +210,12 @@ class Reconciler:
         except GatekeeperError as exc:
             log.error("%s: cannot read the source's state (%s): %s", name, error, exc)
             return PassResult(name, "failed", commit, message=str(error))
-        accounted = core.broken(name, commit, actor=self.actor, error=str(error))
+        record, result = results.broken(name, commit, actor=self.actor, error=str(error))
         try:
-            self._record(accounted.records)
+            self._record([record])
         except GatekeeperError as exc:
             log.error("%s: cannot record the failed pass (%s): %s", name, error, exc)
-        return accounted.result
+        return result
 
     def _gates(self, source: SourceSettings) -> Gates:
         return Gates(
@@ -242,7 +242,7 @@ class Reconciler:
             except Rejected as exc:
                 reasons = exc.reasons
                 self._record(
-                    core.rejection(
+                    results.rejection(
                         source=name,
                         commit=target.commit,
                         since=target.since,
@@ -255,11 +255,11 @@ class Reconciler:
             reasons = target.reasons
         if desired is None:
             if state.synced_commit is None:
-                return core.rejected(name, target.commit, reasons, kept=None)
+                return results.rejected(name, target.commit, reasons, kept=None)
             desired = self._prepare_synced(source, state)
-        result = self._converge(source, desired, state=state, head=head, purpose=intent.Sync())
+        result = self._converge(source, desired, state=state, purpose=intent.Sync())
         if reasons:
-            return core.rejected(name, target.commit, reasons, kept=result)
+            return results.rejected(name, target.commit, reasons, kept=result)
         return result
 
     def _policy_version(self) -> str:
@@ -291,12 +291,8 @@ class Reconciler:
         cached = self._cache.get(source.name)
         if cached is not None and cached.commit == commit:
             return cached
-        why = f"commit {commit[:12]} is the one synced (record {state.applied_seq})"
-        desired = self._gates(source).prepare(
-            commit,
-            provenance=SkipProvenance(reason=f"{why}; it was verified when it was synced"),
-            skip_policies=SkipPolicies(reason=f"{why}; its objects passed then"),
-        )
+        provenance, policies = intent.resync_skips(state)
+        desired = self._gates(source).prepare(commit, provenance=provenance, skip_policies=policies)
         self._cache[source.name] = desired
         return desired
 
@@ -308,7 +304,6 @@ class Reconciler:
         desired: Desired,
         *,
         state: state_mod.SourceState,
-        head: str,
         purpose: intent.Purpose,
     ) -> PassResult:
         live = self._applier.live(source.name, desired, state.applied_kinds)
@@ -430,15 +425,8 @@ class Reconciler:
             raise RollbackRefused(
                 f"commit {to} was never verified for source {name}; refusing to roll back to it"
             )
-        skip = SkipProvenance(
-            reason=f"rollback to commit {full[:12]}, verified for source {name} "
-            f"at {verified.verified_at.isoformat()}",
-            signature=Signature(
-                signer=verified.signer, key_id=verified.key_id, format=verified.format
-            ),
-        )
         try:
-            desired = self._gates(source).prepare(full, provenance=skip)
+            desired = self._gates(source).prepare(full, provenance=intent.rollback_skip(verified))
         except Rejected as exc:
             raise RollbackRefused(f"rollback to {full[:12]} refused: {exc}") from exc
         self._ledger.record_desired(name, full, desired.objects)
@@ -451,7 +439,7 @@ class Reconciler:
             requested_by=requested_by,
             automatic=automatic,
         )
-        return self._converge(source, desired, state=state, head=head, purpose=purpose)
+        return self._converge(source, desired, state=state, purpose=purpose)
 
     def _record(self, records: Sequence[NewEvent]) -> None:
         if records:

@@ -5,9 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from gatekeeper.audit import events
 from gatekeeper.audit.events import Record
+from gatekeeper.kube.contract import VerifiedCommit
 from gatekeeper.reconcile import intent
+from gatekeeper.reconcile.desired import Signature
 from gatekeeper.reconcile.history import Hold, SourceState
 
 SYNCED, HEAD, OLDER = "a" * 40, "b" * 40, "c" * 40
@@ -97,3 +101,34 @@ def test_a_commit_policies_refused_is_checked_again_once_the_policy_set_changes(
     assert intent.choose(state, head=HEAD, policy_set_version="v2") == intent.Check(
         HEAD, since=SYNCED
     )
+
+
+def test_rendering_the_synced_commit_again_skips_its_gates_naming_the_sync_record() -> None:
+    provenance, policies = intent.resync_skips(_state())
+
+    assert (provenance.gate, policies.gate) == ("provenance", "policies")
+    assert provenance.reason.startswith(f"commit {SYNCED[:12]} is the one synced (record 5)")
+    assert policies.reason.endswith("its objects passed then")
+
+
+def test_a_source_never_synced_has_no_gate_to_skip() -> None:
+    with pytest.raises(ValueError, match="only a synced commit"):
+        intent.resync_skips(_state(synced=None))
+
+
+def test_a_rollback_skips_provenance_saying_when_the_commit_was_verified_and_by_whom() -> None:
+    verified = VerifiedCommit(
+        source="apps",
+        commit=OLDER,
+        verified_at=datetime(2027, 1, 15, 8, 0, tzinfo=UTC),
+        signer="alice",
+        key_id="SHA256:k",
+        format="ssh",
+    )
+
+    skip = intent.rollback_skip(verified)
+
+    assert skip.reason == (
+        f"rollback to commit {OLDER[:12]}, verified for source apps at 2027-01-15T08:00:00+00:00"
+    )
+    assert skip.signature == Signature(signer="alice", key_id="SHA256:k", format="ssh")
