@@ -39,6 +39,9 @@ def provenance(gate: ProvenanceGate, commit: str) -> Signature:
     """
     if isinstance(gate, SkipProvenance):
         return gate.signature
+    if not isinstance(gate, RangeVerdict):
+        # Fail closed: only a verdict or a named skip passes this gate, never a None.
+        raise TypeError(f"the provenance gate needs a verdict or a SkipProvenance, not {gate!r}")
     if not gate.trusted:
         raise Rejected(untrusted_reasons(gate))
     return signature_of(gate, commit)

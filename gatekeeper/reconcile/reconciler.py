@@ -1,9 +1,10 @@
 """The reconcile shell: fetches, verifies, renders and lists, lets the core decide, then acts.
 
-Every decision of a pass is a pure function (`intent` picks the commit, `gates` run the
-`checks`, `core` plans the apply, drift and prune and accounts for them, `healthcheck` judges
-the result); this module does the I/O between them and writes exactly the records the core
-returns.
+Every decision of a pass is a pure function: `intent` picks the commit and the gates it may
+skip, `checks` judges it (run by `gates` between its I/O steps), `core` plans the apply, drift
+and prune and accounts for what was done, `results` reports passes that apply nothing, and
+`healthcheck` judges the synced commit. This module does the I/O between them and writes
+exactly the records they return.
 """
 
 from __future__ import annotations

@@ -62,6 +62,11 @@ def test_a_named_provenance_skip_passes_with_the_signature_it_carries() -> None:
     assert checks.provenance(skip, GOOD) == Signature(signer="bob")
 
 
+def test_a_missing_verdict_is_refused_rather_than_taken_for_a_skip() -> None:
+    with pytest.raises(TypeError, match="needs a verdict or a SkipProvenance"):
+        checks.provenance(None, GOOD)  # type: ignore[arg-type]
+
+
 def test_a_provenance_skip_without_a_reason_cannot_be_made() -> None:
     with pytest.raises(ValueError, match="skipping the provenance gate needs a reason"):
         SkipProvenance(reason=" ")
