@@ -56,6 +56,9 @@ OUTCOMES: dict[str, Outcome] = {
     "gatekeeper.policy.errors.PolicyTestsFailed": FAILED,
     "gatekeeper.reconcile.errors.RollbackRefused": FAILED,
     "gatekeeper.demo.errors.DemoFailed": FAILED,
+    "gatekeeper.report.errors.ReportNotVerified": FAILED,
+    "gatekeeper.report.errors.SignatureInvalid": FAILED,
+    "gatekeeper.report.errors.BundleInvalid": FAILED,
     # The command line, the configuration or a file it names is wrong.
     "gatekeeper.errors.ConfigError": INVALID,
     "gatekeeper.audit.errors.SchemaMissing": INVALID,
@@ -63,10 +66,12 @@ OUTCOMES: dict[str, Outcome] = {
     "gatekeeper.policy.errors.PolicyLoadError": INVALID,
     "gatekeeper.provenance.errors.TrustPolicyError": INVALID,
     "gatekeeper.provenance.errors.RepositoryError": INVALID,
+    "gatekeeper.report.errors.FilterError": INVALID,
     # The check could not run: something it depends on cannot be reached.
     "gatekeeper.audit.errors.StoreUnavailable": UNAVAILABLE,
     "gatekeeper.policy.errors.EngineUnavailable": UNAVAILABLE,
     "gatekeeper.reconcile.errors.SourceUnavailable": UNAVAILABLE,
+    "gatekeeper.report.errors.FontMissing": UNAVAILABLE,
 }
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +19,8 @@ def dashboard(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
     """Serve the auditors' dashboard: the web page at / and the report API at /api/v1."""
+    import logging
+
     from gatekeeper.dashboard.app import create_app
     from gatekeeper.dashboard.server import build_server
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +33,8 @@ def demo(
     ] = "shop",
 ) -> None:
     """Run the end-to-end scenario: signed commits, policies, admission, drift, audit, report."""
+    import logging
+
     from gatekeeper.demo import workspace
     from gatekeeper.demo.narration import Narrator
     from gatekeeper.demo.scenario import Scenario

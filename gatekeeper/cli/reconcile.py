@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import getpass
 import json
-import logging
 import signal
 import threading
 from pathlib import Path
@@ -21,7 +19,8 @@ if TYPE_CHECKING:
     from gatekeeper.reconcile.reconciler import PassResult
     from gatekeeper.reconcile.service import LeaseOptions
 
-# The reconciler's adapters (Git, Kubernetes, Rego, the store) load only when a command runs.
+# The reconciler's adapters (Git, Kubernetes, Rego, the store), and even logging, load only when
+# a command runs: `gatekeeper --help` loads this module.
 
 LeaseNamespace = Annotated[
     str, typer.Option("--lease-namespace", help="Namespace of the leader-election Lease.")
@@ -90,6 +89,8 @@ def reconcile(
     settings = state(ctx).settings()
     if not settings.sources:
         raise ConfigError("no sources are configured")
+    import logging
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     from gatekeeper.reconcile.service import reconciler_from_settings
 
@@ -151,6 +152,8 @@ def rollback(
     if not reason.strip():
         raise ConfigError("--reason must say why")
     settings = state(ctx).settings()
+    import getpass
+
     who = requested_by or getpass.getuser()
     from gatekeeper.reconcile.service import reconciler_from_settings
 

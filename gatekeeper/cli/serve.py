@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -34,6 +32,9 @@ def serve(
     ] = 1,
 ) -> None:
     """Serve the admission webhook: POST /validate, /healthz, /readyz, /metrics."""
+    import logging
+    import tempfile
+
     from gatekeeper.admission import metrics
     from gatekeeper.admission import server as admission_server
     from gatekeeper.admission.app import create_app

@@ -18,20 +18,24 @@ from gatekeeper.cli import (
     main,
     outcome,
 )
+from gatekeeper.dashboard import errors as dashboard_errors
 from gatekeeper.demo import errors as demo_errors
 from gatekeeper.errors import CheckFailed, ConfigError, GatekeeperError
 from gatekeeper.kube import errors as kube_errors
 from gatekeeper.policy import errors as policy_errors
 from gatekeeper.provenance import errors as provenance_errors
 from gatekeeper.reconcile import errors as reconcile_errors
+from gatekeeper.report import errors as report_errors
 
 SUBPACKAGE_ROOTS = {
     audit_errors: audit_errors.AuditError,
+    dashboard_errors: dashboard_errors.DashboardError,
     demo_errors: demo_errors.DemoError,
     kube_errors: kube_errors.KubeError,
     policy_errors: policy_errors.PolicyError,
     provenance_errors: provenance_errors.ProvenanceError,
     reconcile_errors: reconcile_errors.ReconcileError,
+    report_errors: report_errors.ReportError,
 }
 
 
@@ -77,16 +81,21 @@ def test_no_error_inherits_from_two_branches_of_the_tree() -> None:
         (policy_errors.PolicyTestsFailed("1 of 2"), EXIT_CHECK_FAILED),
         (reconcile_errors.RollbackRefused("not verified"), EXIT_CHECK_FAILED),
         (demo_errors.DemoFailed("step"), EXIT_CHECK_FAILED),
+        (report_errors.ReportNotVerified("unsigned"), EXIT_CHECK_FAILED),
+        (report_errors.SignatureInvalid("another key"), EXIT_CHECK_FAILED),
+        (report_errors.BundleInvalid(["manifest.json: digest differs"]), EXIT_CHECK_FAILED),
         (ConfigError("database.url"), EXIT_USAGE),
         (audit_errors.SchemaMissing("run gatekeeper db upgrade"), EXIT_USAGE),
         (audit_errors.SigningKeyError("no key"), EXIT_USAGE),
         (policy_errors.PolicyLoadError("bad.rego:6"), EXIT_USAGE),
         (provenance_errors.TrustPolicyError("trust.yaml"), EXIT_USAGE),
         (provenance_errors.RepositoryError("not a Git repository"), EXIT_USAGE),
+        (report_errors.FilterError("no such source", option="--source"), EXIT_USAGE),
         (audit_errors.StoreUnavailable("connection refused"), EXIT_UNAVAILABLE),
         (audit_errors.StoreBusy("no turn"), EXIT_UNAVAILABLE),
         (policy_errors.EngineUnavailable("OPA server unreachable"), EXIT_UNAVAILABLE),
         (reconcile_errors.SourceUnavailable("cannot fetch"), EXIT_UNAVAILABLE),
+        (report_errors.FontMissing("fonts-dejavu-core"), EXIT_UNAVAILABLE),
         (kube_errors.KubeError("connection refused"), EXIT_UNAVAILABLE),
         (kube_errors.KubeError("throttled", status=429), EXIT_UNAVAILABLE),
         (kube_errors.Conflict("server error", status=503), EXIT_UNAVAILABLE),

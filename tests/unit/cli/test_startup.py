@@ -18,7 +18,7 @@ HEAVY = (
 )  # fmt: skip
 COMMANDS = (
     "verify", "report", "serve", "reconcile", "rollback", "status", "demo",
-    "db", "audit", "policy", "dev-cluster",
+    "dashboard", "db", "audit", "policy", "dev-cluster",
 )  # fmt: skip
 
 
