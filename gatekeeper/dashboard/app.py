@@ -20,7 +20,7 @@ from gatekeeper.audit.store import AuditStore
 from gatekeeper.dashboard import auth
 from gatekeeper.dashboard.activity import Activity
 from gatekeeper.dashboard.api.deps import DashboardParts
-from gatekeeper.dashboard.api.routes import events, health, overview
+from gatekeeper.dashboard.api.routes import events, evidence, health, overview
 from gatekeeper.dashboard.errors import (
     AuthUnavailable,
     BadRequest,
@@ -126,6 +126,7 @@ def create_app(
     app.state.activity = activity
     app.include_router(events.router, prefix=API)
     app.include_router(overview.router, prefix=API)
+    app.include_router(evidence.router, prefix=API)
     app.include_router(health.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(packages=[("gatekeeper.dashboard.web", "static")]), "static")

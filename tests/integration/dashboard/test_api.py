@@ -9,6 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gatekeeper.audit.events import NewEvent
 from tests.integration.dashboard.conftest import MAKER, Dashboard, seed
@@ -188,3 +190,119 @@ def test_health_and_readiness_need_no_token_and_tell_nothing_of_the_log(
 ) -> None:
     assert _json(dashboard.get("/healthz", token=None)) == {"status": "ok"}
     assert _json(dashboard.get("/readyz", token=None)) == {"status": "ok"}
+
+
+def test_a_change_links_the_reconcilers_admissions_of_its_commit(dashboard: Dashboard) -> None:
+    changes = _json(dashboard.get("/api/v1/changes"))["items"]
+    assert [(c["seq"], c["source"]) for c in changes] == [(1, "apps"), (7, "infra")]
+    first = changes[0]
+    assert first["commit"] == "a" * 40
+    assert [a["seq"] for a in first["admissions"]] == [2]
+    assert first["verified"] is True
+    # Older records that lack a field say so with null, never a guess.
+    assert first["commits"] is None and first["policy_set"] is None
+
+
+def test_break_glass_drift_and_correction_are_one_incident_with_its_times(
+    dashboard: Dashboard,
+) -> None:
+    (incident,) = _json(dashboard.get("/api/v1/incidents"))["items"]
+    assert incident["type"] == "break-glass"
+    assert incident["reason"] == "INC-7 → fix €"
+    assert (incident["break_glass"]["seq"], incident["detected"]["seq"]) == (4, 5)
+    assert incident["corrected"]["seq"] == 6
+    assert incident["time_to_detect_seconds"] >= 0
+    assert incident["time_to_correct_seconds"] >= 0
+    assert incident["open"] is False
+
+
+def test_a_drift_nobody_declared_is_an_incident_of_its_own_until_corrected(
+    dashboard: Dashboard,
+) -> None:
+    dashboard.store.append(
+        NewEvent(
+            kind="drift.detected",
+            actor="gatekeeper",
+            subject="apps/Deployment/bank/api",
+            source="apps",
+            payload={"actors": [{"manager": "kubectl-edit"}]},
+        )
+    )
+    items = _json(dashboard.get("/api/v1/incidents?namespace=bank"))["items"]
+    assert [(i["type"], i["open"], i["changed_by"]) for i in items] == [
+        ("drift", True, [{"manager": "kubectl-edit"}])
+    ]
+
+
+def test_a_sample_is_the_same_for_the_same_seed_and_states_how_it_was_drawn(
+    dashboard: Dashboard,
+) -> None:
+    for index in range(30):
+        dashboard.store.append(
+            NewEvent(
+                kind="sync.applied",
+                actor="gatekeeper",
+                subject="source/apps",
+                source="apps",
+                commit=f"{index:040x}",
+            )
+        )
+    first = _json(dashboard.get("/api/v1/sample?n=5&seed=42"))
+    again = _json(dashboard.get("/api/v1/sample?n=5&seed=42"))
+    other = _json(dashboard.get("/api/v1/sample?n=5&seed=43"))
+    assert [c["seq"] for c in first["items"]] == [c["seq"] for c in again["items"]]
+    assert [c["seq"] for c in first["items"]] != [c["seq"] for c in other["items"]]
+    assert (first["population"], first["n"], first["seed"]) == (32, 5, 42)
+    assert "random.Random(seed).sample" in first["method"]
+    assert "n must be a whole number" in _json(dashboard.get("/api/v1/sample?n=0"), 400)["error"]
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_payloads = st.dictionaries(
+    st.sampled_from(
+        [
+            "objects",
+            "changed",
+            "applied",
+            "warnings",
+            "rollback",
+            "commits",
+            "reason",
+            "break_glass_reason",
+            "changes",
+            "actors",
+            "skipped_gates",
+            "since",
+        ]
+    ),
+    _json_values,
+    max_size=6,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(payload=_payloads)
+def test_no_payload_shape_breaks_changes_or_incidents(
+    dashboard: Dashboard, payload: dict[str, Any]
+) -> None:
+    for kind in ("sync.applied", "breakglass", "drift.detected"):
+        dashboard.store.append(
+            NewEvent(
+                kind=kind,
+                actor="x",
+                subject="ConfigMap/shop/fuzz",
+                source="apps",
+                commit="c" * 40,
+                payload=payload,
+            )
+        )
+    assert dashboard.get("/api/v1/changes?limit=1000").status_code == 200
+    assert dashboard.get("/api/v1/incidents?limit=1000").status_code == 200

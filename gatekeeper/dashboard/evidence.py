@@ -1,0 +1,167 @@
+"""Changes, incidents and samples: records linked into what an auditor tests.
+
+A change is one applied sync with its commits, signers, rules, policy set and the objects it
+really changed, and the admission records of the reconciler applying that commit. An incident
+is a break-glass exception with the drift it caused and the correction, or a drift nobody
+declared; times to detect and to correct are measured between their records. Older records
+that lack a field give `null` for it, never a guess.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, Final
+
+from gatekeeper.audit import chain, events
+from gatekeeper.audit.events import Record
+from gatekeeper.audit.store import AuditStore
+from gatekeeper.dashboard.filters import Filters
+from gatekeeper.dashboard.integrity import IntegrityState
+from gatekeeper.dashboard.queries import Queries
+
+_LINKED: Final = (events.BREAKGLASS, events.DRIFT_DETECTED, events.DRIFT_CORRECTED)
+_ADMISSIONS_SHOWN: Final = 50
+
+
+def _ref(record: Record | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    return {"seq": record.seq, "time": chain.format_time(record.time), "actor": record.actor}
+
+
+def _seconds(first: Record | None, second: Record | None) -> float | None:
+    if first is None or second is None:
+        return None
+    return round((second.time - first.time).total_seconds(), 3)
+
+
+def change_json(record: Record, store: AuditStore, integrity: IntegrityState) -> dict[str, Any]:
+    """One applied sync as a change, from whatever its payload records."""
+    payload: Mapping[str, Any] = record.payload
+    changed = payload.get("changed")
+    if not isinstance(changed, list):
+        # Before per-object digests were recorded: the names of what was applied.
+        applied = payload.get("applied")
+        changed = [{"object": str(name)} for name in applied] if isinstance(applied, list) else []
+    admissions = []
+    if record.commit:
+        page = store.query(
+            kinds=[events.ADMISSION_ALLOWED, events.ADMISSION_DENIED],
+            commit=record.commit,
+            source=record.source,
+            limit=_ADMISSIONS_SHOWN,
+        )
+        admissions = [
+            {"seq": r.seq, "kind": r.kind, "subject": r.subject, "actor": r.actor}
+            for r in page.records
+        ]
+    rollback = payload.get("rollback")
+    return {
+        "seq": record.seq,
+        "time": chain.format_time(record.time),
+        "source": record.source,
+        "commit": record.commit,
+        "since": payload.get("since"),
+        "actor": record.actor,
+        "rollback": rollback if isinstance(rollback, Mapping) else bool(rollback),
+        "commits": payload.get("commits"),
+        "signer": payload.get("signer"),
+        "rules": payload.get("rules"),
+        "policy_set": payload.get("policy_set_version"),
+        "policy_results": payload.get("policy_results"),
+        "warnings": payload.get("warnings") if isinstance(payload.get("warnings"), list) else [],
+        "changed": changed,
+        "objects": _count(payload.get("objects")),
+        "skipped_gates": payload.get("skipped_gates")
+        if isinstance(payload.get("skipped_gates"), list)
+        else [],
+        "admissions": admissions,
+        "hash": record.hash,
+        "verified": integrity.covers(record.seq),
+    }
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _count(value: Any) -> int | None:
+    """How many objects a payload names, whatever shape an older record gave it."""
+    if isinstance(value, list):
+        return len(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
+
+
+def _linked_after(store: AuditStore, record: Record, kind: str) -> Record | None:
+    """The first record of `kind` about the same object after `record`, unless a new
+    break-glass on it comes first (that starts another incident)."""
+    page = store.query(subject=record.subject, kinds=_LINKED, after=record.seq, limit=20)
+    for found in page.records:
+        if found.kind == kind:
+            return found
+        if found.kind == events.BREAKGLASS:
+            return None
+    return None
+
+
+def _opened_by_break_glass(store: AuditStore, drift: Record) -> bool:
+    """True when the record before this drift, about the same object, is a break-glass."""
+    page = store.query(subject=drift.subject, kinds=_LINKED, after=drift.seq, order="desc", limit=1)
+    return bool(page.records) and page.records[0].kind == events.BREAKGLASS
+
+
+def incident_json(
+    record: Record, store: AuditStore, integrity: IntegrityState
+) -> dict[str, Any] | None:
+    """A break-glass with its drift and correction, or a drift nobody declared; None for a
+    drift that belongs to an earlier break-glass (shown with it)."""
+    if record.kind == events.DRIFT_DETECTED and _opened_by_break_glass(store, record):
+        return None
+    opened = record if record.kind == events.BREAKGLASS else None
+    detected = record if opened is None else _linked_after(store, record, events.DRIFT_DETECTED)
+    corrected = (
+        _linked_after(store, detected, events.DRIFT_CORRECTED) if detected is not None else None
+    )
+    payload = record.payload
+    return {
+        "seq": record.seq,
+        "type": "break-glass" if opened is not None else "drift",
+        "subject": record.subject,
+        "source": record.source or (detected.source if detected else None),
+        "actor": record.actor,
+        "reason": _text(payload.get("break_glass_reason") or payload.get("reason")),
+        "break_glass": _ref(opened),
+        "detected": _ref(detected),
+        "corrected": _ref(corrected),
+        "changes": detected.payload.get("changes") if detected else None,
+        "changed_by": (detected.payload.get("actors") if detected else None),
+        "time_to_detect_seconds": _seconds(opened, detected),
+        "time_to_correct_seconds": _seconds(detected, corrected),
+        "open": corrected is None,
+        "verified": all(
+            integrity.covers(r.seq) for r in (record, detected, corrected) if r is not None
+        ),
+    }
+
+
+def change_filters(filters: Filters) -> Filters:
+    """The filters of a changes listing: applied syncs only."""
+    return replace(filters, kinds=(events.SYNC_APPLIED,))
+
+
+def incident_filters(filters: Filters) -> Filters:
+    """The filters of an incidents listing: the records that open an incident."""
+    return replace(filters, kinds=(events.BREAKGLASS, events.DRIFT_DETECTED))
+
+
+def sample(queries: Queries, filters: Filters, *, n: int, seed: int) -> tuple[list[int], int]:
+    """A reproducible sample of `n` changes: `random.Random(seed).sample` over the sorted
+    sequence numbers of every matching change. Returns the sample (sorted) and the population."""
+    population = [record.seq for record in queries.stream(change_filters(filters))]
+    # Reproducible by design: anyone with the seed draws the same sample.
+    chosen = random.Random(seed).sample(population, min(n, len(population)))  # noqa: S311
+    return sorted(chosen), len(population)
