@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from gatekeeper.audit import chain
+from gatekeeper.dashboard import evidence
 from gatekeeper.dashboard.activity import Activity
 from gatekeeper.dashboard.api.deps import SESSION_COOKIE, caller, parts_of
 from gatekeeper.dashboard.auth import Principal
@@ -171,7 +172,7 @@ def _events_page(
         records=[record_json(record, integrity) for record in page.records],
         filters=filters.as_json(),
         values=params,
-        fixed_kinds=fixed_kinds,
+        allowed=[name for name in FILTER_NAMES if not (fixed_kinds and name == "kind")],
         next_link=next_link,
         export=export,
     )
@@ -192,6 +193,57 @@ def exceptions(request: Request) -> HTMLResponse:
     return _events_page(
         request, _viewer(request), title="Break-glass exceptions", fixed_kinds=("breakglass",)
     )
+
+
+def _evidence_page(request: Request, *, changes: bool) -> HTMLResponse:
+    principal = _viewer(request)
+    parts = parts_of(request)
+    params = {k: v for k, v in request.query_params.items() if v != ""}
+    allowed = (
+        ("since", "until", "source", "actor", "commit")
+        if changes
+        else ("since", "until", "source", "namespace", "objectKind", "actor")
+    )
+    base = parse_filters(params, allowed=allowed)
+    filters = evidence.change_filters(base) if changes else evidence.incident_filters(base)
+    page = parts.queries.page(
+        filters,
+        after=decode_cursor(params.get("after"), filters),
+        limit=parse_limit(params, default=25),
+        newest_first=True,
+    )
+    integrity = parts.integrity.state
+    if changes:
+        items = [evidence.change_json(r, parts.store, integrity) for r in page.records]
+    else:
+        found = [evidence.incident_json(r, parts.store, integrity) for r in page.records]
+        items = [item for item in found if item is not None]
+    query = {key: value for key, value in params.items() if key not in ("after", "limit")}
+    next_link = None
+    if page.next_cursor is not None:
+        cursor = encode_cursor(page.next_cursor, filters)
+        next_link = "?" + urllib.parse.urlencode({**query, "after": cursor})
+    return _page(
+        request,
+        "changes.html.j2" if changes else "incidents.html.j2",
+        principal,
+        items=items,
+        filters=base.as_json(),
+        values=params,
+        allowed=allowed,
+        export=urllib.parse.urlencode({**query, "kind": ",".join(filters.kinds)}),
+        next_link=next_link,
+    )
+
+
+@router.get("/changes")
+def changes_page(request: Request) -> HTMLResponse:
+    return _evidence_page(request, changes=True)
+
+
+@router.get("/incidents")
+def incidents_page(request: Request) -> HTMLResponse:
+    return _evidence_page(request, changes=False)
 
 
 @router.get("/events/{seq}")

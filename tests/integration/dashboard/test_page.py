@@ -143,7 +143,8 @@ def test_every_page_fits_the_screen_without_sideways_scrolling(
     browser: Any, site: Site, width: int, height: int
 ) -> None:
     page = _signed_in(browser, site, width, height)
-    for path in ("/", "/events", "/events/4", "/sources/apps", "/controls", "/rollbacks"):
+    pages = ("/", "/events", "/events/4", "/sources/apps", "/controls", "/rollbacks", "/changes")
+    for path in (*pages, "/incidents", "/exceptions"):
         page.goto(f"{site.url}{path}")
         overflow = page.evaluate(
             "() => [...document.querySelectorAll('body *')]"
@@ -163,4 +164,21 @@ def test_a_tampered_log_is_announced_on_every_page(browser: Any, site: Site) -> 
     assert "first bad record is #3" in banner.inner_text()
     assert page.locator("table.records .badge.status-verified").count() == 0
     assert page.locator("table.records .badge.status-not-verified").count() > 0
+    page.close()
+
+
+def test_an_incident_shows_break_glass_detection_and_correction_linked(
+    browser: Any, site: Site
+) -> None:
+    page = _signed_in(browser, site)
+    page.goto(f"{site.url}/incidents")
+    row = page.locator("table.incidents tbody tr").first
+    cells = row.locator("td").all_inner_texts()
+    assert cells[1].startswith("break-glass")
+    assert cells[2] == "ConfigMap/shop/settings"
+    assert "INC-7 → fix €" in cells[3]
+    assert (cells[4], cells[5]) == ("#5", "#6")
+    page.goto(f"{site.url}/changes?source=apps")
+    assert page.locator("article.change").count() == 1
+    assert "#2 admission.allowed" in page.inner_text("article.change")
     page.close()
