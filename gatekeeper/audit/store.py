@@ -389,6 +389,26 @@ class AuditStore:
             row = connection.execute(statement).first()
         return None if row is None else _checkpoint(row)
 
+    def daily_counts(self, *, after: int = 0) -> tuple[list[tuple[str, str, int]], int]:
+        """(UTC day, kind, records) for records after seq `after`, and the last seq counted.
+
+        Callers keep the totals and ask again with the last seq, so a large log is counted
+        once and then only what was appended.
+        """
+        if self._postgresql:
+            day = func.to_char(func.timezone("UTC", EventRow.time), "YYYY-MM-DD")
+        else:
+            day = func.substr(EventRow.time, 1, 10)
+        head, _ = self.head()
+        statement = (
+            select(day, EventRow.kind, func.count())
+            .where(EventRow.seq > after, EventRow.seq <= head)
+            .group_by(day, EventRow.kind)
+        )
+        with self.translated(), self.engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        return [(str(row[0]), str(row[1]), int(row[2])) for row in rows], head
+
     def source_summaries(self) -> list[tuple[str, int, int]]:
         """(source, records, last seq) for every source the log names, by name."""
         statement = (

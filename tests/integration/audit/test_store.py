@@ -225,3 +225,26 @@ def test_records_are_found_by_the_namespace_and_kind_of_the_object_they_name(
     assert [r.subject for r in deployments] == [subjects[0], subjects[2]]
     assert [r.subject for r in both] == [subjects[0]]
     assert verify_store(store, None).ok
+
+
+def test_records_are_counted_per_utc_day_and_kind_then_only_what_was_appended(
+    migrated_engine: object,
+) -> None:
+    moments = iter(
+        [datetime(2026, 11, 30, 23, 59, tzinfo=UTC)] * 2
+        + [datetime(2026, 12, 1, 0, 1, tzinfo=UTC)] * 3
+    )
+    store = AuditStore(migrated_engine, clock=lambda: next(moments))  # type: ignore[arg-type]
+    store.append(NewEvent(kind="sync.applied", actor="a"))
+    store.append(NewEvent(kind="breakglass", actor="a"))
+    store.append(NewEvent(kind="sync.applied", actor="a"))
+
+    counts, upto = store.daily_counts()
+    assert sorted(counts) == [
+        ("2026-11-30", "breakglass", 1),
+        ("2026-11-30", "sync.applied", 1),
+        ("2026-12-01", "sync.applied", 1),
+    ]
+    assert upto == 3
+    store.append(NewEvent(kind="sync.applied", actor="a"))
+    assert store.daily_counts(after=upto) == ([("2026-12-01", "sync.applied", 1)], 4)
