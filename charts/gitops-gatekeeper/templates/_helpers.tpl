@@ -62,3 +62,30 @@ system:serviceaccount:{{ .Release.Namespace }}:{{ .Values.serviceAccount.name }}
 {{- define "gatekeeper.podLabels" -}}
 {{ include "gatekeeper.labels" . }}
 {{- end -}}
+
+{{/*
+Without a database URL each Pod keeps its own SQLite file on its emptyDir, which no other
+Pod (the migration Job's included) can reach: each Pod then migrates its own file first.
+*/}}
+{{- define "gatekeeper.initContainers" -}}
+{{- if not .Values.database.urlSecret.name -}}
+initContainers:
+  - name: db-upgrade
+    image: {{ include "gatekeeper.image" . }}
+    imagePullPolicy: {{ .Values.image.pullPolicy }}
+    args: [db, upgrade]
+    env:
+      {{- include "gatekeeper.env" . | nindent 6 }}
+    resources:
+      requests: {cpu: 50m, memory: 128Mi}
+      limits: {cpu: 500m, memory: 256Mi}
+    securityContext:
+      {{- toYaml .Values.containerSecurityContext | nindent 6 }}
+    volumeMounts:
+      {{- include "gatekeeper.mounts" . | nindent 6 }}
+{{- end }}
+{{- end -}}
+
+{{- define "gatekeeper.dashboard.scheme" -}}
+{{- if .Values.dashboard.tls.secretName }}https{{ else }}http{{ end -}}
+{{- end -}}
