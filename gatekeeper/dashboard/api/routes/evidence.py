@@ -2,104 +2,63 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
 from gatekeeper.dashboard import evidence
 from gatekeeper.dashboard.api.deps import Parts, Reader
+from gatekeeper.dashboard.api.params import ChangeParams, IncidentParams, SampleParams, page_of
 from gatekeeper.dashboard.errors import BadRequest
-from gatekeeper.dashboard.filters import (
-    decode_cursor,
-    encode_cursor,
-    parse_filters,
-    parse_limit,
-)
+from gatekeeper.dashboard.filters import parse_filters
 
 router = APIRouter(tags=["evidence"])
 
-Text = Annotated[str | None, Query(max_length=512)]
-_CHANGE_FILTERS = ("since", "until", "source", "actor", "commit")
-_INCIDENT_FILTERS = ("since", "until", "source", "namespace", "objectKind", "actor")
+CHANGE_FILTERS = ("since", "until", "source", "actor", "commit")
+INCIDENT_FILTERS = ("since", "until", "source", "namespace", "objectKind", "actor")
 
 
 @router.get("/changes", summary="Applied syncs: commits, signers, rules, policy set, objects")
 def list_changes(
-    request: Request,
-    parts: Parts,
-    _: Reader,
-    since: Text = None,
-    until: Text = None,
-    source: Text = None,
-    actor: Text = None,
-    commit: Text = None,
-    limit: Annotated[str | None, Query(max_length=8)] = None,
-    after: Annotated[str | None, Query(max_length=256)] = None,
+    request: Request, parts: Parts, _: Reader, params: Annotated[ChangeParams, Query()]
 ) -> dict[str, Any]:
-    params = dict(request.query_params)
-    filters = evidence.change_filters(parse_filters(params, allowed=_CHANGE_FILTERS))
-    integrity = parts.integrity.state
-    page = parts.queries.page(
-        filters, after=decode_cursor(params.get("after"), filters), limit=parse_limit(params, 50)
-    )
-    return {
-        "filters": filters.as_json(),
-        "items": [evidence.change_json(r, parts.store, integrity) for r in page.records],
-        "next": None if page.next_cursor is None else encode_cursor(page.next_cursor, filters),
-    }
+    query = dict(request.query_params)
+    filters = evidence.change_filters(parse_filters(query, allowed=CHANGE_FILTERS))
+    item = functools.partial(_change, parts)
+    return page_of(parts, query, filters, item, default_limit=50)
 
 
 @router.get("/incidents", summary="Break-glass and drift, linked to detection and correction")
 def list_incidents(
-    request: Request,
-    parts: Parts,
-    _: Reader,
-    since: Text = None,
-    until: Text = None,
-    source: Text = None,
-    namespace: Text = None,
-    objectKind: Text = None,
-    actor: Text = None,
-    limit: Annotated[str | None, Query(max_length=8)] = None,
-    after: Annotated[str | None, Query(max_length=256)] = None,
+    request: Request, parts: Parts, _: Reader, params: Annotated[IncidentParams, Query()]
 ) -> dict[str, Any]:
-    params = dict(request.query_params)
-    filters = evidence.incident_filters(parse_filters(params, allowed=_INCIDENT_FILTERS))
-    integrity = parts.integrity.state
-    page = parts.queries.page(
-        filters, after=decode_cursor(params.get("after"), filters), limit=parse_limit(params, 50)
-    )
-    items = [evidence.incident_json(r, parts.store, integrity) for r in page.records]
-    return {
-        "filters": filters.as_json(),
-        "items": [item for item in items if item is not None],
-        "next": None if page.next_cursor is None else encode_cursor(page.next_cursor, filters),
-    }
+    query = dict(request.query_params)
+    filters = evidence.incident_filters(parse_filters(query, allowed=INCIDENT_FILTERS))
+    item = functools.partial(_incident, parts)
+    return page_of(parts, query, filters, item, default_limit=50)
+
+
+def _change(parts: Any, record: Any, integrity: Any) -> dict[str, Any]:
+    return evidence.change_json(record, parts.store, integrity)
+
+
+def _incident(parts: Any, record: Any, integrity: Any) -> dict[str, Any] | None:
+    return evidence.incident_json(record, parts.store, integrity)
 
 
 @router.get("/sample", summary="A reproducible sample of changes (seeded)")
 def sample_changes(
-    request: Request,
-    parts: Parts,
-    _: Reader,
-    n: Annotated[str | None, Query(max_length=6)] = None,
-    seed: Annotated[str | None, Query(max_length=20)] = None,
-    since: Text = None,
-    until: Text = None,
-    source: Text = None,
+    request: Request, parts: Parts, _: Reader, params: Annotated[SampleParams, Query()]
 ) -> dict[str, Any]:
-    params = dict(request.query_params)
-    filters = parse_filters(params, allowed=("since", "until", "source"))
+    query = dict(request.query_params)
+    filters = parse_filters(query, allowed=("since", "until", "source"))
     parts.queries.check(filters)
-    size = _whole(params.get("n", "25"), "n", 1, 1000)
-    chosen_seed = _whole(params.get("seed", "0"), "seed", 0, 2**63 - 1)
+    size = _whole(query.get("n", "25"), "n", 1, 1000)
+    chosen_seed = _whole(query.get("seed", "0"), "seed", 0, 2**63 - 1)
     seqs, population = evidence.sample(parts.queries, filters, n=size, seed=chosen_seed)
     integrity = parts.integrity.state
-    items = []
-    for seq in seqs:
-        record = parts.store.get(seq)
-        if record is not None:
-            items.append(evidence.change_json(record, parts.store, integrity))
+    records = (parts.store.get(seq) for seq in seqs)
     return {
         "filters": filters.as_json(),
         "n": size,
@@ -107,7 +66,11 @@ def sample_changes(
         "population": population,
         "method": "Python random.Random(seed).sample over the ascending sequence numbers of "
         "every matching sync.applied record",
-        "items": items,
+        "items": [
+            evidence.change_json(record, parts.store, integrity)
+            for record in records
+            if record is not None
+        ],
     }
 
 
