@@ -162,8 +162,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         return RedirectResponse(target, status_code=303)
 
     @app.exception_handler(DashboardError)
-    async def _dashboard_error(_: Request, exc: DashboardError) -> JSONResponse:
+    async def _dashboard_error(request: Request, exc: DashboardError) -> Response:
         status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 400)
+        if not request.url.path.startswith(API):
+            return pages.error_page(request, status, str(exc))
         headers = {"WWW-Authenticate": 'Bearer realm="gatekeeper"'} if status == 401 else {}
         return _problem(status, str(exc), **headers)
 

@@ -67,6 +67,28 @@ def _page(request: Request, template: str, principal: Principal, **context: Any)
     return HTMLResponse(html)
 
 
+_HEADINGS: Final = {
+    400: "That query cannot be answered",
+    403: "Not allowed",
+    404: "Not found",
+    503: "Unavailable for now",
+}
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    """A page-shaped answer for a page-shaped request; the API answers JSON instead."""
+    html = environment.get_template("error.html.j2").render(
+        status=status,
+        heading=_HEADINGS.get(status, "Something went wrong"),
+        message=message,
+        back=request.url.path,
+        user=None,
+        integrity=None,
+        path=request.url.path,
+    )
+    return HTMLResponse(html, status_code=status)
+
+
 @router.get("/login")
 def login_form(request: Request, next: str = "/", error: str = "") -> HTMLResponse:
     html = environment.get_template("login.html.j2").render(

@@ -182,3 +182,11 @@ def test_an_incident_shows_break_glass_detection_and_correction_linked(
     assert page.locator("article.change").count() == 1
     assert "#2 admission.allowed" in page.inner_text("article.change")
     page.close()
+
+
+def test_a_bad_filter_on_a_page_is_explained_on_a_page(browser: Any, site: Site) -> None:
+    page = _signed_in(browser, site)
+    answer = page.goto(f"{site.url}/events?since=last-tuesday")
+    assert answer is not None and answer.status == 400
+    assert "since must be a date" in page.inner_text("[role=alert]")
+    page.close()
