@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ BUNDLE_FILES: tuple[str, ...] = (
 )
 MANIFEST, MANIFEST_SIG = "MANIFEST.json", "MANIFEST.sig"
 _CHUNK = 1 << 20
+_PAYLOAD_KEY, _PREV_KEY = b',"payload":', b',"prev_hash":"'
+_TAIL = re.compile(rb',"prev_hash":"[0-9a-f]{64}","hash":"[0-9a-f]{64}"\}\s*$')
 _SMALL = 1 << 20  # the manifest, its signature and the key are a few kilobytes
 
 
@@ -270,7 +273,7 @@ class _ParsedRows:
                     item["subject"],
                     item["source"],
                     item["commit"],
-                    chain.canonical_payload(item["payload"]),
+                    _payload_text(line, item["payload"]),
                     item["prev_hash"],
                     item["hash"],
                 )
@@ -282,6 +285,28 @@ class _ParsedRows:
             if self.first_seq is None:
                 self.first_seq = row[0]
             yield row
+
+
+def _payload_text(line: bytes, payload: Any) -> str:
+    """The payload's text as it was hashed.
+
+    Lines as `write_bundle` lays them out hold the stored canonical text between
+    `,"payload":` and `,"prev_hash":"` (neither can occur inside a JSON string, where quotes
+    are escaped), so it is taken as it is when it parses to the line's own payload: a third
+    of the cost of serialising it again, which is what any other layout gets. A text that is
+    not the hashed one fails the hash check either way.
+    """
+    start = line.find(_PAYLOAD_KEY)
+    end = line.rfind(_PREV_KEY)
+    # Only the two hashes may follow: no second "payload" member that a parser would take.
+    if 0 < start < end and _TAIL.match(line, end):
+        text = line[start + len(_PAYLOAD_KEY) : end]
+        try:
+            if json.loads(text) == payload:
+                return text.decode("utf-8")
+        except ValueError:
+            pass
+    return chain.canonical_payload(payload)
 
 
 def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:

@@ -7,6 +7,7 @@ each section; the whole population is read again, page by page, by whoever write
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,12 +16,12 @@ from typing import Any, Protocol
 
 from gatekeeper import __version__
 from gatekeeper.audit import chain
-from gatekeeper.audit.events import Record
 from gatekeeper.audit.signing import Verifier
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.audit.verify import verify_store
 from gatekeeper.report.filters import ReportFilters, check_known, iso
 from gatekeeper.report.integrity import Coverage, Integrity, SeqRange, assess
+from gatekeeper.report.reader import Entry, iter_period
 from gatekeeper.report.summary import summarise
 
 # Report sections: key, title, and the event kinds each one lists.
@@ -35,9 +36,8 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 # Rows each section shows in HTML and PDF; the CSV (and JSON) hold every event.
 ROW_LIMIT = 200
-_PAGE = 5000
 
-RecordSource = Callable[[], Iterator[Record]]
+RecordSource = Callable[[], Iterator[Entry]]
 
 
 class Sink(Protocol):
@@ -119,7 +119,7 @@ class Report:
     coverage: Coverage = field(repr=False, compare=False)
     records: RecordSource = field(repr=False, compare=False)
 
-    def iter_records(self) -> Iterator[Record]:
+    def iter_records(self) -> Iterator[Entry]:
         return self.records()
 
     def section_of(self, kind: str) -> str | None:
@@ -193,23 +193,6 @@ class Report:
         }
 
 
-def iter_period(
-    store: AuditStore, filters: ReportFilters, *, upto: int | None = None
-) -> Iterator[Record]:
-    """The records the filters select, in sequence order, a page at a time (none past `upto`)."""
-    arguments = filters.query_arguments()
-    cursor: int | None = None
-    while True:
-        page = store.query(**arguments, after=cursor, limit=_PAGE)
-        for record in page.records:
-            if upto is not None and record.seq > upto:
-                return
-            yield record
-        if page.next_cursor is None:
-            return
-        cursor = page.next_cursor
-
-
 def build_report(
     store: AuditStore,
     filters: ReportFilters,
@@ -239,21 +222,21 @@ def build_report(
     section_of = {kind: key for key, _, section_kinds in sections for kind in section_kinds}
     total, first, last = 0, None, None
     uncovered, uncovered_first = 0, None
-    for record in iter_period(store, filters, upto=head):
+    for entry in iter_period(store, filters, upto=head):
         total += 1
-        first = record.seq if first is None else first
-        last = record.seq
-        kinds[record.kind] += 1
-        sources[record.source or "(none)"] += 1
-        checkpoint = coverage.covering(record.seq)
+        first = entry.seq if first is None else first
+        last = entry.seq
+        kinds[entry.kind] += 1
+        sources[entry.source or "(none)"] += 1
+        checkpoint = coverage.covering(entry.seq)
         if checkpoint is None:
             uncovered += 1
-            uncovered_first = record.seq if uncovered_first is None else uncovered_first
-        key = section_of.get(record.kind)
+            uncovered_first = entry.seq if uncovered_first is None else uncovered_first
+        key = section_of.get(entry.kind)
         if key is not None:
             counts[key] += 1
             if len(shown[key]) < row_limit:
-                shown[key].append(_row(record, checkpoint.seq if checkpoint else None))
+                shown[key].append(_row(entry, checkpoint.seq if checkpoint else None))
     period = SeqRange(total, first, last)
     integrity: Integrity = assess(
         verification,
@@ -282,22 +265,23 @@ def build_report(
     )
 
 
-def _row(record: Record, checkpoint: int | None) -> Row:
+def _row(entry: Entry, checkpoint: int | None) -> Row:
     return Row(
-        seq=record.seq,
-        time=record.time,
-        kind=record.kind,
-        actor=record.actor,
-        subject=record.subject,
-        source=record.source,
-        commit=record.commit,
-        summary=summarise(record.payload),
-        prev_hash=record.prev_hash,
-        hash=record.hash,
+        seq=entry.seq,
+        time=chain.parse_time(entry.time),
+        kind=entry.kind,
+        actor=entry.actor,
+        subject=entry.subject,
+        source=entry.source,
+        commit=entry.commit,
+        summary=summary_of(entry),
+        prev_hash=entry.prev_hash,
+        hash=entry.hash,
         checkpoint=checkpoint,
     )
 
 
-def row_of(record: Record, report: Report) -> Row:
-    """A record of `report.iter_records()` as a report line."""
-    return _row(record, report.checkpoint_of(record.seq))
+def summary_of(entry: Entry) -> str:
+    """The report line's explanation of a stored record."""
+    payload = json.loads(entry.payload)
+    return summarise(payload) if isinstance(payload, dict) else ""

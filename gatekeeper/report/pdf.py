@@ -16,6 +16,7 @@ from gatekeeper.audit import chain
 from gatekeeper.report.fonts import find_fonts
 from gatekeeper.report.integrity import Status
 from gatekeeper.report.model import Report, Row, Section, Sink
+from gatekeeper.report.pdfgrid import Column, Grid
 
 _COLUMNS = ("#", "Time (UTC)", "Kind", "Actor", "Subject", "Commit", "Details", "Hash", "Cp.")
 _WIDTHS = (13, 27, 24, 26, 44, 22, 67, 29, 21)
@@ -181,20 +182,20 @@ def _section(document: _Document, section: Section) -> None:
             f"The first {len(section.rows)} of {section.count} are shown; every one is in the "
             "CSV appendix.",
         )
-    document.set_font(_FAMILY, size=6.5)
-    heading = FontFace(emphasis="BOLD")
-    with document.table(
-        col_widths=_WIDTHS, headings_style=heading, line_height=3.4, text_align="LEFT"
-    ) as table:
-        table.row(_COLUMNS)
-        mono = FontFace(family=_MONO, size_pt=6)
-        for row in section.rows:
-            cells = table.row()
-            for index, text in enumerate(_cells(row)):
-                if index == _HASH_COLUMN:
-                    cells.cell(text, style=mono)
-                else:
-                    cells.cell(document.printable(text))
+    columns = [
+        Column(title, width, _MONO, 6.0)
+        if index == _HASH_COLUMN
+        else Column(title, width, _FAMILY, 6.5)
+        for index, (title, width) in enumerate(zip(_COLUMNS, _WIDTHS, strict=True))
+    ]
+    grid = Grid(
+        document,
+        columns,
+        line_height=3.0,
+        printable=document.printable,
+        heading_font=(_FAMILY, "B", 6.5),
+    )
+    grid.draw([_cells(row) for row in section.rows])
     document.ln(2)
 
 

@@ -8,8 +8,8 @@ import json
 from collections.abc import Iterator
 
 from gatekeeper.audit import chain
-from gatekeeper.audit.events import Record
-from gatekeeper.report.model import Report, Sink, row_of
+from gatekeeper.report.model import Report, Sink, summary_of
+from gatekeeper.report.reader import Entry
 
 CSV_COLUMNS = (
     "seq",
@@ -20,12 +20,12 @@ CSV_COLUMNS = (
     "source",
     "commit",
     "summary",
-    "payload",
     "prev_hash",
     "hash",
     "checkpoint",
 )
 _FLUSH_BYTES = 1 << 16
+_encode_string = json.encoder.encode_basestring
 
 
 def write_json(report: Report, out: Sink) -> None:
@@ -35,8 +35,8 @@ def write_json(report: Report, out: Sink) -> None:
     out.write(header[: header.rindex("}")].rstrip().encode("utf-8") + b',\n  "events": [')
     buffer: list[str] = []
     size, separator = 0, "\n    "
-    for record in report.iter_records():
-        text = separator + _event_json(record, report)
+    for entry in report.iter_records():
+        text = separator + _event_json(entry, report)
         separator = ",\n    "
         buffer.append(text)
         size += len(text)
@@ -47,25 +47,23 @@ def write_json(report: Report, out: Sink) -> None:
     out.write("".join(buffer).encode("utf-8"))
 
 
-def _event_json(record: Record, report: Report) -> str:
-    return json.dumps(
-        {
-            "seq": record.seq,
-            "time": chain.format_time(record.time),
-            "kind": record.kind,
-            "actor": record.actor,
-            "subject": record.subject,
-            "source": record.source,
-            "commit": record.commit,
-            "payload": record.payload,
-            "prev_hash": record.prev_hash,
-            "hash": record.hash,
-            "section": report.section_of(record.kind),
-            "checkpoint": report.checkpoint_of(record.seq),
-        },
-        ensure_ascii=False,
-        separators=(",", ":"),
+def _event_json(entry: Entry, report: Report) -> str:
+    """One event: the stored fields as they were hashed (the payload is canonical JSON
+    already, so it goes in as it is), its section and the checkpoint covering it."""
+    section = report.section_of(entry.kind)
+    checkpoint = report.checkpoint_of(entry.seq)
+    return (
+        f'{{"seq":{entry.seq},"time":{_string(entry.time)},"kind":{_string(entry.kind)},'
+        f'"actor":{_string(entry.actor)},"subject":{_string(entry.subject)},'
+        f'"source":{_string(entry.source)},"commit":{_string(entry.commit)},'
+        f'"payload":{entry.payload},"prev_hash":{_string(entry.prev_hash)},'
+        f'"hash":{_string(entry.hash)},"section":{_string(section)},'
+        f'"checkpoint":{"null" if checkpoint is None else checkpoint}}}'
     )
+
+
+def _string(value: str | None) -> str:
+    return "null" if value is None else str(_encode_string(value))
 
 
 def csv_preamble(report: Report) -> Iterator[str]:
@@ -108,22 +106,21 @@ def write_csv(report: Report, out: Sink) -> None:
         buffer.write("# " + " ".join(line.splitlines()) + "\n")
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for record in report.iter_records():
-        row = row_of(record, report)
+    for entry in report.iter_records():
+        checkpoint = report.checkpoint_of(entry.seq)
         writer.writerow(
             (
-                row.seq,
-                chain.format_time(row.time),
-                defuse(row.kind),
-                defuse(row.actor),
-                defuse(row.subject),
-                defuse(row.source),
-                defuse(row.commit),
-                defuse(row.summary),
-                chain.canonical_payload(record.payload),
-                row.prev_hash,
-                row.hash,
-                "not covered" if row.checkpoint is None else row.checkpoint,
+                entry.seq,
+                entry.time,
+                defuse(entry.kind),
+                defuse(entry.actor),
+                defuse(entry.subject),
+                defuse(entry.source),
+                defuse(entry.commit),
+                defuse(summary_of(entry)),
+                entry.prev_hash,
+                entry.hash,
+                "not covered" if checkpoint is None else checkpoint,
             )
         )
         if buffer.tell() >= _FLUSH_BYTES:
