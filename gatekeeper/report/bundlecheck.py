@@ -317,10 +317,3 @@ def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
         yield from (part for part in parts if part.strip())
     if rest.strip():
         yield rest
-
-
-def read_manifest(path: Path) -> dict[str, Any]:
-    """The manifest of a bundle, unchecked (for display before or after `verify_bundle`)."""
-    with zipfile.ZipFile(path) as archive:
-        loaded: dict[str, Any] = json.loads(archive.read(MANIFEST))
-    return loaded
