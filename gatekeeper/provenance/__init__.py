@@ -6,8 +6,10 @@ from gatekeeper.provenance.repository import CommitRecord, GitRepository
 from gatekeeper.provenance.verdicts import (
     SIGNATURE_REASONS,
     CommitVerdict,
+    MatchedRule,
     RangeVerdict,
     Reason,
+    RuleOutcome,
     SignatureFormat,
     SignatureVerdict,
 )
@@ -18,10 +20,12 @@ __all__ = [
     "CommitRecord",
     "CommitVerdict",
     "GitRepository",
+    "MatchedRule",
     "ProvenanceError",
     "RangeVerdict",
     "Reason",
     "RepositoryError",
+    "RuleOutcome",
     "SignatureFormat",
     "SignatureVerdict",
     "TrustPolicy",

@@ -44,6 +44,7 @@ class SignedObject:
     target: str | None
     identity: str
     time: datetime
+    author: str | None = None  # a commit's author, `Name <email>`; None for a tag
 
     @property
     def format(self) -> SignatureFormat | None:
@@ -67,6 +68,7 @@ def parse_commit(sha: str, raw: bytes) -> SignedObject:
     signature: list[bytes] = []
     parents: list[str] = []
     committer: bytes | None = None
+    author: bytes | None = None
     # Where continuation lines (leading space) of the current header go.
     into: list[bytes] | None = kept
     for line in head.split(b"\n"):
@@ -90,9 +92,12 @@ def parse_commit(sha: str, raw: bytes) -> SignedObject:
             parents.append(value.decode("ascii"))
         elif name == b"committer":
             committer = value
+        elif name == b"author":
+            author = value
     if committer is None:
         raise ObjectFormatError(f"commit {sha} has no committer")
     identity, time = _parse_ident_time(committer)
+    written_by = _parse_ident_time(author)[0] if author is not None else None
     payload = b"\n".join(kept) + sep + body
     sig = b"\n".join(signature) + b"\n" if signature else None
     return SignedObject(
@@ -104,6 +109,7 @@ def parse_commit(sha: str, raw: bytes) -> SignedObject:
         target=None,
         identity=identity,
         time=time,
+        author=written_by,
     )
 
 

@@ -26,6 +26,7 @@ from gatekeeper.provenance.errors import TrustPolicyError
 from gatekeeper.provenance.globs import PathGlob, check_pattern
 from gatekeeper.provenance.signatures import Keyring
 from gatekeeper.provenance.ssh import SshKey
+from gatekeeper.provenance.verdicts import MatchedRule
 
 API_VERSION = "gatekeeper.dev/v1alpha1"
 ANY_SIGNER = "*"
@@ -137,6 +138,15 @@ class Rule:
 
     def allows(self, signer: str) -> bool:
         return self.signers is None or signer in self.signers
+
+    def matched(self) -> MatchedRule:
+        """The rule as a verdict names it."""
+        return MatchedRule(
+            index=self.index,
+            paths=tuple(g.pattern for g in self.globs),
+            signers=None if self.signers is None else tuple(sorted(self.signers)),
+            min_signers=self.min_signers,
+        )
 
     def specificity_for(self, path: str) -> tuple[int, int, int, int] | None:
         best = [g.specificity for g in self.globs if g.matches(path)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import datetime
 
 
 class Reason(enum.StrEnum):
@@ -55,6 +56,16 @@ class SignatureVerdict:
 
 
 @dataclass(frozen=True, slots=True)
+class MatchedRule:
+    """A trust-policy rule as it decided a path: its patterns, whom it allows, how many."""
+
+    index: int
+    paths: tuple[str, ...]
+    signers: tuple[str, ...] | None  # None: any listed signer
+    min_signers: int
+
+
+@dataclass(frozen=True, slots=True)
 class CommitVerdict:
     """The outcome for one commit: its signature, its signer's rights over its paths."""
 
@@ -65,12 +76,30 @@ class CommitVerdict:
     signer: str | None
     key_id: str | None
     paths: tuple[str, ...]
-    rule: str | None = None
+    rule: str | None = None  # the label of the rule that refused the commit
     path: str | None = None
+    author: str | None = None  # `Name <email>`, as the commit names its author
+    time: datetime | None = None  # the committer time the key was judged at
+    # The most specific rule of each path the commit touches, distinct, by rule index.
+    rules: tuple[MatchedRule, ...] = ()
 
     @property
     def trusted(self) -> bool:
         return self.reason is Reason.TRUSTED
+
+
+@dataclass(frozen=True, slots=True)
+class RuleOutcome:
+    """One rule over a range: the commits it decided and the distinct trusted signers of
+    those commits, which its `min_signers` counts."""
+
+    rule: MatchedRule
+    commits: tuple[str, ...]
+    signers: tuple[str, ...]
+
+    @property
+    def met(self) -> bool:
+        return len(self.signers) >= self.rule.min_signers
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,3 +127,19 @@ class RangeVerdict:
     @property
     def signers(self) -> frozenset[str]:
         return frozenset(c.signer for c in self.commits if c.trusted and c.signer is not None)
+
+    @property
+    def rules(self) -> tuple[RuleOutcome, ...]:
+        """Every rule that decided a path of the range, by index, with the signers it met."""
+        found: dict[int, tuple[MatchedRule, list[CommitVerdict]]] = {}
+        for commit in self.commits:
+            for rule in commit.rules:
+                found.setdefault(rule.index, (rule, []))[1].append(commit)
+        return tuple(
+            RuleOutcome(
+                rule=rule,
+                commits=tuple(c.sha for c in governed),
+                signers=tuple(sorted({c.signer for c in governed if c.trusted and c.signer})),
+            )
+            for _, (rule, governed) in sorted(found.items())
+        )

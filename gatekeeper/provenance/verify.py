@@ -13,15 +13,19 @@ from gatekeeper.provenance.repository import CommitRecord, GitRepository
 from gatekeeper.provenance.verdicts import CommitVerdict, RangeVerdict, Reason, SignatureVerdict
 
 
-def _signature_only(sha: str, sig: SignatureVerdict, paths: tuple[str, ...]) -> CommitVerdict:
+def _signature_only(
+    obj: SignedObject, sig: SignatureVerdict, paths: tuple[str, ...]
+) -> CommitVerdict:
     return CommitVerdict(
-        sha=sha,
+        sha=obj.sha,
         reason=sig.reason,
         detail=sig.detail,
         format=sig.format,
         signer=sig.signer,
         key_id=sig.key_id,
         paths=paths,
+        author=obj.author,
+        time=obj.time,
     )
 
 
@@ -33,9 +37,11 @@ def judge_commit(
     `signature` is the commit's signature verdict when it was already computed.
     """
     sig = signature if signature is not None else policy.keyring.verify(record.obj)
-    verdict = _signature_only(record.sha, sig, record.paths)
+    verdict = _signature_only(record.obj, sig, record.paths)
     if not sig.valid or sig.signer is None:
         return verdict
+    deciding = {r.index: r for p in record.paths if (r := policy.rule_for(p)) is not None}
+    verdict = replace(verdict, rules=tuple(deciding[i].matched() for i in sorted(deciding)))
     for path in record.paths:
         rule = policy.rule_for(path)
         if rule is None:
@@ -96,7 +102,7 @@ def judge_range(
 def verify_tag(repo: GitRepository, policy: TrustPolicy, tag_sha: str) -> CommitVerdict:
     """An annotated tag's own signature (tags change no paths)."""
     tag: SignedObject = repo.read_tag(tag_sha)
-    return _signature_only(tag.sha, policy.keyring.verify(tag), ())
+    return _signature_only(tag, policy.keyring.verify(tag), ())
 
 
 def verify_range(

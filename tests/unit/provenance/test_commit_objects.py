@@ -29,6 +29,7 @@ def test_the_payload_is_the_commit_without_its_gpgsig_header() -> None:
     assert commit.parents == ("2" * 40, "3" * 40)
     assert commit.time == datetime.fromtimestamp(1700000100, UTC)
     assert commit.identity == "C <c@example.com>"
+    assert commit.author == "A <a@example.com>"
 
 
 def test_other_multi_line_headers_stay_in_the_payload_with_their_continuations() -> None:
@@ -69,6 +70,7 @@ def test_a_tag_signature_is_the_last_armored_block_of_its_message() -> None:
     assert tag.signature == signature
     assert tag.target == "5" * 40
     assert tag.format is SignatureFormat.OPENPGP
+    assert tag.author is None
 
 
 def test_an_unsigned_tag_has_its_whole_object_as_payload() -> None:

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from gatekeeper.provenance import Reason, TrustPolicy, judge_range, parse_trust_policy
+from gatekeeper.provenance import (
+    MatchedRule,
+    RangeVerdict,
+    Reason,
+    TrustPolicy,
+    judge_range,
+    parse_trust_policy,
+)
 from tests.fixtures.signing import InProcessPgpKey, InProcessSshKey, make_commit
 
 
@@ -109,3 +117,46 @@ def test_a_commit_that_changes_no_path_needs_only_a_good_signature(
     trust = policy(cast, pgp_key, [{"paths": ["apps/**"], "signers": ["alice"]}])
     (verdict,) = judge_range([make_commit((), sign=cast["bob"].sign)], trust)
     assert verdict.trusted
+
+
+def test_each_commit_names_the_rules_that_decided_its_paths_and_who_wrote_it(
+    cast: dict[str, InProcessSshKey], pgp_key: InProcessPgpKey
+) -> None:
+    paths = ("prod/app.yaml", "prod/audit/x.yaml", "docs/a.md")
+    (verdict,) = judge_range(
+        [make_commit(paths, sign=cast["carol"].sign, time=1_800_000_123)],
+        policy(cast, pgp_key, [*RULES[:2], {"paths": ["**"], "signers": ["*"]}]),
+    )
+    assert verdict.author == "A <a@example.com>"
+    assert verdict.time == datetime.fromtimestamp(1_800_000_123, UTC)
+    assert verdict.rules == (
+        MatchedRule(0, ("prod/**",), ("alice", "bob", "carol"), 2),
+        MatchedRule(1, ("prod/audit/**",), ("carol",), 1),
+        MatchedRule(2, ("**",), None, 1),
+    )
+
+
+def test_a_range_says_which_signers_each_rule_counted_toward_its_min_signers(
+    cast: dict[str, InProcessSshKey], pgp_key: InProcessPgpKey
+) -> None:
+    records = [
+        make_commit(("prod/app.yaml",), sign=cast["alice"].sign),
+        make_commit(("prod/db.yaml",), sign=cast["bob"].sign),
+        make_commit(("prod/app.yaml", "docs/x.md"), sign=cast["alice"].sign),
+    ]
+    verdicts = judge_range(records, policy(cast, pgp_key, RULES))
+    found = RangeVerdict(target=records[-1].sha, since=None, mode="strict", commits=verdicts)
+
+    prod, anything = found.rules
+    assert (prod.rule.paths, prod.rule.min_signers, prod.signers, prod.met) == (
+        ("prod/**",),
+        2,
+        ("alice", "bob"),
+        True,
+    )
+    assert prod.commits == tuple(r.sha for r in records)
+    assert (anything.rule.index, anything.commits, anything.signers) == (
+        2,
+        (records[2].sha,),
+        ("alice",),
+    )
