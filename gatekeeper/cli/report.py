@@ -1,10 +1,11 @@
 """`gatekeeper report`: a signed compliance report; and the bodies of `audit bundle` and
 `audit verify --bundle`, which share its filters.
 
-Exit codes: 0 when the report is verified and signed; 1 when the log is tampered with (always),
-or when what the report covers is not verified or the report is unsigned (unless
-`--allow-unverified`); 2 for a bad filter or configuration. The report is written in every
-case but a usage error, and says the same thing itself.
+Exit codes (through the CLI's one table): 0 when the report is verified and signed; 1 when
+the log is tampered with (always), or when what the report covers is not verified or the
+report is unsigned (unless `--allow-unverified`); 2 for a bad filter or configuration; 3 when
+the PDF font is missing. The report is written in every case but 2 and 3, and says the same
+thing itself.
 """
 
 from __future__ import annotations
@@ -66,34 +67,19 @@ def parse_filters(
     actor: str | None,
     commit: str | None,
 ) -> ReportFilters:
-    """The filters of the command line, or a usage error naming the option."""
+    """The filters of the command line; `FilterError` (exit 2) names a bad option."""
     from gatekeeper.report.filters import ReportFilters
 
-    with _usage_errors():
-        return ReportFilters.parse(
-            since=since,
-            until=until,
-            source=source,
-            namespace=namespace,
-            kinds=kind,
-            object_kind=object_kind,
-            actor=actor,
-            commit=commit,
-        )
-
-
-@contextlib.contextmanager
-def _usage_errors() -> Iterator[None]:
-    """A filter the log refuses is a bad option value (exit 2); a missing font, a bad setting."""
-    from gatekeeper.errors import ConfigError
-    from gatekeeper.report.errors import FilterError, FontMissing
-
-    try:
-        yield
-    except FilterError as exc:
-        raise typer.BadParameter(str(exc), param_hint=exc.option) from exc
-    except FontMissing as exc:
-        raise ConfigError(str(exc)) from exc
+    return ReportFilters.parse(
+        since=since,
+        until=until,
+        source=source,
+        namespace=namespace,
+        kinds=kind,
+        object_kind=object_kind,
+        actor=actor,
+        commit=commit,
+    )
 
 
 def report(
@@ -138,18 +124,17 @@ def report(
     verifier = verifier_from_settings(settings)
     store = open_current_store(settings)
     try:
-        with _usage_errors():
-            built = build_report(
-                store,
-                filters,
-                verifier=verifier,
-                signing_key_id=None if signer is None else signer.key_id,
-                row_limit=rows,
-                workers=0,
-            )
-            with _replacing(output) as handle:
-                digest = DigestWriter(handle)
-                write(built, fmt.value, digest)
+        built = build_report(
+            store,
+            filters,
+            verifier=verifier,
+            signing_key_id=None if signer is None else signer.key_id,
+            row_limit=rows,
+            workers=0,
+        )
+        with _replacing(output) as handle:
+            digest = DigestWriter(handle)
+            write(built, fmt.value, digest)
     finally:
         store.close()
     signed = ""
@@ -221,8 +206,7 @@ def write_evidence(
     verifier = verifier_from_settings(settings)
     store = open_current_store(settings)
     try:
-        with _usage_errors():
-            made = write_bundle(store, filters, output, signer=signer, verifier=verifier, workers=0)
+        made = write_bundle(store, filters, output, signer=signer, verifier=verifier, workers=0)
     finally:
         store.close()
     span = "no records" if made.first_seq is None else f"records {made.first_seq}..{made.last_seq}"

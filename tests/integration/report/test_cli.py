@@ -9,7 +9,7 @@ import pytest
 
 from gatekeeper.audit.signing import Signer, Verifier
 from gatekeeper.audit.store import AuditStore
-from gatekeeper.cli import main
+from gatekeeper.cli import EXIT_UNAVAILABLE, main
 from gatekeeper.report.errors import SignatureInvalid
 from gatekeeper.report.signing import verify_file
 from tests.integration.report.conftest import append_fake, edit_record, write_config
@@ -102,7 +102,7 @@ def test_filters_are_options_and_bad_ones_are_usage_errors(
     assert run_report(config, out, "--commit", "abc") == 2
 
 
-def test_a_missing_font_is_a_configuration_error_naming_the_package(
+def test_a_missing_font_stops_the_pdf_with_an_error_naming_the_package(
     history: AuditStore,
     signer: Signer,
     tmp_path: Path,
@@ -112,6 +112,6 @@ def test_a_missing_font_is_a_configuration_error_naming_the_package(
     config = write_config(tmp_path, history, signer)
     monkeypatch.setenv("GATEKEEPER_REPORT_FONT_DIR", str(tmp_path / "no-fonts"))
     out = tmp_path / "report.pdf"
-    assert run_report(config, out, "--format", "pdf") == 2
+    assert run_report(config, out, "--format", "pdf") == EXIT_UNAVAILABLE
     assert "fonts-dejavu-core" in capsys.readouterr().err
     assert not out.exists()
