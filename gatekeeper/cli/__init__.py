@@ -1,16 +1,18 @@
 """The `gatekeeper` command: global options, sub-commands, and exit codes decided in one place.
 
 The command modules import only typer and the standard library when they load; each command
-imports what it needs (SQLAlchemy, FastAPI, GitPython, the Kubernetes client) when it runs, so
+imports what it needs (SQLAlchemy, FastAPI, GitPython, the Kubernetes client) when it runs, and
+typer reads a command's parameters only when that command is used (`gatekeeper.cli.lazy`), so
 `gatekeeper --help` lists everything without loading any of it.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import typer
 
@@ -23,6 +25,7 @@ from gatekeeper.cli import reconcile as reconcile_cli
 from gatekeeper.cli import report as report_command
 from gatekeeper.cli import verify as verify_command
 from gatekeeper.cli.context import CliState, console_err
+from gatekeeper.cli.lazy import Declared, LazyGroup
 from gatekeeper.errors import GatekeeperError
 
 EXIT_OK = 0
@@ -90,24 +93,35 @@ def outcome(error: GatekeeperError) -> Outcome:
     return ERROR
 
 
+class _Commands(LazyGroup):
+    """The sub-commands of `gatekeeper`, in the order `--help` lists them."""
+
+    subcommands: ClassVar[Mapping[str, Declared]] = {
+        "serve": serve.serve,
+        "dashboard": dashboard_command.dashboard,
+        "reconcile": reconcile_cli.reconcile,
+        "rollback": reconcile_cli.rollback,
+        "status": reconcile_cli.status,
+        "verify": verify_command.verify,
+        "policy": policy_cli.app,
+        "report": report_command.report,
+        "audit": audit.app,
+        "db": db.app,
+        "dev-cluster": devcluster.app,
+        "demo": demo_command.demo,
+    }
+
+
+# Help is plain text: rendering it with rich would import rich, which costs more than typer.
 app = typer.Typer(
     name="gatekeeper",
+    cls=_Commands,
     help="Only signed, policy-compliant Git changes reach the cluster; every step is audited.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
     rich_markup_mode=None,
 )
-app.add_typer(db.app, name="db")
-app.add_typer(audit.app, name="audit")
-app.add_typer(policy_cli.app, name="policy")
-app.command("verify")(verify_command.verify)
-app.command("report")(report_command.report)
-app.add_typer(devcluster.app, name="dev-cluster")
-app.command(name="serve")(serve.serve)
-reconcile_cli.register(app)
-app.command("demo")(demo_command.demo)
-app.command("dashboard")(dashboard_command.dashboard)
 
 
 def _show_version(value: bool) -> None:

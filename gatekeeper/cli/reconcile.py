@@ -222,10 +222,3 @@ def _print_status(row: dict[str, Any]) -> None:
         console().print(f"  health         {health['kind']} ({(health['commit'] or '-')[:12]})")
     if row["held_at"]:
         console().print(f"  held at        {row['held_at'][:12]} (after a rollback)")
-
-
-def register(app: typer.Typer) -> None:
-    """Add the three commands to the root CLI."""
-    app.command("reconcile")(reconcile)
-    app.command("rollback")(rollback)
-    app.command("status")(status)
