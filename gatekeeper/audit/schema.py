@@ -74,6 +74,10 @@ class EventRow(Base):
     __table_args__ = (
         Index("ix_audit_events_obj_namespace_seq", "obj_namespace", "seq"),
         Index("ix_audit_events_obj_kind_seq", "obj_kind", "seq"),
+        Index("ix_audit_events_obj_namespace_kind_seq", "obj_namespace", "kind", "seq"),
+        Index("ix_audit_events_obj_kind_kind_seq", "obj_kind", "kind", "seq"),
+        Index("ix_audit_events_source_kind_seq", "source", "kind", "seq"),
+        Index("ix_audit_events_actor_kind_seq", "actor", "kind", "seq"),
         Index("ix_audit_events_time", "time"),
         Index("ix_audit_events_kind_seq", "kind", "seq"),
         Index("ix_audit_events_source_seq", "source", "seq"),

@@ -1,4 +1,4 @@
-"""The object an audit record is about, as columns: namespace and kind filters use indexes.
+"""The object an audit record is about, as columns, and indexes for the auditors' filters.
 
 Both are derived from the record's subject (never hashed: the subject is), so that filtering a
 million records by namespace or object kind does not scan them. Records written before this
@@ -26,6 +26,16 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _BATCH = 5000
+# One filter pages by (column, seq); a filter with record kinds narrows by (column, kind, seq),
+# so that a combination that matches little does not walk everything one column matches.
+_INDEXES = (
+    ("ix_audit_events_obj_namespace_seq", ["obj_namespace", "seq"]),
+    ("ix_audit_events_obj_kind_seq", ["obj_kind", "seq"]),
+    ("ix_audit_events_obj_namespace_kind_seq", ["obj_namespace", "kind", "seq"]),
+    ("ix_audit_events_obj_kind_kind_seq", ["obj_kind", "kind", "seq"]),
+    ("ix_audit_events_source_kind_seq", ["source", "kind", "seq"]),
+    ("ix_audit_events_actor_kind_seq", ["actor", "kind", "seq"]),
+)
 
 
 def upgrade() -> None:
@@ -51,12 +61,12 @@ def upgrade() -> None:
     if batch:
         bind.execute(update, batch)
     triggers.create(op.execute, dialect, ["audit_events"])
-    op.create_index("ix_audit_events_obj_namespace_seq", "audit_events", ["obj_namespace", "seq"])
-    op.create_index("ix_audit_events_obj_kind_seq", "audit_events", ["obj_kind", "seq"])
+    for name, columns in _INDEXES:
+        op.create_index(name, "audit_events", columns)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_audit_events_obj_kind_seq", "audit_events")
-    op.drop_index("ix_audit_events_obj_namespace_seq", "audit_events")
+    for name, _columns in reversed(_INDEXES):
+        op.drop_index(name, "audit_events")
     op.drop_column("audit_events", "obj_kind")
     op.drop_column("audit_events", "obj_namespace")
