@@ -13,10 +13,10 @@ from typing import Any
 from gatekeeper.kube.contract import DesiredObject
 from gatekeeper.kube.errors import UnknownKind
 from gatekeeper.kube.objects import ObjectKey, ResourceType, api_group
-from gatekeeper.policy.decision import Decision
+from gatekeeper.policy.decision import Decision, Message
 from gatekeeper.policy.inputs import Provenance
 from gatekeeper.provenance.verdicts import RangeVerdict
-from gatekeeper.reconcile.desired import ProvenanceGate, Signature, SkipProvenance
+from gatekeeper.reconcile.desired import PolicyResults, ProvenanceGate, Signature, SkipProvenance
 from gatekeeper.reconcile.errors import ReconcileError
 from gatekeeper.reconcile.render import Rendered
 
@@ -181,10 +181,12 @@ def sync_provenance(
     )
 
 
-def policies(decisions: Iterable[tuple[DesiredObject, Decision]]) -> tuple[dict[str, Any], ...]:
-    """The warnings of the objects' decisions; `Rejected` naming every denial."""
+def policies(decisions: Iterable[tuple[DesiredObject, Decision]], *, version: str) -> PolicyResults:
+    """The warnings and dry-run findings of the objects' decisions under the policy set of
+    `version`; `Rejected` naming every denial."""
     denials: list[dict[str, Any]] = []
     warnings: list[dict[str, Any]] = []
+    dry_runs: list[dict[str, Any]] = []
     for item, decision in decisions:
         for message in decision.denials:
             denials.append(
@@ -197,12 +199,16 @@ def policies(decisions: Iterable[tuple[DesiredObject, Decision]]) -> tuple[dict[
                 }
             )
         for message in decision.warnings:
-            warnings.append(
-                {"object": str(item.key), "policy": message.policy, "message": message.msg}
-            )
+            warnings.append(_finding(item, message))
+        for message in decision.dry_runs:
+            dry_runs.append(_finding(item, message))
     if denials:
         raise Rejected(denials)
-    return tuple(warnings)
+    return PolicyResults(version=version, warnings=tuple(warnings), dry_runs=tuple(dry_runs))
+
+
+def _finding(item: DesiredObject, message: Message) -> dict[str, Any]:
+    return {"object": str(item.key), "policy": message.policy, "message": message.msg}
 
 
 def inventory(

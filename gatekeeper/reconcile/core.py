@@ -3,7 +3,8 @@
 The shell (`Reconciler`) fetches, verifies, renders and lists the live objects; `plan` decides
 what to apply, correct and prune; the shell does exactly that and reports what happened
 (`Executed`); `account` turns the plan and what happened into the audit records to write and
-the pass's result. Nothing here reads or writes anything.
+the pass's result. Drift is recorded before it is corrected (`detections`), so that each
+correction names the record of its detection. Nothing here reads or writes anything.
 """
 
 from __future__ import annotations
@@ -85,7 +86,9 @@ class Executed:
     """What the shell reports back after doing a plan."""
 
     apply_failure: ApplyFailure | None = None  # when set, nothing after the apply ran
-    witnesses: Mapping[ObjectKey, Sequence[AdmittedChange]] = field(default_factory=dict)
+    # The sequence number of each drifted object's `drift.detected` (`detections`), written
+    # before the corrections.
+    detected: Mapping[ObjectKey, int] = field(default_factory=dict)
     correction_failure: ApplyFailure | None = None
     deletions: tuple[Deletion, ...] = ()
 
@@ -123,67 +126,15 @@ def plan(facts: Facts) -> PassPlan:
     )
 
 
-def account(decided: PassPlan, executed: Executed) -> Accounted:
-    """The records and the result of a plan, given what its execution did."""
+def detections(
+    decided: PassPlan, witnesses: Mapping[ObjectKey, Sequence[AdmittedChange]]
+) -> tuple[NewEvent, ...]:
+    """One `drift.detected` per drifted object, in the plan's order, naming who changed it:
+    the webhook's witnesses first, else the field managers that own the drifted fields.
+    The shell writes them before it corrects anything and reports their sequence numbers
+    back (`Executed.detected`)."""
     facts = decided.facts
-    name, commit = facts.source.name, facts.desired.commit
-    if executed.apply_failure is not None:
-        failed = PassResult(name, "failed", commit, message=executed.apply_failure.error)
-        record = _failed(facts, executed.apply_failure, stage="apply")
-        return Accounted((record,), failed, judge_health=False)
-    changed = decided.objects.to_apply
-    records = [_applied(facts, changed)] if decided.apply else []
-    records.extend(_drift_detected(facts, decided.drifted, executed.witnesses))
-    if decided.correct:
-        records.extend(_corrected(facts, decided.drifted, executed.correction_failure))
-    records.extend(_pruned(facts, executed.deletions))
-    pruned = sum(1 for deletion in executed.deletions if deletion.deleted)
-    purpose = facts.purpose
-    outcome: Outcome = "unchanged" if facts.synced else "applied"
-    if isinstance(purpose, Rollback):
-        outcome = "rolled_back"
-        records.append(
-            journal.rollback(
-                source=name,
-                to=commit,
-                from_commit=purpose.from_commit,
-                head=purpose.head,
-                reason=purpose.reason,
-                requested_by=purpose.requested_by,
-                automatic=purpose.automatic,
-            )
-        )
-    result = PassResult(
-        name, outcome, commit, applied=len(changed), pruned=pruned, drifted=len(decided.drifted)
-    )
-    return Accounted(tuple(records), result, judge_health=isinstance(purpose, Sync))
-
-
-def _applied(facts: Facts, changed: Sequence[DesiredObject]) -> NewEvent:
-    desired, purpose = facts.desired, facts.purpose
-    return journal.applied(
-        source=facts.source.name,
-        commit=desired.commit,
-        actor=purpose.requested_by if isinstance(purpose, Rollback) else facts.actor,
-        objects=desired.objects,
-        changed=changed,
-        kinds=desired.kinds,
-        since=facts.synced_commit,
-        signer=desired.signature.signer,
-        rollback=isinstance(purpose, Rollback),
-        warnings=desired.warnings,
-        skipped=desired.skipped,
-    )
-
-
-def _drift_detected(
-    facts: Facts,
-    drifted: Sequence[planner.Drifted],
-    witnesses: Mapping[ObjectKey, Sequence[AdmittedChange]],
-) -> list[NewEvent]:
-    """One `drift.detected` each, naming who changed the object: the webhook's witnesses
-    first, else the field managers that own the drifted fields."""
-    return [
+    return tuple(
         journal.drift_detected(
             source=facts.source.name,
             commit=facts.desired.commit,
@@ -198,16 +149,92 @@ def _drift_detected(
             mode=facts.source.drift,
             admitted=witnesses.get(found.desired.key, ()),
         )
-        for found in drifted
-    ]
+        for found in decided.drifted
+    )
+
+
+def account(decided: PassPlan, executed: Executed) -> Accounted:
+    """The records and the result of a plan, given what its execution did (the drift it
+    found is recorded already: `detections`)."""
+    facts = decided.facts
+    name, commit = facts.source.name, facts.desired.commit
+    if executed.apply_failure is not None:
+        failed = PassResult(name, "failed", commit, message=executed.apply_failure.error)
+        record = _failed(facts, executed.apply_failure, stage="apply")
+        return Accounted((record,), failed, judge_health=False)
+    to_apply = decided.objects.to_apply
+    records = [_applied(facts, to_apply, executed.deletions)] if decided.apply else []
+    if decided.correct:
+        records.extend(_corrected(facts, decided.drifted, executed))
+    records.extend(_pruned(facts, executed.deletions))
+    pruned = sum(1 for deletion in executed.deletions if deletion.deleted)
+    purpose = facts.purpose
+    outcome: Outcome = "unchanged" if facts.synced else "applied"
+    if isinstance(purpose, Rollback):
+        outcome = "rolled_back"
+        records.append(journal.rollback(source=name, rollback=purpose))
+    result = PassResult(
+        name, outcome, commit, applied=len(to_apply), pruned=pruned, drifted=len(decided.drifted)
+    )
+    return Accounted(tuple(records), result, judge_health=isinstance(purpose, Sync))
+
+
+def _applied(
+    facts: Facts, to_apply: Sequence[DesiredObject], deletions: Sequence[Deletion]
+) -> NewEvent:
+    desired, purpose = facts.desired, facts.purpose
+    rollback = purpose if isinstance(purpose, Rollback) else None
+    return journal.applied(
+        source=facts.source.name,
+        commit=desired.commit,
+        actor=rollback.requested_by if rollback is not None else facts.actor,
+        objects=desired.objects,
+        to_apply=to_apply,
+        kinds=desired.kinds,
+        since=facts.synced_commit,
+        signer=desired.signature.signer,
+        provenance=desired.provenance,
+        policies=desired.policies,
+        changes=changed_objects(facts.live, to_apply, deletions),
+        rollback_of=rollback,
+        skipped=desired.skipped,
+    )
+
+
+def changed_objects(
+    live: Mapping[ObjectKey, Mapping[str, Any]],
+    applied: Sequence[DesiredObject],
+    deletions: Sequence[Deletion],
+) -> list[journal.ObjectChange]:
+    """The objects a sync really changed: those applied whose manifest digest differs from
+    the one the live object carried before (or that did not exist), then those deleted.
+    An object applied only to move its commit annotation on is not among them."""
+    found: list[journal.ObjectChange] = []
+    for item in applied:
+        before = _digest(live.get(item.key))
+        if before != item.digest:
+            found.append(journal.ObjectChange(str(item.key), item.path, before, item.digest))
+    for deletion in deletions:
+        if deletion.deleted:
+            key = str(ObjectKey.of(deletion.obj))
+            found.append(journal.ObjectChange(key, None, _digest(deletion.obj), None))
+    return found
+
+
+def _digest(obj: Mapping[str, Any] | None) -> str | None:
+    """The manifest digest an object carries (its provenance annotation), if any."""
+    annotations = ((obj or {}).get("metadata") or {}).get("annotations") or {}
+    digest = annotations.get(contract.DIGEST_ANNOTATION)
+    return digest if isinstance(digest, str) and digest else None
 
 
 def _corrected(
-    facts: Facts, drifted: Sequence[planner.Drifted], failure: ApplyFailure | None
+    facts: Facts, drifted: Sequence[planner.Drifted], executed: Executed
 ) -> list[NewEvent]:
-    """One `drift.corrected` each, or one `sync.failed` when applying them again failed."""
-    if failure is not None:
-        return [_failed(facts, failure, stage="drift")]
+    """One `drift.corrected` each, naming its detection, or one `sync.failed` when applying
+    them again failed."""
+    if executed.correction_failure is not None:
+        return [_failed(facts, executed.correction_failure, stage="drift")]
     return [
         journal.drift_corrected(
             source=facts.source.name,
@@ -215,7 +242,9 @@ def _corrected(
             actor=facts.actor,
             item=found.desired,
             missing=found.missing,
-            fields=len(found.changes),
+            changes=found.changes,
+            mode=facts.source.drift,
+            detected_seq=executed.detected.get(found.desired.key),
             skipped=facts.desired.skipped,
         )
         for found in drifted

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
 
 from gatekeeper.kube.contract import DesiredObject
@@ -43,10 +44,12 @@ class Skip:
 
 @dataclass(frozen=True, kw_only=True)
 class SkipProvenance(Skip):
-    """The commit's signatures are not checked again: it was verified before, by `signature`."""
+    """The commit's signatures are not checked again: it was verified before, by `signature`,
+    at `verified_at` when the ledger says when."""
 
     gate: ClassVar[str] = "provenance"
     signature: Signature = field(default_factory=Signature)
+    verified_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,8 +64,20 @@ ProvenanceGate = RangeVerdict | SkipProvenance
 
 
 @dataclass(frozen=True)
+class PolicyResults:
+    """What the policies said of a commit they let through: the version of the policy set
+    that decided, and the findings that do not block (denials reject the commit instead).
+    Each finding is `{object, policy, message}`."""
+
+    version: str
+    warnings: tuple[dict[str, Any], ...] = ()
+    dry_runs: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
 class Desired:
-    """Everything of one commit that passed the gates, ready to apply."""
+    """Everything of one commit that passed the gates, ready to apply, and what each gate
+    found: the provenance it was given and the policies' results (None when skipped)."""
 
     source: str
     commit: str
@@ -70,9 +85,14 @@ class Desired:
     resources: Mapping[ObjectKey, ResourceType]
     custom_kinds: frozenset[tuple[str, str]]
     signature: Signature = field(default_factory=Signature)
-    warnings: tuple[dict[str, Any], ...] = ()
     skipped: tuple[Skip, ...] = ()
+    provenance: ProvenanceGate | None = None
+    policies: PolicyResults | None = None
 
     @property
     def kinds(self) -> list[str]:
         return sorted({f"{r.api_version}|{r.kind}" for r in self.resources.values()})
+
+    @property
+    def warnings(self) -> tuple[dict[str, Any], ...]:
+        return self.policies.warnings if self.policies is not None else ()

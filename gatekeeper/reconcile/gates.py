@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,11 +21,12 @@ from gatekeeper.kube.errors import UnknownKind
 from gatekeeper.kube.objects import ResourceType
 from gatekeeper.policy.decision import Decision
 from gatekeeper.policy.inputs import sync_input
-from gatekeeper.policy.policyset import PolicySet
+from gatekeeper.policy.policyset import PolicySet, policy_set_version
 from gatekeeper.reconcile import checks, render
 from gatekeeper.reconcile.checks import Rejected
 from gatekeeper.reconcile.desired import (
     Desired,
+    PolicyResults,
     ProvenanceGate,
     Signature,
     Skip,
@@ -73,6 +74,8 @@ class Gates:
     work_dir: Path
     # (apiVersion, kind) kept in data.inventory beside the Namespaces (`policies.inventory`).
     inventory_kinds: Sequence[tuple[str, str]] = ()
+    # The digest of a policy set (the reconciler's own caches it per set).
+    policy_version: Callable[[PolicySet], str] = policy_set_version
 
     def prepare(
         self,
@@ -92,10 +95,14 @@ class Gates:
         objects, resources, custom = checks.resolve(
             rendered, served=served, namespace=self.source.namespace
         )
-        warnings: tuple[dict[str, Any], ...] = ()
+        results: PolicyResults | None = None
         if skip_policies is None:
+            # The set is swapped only between passes (the loop follows the files before
+            # each round), so the one read here is the one every object is evaluated with.
+            version = self.policy_version(self.engine.policy_set)
             self.engine.set_inventory(self._inventory(objects))
-            warnings = checks.policies(self._evaluate(commit, objects, signature))
+            decisions = self._evaluate(commit, objects, signature)
+            results = checks.policies(decisions, version=version)
         skipped: list[Skip] = []
         for skip in (provenance, skip_policies):
             if isinstance(skip, Skip):
@@ -114,8 +121,9 @@ class Gates:
             resources=resources,
             custom_kinds=custom,
             signature=signature,
-            warnings=warnings,
             skipped=tuple(skipped),
+            provenance=provenance,
+            policies=results,
         )
 
     def _render(self, commit: str) -> list[render.Rendered]:

@@ -120,4 +120,5 @@ def rollback_skip(verified: VerifiedCommit) -> SkipProvenance:
         reason=f"rollback to commit {verified.commit[:12]}, verified for source "
         f"{verified.source} at {verified.verified_at.isoformat()}",
         signature=Signature(signer=verified.signer, key_id=verified.key_id, format=verified.format),
+        verified_at=verified.verified_at,
     )

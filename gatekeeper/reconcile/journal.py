@@ -1,19 +1,49 @@
-"""The audit records a pass writes: one builder per event kind, so payloads stay uniform."""
+"""The audit records a pass writes: one builder per event kind, so payloads stay uniform.
+
+Payloads only ever gain fields: records already in the chain stay valid, and readers take a
+missing field as unknown. docs/audit.md lists every kind and field.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
 
-from gatekeeper.audit import events
+from gatekeeper.audit import chain, events
 from gatekeeper.audit.events import NewEvent
 from gatekeeper.canonical import manifest_digest
 from gatekeeper.kube import compare
 from gatekeeper.kube.contract import DesiredObject
 from gatekeeper.kube.objects import ObjectKey
+from gatekeeper.provenance.verdicts import CommitVerdict, MatchedRule, RangeVerdict
 from gatekeeper.reconcile import drift, health
-from gatekeeper.reconcile.desired import Skip
+from gatekeeper.reconcile.desired import PolicyResults, ProvenanceGate, Skip, SkipProvenance
 from gatekeeper.reconcile.history import SYNC_HEALTHY, SYNC_UNHEALTHY, AdmittedChange
+from gatekeeper.reconcile.intent import Rollback
+
+# A commit's paths are always counted, and listed too when there are no more than this.
+PATHS_LISTED: Final = 20
+
+
+@dataclass(frozen=True)
+class ObjectChange:
+    """One object a sync really changed, by its manifest digest before and after the sync
+    (None: the object did not exist before, or exists no more)."""
+
+    object: str
+    path: str | None
+    digest_before: str | None
+    digest_after: str | None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {
+            "object": self.object,
+            "path": self.path,
+            "digest_before": self.digest_before,
+            "digest_after": self.digest_after,
+        }
 
 
 def object_entry(item: DesiredObject) -> dict[str, str]:
@@ -26,23 +56,40 @@ def applied(
     commit: str,
     actor: str,
     objects: Sequence[DesiredObject],
-    changed: Sequence[DesiredObject],
+    to_apply: Sequence[DesiredObject],
     kinds: Sequence[str],
     since: str | None,
     signer: str | None,
-    rollback: bool = False,
-    warnings: Sequence[Mapping[str, Any]] = (),
+    provenance: ProvenanceGate | None = None,
+    policies: PolicyResults | None = None,
+    changes: Sequence[ObjectChange] = (),
+    rollback_of: Rollback | None = None,
     skipped: Sequence[Skip] = (),
 ) -> NewEvent:
-    """The apply of a commit's objects; `skipped` names the gates not run on it, and why."""
+    """The apply of a commit's objects, with what an auditor traces it by: the commits it
+    brings and who signed them under which rules, the policy set and its findings, the
+    objects it really changed, and the rollback it carries out; `skipped` names the gates
+    not run on it, and why.
+
+    `applied` lists every object applied (an object whose commit annotation moves on is
+    applied too); `changed` only those whose manifest differs, and the objects pruned.
+    """
     payload: dict[str, Any] = {
         "since": since,
         "signer": signer,
-        "rollback": rollback,
-        "applied": [str(item.key) for item in changed],
+        "rollback": rollback_of is not None,
+        "applied": [str(item.key) for item in to_apply],
         "objects": [object_entry(item) for item in objects],
         "kinds": list(kinds),
-        "warnings": [dict(w) for w in warnings],
+        "warnings": list(policies.warnings) if policies is not None else [],
+        "verification": _verification(provenance),
+        "commits": commit_entries(provenance, commit),
+        "rules": rule_entries(provenance),
+        "policy_set_version": policies.version if policies is not None else None,
+        "policy_results": policy_results(policies),
+        "changed": [change.to_dict() for change in changes],
+        "unchanged": len(objects) - sum(1 for c in changes if c.digest_after is not None),
+        "rollback_of": _rollback_payload(rollback_of) if rollback_of is not None else None,
     }
     _note_skips(payload, skipped)
     return NewEvent(
@@ -59,6 +106,104 @@ def _note_skips(payload: dict[str, Any], skipped: Sequence[Skip]) -> None:
     """Every record of an apply made without some gate says which, and why."""
     if skipped:
         payload["skipped_gates"] = [skip.to_dict() for skip in skipped]
+
+
+def _verification(provenance: ProvenanceGate | None) -> str | None:
+    """How the commits were checked: `strict` or `head` (the trust policy's mode), or
+    `ledger` when the gate was skipped and the record restates what the ledger holds."""
+    if isinstance(provenance, RangeVerdict):
+        return provenance.mode
+    if isinstance(provenance, SkipProvenance):
+        return "ledger"
+    return None
+
+
+def commit_entries(provenance: ProvenanceGate | None, commit: str) -> list[dict[str, Any]] | None:
+    """The commits a sync brings, oldest first, as their verification found them (in head
+    mode the head only); for a skipped gate, what the ledger recorded of `commit` and when
+    it was verified. None when nothing is known."""
+    if isinstance(provenance, RangeVerdict):
+        return [_verified_commit(verdict) for verdict in provenance.commits]
+    if isinstance(provenance, SkipProvenance):
+        signature = provenance.signature
+        at = provenance.verified_at
+        return [
+            {
+                "sha": commit,
+                "author": None,
+                "time": None,
+                "signer": signature.signer,
+                "key": signature.key_id,
+                "format": signature.format,
+                "paths": None,
+                "path_list": None,
+                "rules": None,
+                "verified_at": chain.format_time(at) if at is not None else None,
+            }
+        ]
+    return None
+
+
+def _verified_commit(verdict: CommitVerdict) -> dict[str, Any]:
+    paths = verdict.paths
+    return {
+        "sha": verdict.sha,
+        "author": verdict.author,
+        "time": _git_time(verdict.time),
+        "signer": verdict.signer,
+        "key": verdict.key_id,
+        "format": str(verdict.format) if verdict.format is not None else None,
+        "paths": len(paths),
+        "path_list": list(paths) if len(paths) <= PATHS_LISTED else None,
+        "rules": [{"rule": rule.index, "paths": list(rule.paths)} for rule in verdict.rules],
+    }
+
+
+def _git_time(moment: datetime | None) -> str | None:
+    """A commit time in UTC, to the second as Git keeps it: `2027-01-15T10:00:00Z`."""
+    if moment is None:
+        return None
+    return chain.as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rule_entries(provenance: ProvenanceGate | None) -> list[dict[str, Any]] | None:
+    """Each trust rule that decided a path of the range: whom it allows, how many distinct
+    signers it needs (`min_signers`) and which it counted (`signers_met`). None when the
+    gate was skipped: the ledger keeps no rules."""
+    if not isinstance(provenance, RangeVerdict):
+        return None
+    return [
+        {
+            "rule": outcome.rule.index,
+            "paths": list(outcome.rule.paths),
+            "signers": _allowed(outcome.rule),
+            "min_signers": outcome.rule.min_signers,
+            "signers_met": list(outcome.signers),
+        }
+        for outcome in provenance.rules
+    ]
+
+
+def _allowed(rule: MatchedRule) -> list[str]:
+    return list(rule.signers) if rule.signers is not None else ["*"]
+
+
+def policy_results(policies: PolicyResults | None) -> dict[str, Any] | None:
+    """How many findings of each action the commit's objects drew, and the messages of
+    those that let it through. None when the policies were skipped."""
+    if policies is None:
+        return None
+    messages = [
+        {**finding, "action": action}
+        for action, findings in (("warn", policies.warnings), ("dryrun", policies.dry_runs))
+        for finding in findings
+    ]
+    return {
+        "denials": 0,  # a denial rejects the commit: an applied one has none
+        "warnings": len(policies.warnings),
+        "dryrun": len(policies.dry_runs),
+        "messages": messages,
+    }
 
 
 def rejected(
@@ -160,7 +305,8 @@ def drift_detected(
     admitted: Sequence[AdmittedChange] = (),
 ) -> NewEvent:
     """The drift of one object. Its actor is the newest user the webhook let change the
-    object (`admitted`, newest first), else the field manager that owns the drifted fields."""
+    object (`admitted`, newest first), else the field manager that owns the drifted fields;
+    `break_glass_seq` links the newest break-glass record among those changes."""
     manager = actors[0].manager if actors else "unknown"
     actor = admitted[0].user if admitted else manager
     payload: dict[str, Any] = {
@@ -170,6 +316,9 @@ def drift_detected(
         "mode": mode,
         "diff": [_redacted(item.key, change) for change in changes],
         "changed_by": [a.to_dict() for a in actors],
+        "break_glass_seq": next(
+            (change.seq for change in admitted if change.decision == events.BREAKGLASS), None
+        ),
     }
     if admitted:
         payload["admitted_changes"] = [change.to_dict() for change in admitted]
@@ -200,10 +349,21 @@ def drift_corrected(
     actor: str,
     item: DesiredObject,
     missing: bool,
-    fields: int,
+    changes: Sequence[compare.FieldChange],
+    mode: str,
+    detected_seq: int | None,
     skipped: Sequence[Skip] = (),
 ) -> NewEvent:
-    payload: dict[str, Any] = {"object": str(item.key), "missing": missing, "fields": fields}
+    """One drifted object applied again: the `drift.detected` record it answers and the
+    fields it set back (a Secret's values as digests, as in that record)."""
+    payload: dict[str, Any] = {
+        "object": str(item.key),
+        "missing": missing,
+        "fields": len(changes),
+        "detected_seq": detected_seq,
+        "changes": [_redacted(item.key, change) for change in changes],
+        "mode": mode,
+    }
     _note_skips(payload, skipped)
     return NewEvent(
         kind=events.DRIFT_CORRECTED,
@@ -237,28 +397,24 @@ def health_event(
     )
 
 
-def rollback(
-    *,
-    source: str,
-    to: str,
-    from_commit: str | None,
-    head: str | None,
-    reason: str,
-    requested_by: str,
-    automatic: bool,
-) -> NewEvent:
+def rollback(*, source: str, rollback: Rollback) -> NewEvent:
     return NewEvent(
         kind=events.ROLLBACK,
-        actor=requested_by,
+        actor=rollback.requested_by,
         subject=f"source/{source}",
         source=source,
-        commit=to,
-        payload={
-            "from": from_commit,
-            "to": to,
-            "head": head,
-            "reason": reason,
-            "requested_by": requested_by,
-            "automatic": automatic,
-        },
+        commit=rollback.to,
+        payload=_rollback_payload(rollback),
     )
+
+
+def _rollback_payload(rollback: Rollback) -> dict[str, Any]:
+    """A rollback as its record says it, and as the `sync.applied` it causes repeats it."""
+    return {
+        "from": rollback.from_commit,
+        "to": rollback.to,
+        "head": rollback.head,
+        "reason": rollback.reason,
+        "requested_by": rollback.requested_by,
+        "automatic": rollback.automatic,
+    }

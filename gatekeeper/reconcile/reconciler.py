@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
-from gatekeeper.audit.events import NewEvent
+from gatekeeper.audit.events import NewEvent, Record
 from gatekeeper.audit.ledger import Ledger
 from gatekeeper.errors import GatekeeperError
 from gatekeeper.kube.contract import DesiredObject, VerifiedCommit
@@ -227,6 +227,7 @@ class Reconciler:
             identity=self._identity,
             work_dir=self._work_dir,
             inventory_kinds=self._inventory_kinds,
+            policy_version=self._version_of,
         )
 
     def _reconcile(self, source: SourceSettings) -> PassResult:
@@ -264,7 +265,9 @@ class Reconciler:
         return result
 
     def _policy_version(self) -> str:
-        policy_set = self._engine.policy_set
+        return self._version_of(self._engine.policy_set)
+
+    def _version_of(self, policy_set: PolicySet) -> str:
         if self._policy_versions is None or self._policy_versions[0] is not policy_set:
             self._policy_versions = (policy_set, policy_set_version(policy_set))
         return self._policy_versions[1]
@@ -327,7 +330,8 @@ class Reconciler:
         return self._judge_health(source, desired, state=state) or accounted.result
 
     def _execute(self, decided: core.PassPlan, state: state_mod.SourceState) -> core.Executed:
-        """Do what the core decided, in its order; report what happened."""
+        """Do what the core decided, in its order, recording the drift it found before
+        correcting any; report what happened."""
         desired = decided.facts.desired
         if decided.apply:
             try:
@@ -338,6 +342,12 @@ class Reconciler:
             found.desired.key: self._witnesses(found.desired.key, state.applied_seq)
             for found in decided.drifted
         }
+        # Drift is recorded before it is corrected: each correction names its detection.
+        written = self._record(core.detections(decided, witnesses))
+        detected = {
+            found.desired.key: record.seq
+            for found, record in zip(decided.drifted, written, strict=True)
+        }
         correction_failure = None
         if decided.correct:
             try:
@@ -345,7 +355,7 @@ class Reconciler:
             except ApplyFailed as exc:
                 correction_failure = _failure(exc)
         return core.Executed(
-            witnesses=witnesses,
+            detected=detected,
             correction_failure=correction_failure,
             deletions=self._applier.prune(decided.prune),
         )
@@ -442,9 +452,11 @@ class Reconciler:
         )
         return self._converge(source, desired, state=state, purpose=purpose)
 
-    def _record(self, records: Sequence[NewEvent]) -> None:
-        if records:
-            self._store.append_many(list(records))
+    def _record(self, records: Sequence[NewEvent]) -> list[Record]:
+        """Append `records` in one go; the records as written, with their sequence numbers."""
+        if not records:
+            return []
+        return self._store.append_many(list(records))
 
 
 def _failure(exc: ApplyFailed) -> core.ApplyFailure:

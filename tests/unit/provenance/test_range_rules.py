@@ -41,7 +41,7 @@ def policy(
     )
 
 
-RULES = [
+RULES: list[dict[str, Any]] = [
     {"paths": ["prod/**"], "signers": ["alice", "bob", "carol"], "minSigners": 2},
     {"paths": ["prod/audit/**"], "signers": ["carol"]},
     {"paths": ["**"], "signers": ["*"]},

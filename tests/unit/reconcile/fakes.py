@@ -27,7 +27,13 @@ from gatekeeper.kube.errors import KubeError, UnknownKind
 from gatekeeper.kube.objects import ObjectKey, ResourceType
 from gatekeeper.policy.decision import Decision, Message
 from gatekeeper.policy.policyset import PolicySet
-from gatekeeper.provenance.verdicts import CommitVerdict, RangeVerdict, Reason, SignatureFormat
+from gatekeeper.provenance.verdicts import (
+    CommitVerdict,
+    MatchedRule,
+    RangeVerdict,
+    Reason,
+    SignatureFormat,
+)
 from gatekeeper.reconcile.errors import ReconcileError
 from gatekeeper.reconcile.reconciler import Reconciler
 from gatekeeper.settings import SourceSettings
@@ -58,13 +64,25 @@ class _Commit:
     parent: str | None
     signer: str | None
     tree: Mapping[str, str]
+    time: datetime
+    paths: tuple[str, ...]  # the files it changes
+
+
+ANY_PATH = MatchedRule(index=0, paths=("**",), signers=None, min_signers=1)
 
 
 class MemoryGit:
-    """A linear history of commits, each a whole tree of files and a signer (or none)."""
+    """A linear history of commits, each a whole tree of files and a signer (or none).
 
-    def __init__(self, *, trusted: Iterable[str] = ("alice", "bob")) -> None:
+    A commit's paths are decided by `rules` as the trust policy would: the rule whose
+    pattern (`prefix/**`, or `**`) has the longest prefix. The fake reports the rules and
+    the signers; it does not count `min_signers` (the provenance tests do)."""
+
+    def __init__(
+        self, *, trusted: Iterable[str] = ("alice", "bob"), rules: Sequence[MatchedRule] = ()
+    ) -> None:
         self.trusted = frozenset(trusted)
+        self.rules = tuple(rules) or (ANY_PATH,)
         self.head: str | None = None
         self.exported: list[str] = []
         self._commits: dict[str, _Commit] = {}
@@ -79,7 +97,10 @@ class MemoryGit:
                 tree[path] = text
         seed = f"{self.head}|{signer}|{sorted(tree.items())}|{len(self._commits)}"
         sha = hashlib.sha1(seed.encode(), usedforsecurity=False).hexdigest()
-        self._commits[sha] = _Commit(sha, self.head, signer, tree)
+        before = self._commits[self.head].tree if self.head else {}
+        changed = tuple(sorted(p for p in {*before, *tree} if before.get(p) != tree.get(p)))
+        when = datetime.fromtimestamp(1_800_000_000 + 60 * len(self._commits), UTC)
+        self._commits[sha] = _Commit(sha, self.head, signer, tree, when, changed)
         self.head = sha
         return sha
 
@@ -109,6 +130,7 @@ class MemoryGit:
         else:
             reason = Reason.UNKNOWN_KEY
         signed = reason is Reason.TRUSTED
+        deciding = {rule.index: rule for path in commit.paths if (rule := self._rule_for(path))}
         return CommitVerdict(
             sha=commit.sha,
             reason=reason,
@@ -116,8 +138,24 @@ class MemoryGit:
             format=SignatureFormat.SSH if commit.signer else None,
             signer=commit.signer if signed else None,
             key_id=f"SHA256:{commit.signer}" if signed else None,
-            paths=tuple(sorted(commit.tree)),
+            paths=commit.paths,
+            author=f"{commit.signer or 'someone'} <{commit.signer or 'someone'}@example.com>",
+            time=commit.time,
+            rules=tuple(deciding[index] for index in sorted(deciding)) if signed else (),
         )
+
+    def _rule_for(self, path: str) -> MatchedRule | None:
+        def prefix(pattern: str) -> str | None:
+            base = pattern.removesuffix("**")
+            return base if path.startswith(base) else None
+
+        found = [
+            (len(base), rule)
+            for rule in self.rules
+            for pattern in rule.paths
+            if (base := prefix(pattern)) is not None
+        ]
+        return max(found, key=lambda item: item[0])[1] if found else None
 
     def export(self, commit: str, path: str, dest: Path) -> Path:
         self.exported.append(commit)

@@ -169,11 +169,20 @@ def _message(action: str, msg: str) -> Message:
     return Message(policy="tests.p", action=action, rule="deny", msg=msg)  # type: ignore[arg-type]
 
 
-def test_policy_warnings_pass_and_are_kept() -> None:
-    decisions = [(_item("a"), Decision.of([_message("warn", "careful")]))]
+def test_policy_warnings_and_dry_runs_pass_and_are_kept_with_the_policy_set_version() -> None:
+    decisions = [
+        (_item("a"), Decision.of([_message("warn", "careful")])),
+        (_item("b"), Decision.of([_message("dryrun", "would deny")])),
+    ]
 
-    assert checks.policies(decisions) == (
+    found = checks.policies(decisions, version="sha256:v1")
+
+    assert found.version == "sha256:v1"
+    assert found.warnings == (
         {"object": "ConfigMap/shop/a", "policy": "tests.p", "message": "careful"},
+    )
+    assert found.dry_runs == (
+        {"object": "ConfigMap/shop/b", "policy": "tests.p", "message": "would deny"},
     )
 
 
@@ -185,7 +194,7 @@ def test_every_policy_denial_is_named() -> None:
     ]
 
     with pytest.raises(Rejected) as rejected:
-        checks.policies(decisions)
+        checks.policies(decisions, version="sha256:v1")
 
     assert [r["message"] for r in rejected.value.reasons] == [
         "ConfigMap/shop/a: [tests.p] no",

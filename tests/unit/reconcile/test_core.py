@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from gatekeeper.audit import events
+from gatekeeper.canonical import manifest_digest
 from gatekeeper.kube.contract import DesiredObject
 from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.reconcile import core, planner
@@ -130,35 +132,84 @@ def test_in_report_mode_drift_is_recorded_and_nothing_is_planned_to_correct_it()
     manifest = _config_map("a", k="v")
 
     decided = _plan(_desired(manifest), synced=NEW, drift="report")
-    accounted = core.account(decided, core.Executed())
+    (detected,) = core.detections(decided, {})
+    accounted = core.account(decided, core.Executed(detected={decided.drifted[0].desired.key: 5}))
 
     assert decided.correct == ()
-    assert _kinds(accounted) == [events.DRIFT_DETECTED]
-    assert accounted.records[0].payload["missing"] is True
+    assert detected.kind == events.DRIFT_DETECTED
+    assert (detected.payload["missing"], detected.payload["break_glass_seq"]) == (True, None)
+    assert accounted.records == ()
     assert accounted.result.drifted == 1
 
 
-def test_drift_names_the_newest_user_the_webhook_let_change_the_object() -> None:
-    manifest = _config_map("a", k="v")
-    decided = _plan(_desired(manifest), synced=NEW)
-    carol = AdmittedChange(
-        seq=7,
+def _admitted(seq: int, user: str, decision: str) -> AdmittedChange:
+    return AdmittedChange(
+        seq=seq,
         time="2027-01-15T10:00:00+00:00",
-        user="carol",
+        user=user,
         groups=("gatekeeper:break-glass",),
-        operation="DELETE",
-        decision=events.BREAKGLASS,
+        operation="UPDATE",
+        decision=decision,
         reason="INC-7",
     )
 
-    accounted = core.account(
-        decided, core.Executed(witnesses={decided.drifted[0].desired.key: [carol]})
-    )
 
-    detected, corrected = accounted.records
-    assert (detected.kind, detected.actor) == (events.DRIFT_DETECTED, "carol")
-    assert detected.payload["admitted_changes"][0]["reason"] == "INC-7"
+def test_drift_names_the_newest_user_the_webhook_let_change_the_object_and_its_break_glass() -> (
+    None
+):
+    manifest = _config_map("a", k="v")
+    decided = _plan(_desired(manifest), synced=NEW)
+    # Newest first: an exempt user after carol's break-glass.
+    admitted = [
+        _admitted(9, "ops-bot", events.ADMISSION_ALLOWED),
+        _admitted(7, "carol", events.BREAKGLASS),
+    ]
+
+    (detected,) = core.detections(decided, {decided.drifted[0].desired.key: admitted})
+
+    assert (detected.kind, detected.actor) == (events.DRIFT_DETECTED, "ops-bot")
+    assert [c["seq"] for c in detected.payload["admitted_changes"]] == [9, 7]
+    assert detected.payload["break_glass_seq"] == 7
+
+
+def test_a_correction_names_its_detection_and_the_fields_it_set_back() -> None:
+    manifest = _config_map("a", k="v", other="same")
+    live = _live(manifest, commit=NEW)
+    live["data"]["k"] = "edited"
+    decided = _plan(_desired(manifest), live, synced=NEW)
+
+    accounted = core.account(decided, core.Executed(detected={decided.drifted[0].desired.key: 12}))
+
+    (corrected,) = accounted.records
     assert (corrected.kind, corrected.actor) == (events.DRIFT_CORRECTED, "gatekeeper-reconciler")
+    assert corrected.payload == {
+        "object": f"ConfigMap/{NAMESPACE}/a",
+        "missing": False,
+        "fields": 1,
+        "detected_seq": 12,
+        "changes": [{"path": "data.k", "desired": "v", "live": "edited"}],
+        "mode": "correct",
+    }
+
+
+def test_a_corrected_secret_names_its_fields_by_digest_only() -> None:
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "db", "namespace": NAMESPACE},
+        "data": {"password": "c2VjcmV0"},
+    }
+    live = _live(secret, commit=NEW)
+    live["data"]["password"] = "bGVha2Vk"
+    decided = _plan(_desired(secret), live, synced=NEW)
+
+    (detected,) = core.detections(decided, {})
+    (corrected,) = core.account(decided, core.Executed()).records
+
+    (change,) = corrected.payload["changes"]
+    assert change == detected.payload["diff"][0]
+    assert change["desired"] == manifest_digest("c2VjcmV0")
+    assert "bGVha2Vk" not in str(corrected.payload)
 
 
 def test_a_failed_apply_is_recorded_as_one_sync_failed_and_nothing_after_it() -> None:
@@ -191,8 +242,8 @@ def test_a_failed_correction_is_recorded_at_stage_drift_instead_of_as_corrected(
         decided, core.Executed(correction_failure=core.ApplyFailure("boom", (), (key,)))
     )
 
-    assert _kinds(accounted) == [events.DRIFT_DETECTED, events.SYNC_FAILED]
-    assert accounted.records[1].payload["stage"] == "drift"
+    assert _kinds(accounted) == [events.SYNC_FAILED]
+    assert accounted.records[0].payload["stage"] == "drift"
     assert accounted.result.outcome == "unchanged"
 
 
@@ -276,9 +327,98 @@ def test_corrections_made_from_a_commit_whose_gates_were_skipped_say_so() -> Non
     skips = (SkipProvenance(reason="synced before"), SkipPolicies(reason="passed then"))
     decided = _plan(_desired(_config_map("a"), skipped=skips), synced=NEW)
 
-    _, corrected = core.account(decided, core.Executed()).records
+    (corrected,) = core.account(decided, core.Executed()).records
 
     assert corrected.payload["skipped_gates"] == [
         {"gate": "provenance", "reason": "synced before"},
         {"gate": "policies", "reason": "passed then"},
     ]
+
+
+def test_only_the_objects_whose_manifest_changed_are_in_changed_with_both_digests() -> None:
+    before, after = _config_map("settings", color="blue"), _config_map("settings", color="red")
+    same, gone = _config_map("same", k="v"), _config_map("gone")
+    desired = _desired(after, same, _config_map("new"))
+    decided = _plan(
+        desired, _live(before, commit=OLD), _live(same, commit=OLD), _live(gone, commit=OLD)
+    )
+
+    accounted = core.account(
+        decided, core.Executed(deletions=(core.Deletion(decided.prune[0], deleted=True),))
+    )
+
+    applied = accounted.records[0].payload
+    # Every object is applied (the commit annotation moves on); only two really changed.
+    assert applied["applied"] == [f"ConfigMap/{NAMESPACE}/{n}" for n in ("new", "same", "settings")]
+    assert applied["changed"] == [
+        {
+            "object": f"ConfigMap/{NAMESPACE}/new",
+            "path": "apps/new.yaml",
+            "digest_before": None,
+            "digest_after": manifest_digest(_config_map("new")),
+        },
+        {
+            "object": f"ConfigMap/{NAMESPACE}/settings",
+            "path": "apps/settings.yaml",
+            "digest_before": manifest_digest(before),
+            "digest_after": manifest_digest(after),
+        },
+        {
+            "object": f"ConfigMap/{NAMESPACE}/gone",
+            "path": None,
+            "digest_before": manifest_digest(gone),
+            "digest_after": None,
+        },
+    ]
+    assert applied["unchanged"] == 1
+
+
+def test_the_sync_a_rollback_causes_carries_the_rollback_it_does() -> None:
+    verified_at = datetime(2027, 1, 15, 10, 0, tzinfo=UTC)
+    skip = SkipProvenance(
+        reason="verified before",
+        signature=Signature(signer="bob", key_id="SHA256:bob", format="ssh"),
+        verified_at=verified_at,
+    )
+    desired = _desired(_config_map("a", v="1"), commit=OLD, skipped=(skip,), provenance=skip)
+    decided = _plan(
+        desired, _live(_config_map("a", v="2"), commit=NEW), synced=NEW, purpose=_rollback()
+    )
+
+    applied, rollback = core.account(decided, core.Executed()).records
+
+    assert applied.payload["rollback"] is True
+    assert applied.payload["rollback_of"] == rollback.payload
+    assert rollback.payload == {
+        "from": NEW,
+        "to": OLD,
+        "head": NEW,
+        "reason": "v2 breaks checkout",
+        "requested_by": "alice",
+        "automatic": False,
+    }
+    # The provenance gate was skipped: the record restates the ledger, not a verification.
+    assert applied.payload["verification"] == "ledger"
+    assert applied.payload["commits"] == [
+        {
+            "sha": OLD,
+            "author": None,
+            "time": None,
+            "signer": "bob",
+            "key": "SHA256:bob",
+            "format": "ssh",
+            "paths": None,
+            "path_list": None,
+            "rules": None,
+            "verified_at": "2027-01-15T10:00:00.000000Z",
+        }
+    ]
+    assert applied.payload["rules"] is None
+
+
+def test_an_ordinary_sync_says_it_is_no_rollback() -> None:
+    (applied,) = core.account(
+        _plan(_desired(_config_map("a")), synced=None), core.Executed()
+    ).records
+
+    assert (applied.payload["rollback"], applied.payload["rollback_of"]) == (False, None)

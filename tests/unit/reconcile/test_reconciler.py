@@ -6,9 +6,12 @@ from typing import Any
 
 import pytest
 
-from gatekeeper.audit import events
+from gatekeeper.audit import chain, events
+from gatekeeper.audit.events import NewEvent
 from gatekeeper.kube import contract
 from gatekeeper.kube.objects import ObjectKey
+from gatekeeper.policy.policyset import policy_set_version
+from gatekeeper.provenance.verdicts import MatchedRule
 from gatekeeper.reconcile.errors import RollbackRefused
 from gatekeeper.reconcile.history import SYNC_HEALTHY, SYNC_UNHEALTHY
 from tests.unit.reconcile.fakes import NAMESPACE, SOURCE, World, config_map, deployment, managed
@@ -168,12 +171,49 @@ def test_drift_in_correct_mode_is_applied_again_and_recorded_as_corrected(world:
     assert (result.outcome, result.drifted) == ("unchanged", 1)
     assert _data(world, "settings") == {"color": "blue"}
     assert world.store.kinds()[-2:] == [events.DRIFT_DETECTED, events.DRIFT_CORRECTED]
+    (detected,) = world.store.of(events.DRIFT_DETECTED)
     (corrected,) = world.store.of(events.DRIFT_CORRECTED)
     assert corrected.payload == {
         "object": f"ConfigMap/{NAMESPACE}/settings",
         "missing": False,
         "fields": 1,
+        "detected_seq": detected.seq,
+        "changes": [{"path": "data.color", "desired": "blue", "live": "red"}],
+        "mode": "correct",
     }
+
+
+def test_a_break_glass_change_its_drift_and_the_correction_are_linked_by_sequence_number(
+    world: World,
+) -> None:
+    world.git.commit({"apps/settings.yaml": config_map("settings", {"color": "blue"})})
+    reconciler = world.reconciler()
+    reconciler.reconcile(SOURCE)
+    _edit_color(world, "red")
+    (breakglass,) = world.store.append_many(
+        [
+            NewEvent(
+                kind=events.BREAKGLASS,
+                actor="carol",
+                subject=f"ConfigMap/{NAMESPACE}/settings",
+                source=SOURCE,
+                payload={
+                    "operation": "UPDATE",
+                    "user": "carol",
+                    "groups": ["gatekeeper:break-glass"],
+                    "break_glass_reason": "INC-7",
+                },
+            )
+        ]
+    )
+
+    reconciler.reconcile(SOURCE)
+
+    (detected,) = world.store.of(events.DRIFT_DETECTED)
+    (corrected,) = world.store.of(events.DRIFT_CORRECTED)
+    assert (detected.actor, detected.payload["break_glass_seq"]) == ("carol", breakglass.seq)
+    assert corrected.payload["detected_seq"] == detected.seq
+    assert breakglass.seq < detected.seq < corrected.seq
 
 
 def test_a_deleted_managed_object_is_drift_and_is_created_again(world: World) -> None:
@@ -302,9 +342,83 @@ def test_a_policy_warning_does_not_block_and_is_recorded_with_the_sync(world: Wo
 
     assert result.outcome == "applied"
     (applied,) = world.store.of(events.SYNC_APPLIED)
-    assert applied.payload["warnings"] == [
-        {"object": f"ConfigMap/{NAMESPACE}/a", "policy": "tests.shaky", "message": "looks shaky"}
+    warning = {
+        "object": f"ConfigMap/{NAMESPACE}/a",
+        "policy": "tests.shaky",
+        "message": "looks shaky",
+    }
+    assert applied.payload["warnings"] == [warning]
+    assert applied.payload["policy_set_version"] == policy_set_version(world.policies.policy_set)
+    assert applied.payload["policy_results"] == {
+        "denials": 0,
+        "warnings": 1,
+        "dryrun": 0,
+        "messages": [{**warning, "action": "warn"}],
+    }
+
+
+def test_a_range_signed_by_two_people_is_recorded_commit_by_commit_with_the_rule_it_met(
+    world: World,
+) -> None:
+    world.git.rules = (
+        MatchedRule(index=0, paths=("apps/payments/**",), signers=("alice", "bob"), min_signers=2),
+        MatchedRule(index=1, paths=("**",), signers=None, min_signers=1),
+    )
+    first = world.git.commit({"apps/payments/a.yaml": config_map("a", {"v": "1"})})
+    reconciler = world.reconciler()
+    reconciler.reconcile(SOURCE)
+    shas = [
+        world.git.commit({"apps/payments/a.yaml": config_map("a", {"v": "2"})}, signer="alice"),
+        world.git.commit({"apps/payments/b.yaml": config_map("b", {})}, signer="bob"),
+        world.git.commit({"apps/c.yaml": config_map("c", {})}, signer="alice"),
     ]
+
+    reconciler.reconcile(SOURCE)
+
+    applied = world.store.of(events.SYNC_APPLIED)[-1]
+    assert (applied.payload["since"], applied.payload["verification"]) == (first, "strict")
+    commits = applied.payload["commits"]
+    assert [(c["sha"], c["signer"], c["key"], c["path_list"]) for c in commits] == [
+        (shas[0], "alice", "SHA256:alice", ["apps/payments/a.yaml"]),
+        (shas[1], "bob", "SHA256:bob", ["apps/payments/b.yaml"]),
+        (shas[2], "alice", "SHA256:alice", ["apps/c.yaml"]),
+    ]
+    assert [c["rules"] for c in commits] == [
+        [{"rule": 0, "paths": ["apps/payments/**"]}],
+        [{"rule": 0, "paths": ["apps/payments/**"]}],
+        [{"rule": 1, "paths": ["**"]}],
+    ]
+    assert all(c["author"] and c["time"] and c["format"] == "ssh" for c in commits)
+    payments, anything = applied.payload["rules"]
+    assert (payments["min_signers"], payments["signers_met"]) == (2, ["alice", "bob"])
+    assert (anything["min_signers"], anything["signers_met"]) == (1, ["alice"])
+    # a changed, b and c are new; the record names only those, with their digests.
+    assert [c["object"] for c in applied.payload["changed"]] == [
+        f"ConfigMap/{NAMESPACE}/{name}" for name in ("a", "b", "c")
+    ]
+    assert applied.payload["unchanged"] == 0
+
+
+def test_a_commit_that_changes_one_of_three_objects_records_only_that_one_as_changed(
+    world: World,
+) -> None:
+    world.git.commit(
+        {f"apps/{name}.yaml": config_map(name, {"k": "v"}) for name in ("a", "b", "c")}
+    )
+    reconciler = world.reconciler()
+    reconciler.reconcile(SOURCE)
+    before = world.store.of(events.SYNC_APPLIED)[0].payload["objects"][0]["digest"]
+
+    world.git.commit({"apps/a.yaml": config_map("a", {"k": "changed"})}, signer="bob")
+    reconciler.reconcile(SOURCE)
+
+    applied = world.store.of(events.SYNC_APPLIED)[-1].payload
+    assert len(applied["applied"]) == 3  # every object moves on to the new commit
+    (changed,) = applied["changed"]
+    assert changed["object"] == f"ConfigMap/{NAMESPACE}/a"
+    assert changed["digest_before"] == before
+    assert changed["digest_after"] == applied["objects"][0]["digest"] != before
+    assert applied["unchanged"] == 2
 
 
 def test_an_api_failure_mid_apply_records_exactly_what_was_and_was_not_applied(
@@ -358,6 +472,13 @@ def test_a_rollback_returns_to_a_verified_commit_records_who_asked_and_holds_the
     }
     applied = world.store.of(events.SYNC_APPLIED)[-1]
     assert (applied.actor, applied.payload["rollback"]) == ("alice", True)
+    assert applied.payload["rollback_of"] == rollback.payload
+    assert applied.seq < rollback.seq
+    (ledger,) = applied.payload["commits"]
+    assert (ledger["sha"], ledger["signer"], ledger["key"]) == (first, "alice", "SHA256:alice")
+    verified = world.ledger.verified_commit(SOURCE, first)
+    assert verified is not None
+    assert ledger["verified_at"] == chain.format_time(verified.verified_at)
     held = reconciler.reconcile(SOURCE)
     assert (held.outcome, held.commit) == ("unchanged", first)
 
