@@ -47,9 +47,12 @@ test: lint typecheck pytest
 test-fast: $(STAMP)
 	$(BIN)/pytest tests/unit -n 2 -q -m "not integration and not postgres and not cluster"
 
-# The end-to-end scenario in .demo/ on its own control plane (built once per machine, cached).
+# The end-to-end scenario in .demo/ on its own control plane (built once per machine, cached),
+# then the auditors' dashboard on its result until Ctrl-C. `make demo DEMO_FLAGS=--no-dashboard`
+# (or GATEKEEPER_DEMO_NO_DASHBOARD=1) ends after the report instead.
+DEMO_FLAGS ?=
 demo: $(STAMP)
-	$(BIN)/gatekeeper demo
+	$(BIN)/gatekeeper demo $(DEMO_FLAGS)
 
 bench: $(STAMP) services
 	$(BIN)/python bench/audit_store.py --events 20000 --json

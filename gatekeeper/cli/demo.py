@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Annotated
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gatekeeper.cli.context import console
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from gatekeeper.demo.scenario import Outcome
+
+# The dashboard's own default port; another free one is taken when it is in use.
+DASHBOARD_PORT = 8080
 
 
 def _run_cli(argv: Sequence[str]) -> int:
@@ -17,6 +29,27 @@ def _run_cli(argv: Sequence[str]) -> int:
     from gatekeeper.cli import main
 
     return main(list(argv))
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM stops the demo as Ctrl-C does: what it started is stopped before it exits.
+
+    By default SIGTERM ends the process at once, leaving the control plane (in a session of
+    its own), the dashboard and the webhook's registration behind.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def demo(
@@ -31,30 +64,79 @@ def demo(
     namespace: Annotated[
         str, typer.Option("--namespace", help="Namespace (and source name) of the demo app.")
     ] = "shop",
+    no_dashboard: Annotated[
+        bool,
+        typer.Option(
+            "--no-dashboard",
+            envvar="GATEKEEPER_DEMO_NO_DASHBOARD",
+            help="End after the report instead of serving the dashboard until Ctrl-C.",
+        ),
+    ] = False,
+    dashboard_port: Annotated[
+        int,
+        typer.Option(
+            "--dashboard-port",
+            min=0,
+            max=65535,
+            help="Port of the dashboard on 127.0.0.1; another free one when it is taken "
+            "(0: any free port).",
+        ),
+    ] = DASHBOARD_PORT,
+    dashboard_only: Annotated[
+        bool,
+        typer.Option(
+            "--dashboard-only",
+            help="Serve the dashboard again on the folder of an earlier run, with a new "
+            "token, without running the scenario.",
+        ),
+    ] = False,
 ) -> None:
-    """Run the end-to-end scenario: signed commits, policies, admission, drift, audit, report."""
+    """Run the end-to-end scenario: signed commits, policies, admission, drift, audit, report,
+    then serve the auditors' dashboard on the result until Ctrl-C."""
     import logging
 
-    from gatekeeper.demo import workspace
+    from gatekeeper.demo import dashboard, workspace
     from gatekeeper.demo.narration import Narrator
     from gatekeeper.demo.scenario import Scenario
 
+    if dashboard_only and (no_dashboard or keep_cluster):
+        raise typer.BadParameter(
+            "it runs no scenario, so it goes with neither --no-dashboard nor --keep-cluster",
+            param_hint="--dashboard-only",
+        )
     # The reconciler and the webhook log at INFO; the story is told by the narration.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     started = time.monotonic()
-    folder = workspace.prepare(directory)
     out = console()
-    scenario = Scenario(
-        directory=folder,
-        namespace=namespace,
-        narrator=Narrator(out),
-        cli=_run_cli,
-        keep_cluster=keep_cluster,
-    )
-    outcome = scenario.run()
+    narrator = Narrator(out)
+    with _sigterm_as_ctrl_c():
+        if dashboard_only:
+            folder = workspace.finished(directory)
+            out.rule(f"[bold cyan]The dashboard of the demo in {folder}[/bold cyan]", align="left")
+            dashboard.serve(
+                narrator,
+                directory=folder,
+                config_file=folder / workspace.CONFIG_FILE,
+                port=dashboard_port,
+            )
+            return
+        scenario = Scenario(
+            directory=workspace.prepare(directory),
+            namespace=namespace,
+            narrator=narrator,
+            cli=_run_cli,
+            keep_cluster=keep_cluster,
+        )
+        with scenario.running() as outcome:
+            _summarize(out, outcome, time.monotonic() - started)
+            if not no_dashboard:
+                scenario.serve_dashboard(port=dashboard_port)
+
+
+def _summarize(out: Console, outcome: Outcome, seconds: float) -> None:
     out.print()
     out.rule("[bold green]demo finished[/bold green]", align="left")
-    out.print(f"every step behaved as expected in {time.monotonic() - started:.0f} s")
+    out.print(f"every step behaved as expected in {seconds:.0f} s")
     out.print(f"audit log: {outcome.records} records, verified")
     for fmt, path in outcome.reports.items():
         out.print(f"report ({fmt}): {path}")

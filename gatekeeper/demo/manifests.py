@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from gatekeeper.demo.dashboard import TOKENS_FILE
 from gatekeeper.demo.keys import DemoKeys
 
 DEMO_LABEL = "gatekeeper.dev/demo"
@@ -156,5 +157,8 @@ def config_file(
             }
         ],
         "admission": {"reconcilerIdentity": "reconciler"},
+        # Outside a cluster the dashboard signs people in from a tokens file, which its step
+        # writes with a token made for the run (`gatekeeper demo` picks the port).
+        "dashboard": {"host": "127.0.0.1", "auth": "tokens", "tokensFile": TOKENS_FILE},
     }
     return _dump(document)

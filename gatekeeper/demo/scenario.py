@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,7 @@ from kubernetes.client.exceptions import ApiException
 
 from gatekeeper.audit.signing import generate_keypair
 from gatekeeper.audit.store import AuditStore
-from gatekeeper.demo import manifests
+from gatekeeper.demo import dashboard, manifests
 from gatekeeper.demo.errors import DemoFailed
 from gatekeeper.demo.gitrepo import DemoRepo
 from gatekeeper.demo.keys import DemoKeys
@@ -42,12 +45,19 @@ class Outcome:
 
 @dataclass
 class Scenario(DemoSession):
-    """The eight steps, in order (DESIGN section 3's `make demo`)."""
+    """The eight steps, in order (DESIGN section 3's `make demo`), and the dashboard."""
 
     def run(self) -> Outcome:
         """Every step in order; the cluster and the webhook are cleaned up whatever happens."""
+        with self.running() as outcome:
+            return outcome
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Outcome]:
+        """Steps 1 to 8, then the caller's block while the cluster and the webhook still run
+        (`serve_dashboard`); everything is cleaned up afterwards, whatever happened."""
         try:
-            return self._run_steps()
+            yield self._run_steps()
         except GatekeeperError:
             raise
         except Exception as exc:
@@ -368,3 +378,35 @@ class Scenario(DemoSession):
         n.ok(f"the report covers {len(report.get('events') or [])} events; the log verifies")
         self.gatekeeper("status")
         return reports
+
+    # -- step 9 --------------------------------------------------------------------------------
+
+    def serve_dashboard(self, *, port: int) -> None:
+        """The auditors' dashboard on this run's log, until Ctrl-C or SIGTERM."""
+        self.narrator.step(
+            9,
+            "the auditors' dashboard",
+            "`gatekeeper dashboard` serves the audit log just written, in a process of its "
+            "own, to whoever holds the token made for this run. The webhook and the control "
+            "plane keep running meanwhile.",
+        )
+        dashboard.serve(
+            self.narrator,
+            directory=self.directory,
+            config_file=self.config_file,
+            port=port,
+            hint=self._try_an_edit(),
+        )
+
+    def _try_an_edit(self) -> str:
+        """A command to watch a refusal reach the dashboard, as alice."""
+        if self.cluster is None or "alice" not in self.cluster.kubeconfigs:
+            return ""
+        kubectl = Path(sys.executable).with_name("kubectl")
+        change = json.dumps({"spec": {"replicas": 4}}, separators=(",", ":"))
+        return (
+            "try an edit as alice, then find its refusal under Events: "
+            f"KUBECONFIG={self.cluster.kubeconfigs['alice']} "
+            f"{kubectl if kubectl.is_file() else 'kubectl'} -n {self.namespace} "
+            f"patch deployment {manifests.APP} -p '{change}'"
+        )

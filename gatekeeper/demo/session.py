@@ -15,12 +15,15 @@ from gatekeeper.demo import manifests
 from gatekeeper.demo.keys import DemoKeys
 from gatekeeper.demo.narration import Narrator
 from gatekeeper.demo.webhook import DemoWebhook
-from gatekeeper.demo.workspace import ClusterAccess
+from gatekeeper.demo.workspace import CLUSTER_DIR, CONFIG_FILE, ClusterAccess
+from gatekeeper.devcluster import plane
 from gatekeeper.kube import contract
 from gatekeeper.settings import Settings, load_settings
 
 # Runs one `gatekeeper` command line in this process and returns its exit code.
 Cli = Callable[[Sequence[str]], int]
+# The exit code of a command interrupted by Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
 
 
 @dataclass
@@ -45,7 +48,7 @@ class DemoSession:
 
     @property
     def config_file(self) -> Path:
-        return self.directory / "gatekeeper.yaml"
+        return self.directory / CONFIG_FILE
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -66,6 +69,10 @@ class DemoSession:
         """Run a `gatekeeper` command with the demo's configuration; check its exit code."""
         self.narrator.command(args)
         code = self.cli(["--config", str(self.config_file), *args])
+        if code == INTERRUPTED:
+            # The command line turns Ctrl-C (and the demo's SIGTERM) into this exit code:
+            # the demo was interrupted, no step failed.
+            raise KeyboardInterrupt
         self.narrator.expect(
             code == expect, f"`gatekeeper {' '.join(args)}` exited {code}, expected {expect}"
         )
@@ -142,7 +149,13 @@ class DemoSession:
             self._attempt("close the audit store", self._store.close)
         if self._keys is not None:
             self._attempt("stop the gpg-agent", self._keys.close)
-        if self.cluster is not None and self.cluster.owned_state_dir is not None:
+        if self.cluster is None and (self.directory / CLUSTER_DIR).is_dir():
+            # Interrupted while its own plane was starting: whatever `up` started goes too.
+            self._attempt(
+                "stop the control plane", lambda: plane.down(self.directory / CLUSTER_DIR)
+            )
+            n.say("control plane stopped")
+        elif self.cluster is not None and self.cluster.owned_state_dir is not None:
             if self.keep_cluster:
                 n.say(
                     "control plane kept: gatekeeper dev-cluster env --state-dir "

@@ -11,12 +11,15 @@ from pathlib import Path
 
 from kubernetes import client, config
 
+from gatekeeper.demo import dashboard
 from gatekeeper.demo.errors import DemoFailed
 from gatekeeper.devcluster import plane
 from gatekeeper.devcluster.identities import IDENTITIES
 from gatekeeper.errors import ConfigError
 
 MARKER = ".gatekeeper-demo"
+CONFIG_FILE = "gatekeeper.yaml"
+DATABASE_FILE = "gatekeeper.db"
 CLUSTER_DIR = "cluster"
 GNUPG_DIR = "keys/gnupg"
 
@@ -25,7 +28,8 @@ def prepare(directory: Path) -> Path:
     """An empty folder for a new run; refuses a non-empty folder the demo did not make.
 
     A folder left by an earlier run (kept cluster included) is cleaned: its control plane is
-    stopped and its gpg-agent too, then everything in it is removed.
+    stopped, its gpg-agent and any dashboard still serving it too, then everything in it is
+    removed.
     """
     directory = directory.absolute()
     if directory.exists():
@@ -37,6 +41,7 @@ def prepare(directory: Path) -> Path:
                 "give an empty or new folder with --dir"
             )
         if (directory / MARKER).is_file():
+            dashboard.stop_leftovers(directory, directory / CONFIG_FILE)
             plane.down(directory / CLUSTER_DIR)
             gnupg = directory / GNUPG_DIR
             if gnupg.is_dir():
@@ -49,6 +54,18 @@ def prepare(directory: Path) -> Path:
             shutil.rmtree(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / MARKER).write_text("made by `gatekeeper demo`; removed by its next run\n")
+    return directory
+
+
+def finished(directory: Path) -> Path:
+    """The folder of an earlier run, to serve its data again; refuses any other folder."""
+    directory = directory.absolute()
+    needed = (MARKER, CONFIG_FILE, DATABASE_FILE)
+    if not all((directory / name).is_file() for name in needed):
+        raise ConfigError(
+            f"{directory} holds no run of `gatekeeper demo` to show: run the demo first "
+            "(or give its folder with --dir)"
+        )
     return directory
 
 

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import secrets
+import signal
+import subprocess
+import sys
+import threading
 
+import httpx
 import pytest
 from kubernetes import client
 from rich.console import Console
@@ -13,13 +20,13 @@ from gatekeeper import cli
 from gatekeeper.audit.signing import load_verifier
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.audit.verify import verify_store
-from gatekeeper.demo import workspace
+from gatekeeper.demo import dashboard, workspace
 from gatekeeper.demo.narration import Narrator
 from gatekeeper.demo.scenario import Outcome, Scenario
 from gatekeeper.settings import load_settings
 from tests.fixtures.cluster import Cluster
 
-# One group, so that xdist runs the three tests on one worker and the scenario only once.
+# One group, so that xdist runs the tests on one worker and the scenario only once.
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.cluster,
@@ -111,3 +118,94 @@ def test_the_demo_narrates_each_step_with_the_webhooks_refusal(
     assert f"UPDATE of apps/Deployment/{namespace}/web refused" in " ".join(output.split())
     assert "rejected (audit seq" in output
     assert "the log verifies" in output
+
+
+class Output:
+    """Everything a process prints, read by a thread of its own as it comes."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self._lines: list[str] = []
+        self._changed = threading.Condition()
+        self._done = False
+        self._thread = threading.Thread(target=self._pump, args=(process,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            with self._changed:
+                self._lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._done = True
+            self._changed.notify_all()
+
+    def text(self) -> str:
+        with self._changed:
+            return "".join(self._lines)
+
+    def wait_for(self, marker: str, *, seconds: float) -> str:
+        """What was printed up to the line holding `marker`."""
+        with self._changed:
+            found = self._changed.wait_for(
+                lambda: self._done or any(marker in line for line in self._lines), seconds
+            )
+            text = "".join(self._lines)
+        assert found and marker in text, f"no {marker!r} within {seconds} s:\n{text}"
+        return text
+
+    def rest(self) -> str:
+        """Everything, once the process has closed its output."""
+        self._thread.join(timeout=10)
+        return self.text()
+
+
+def test_the_demos_dashboard_serves_the_run_to_the_printed_token_until_sigterm(
+    finished_demo: tuple[Outcome, str, str],
+) -> None:
+    """The dashboard step for real, in a process of its own, on the finished run's folder."""
+    outcome, _, _ = finished_demo
+    folder = outcome.directory
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("GATEKEEPER_")}
+    command = [sys.executable, "-m", "gatekeeper.cli", "demo", "--dir", str(folder)]
+    with subprocess.Popen(
+        [*command, "--dashboard-only", "--dashboard-port", "0"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environment,
+    ) as demo:
+        output = Output(demo)
+        try:
+            printed = output.wait_for("serving until Ctrl-C", seconds=90)
+            url = re.search(r"✔ dashboard: (http://127\.0\.0\.1:\d+/)", printed)
+            token = re.search(r"✔ token: (\S+)", printed)
+            assert url and token, printed
+            (pid_file,) = (folder / dashboard.FOLDER).glob("*.pid")
+            served_by = int(pid_file.read_text())
+            assert served_by != demo.pid and dashboard.is_running(served_by)
+
+            with httpx.Client(base_url=url[1], trust_env=False, timeout=10) as http:
+                signed_in = {"Authorization": f"Bearer {token[1]}"}
+                answer = http.get("api/v1/integrity", headers=signed_in)
+                assert answer.status_code == 200, answer.text
+                integrity = answer.json()
+                assert integrity["status"] in ("verified", "partly-verified")
+                assert integrity["records"] >= outcome.records
+                assert integrity["last_checkpoint"] is not None
+                assert http.get("api/v1/integrity").status_code == 401
+
+            demo.send_signal(signal.SIGTERM)
+            assert demo.wait(timeout=30) == 0, output.rest()
+        finally:
+            if demo.poll() is None:
+                demo.kill()
+                # Its dashboard runs in a session of its own: do not leave it serving.
+                dashboard.stop_leftovers(folder, folder / workspace.CONFIG_FILE)
+            output.rest()
+    assert "dashboard stopped" in output.rest()
+    assert not dashboard.is_running(served_by)
+    assert not list((folder / dashboard.FOLDER).glob("*.pid"))
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url[1] + "healthz", trust_env=False)
