@@ -77,3 +77,29 @@ def test_a_break_glass_change_is_drift_named_after_the_person_and_the_reason(
     # The reconciler's own admitted apply is not counted as a change by someone else.
     applied = [r for r in harness.records(events.ADMISSION_ALLOWED) if r.actor == "reconciler"]
     assert applied and all(r.seq < change["seq"] for r in applied)
+
+
+def test_a_corrected_break_glass_change_links_the_exception_its_drift_and_the_correction(
+    harness: Harness, webhook: RunningWebhook, breakglass_api: client.ApiClient
+) -> None:
+    harness.commit({"apps/web.yaml": deployment("web", "nginx:1.25")})
+    reconciler = harness.reconciler()
+    assert reconciler.reconcile(harness.name).outcome == "applied"
+    patch = {
+        "metadata": {"annotations": {contract.BREAK_GLASS_ANNOTATION: "INC-11 scale up"}},
+        "spec": {"replicas": 3},
+    }
+    client.AppsV1Api(breakglass_api).patch_namespaced_deployment("web", harness.namespace, patch)
+
+    assert reconciler.reconcile(harness.name).drifted == 1
+
+    (breakglass,) = harness.records(events.BREAKGLASS)
+    (detected,) = harness.records(events.DRIFT_DETECTED)
+    (corrected,) = harness.records(events.DRIFT_CORRECTED)
+    assert breakglass.seq < detected.seq < corrected.seq
+    assert detected.payload["break_glass_seq"] == breakglass.seq
+    assert corrected.payload["detected_seq"] == detected.seq
+    assert corrected.payload["mode"] == "correct"
+    assert {"path": "spec.replicas", "desired": 1, "live": 3} in corrected.payload["changes"]
+    live = harness.apps().read_namespaced_deployment("web", harness.namespace)
+    assert live.spec.replicas == 1

@@ -201,6 +201,21 @@ def test_a_manual_rollback_returns_to_a_verified_commit_records_who_asked_and_ho
         "requested_by": "alice",
         "automatic": False,
     }
+    # The sync the rollback causes carries it, and restates what the ledger knows of the
+    # commit rather than verifying it again.
+    applied = harness.records(events.SYNC_APPLIED)[-1]
+    assert applied.seq < rollback.seq
+    assert (applied.payload["rollback"], applied.payload["rollback_of"]) == (True, rollback.payload)
+    assert applied.payload["verification"] == "ledger"
+    (ledger,) = applied.payload["commits"]
+    assert (ledger["sha"], ledger["signer"], ledger["format"]) == (first, "alice", "openpgp")
+    assert ledger["key"] == harness.keys.alice.fingerprint
+    assert ledger["verified_at"] is not None and ledger["author"] is None
+    assert [c["object"] for c in applied.payload["changed"]] == [
+        f"ConfigMap/{harness.namespace}/a",
+        f"ConfigMap/{harness.namespace}/b",
+    ]
+    assert applied.payload["changed"][1]["digest_after"] is None  # b is pruned
     assert reconciler.reconcile(harness.name).commit == first
 
 
