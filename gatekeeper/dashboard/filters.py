@@ -6,14 +6,12 @@ import base64
 import binascii
 import hashlib
 import json
-import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime
-from typing import Any, Final
+from typing import Final
 
-from gatekeeper.audit import chain
 from gatekeeper.dashboard.errors import BadRequest
+from gatekeeper.report.errors import FilterError
+from gatekeeper.report.filters import ReportFilters
 
 MAX_LIMIT: Final = 1000
 FILTER_NAMES: Final = (
@@ -27,36 +25,26 @@ FILTER_NAMES: Final = (
     "commit",
 )
 _PAGING: Final = ("limit", "after")
-_COMMIT: Final = re.compile(r"^[0-9a-f]{7,64}$")
 
 
-@dataclass(frozen=True)
-class Filters:
-    """What a listing is narrowed to; every field optional, all of them must hold."""
+# The report's filters are the API's: one parser, one statement of what was selected.
+Filters = ReportFilters
+_OPTIONS: Final = {
+    "--since": "since",
+    "--until": "until",
+    "--source": "source",
+    "--namespace": "namespace",
+    "--kind": "kind",
+    "--object-kind": "objectKind",
+    "--actor": "actor",
+    "--commit": "commit",
+}
 
-    since: datetime | None = None
-    until: datetime | None = None
-    source: str | None = None
-    namespace: str | None = None
-    kinds: tuple[str, ...] = ()
-    object_kind: str | None = None
-    actor: str | None = None
-    commit: str | None = None
 
-    def as_json(self) -> dict[str, Any]:
-        """The filters as a report states them: unset ones are left out."""
-        out: dict[str, Any] = {}
-        for name, value in asdict(self).items():
-            if value in (None, (), []):
-                continue
-            out[name] = chain.format_time(value) if isinstance(value, datetime) else value
-        if "kinds" in out:
-            out["kinds"] = list(out["kinds"])
-        return out
-
-    def digest(self) -> str:
-        text = json.dumps(self.as_json(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+def digest(filters: Filters) -> str:
+    """A short digest of the filters, binding a cursor to the query it pages."""
+    text = json.dumps(filters.as_json(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def parse_filters(params: Mapping[str, str], *, allowed: tuple[str, ...] = FILTER_NAMES) -> Filters:
@@ -66,27 +54,24 @@ def parse_filters(params: Mapping[str, str], *, allowed: tuple[str, ...] = FILTE
         raise BadRequest(
             f"unknown filter {unknown[0]!r}; this endpoint takes: {', '.join(allowed)}"
         )
-    since = _time(params, "since")
-    until = _time(params, "until")
-    if since and until and since >= until:
-        raise BadRequest("since must be before until")
-    commit = params.get("commit")
-    if commit is not None and not _COMMIT.match(commit):
-        raise BadRequest("commit must be 7 to 64 lower-case hex digits")
-    kinds = tuple(k for k in (params.get("kind") or "").split(",") if k)
-    for kind in kinds:
-        if not chain.is_valid_kind(kind):
-            raise BadRequest(f"kind {kind!r} is not an event kind such as sync.applied")
-    return Filters(
-        since=since,
-        until=until,
-        source=_text(params, "source"),
-        namespace=_text(params, "namespace"),
-        kinds=kinds,
-        object_kind=_text(params, "objectKind"),
-        actor=_text(params, "actor"),
-        commit=commit,
-    )
+    for name in allowed:
+        value = params.get(name)
+        if value is not None and (not value or len(value) > 512):
+            raise BadRequest(f"{name} must be 1 to 512 characters")
+    try:
+        return ReportFilters.parse(
+            since=params.get("since"),
+            until=params.get("until"),
+            source=params.get("source"),
+            namespace=params.get("namespace"),
+            kinds=params.get("kind"),
+            object_kind=params.get("objectKind"),
+            actor=params.get("actor"),
+            commit=params.get("commit"),
+        )
+    except FilterError as exc:
+        name = _OPTIONS.get(exc.option, exc.option)
+        raise BadRequest(f"{name}: {exc}") from exc
 
 
 def parse_limit(params: Mapping[str, str], default: int = 100) -> int:
@@ -98,39 +83,12 @@ def parse_limit(params: Mapping[str, str], default: int = 100) -> int:
     return int(text)
 
 
-def _text(params: Mapping[str, str], name: str) -> str | None:
-    value = params.get(name)
-    if value is None:
-        return None
-    if not value or len(value) > 512:
-        raise BadRequest(f"{name} must be 1 to 512 characters")
-    return value
-
-
-def _time(params: Mapping[str, str], name: str) -> datetime | None:
-    text = params.get(name)
-    if text is None:
-        return None
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            return datetime(day.year, day.month, day.day, tzinfo=UTC)
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise BadRequest(
-            f"{name} must be a date (2026-11-01) or a time (2026-11-01T09:30:00Z): {text!r}"
-        ) from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
 # -- cursors -----------------------------------------------------------------------------------
 
 
 def encode_cursor(after: int, filters: Filters) -> str:
     """An opaque cursor for the page after `after`, valid only with the same filters."""
-    raw = json.dumps({"a": after, "f": filters.digest()}, separators=(",", ":")).encode()
+    raw = json.dumps({"a": after, "f": digest(filters)}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -141,10 +99,10 @@ def decode_cursor(text: str | None, filters: Filters) -> int | None:
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         document = json.loads(raw)
-        after, digest = document["a"], document["f"]
+        after, found = document["a"], document["f"]
     except (binascii.Error, ValueError, KeyError, TypeError) as exc:
         raise BadRequest("after is not a cursor this API gave out") from exc
-    if not isinstance(after, int) or after < 0 or digest != filters.digest():
+    if not isinstance(after, int) or after < 0 or found != digest(filters):
         raise BadRequest(
             "after is a cursor of another query: page with the filters it was given for"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 import time
@@ -15,6 +16,8 @@ from gatekeeper.audit.store import AuditStore, Page
 from gatekeeper.dashboard.errors import BadRequest, NotFoundError
 from gatekeeper.dashboard.filters import Filters
 from gatekeeper.dashboard.integrity import IntegrityState
+from gatekeeper.report.errors import FilterError
+from gatekeeper.report.filters import check_known
 
 _SOURCES_TTL: Final = 30.0
 _STREAM_PAGE: Final = 2000
@@ -65,13 +68,18 @@ class Queries:
         return name in names or name in {entry[0] for entry in self.sources(fresh=True)}
 
     def check(self, filters: Filters) -> None:
-        """Refuse filters that can only ever match nothing because of a typo."""
+        """Refuse filters that can only ever match nothing because of a typo: a source neither
+        configured nor named by any record, an event kind nobody records."""
         if filters.source is not None and not self.known_source(filters.source):
             known = sorted({entry[0] for entry in self.sources()} | set(self.configured_sources))
             raise BadRequest(
                 f"unknown source {filters.source!r}; known sources: "
                 + (", ".join(known) if known else "none yet")
             )
+        try:
+            check_known(dataclasses.replace(filters, source=None), self.store)
+        except FilterError as exc:
+            raise BadRequest(f"kind: {exc}") from exc
 
     # -- events ----------------------------------------------------------------------------
 
@@ -80,14 +88,7 @@ class Queries:
     ) -> Page:
         self.check(filters)
         return self.store.query(
-            since=filters.since,
-            until=filters.until,
-            kinds=filters.kinds,
-            source=filters.source,
-            actor=filters.actor,
-            commit=filters.commit,
-            namespace=filters.namespace,
-            object_kind=filters.object_kind,
+            **filters.query_arguments(),
             after=after,
             limit=limit,
             order="desc" if newest_first else "asc",

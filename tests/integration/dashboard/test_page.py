@@ -188,5 +188,5 @@ def test_a_bad_filter_on_a_page_is_explained_on_a_page(browser: Any, site: Site)
     page = _signed_in(browser, site)
     answer = page.goto(f"{site.url}/events?since=last-tuesday")
     assert answer is not None and answer.status == 400
-    assert "since must be a date" in page.inner_text("[role=alert]")
+    assert "since: 'last-tuesday' is not an ISO 8601 date" in page.inner_text("[role=alert]")
     page.close()

@@ -25,7 +25,7 @@ def test_dates_and_times_become_aware_utc_moments() -> None:
 
 
 def test_kinds_are_a_comma_separated_list() -> None:
-    assert parse_filters({"kind": "sync.applied,rollback"}).kinds == ("sync.applied", "rollback")
+    assert parse_filters({"kind": "sync.applied,rollback"}).kinds == ("rollback", "sync.applied")
 
 
 def test_an_endpoint_names_the_filters_it_takes_when_given_another() -> None:
@@ -33,9 +33,16 @@ def test_an_endpoint_names_the_filters_it_takes_when_given_another() -> None:
         parse_filters({"namespace": "shop"}, allowed=("since", "until"))
 
 
-def test_filters_are_stated_without_the_unset_ones() -> None:
-    filters = parse_filters({"source": "apps", "since": "2026-11-01"})
-    assert filters.as_json() == {"source": "apps", "since": "2026-11-01T00:00:00.000000Z"}
+def test_every_filter_is_stated_the_unset_ones_as_null() -> None:
+    stated = parse_filters({"source": "apps", "since": "2026-11-01"}).as_json()
+    assert stated["source"] == "apps"
+    assert stated["since"] == "2026-11-01T00:00:00Z"
+    assert stated["namespace"] is None and stated["kinds"] == []
+
+
+def test_a_bad_value_is_refused_naming_the_parameter() -> None:
+    with pytest.raises(BadRequest, match="^objectKind: "):
+        parse_filters({"objectKind": " padded "})
 
 
 @given(st.integers(0, 2**62), st.sampled_from(["apps", "infra", None]))
