@@ -41,7 +41,7 @@ def test_every_filter_is_stated_the_unset_ones_as_null() -> None:
 
 
 def test_a_bad_value_is_refused_naming_the_parameter() -> None:
-    with pytest.raises(BadRequest, match="^objectKind: "):
+    with pytest.raises(BadRequest, match=r"^objectKind: "):
         parse_filters({"objectKind": " padded "})
 
 
