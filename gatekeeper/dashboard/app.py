@@ -20,7 +20,7 @@ from gatekeeper.audit.store import AuditStore
 from gatekeeper.dashboard import auth
 from gatekeeper.dashboard.activity import Activity
 from gatekeeper.dashboard.api.deps import DashboardParts
-from gatekeeper.dashboard.api.routes import events, evidence, health, overview
+from gatekeeper.dashboard.api.routes import events, evidence, health, overview, reports
 from gatekeeper.dashboard.errors import (
     AuthUnavailable,
     BadRequest,
@@ -31,8 +31,10 @@ from gatekeeper.dashboard.errors import (
 )
 from gatekeeper.dashboard.integrity import IntegrityMonitor
 from gatekeeper.dashboard.queries import Queries
+from gatekeeper.dashboard.reports import Reports
 from gatekeeper.dashboard.web import pages
 from gatekeeper.errors import ConfigError
+from gatekeeper.report.errors import FontMissing, ReportError
 from gatekeeper.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -91,12 +93,14 @@ def create_app(
     signer = None
     if settings.audit.signing_key_file is not None or settings.audit.signing_key is not None:
         signer = checkpoints.signer_from_settings(settings)
+    reports_dir = settings.dashboard.reports_dir or (settings.config_dir / "reports")
     parts = DashboardParts(
         settings=settings,
         store=store,
         authenticator=authenticator,
         integrity=integrity,
         queries=Queries(store, tuple(source.name for source in settings.sources)),
+        reports=Reports(reports_dir, store, signer, integrity.verifier),
         signer=signer,
     )
 
@@ -127,6 +131,7 @@ def create_app(
     app.include_router(events.router, prefix=API)
     app.include_router(overview.router, prefix=API)
     app.include_router(evidence.router, prefix=API)
+    app.include_router(reports.router, prefix=API)
     app.include_router(health.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(packages=[("gatekeeper.dashboard.web", "static")]), "static")
@@ -177,6 +182,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
         log.warning("audit store unavailable: %s", exc)
         return _problem(503, f"the audit store cannot be read now: {exc}")
+
+    @app.exception_handler(ReportError)
+    async def _report(_: Request, exc: ReportError) -> JSONResponse:
+        if isinstance(exc, FontMissing):
+            return _problem(503, str(exc))
+        return _problem(400, str(exc))
 
     @app.exception_handler(AuditError)
     async def _audit(_: Request, exc: AuditError) -> JSONResponse:

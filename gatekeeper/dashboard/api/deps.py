@@ -13,6 +13,7 @@ from gatekeeper.dashboard.auth import Authenticator, Principal, Verb
 from gatekeeper.dashboard.errors import BadRequest, Unauthenticated
 from gatekeeper.dashboard.integrity import IntegrityMonitor
 from gatekeeper.dashboard.queries import Queries
+from gatekeeper.dashboard.reports import Reports
 from gatekeeper.settings import Settings
 
 SESSION_COOKIE: Final = "gatekeeper_session"
@@ -27,6 +28,7 @@ class DashboardParts:
     authenticator: Authenticator
     integrity: IntegrityMonitor
     queries: Queries
+    reports: Reports
     signer: Signer | None = None
 
 

@@ -10,10 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gatekeeper.audit.events import NewEvent
-from gatekeeper.audit.signing import Signer, Verifier
+from gatekeeper.audit.signing import Signer, Verifier, generate_keypair, load_signer
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.dashboard.app import create_app
 from gatekeeper.dashboard.auth import TokensFile
@@ -37,6 +36,10 @@ class Dashboard:
     ) -> httpx.Response:
         auth = {"Authorization": f"Bearer {token}"} if token else {}
         return self.client.get(path, headers={**auth, **(headers or {})})
+
+    def post(self, path: str, body: object, token: str | None = READER) -> httpx.Response:
+        auth = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.client.request("POST", path, json=body, headers=auth)
 
 
 def write_tokens(folder: Path) -> Path:
@@ -120,9 +123,15 @@ def make_dashboard(store: AuditStore, tmp_path: Path) -> Iterator[Callable[..., 
     clients: list[AsgiClient] = []
 
     def make(*, with_key: bool = True) -> Dashboard:
-        signer = Signer(Ed25519PrivateKey.generate())
+        private, _public = generate_keypair(tmp_path / "keys", overwrite=True)
+        signer = load_signer(path=private)
         settings = Settings(
-            dashboard={"auth": "tokens", "tokensFile": str(write_tokens(tmp_path))},
+            audit={"signingKeyFile": str(private)},
+            dashboard={
+                "auth": "tokens",
+                "tokensFile": str(write_tokens(tmp_path)),
+                "reportsDir": str(tmp_path / "reports"),
+            },
             sources=[],
         )
         verifier = Verifier(signer.public_key) if with_key else None
