@@ -23,6 +23,9 @@ DRIFT_DETECTED: Final = "drift.detected"
 DRIFT_CORRECTED: Final = "drift.corrected"
 ROLLBACK: Final = "rollback"
 PRUNED: Final = "sync.pruned"
+SYNC_HEALTHY: Final = "sync.healthy"
+SYNC_UNHEALTHY: Final = "sync.unhealthy"
+REPORT_GENERATED: Final = "report.generated"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from gatekeeper.audit import chain
+from gatekeeper.audit import chain, events
 from gatekeeper.audit.events import NewEvent, Record
 from gatekeeper.audit.signing import Signer, Verifier
 from gatekeeper.audit.store import AuditStore
@@ -29,7 +29,7 @@ from gatekeeper.report.model import build_report
 from gatekeeper.report.render import FORMATS, Format, write
 from gatekeeper.report.signing import DigestWriter, sign_digest, signature_path
 
-GENERATED: Final = "report.generated"
+GENERATED: Final = events.REPORT_GENERATED
 _ID: Final = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
 
 

@@ -31,6 +31,9 @@ RECORDED_KINDS: frozenset[str] = frozenset(
         events.DRIFT_DETECTED,
         events.DRIFT_CORRECTED,
         events.ROLLBACK,
+        events.SYNC_HEALTHY,
+        events.SYNC_UNHEALTHY,
+        events.REPORT_GENERATED,
     }
 )
 _COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")

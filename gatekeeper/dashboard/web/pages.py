@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import urllib.parse
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Form, Path, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 
 from gatekeeper.audit import chain
 from gatekeeper.dashboard import evidence
@@ -26,7 +28,9 @@ from gatekeeper.dashboard.filters import (
     parse_limit,
 )
 from gatekeeper.dashboard.queries import record_json
+from gatekeeper.dashboard.reports import GENERATED
 from gatekeeper.dashboard.web.charts import bar_chart
+from gatekeeper.report.filters import ReportFilters
 
 router = APIRouter(include_in_schema=False)
 _PERIOD_DAYS: Final = 30
@@ -285,6 +289,58 @@ def source_timeline(request: Request, name: Annotated[str, Path(max_length=128)]
     integrity = parts.integrity.state
     steps = [record_json(record, integrity) for record in page.records]
     return _page(request, "source.html.j2", principal, name=name, steps=steps)
+
+
+def _may_create(request: Request, principal: Principal) -> bool:
+    try:
+        parts_of(request).authenticator.authorize(principal, "create")
+    except DashboardError:
+        return False
+    return True
+
+
+@router.get("/reports")
+def reports_page(request: Request) -> HTMLResponse:
+    principal = _viewer(request)
+    parts = parts_of(request)
+    page = parts.queries.page(
+        ReportFilters(kinds=(GENERATED,)), after=None, limit=50, newest_first=True
+    )
+    integrity = parts.integrity.state
+    return _page(
+        request,
+        "reports.html.j2",
+        principal,
+        made=[record_json(record, integrity) for record in page.records],
+        may_create=_may_create(request, principal),
+        allowed=FILTER_NAMES,
+        values={},
+    )
+
+
+def _form_filters(request: Request, form: Mapping[str, Any]) -> ReportFilters:
+    given = {k: str(v) for k, v in form.items() if k in FILTER_NAMES and str(v).strip()}
+    filters = parse_filters(given)
+    parts_of(request).queries.check(filters)
+    return filters
+
+
+@router.post("/reports")
+async def make_report_from_page(request: Request) -> Response:
+    principal = caller(request, "create")
+    form = await request.form()
+    filters = _form_filters(request, form)
+    made = await run_in_threadpool(parts_of(request).reports.make_report, filters, principal)
+    return RedirectResponse(f"/reports#{made['id']}", status_code=303)
+
+
+@router.post("/bundles")
+async def make_bundle_from_page(request: Request) -> Response:
+    principal = caller(request, "create")
+    form = await request.form()
+    filters = _form_filters(request, form)
+    path, made = await run_in_threadpool(parts_of(request).reports.make_bundle, filters, principal)
+    return FileResponse(path, media_type="application/zip", filename=f"evidence-{made['id']}.zip")
 
 
 @router.get("/controls")

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gatekeeper.admission.server import ServerThread, bind
 from gatekeeper.audit import migrate
 from gatekeeper.audit.database import create_database_engine
-from gatekeeper.audit.signing import Signer, Verifier
+from gatekeeper.audit.signing import Signer, Verifier, generate_keypair
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.dashboard.app import create_app
 from gatekeeper.dashboard.auth import TokensFile
@@ -23,7 +23,7 @@ from gatekeeper.dashboard.integrity import IntegrityMonitor
 from gatekeeper.dashboard.server import build_server
 from gatekeeper.settings import Settings
 from tests.integration.audit.test_tamper import tamper
-from tests.integration.dashboard.conftest import READER, seed, write_tokens
+from tests.integration.dashboard.conftest import MAKER, READER, seed, write_tokens
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -69,7 +69,15 @@ def site(tmp_path: Path) -> Iterator[Site]:
     store.checkpoint(signer)
     integrity = IntegrityMonitor(store, Verifier(signer.public_key))
     integrity.refresh(full=True)
-    settings = Settings(dashboard={"auth": "tokens", "tokensFile": str(write_tokens(tmp_path))})
+    private, _public = generate_keypair(tmp_path / "keys")
+    settings = Settings(
+        audit={"signingKeyFile": str(private)},
+        dashboard={
+            "auth": "tokens",
+            "tokensFile": str(write_tokens(tmp_path)),
+            "reportsDir": str(tmp_path / "reports"),
+        },
+    )
     app = create_app(
         settings,
         store=store,
@@ -86,11 +94,13 @@ def site(tmp_path: Path) -> Iterator[Site]:
         engine.dispose()
 
 
-def _signed_in(browser: Any, site: Site, width: int = 1280, height: int = 900) -> Any:
+def _signed_in(
+    browser: Any, site: Site, width: int = 1280, height: int = 900, token: str = READER
+) -> Any:
     page = browser.new_page(viewport={"width": width, "height": height})
     page.goto(f"{site.url}/events?namespace=shop")
     assert "/login" in page.url
-    page.fill("#token", READER)
+    page.fill("#token", token)
     page.click("button[type=submit]")
     page.wait_for_url(f"{site.url}/events?namespace=shop")
     return page
@@ -189,4 +199,26 @@ def test_a_bad_filter_on_a_page_is_explained_on_a_page(browser: Any, site: Site)
     answer = page.goto(f"{site.url}/events?since=last-tuesday")
     assert answer is not None and answer.status == 400
     assert "since: 'last-tuesday' is not an ISO 8601 date" in page.inner_text("[role=alert]")
+    page.close()
+
+
+def test_a_report_maker_makes_a_signed_report_and_downloads_its_pdf(
+    browser: Any, site: Site
+) -> None:
+    reader = _signed_in(browser, site)
+    reader.goto(f"{site.url}/reports")
+    assert reader.locator("form[action='/reports']").count() == 0
+    reader.close()
+    page = _signed_in(browser, site, token=MAKER)
+    page.goto(f"{site.url}/reports")
+    page.fill("form[action='/reports'] input[name=source]", "apps")
+    page.click("text=Make report")
+    page.wait_for_url(f"{site.url}/reports#*")
+    row = page.locator("table.made tbody tr").first
+    assert "report · 5 record(s)" in row.inner_text()
+    assert "source=apps" in row.inner_text()
+    with page.expect_download() as download:
+        page.click("table.made tbody tr >> text=pdf >> nth=0")
+    pdf = Path(download.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF")
     page.close()

@@ -98,3 +98,22 @@ def test_a_bad_report_request_is_refused_and_nothing_is_recorded(
 def test_an_unknown_report_is_not_found(dashboard: Dashboard) -> None:
     assert dashboard.get("/api/v1/reports/20260101T000000Z-00000000").status_code == 404
     assert dashboard.get("/api/v1/reports/..%2F..%2Fetc").status_code in (400, 404)
+
+
+def test_before_any_report_the_list_is_empty_not_an_error(dashboard: Dashboard) -> None:
+    assert _ok(dashboard.get("/api/v1/reports")).json()["items"] == []
+
+
+def test_a_write_riding_on_the_sign_in_cookie_from_another_site_is_refused(
+    dashboard: Dashboard,
+) -> None:
+    answer = dashboard.client.request(
+        "POST",
+        "/api/v1/reports",
+        json={"source": "apps"},
+        headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+        cookies={"gatekeeper_session": MAKER},
+    )
+    assert answer.status_code == 400
+    assert "from its own origin" in answer.json()["error"]
+    assert not dashboard.store.query(kinds=["report.generated"]).records
