@@ -111,8 +111,11 @@ def test_a_write_riding_on_the_sign_in_cookie_from_another_site_is_refused(
         "POST",
         "/api/v1/reports",
         json={"source": "apps"},
-        headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
-        cookies={"gatekeeper_session": MAKER},
+        headers={
+            "Origin": "https://evil.example",
+            "Sec-Fetch-Site": "cross-site",
+            "Cookie": f"gatekeeper_session={MAKER}",
+        },
     )
     assert answer.status_code == 400
     assert "from its own origin" in answer.json()["error"]
