@@ -57,7 +57,7 @@ def change_json(record: Record, store: AuditStore, integrity: IntegrityState) ->
             {"seq": r.seq, "kind": r.kind, "subject": r.subject, "actor": r.actor}
             for r in page.records
         ]
-    rollback = payload.get("rollback")
+    rollback = payload.get("rollback_of") or payload.get("rollback")
     return {
         "seq": record.seq,
         "time": chain.format_time(record.time),
@@ -66,6 +66,7 @@ def change_json(record: Record, store: AuditStore, integrity: IntegrityState) ->
         "since": payload.get("since"),
         "actor": record.actor,
         "rollback": rollback if isinstance(rollback, Mapping) else bool(rollback),
+        "verification": payload.get("verification"),
         "commits": payload.get("commits"),
         "signer": payload.get("signer"),
         "rules": payload.get("rules"),
@@ -74,6 +75,7 @@ def change_json(record: Record, store: AuditStore, integrity: IntegrityState) ->
         "warnings": payload.get("warnings") if isinstance(payload.get("warnings"), list) else [],
         "changed": changed,
         "objects": _count(payload.get("objects")),
+        "unchanged": _count(payload.get("unchanged")),
         "skipped_gates": payload.get("skipped_gates")
         if isinstance(payload.get("skipped_gates"), list)
         else [],
@@ -81,6 +83,13 @@ def change_json(record: Record, store: AuditStore, integrity: IntegrityState) ->
         "hash": record.hash,
         "verified": integrity.covers(record.seq),
     }
+
+
+def _first(record: Record | None, *names: str) -> Any:
+    """The first of `names` the record's payload holds (older records used other names)."""
+    if record is None:
+        return None
+    return next((record.payload[name] for name in names if name in record.payload), None)
 
 
 def _text(value: Any) -> str | None:
@@ -96,20 +105,30 @@ def _count(value: Any) -> int | None:
     return None
 
 
-def _linked_after(store: AuditStore, record: Record, kind: str) -> Record | None:
-    """The first record of `kind` about the same object after `record`, unless a new
-    break-glass on it comes first (that starts another incident)."""
-    page = store.query(subject=record.subject, kinds=_LINKED, after=record.seq, limit=20)
+def _linked_after(store: AuditStore, record: Record, kind: str, link: str) -> Record | None:
+    """The record of `kind` about the same object that names `record` in its `link` field;
+    for records written before such links, the first of `kind` after it, unless a new
+    break-glass on the object comes first (that starts another incident)."""
+    page = store.query(subject=record.subject, kinds=_LINKED, after=record.seq, limit=50)
+    first: Record | None = None
     for found in page.records:
         if found.kind == kind:
-            return found
-        if found.kind == events.BREAKGLASS:
+            if found.payload.get(link) == record.seq:
+                return found
+            if link not in found.payload and first is None:
+                first = found
+        elif found.kind == events.BREAKGLASS and first is None:
             return None
-    return None
+    return first
 
 
 def _opened_by_break_glass(store: AuditStore, drift: Record) -> bool:
-    """True when the record before this drift, about the same object, is a break-glass."""
+    """True when this drift belongs to a break-glass: it names one, or (for records written
+    before such links) the record before it about the same object is a break-glass."""
+    if isinstance(drift.payload.get("break_glass_seq"), int):
+        return True
+    if "break_glass_seq" in drift.payload:
+        return False
     page = store.query(subject=drift.subject, kinds=_LINKED, after=drift.seq, order="desc", limit=1)
     return bool(page.records) and page.records[0].kind == events.BREAKGLASS
 
@@ -122,9 +141,15 @@ def incident_json(
     if record.kind == events.DRIFT_DETECTED and _opened_by_break_glass(store, record):
         return None
     opened = record if record.kind == events.BREAKGLASS else None
-    detected = record if opened is None else _linked_after(store, record, events.DRIFT_DETECTED)
+    detected = (
+        record
+        if opened is None
+        else _linked_after(store, record, events.DRIFT_DETECTED, "break_glass_seq")
+    )
     corrected = (
-        _linked_after(store, detected, events.DRIFT_CORRECTED) if detected is not None else None
+        _linked_after(store, detected, events.DRIFT_CORRECTED, "detected_seq")
+        if detected is not None
+        else None
     )
     payload = record.payload
     return {
@@ -137,8 +162,10 @@ def incident_json(
         "break_glass": _ref(opened),
         "detected": _ref(detected),
         "corrected": _ref(corrected),
-        "changes": detected.payload.get("changes") if detected else None,
-        "changed_by": (detected.payload.get("actors") if detected else None),
+        "changes": _first(detected, "diff", "changes"),
+        "changed_by": _first(detected, "changed_by", "actors"),
+        "admitted_changes": _first(detected, "admitted_changes"),
+        "correction": _first(corrected, "changes"),
         "time_to_detect_seconds": _seconds(opened, detected),
         "time_to_correct_seconds": _seconds(detected, corrected),
         "open": corrected is None,
