@@ -12,6 +12,7 @@ from gatekeeper.audit.events import Record
 from gatekeeper.dashboard.filters import Filters
 from gatekeeper.dashboard.integrity import IntegrityState
 from gatekeeper.dashboard.queries import record_json
+from gatekeeper.report.tabular import defuse
 
 NDJSON: Final = "application/x-ndjson"
 CSV: Final = "text/csv"
@@ -84,15 +85,9 @@ def csv_lines(
     for rows, record in enumerate(records, start=1):
         data = record_json(record, integrity)
         data["payload"] = json.dumps(data["payload"], sort_keys=True, ensure_ascii=False)
-        writer.writerow([_defuse(data[column]) for column in CSV_COLUMNS])
+        writer.writerow([defuse(data[column]) for column in CSV_COLUMNS])
         if rows % _FLUSH_ROWS == 0:
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue().encode("utf-8")
-
-
-def _defuse(value: object) -> str:
-    # A cell starting with = + - @ would run as a formula in a spreadsheet.
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

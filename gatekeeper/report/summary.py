@@ -26,12 +26,25 @@ def summarise(payload: Mapping[str, Any], limit: int = 300) -> str:
 def _facts(payload: Mapping[str, Any]) -> list[str]:
     """What a sync or drift record did, for records that carry no message of their own."""
     facts: list[str] = []
+    changed = payload.get("changed")
     applied = payload.get("applied")
-    if isinstance(applied, list) and applied:
+    if isinstance(changed, list):
+        # Records that name what really changed say so, and who signed each commit.
+        names = [str(item.get("object")) for item in changed if isinstance(item, Mapping)]
+        unchanged = payload.get("unchanged")
+        facts.append(
+            (f"changed {', '.join(names)}" if names else "changed nothing")
+            + (f" ({unchanged} unchanged)" if isinstance(unchanged, int) and unchanged else "")
+            + _signers(payload)
+        )
+    elif isinstance(applied, list) and applied:
         signer = payload.get("signer")
         facts.append(
             f"applied {len(applied)} object(s)" + (f", signed by {signer}" if signer else "")
         )
+    rollback = payload.get("rollback_of")
+    if isinstance(rollback, Mapping):
+        facts.append(f"rollback to {str(rollback.get('to'))[:12]}: {rollback.get('reason')}")
     diff = payload.get("diff")
     if isinstance(diff, list) and diff:
         changes = [
@@ -60,6 +73,29 @@ def _facts(payload: Mapping[str, Any]) -> list[str]:
             + (f" in the {where}" if where else "")
         )
     return facts
+
+
+def _signers(payload: Mapping[str, Any]) -> str:
+    """`; commits signed by alice, bob (2 of 2 needed)`, from the range the record names."""
+    commits = payload.get("commits")
+    if not isinstance(commits, list) or not commits:
+        signer = payload.get("signer")
+        return f", signed by {signer}" if signer else ""
+    names = sorted({str(c.get("signer")) for c in commits if isinstance(c, Mapping)})
+    text = f"; {len(commits)} commit(s) signed by {', '.join(names)}"
+    rules = payload.get("rules")
+    if isinstance(rules, list):
+        needs = [
+            f"{len(r.get('signers_met') or [])} of {r.get('min_signers')} signers on "
+            f"{', '.join(map(str, r.get('paths') or []))}"
+            for r in rules
+            if isinstance(r, Mapping)
+            and isinstance(r.get("min_signers"), int)
+            and r["min_signers"] > 1
+        ]
+        if needs:
+            text += " (" + "; ".join(needs) + ")"
+    return text
 
 
 def _person(change: Mapping[str, Any]) -> str:

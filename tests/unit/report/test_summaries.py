@@ -68,3 +68,27 @@ def test_policy_reloads_say_which_set_replaced_which() -> None:
     assert summarise({"error": "label.rego:3: unexpected eof", "active_version": "x"}) == (
         "label.rego:3: unexpected eof"
     )
+
+
+def test_a_sync_line_names_only_what_changed_and_who_signed_the_range() -> None:
+    payload = {
+        "applied": ["ConfigMap/shop/a", "apps/Deployment/shop/web", "Service/shop/web"],
+        "changed": [{"object": "ConfigMap/shop/a", "digest_before": "x", "digest_after": "y"}],
+        "unchanged": 2,
+        "signer": "bob",
+        "commits": [{"signer": "alice"}, {"signer": "bob"}],
+        "rules": [
+            {"paths": ["apps/payments/**"], "min_signers": 2, "signers_met": ["alice", "bob"]}
+        ],
+    }
+    line = summarise(payload)
+    assert line.startswith(
+        "changed ConfigMap/shop/a (2 unchanged); 2 commit(s) signed by alice, bob"
+    )
+    assert "2 of 2 signers on apps/payments/**" in line
+    assert "applied 3" not in line
+
+
+def test_the_sync_a_rollback_causes_says_so() -> None:
+    line = summarise({"changed": [], "rollback_of": {"to": "a" * 40, "reason": "bad release"}})
+    assert "rollback to aaaaaaaaaaaa: bad release" in line
