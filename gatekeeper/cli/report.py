@@ -16,7 +16,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated
+from typing import IO, TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -142,11 +142,54 @@ def report(
         signature = sign_digest(digest.sha256, digest.size, signer)
         signature_path(output).write_bytes(signature.to_bytes())
         signed = f", signed as {signature_path(output)}"
+    _record(
+        settings,
+        signer,
+        what="report",
+        filters=filters,
+        records=built.period.count,
+        integrity=built.integrity.status,
+        files={output.name: {"sha256": digest.sha256, "size": digest.size, "format": fmt.value}},
+    )
     console().print(
         f"wrote {output} ({built.period.count} events, {fmt.value}{signed}); "
         f"integrity: {built.integrity.status}"
     )
     settle(built.integrity, signed=signer is not None, allow_unverified=allow_unverified)
+
+
+def _record(
+    settings: Settings,
+    signer: Signer | None,
+    *,
+    what: Literal["report", "bundle"],
+    filters: ReportFilters,
+    records: int,
+    integrity: str,
+    files: dict[str, dict[str, Any]],
+) -> None:
+    """Record the file made as `report.generated` (the OS user as actor), then checkpoint."""
+    import getpass
+    from datetime import UTC, datetime
+
+    from gatekeeper.report import recording
+
+    event = recording.generated(
+        what=what,
+        ident=recording.new_id(datetime.now(UTC)),
+        actor=getpass.getuser(),
+        via="cli",
+        filters=filters,
+        records=records,
+        integrity=integrity,
+        key_id=None if signer is None else signer.key_id,
+        files=files,
+    )
+    store = open_current_store(settings)
+    try:
+        recording.record_made(store, event, signer)
+    finally:
+        store.close()
 
 
 def configured_signer(settings: Settings) -> Signer | None:
@@ -209,6 +252,15 @@ def write_evidence(
         made = write_bundle(store, filters, output, signer=signer, verifier=verifier, workers=0)
     finally:
         store.close()
+    _record(
+        settings,
+        signer,
+        what="bundle",
+        filters=filters,
+        records=made.records,
+        integrity=made.report.integrity.status,
+        files={"MANIFEST.json": {"sha256": made.manifest_sha256}},
+    )
     span = "no records" if made.first_seq is None else f"records {made.first_seq}..{made.last_seq}"
     console().print(
         f"wrote {output}: {span}, {made.checkpoints} checkpoint(s), "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,11 +17,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from gatekeeper.audit import chain, events
-from gatekeeper.audit.events import NewEvent, Record
+from gatekeeper.audit.events import Record
 from gatekeeper.audit.signing import Signer, Verifier
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.dashboard.auth import Principal
 from gatekeeper.dashboard.errors import BadRequest, NotFoundError
+from gatekeeper.report import recording
 from gatekeeper.report.bundle import write_bundle
 from gatekeeper.report.filters import ReportFilters
 from gatekeeper.report.model import build_report
@@ -31,10 +31,6 @@ from gatekeeper.report.signing import DigestWriter, sign_digest, signature_path
 
 GENERATED: Final = events.REPORT_GENERATED
 _ID: Final = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
-
-
-def new_id(now: datetime) -> str:
-    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}"
 
 
 @dataclass(frozen=True)
@@ -49,7 +45,7 @@ class Reports:
     def make_report(self, filters: ReportFilters, principal: Principal) -> dict[str, Any]:
         """Build the report once, write every format signed, record it; its description."""
         now = datetime.now(UTC)
-        report_id = new_id(now)
+        report_id = recording.new_id(now)
         folder = self.root / report_id
         partial = self.root / f".{report_id}.partial"
         partial.mkdir(parents=True)
@@ -79,8 +75,8 @@ class Reports:
             "key_id": None if self.signer is None else self.signer.key_id,
             "files": files,
         }
+        record = self._record(description, filters, principal)
         (folder / "report.meta.json").write_text(json.dumps(description, indent=2) + "\n")
-        record = self._record(description, principal)
         return {**description, "record": record.seq}
 
     def make_bundle(
@@ -92,7 +88,7 @@ class Reports:
                 "bundles are signed with the audit signing key: configure audit.signingKeyFile"
             )
         now = datetime.now(UTC)
-        bundle_id = new_id(now)
+        bundle_id = recording.new_id(now)
         folder = self.root / "bundles"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{bundle_id}.zip"
@@ -111,7 +107,7 @@ class Reports:
             "key_id": summary.key_id,
             "files": {"MANIFEST.json": {"sha256": summary.manifest_sha256}},
         }
-        record = self._record(description, principal)
+        record = self._record(description, filters, principal)
         return path, {**description, "record": record.seq}
 
     def file(self, report_id: str, fmt: Format) -> tuple[Path, Path | None]:
@@ -134,26 +130,19 @@ class Reports:
             signature_path(path).write_bytes(signature.to_bytes())
         return {"sha256": digest.sha256, "size": digest.size}
 
-    def _record(self, description: dict[str, Any], principal: Principal) -> Record:
-        payload = {
-            key: description[key]
-            for key in (
-                "id",
-                "type",
-                "filters",
-                "records",
-                "integrity",
-                "signed",
-                "key_id",
-                "files",
-            )
-        }
-        payload["groups"] = list(principal.groups)
-        return self.store.append(
-            NewEvent(
-                kind=GENERATED,
-                actor=principal.user,
-                subject=f"{description['type']}/{description['id']}",
-                payload=payload,
-            )
+    def _record(
+        self, description: dict[str, Any], filters: ReportFilters, principal: Principal
+    ) -> Record:
+        event = recording.generated(
+            what=description["type"],
+            ident=description["id"],
+            actor=principal.user,
+            via="dashboard",
+            filters=filters,
+            records=description["records"],
+            integrity=description["integrity"],
+            key_id=description["key_id"],
+            files=description["files"],
+            groups=principal.groups,
         )
+        return recording.record_made(self.store, event, self.signer)
