@@ -22,6 +22,11 @@ checkpoint over them. Then each step runs in a process of its own, as the CLI ru
 
 The keys are named for the default N (100,000) whatever `--events` is. Targets: JSON <= 5 s,
 PDF <= 10 s, bundle verification <= 5 s, memory flat in N.
+
+Then, unless `--api-events 0`, bench/dashboard_api.py measures the report API and the
+overview page on a log of `--api-events` records (default 1,000,000) and its keys are added:
+`api_events_p99_ms` (filtered queries, first and deep pages), `page_overview_ms`, and the
+rest it prints (`api_log_events`, `api_log_peak_rss_mb` for its own log and process).
 """
 
 from __future__ import annotations
@@ -177,6 +182,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--database-url", help="An empty database (default: a temporary SQLite)")
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+    parser.add_argument(
+        "--api-events",
+        type=int,
+        default=1_000_000,
+        help="Events in the log the report API is measured on (bench/dashboard_api.py); 0 skips",
+    )
     parser.add_argument("--child", choices=STEPS, help=argparse.SUPPRESS)
     parser.add_argument("--key", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
@@ -219,11 +230,30 @@ def main() -> None:
                 results[f"{step}_bytes"] = measured["bytes"]
             peaks.append(measured["rss_mb"])
         results["peak_rss_mb"] = round(max(peaks), 1)
+    if args.api_events:
+        results.update(_api(args.api_events))
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         for key, value in results.items():
             print(f"{key}: {value}")
+
+
+def _api(events: int) -> dict[str, Any]:
+    """The report API's keys (`api_events_p99_ms`, `page_overview_ms`, ...), measured by
+    bench/dashboard_api.py in a process of its own on a log of `events` records."""
+    script = Path(__file__).with_name("dashboard_api.py")
+    answer = subprocess.run(
+        [sys.executable, str(script), "--events", str(events), "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    measured: dict[str, Any] = json.loads(answer.stdout)
+    return {
+        f"api_log_{key}" if key in ("events", "peak_rss_mb") else key: value
+        for key, value in measured.items()
+    }
 
 
 if __name__ == "__main__":
