@@ -17,6 +17,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 from pydantic_settings import (
@@ -80,6 +81,42 @@ class DatabaseSettings(_Section):
             yield name, (self.redacted_url() if name == "url" else value)
 
 
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+class WitnessSettings(_Section):
+    """Where checkpoints are also written, outside the database: exactly one of the three."""
+
+    folder: Path | None = Field(
+        None, description="A folder: one JSON file per checkpoint, never overwritten."
+    )
+    git: Path | None = Field(
+        None, description="A local Git repository (created when missing): a commit per checkpoint."
+    )
+    config_map: str | None = Field(
+        None,
+        description="`namespace/name` of a ConfigMap (created when missing): a key per checkpoint.",
+    )
+
+    @field_validator("config_map")
+    @classmethod
+    def _namespace_and_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        namespace, _, name = value.partition("/")
+        # The name is also a label value (it finds the ConfigMaps of a long log), hence 63.
+        if not (_DNS_LABEL.match(namespace) and _DNS_LABEL.match(name)):
+            raise ValueError(f"{value!r} is not 'namespace/name' (lower-case DNS labels)")
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> WitnessSettings:
+        given = [self.folder, self.git, self.config_map]
+        if sum(value is not None for value in given) != 1:
+            raise ValueError("set exactly one of folder, git or configMap")
+        return self
+
+
 class AuditSettings(_Section):
     signing_key_file: Path | None = Field(
         None, description="PEM Ed25519 private key for checkpoints; never stored in the database."
@@ -93,6 +130,11 @@ class AuditSettings(_Section):
     sensitive_fields: list[str] = Field(
         default_factory=list,
         description="Extra dotted payload paths replaced by their SHA-256 digest.",
+    )
+    witness: WitnessSettings | None = Field(
+        None,
+        description="Where every checkpoint is also written, so that `audit verify --witness` "
+        "can tell when the database's checkpoints were deleted or rewritten.",
     )
 
 
@@ -438,6 +480,14 @@ def _with_absolute_paths(settings: Settings) -> Settings:
                 update={
                     "signing_key_file": optional(audit.signing_key_file),
                     "public_key_file": optional(audit.public_key_file),
+                    "witness": None
+                    if audit.witness is None
+                    else audit.witness.model_copy(
+                        update={
+                            "folder": optional(audit.witness.folder),
+                            "git": optional(audit.witness.git),
+                        }
+                    ),
                 }
             ),
             "kubernetes": settings.kubernetes.model_copy(

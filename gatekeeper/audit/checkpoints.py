@@ -1,4 +1,5 @@
-"""Periodic checkpoints: sign the chain head at an interval while a service runs."""
+"""Periodic checkpoints: sign the chain head at an interval while a service runs, and keep
+each one in the witness too when one is configured."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from gatekeeper.audit.errors import AuditError, SigningKeyError
+from gatekeeper.audit.errors import AuditError, SigningKeyError, WitnessConflict
 from gatekeeper.audit.signing import Signer, Verifier, load_signer, load_verifier
 from gatekeeper.audit.store import AuditStore, Checkpoint
+from gatekeeper.audit.witness import Witness, witness_from_settings
 from gatekeeper.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,16 +40,21 @@ def verifier_from_settings(settings: Settings) -> Verifier | None:
 
 
 def scheduler_from_settings(store: AuditStore, settings: Settings) -> CheckpointScheduler | None:
-    """A scheduler at `audit.checkpointInterval` when a signing key is configured, else None.
+    """A scheduler at `audit.checkpointInterval` when a signing key is configured, else None;
+    it writes to the `audit.witness` when there is one.
 
     A configured key that cannot be loaded raises, so a service does not run unsigned by
-    mistake.
+    mistake; so does a witness that is misconfigured (one that cannot be reached does not).
     """
     audit = settings.audit
     if audit.signing_key is None and audit.signing_key_file is None:
         return None
+    signer = signer_from_settings(settings)
     return CheckpointScheduler(
-        store, signer_from_settings(settings), interval=audit.checkpoint_interval
+        store,
+        signer,
+        interval=audit.checkpoint_interval,
+        witness=witness_from_settings(settings),
     )
 
 
@@ -58,6 +65,12 @@ class CheckpointScheduler:
     each looks at the newest checkpoint in the store, whoever signed it, and signs only when
     it is older than half the interval and behind the head, so together they sign about one
     checkpoint per interval.
+
+    Each checkpoint it signs is then written to the witness, if any. A witness that fails is
+    logged and counted (`witness_failures`) and never stops the service nor undoes the
+    checkpoint, which is in the database already; the newest checkpoint not yet witnessed is
+    tried again at each tick until the witness takes it or a newer checkpoint replaces it.
+    Only the newest matters: a checkpoint covers every record up to its own.
     """
 
     def __init__(
@@ -67,6 +80,7 @@ class CheckpointScheduler:
         *,
         interval: float,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        witness: Witness | None = None,
     ) -> None:
         if interval <= 0:
             raise AuditError("the checkpoint interval must be positive")
@@ -74,12 +88,31 @@ class CheckpointScheduler:
         self._signer = signer
         self._interval = interval
         self._clock = clock
+        self._witness = witness
+        self._unwitnessed: Checkpoint | None = None
+        self._witness_failures = 0
+        self._witness_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @property
+    def witness_failures(self) -> int:
+        """How many writes to the witness have failed since the scheduler was made."""
+        return self._witness_failures
+
+    @property
+    def unwitnessed(self) -> Checkpoint | None:
+        """The newest checkpoint signed here that the witness has not taken yet."""
+        return self._unwitnessed
+
     def tick(self, *, force: bool = False) -> Checkpoint | None:
         """Sign now if the head moved past the newest checkpoint and that one is old enough
-        (or, with `force`, whatever its age)."""
+        (or, with `force`, whatever its age); then write it to the witness."""
+        made = self._sign(force=force)
+        self._witness_newest(made)
+        return made
+
+    def _sign(self, *, force: bool) -> Checkpoint | None:
         seq, _ = self._store.head()
         if seq == 0:
             return None
@@ -91,6 +124,37 @@ class CheckpointScheduler:
             if age < self._interval / 2:
                 return None
         return self._store.checkpoint(self._signer)
+
+    def _witness_newest(self, made: Checkpoint | None) -> None:
+        with self._witness_lock:
+            if made is not None:
+                self._unwitnessed = made
+            checkpoint = self._unwitnessed
+            if self._witness is None or checkpoint is None:
+                self._unwitnessed = None
+                return
+            try:
+                self._witness.write(checkpoint)
+            except WitnessConflict as exc:
+                # Trying again cannot help, and the message says what it may mean.
+                self._witness_failures += 1
+                self._unwitnessed = None
+                log.error("audit witness %s: %s", self._witness.location, exc)
+                return
+            except Exception as exc:
+                # Whatever goes wrong with the witness, the service and its checkpoints go on.
+                self._witness_failures += 1
+                log.warning(
+                    "audit checkpoint %d (record %d) is in the database but not yet in the "
+                    "witness %s (will try again): %s",
+                    checkpoint.id,
+                    checkpoint.seq,
+                    self._witness.location,
+                    exc,
+                    exc_info=not isinstance(exc, AuditError),
+                )
+                return
+            self._unwitnessed = None
 
     def start(self) -> None:
         if self._thread is None:
@@ -104,6 +168,8 @@ class CheckpointScheduler:
             self._thread.join(timeout=self._interval + 10)
             self._thread = None
         self._safe_tick(force=True)
+        if self._witness is not None:
+            self._witness.close()
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

@@ -31,3 +31,16 @@ class SigningKeyError(AuditError):
 
 class TamperDetected(AuditError):
     """Verification found the log or its checkpoints altered."""
+
+
+class WitnessError(AuditError):
+    """A witness of the checkpoints is not one, holds something unexpected, or was refused."""
+
+
+class WitnessUnavailable(WitnessError):
+    """The witness could not be reached, read or written; trying again later may succeed."""
+
+
+class WitnessConflict(WitnessError):
+    """The witness holds a different checkpoint under the same id: the database's checkpoints
+    were deleted or rewritten since it was written (or two databases share the witness)."""

@@ -1,4 +1,5 @@
-"""Verification: recompute the whole chain and check every checkpoint's signature."""
+"""Verification: recompute the whole chain, check every checkpoint's signature, and hold the
+chain and its checkpoints against a witness's copies when one is given."""
 
 from __future__ import annotations
 
@@ -6,15 +7,17 @@ import hashlib
 import multiprocessing
 import os
 import threading
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gatekeeper.audit import chain
+from gatekeeper.audit.errors import SigningKeyError, WitnessError
 from gatekeeper.audit.events import GENESIS_HASH
 from gatekeeper.audit.signing import Verifier, checkpoint_message
 from gatekeeper.audit.store import AuditStore, Checkpoint
+from gatekeeper.audit.witness import WitnessCopy, same_checkpoint
 
 PARALLEL_THRESHOLD = 100_000
 
@@ -27,6 +30,11 @@ Problem = Literal[
     "checkpoint_mismatch",
     "bad_signature",
     "unknown_key",
+    "witness_missing",
+    "witness_differs",
+    "witness_chain_mismatch",
+    "witness_bad_signature",
+    "witness_unknown_key",
 ]
 
 
@@ -40,6 +48,37 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class WitnessCoverage:
+    """How far the witness vouches for the log: up to its newest checkpoint, no further."""
+
+    location: str
+    checkpoints: int
+    last_seq: int | None
+    head_seq: int
+    # The database's checkpoints the witness does not hold: made before it was configured,
+    # or while it could not be written.
+    unwitnessed: tuple[int, ...] = ()
+
+    @property
+    def not_covered(self) -> tuple[int, int] | None:
+        """The records after the witness's newest checkpoint (first, last), or None."""
+        covered = self.last_seq or 0
+        return (covered + 1, self.head_seq) if self.head_seq > covered else None
+
+    def as_json(self) -> dict[str, Any]:
+        gap = self.not_covered
+        return {
+            "location": self.location,
+            "checkpoints": self.checkpoints,
+            "last_seq": self.last_seq,
+            "not_covered": None
+            if gap is None
+            else {"first": gap[0], "last": gap[1], "records": gap[1] - gap[0] + 1},
+            "unwitnessed_checkpoints": list(self.unwitnessed),
+        }
+
+
+@dataclass(frozen=True)
 class VerifyReport:
     """What verification found; `ok` only when nothing was found."""
 
@@ -49,6 +88,7 @@ class VerifyReport:
     checkpoints: int
     last_checkpoint_seq: int | None
     findings: list[Finding] = field(default_factory=list)
+    witness: WitnessCoverage | None = None
 
     @property
     def ok(self) -> bool:
@@ -59,7 +99,7 @@ class VerifyReport:
         return min((finding.seq for finding in self.findings), default=None)
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        document = {
             "ok": self.ok,
             "records": self.records,
             "head_seq": self.head_seq,
@@ -71,6 +111,9 @@ class VerifyReport:
                 {"problem": f.problem, "seq": f.seq, "detail": f.detail} for f in self.findings
             ],
         }
+        if self.witness is not None:
+            document["witness"] = self.witness.as_json()
+        return document
 
 
 RawRow = tuple[Any, ...]
@@ -218,6 +261,105 @@ def check_checkpoints(
     return findings
 
 
+def check_witness(
+    witnessed: Iterable[Checkpoint],
+    stored: Iterable[Checkpoint],
+    hashes: dict[int, str],
+    head_seq: int,
+    verifier: Verifier,
+) -> list[Finding]:
+    """Each witnessed checkpoint must verify, be in the database as it was made, and match
+    the chain at its seq.
+
+    This is what catches an owner of the database who deleted or rewrote checkpoints and then
+    rewrote, re-chained or truncated the records they covered: the witness still holds them.
+    A witnessed checkpoint that does not verify vouches for nothing and is only reported.
+    """
+    by_id = {checkpoint.id: checkpoint for checkpoint in stored}
+    findings: list[Finding] = []
+    for kept in witnessed:
+        name = f"witnessed checkpoint {kept.id}"
+        if kept.key_id != verifier.key_id:
+            findings.append(
+                Finding(
+                    "witness_unknown_key",
+                    kept.seq,
+                    f"{name} names key {kept.key_id}, not the configured {verifier.key_id}",
+                )
+            )
+            continue
+        if not verifier.is_valid(kept.message(), kept.signature):
+            findings.append(
+                Finding(
+                    "witness_bad_signature",
+                    kept.seq,
+                    f"{name} (record {kept.seq}) has a signature that does not verify",
+                )
+            )
+            continue
+        found = by_id.get(kept.id)
+        if found is None:
+            findings.append(
+                Finding(
+                    "witness_missing",
+                    kept.seq,
+                    f"{name} (record {kept.seq}, head {kept.head_hash[:16]}...) is not in the "
+                    "database: its checkpoints were deleted",
+                )
+            )
+        elif not same_checkpoint(found, kept):
+            findings.append(
+                Finding(
+                    "witness_differs",
+                    kept.seq,
+                    f"the database's checkpoint {kept.id} (record {found.seq}, head "
+                    f"{found.head_hash[:16]}...) is not the {name.removeprefix('witnessed ')} "
+                    f"witnessed (record {kept.seq}, head {kept.head_hash[:16]}...): "
+                    "its checkpoints were rewritten",
+                )
+            )
+        if kept.seq > head_seq:
+            findings.append(
+                Finding(
+                    "truncated",
+                    head_seq + 1,
+                    f"{name} covers {kept.seq} records, the log ends at {head_seq}",
+                )
+            )
+        elif kept.seq > 0 and hashes.get(kept.seq) != kept.head_hash:
+            findings.append(
+                Finding(
+                    "witness_chain_mismatch",
+                    kept.seq,
+                    f"record {kept.seq} no longer has the hash {name} signed "
+                    f"({kept.head_hash[:16]}...): the records up to it were rewritten",
+                )
+            )
+    return findings
+
+
+def witness_coverage(
+    copy: WitnessCopy,
+    stored: Sequence[Checkpoint],
+    head_seq: int,
+    verifier: Verifier,
+) -> WitnessCoverage:
+    """How far the witness's valid checkpoints reach, and which stored ones it lacks."""
+    valid = [
+        kept.seq
+        for kept in copy.checkpoints
+        if kept.key_id == verifier.key_id and verifier.is_valid(kept.message(), kept.signature)
+    ]
+    witnessed_ids = {kept.id for kept in copy.checkpoints}
+    return WitnessCoverage(
+        location=copy.location,
+        checkpoints=len(copy.checkpoints),
+        last_seq=min(max(valid), head_seq) if valid else None,
+        head_seq=head_seq,
+        unwitnessed=tuple(c.id for c in stored if c.id not in witnessed_ids),
+    )
+
+
 def _walk_segment(url: str, first: int, last: int, keep: frozenset[int]) -> ChainWalk:
     """One worker's share of a parallel verification: seq in [first, last]."""
     from gatekeeper.audit.database import create_database_engine
@@ -297,18 +439,35 @@ def verify_store(
     *,
     workers: int = 1,
     parallel_threshold: int = PARALLEL_THRESHOLD,
+    witness: WitnessCopy | None = None,
 ) -> VerifyReport:
-    """Recompute everything the store holds.
+    """Recompute everything the store holds, and hold it against `witness` when given.
 
     With `workers` above 1 (0: one per core), logs of at least `parallel_threshold` records
     are split into contiguous ranges checked by that many processes, whose seams are then
     checked here. Worker processes are spawned, so a calling script needs the usual
     `if __name__ == "__main__":` guard; the CLI has one.
+
+    A witness needs the public key, and one that holds no checkpoint is refused: either would
+    make its check pass without looking at anything.
     """
+    if witness is not None:
+        if verifier is None:
+            raise SigningKeyError("checking a witness needs the checkpoint public key")
+        if not witness.checkpoints:
+            raise WitnessError(f"the witness {witness.location} holds no checkpoint")
     checkpoints = store.checkpoints()
     keep = frozenset(checkpoint.seq for checkpoint in checkpoints)
+    if witness is not None:
+        keep |= {checkpoint.seq for checkpoint in witness.checkpoints}
     walk = _walk(store, keep, workers or os.cpu_count() or 1, parallel_threshold)
     findings = walk.findings + check_checkpoints(checkpoints, walk.kept, walk.last_seq, verifier)
+    coverage = None
+    if witness is not None and verifier is not None:
+        findings += check_witness(
+            witness.checkpoints, checkpoints, walk.kept, walk.last_seq, verifier
+        )
+        coverage = witness_coverage(witness, checkpoints, walk.last_seq, verifier)
     findings.sort(key=lambda finding: finding.seq)
     return VerifyReport(
         records=walk.count,
@@ -317,6 +476,7 @@ def verify_store(
         checkpoints=len(checkpoints),
         last_checkpoint_seq=checkpoints[-1].seq if checkpoints else None,
         findings=findings,
+        witness=coverage,
     )
 
 
@@ -326,5 +486,20 @@ def iter_text(report: VerifyReport) -> Iterator[str]:
     yield f"checkpoints: {report.checkpoints}" + (
         f" (last covers {report.last_checkpoint_seq})" if report.checkpoints else ""
     )
+    if report.witness is not None:
+        yield from _witness_lines(report.witness)
     for finding in report.findings:
         yield f"{finding.problem} at {finding.seq}: {finding.detail}"
+
+
+def _witness_lines(coverage: WitnessCoverage) -> Iterator[str]:
+    yield f"witness: {coverage.checkpoints} checkpoints in {coverage.location}" + (
+        f" (last covers {coverage.last_seq})" if coverage.last_seq is not None else ""
+    )
+    gap = coverage.not_covered
+    if gap is not None:
+        span = str(gap[0]) if gap[0] == gap[1] else f"{gap[0]}..{gap[1]}"
+        yield f"not covered by the witness: record(s) {span}"
+    if coverage.unwitnessed:
+        ids = ", ".join(str(i) for i in coverage.unwitnessed)
+        yield f"checkpoints of the database the witness lacks: {ids}"

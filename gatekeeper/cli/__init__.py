@@ -56,6 +56,7 @@ OUTCOMES: dict[str, Outcome] = {
     # The check ran and its subject failed it.
     "gatekeeper.errors.CheckFailed": FAILED,
     "gatekeeper.audit.errors.TamperDetected": FAILED,
+    "gatekeeper.audit.errors.WitnessConflict": FAILED,
     "gatekeeper.policy.errors.PolicyTestsFailed": FAILED,
     "gatekeeper.reconcile.errors.RollbackRefused": FAILED,
     "gatekeeper.demo.errors.DemoFailed": FAILED,
@@ -66,12 +67,14 @@ OUTCOMES: dict[str, Outcome] = {
     "gatekeeper.errors.ConfigError": INVALID,
     "gatekeeper.audit.errors.SchemaMissing": INVALID,
     "gatekeeper.audit.errors.SigningKeyError": INVALID,
+    "gatekeeper.audit.errors.WitnessError": INVALID,
     "gatekeeper.policy.errors.PolicyLoadError": INVALID,
     "gatekeeper.provenance.errors.TrustPolicyError": INVALID,
     "gatekeeper.provenance.errors.RepositoryError": INVALID,
     "gatekeeper.report.errors.FilterError": INVALID,
     # The check could not run: something it depends on cannot be reached.
     "gatekeeper.audit.errors.StoreUnavailable": UNAVAILABLE,
+    "gatekeeper.audit.errors.WitnessUnavailable": UNAVAILABLE,
     "gatekeeper.policy.errors.EngineUnavailable": UNAVAILABLE,
     "gatekeeper.reconcile.errors.SourceUnavailable": UNAVAILABLE,
     "gatekeeper.report.errors.FontMissing": UNAVAILABLE,

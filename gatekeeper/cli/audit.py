@@ -16,6 +16,7 @@ from gatekeeper.errors import ConfigError
 
 if TYPE_CHECKING:
     from gatekeeper.audit.signing import Verifier
+    from gatekeeper.audit.verify import VerifyReport
     from gatekeeper.settings import Settings
 
 app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
@@ -44,21 +45,42 @@ def verify(
             "--trusted-key", help="With --bundle: the public key (PEM) it must be signed with."
         ),
     ] = None,
+    witness: Annotated[
+        str | None,
+        typer.Option(
+            "--witness",
+            metavar="DIR|FILE|configmap:NS/NAME",
+            help="Also hold the log against the checkpoints kept outside the database: a "
+            "folder or Git checkout of witness files, a `kubectl get configmaps -o json` export "
+            "of a ConfigMap witness, or the ConfigMap itself.",
+        ),
+    ] = None,
 ) -> None:
     """Recompute the hash chain and check every checkpoint; exit 1 on any tampering."""
     from gatekeeper.audit.errors import TamperDetected
     from gatekeeper.audit.verify import iter_text, verify_store
 
     if bundle is not None:
+        if witness is not None:
+            raise typer.BadParameter("not with --bundle", param_hint="--witness")
         report_command.check_evidence(bundle, trusted_key, output)
         return
     if trusted_key is not None:
         raise typer.BadParameter("only with --bundle", param_hint="--trusted-key")
     settings = state(ctx).settings()
     verifier = _verifier(settings)
+    witnessed = None
+    if witness is not None:
+        from gatekeeper.audit.witness import open_witness
+
+        reader = open_witness(witness, settings)
+        try:
+            witnessed = reader.read()
+        finally:
+            reader.close()
     store = open_current_store(settings)
     try:
-        report = verify_store(store, verifier, workers=0)
+        report = verify_store(store, verifier, workers=0, witness=witnessed)
     finally:
         store.close()
     if output is TextOrJson.json:
@@ -71,24 +93,57 @@ def verify(
             f"the audit log was tampered with: first bad record {report.first_bad_seq}"
         )
     if output is TextOrJson.text:
-        console().print("[green]ok[/green]: chain and checkpoints verify", markup=True)
+        console().print(f"[green]ok[/green]: {_verified(report)}", markup=True)
+
+
+def _verified(report: VerifyReport) -> str:
+    """What a clean report vouches for, and what it does not."""
+    coverage = report.witness
+    if coverage is None:
+        return "chain and checkpoints verify"
+    if coverage.last_seq is None:
+        return "chain and checkpoints verify; the witness covers no record"
+    gap = coverage.not_covered
+    text = f"chain, checkpoints and witness verify up to record {coverage.last_seq}"
+    if gap is not None:
+        text += f"; records {gap[0]}..{gap[1]} are not covered by the witness"
+    return text
 
 
 @app.command()
 def checkpoint(ctx: typer.Context) -> None:
-    """Sign a checkpoint over the current chain head now."""
+    """Sign a checkpoint over the current chain head now (and write it to `audit.witness`)."""
     from gatekeeper.audit.checkpoints import signer_from_settings
+    from gatekeeper.audit.errors import WitnessError
+    from gatekeeper.audit.witness import witness_from_settings
 
     settings = state(ctx).settings()
     signer = signer_from_settings(settings)
-    store = open_current_store(settings)
+    witness = witness_from_settings(settings)
     try:
-        made = store.checkpoint(signer)
+        store = open_current_store(settings)
+        try:
+            made = store.checkpoint(signer)
+        finally:
+            store.close()
+        console().print(
+            f"checkpoint {made.id}: record {made.seq}, head {made.head_hash[:16]}..., "
+            f"key {made.key_id}"
+        )
+        if witness is None:
+            return
+        try:
+            witness.write(made)
+        except WitnessError as exc:
+            # The same class, so the exit code still says what went wrong with the witness.
+            raise type(exc)(
+                f"checkpoint {made.id} is in the database but not in the witness "
+                f"{witness.location}: {exc}"
+            ) from exc
+        console().print(f"witnessed in {witness.location}")
     finally:
-        store.close()
-    console().print(
-        f"checkpoint {made.id}: record {made.seq}, head {made.head_hash[:16]}..., key {made.key_id}"
-    )
+        if witness is not None:
+            witness.close()
 
 
 @app.command()
