@@ -18,6 +18,7 @@ from gatekeeper.dashboard.filters import Filters
 from gatekeeper.dashboard.integrity import IntegrityState
 from gatekeeper.report.errors import FilterError
 from gatekeeper.report.filters import check_known
+from gatekeeper.report.integrity import checkpoint_json
 
 _SOURCES_TTL: Final = 30.0
 _STREAM_PAGE: Final = 2000
@@ -134,16 +135,7 @@ class Queries:
                 if previous is None
                 else {"seq": previous.seq, "hash": previous.hash},
                 "link_matches": (previous.hash if previous else "0" * 64) == record.prev_hash,
-                "checkpoint": None
-                if checkpoint is None
-                else {
-                    "id": checkpoint.id,
-                    "seq": checkpoint.seq,
-                    "head_hash": checkpoint.head_hash,
-                    "time": chain.format_time(checkpoint.time),
-                    "key_id": checkpoint.key_id,
-                    "signature": checkpoint.signature,
-                },
+                "checkpoint": checkpoint_json(checkpoint),
                 "covered_by_valid_checkpoint": integrity.covers(seq),
                 "integrity_status": integrity.status,
             },

@@ -14,6 +14,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from gatekeeper.audit import chain
+from gatekeeper.audit.events import Record
 from gatekeeper.dashboard import evidence
 from gatekeeper.dashboard.activity import Activity
 from gatekeeper.dashboard.api.deps import SESSION_COOKIE, caller, parts_of
@@ -164,43 +165,61 @@ def overview(request: Request, days: int = _PERIOD_DAYS) -> HTMLResponse:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class _Listing:
+    """One page of a filtered table, newest first, and the links around it."""
+
+    params: dict[str, str]
+    records: list[Record]
+    next_link: str | None
+    export: str
+
+
+def _listing(
+    request: Request, filters: ReportFilters, params: dict[str, str], *, default_limit: int
+) -> _Listing:
+    page = parts_of(request).queries.page(
+        filters,
+        after=decode_cursor(params.get("after"), filters),
+        limit=parse_limit(params, default=default_limit),
+        newest_first=True,
+    )
+    query = {key: value for key, value in params.items() if key not in ("after", "limit")}
+    next_link = None
+    if page.next_cursor is not None:
+        cursor = encode_cursor(page.next_cursor, filters)
+        next_link = "?" + urllib.parse.urlencode({**query, "after": cursor})
+    kinds = {"kind": ",".join(filters.kinds)} if filters.kinds else {}
+    export = urllib.parse.urlencode({**query, **kinds})
+    return _Listing(params, page.records, next_link, export)
+
+
+def _given(request: Request) -> dict[str, str]:
+    return {k: v for k, v in request.query_params.items() if v != ""}
+
+
 def _events_page(
     request: Request, principal: Principal, *, title: str, fixed_kinds: tuple[str, ...] = ()
 ) -> HTMLResponse:
-    parts = parts_of(request)
-    params = {k: v for k, v in request.query_params.items() if v != ""}
+    params = _given(request)
     if fixed_kinds:
         params.pop("kind", None)
     filters = parse_filters(params, allowed=FILTER_NAMES)
     if fixed_kinds:
         filters = dataclasses.replace(filters, kinds=fixed_kinds)
-    page = parts.queries.page(
-        filters,
-        after=decode_cursor(params.get("after"), filters),
-        limit=parse_limit(params, default=50),
-        newest_first=True,
-    )
-    integrity = parts.integrity.state
-    query = {key: value for key, value in params.items() if key not in ("after", "limit")}
-    export = urllib.parse.urlencode(
-        {**query, **({"kind": ",".join(fixed_kinds)} if fixed_kinds else {})}
-    )
-    next_link = None
-    if page.next_cursor is not None:
-        next_link = "?" + urllib.parse.urlencode(
-            {**query, "after": encode_cursor(page.next_cursor, filters)}
-        )
+    listing = _listing(request, filters, params, default_limit=50)
+    integrity = parts_of(request).integrity.state
     return _page(
         request,
         "events.html.j2",
         principal,
         title=title,
-        records=[record_json(record, integrity) for record in page.records],
+        records=[record_json(record, integrity) for record in listing.records],
         filters=filters.as_json(),
         values=params,
         allowed=[name for name in FILTER_NAMES if not (fixed_kinds and name == "kind")],
-        next_link=next_link,
-        export=export,
+        next_link=listing.next_link,
+        export=listing.export,
     )
 
 
@@ -224,7 +243,7 @@ def exceptions(request: Request) -> HTMLResponse:
 def _evidence_page(request: Request, *, changes: bool) -> HTMLResponse:
     principal = _viewer(request)
     parts = parts_of(request)
-    params = {k: v for k, v in request.query_params.items() if v != ""}
+    params = _given(request)
     allowed = (
         ("since", "until", "source", "actor", "commit")
         if changes
@@ -232,23 +251,13 @@ def _evidence_page(request: Request, *, changes: bool) -> HTMLResponse:
     )
     base = parse_filters(params, allowed=allowed)
     filters = evidence.change_filters(base) if changes else evidence.incident_filters(base)
-    page = parts.queries.page(
-        filters,
-        after=decode_cursor(params.get("after"), filters),
-        limit=parse_limit(params, default=25),
-        newest_first=True,
-    )
+    listing = _listing(request, filters, params, default_limit=25)
     integrity = parts.integrity.state
     if changes:
-        items = [evidence.change_json(r, parts.store, integrity) for r in page.records]
+        items = [evidence.change_json(r, parts.store, integrity) for r in listing.records]
     else:
-        found = [evidence.incident_json(r, parts.store, integrity) for r in page.records]
+        found = [evidence.incident_json(r, parts.store, integrity) for r in listing.records]
         items = [item for item in found if item is not None]
-    query = {key: value for key, value in params.items() if key not in ("after", "limit")}
-    next_link = None
-    if page.next_cursor is not None:
-        cursor = encode_cursor(page.next_cursor, filters)
-        next_link = "?" + urllib.parse.urlencode({**query, "after": cursor})
     return _page(
         request,
         "changes.html.j2" if changes else "incidents.html.j2",
@@ -257,8 +266,8 @@ def _evidence_page(request: Request, *, changes: bool) -> HTMLResponse:
         filters=base.as_json(),
         values=params,
         allowed=allowed,
-        export=urllib.parse.urlencode({**query, "kind": ",".join(filters.kinds)}),
-        next_link=next_link,
+        export=listing.export,
+        next_link=listing.next_link,
     )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from fastapi import FastAPI
 
 from gatekeeper.audit.events import NewEvent
 from gatekeeper.audit.signing import Signer, Verifier, generate_keypair, load_signer
@@ -118,30 +119,37 @@ def seed(store: AuditStore) -> None:
         store.append(event)
 
 
+def build_app(
+    folder: Path, store: AuditStore, *, with_key: bool = True
+) -> tuple[FastAPI, IntegrityMonitor, Signer]:
+    """The dashboard on `store` as the tests run it: a tokens file, a signing key written to
+    `folder`, reports kept under it; the integrity monitor is the caller's to refresh."""
+    private, _public = generate_keypair(folder / "keys", overwrite=True)
+    signer = load_signer(path=private)
+    settings = Settings(
+        audit={"signingKeyFile": str(private)},
+        dashboard={
+            "auth": "tokens",
+            "tokensFile": str(write_tokens(folder)),
+            "reportsDir": str(folder / "reports"),
+        },
+    )
+    integrity = IntegrityMonitor(store, Verifier(signer.public_key) if with_key else None)
+    app = create_app(
+        settings,
+        store=store,
+        authenticator=TokensFile.load(folder / "tokens.yaml"),
+        integrity=integrity,
+    )
+    return app, integrity, signer
+
+
 @pytest.fixture
 def make_dashboard(store: AuditStore, tmp_path: Path) -> Iterator[Callable[..., Dashboard]]:
     clients: list[AsgiClient] = []
 
     def make(*, with_key: bool = True) -> Dashboard:
-        private, _public = generate_keypair(tmp_path / "keys", overwrite=True)
-        signer = load_signer(path=private)
-        settings = Settings(
-            audit={"signingKeyFile": str(private)},
-            dashboard={
-                "auth": "tokens",
-                "tokensFile": str(write_tokens(tmp_path)),
-                "reportsDir": str(tmp_path / "reports"),
-            },
-            sources=[],
-        )
-        verifier = Verifier(signer.public_key) if with_key else None
-        integrity = IntegrityMonitor(store, verifier)
-        app = create_app(
-            settings,
-            store=store,
-            authenticator=TokensFile.load(settings.dashboard.tokens_file),  # type: ignore[arg-type]
-            integrity=integrity,
-        )
+        app, integrity, signer = build_app(tmp_path, store, with_key=with_key)
         client = AsgiClient(app)
         client.__enter__()
         clients.append(client)
@@ -150,3 +158,13 @@ def make_dashboard(store: AuditStore, tmp_path: Path) -> Iterator[Callable[..., 
     yield make
     for client in clients:
         client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def dashboard(make_dashboard: Callable[..., Dashboard]) -> Dashboard:
+    """A dashboard over the seeded log, checkpointed and checked."""
+    board = make_dashboard()
+    seed(board.store)
+    board.store.checkpoint(board.signer)
+    board.integrity.refresh(full=True)
+    return board

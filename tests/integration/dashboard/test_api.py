@@ -18,15 +18,6 @@ from tests.integration.dashboard.conftest import MAKER, Dashboard, seed
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def dashboard(make_dashboard: Callable[..., Dashboard]) -> Dashboard:
-    board = make_dashboard()
-    seed(board.store)
-    board.store.checkpoint(board.signer)
-    board.integrity.refresh(full=True)
-    return board
-
-
 def _json(response: Any, status: int = 200) -> Any:
     assert response.status_code == status, response.text
     return response.json()

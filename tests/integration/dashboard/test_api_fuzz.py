@@ -9,33 +9,17 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from gatekeeper.admission.server import ServerThread, bind
 from gatekeeper.audit import migrate
 from gatekeeper.audit.database import create_database_engine
-from gatekeeper.audit.signing import Signer, Verifier
 from gatekeeper.audit.store import AuditStore
-from gatekeeper.dashboard.app import create_app
-from gatekeeper.dashboard.auth import TokensFile
-from gatekeeper.dashboard.integrity import IntegrityMonitor
 from gatekeeper.dashboard.server import build_server
-from gatekeeper.settings import Settings
-from tests.integration.dashboard.conftest import READER, seed, write_tokens
+from tests.integration.dashboard.conftest import READER, build_app, seed
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _app(folder: Path, store: AuditStore, verifier: Verifier | None) -> object:
-    settings = Settings(dashboard={"auth": "tokens", "tokensFile": str(write_tokens(folder))})
-    return create_app(
-        settings,
-        store=store,
-        authenticator=TokensFile.load(folder / "tokens.yaml"),
-        integrity=IntegrityMonitor(store, verifier),
-    )
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +29,9 @@ def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     migrate.upgrade(engine)
     store = AuditStore(engine)
     seed(store)
-    signer = Signer(Ed25519PrivateKey.generate())
+    app, integrity, signer = build_app(folder, store)
     store.checkpoint(signer)
-    app = _app(folder, store, Verifier(signer.public_key))
+    integrity.refresh(full=True)
     thread = ServerThread(build_server(app, host="127.0.0.1", port=0), bind("127.0.0.1"))  # type: ignore[arg-type]
     thread.start()
     yield f"http://127.0.0.1:{thread.port}"
@@ -60,7 +44,7 @@ def _schema() -> schemathesis.BaseSchema:
     folder = Path(tempfile.mkdtemp(prefix="gatekeeper-schema-"))
     store = AuditStore(create_database_engine(f"sqlite:///{folder / 'empty.db'}"))
     try:
-        document = _app(folder, store, None).openapi()  # type: ignore[attr-defined]
+        document = build_app(folder, store)[0].openapi()
     finally:
         store.close()
         shutil.rmtree(folder)

@@ -10,20 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gatekeeper.admission.server import ServerThread, bind
 from gatekeeper.audit import migrate
 from gatekeeper.audit.database import create_database_engine
-from gatekeeper.audit.signing import Signer, Verifier, generate_keypair
 from gatekeeper.audit.store import AuditStore
-from gatekeeper.dashboard.app import create_app
-from gatekeeper.dashboard.auth import TokensFile
 from gatekeeper.dashboard.integrity import IntegrityMonitor
 from gatekeeper.dashboard.server import build_server
-from gatekeeper.settings import Settings
 from tests.integration.audit.test_tamper import tamper
-from tests.integration.dashboard.conftest import MAKER, READER, seed, write_tokens
+from tests.integration.dashboard.conftest import MAKER, READER, build_app, seed
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -65,27 +60,10 @@ def site(tmp_path: Path) -> Iterator[Site]:
     migrate.upgrade(engine)
     store = AuditStore(engine)
     seed(store)
-    signer = Signer(Ed25519PrivateKey.generate())
+    app, integrity, signer = build_app(tmp_path, store)
     store.checkpoint(signer)
-    integrity = IntegrityMonitor(store, Verifier(signer.public_key))
     integrity.refresh(full=True)
-    private, _public = generate_keypair(tmp_path / "keys")
-    settings = Settings(
-        audit={"signingKeyFile": str(private)},
-        dashboard={
-            "auth": "tokens",
-            "tokensFile": str(write_tokens(tmp_path)),
-            "reportsDir": str(tmp_path / "reports"),
-        },
-    )
-    app = create_app(
-        settings,
-        store=store,
-        authenticator=TokensFile.load(tmp_path / "tokens.yaml"),
-        integrity=integrity,
-    )
-    sock = bind("127.0.0.1")
-    thread = ServerThread(build_server(app, host="127.0.0.1", port=0), sock)
+    thread = ServerThread(build_server(app, host="127.0.0.1", port=0), bind("127.0.0.1"))
     thread.start()
     try:
         yield Site(url=f"http://127.0.0.1:{thread.port}", store=store, integrity=integrity)
@@ -125,6 +103,9 @@ def test_signing_in_returns_to_the_page_asked_for_with_its_filters(
     assert "namespace=shop" in page.inner_text(".stated")
     csv_link = page.get_attribute("a:text('CSV')", "href")
     assert csv_link is not None and "namespace=shop" in csv_link
+    exported = page.request.get(f"{site.url}{csv_link}")
+    assert exported.status == 200, exported.text()
+    assert '"namespace": "shop"' in exported.text().splitlines()[0]
     page.close()
 
 

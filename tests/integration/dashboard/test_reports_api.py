@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +12,9 @@ import pytest
 from gatekeeper.audit.signing import Verifier
 from gatekeeper.report.bundlecheck import verify_bundle
 from gatekeeper.report.signing import ReportSignature, verify_bytes
-from tests.integration.dashboard.conftest import MAKER, Dashboard, seed
+from tests.integration.dashboard.conftest import MAKER, Dashboard
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest.fixture
-def dashboard(make_dashboard: Callable[..., Dashboard]) -> Dashboard:
-    board = make_dashboard()
-    seed(board.store)
-    board.store.checkpoint(board.signer)
-    board.integrity.refresh(full=True)
-    return board
 
 
 def _ok(response: Any, status: int = 200) -> Any:
