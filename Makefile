@@ -43,9 +43,10 @@ cluster-down: $(STAMP)
 
 test: lint typecheck pytest
 
-# The unit tier: pure logic only (no PostgreSQL, no cluster, no network), for a quick check.
+# The unit tier: pure logic only (no PostgreSQL, no cluster, no network, nothing marked slow),
+# for a quick check; `make test` runs these and everything else.
 test-fast: $(STAMP)
-	$(BIN)/pytest tests/unit -n 2 -q -m "not integration and not postgres and not cluster"
+	$(BIN)/pytest tests/unit -n 2 -q -m "not integration and not postgres and not cluster and not slow"
 
 # The end-to-end scenario in .demo/ on its own control plane (built once per machine, cached),
 # then the auditors' dashboard on its result until Ctrl-C. `make demo DEMO_FLAGS=--no-dashboard`

@@ -25,6 +25,7 @@ def test_policy_test_runs_the_library_and_exits_zero(capsys: pytest.CaptureFixtu
     assert passed == count and int(count) >= 60
 
 
+@pytest.mark.slow
 def test_policy_test_on_embedded_opa_agrees(capsys: pytest.CaptureFixture[str]) -> None:
     require_opa()
     code, out, _ = run(

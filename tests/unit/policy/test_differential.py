@@ -76,6 +76,7 @@ def test_the_fixtures_make_every_shipped_policy_speak(configured_library: list[P
     assert policies - fired == set()
 
 
+@pytest.mark.slow
 def test_every_library_unit_test_has_the_same_outcome_on_every_engine() -> None:
     require_opa()
     outcomes = {}

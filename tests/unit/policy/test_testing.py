@@ -43,6 +43,7 @@ test_a_wrong_expectation_fails if {
 """
 
 
+@pytest.mark.slow
 def test_the_library_tests_all_pass(engine: Engine) -> None:
     report = run_tests(engine, [LIBRARY])
     assert report.count("pass") == len(report.results) >= 60
