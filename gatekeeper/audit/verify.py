@@ -7,7 +7,7 @@ import hashlib
 import multiprocessing
 import os
 import threading
-from collections.abc import Container, Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -18,6 +18,7 @@ from gatekeeper.audit.events import GENESIS_HASH
 from gatekeeper.audit.signing import Verifier, checkpoint_message
 from gatekeeper.audit.store import AuditStore, Checkpoint
 from gatekeeper.audit.witness import WitnessCopy, same_checkpoint
+from gatekeeper.audit.witness_coverage import WitnessCoverage, coverage_of
 
 PARALLEL_THRESHOLD = 100_000
 
@@ -45,37 +46,6 @@ class Finding:
     problem: Problem
     seq: int
     detail: str
-
-
-@dataclass(frozen=True)
-class WitnessCoverage:
-    """How far the witness vouches for the log: up to its newest checkpoint, no further."""
-
-    location: str
-    checkpoints: int
-    last_seq: int | None
-    head_seq: int
-    # The database's checkpoints the witness does not hold: made before it was configured,
-    # or while it could not be written.
-    unwitnessed: tuple[int, ...] = ()
-
-    @property
-    def not_covered(self) -> tuple[int, int] | None:
-        """The records after the witness's newest checkpoint (first, last), or None."""
-        covered = self.last_seq or 0
-        return (covered + 1, self.head_seq) if self.head_seq > covered else None
-
-    def as_json(self) -> dict[str, Any]:
-        gap = self.not_covered
-        return {
-            "location": self.location,
-            "checkpoints": self.checkpoints,
-            "last_seq": self.last_seq,
-            "not_covered": None
-            if gap is None
-            else {"first": gap[0], "last": gap[1], "records": gap[1] - gap[0] + 1},
-            "unwitnessed_checkpoints": list(self.unwitnessed),
-        }
 
 
 @dataclass(frozen=True)
@@ -338,28 +308,6 @@ def check_witness(
     return findings
 
 
-def witness_coverage(
-    copy: WitnessCopy,
-    stored: Sequence[Checkpoint],
-    head_seq: int,
-    verifier: Verifier,
-) -> WitnessCoverage:
-    """How far the witness's valid checkpoints reach, and which stored ones it lacks."""
-    valid = [
-        kept.seq
-        for kept in copy.checkpoints
-        if kept.key_id == verifier.key_id and verifier.is_valid(kept.message(), kept.signature)
-    ]
-    witnessed_ids = {kept.id for kept in copy.checkpoints}
-    return WitnessCoverage(
-        location=copy.location,
-        checkpoints=len(copy.checkpoints),
-        last_seq=min(max(valid), head_seq) if valid else None,
-        head_seq=head_seq,
-        unwitnessed=tuple(c.id for c in stored if c.id not in witnessed_ids),
-    )
-
-
 def _walk_segment(url: str, first: int, last: int, keep: frozenset[int]) -> ChainWalk:
     """One worker's share of a parallel verification: seq in [first, last]."""
     from gatekeeper.audit.database import create_database_engine
@@ -467,7 +415,7 @@ def verify_store(
         findings += check_witness(
             witness.checkpoints, checkpoints, walk.kept, walk.last_seq, verifier
         )
-        coverage = witness_coverage(witness, checkpoints, walk.last_seq, verifier)
+        coverage = coverage_of(witness, checkpoints, walk.last_seq, verifier)
     findings.sort(key=lambda finding: finding.seq)
     return VerifyReport(
         records=walk.count,
@@ -487,19 +435,6 @@ def iter_text(report: VerifyReport) -> Iterator[str]:
         f" (last covers {report.last_checkpoint_seq})" if report.checkpoints else ""
     )
     if report.witness is not None:
-        yield from _witness_lines(report.witness)
+        yield from report.witness.lines()
     for finding in report.findings:
         yield f"{finding.problem} at {finding.seq}: {finding.detail}"
-
-
-def _witness_lines(coverage: WitnessCoverage) -> Iterator[str]:
-    yield f"witness: {coverage.checkpoints} checkpoints in {coverage.location}" + (
-        f" (last covers {coverage.last_seq})" if coverage.last_seq is not None else ""
-    )
-    gap = coverage.not_covered
-    if gap is not None:
-        span = str(gap[0]) if gap[0] == gap[1] else f"{gap[0]}..{gap[1]}"
-        yield f"not covered by the witness: record(s) {span}"
-    if coverage.unwitnessed:
-        ids = ", ".join(str(i) for i in coverage.unwitnessed)
-        yield f"checkpoints of the database the witness lacks: {ids}"

@@ -21,7 +21,7 @@ from gatekeeper.audit.errors import (
 )
 from gatekeeper.audit.signing import Signer, Verifier, checkpoint_message
 from gatekeeper.audit.store import Checkpoint
-from gatekeeper.audit.verify import WitnessCoverage, check_witness, verify_store
+from gatekeeper.audit.verify import check_witness, verify_store
 from gatekeeper.audit.witness import (
     ExportedConfigMaps,
     FolderWitness,
@@ -31,6 +31,7 @@ from gatekeeper.audit.witness import (
     open_witness,
     parse_entry,
 )
+from gatekeeper.audit.witness_coverage import WitnessCoverage
 from gatekeeper.settings import Settings
 
 KEY = Signer(Ed25519PrivateKey.generate())
