@@ -78,7 +78,7 @@ class EventRow(Base):
         Index("ix_audit_events_obj_kind_kind_seq", "obj_kind", "kind", "seq"),
         Index("ix_audit_events_source_kind_seq", "source", "kind", "seq"),
         Index("ix_audit_events_actor_kind_seq", "actor", "kind", "seq"),
-        Index("ix_audit_events_time", "time"),
+        Index("ix_audit_events_time_seq", "time", "seq"),
         Index("ix_audit_events_kind_seq", "kind", "seq"),
         Index("ix_audit_events_source_seq", "source", "seq"),
         Index("ix_audit_events_subject_seq", "subject", "seq"),

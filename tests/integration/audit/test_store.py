@@ -248,3 +248,21 @@ def test_records_are_counted_per_utc_day_and_kind_then_only_what_was_appended(
     assert upto == 3
     store.append(NewEvent(kind="sync.applied", actor="a"))
     assert store.daily_counts(after=upto) == ([("2026-12-01", "sync.applied", 1)], 4)
+
+
+def test_a_period_finds_its_records_even_when_the_clock_stepped_back(
+    migrated_engine: object,
+) -> None:
+    start = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    moments = iter(
+        [start, start + timedelta(hours=2), start + timedelta(hours=1), start + timedelta(hours=3)]
+    )
+    store = AuditStore(migrated_engine, clock=lambda: next(moments))  # type: ignore[arg-type]
+    for index in range(4):
+        store.append(NewEvent(kind="sync.applied", actor=f"a{index}"))
+
+    window = store.query(since=start + timedelta(minutes=30), until=start + timedelta(hours=2.5))
+    assert [record.actor for record in window.records] == ["a1", "a2"]
+    assert store.query(since=start + timedelta(days=1)).records == []
+    paged = store.query(since=start, limit=1)
+    assert [r.seq for r in paged.records] == [1] and paged.next_cursor == 1
