@@ -42,6 +42,9 @@ def _facts(payload: Mapping[str, Any]) -> list[str]:
         facts.append(
             f"applied {len(applied)} object(s)" + (f", signed by {signer}" if signer else "")
         )
+    reason = payload.get("break_glass_reason")
+    if isinstance(reason, str) and reason:
+        facts.append(f"break-glass: {reason}")
     rollback = payload.get("rollback_of")
     if isinstance(rollback, Mapping):
         facts.append(f"rollback to {str(rollback.get('to'))[:12]}: {rollback.get('reason')}")

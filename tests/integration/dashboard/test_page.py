@@ -17,6 +17,9 @@ from gatekeeper.audit.database import create_database_engine
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.dashboard.integrity import IntegrityMonitor
 from gatekeeper.dashboard.server import build_server
+from gatekeeper.report.filters import ReportFilters
+from gatekeeper.report.model import build_report
+from gatekeeper.report.render import render
 from tests.integration.audit.test_tamper import tamper
 from tests.integration.dashboard.conftest import MAKER, READER, build_app, seed
 
@@ -202,4 +205,18 @@ def test_a_report_maker_makes_a_signed_report_and_downloads_its_pdf(
         page.click("table.made tbody tr >> text=pdf >> nth=0")
     pdf = Path(download.value.path()).read_bytes()
     assert pdf.startswith(b"%PDF")
+    page.close()
+
+
+@pytest.mark.parametrize("width", [900, 390])
+def test_the_html_report_reads_without_sideways_scrolling(
+    browser: Any, site: Site, width: int
+) -> None:
+    report = build_report(site.store, ReportFilters(), verifier=site.integrity.verifier)
+    html = render(report, "html").decode("utf-8")
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.set_content(html)
+    widest = page.evaluate("() => document.documentElement.scrollWidth")
+    assert widest <= width, widest
+    assert "INC-7 → fix €" in page.inner_text("body")
     page.close()

@@ -92,3 +92,7 @@ def test_a_sync_line_names_only_what_changed_and_who_signed_the_range() -> None:
 def test_the_sync_a_rollback_causes_says_so() -> None:
     line = summarise({"changed": [], "rollback_of": {"to": "a" * 40, "reason": "bad release"}})
     assert "rollback to aaaaaaaaaaaa: bad release" in line
+
+
+def test_a_break_glass_line_gives_its_reason() -> None:
+    assert summarise({"break_glass_reason": "INC-7 → fix €"}) == "break-glass: INC-7 → fix €"
