@@ -362,5 +362,22 @@ def _iso_day(moment: date) -> str:
     return moment.isoformat()
 
 
+def _duration(seconds: float | None) -> str:
+    """`4 min 10 s`, `10 h 24 min`, `3 d 2 h`: how long, to two units."""
+    if seconds is None:
+        return "—"
+    whole = round(seconds)
+    units = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
+    parts = []
+    for name, size in units:
+        if whole >= size or (name == "s" and not parts):
+            parts.append(f"{whole // size} {name}")
+            whole %= size
+        if len(parts) == 2:
+            break
+    return " ".join(parts)
+
+
 environment.filters["day"] = _iso_day
+environment.filters["duration"] = _duration
 environment.globals["format_time"] = chain.format_time

@@ -68,3 +68,21 @@ def test_no_text_is_taken_for_a_cursor_unless_this_api_made_it(text: str) -> Non
 def test_a_limit_must_be_a_whole_number_in_range(text: str) -> None:
     with pytest.raises(BadRequest, match="limit must be a whole number from 1 to 1000"):
         parse_limit({"limit": text})
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (None, "—"),
+        (0.4, "0 s"),
+        (59, "59 s"),
+        (250, "4 min 10 s"),
+        (37440, "10 h 24 min"),
+        (266400, "3 d 2 h"),
+        (3600, "1 h"),
+    ],
+)
+def test_durations_read_in_two_units(seconds: float | None, text: str) -> None:
+    from gatekeeper.dashboard.web.pages import _duration
+
+    assert _duration(seconds) == text
