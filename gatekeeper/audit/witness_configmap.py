@@ -9,6 +9,8 @@ another witness's ConfigMap.
 
 from __future__ import annotations
 
+import secrets
+import time
 from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import ValidationError
@@ -39,8 +41,9 @@ CONFIG_MAPS: Final = ResourceType(
 WITNESS_LABEL: Final = "gatekeeper.dev/audit-witness"
 PER_CONFIG_MAP: Final = 1000
 # Writers of one witness (webhook workers, the reconciler) may update a ConfigMap at once; a
-# writer that loses the race reads it again.
-_ATTEMPTS: Final = 8
+# writer that loses the race waits a random while, growing with each loss, and reads it again.
+_ATTEMPTS: Final = 12
+_BACKOFF_MS: Final = 20
 
 
 class ConfigMapWitness:
@@ -95,7 +98,9 @@ class ConfigMapWitness:
         key, value = entry_name(checkpoint), entry_text(checkpoint, compact=True)
         where = f"{self.namespace}/{name}/{key}"
         try:
-            for _ in range(_ATTEMPTS):
+            for attempt in range(_ATTEMPTS):
+                if attempt:
+                    _back_off(attempt)
                 live = self._kube.get(CONFIG_MAPS, name, self.namespace)
                 if live is None:
                     try:
@@ -156,6 +161,11 @@ class ConfigMapWitness:
                 f"ConfigMap {self.namespace}/{name} exists without the label "
                 f"{WITNESS_LABEL}={self.name}: it is not this witness's"
             )
+
+
+def _back_off(attempt: int) -> None:
+    ceiling = _BACKOFF_MS * 2 ** min(attempt, 5)
+    time.sleep(secrets.randbelow(ceiling + 1) / 1000)
 
 
 def _translated(error: KubeError, what: str) -> WitnessError:
