@@ -300,9 +300,7 @@ class AuditStore:
         cursor = records[-1].seq if len(rows) > limit else None
         return Page(records=records, next_cursor=cursor)
 
-    def _seq_span(
-        self, since: datetime | None, until: datetime | None
-    ) -> tuple[int, int] | None:
+    def _seq_span(self, since: datetime | None, until: datetime | None) -> tuple[int, int] | None:
         """The lowest and highest seq of the records written in [since, until), or None."""
         statement = select(func.min(EventRow.seq), func.max(EventRow.seq))
         if since is not None:

@@ -368,7 +368,7 @@ def _duration(seconds: float | None) -> str:
         return "—"
     whole = round(seconds)
     units = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
-    parts = []
+    parts: list[str] = []
     for name, size in units:
         if whole >= size or (name == "s" and not parts):
             parts.append(f"{whole // size} {name}")
