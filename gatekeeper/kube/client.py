@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypedDict, Unpack
 
 import urllib3
 from kubernetes import client, config
@@ -31,6 +31,15 @@ from gatekeeper.kube.watch import Snapshot, WatchStream
 APPLY_PATCH: Final = "application/apply-patch+yaml"
 MERGE_PATCH: Final = "application/merge-patch+json"
 _TIMEOUT: Final = 30.0
+
+
+class _Call(TypedDict, total=False):
+    """The parts of one API call besides its method and path."""
+
+    query: Mapping[str, str] | None
+    body: Mapping[str, Any] | None
+    content_type: str
+    timeout: float
 
 
 class KubeClient:
@@ -226,20 +235,9 @@ class KubeClient:
 
     # -- transport ---------------------------------------------------------------------------
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: Mapping[str, str] | None = None,
-        body: Mapping[str, Any] | None = None,
-        content_type: str = "application/json",
-        timeout: float = _TIMEOUT,
-    ) -> Any:
+    def request(self, method: str, path: str, **call: Unpack[_Call]) -> Any:
         """One API call; the JSON answer, or a `KubeError` that says what went wrong."""
-        response = self._send(
-            method, path, query=query, body=body, content_type=content_type, timeout=timeout
-        )
+        response = self._send(method, path, **call)
         try:
             data = response.read()
         except (urllib3.exceptions.HTTPError, OSError) as exc:
