@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gatekeeper.audit import checkpoints
 from gatekeeper.audit.errors import AuditError, StoreUnavailable
 from gatekeeper.audit.store import AuditStore
+from gatekeeper.audit.witness import witness_from_settings
 from gatekeeper.dashboard import auth
 from gatekeeper.dashboard.activity import Activity
 from gatekeeper.dashboard.api.deps import DashboardParts
@@ -89,7 +90,11 @@ def create_app(
         authenticator = authenticator_from_settings(settings)
     owned_monitor = integrity is None
     if integrity is None:
-        integrity = IntegrityMonitor(store, checkpoints.verifier_from_settings(settings))
+        integrity = IntegrityMonitor(
+            store,
+            checkpoints.verifier_from_settings(settings),
+            witness=witness_from_settings(settings),
+        )
     signer = None
     if settings.audit.signing_key_file is not None or settings.audit.signing_key is not None:
         signer = checkpoints.signer_from_settings(settings)
@@ -115,6 +120,8 @@ def create_app(
         finally:
             if owned_monitor:
                 parts.integrity.stop()
+                if parts.integrity.witness is not None:
+                    parts.integrity.witness.close()
             if owned_store:
                 parts.store.close()
 

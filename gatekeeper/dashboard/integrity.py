@@ -21,6 +21,8 @@ from gatekeeper.audit import chain
 from gatekeeper.audit.signing import Verifier
 from gatekeeper.audit.store import AuditStore, Checkpoint
 from gatekeeper.audit.verify import Finding, check_chain, check_checkpoints, verify_store
+from gatekeeper.audit.witness import WitnessCopy, WitnessReader
+from gatekeeper.audit.witness_coverage import WitnessCoverage
 from gatekeeper.errors import GatekeeperError
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ class IntegrityState:
     covered_upto: int
     findings: tuple[Finding, ...] = ()
     error: str = ""
+    witness: WitnessCoverage | None = None
 
     def covers(self, seq: int) -> bool:
         """True when `seq` is verified: chain intact and under a valid checkpoint."""
@@ -78,6 +81,7 @@ class IntegrityState:
             "findings": [
                 {"problem": f.problem, "seq": f.seq, "detail": f.detail} for f in self.findings[:50]
             ],
+            "witness": None if self.witness is None else self.witness.as_json(),
             "error": self.error or None,
         }
 
@@ -92,6 +96,7 @@ class IntegrityMonitor:
 
     store: AuditStore
     verifier: Verifier | None
+    witness: WitnessReader | None = None
     interval: float = 15.0
     full_every: float = 600.0
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -134,7 +139,7 @@ class IntegrityMonitor:
                 state = self._full()
                 self._last_full = time.monotonic()
             else:
-                state = self._incremental(current)
+                state = replace(self._incremental(current), witness=current.witness)
         except GatekeeperError as exc:
             log.warning("cannot check the audit log: %s", exc)
             state = replace(self.state, error=str(exc))
@@ -143,14 +148,24 @@ class IntegrityMonitor:
         return state
 
     def _full(self) -> IntegrityState:
-        report = verify_store(self.store, self.verifier)
+        copy = self._witnessed()
+        report = verify_store(self.store, self.verifier, witness=copy)
         checkpoints = self.store.checkpoints()
-        return self._state_of(
+        state = self._state_of(
             findings=tuple(report.findings),
             checked_upto=report.head_seq,
             head_hash=report.head_hash,
             last=checkpoints[-1] if checkpoints else None,
         )
+        return replace(state, witness=report.witness)
+
+    def _witnessed(self) -> WitnessCopy | None:
+        """What the witness holds, when one is configured, holds something and can be
+        checked (it needs the public key); otherwise the chain is checked without it."""
+        if self.witness is None or self.verifier is None:
+            return None
+        copy = self.witness.read()
+        return copy if copy.checkpoints else None
 
     def _incremental(self, current: IntegrityState) -> IntegrityState:
         start = current.checked_upto + 1

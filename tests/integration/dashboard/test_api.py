@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gatekeeper.audit.events import NewEvent
+from gatekeeper.audit.witness import FolderWitness
+from gatekeeper.dashboard.integrity import IntegrityMonitor
+from tests.integration.audit.test_tamper import tamper
 from tests.integration.dashboard.conftest import MAKER, Dashboard, seed
 
 pytestmark = pytest.mark.integration
@@ -300,3 +304,20 @@ def test_no_payload_shape_breaks_changes_or_incidents(
         )
     assert dashboard.get("/api/v1/changes?limit=1000").status_code == 200
     assert dashboard.get("/api/v1/incidents?limit=1000").status_code == 200
+
+
+def test_checkpoints_deleted_from_the_database_are_caught_against_the_witness(
+    dashboard: Dashboard, tmp_path: Path
+) -> None:
+    witness = FolderWitness(tmp_path / "witness")
+    for checkpoint in dashboard.store.checkpoints():
+        witness.write(checkpoint)
+    monitor = IntegrityMonitor(dashboard.store, dashboard.integrity.verifier, witness=witness)
+    assert monitor.refresh(full=True).status == "verified"
+    assert monitor.state.witness is not None and monitor.state.witness.last_seq == 8
+
+    tamper(dashboard.store, "DELETE FROM audit_checkpoints")
+    state = monitor.refresh(full=True)
+
+    assert state.status == "tampered"
+    assert "witness_missing" in {finding.problem for finding in state.findings}
