@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import urllib.parse
@@ -112,12 +113,18 @@ def create_app(
     activity = Activity(store)
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if owned_monitor:
             parts.integrity.start()
+        reloader = getattr(app.state, "tls_reloader", None)
+        reloading = None if reloader is None else asyncio.create_task(reloader.run())
         try:
             yield
         finally:
+            if reloading is not None:
+                reloading.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reloading
             if owned_monitor:
                 parts.integrity.stop()
                 if parts.integrity.witness is not None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
+from gatekeeper.admission.tls import CertificateReloader
 from gatekeeper.errors import ConfigError
 
 
@@ -18,6 +19,7 @@ def build_server(
     cert_file: Path | None = None,
     key_file: Path | None = None,
     log_level: str = "warning",
+    tls_reload_interval: float = 10.0,
 ) -> uvicorn.Server:
     """A uvicorn server for the dashboard app; both TLS files or neither."""
     if (cert_file is None) != (key_file is None):
@@ -37,4 +39,10 @@ def build_server(
         config.load()
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot load the TLS certificate or key: {exc}") from exc
+    if config.ssl is not None and cert_file is not None and key_file is not None:
+        # A renewed certificate (cert-manager rewrites the Secret's files) is taken up without
+        # a restart; the app's lifespan runs the reloader.
+        app.state.tls_reloader = CertificateReloader(
+            config.ssl, cert_file, key_file, interval=tls_reload_interval
+        )
     return uvicorn.Server(config)

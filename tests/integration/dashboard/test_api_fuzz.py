@@ -1,9 +1,11 @@
-"""The report API fuzzed from its own OpenAPI schema: no input makes it fail with a 5xx."""
+"""The report API as served: fuzzed from its own OpenAPI schema, and its TLS certificate renewed."""
 
 from __future__ import annotations
 
 import shutil
+import ssl
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from gatekeeper.audit import migrate
 from gatekeeper.audit.database import create_database_engine
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.dashboard.server import build_server
+from tests.fixtures.webhook import make_webhook_tls
 from tests.integration.dashboard.conftest import READER, build_app, seed
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -68,3 +71,35 @@ def test_no_input_makes_the_api_fail(operation: object, api_url: str) -> None:
         case.validate_response(response, checks=[not_a_server_error])
 
     check()
+
+
+def test_a_renewed_certificate_is_served_without_a_restart(tmp_path: Path) -> None:
+    engine = create_database_engine(f"sqlite:///{tmp_path / 'audit.db'}")
+    migrate.upgrade(engine)
+    app, _integrity, _signer = build_app(tmp_path, AuditStore(engine))
+    first = make_webhook_tls(tmp_path / "tls")
+    server = build_server(
+        app,
+        host="127.0.0.1",
+        port=0,
+        cert_file=first.cert_file,
+        key_file=first.key_file,
+        tls_reload_interval=0.1,
+    )
+    thread = ServerThread(server, bind("127.0.0.1"))
+    thread.start()
+    try:
+        served = ssl.get_server_certificate(("127.0.0.1", thread.port))
+        renewed = make_webhook_tls(tmp_path / "renewed")
+        shutil.copyfile(renewed.key_file, first.key_file)
+        shutil.copyfile(renewed.cert_file, first.cert_file)
+        deadline = time.monotonic() + 10
+        while ssl.get_server_certificate(("127.0.0.1", thread.port)) == served:
+            assert time.monotonic() < deadline, "the renewed certificate was never served"
+            time.sleep(0.1)
+        assert ssl.get_server_certificate(("127.0.0.1", thread.port)) == (
+            renewed.cert_file.read_text()
+        )
+    finally:
+        thread.stop()
+        engine.dispose()
