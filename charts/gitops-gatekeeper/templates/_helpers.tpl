@@ -89,3 +89,55 @@ initContainers:
 {{- define "gatekeeper.dashboard.scheme" -}}
 {{- if .Values.dashboard.tls.secretName }}https{{ else }}http{{ end -}}
 {{- end -}}
+
+{{/*
+The audit witness the values choose: "configMap", "folder" or "" (none). Every template that
+depends on it asks here, so a refusal reads the same whichever template renders first.
+*/}}
+{{- define "gatekeeper.witness" -}}
+{{- $witness := .Values.audit.witness -}}
+{{- $folder := not (empty $witness.folder.volume) -}}
+{{- if and $witness.configMap.enabled $folder -}}
+{{- fail "audit.witness: configMap.enabled and folder.volume are both set, but checkpoints are witnessed in one place: set audit.witness.configMap.enabled=false to keep them in the folder" -}}
+{{- end -}}
+{{- if $folder -}}
+{{- if not .Values.database.urlSecret.name -}}
+{{- fail "audit.witness.folder needs a shared database (database.urlSecret): with SQLite each Pod keeps a log of its own, and their checkpoints cannot share one witness" -}}
+{{- end -}}
+{{- if not (isAbs $witness.folder.mountPath) -}}
+{{- fail (printf "audit.witness.folder.mountPath %q is not an absolute path" $witness.folder.mountPath) -}}
+{{- end -}}
+folder
+{{- else if and $witness.configMap.enabled .Values.database.urlSecret.name -}}
+{{- $label := "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$" -}}
+{{- /* The name is also a label value, hence a DNS label rather than a subdomain. */ -}}
+{{- range $what, $value := dict "name" $witness.configMap.name "namespace" (include "gatekeeper.witness.namespace" $) -}}
+{{- if not (regexMatch $label $value) -}}
+{{- fail (printf "audit.witness.configMap.%s %q is not a lower-case DNS label (at most 63 of a-z, 0-9 and -)" $what $value) -}}
+{{- end -}}
+{{- end -}}
+configMap
+{{- end -}}
+{{- end -}}
+
+{{- define "gatekeeper.witness.namespace" -}}
+{{- .Values.audit.witness.configMap.namespace | default .Release.Namespace -}}
+{{- end -}}
+
+{{/* The folder witness's mount; call with (dict "root" $ "readOnly" true|false). */}}
+{{- define "gatekeeper.witness.volumeMount" -}}
+{{- if eq (include "gatekeeper.witness" .root) "folder" -}}
+- name: witness
+  mountPath: {{ .root.Values.audit.witness.folder.mountPath }}
+  {{- if .readOnly }}
+  readOnly: true
+  {{- end }}
+{{- end -}}
+{{- end -}}
+
+{{- define "gatekeeper.witness.volume" -}}
+{{- if eq (include "gatekeeper.witness" .) "folder" -}}
+- name: witness
+  {{- toYaml (omit .Values.audit.witness.folder.volume "name") | nindent 2 }}
+{{- end -}}
+{{- end -}}

@@ -1,22 +1,28 @@
 """The Helm chart renders, yields a valid gatekeeper config, passes our own policy library,
 and every object it makes is accepted by a real kube-apiserver (server-side dry run); the
-dashboard's roles grant on a real kube-apiserver what they say."""
+dashboard's roles and the checkpoint witness's grant on a real kube-apiserver what they say."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from gatekeeper.audit import chain
+from gatekeeper.audit.errors import WitnessConflict, WitnessError, WitnessUnavailable
+from gatekeeper.audit.signing import Signer, checkpoint_message
+from gatekeeper.audit.store import Checkpoint
 from gatekeeper.dashboard.errors import Forbidden
 from gatekeeper.policy.engines import create_engine
 from gatekeeper.policy.evaluator import PolicyEvaluator
 from gatekeeper.policy.inputs import Provenance, sync_input
-from gatekeeper.settings import load_settings
+from gatekeeper.settings import Settings, load_settings
 from tests.fixtures.cluster import Cluster, wait_for
 
 helm_python = pytest.importorskip("helm_python", reason="the helm extra is not installed")
@@ -29,9 +35,24 @@ NOT_FOR_THE_CHART = {"library.no_wildcard_rbac", "library.provenance_verified"}
 RBAC_GROUP = "rbac.authorization.k8s.io"
 
 
-# Every optional object switched on: the Ingress, the migration Job (PostgreSQL), bindings.
+# A shared database, which every witness needs: SQLite gives each Pod a log of its own.
+POSTGRES: dict[str, Any] = {"database": {"urlSecret": {"name": "gk-db"}}}
+FOLDER_WITNESS: dict[str, Any] = {
+    **POSTGRES,
+    "audit": {
+        "witness": {
+            "configMap": {"enabled": False},
+            "folder": {"volume": {"persistentVolumeClaim": {"claimName": "audit-witness"}}},
+        }
+    },
+}
+WITNESS_NAME = "gatekeeper-audit-witness"
+CONFIG_MAP_RULE = {"apiGroups": [""], "resources": ["configmaps"]}
+
+# Every optional object switched on: the Ingress, the migration Job (PostgreSQL) and with it
+# the witness's roles, bindings.
 EVERYTHING: dict[str, Any] = {
-    "database": {"urlSecret": {"name": "gk-db"}},
+    **POSTGRES,
     "dashboard": {
         "tls": {"secretName": "gk-dashboard-tls"},
         "ingress": {
@@ -67,6 +88,29 @@ def by_name(documents: list[dict[str, Any]], kind: str, name: str) -> dict[str, 
 def pod_spec(documents: list[dict[str, Any]], name: str) -> dict[str, Any]:
     spec: dict[str, Any] = by_name(documents, "Deployment", name)["spec"]["template"]["spec"]
     return spec
+
+
+def configuration(documents: list[dict[str, Any]], folder: Path) -> Settings:
+    """The rendered gatekeeper.yaml, loaded as the gatekeeper loads it."""
+    config_map = by_name(documents, "ConfigMap", "gk-config")
+    path = folder / "gatekeeper.yaml"
+    path.write_text(config_map["data"]["gatekeeper.yaml"])
+    return load_settings(path)
+
+
+def notes(values: dict[str, Any]) -> str:
+    with helm_python.Chart.load(CHART) as chart:
+        templates = chart.render(name="gk", namespace="gk", is_install=True, values=values)
+    return next(text for name, text in templates.items() if name.endswith("NOTES.txt"))
+
+
+def witness_roles(documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The witness's Roles and RoleBindings by kind/name."""
+    return {
+        f"{d['kind']}/{d['metadata']['name']}": d
+        for d in documents
+        if d["kind"] in ("Role", "RoleBinding") and "witness" in d["metadata"]["name"]
+    }
 
 
 def test_the_chart_renders_the_services_and_their_wiring() -> None:
@@ -251,7 +295,143 @@ def test_an_ingress_without_tls_or_host_is_refused(ingress: dict[str, Any], refu
         render("gk", {"dashboard": {"ingress": ingress}})
 
 
-@pytest.mark.parametrize("values", [{}, EVERYTHING], ids=["defaults", "everything"])
+def test_with_a_shared_database_checkpoints_are_witnessed_in_config_maps_by_default(
+    tmp_path: Path,
+) -> None:
+    documents = render("gatekeeper-system", POSTGRES)
+    witness = configuration(documents, tmp_path).audit.witness
+    assert witness is not None and witness.folder is None and witness.git is None
+    assert witness.config_map == f"gatekeeper-system/{WITNESS_NAME}"
+    # One configuration for all three: the webhook and the reconciler sign checkpoints and
+    # write them, the dashboard holds the log against them.
+    for name in ("gk-webhook", "gk-reconciler", "gk-dashboard"):
+        volumes = pod_spec(documents, name)["volumes"]
+        assert {"name": "config", "configMap": {"name": "gk-config"}} in volumes, name
+    roles = witness_roles(documents)
+    assert sorted(roles) == [
+        "Role/gk-witness-reader",
+        "Role/gk-witness-writer",
+        "RoleBinding/gk-witness-reader",
+        "RoleBinding/gk-witness-writer",
+    ]
+    assert {role["metadata"]["namespace"] for role in roles.values()} == {"gatekeeper-system"}
+    writer, reader = roles["Role/gk-witness-writer"], roles["Role/gk-witness-reader"]
+    assert writer["rules"] == [{**CONFIG_MAP_RULE, "verbs": ["get", "list", "create", "update"]}]
+    assert reader["rules"] == [{**CONFIG_MAP_RULE, "verbs": ["get", "list"]}]
+    assert roles["RoleBinding/gk-witness-writer"]["subjects"] == [
+        {"kind": "ServiceAccount", "name": "gatekeeper", "namespace": "gatekeeper-system"}
+    ]
+    assert roles["RoleBinding/gk-witness-reader"]["subjects"] == [
+        {"kind": "ServiceAccount", "name": "gatekeeper-dashboard", "namespace": "gatekeeper-system"}
+    ]
+    assert f"--witness configmap:gk/{WITNESS_NAME}" in notes(POSTGRES)
+
+
+def test_with_sqlite_no_witness_is_configured_and_the_notes_say_so(tmp_path: Path) -> None:
+    documents = render("gk")
+    assert configuration(documents, tmp_path).audit.witness is None
+    assert not witness_roles(documents)
+    assert "No checkpoint is written outside the database" in notes({})
+
+
+def test_the_witness_can_keep_its_config_maps_in_a_namespace_of_its_own(tmp_path: Path) -> None:
+    values = {**POSTGRES, "audit": {"witness": {"configMap": {"namespace": "gk-audit"}}}}
+    documents = render("gatekeeper-system", values)
+    settings = configuration(documents, tmp_path)
+    assert settings.audit.witness is not None
+    assert settings.audit.witness.config_map == f"gk-audit/{WITNESS_NAME}"
+    roles = witness_roles(documents)
+    assert {role["metadata"]["namespace"] for role in roles.values()} == {"gk-audit"}
+    for binding in ("RoleBinding/gk-witness-writer", "RoleBinding/gk-witness-reader"):
+        assert roles[binding]["subjects"][0]["namespace"] == "gatekeeper-system"
+    # Reviewing the witness's own writes would record each, so the log would never stop growing.
+    assert "gk-audit" in settings.admission.exempt_namespaces
+    webhook = next(d for d in documents if d["kind"] == "ValidatingWebhookConfiguration")
+    excluded = webhook["webhooks"][0]["namespaceSelector"]["matchExpressions"][0]["values"]
+    assert excluded == ["kube-system", "gatekeeper-system", "gk-audit"]
+
+
+def test_the_witness_can_be_switched_off_and_the_notes_warn(tmp_path: Path) -> None:
+    values = {**POSTGRES, "audit": {"witness": {"configMap": {"enabled": False}}}}
+    documents = render("gk", values)
+    assert configuration(documents, tmp_path).audit.witness is None
+    assert not witness_roles(documents)
+    assert "WARNING: audit.witness is off" in notes(values)
+
+
+def test_without_the_dashboard_only_the_writers_are_granted_the_witness() -> None:
+    documents = render("gk", {**POSTGRES, "dashboard": {"enabled": False}})
+    assert sorted(witness_roles(documents)) == [
+        "Role/gk-witness-writer",
+        "RoleBinding/gk-witness-writer",
+    ]
+
+
+def test_a_folder_witness_is_a_volume_the_writers_mount_and_the_dashboard_reads(
+    tmp_path: Path,
+) -> None:
+    documents = render("gk", FOLDER_WITNESS)
+    witness = configuration(documents, tmp_path).audit.witness
+    assert witness is not None and witness.config_map is None
+    assert witness.folder == Path("/var/lib/gatekeeper-witness")
+    assert not witness_roles(documents)
+    volume = {"name": "witness", "persistentVolumeClaim": {"claimName": "audit-witness"}}
+    mount = {"name": "witness", "mountPath": "/var/lib/gatekeeper-witness"}
+    for name, expected in [
+        ("gk-webhook", mount),
+        ("gk-reconciler", mount),
+        ("gk-dashboard", {**mount, "readOnly": True}),
+    ]:
+        spec = pod_spec(documents, name)
+        assert volume in spec["volumes"], name
+        assert expected in spec["containers"][0]["volumeMounts"], name
+    assert "--witness /var/lib/gatekeeper-witness" in notes(FOLDER_WITNESS)
+
+
+@pytest.mark.parametrize(
+    ("values", "refusal"),
+    [
+        (
+            {**POSTGRES, "audit": {"witness": {"folder": {"volume": {"emptyDir": {}}}}}},
+            "configMap.enabled and folder.volume are both set",
+        ),
+        (
+            {"audit": FOLDER_WITNESS["audit"]},
+            "audit.witness.folder needs a shared database",
+        ),
+        (
+            {**POSTGRES, "audit": {"witness": {"configMap": {"name": "Audit_Witness"}}}},
+            'configMap.name "Audit_Witness" is not a lower-case DNS label',
+        ),
+        (
+            {**POSTGRES, "audit": {"witness": {"configMap": {"namespace": "a.b"}}}},
+            'configMap.namespace "a.b" is not a lower-case DNS label',
+        ),
+        (
+            {
+                **POSTGRES,
+                "audit": {
+                    "witness": {
+                        "configMap": {"enabled": False},
+                        "folder": {"volume": {"emptyDir": {}}, "mountPath": "witness"},
+                    }
+                },
+            },
+            'mountPath "witness" is not an absolute path',
+        ),
+    ],
+    ids=["both", "folder-with-sqlite", "name", "namespace", "relative-folder"],
+)
+def test_a_witness_the_gatekeeper_could_not_use_is_refused(
+    values: dict[str, Any], refusal: str
+) -> None:
+    with pytest.raises(helm_python.errors.HelmRenderError, match=refusal):
+        render("gk", values)
+
+
+@pytest.mark.parametrize(
+    "values", [{}, EVERYTHING, FOLDER_WITNESS], ids=["defaults", "everything", "folder-witness"]
+)
 def test_the_charts_objects_pass_the_shipped_policy_library(values: dict[str, Any]) -> None:
     evaluator = PolicyEvaluator.from_paths([ROOT / "policies"], engine=create_engine("regorus"))
     trusted = Provenance(source="platform", commit="c" * 40, verified=True, trusted=True)
@@ -265,18 +445,51 @@ def test_the_charts_objects_pass_the_shipped_policy_library(values: dict[str, An
     assert judged == len(documents)
 
 
-@pytest.mark.cluster
-@pytest.mark.parametrize("values", [{}, EVERYTHING], ids=["defaults", "everything"])
-def test_a_real_api_server_accepts_every_object_in_a_dry_run(
-    admin_api: Any, namespace: str, values: dict[str, Any]
-) -> None:
+def _dry_run(admin_api: Any, documents: list[dict[str, Any]], namespace: str) -> None:
     from kubernetes import dynamic
 
     client = dynamic.DynamicClient(admin_api)
-    for manifest in render(namespace, values):
+    for manifest in documents:
         resource = client.resources.get(api_version=manifest["apiVersion"], kind=manifest["kind"])
-        kwargs = {"namespace": namespace} if resource.namespaced else {}
+        where = manifest["metadata"].get("namespace", namespace)
+        kwargs = {"namespace": where} if resource.namespaced else {}
         client.create(resource, body=manifest, dry_run="All", **kwargs)
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize(
+    "values", [{}, EVERYTHING, FOLDER_WITNESS], ids=["defaults", "everything", "folder-witness"]
+)
+def test_a_real_api_server_accepts_every_object_in_a_dry_run(
+    admin_api: Any, namespace: str, values: dict[str, Any]
+) -> None:
+    _dry_run(admin_api, render(namespace, values), namespace)
+
+
+@pytest.fixture
+def witness_namespace(admin_api: Any) -> Iterator[str]:
+    """A second fresh namespace, to keep the witness apart from the release's."""
+    from kubernetes import client
+
+    name = f"t-witness-{secrets.token_hex(4)}"
+    core = client.CoreV1Api(admin_api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    try:
+        yield name
+    finally:
+        core.delete_namespace(name)
+
+
+@pytest.mark.cluster
+def test_a_real_api_server_accepts_a_witness_in_a_namespace_of_its_own(
+    admin_api: Any, namespace: str, witness_namespace: str
+) -> None:
+    values = {**EVERYTHING, "audit": {"witness": {"configMap": {"namespace": witness_namespace}}}}
+    documents = render(namespace, values)
+    assert {r["metadata"]["namespace"] for r in witness_roles(documents).values()} == {
+        witness_namespace
+    }
+    _dry_run(admin_api, documents, namespace)
 
 
 @pytest.fixture
@@ -370,6 +583,87 @@ def test_the_auditor_role_lets_a_user_read_reports_but_not_make_them(
         assert not may(Principal(user=f"stranger-{secrets.token_hex(3)}"), "get")
     finally:
         dashboard.close()
+
+
+KEY = Signer(Ed25519PrivateKey.generate())
+
+
+def _signed(checkpoint_id: int, seq: int) -> Checkpoint:
+    moment = datetime.now(UTC)
+    head = f"{seq:064x}"
+    message = checkpoint_message(
+        seq=seq, head_hash=head, time=chain.format_time(moment), key=KEY.key_id
+    )
+    return Checkpoint(checkpoint_id, seq, head, moment, KEY.key_id, KEY.sign(message))
+
+
+@pytest.mark.cluster
+def test_the_witness_roles_let_the_writers_write_and_the_dashboard_only_read(
+    cluster: Cluster, admin_api: Any, namespace: str, witness_namespace: str
+) -> None:
+    """The chart's witness roles created for real, without the reconciler's ClusterRole (which
+    the writers' ServiceAccount also holds), and the witness's own code run as each account."""
+    from kubernetes import client, config, dynamic
+
+    from gatekeeper.audit.witness_configmap import ConfigMapWitness
+    from gatekeeper.kube.client import KubeClient
+
+    values = {**POSTGRES, "audit": {"witness": {"configMap": {"namespace": witness_namespace}}}}
+    documents = render(namespace, values)
+    accounts = [d for d in documents if d["kind"] == "ServiceAccount"]
+    dynamic_client = dynamic.DynamicClient(admin_api)
+    for manifest in accounts + list(witness_roles(documents).values()):
+        resource = dynamic_client.resources.get(
+            api_version=manifest["apiVersion"], kind=manifest["kind"]
+        )
+        dynamic_client.create(resource, body=manifest, namespace=manifest["metadata"]["namespace"])
+
+    def acting_as(account: str) -> Any:
+        api = config.new_client_from_config(config_file=str(cluster.admin_kubeconfig))
+        api.set_default_header("Impersonate-User", f"system:serviceaccount:{namespace}:{account}")
+        return api
+
+    def may(api: Any, verb: str) -> bool:
+        attributes = client.V1ResourceAttributes(
+            namespace=witness_namespace, verb=verb, resource="configmaps"
+        )
+        review = client.V1SelfSubjectAccessReview(
+            spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=attributes)
+        )
+        answer = client.AuthorizationV1Api(api).create_self_subject_access_review(review)
+        return bool(answer.status.allowed)
+
+    writer_api, reader_api = acting_as("gatekeeper"), acting_as("gatekeeper-dashboard")
+    # Two checkpoints a ConfigMap: the writes create one, update it and create the next.
+    writer = ConfigMapWitness(
+        KubeClient(writer_api), namespace=witness_namespace, name=WITNESS_NAME, per_config_map=2
+    )
+    reader = ConfigMapWitness(
+        KubeClient(reader_api), namespace=witness_namespace, name=WITNESS_NAME, per_config_map=2
+    )
+    try:
+        # RBAC answers from its informers' cache: new roles take a moment to count.
+        wait_for(lambda: may(writer_api, "create") and may(reader_api, "list"), what="roles")
+        writes = {"get", "list", "create", "update"}
+        for verb in ("get", "list", "create", "update", "patch", "delete", "deletecollection"):
+            assert may(writer_api, verb) == (verb in writes), verb
+            assert may(reader_api, verb) == (verb in {"get", "list"}), verb
+
+        made = [_signed(1, 5), _signed(2, 9), _signed(3, 14)]
+        for checkpoint in made:
+            writer.write(checkpoint)
+        assert writer.read().checkpoints == tuple(made)
+        assert reader.read().checkpoints == tuple(made)
+        for refused in (_signed(4, 20), _signed(5, 26)):  # an update, then a create
+            with pytest.raises(WitnessError, match=r"(?i)forbidden") as caught:
+                reader.write(refused)
+            assert not isinstance(caught.value, WitnessUnavailable | WitnessConflict)
+        assert reader.read().checkpoints == tuple(made)
+    finally:
+        writer.close()
+        reader.close()
+        writer_api.close()
+        reader_api.close()
 
 
 def test_the_policy_check_would_catch_an_unsafe_value() -> None:
