@@ -81,8 +81,12 @@ def test_the_demo_writes_a_report_in_every_format_from_a_log_that_verifies(
     assert b"<html" in outcome.reports["html"].read_bytes().lower()
     report = json.loads(outcome.reports["json"].read_text())
     assert report["integrity"]["ok"] is True
-    assert report["integrity"]["checkpoints"] == 1
+    # The demo's checkpoint, then one after each report made before the JSON one (HTML, PDF):
+    # every report is recorded as report.generated and covered at once.
+    assert report["integrity"]["checkpoints"] == 3
     assert {event["kind"] for event in report["events"]} >= EXPECTED_KINDS
+    made = [event for event in report["events"] if event["kind"] == "report.generated"]
+    assert [event["payload"]["via"] for event in made] == ["cli", "cli"]
     settings = load_settings(outcome.config_file)
     store = AuditStore.from_settings(settings)
     try:
