@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from gatekeeper.audit import chain
+from gatekeeper.audit.errors import WitnessError, WitnessUnavailable
 from gatekeeper.audit.signing import Verifier
 from gatekeeper.audit.store import AuditStore, Checkpoint
 from gatekeeper.audit.verify import Finding, check_chain, check_checkpoints, verify_store
@@ -44,6 +45,7 @@ class IntegrityState:
     findings: tuple[Finding, ...] = ()
     error: str = ""
     witness: WitnessCoverage | None = None
+    witness_problem: str = ""
 
     def covers(self, seq: int) -> bool:
         """True when `seq` is verified: chain intact and under a valid checkpoint."""
@@ -82,6 +84,7 @@ class IntegrityState:
                 {"problem": f.problem, "seq": f.seq, "detail": f.detail} for f in self.findings[:50]
             ],
             "witness": None if self.witness is None else self.witness.as_json(),
+            "witness_problem": self.witness_problem or None,
             "error": self.error or None,
         }
 
@@ -139,7 +142,11 @@ class IntegrityMonitor:
                 state = self._full()
                 self._last_full = time.monotonic()
             else:
-                state = replace(self._incremental(current), witness=current.witness)
+                state = replace(
+                self._incremental(current),
+                witness=current.witness,
+                witness_problem=current.witness_problem,
+            )
         except GatekeeperError as exc:
             log.warning("cannot check the audit log: %s", exc)
             state = replace(self.state, error=str(exc))
@@ -148,7 +155,15 @@ class IntegrityMonitor:
         return state
 
     def _full(self) -> IntegrityState:
-        copy = self._witnessed()
+        problem = ""
+        try:
+            copy = self._witnessed()
+        except WitnessError as exc:
+            if isinstance(exc, WitnessUnavailable):
+                raise
+            # Nothing witnessed yet (a fresh install), or not a witness: the chain is still
+            # checked, and the page says why the witness was not.
+            copy, problem = None, str(exc)
         report = verify_store(self.store, self.verifier, witness=copy)
         checkpoints = self.store.checkpoints()
         state = self._state_of(
@@ -157,7 +172,7 @@ class IntegrityMonitor:
             head_hash=report.head_hash,
             last=checkpoints[-1] if checkpoints else None,
         )
-        return replace(state, witness=report.witness)
+        return replace(state, witness=report.witness, witness_problem=problem)
 
     def _witnessed(self) -> WitnessCopy | None:
         """What the witness holds, when one is configured, holds something and can be

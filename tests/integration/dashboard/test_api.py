@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gatekeeper.audit.errors import WitnessError
 from gatekeeper.audit.events import NewEvent
 from gatekeeper.audit.witness import FolderWitness
 from gatekeeper.dashboard.integrity import IntegrityMonitor
@@ -321,3 +322,25 @@ def test_checkpoints_deleted_from_the_database_are_caught_against_the_witness(
 
     assert state.status == "tampered"
     assert "witness_missing" in {finding.problem for finding in state.findings}
+
+
+def test_a_witness_that_holds_nothing_yet_leaves_the_chain_checked_and_says_why(
+    dashboard: Dashboard, tmp_path: Path
+) -> None:
+    class Unborn:
+        location = "configmap:gatekeeper-system/gatekeeper-audit-witness"
+
+        def read(self) -> object:
+            raise WitnessError("no ConfigMap labelled gatekeeper.dev/audit-witness=x")
+
+        def close(self) -> None:
+            return None
+
+    monitor = IntegrityMonitor(
+        dashboard.store,
+        dashboard.integrity.verifier,
+        witness=Unborn(),  # type: ignore[arg-type]
+    )
+    state = monitor.refresh(full=True)
+    assert state.status == "verified"
+    assert "no ConfigMap labelled" in state.witness_problem
