@@ -14,6 +14,7 @@ import pytest
 from gatekeeper.admission.server import ServerThread, bind
 from gatekeeper.audit import migrate
 from gatekeeper.audit.database import create_database_engine
+from gatekeeper.audit.events import NewEvent
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.dashboard.integrity import IntegrityMonitor
 from gatekeeper.dashboard.server import build_server
@@ -219,4 +220,72 @@ def test_the_html_report_reads_without_sideways_scrolling(
     widest = page.evaluate("() => document.documentElement.scrollWidth")
     assert widest <= width, widest
     assert "INC-7 → fix €" in page.inner_text("body")
+    page.close()
+
+
+def test_a_drift_record_shows_where_the_cluster_differs_from_git(browser: Any, site: Site) -> None:
+    record = site.store.append(
+        NewEvent(
+            kind="drift.detected",
+            actor="gatekeeper",
+            subject="apps/Deployment/shop/web",
+            source="apps",
+            payload={
+                "diff": [
+                    {"path": "spec.replicas", "desired": 2, "live": 5},
+                    {
+                        "path": "spec.template.spec.containers[name=web].image",
+                        "desired": "web:1.4.2",
+                        "live": "web:debug",
+                    },
+                ]
+            },
+        )
+    )
+    page = _signed_in(browser, site)
+    page.goto(f"{site.url}/events/{record.seq}")
+    rows = page.locator("table.diff tbody tr").all_inner_texts()
+    assert rows[0].split("\t") == ["spec.replicas", "2", "5"]
+    assert "containers[name=web].image" in rows[1] and '"web:debug"' in rows[1]
+    page.close()
+
+
+def test_a_sync_record_shows_its_commits_signers_and_what_it_changed(
+    browser: Any, site: Site
+) -> None:
+    record = site.store.append(
+        NewEvent(
+            kind="sync.applied",
+            actor="gatekeeper",
+            subject="source/apps",
+            source="apps",
+            commit="c" * 40,
+            payload={
+                "commits": [
+                    {
+                        "sha": "c" * 40,
+                        "author": "Alice <alice@example.com>",
+                        "signer": "alice",
+                        "key": "SHA256:abc",
+                        "format": "ssh",
+                        "rules": [{"rule": 0, "paths": ["**"]}],
+                    }
+                ],
+                "changed": [
+                    {
+                        "object": "ConfigMap/shop/settings",
+                        "path": "apps/cm.yaml",
+                        "digest_before": "sha256:1",
+                        "digest_after": "sha256:2",
+                    }
+                ],
+                "unchanged": 2,
+            },
+        )
+    )
+    page = _signed_in(browser, site)
+    page.goto(f"{site.url}/events/{record.seq}")
+    text = page.inner_text("main")
+    assert "Alice <alice@example.com>" in text and "SHA256:abc" in text
+    assert "ConfigMap/shop/settings" in text and "sha256:2" in text
     page.close()
