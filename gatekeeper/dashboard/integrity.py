@@ -143,10 +143,10 @@ class IntegrityMonitor:
                 self._last_full = time.monotonic()
             else:
                 state = replace(
-                self._incremental(current),
-                witness=current.witness,
-                witness_problem=current.witness_problem,
-            )
+                    self._incremental(current),
+                    witness=current.witness,
+                    witness_problem=current.witness_problem,
+                )
         except GatekeeperError as exc:
             log.warning("cannot check the audit log: %s", exc)
             state = replace(self.state, error=str(exc))
