@@ -18,13 +18,12 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from gatekeeper.audit import chain
-from gatekeeper.audit.errors import WitnessError, WitnessUnavailable
+from gatekeeper.audit.errors import StoreUnavailable, WitnessError, WitnessUnavailable
 from gatekeeper.audit.signing import Verifier
 from gatekeeper.audit.store import AuditStore, Checkpoint
 from gatekeeper.audit.verify import Finding, check_chain, check_checkpoints, verify_store
 from gatekeeper.audit.witness import WitnessCopy, WitnessReader
 from gatekeeper.audit.witness_coverage import WitnessCoverage
-from gatekeeper.errors import GatekeeperError
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +104,7 @@ class IntegrityMonitor:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _state: IntegrityState = field(init=False)
     _last_full: float = field(default=0.0, init=False)
+    _checked_ids: set[int] = field(default_factory=set, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _stopping: threading.Event = field(default_factory=threading.Event, init=False)
     _thread: threading.Thread | None = field(default=None, init=False)
@@ -147,9 +147,19 @@ class IntegrityMonitor:
                     witness=current.witness,
                     witness_problem=current.witness_problem,
                 )
-        except GatekeeperError as exc:
+        except (StoreUnavailable, WitnessUnavailable) as exc:
+            # Nothing could be read: what was found last still stands, with the reason.
             log.warning("cannot check the audit log: %s", exc)
             state = replace(self.state, error=str(exc))
+        except Exception as exc:  # a row or checkpoint that cannot even be read back
+            log.exception("the audit log cannot be checked")
+            state = replace(
+                self.state,
+                status="tampered",
+                covered_upto=0,
+                checked_at=self.clock(),
+                error=f"the log cannot be read back as it was written: {exc!r}",
+            )
         with self._lock:
             self._state = state
         return state
@@ -164,8 +174,9 @@ class IntegrityMonitor:
             # Nothing witnessed yet (a fresh install), or not a witness: the chain is still
             # checked, and the page says why the witness was not.
             copy, problem = None, str(exc)
-        report = verify_store(self.store, self.verifier, witness=copy)
         checkpoints = self.store.checkpoints()
+        report = verify_store(self.store, self.verifier, witness=copy)
+        self._checked_ids = {c.id for c in checkpoints if c.seq <= report.head_seq}
         state = self._state_of(
             findings=tuple(report.findings),
             checked_upto=report.head_seq,
@@ -185,6 +196,11 @@ class IntegrityMonitor:
     def _incremental(self, current: IntegrityState) -> IntegrityState:
         start = current.checked_upto + 1
         checkpoints = self.store.checkpoints()
+        if any(c.seq < start and c.id not in self._checked_ids for c in checkpoints):
+            # A checkpoint made over records already walked: only a full check can hold it
+            # against the chain's hash at its seq.
+            self._last_full = time.monotonic()
+            return self._full()
         fresh = [c for c in checkpoints if c.seq >= start]
         walk = check_chain(
             self.store.iter_raw(first=start),
@@ -195,6 +211,7 @@ class IntegrityMonitor:
         head_seq = walk.last_seq if walk.count else current.checked_upto
         head_hash = walk.last_hash if walk.count else current.head_hash
         findings = walk.findings + check_checkpoints(fresh, walk.kept, head_seq, self.verifier)
+        self._checked_ids |= {c.id for c in fresh if c.seq <= head_seq}
         return self._state_of(
             findings=current.findings + tuple(findings),
             checked_upto=head_seq,
@@ -232,5 +249,8 @@ class IntegrityMonitor:
     def _run(self) -> None:
         while not self._stopping.is_set():
             due = time.monotonic() - self._last_full >= self.full_every
-            self.refresh(full=due)
+            try:
+                self.refresh(full=due)
+            except Exception:  # the check must go on; refresh has said what failed
+                log.exception("integrity check failed")
             self._stopping.wait(self.interval)

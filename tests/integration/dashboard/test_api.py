@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gatekeeper.audit.errors import WitnessError
 from gatekeeper.audit.events import NewEvent
+from gatekeeper.audit.signing import Signer
 from gatekeeper.audit.witness import FolderWitness
 from gatekeeper.dashboard.integrity import IntegrityMonitor
 from tests.integration.audit.test_tamper import tamper
@@ -344,3 +346,32 @@ def test_a_witness_that_holds_nothing_yet_leaves_the_chain_checked_and_says_why(
     state = monitor.refresh(full=True)
     assert state.status == "verified"
     assert "no ConfigMap labelled" in state.witness_problem
+
+
+def test_a_log_that_cannot_be_read_back_is_tampered_not_left_verified(
+    dashboard: Dashboard,
+) -> None:
+    assert dashboard.integrity.state.status == "verified"
+    statements = ["UPDATE audit_events SET actor = 'nobody' WHERE seq = 3"]
+    if dashboard.store.engine.dialect.name == "sqlite":
+        # PostgreSQL's types refuse a time that is no time; SQLite keeps the text.
+        statements.append("UPDATE audit_checkpoints SET time = 'garbage'")
+    tamper(dashboard.store, *statements)
+    # An unreadable checkpoint stops even the quick check; an edited record waits for the
+    # full one (every ten minutes), which finds it either way.
+    checks = (False, True) if len(statements) == 2 else (True,)
+    for full in checks:
+        state = dashboard.integrity.refresh(full=full)
+        assert state.status == "tampered"
+        assert not state.covers(1)
+
+
+def test_a_checkpoint_made_over_records_already_checked_is_held_against_its_key(
+    dashboard: Dashboard,
+) -> None:
+    dashboard.store.append(NewEvent(kind="sync.applied", actor="gatekeeper", source="apps"))
+    assert dashboard.integrity.refresh().covered_upto == 8
+    dashboard.store.checkpoint(Signer(Ed25519PrivateKey.generate()))  # another key
+    state = dashboard.integrity.refresh()
+    assert state.status == "tampered"
+    assert not state.covers(9)
