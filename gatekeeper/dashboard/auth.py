@@ -124,7 +124,8 @@ def _entry(item: Any, where: str) -> tuple[_Entry, str]:
     bad = sorted(set(verbs) - set(VERBS))
     if bad:
         raise ConfigError(f"{where}: unknown verb {bad[0]!r} (known: get, create)")
-    principal = Principal(user=user, groups=tuple(groups))
+    # The uid names the entry, so that two tokens of one user keep their own verbs.
+    principal = Principal(user=user, groups=tuple(groups), uid=f"token:{digest.lower()[:16]}")
     return _Entry(principal=principal, verbs=frozenset(verbs)), digest.lower()
 
 

@@ -79,8 +79,10 @@ def csv_lines(
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     preamble = _preamble(filters, integrity)
-    buffer.write(f"# filters: {json.dumps(preamble['filters'], sort_keys=True)}\n")
-    buffer.write(f"# integrity: {json.dumps(preamble['integrity'], sort_keys=True)}\n")
+    # One quoted cell a line, starting with `#`: a filter value can never become a cell of
+    # its own (a formula) in a spreadsheet.
+    for name in ("filters", "integrity"):
+        writer.writerow([f"# {name}: {json.dumps(preamble[name], sort_keys=True)}"])
     writer.writerow(CSV_COLUMNS)
     for rows, record in enumerate(records, start=1):
         data = record_json(record, integrity)

@@ -14,6 +14,7 @@ from gatekeeper.report.errors import FilterError
 from gatekeeper.report.filters import ReportFilters
 
 MAX_LIMIT: Final = 1000
+MAX_SEQ: Final = 2**62
 FILTER_NAMES: Final = (
     "since",
     "until",
@@ -78,7 +79,7 @@ def parse_limit(params: Mapping[str, str], default: int = 100) -> int:
     text = params.get("limit")
     if text is None:
         return default
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:
         raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}")
     return int(text)
 
@@ -102,7 +103,7 @@ def decode_cursor(text: str | None, filters: Filters) -> int | None:
         after, found = document["a"], document["f"]
     except (binascii.Error, ValueError, KeyError, TypeError) as exc:
         raise BadRequest("after is not a cursor this API gave out") from exc
-    if not isinstance(after, int) or after < 0 or found != digest(filters):
+    if type(after) is not int or not 0 <= after <= MAX_SEQ or found != digest(filters):
         raise BadRequest(
             "after is a cursor of another query: page with the filters it was given for"
         )

@@ -54,6 +54,15 @@ def bearer_token(request: Request) -> str | None:
     return None
 
 
+def refuse_cross_site(request: Request) -> None:
+    """Refuse a form another site made the browser send (sign-in, sign-out); requests that
+    carry neither header come from programs, not from a page elsewhere."""
+    site = request.headers.get("sec-fetch-site")
+    origin = request.headers.get("origin")
+    if site == "cross-site" or (site is None and origin is not None and not _same_origin(request)):
+        raise BadRequest("this form must be sent from the dashboard's own pages")
+
+
 def _same_origin(request: Request) -> bool:
     """The browser says the write comes from one of this site's own pages."""
     if request.headers.get("sec-fetch-site") == "same-origin":

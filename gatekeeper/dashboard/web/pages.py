@@ -17,7 +17,7 @@ from gatekeeper.audit import chain
 from gatekeeper.audit.events import Record
 from gatekeeper.dashboard import evidence
 from gatekeeper.dashboard.activity import Activity
-from gatekeeper.dashboard.api.deps import SESSION_COOKIE, caller, parts_of
+from gatekeeper.dashboard.api.deps import SESSION_COOKIE, caller, parts_of, refuse_cross_site
 from gatekeeper.dashboard.auth import Principal
 from gatekeeper.dashboard.controls import CONTROLS
 from gatekeeper.dashboard.errors import DashboardError, Forbidden, Unauthenticated
@@ -42,7 +42,7 @@ environment = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-environment.filters["short"] = lambda text, n=12: (text or "")[:n]
+environment.filters["short"] = lambda text, n=12: str(text or "")[:n]
 
 
 class SignInRequired(DashboardError):
@@ -108,6 +108,7 @@ def login(
     token: Annotated[str, Form(max_length=8192)],
     next: Annotated[str, Form(max_length=2048)] = "/",
 ) -> Response:
+    refuse_cross_site(request)
     parts = parts_of(request)
     try:
         principal = parts.authenticator.authenticate(token.strip())
@@ -127,7 +128,8 @@ def login(
 
 
 @router.post("/logout")
-def logout() -> Response:
+def logout(request: Request) -> Response:
+    refuse_cross_site(request)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response

@@ -18,6 +18,7 @@ from gatekeeper.audit.errors import WitnessError
 from gatekeeper.audit.events import NewEvent
 from gatekeeper.audit.signing import Signer
 from gatekeeper.audit.witness import FolderWitness
+from gatekeeper.dashboard.errors import Forbidden
 from gatekeeper.dashboard.integrity import IntegrityMonitor
 from tests.integration.audit.test_tamper import tamper
 from tests.integration.dashboard.conftest import MAKER, Dashboard, seed
@@ -122,8 +123,9 @@ def test_csv_states_its_filters_and_keeps_unicode_and_defuses_formulas(
     response: Any = dashboard.get("/api/v1/events?format=csv")
     assert response.status_code == 200
     text = response.text
-    assert text.startswith('# filters: {"actor": null, "commit": null, ')
-    assert "\n# integrity: " in text
+    lines = list(csv.reader(io.StringIO(text)))
+    assert lines[0][0].startswith('# filters: {"actor": null, "commit": null, ')
+    assert lines[1][0].startswith("# integrity: ")
     rows = list(csv.DictReader(io.StringIO("\n".join(text.splitlines()[2:]))))
     assert "INC-7 → fix €" in rows[3]["payload"]
     assert rows[-1]["actor"] == "'=cmd|calc"
@@ -375,3 +377,34 @@ def test_a_checkpoint_made_over_records_already_checked_is_held_against_its_key(
     state = dashboard.integrity.refresh()
     assert state.status == "tampered"
     assert not state.covers(9)
+
+
+def test_a_filter_value_in_the_csv_preamble_can_never_become_a_formula_cell(
+    dashboard: Dashboard,
+) -> None:
+    text = dashboard.get("/api/v1/events?format=csv&actor=x,=cmd|' /C calc'!A0,").text
+    first = next(csv.reader(io.StringIO(text)))
+    assert len(first) == 1 and first[0].startswith("# filters: ")
+
+
+def test_a_second_token_of_one_user_keeps_its_own_verbs(tmp_path: Path) -> None:
+    from gatekeeper.dashboard.auth import TokensFile, token_digest
+
+    path = tmp_path / "tokens.yaml"
+    path.write_text(
+        f"- {{user: ci, verbs: [get, create], tokenSha256: {token_digest('writer')}}}\n"
+        f"- {{user: ci, verbs: [get], tokenSha256: {token_digest('reader')}}}\n"
+    )
+    tokens = TokensFile.load(path)
+    tokens.authorize(tokens.authenticate("writer"), "create")
+    with pytest.raises(Forbidden):
+        tokens.authorize(tokens.authenticate("reader"), "create")
+
+
+@pytest.mark.parametrize(
+    "query", ["limit=²", "after=eyJhIjogdHJ1ZX0", "limit=99999999999999999999"]
+)
+def test_odd_numbers_and_cursors_are_refused_not_crashed_on(
+    dashboard: Dashboard, query: str
+) -> None:
+    assert dashboard.get(f"/api/v1/events?{query}").status_code == 400

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gatekeeper.dashboard.auth import KubernetesReviews, Principal, TokensFile, token_digest
+from gatekeeper.dashboard.auth import KubernetesReviews, TokensFile, token_digest
 from gatekeeper.dashboard.errors import AuthUnavailable, Forbidden, Unauthenticated
 from gatekeeper.errors import ConfigError
 from gatekeeper.kube.errors import KubeError
@@ -27,7 +27,8 @@ def test_a_listed_token_reads_and_only_create_verbs_make_reports(tmp_path: Path)
     )
     tokens = TokensFile.load(path)
     ann = tokens.authenticate("a-token")
-    assert ann == Principal(user="ann", groups=("auditors",))
+    assert (ann.user, ann.groups) == ("ann", ("auditors",))
+    assert ann.uid.startswith("token:")
     tokens.authorize(ann, "get")
     with pytest.raises(Forbidden, match=r"ann may not create reports\.gatekeeper\.dev"):
         tokens.authorize(ann, "create")

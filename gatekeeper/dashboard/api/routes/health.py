@@ -20,6 +20,10 @@ def healthz() -> dict[str, str]:
 def readyz(parts: Parts) -> JSONResponse:
     try:
         parts.store.head()
-    except AuditError as exc:
-        return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
+    except AuditError:
+        # Unauthenticated: say that, not the database's own words.
+        return JSONResponse(
+            {"status": "unavailable", "reason": "the audit store cannot be read"},
+            status_code=503,
+        )
     return JSONResponse({"status": "ok"})
