@@ -37,7 +37,9 @@ def _seconds(first: Record | None, second: Record | None) -> float | None:
     return round((second.time - first.time).total_seconds(), 3)
 
 
-def change_json(record: Record, store: AuditStore, integrity: IntegrityState) -> dict[str, Any]:
+def change_json(
+    record: Record, store: AuditStore, integrity: IntegrityState, *, reconciler: str | None = None
+) -> dict[str, Any]:
     """One applied sync as a change, from whatever its payload records."""
     payload: Mapping[str, Any] = record.payload
     changed = payload.get("changed")
@@ -45,18 +47,7 @@ def change_json(record: Record, store: AuditStore, integrity: IntegrityState) ->
         # Before per-object digests were recorded: the names of what was applied.
         applied = payload.get("applied")
         changed = [{"object": str(name)} for name in applied] if isinstance(applied, list) else []
-    admissions = []
-    if record.commit:
-        page = store.query(
-            kinds=[events.ADMISSION_ALLOWED, events.ADMISSION_DENIED],
-            commit=record.commit,
-            source=record.source,
-            limit=_ADMISSIONS_SHOWN,
-        )
-        admissions = [
-            {"seq": r.seq, "kind": r.kind, "subject": r.subject, "actor": r.actor}
-            for r in page.records
-        ]
+    admissions = _admissions(record, store, reconciler) if record.commit else []
     rollback = payload.get("rollback_of") or payload.get("rollback")
     return {
         "seq": record.seq,
@@ -96,6 +87,30 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _admissions(record: Record, store: AuditStore, reconciler: str | None) -> list[dict[str, Any]]:
+    """The reconciler's admission records for this sync's commit, between the source's
+    previous sync and its next one: later human denials and other applies are not this one's."""
+    syncs = [events.SYNC_APPLIED]
+    before = store.query(
+        kinds=syncs, source=record.source, after=record.seq, order="desc", limit=1
+    ).records
+    after = store.query(kinds=syncs, source=record.source, after=record.seq, limit=1).records
+    page = store.query(
+        kinds=[events.ADMISSION_ALLOWED, events.ADMISSION_DENIED],
+        commit=record.commit,
+        source=record.source,
+        actor=reconciler,
+        after=before[0].seq if before else None,
+        limit=_ADMISSIONS_SHOWN,
+    )
+    upper = after[0].seq if after else None
+    return [
+        {"seq": r.seq, "kind": r.kind, "subject": r.subject, "actor": r.actor}
+        for r in page.records
+        if upper is None or r.seq < upper
+    ]
+
+
 def _count(value: Any) -> int | None:
     """How many objects a payload names, whatever shape an older record gave it."""
     if isinstance(value, list):
@@ -113,7 +128,12 @@ def _linked_after(store: AuditStore, record: Record, kind: str, link: str) -> Re
     first: Record | None = None
     for found in page.records:
         if found.kind == kind:
-            if found.payload.get(link) == record.seq:
+            named = found.payload.get(link)
+            # A correction may answer a later detection of the same drift (report mode
+            # detects again every pass): any detection from this one on counts.
+            if named == record.seq or (
+                kind == events.DRIFT_CORRECTED and type(named) is int and named >= record.seq
+            ):
                 return found
             if link not in found.payload and first is None:
                 first = found
@@ -122,15 +142,19 @@ def _linked_after(store: AuditStore, record: Record, kind: str, link: str) -> Re
     return first
 
 
-def _opened_by_break_glass(store: AuditStore, drift: Record) -> bool:
-    """True when this drift belongs to a break-glass: it names one, or (for records written
-    before such links) the record before it about the same object is a break-glass."""
+def _belongs_to_an_earlier_incident(store: AuditStore, drift: Record) -> bool:
+    """True when this drift is shown with an earlier record: it names a break-glass, or the
+    record before it about the same object is a break-glass (records written before such
+    links) or another detection not yet corrected (the same drift, detected again)."""
     if isinstance(drift.payload.get("break_glass_seq"), int):
         return True
-    if "break_glass_seq" in drift.payload:
-        return False
     page = store.query(subject=drift.subject, kinds=_LINKED, after=drift.seq, order="desc", limit=1)
-    return bool(page.records) and page.records[0].kind == events.BREAKGLASS
+    if not page.records:
+        return False
+    before = page.records[0].kind
+    if before == events.BREAKGLASS:
+        return "break_glass_seq" not in drift.payload
+    return before == events.DRIFT_DETECTED
 
 
 def incident_json(
@@ -138,7 +162,7 @@ def incident_json(
 ) -> dict[str, Any] | None:
     """A break-glass with its drift and correction, or a drift nobody declared; None for a
     drift that belongs to an earlier break-glass (shown with it)."""
-    if record.kind == events.DRIFT_DETECTED and _opened_by_break_glass(store, record):
+    if record.kind == events.DRIFT_DETECTED and _belongs_to_an_earlier_incident(store, record):
         return None
     opened = record if record.kind == events.BREAKGLASS else None
     detected = (

@@ -256,7 +256,11 @@ def _evidence_page(request: Request, *, changes: bool) -> HTMLResponse:
     listing = _listing(request, filters, params, default_limit=25)
     integrity = parts.integrity.state
     if changes:
-        items = [evidence.change_json(r, parts.store, integrity) for r in listing.records]
+        reconciler = parts.settings.admission.reconciler_identity
+        items = [
+            evidence.change_json(r, parts.store, integrity, reconciler=reconciler)
+            for r in listing.records
+        ]
     else:
         found = [evidence.incident_json(r, parts.store, integrity) for r in listing.records]
         items = [item for item in found if item is not None]

@@ -128,6 +128,7 @@ def build_app(
     signer = load_signer(path=private)
     settings = Settings(
         audit={"signingKeyFile": str(private)},
+        admission={"reconcilerIdentity": "reconciler"},
         dashboard={
             "auth": "tokens",
             "tokensFile": str(write_tokens(folder)),

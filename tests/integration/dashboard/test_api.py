@@ -408,3 +408,42 @@ def test_odd_numbers_and_cursors_are_refused_not_crashed_on(
     dashboard: Dashboard, query: str
 ) -> None:
     assert dashboard.get(f"/api/v1/events?{query}").status_code == 400
+
+
+def test_a_drift_detected_again_on_every_pass_is_one_incident_until_corrected(
+    dashboard: Dashboard,
+) -> None:
+    subject = "apps/Deployment/bank/api"
+    detections = [
+        dashboard.store.append(
+            NewEvent(kind="drift.detected", actor="gatekeeper", subject=subject, source="apps")
+        ).seq
+        for _ in range(3)
+    ]
+    dashboard.store.append(
+        NewEvent(
+            kind="drift.corrected",
+            actor="gatekeeper",
+            subject=subject,
+            source="apps",
+            payload={"detected_seq": detections[-1]},
+        )
+    )
+    (incident,) = _json(dashboard.get("/api/v1/incidents?namespace=bank"))["items"]
+    assert incident["detected"]["seq"] == detections[0]
+    assert incident["open"] is False
+
+
+def test_a_change_lists_only_the_reconcilers_admissions_of_that_sync(dashboard: Dashboard) -> None:
+    commit = "a" * 40
+    dashboard.store.append(
+        NewEvent(
+            kind="admission.denied",
+            actor="alice",
+            subject="apps/Deployment/shop/web",
+            source="apps",
+            commit=commit,
+        )
+    )
+    (change,) = [c for c in _json(dashboard.get("/api/v1/changes?source=apps"))["items"]]
+    assert [(a["seq"], a["actor"]) for a in change["admissions"]] == [(2, "reconciler")]

@@ -40,7 +40,8 @@ def list_incidents(
 
 
 def _change(parts: Any, record: Any, integrity: Any) -> dict[str, Any]:
-    return evidence.change_json(record, parts.store, integrity)
+    reconciler = parts.settings.admission.reconciler_identity
+    return evidence.change_json(record, parts.store, integrity, reconciler=reconciler)
 
 
 def _incident(parts: Any, record: Any, integrity: Any) -> dict[str, Any] | None:
@@ -67,7 +68,12 @@ def sample_changes(
         "method": "Python random.Random(seed).sample over the ascending sequence numbers of "
         "every matching sync.applied record",
         "items": [
-            evidence.change_json(record, parts.store, integrity)
+            evidence.change_json(
+                record,
+                parts.store,
+                integrity,
+                reconciler=parts.settings.admission.reconciler_identity,
+            )
             for record in records
             if record is not None
         ],
