@@ -185,11 +185,16 @@ def _record(
         key_id=None if signer is None else signer.key_id,
         files=files,
     )
+    from gatekeeper.audit.witness import witness_from_settings
+
     store = open_current_store(settings)
+    witness = witness_from_settings(settings)
     try:
-        recording.record_made(store, event, signer)
+        recording.record_made(store, event, signer, witness)
     finally:
         store.close()
+        if witness is not None:
+            witness.close()
 
 
 def configured_signer(settings: Settings) -> Signer | None:

@@ -89,12 +89,11 @@ def create_app(
         store = AuditStore.from_settings(settings)
     if authenticator is None:
         authenticator = authenticator_from_settings(settings)
+    witness = witness_from_settings(settings)
     owned_monitor = integrity is None
     if integrity is None:
         integrity = IntegrityMonitor(
-            store,
-            checkpoints.verifier_from_settings(settings),
-            witness=witness_from_settings(settings),
+            store, checkpoints.verifier_from_settings(settings), witness=witness
         )
     signer = None
     if settings.audit.signing_key_file is not None or settings.audit.signing_key is not None:
@@ -106,7 +105,7 @@ def create_app(
         authenticator=authenticator,
         integrity=integrity,
         queries=Queries(store, tuple(source.name for source in settings.sources)),
-        reports=Reports(reports_dir, store, signer, integrity.verifier),
+        reports=Reports(reports_dir, store, signer, integrity.verifier, witness),
         signer=signer,
     )
 
@@ -127,8 +126,8 @@ def create_app(
                     await reloading
             if owned_monitor:
                 parts.integrity.stop()
-                if parts.integrity.witness is not None:
-                    parts.integrity.witness.close()
+            if witness is not None:
+                witness.close()
             if owned_store:
                 parts.store.close()
 

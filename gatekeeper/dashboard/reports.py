@@ -20,6 +20,7 @@ from gatekeeper.audit import chain, events
 from gatekeeper.audit.events import Record
 from gatekeeper.audit.signing import Signer, Verifier
 from gatekeeper.audit.store import AuditStore
+from gatekeeper.audit.witness import Witness
 from gatekeeper.dashboard.auth import Principal
 from gatekeeper.dashboard.errors import BadRequest, NotFoundError
 from gatekeeper.report import recording
@@ -41,6 +42,7 @@ class Reports:
     store: AuditStore
     signer: Signer | None
     verifier: Verifier | None
+    witness: Witness | None = None
 
     def make_report(self, filters: ReportFilters, principal: Principal) -> dict[str, Any]:
         """Build the report once, write every format signed, record it; its description."""
@@ -145,4 +147,4 @@ class Reports:
             files=description["files"],
             groups=principal.groups,
         )
-        return recording.record_made(self.store, event, self.signer)
+        return recording.record_made(self.store, event, self.signer, self.witness)

@@ -9,16 +9,21 @@ report does not start out "not verified" because of the record.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
 from gatekeeper.audit import events
+from gatekeeper.audit.errors import WitnessError
 from gatekeeper.audit.events import NewEvent, Record
 from gatekeeper.audit.signing import Signer
 from gatekeeper.audit.store import AuditStore
+from gatekeeper.audit.witness import Witness
 from gatekeeper.report.filters import ReportFilters
+
+log = logging.getLogger(__name__)
 
 What = Literal["report", "bundle"]
 
@@ -61,13 +66,22 @@ def generated(
     )
 
 
-def record_made(store: AuditStore, event: NewEvent, signer: Signer | None) -> Record:
+def record_made(
+    store: AuditStore, event: NewEvent, signer: Signer | None, witness: Witness | None = None
+) -> Record:
     """Append the record; with the key at hand, sign a checkpoint over it, but only when a
     checkpoint already covered everything before it. A report that found records nobody has
-    vouched for must not be the one to vouch for them: those wait for the scheduler."""
+    vouched for must not be the one to vouch for them: those wait for the scheduler. The
+    checkpoint goes to the witness too, as the scheduler's do; a witness that cannot take it
+    now is logged, and the scheduler's next tick writes the newest checkpoint."""
     head, _ = store.head()
     last = store.last_checkpoint()
     record = store.append(event)
     if signer is not None and last is not None and last.seq == head:
-        store.checkpoint(signer)
+        checkpoint = store.checkpoint(signer)
+        if witness is not None:
+            try:
+                witness.write(checkpoint)
+            except WitnessError as exc:
+                log.warning("checkpoint %s not written to the witness: %s", checkpoint.id, exc)
     return record

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gatekeeper.audit.events import NewEvent
 from gatekeeper.audit.signing import Signer
 from gatekeeper.audit.store import AuditStore
+from gatekeeper.audit.witness import FolderWitness
 from gatekeeper.report import recording
 from gatekeeper.report.filters import ReportFilters
 
@@ -47,3 +50,26 @@ def test_a_report_never_vouches_for_records_nobody_had_covered(store: AuditStore
     _made(store, signer)
     last = store.last_checkpoint()
     assert last is not None and last.seq == 1
+
+
+def test_the_checkpoint_after_a_report_reaches_the_witness(
+    store: AuditStore, tmp_path: Path
+) -> None:
+    signer = Signer(Ed25519PrivateKey.generate())
+    store.append(NewEvent(kind="sync.applied", actor="gatekeeper", source="apps"))
+    store.checkpoint(signer)
+    witness = FolderWitness(tmp_path / "witness")
+    event = recording.generated(
+        what="bundle",
+        ident="20261202T000000Z-00000001",
+        actor="ann",
+        via="dashboard",
+        filters=ReportFilters(),
+        records=1,
+        integrity="verified",
+        key_id=signer.key_id,
+        files={},
+    )
+    recording.record_made(store, event, signer, witness)
+    held = witness.read().checkpoints
+    assert [c.seq for c in held] == [2]
