@@ -21,7 +21,7 @@ from gatekeeper.audit.store import AuditStore
 from gatekeeper.audit.witness import witness_from_settings
 from gatekeeper.dashboard import auth
 from gatekeeper.dashboard.activity import Activity
-from gatekeeper.dashboard.api.deps import DashboardParts
+from gatekeeper.dashboard.api.deps import DashboardParts, Reader
 from gatekeeper.dashboard.api.routes import events, evidence, health, overview, reports
 from gatekeeper.dashboard.errors import (
     AuthUnavailable,
@@ -134,8 +134,9 @@ def create_app(
     app = FastAPI(
         title="GitOps Gatekeeper: audit reports",
         version="1",
-        openapi_url=f"{API}/openapi.json",
-        docs_url=f"{API}/docs",
+        # Served below, behind the same sign-in as everything else.
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -146,6 +147,11 @@ def create_app(
     app.include_router(evidence.router, prefix=API)
     app.include_router(reports.router, prefix=API)
     app.include_router(health.router)
+
+    @app.get(f"{API}/openapi.json", include_in_schema=False)
+    def openapi(_: Reader) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(packages=[("gatekeeper.dashboard.web", "static")]), "static")
     _install_error_handlers(app)

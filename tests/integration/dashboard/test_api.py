@@ -447,3 +447,10 @@ def test_a_change_lists_only_the_reconcilers_admissions_of_that_sync(dashboard: 
     )
     (change,) = [c for c in _json(dashboard.get("/api/v1/changes?source=apps"))["items"]]
     assert [(a["seq"], a["actor"]) for a in change["admissions"]] == [(2, "reconciler")]
+
+
+def test_the_openapi_document_is_served_to_signed_in_callers_only(dashboard: Dashboard) -> None:
+    assert dashboard.get("/api/v1/openapi.json", token=None).status_code == 401
+    document = _json(dashboard.get("/api/v1/openapi.json"))
+    assert "/api/v1/events" in document["paths"]
+    assert dashboard.get("/api/v1/docs", token=None).status_code == 404
