@@ -16,6 +16,7 @@ import pytest
 from gatekeeper.admission.server import ServerThread, bind
 from gatekeeper.audit import migrate
 from gatekeeper.audit.database import create_database_engine
+from gatekeeper.audit.errors import WitnessError
 from gatekeeper.audit.events import NewEvent
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.dashboard.integrity import IntegrityMonitor
@@ -290,4 +291,22 @@ def test_a_sync_record_shows_its_commits_signers_and_what_it_changed(
     text = page.inner_text("main")
     assert "Alice <alice@example.com>" in text and "SHA256:abc" in text
     assert "ConfigMap/shop/settings" in text and "sha256:2" in text
+    page.close()
+
+
+def test_a_witness_that_could_not_be_read_is_said_on_every_page(browser: Any, site: Site) -> None:
+    class Unborn:
+        location = "configmap:gatekeeper-system/gatekeeper-audit-witness"
+
+        def read(self) -> object:
+            raise WitnessError("no ConfigMap labelled gatekeeper.dev/audit-witness=x")
+
+        def close(self) -> None:
+            return None
+
+    site.integrity.witness = Unborn()  # type: ignore[assignment]
+    site.integrity.refresh(full=True)
+    page = _signed_in(browser, site)
+    assert "witness of the checkpoints was not checked" in page.inner_text(".integrity")
+    assert page.get_attribute(".integrity", "data-status") == "verified"
     page.close()
