@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import threading
 import time
 from collections.abc import Iterator
@@ -111,19 +110,17 @@ class Queries:
         if record is None:
             head, _ = self.store.head()
             raise NotFoundError(f"there is no record {seq}; the log holds 1 to {head}")
-        computed = hashlib.sha256(
-            chain.record_bytes(
-                seq=record.seq,
-                time=chain.format_time(record.time),
-                kind=record.kind,
-                actor=record.actor,
-                subject=record.subject,
-                source=record.source,
-                commit=record.commit,
-                payload_json=chain.canonical_payload(record.payload),
-                prev_hash=record.prev_hash,
-            )
-        ).hexdigest()
+        computed = chain.record_hash(
+            seq=record.seq,
+            time=chain.format_time(record.time),
+            kind=record.kind,
+            actor=record.actor,
+            subject=record.subject,
+            source=record.source,
+            commit=record.commit,
+            payload_json=chain.canonical_payload(record.payload),
+            prev_hash=record.prev_hash,
+        )
         previous = self.store.get(seq - 1) if seq > 1 else None
         checkpoint = self.store.covering_checkpoint(seq)
         return {
