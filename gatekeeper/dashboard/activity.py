@@ -53,8 +53,8 @@ class Activity:
             self._counted_upto = max(self._counted_upto, head)
 
     def series(self, first: date, last: date) -> list[Series]:
-        """Each charted series, one count per day from `first` to `last` inclusive."""
-        self.refresh()
+        """Each charted series, one count per day from `first` to `last` inclusive, as of
+        the last `refresh`."""
         days = tuple(first + timedelta(days=n) for n in range((last - first).days + 1))
         with self._lock:
             totals = dict(self._totals)
@@ -71,8 +71,7 @@ class Activity:
         ]
 
     def kinds(self, first: date, last: date) -> Counter[str]:
-        """Records per kind between two days inclusive."""
-        self.refresh()
+        """Records per kind between two days inclusive, as of the last `refresh`."""
         low, high = first.isoformat(), last.isoformat()
         with self._lock:
             found: Counter[str] = Counter()

@@ -13,7 +13,6 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
-from gatekeeper.audit import chain
 from gatekeeper.audit.events import Record
 from gatekeeper.dashboard import evidence
 from gatekeeper.dashboard.activity import Activity
@@ -151,6 +150,7 @@ def overview(request: Request, days: int = _PERIOD_DAYS) -> HTMLResponse:
     last = datetime.now(UTC).date()
     first = last - timedelta(days=days - 1)
     activity: Activity = request.app.state.activity
+    activity.refresh()
     series = activity.series(first, last)
     kinds = activity.kinds(first, last)
     sources = parts.queries.sources()
@@ -386,4 +386,3 @@ def _duration(seconds: float | None) -> str:
 
 environment.filters["day"] = _iso_day
 environment.filters["duration"] = _duration
-environment.globals["format_time"] = chain.format_time
