@@ -48,9 +48,15 @@ def digest(filters: Filters) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def parse_filters(params: Mapping[str, str], *, allowed: tuple[str, ...] = FILTER_NAMES) -> Filters:
-    """Filters from query parameters; an unknown name or a bad value is a `BadRequest`."""
-    unknown = sorted(set(params) - set(allowed) - set(_PAGING) - {"format", "n", "seed"})
+def parse_filters(
+    params: Mapping[str, str],
+    *,
+    allowed: tuple[str, ...] = FILTER_NAMES,
+    also: tuple[str, ...] = (),
+) -> Filters:
+    """Filters from query parameters; an unknown name or a bad value is a `BadRequest`.
+    `also` names the endpoint's own parameters that are not filters (`format`, `n`)."""
+    unknown = sorted(set(params) - set(allowed) - set(_PAGING) - set(also))
     if unknown:
         raise BadRequest(
             f"unknown filter {unknown[0]!r}; this endpoint takes: {', '.join(allowed)}"

@@ -76,6 +76,7 @@ def test_pages_follow_cursors_to_the_end_and_state_their_filters(dashboard: Dash
     ("query", "message"),
     [
         ("colour=red", "unknown filter 'colour'"),
+        ("n=5", "unknown filter 'n'"),
         ("since=yesterday", "since: 'yesterday' is not an ISO 8601 date or time"),
         ("since=2026-02-01&until=2026-01-01", "until: --until must be after --since"),
         ("source=nope", "unknown source 'nope'; known sources: apps, infra"),

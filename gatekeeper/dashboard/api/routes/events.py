@@ -27,7 +27,7 @@ def list_events(
     accept: Annotated[str | None, Header()] = None,
 ) -> Any:
     query = dict(request.query_params)
-    filters = parse_filters(query, allowed=FILTER_NAMES)
+    filters = parse_filters(query, allowed=FILTER_NAMES, also=("format",))
     wanted = exports.wanted_format(accept, params.format)
     if wanted == "json":
         return page_of(parts, query, filters, record_json)

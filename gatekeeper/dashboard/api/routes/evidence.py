@@ -53,7 +53,7 @@ def sample_changes(
     request: Request, parts: Parts, _: Reader, params: Annotated[SampleParams, Query()]
 ) -> dict[str, Any]:
     query = dict(request.query_params)
-    filters = parse_filters(query, allowed=("since", "until", "source"))
+    filters = parse_filters(query, allowed=("since", "until", "source"), also=("n", "seed"))
     parts.queries.check(filters)
     size = _whole(query.get("n", "25"), "n", 1, 1000)
     chosen_seed = _whole(query.get("seed", "0"), "seed", 0, 2**63 - 1)
