@@ -59,6 +59,7 @@ OUTCOMES: dict[str, Outcome] = {
     "gatekeeper.audit.errors.WitnessConflict": FAILED,
     "gatekeeper.policy.errors.PolicyTestsFailed": FAILED,
     "gatekeeper.reconcile.errors.RollbackRefused": FAILED,
+    "gatekeeper.provenance.errors.HistoryRewritten": FAILED,
     "gatekeeper.demo.errors.DemoFailed": FAILED,
     "gatekeeper.report.errors.ReportNotVerified": FAILED,
     "gatekeeper.report.errors.SignatureInvalid": FAILED,

@@ -68,7 +68,10 @@ def verify(
     rev: Annotated[str, typer.Option("--rev", help="Target branch, tag or SHA.")] = "HEAD",
     since: Annotated[
         str | None,
-        typer.Option("--since", help="Last synced commit: only commits after it are checked."),
+        typer.Option(
+            "--since",
+            help="Last synced commit: only commits after it are checked; REV must descend from it.",
+        ),
     ] = None,
     output: TableOrJsonOption = TableOrJson.table,
 ) -> None:

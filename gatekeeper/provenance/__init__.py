@@ -1,6 +1,11 @@
 """Git provenance: every commit signed by a trusted key whose signer may change its paths."""
 
-from gatekeeper.provenance.errors import ProvenanceError, RepositoryError, TrustPolicyError
+from gatekeeper.provenance.errors import (
+    HistoryRewritten,
+    ProvenanceError,
+    RepositoryError,
+    TrustPolicyError,
+)
 from gatekeeper.provenance.policy import TrustPolicy, load_trust_policy, parse_trust_policy
 from gatekeeper.provenance.repository import CommitRecord, GitRepository
 from gatekeeper.provenance.verdicts import (
@@ -20,6 +25,7 @@ __all__ = [
     "CommitRecord",
     "CommitVerdict",
     "GitRepository",
+    "HistoryRewritten",
     "MatchedRule",
     "ProvenanceError",
     "RangeVerdict",

@@ -98,7 +98,18 @@ class GitRepository:
         sha: str = self._repo.git.rev_parse("--verify", "--end-of-options", rev)
         return sha
 
+    def has_object(self, sha: str) -> bool:
+        """Whether the object store holds the object `sha` (a full object name) names."""
+        try:
+            self._repo.git.cat_file("-e", sha)
+        except git_exc.GitCommandError as exc:
+            if exc.status == 1:
+                return False
+            raise RepositoryError(f"cannot look {sha} up: {_stderr(exc)}") from exc
+        return True
+
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        """Whether `descendant` is `ancestor` or descends from it."""
         try:
             self._repo.git.merge_base("--is-ancestor", ancestor, descendant)
         except git_exc.GitCommandError as exc:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from gatekeeper.provenance.errors import ProvenanceError, RepositoryError
+from gatekeeper.provenance.errors import HistoryRewritten, ProvenanceError, RepositoryError
 from gatekeeper.provenance.objects import SignedObject
 from gatekeeper.provenance.policy import Rule, TrustPolicy
 from gatekeeper.provenance.repository import CommitRecord, GitRepository
@@ -119,17 +120,40 @@ def verify_range(
     Head mode checks only the target commit, whose signer must then be allowed on every path
     changed since `since` (every path of its tree on a first sync). When `target` names an
     annotated tag, the tag's own signature must be trusted as well.
+
+    History only moves forward: when `target` is not `since` and does not descend from it
+    (a force-push, a branch moved back, an unrelated history), or `since` is a full commit
+    name the repository no longer has, there is no range to verify and `HistoryRewritten`
+    is raised.
     """
     repo.require_full_history()
     head = repo.resolve(target)
+    base = forward_base(repo, since, head) if since else None
     tag_sha = repo.annotated_tag(target)
     tag = verify_tag(repo, policy, tag_sha) if tag_sha else None
-    base = repo.resolve(since) if since else None
     if policy.mode == "head":
         commits = _verify_head(repo, policy, head, base)
     else:
         commits = _verify_strict(repo, policy, head, _exclusions(repo, policy, head, base))
     return RangeVerdict(target=head, since=base, mode=policy.mode, commits=commits, tag=tag)
+
+
+# A full SHA-1 or SHA-256 object name: naming one the repository lacks is not a typo.
+_FULL_NAME = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
+
+
+def forward_base(repo: GitRepository, since: str, head: str) -> str:
+    """The commit `since` names, provided `head` is it or descends from it.
+
+    A full object name the repository does not hold is a commit that history lost (rewritten,
+    then collected); a shorter name that resolves to nothing stays a `RepositoryError`.
+    """
+    if _FULL_NAME.fullmatch(since) and not repo.has_object(since):
+        raise HistoryRewritten(since=since.lower(), target=head, missing=True)
+    base = repo.resolve(since)
+    if not repo.is_ancestor(base, head):
+        raise HistoryRewritten(since=base, target=head)
+    return base
 
 
 def _verify_strict(
