@@ -4,14 +4,15 @@ Pure decisions on the source's state as the audit log tells it (`history.SourceS
 commit Git names now. A pass has one `Purpose`, a value: `Sync` follows Git, `Rollback`
 carries everything about a rollback (where to, from where, who asked and why). A commit that
 passed its gates before skips them by name, with the reason recorded (`resync_skips`,
-`rollback_skip`).
+`rollback_skip`). History only moves forward: a head that does not descend from the synced
+commit is refused (`rewritten`), and only a `Rollback` goes back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from gatekeeper.audit.events import Record
 from gatekeeper.kube.contract import VerifiedCommit
@@ -98,6 +99,35 @@ def policies_changed(rejection: Record, policy_set_version: str) -> bool:
     if not any(reason.get("kind") == "policy" for reason in reasons):
         return False
     return bool(rejection.payload.get("policy_set_version") != policy_set_version)
+
+
+HISTORY_REWRITTEN: Final = "history_rewritten"
+
+
+def rewritten(*, synced: str, head: str, missing: bool) -> dict[str, Any]:
+    """Why a pass refuses a head that does not descend from the synced commit (a force-push,
+    a branch moved back, an unrelated history): Git's history only moves forward, and the
+    way back to an earlier commit is `gatekeeper rollback`. `missing`: the synced commit is
+    not in the repository any more at all."""
+    if missing:
+        why = f"the synced commit {synced[:12]} is no longer in the repository"
+        kept = "its objects stay as they are, but its drift cannot be watched"
+    else:
+        why = f"{head[:12]} does not descend from the synced commit {synced[:12]}"
+        kept = "the source stays at it"
+    return {
+        "kind": HISTORY_REWRITTEN,
+        "commit": head,
+        "synced": synced,
+        "missing": missing,
+        "message": f"history rewritten: {why}; {kept} (only `gatekeeper rollback` goes back)",
+    }
+
+
+def synced_lost(reasons: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a rejection says the synced commit is gone from the repository, so that it
+    cannot be rendered again to compare with the cluster."""
+    return any(r.get("kind") == HISTORY_REWRITTEN and r.get("missing") for r in reasons)
 
 
 def resync_skips(state: SourceState) -> tuple[SkipProvenance, SkipPolicies]:

@@ -26,6 +26,7 @@ from gatekeeper.kube.contract import DesiredObject, VerifiedCommit
 from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.policy.policyset import PolicySet, policy_set_version
 from gatekeeper.policy.watch import PolicyWatcher
+from gatekeeper.provenance.errors import HistoryRewritten
 from gatekeeper.reconcile import core, healthcheck, intent, results, witnesses
 from gatekeeper.reconcile import state as state_mod
 from gatekeeper.reconcile.applier import Applier, KubePort
@@ -256,7 +257,7 @@ class Reconciler:
         elif isinstance(target, intent.Recall):
             reasons = target.reasons
         if desired is None:
-            if state.synced_commit is None:
+            if state.synced_commit is None or intent.synced_lost(reasons):
                 return results.rejected(name, target.commit, reasons, kept=None)
             desired = self._prepare_synced(source, state)
         result = self._converge(source, desired, state=state, purpose=intent.Sync())
@@ -273,7 +274,11 @@ class Reconciler:
         return self._policy_versions[1]
 
     def _prepare_new(self, source: SourceSettings, target: intent.Check) -> Desired:
-        verdict = self._git[source.name].verify(since=target.since, target=target.commit)
+        try:
+            verdict = self._git[source.name].verify(since=target.since, target=target.commit)
+        except HistoryRewritten as exc:
+            found = intent.rewritten(synced=exc.since, head=target.commit, missing=exc.missing)
+            raise Rejected([found]) from exc
         desired = self._gates(source).prepare(target.commit, provenance=verdict)
         self._ledger.record_commit(
             source.name,

@@ -27,6 +27,7 @@ from gatekeeper.kube.errors import KubeError, UnknownKind
 from gatekeeper.kube.objects import ObjectKey, ResourceType
 from gatekeeper.policy.decision import Decision, Message
 from gatekeeper.policy.policyset import PolicySet
+from gatekeeper.provenance.errors import HistoryRewritten
 from gatekeeper.provenance.verdicts import (
     CommitVerdict,
     MatchedRule,
@@ -113,11 +114,15 @@ class MemoryGit:
         return self.head
 
     def verify(self, *, since: str | None, target: str) -> RangeVerdict:
+        if since is not None and since not in self._commits:
+            raise HistoryRewritten(since=since, target=target, missing=True)
         commits: list[CommitVerdict] = []
         sha: str | None = target
         while sha is not None and sha != since:
             commits.append(self._judge(self._commits[sha]))
             sha = self._commits[sha].parent
+        if since is not None and sha != since:  # as git: the target does not descend from it
+            raise HistoryRewritten(since=since, target=target)
         return RangeVerdict(
             target=target, since=since, mode="strict", commits=tuple(reversed(commits))
         )
