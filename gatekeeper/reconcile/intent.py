@@ -10,7 +10,7 @@ commit is refused (`rewritten`), and only a `Rollback` goes back.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -122,12 +122,6 @@ def rewritten(*, synced: str, head: str, missing: bool) -> dict[str, Any]:
         "missing": missing,
         "message": f"history rewritten: {why}; {kept} (only `gatekeeper rollback` goes back)",
     }
-
-
-def synced_lost(reasons: Sequence[Mapping[str, Any]]) -> bool:
-    """Whether a rejection says the synced commit is gone from the repository, so that it
-    cannot be rendered again to compare with the cluster."""
-    return any(r.get("kind") == HISTORY_REWRITTEN and r.get("missing") for r in reasons)
 
 
 def resync_skips(state: SourceState) -> tuple[SkipProvenance, SkipPolicies]:

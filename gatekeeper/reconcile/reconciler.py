@@ -257,13 +257,24 @@ class Reconciler:
         elif isinstance(target, intent.Recall):
             reasons = target.reasons
         if desired is None:
-            if state.synced_commit is None or intent.synced_lost(reasons):
+            if state.synced_commit is None or (reasons and self._lost(name, state.synced_commit)):
                 return results.rejected(name, target.commit, reasons, kept=None)
             desired = self._prepare_synced(source, state)
         result = self._converge(source, desired, state=state, purpose=intent.Sync())
         if reasons:
             return results.rejected(name, target.commit, reasons, kept=result)
         return result
+
+    def _lost(self, name: str, commit: str) -> bool:
+        """Whether the source's mirror lacks `commit`: after a force-push a fresh mirror never
+        gets the synced commit, and a collected repository loses it. It cannot be rendered
+        again then, so its drift is not watched (the rejection says why)."""
+        try:
+            self._git[name].resolve(commit)
+        except ReconcileError:
+            log.warning("%s: the synced commit %s is not in the repository", name, commit[:12])
+            return True
+        return False
 
     def _policy_version(self) -> str:
         return self._version_of(self._engine.policy_set)
