@@ -141,3 +141,22 @@ def test_a_branch_that_moves_forward_after_a_refusal_syncs_the_whole_range(world
     assert (result.outcome, result.commit) == ("applied", fourth)
     assert managed(world.cluster) == ["a", "b", "c", "d"]
     assert world.store.of(events.SYNC_APPLIED)[-1].payload["since"] == third
+
+
+def test_moving_the_branch_forward_again_past_a_rollback_verifies_the_commits_after_it(
+    world: World,
+) -> None:
+    first, second, third = _three_commits(world)
+    world.git.move_head(first)
+    reconciler = world.reconciler()
+    reconciler.reconcile(SOURCE)
+    reconciler.rollback(SOURCE, to=first, reason="INC-8", requested_by="alice")
+    world.git.move_head(third)
+
+    result = world.reconciler().reconcile(SOURCE)
+
+    assert (result.outcome, result.commit) == ("applied", third)
+    assert managed(world.cluster) == ["a", "b", "c"]
+    applied = world.store.of(events.SYNC_APPLIED)[-1]
+    assert applied.payload["since"] == first
+    assert [c["sha"] for c in applied.payload["commits"]] == [second, third]
