@@ -128,7 +128,9 @@ def test_malformed_reviews_get_400_with_a_message(
     assert expected in answer.json()["message"]
 
 
-def test_a_review_with_missing_fields_gets_400_naming_them(client: AsgiClient) -> None:
+def test_a_review_without_a_uid_gets_400_and_one_with_a_uid_a_refusal(
+    client: AsgiClient, store: AuditStore
+) -> None:
     review = _review(request("UPDATE", obj=CONFIG_MAP, old=CONFIG_MAP))
     del review["request"]["uid"]
     review["request"]["oldObject"] = None
@@ -137,8 +139,14 @@ def test_a_review_with_missing_fields_gets_400_naming_them(client: AsgiClient) -
     assert "request.uid is missing" in answer.json()["message"]
     review["request"]["uid"] = "x"
     answer = client.post("/validate", json=review)
-    assert answer.status_code == 400
-    assert "oldObject is required for UPDATE" in answer.json()["message"]
+    assert answer.status_code == 200
+    response = answer.json()["response"]
+    assert response["uid"] == "x" and response["allowed"] is False
+    assert response["status"]["code"] == 400
+    assert "oldObject is required for UPDATE" in response["status"]["message"]
+    assert store.query(limit=10).records == []  # nothing was decided, nothing recorded
+    metrics = client.get("/metrics").text
+    assert 'gatekeeper_admission_bad_requests_total{reason="malformed"} 2.0' in metrics
 
 
 def test_a_body_over_the_limit_gets_400(client: AsgiClient) -> None:
