@@ -304,3 +304,30 @@ def test_readiness_fails_when_the_database_was_never_migrated(tmp_path: Path) ->
     store.close()
     assert ready.status_code == 503
     assert "gatekeeper db upgrade" in ready.json()["reason"]
+
+
+class _CrashingPolicies(MemoryPolicies):
+    def evaluate(self, request: AdmissionRequest, provenance: ProvenanceFacts) -> PolicyOutcome:
+        raise RuntimeError("engine crashed")
+
+
+def test_a_failure_of_the_fallback_itself_is_refused_not_a_500(
+    store: AuditStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gatekeeper.admission import decision
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("fallback broken")
+
+    monkeypatch.setattr(decision, "undecided", failing)
+    app = create_app(_settings(), store=store, policies=_CrashingPolicies())
+    with AsgiClient(app) as client:
+        answer = client.post("/validate", json=_review(request("CREATE", obj=CONFIG_MAP)))
+        metrics = client.get("/metrics").text
+    assert answer.status_code == 200
+    response = answer.json()["response"]
+    assert response["uid"] == "705ab4f5-6393-11e8-b7cc-42010a800002"
+    assert response["allowed"] is False
+    assert response["status"]["code"] == 500
+    assert "the webhook failed on this request (KeyError)" in response["status"]["message"]
+    assert 'gatekeeper_admission_failures_total{cause="error"} 2.0' in metrics

@@ -214,3 +214,17 @@ def test_a_delete_with_neither_object_nor_old_object_is_refused_when_guarded(
     bare["namespace"] = "elsewhere"
     unguarded = review(bare, settings=SETTINGS, ledger=MemoryLedger(), policies=MemoryPolicies())
     assert unguarded.allowed and unguarded.reasons == ("namespace elsewhere is not guarded",)
+
+
+@pytest.mark.parametrize("metadata", [["web"], "web", {"labels": "x"}])
+def test_the_fallback_answer_never_fails_on_an_object_it_cannot_read(metadata: Any) -> None:
+    # The parser refuses such objects; should one get through, the fallback that answers a
+    # failed decision must not fail on it again: it refuses, as for a managed object.
+    lenient = AdmissionSettings(reconciler_identity=RECONCILER, fail_closed=False)
+    bare = request("UPDATE", obj=OLD, old=OLD)
+    broken = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata}
+    bare.update(object=broken, oldObject=broken)
+    verdict = undecided(bare, settings=lenient, cause="the decision failed")
+    assert not verdict.allowed and verdict.managed
+    assert verdict.subject == "apps/Deployment/shop/web"
+    assert "the decision failed" in verdict.message
