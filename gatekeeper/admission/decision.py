@@ -1,8 +1,9 @@
 """The admission decision of DESIGN section 5: a function from an AdmissionRequest to a Verdict.
 
-Order of the checks: exemptions, unguarded namespaces, then the Git requirement (the
-reconciler-identity rule for managed objects, forgery of provenance by anyone else, creation of
-guarded kinds), then the Rego policies. Break-glass lifts only the Git requirement.
+Order of the checks: a change of provenance metadata through a subresource, exemptions,
+unguarded namespaces, then the Git requirement (the reconciler-identity rule for managed
+objects, forgery of provenance by anyone else, creation of guarded kinds), then the Rego
+policies. Break-glass lifts only the Git requirement.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.settings import AdmissionSettings
 
 _MARKS = (contract.MANAGED_LABEL, *contract.PROVENANCE_ANNOTATIONS)
+# What no subresource may change: the marks and the break-glass annotation.
+_SUBRESOURCE_ANNOTATIONS = (*contract.PROVENANCE_ANNOTATIONS, contract.BREAK_GLASS_ANNOTATION)
+_NONE: Mapping[str, Any] = {}
 _SHOWN_DIFFERENCES = 5
 
 
@@ -53,12 +57,23 @@ def review(
     """Decide one admission request. Reads the ledger and runs the policies; writes nothing."""
     context = _Context(request, settings, ledger, policies, object_key(request))
     base = Verdict(subject=str(context.key), policy_version=policies.version)
+    if request["subResource"] and request["operation"] in ("CREATE", "UPDATE"):
+        # Controllers write status all the time: compare only the few marks, allocating nothing.
+        changed = _changed_mark(request["object"], request["oldObject"])
+        if changed:
+            return _subresource_change(context, base, changed)
     exemption = _exemption(request, settings)
     if exemption:
         return replace(base, reasons=(exemption,))
     if request["operation"] == "CONNECT":
         return replace(base, reasons=("CONNECT requests are not reviewed",))
     new, old = request["object"], request["oldObject"]
+    if request["operation"] == "DELETE" and new is None and old is None:
+        reason = (
+            "the request carries no oldObject, so whether the object is managed from Git "
+            "cannot be told"
+        )
+        return _deny(context, base, reason)
     managed = contract.is_managed(new) or contract.is_managed(old)
     base = replace(base, managed=managed)
     if request["userInfo"]["username"] == settings.reconciler_identity:
@@ -71,6 +86,10 @@ def object_key(request: AdmissionRequest) -> ObjectKey:
     obj = request["object"] or request["oldObject"]
     if obj:
         return ObjectKey.of(obj, default_namespace=request["namespace"])
+    return _request_key(request)
+
+
+def _request_key(request: AdmissionRequest) -> ObjectKey:
     return ObjectKey(
         api_group=request["kind"]["group"],
         kind=request["kind"]["kind"],
@@ -79,11 +98,15 @@ def object_key(request: AdmissionRequest) -> ObjectKey:
     )
 
 
-def _exemption(request: AdmissionRequest, settings: AdmissionSettings) -> str:
-    """Why the request is exempt, or "" when it is not."""
+def _exemption(
+    request: AdmissionRequest, settings: AdmissionSettings, *, subresources: bool = True
+) -> str:
+    """Why the request is exempt, or "" when it is not; `subresources=False` leaves
+    `exempt_subresources` out."""
     user = request["userInfo"]
-    if request["subResource"] and _matches(request["subResource"], settings.exempt_subresources):
-        return f"subresource {request['subResource']} is exempt"
+    sub = request["subResource"]
+    if subresources and sub and _matches(sub, settings.exempt_subresources):
+        return f"subresource {sub} is exempt"
     namespace = request["namespace"]
     if namespace and _matches(namespace, settings.exempt_namespaces):
         return f"namespace {namespace} is exempt"
@@ -95,6 +118,46 @@ def _exemption(request: AdmissionRequest, settings: AdmissionSettings) -> str:
     if not _matches(namespace, settings.guarded_namespaces):
         return f"namespace {namespace or '(cluster scope)'} is not guarded"
     return ""
+
+
+def _changed_mark(new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> str:
+    """The first provenance label or annotation (break-glass included) that differs between
+    the two objects, or "" when none does."""
+    new_labels, new_annotations = _labels_and_annotations(new)
+    old_labels, old_annotations = _labels_and_annotations(old)
+    if new_labels.get(contract.MANAGED_LABEL) != old_labels.get(contract.MANAGED_LABEL):
+        return contract.MANAGED_LABEL
+    for key in _SUBRESOURCE_ANNOTATIONS:
+        if new_annotations.get(key) != old_annotations.get(key):
+            return key
+    return ""
+
+
+def _labels_and_annotations(
+    obj: Mapping[str, Any] | None,
+) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    metadata = obj.get("metadata") if obj else None
+    if not metadata:
+        return _NONE, _NONE
+    return metadata.get("labels") or _NONE, metadata.get("annotations") or _NONE
+
+
+def _subresource_change(context: _Context, base: Verdict, changed: str) -> Verdict:
+    """A subresource request that changes `changed`: refused, whoever asks, unless the
+    namespace, user or group is exempt or the namespace is not guarded."""
+    request = context.request
+    exemption = _exemption(request, context.settings, subresources=False)
+    if exemption:
+        return replace(base, reasons=(exemption,))
+    base = replace(
+        base,
+        managed=contract.is_managed(request["object"]) or contract.is_managed(request["oldObject"]),
+    )
+    reason = (
+        f"the provenance metadata {changed} cannot be set, changed or removed through the "
+        f"{request['subResource']} subresource, by anyone"
+    )
+    return _deny(context, base, reason)
 
 
 def _from_reconciler(context: _Context, base: Verdict, *, managed: bool) -> Verdict:
@@ -286,8 +349,14 @@ def undecided(request: AdmissionRequest, *, settings: AdmissionSettings, cause: 
     Exempt requests stay allowed; managed objects are refused (fail closed); the others
     follow `admission.failClosed`.
     """
-    key = object_key(request)
-    managed = contract.is_managed(request["object"]) or contract.is_managed(request["oldObject"])
+    new, old = request["object"], request["oldObject"]
+    try:
+        key = object_key(request)
+        managed = contract.is_managed(new) or contract.is_managed(old)
+    except Exception:  # what failed may be this very reading: fall back to the request
+        key, managed = _request_key(request), True
+    if new is None and old is None and request["operation"] == "DELETE":
+        managed = True  # cannot be told: as if it were
     base = Verdict(subject=str(key), managed=managed)
     exemption = _exemption(request, settings)
     if exemption:

@@ -15,3 +15,14 @@ class BadReview(AdmissionError):
 
 class BodyTooLarge(BadReview):
     """The request body is larger than `server.maxBodyBytes`."""
+
+
+class MalformedRequest(AdmissionError):
+    """The AdmissionReview has a usable envelope but its request is not well formed.
+
+    It is answered with a refusal for `uid` (HTTP 200), never decided or recorded.
+    """
+
+    def __init__(self, uid: str, message: str) -> None:
+        super().__init__(message)
+        self.uid = uid

@@ -12,6 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
 from gatekeeper.admission import decision, wire
+from gatekeeper.admission.errors import MalformedRequest
 from gatekeeper.admission.metrics import AdmissionMetrics
 from gatekeeper.admission.ports import LedgerPort, PolicyPort
 from gatekeeper.admission.verdict import Verdict
@@ -81,7 +82,7 @@ class AdmissionService:
     `admission.decisionTimeout` is answered by `decision.undecided` (a policy engine cannot be
     interrupted; its late result is dropped); the same deadline bounds the wait for the
     audit store's locks, and `GRACE` the commit after them, so that the answer given is the
-    one recorded. Only a malformed body raises (`BadReview`).
+    one recorded. Only a body without a usable envelope raises (`BadReview`).
     """
 
     def __init__(
@@ -107,8 +108,24 @@ class AdmissionService:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     async def answer(self, body: bytes) -> wire.AdmissionReview:
+        """The answer to one review body; raises `BadReview` only when there is no uid to
+        answer. A malformed request is refused, and so is one whose handling fails."""
         started = time.perf_counter()
-        request = wire.parse_review(body)
+        try:
+            request = wire.parse_review(body)
+        except MalformedRequest as exc:
+            self._metrics.bad_requests.labels(reason="malformed").inc()
+            return wire.review_of(wire.refusal(exc.uid, str(exc)))
+        try:
+            return await self._answer(request, started)
+        except Exception as exc:  # a failure of this code itself must not become a 500
+            self._metrics.failures.labels(cause="error").inc()
+            log.exception("admission request %s could not be answered", request["uid"])
+            message = f"the webhook failed on this request ({type(exc).__name__}); refused"
+            refused = wire.refusal(request["uid"], message, code=500, reason="InternalError")
+            return wire.review_of(refused)
+
+    async def _answer(self, request: wire.AdmissionRequest, started: float) -> wire.AdmissionReview:
         deadline = started + self._settings.decision_timeout
         claim = _Claim()
         loop = asyncio.get_running_loop()

@@ -1,4 +1,12 @@
-"""AdmissionReview v1 on the wire: TypedDicts inside, a pydantic parser at the HTTP edge."""
+"""AdmissionReview v1 on the wire: TypedDicts inside, a pydantic parser at the HTTP edge.
+
+A body is parsed in two steps. Without a usable envelope (JSON, `apiVersion`, `kind`, a
+`request.uid`) there is nobody to answer: `BadReview`, HTTP 400. Anything wrong below it (a
+field of the wrong type, an object whose `metadata`, `labels` or `annotations` is not a
+mapping) is `MalformedRequest`, which carries the uid, so that it is answered with a refusal
+the API server understands. The decision then only meets objects whose metadata has the
+shape Kubernetes gives it.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +14,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gatekeeper.admission.errors import BadReview
+from gatekeeper.admission.errors import BadReview, MalformedRequest
 
 API_VERSION = "admission.k8s.io/v1"
 Operation = Literal["CREATE", "UPDATE", "DELETE", "CONNECT"]
@@ -106,17 +114,37 @@ class _Review(_Model):
     request: _Request
 
 
+class _Uid(_Model):
+    uid: str = Field(min_length=1, max_length=256)
+
+
+class _Envelope(_Model):
+    """What a review needs to be answered at all."""
+
+    apiVersion: Literal["admission.k8s.io/v1"]
+    kind: Literal["AdmissionReview"]
+    request: _Uid
+
+
 def parse_review(body: bytes) -> AdmissionRequest:
-    """The request of an AdmissionReview v1 body; raises `BadReview` saying what is wrong."""
+    """The request of an AdmissionReview v1 body.
+
+    Raises `BadReview` when the envelope is unusable and `MalformedRequest` (with the uid)
+    when the request inside it is not well formed, each saying what is wrong.
+    """
     try:
         review = _Review.model_validate_json(body)
     except ValidationError as exc:
-        raise BadReview(_describe(exc)) from exc
+        problem = _describe(exc)
+        try:  # only on this error path: is there a uid to answer?
+            envelope = _Envelope.model_validate_json(body)
+        except ValidationError:
+            raise BadReview(problem) from exc
+        raise MalformedRequest(envelope.request.uid, problem) from exc
     request = review.request
-    if request.operation in ("CREATE", "UPDATE") and request.object is None:
-        raise BadReview(f"request.object is required for {request.operation}")
-    if request.operation == "UPDATE" and request.oldObject is None:
-        raise BadReview("request.oldObject is required for UPDATE")
+    problem = _request_problem(request)
+    if problem:
+        raise MalformedRequest(request.uid, f"malformed AdmissionReview v1: {problem}")
     return {
         "uid": request.uid,
         "kind": {
@@ -143,6 +171,65 @@ def parse_review(body: bytes) -> AdmissionRequest:
 def review_of(response: AdmissionResponse) -> AdmissionReview:
     """The AdmissionReview v1 envelope the API server expects back."""
     return {"apiVersion": API_VERSION, "kind": "AdmissionReview", "response": response}
+
+
+def refusal(
+    uid: str, message: str, *, code: int = 400, reason: str = "BadRequest"
+) -> AdmissionResponse:
+    """The answer to a request that was not decided: malformed (400) or failed (500)."""
+    return {
+        "uid": uid,
+        "allowed": False,
+        "status": {"code": code, "reason": reason, "message": message},
+    }
+
+
+def _request_problem(request: _Request) -> str:
+    """What is wrong with a request that parsed, or "": objects the operation needs, and the
+    shape of their metadata, which the decision reads."""
+    if request.operation in ("CREATE", "UPDATE") and request.object is None:
+        return f"request.object is required for {request.operation}"
+    if request.operation == "UPDATE" and request.oldObject is None:
+        return "request.oldObject is required for UPDATE"
+    for where, obj in (
+        ("request.object", request.object),
+        ("request.oldObject", request.oldObject),
+    ):
+        if obj is not None:
+            problem = _object_problem(where, obj)
+            if problem:
+                return problem
+    return ""
+
+
+def _object_problem(where: str, obj: dict[str, Any]) -> str:
+    for field in ("apiVersion", "kind"):
+        if not isinstance(obj.get(field, ""), str):
+            return f"{where}.{field} must be a string"
+    metadata = obj.get("metadata")
+    if metadata is None:
+        return ""
+    if not isinstance(metadata, dict):
+        return f"{where}.metadata must be a mapping"
+    for field in ("name", "namespace", "generateName"):
+        value = metadata.get(field)
+        if value is not None and not isinstance(value, str):
+            return f"{where}.metadata.{field} must be a string"
+    for field in ("labels", "annotations"):
+        values = metadata.get(field)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            return f"{where}.metadata.{field} must be a mapping of strings"
+        for key, value in values.items():
+            if not isinstance(value, str):
+                return f"{where}.metadata.{field}[{key[:64]!r}] must be a string"
+    references = metadata.get("ownerReferences")
+    if references is not None and not (
+        isinstance(references, list) and all(isinstance(r, dict) for r in references)
+    ):
+        return f"{where}.metadata.ownerReferences must be a list of mappings"
+    return ""
 
 
 def _describe(error: ValidationError) -> str:

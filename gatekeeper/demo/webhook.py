@@ -18,20 +18,22 @@ from gatekeeper.demo.manifests import DEMO_LABEL
 from gatekeeper.devcluster.pki import CertificateAuthority
 from gatekeeper.settings import Settings
 
-# What the webhook reviews: the kinds the demo's source manages inside its namespace.
+# What the webhook reviews: the kinds the demo's source manages inside its namespace, with
+# every subresource of theirs (`status`, `scale`, ...), through which provenance metadata
+# could otherwise be changed unseen.
 RULES: list[dict[str, Any]] = [
     {
         "apiGroups": ["apps"],
         "apiVersions": ["v1"],
         "operations": ["CREATE", "UPDATE", "DELETE"],
-        "resources": ["deployments"],
+        "resources": ["deployments", "deployments/*"],
         "scope": "Namespaced",
     },
     {
         "apiGroups": [""],
         "apiVersions": ["v1"],
         "operations": ["CREATE", "UPDATE", "DELETE"],
-        "resources": ["configmaps"],
+        "resources": ["configmaps", "configmaps/*"],
         "scope": "Namespaced",
     },
 ]

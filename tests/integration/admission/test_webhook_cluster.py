@@ -32,7 +32,12 @@ from gatekeeper.kube.contract import DesiredObject
 from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.settings import Settings
 from tests.fixtures.cluster import APPLY_PATCH
-from tests.fixtures.webhook import WebhookTLS, make_webhook_tls, register_webhook
+from tests.fixtures.webhook import (
+    WebhookTLS,
+    guarded_rules,
+    make_webhook_tls,
+    register_webhook,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow]
 
@@ -40,22 +45,8 @@ ROOT = Path(__file__).resolve().parents[3]
 SOURCE = "apps"
 COMMIT = "3f" * 20
 PATH = "apps/web/deployment.yaml"
-RULES = [
-    {
-        "apiGroups": ["apps"],
-        "apiVersions": ["v1"],
-        "operations": ["CREATE", "UPDATE", "DELETE"],
-        "resources": ["deployments"],
-        "scope": "Namespaced",
-    },
-    {
-        "apiGroups": [""],
-        "apiVersions": ["v1"],
-        "operations": ["CREATE", "UPDATE", "DELETE"],
-        "resources": ["configmaps"],
-        "scope": "Namespaced",
-    },
-]
+# Subresources too: provenance metadata must not change through `status` either.
+RULES = guarded_rules(("apps", "deployments"), ("", "configmaps"))
 
 
 def deployment(

@@ -128,7 +128,9 @@ def test_malformed_reviews_get_400_with_a_message(
     assert expected in answer.json()["message"]
 
 
-def test_a_review_with_missing_fields_gets_400_naming_them(client: AsgiClient) -> None:
+def test_a_review_without_a_uid_gets_400_and_one_with_a_uid_a_refusal(
+    client: AsgiClient, store: AuditStore
+) -> None:
     review = _review(request("UPDATE", obj=CONFIG_MAP, old=CONFIG_MAP))
     del review["request"]["uid"]
     review["request"]["oldObject"] = None
@@ -137,8 +139,14 @@ def test_a_review_with_missing_fields_gets_400_naming_them(client: AsgiClient) -
     assert "request.uid is missing" in answer.json()["message"]
     review["request"]["uid"] = "x"
     answer = client.post("/validate", json=review)
-    assert answer.status_code == 400
-    assert "oldObject is required for UPDATE" in answer.json()["message"]
+    assert answer.status_code == 200
+    response = answer.json()["response"]
+    assert response["uid"] == "x" and response["allowed"] is False
+    assert response["status"]["code"] == 400
+    assert "oldObject is required for UPDATE" in response["status"]["message"]
+    assert store.query(limit=10).records == []  # nothing was decided, nothing recorded
+    metrics = client.get("/metrics").text
+    assert 'gatekeeper_admission_bad_requests_total{reason="malformed"} 2.0' in metrics
 
 
 def test_a_body_over_the_limit_gets_400(client: AsgiClient) -> None:
@@ -296,3 +304,30 @@ def test_readiness_fails_when_the_database_was_never_migrated(tmp_path: Path) ->
     store.close()
     assert ready.status_code == 503
     assert "gatekeeper db upgrade" in ready.json()["reason"]
+
+
+class _CrashingPolicies(MemoryPolicies):
+    def evaluate(self, request: AdmissionRequest, provenance: ProvenanceFacts) -> PolicyOutcome:
+        raise RuntimeError("engine crashed")
+
+
+def test_a_failure_of_the_fallback_itself_is_refused_not_a_500(
+    store: AuditStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gatekeeper.admission import decision
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("fallback broken")
+
+    monkeypatch.setattr(decision, "undecided", failing)
+    app = create_app(_settings(), store=store, policies=_CrashingPolicies())
+    with AsgiClient(app) as client:
+        answer = client.post("/validate", json=_review(request("CREATE", obj=CONFIG_MAP)))
+        metrics = client.get("/metrics").text
+    assert answer.status_code == 200
+    response = answer.json()["response"]
+    assert response["uid"] == "705ab4f5-6393-11e8-b7cc-42010a800002"
+    assert response["allowed"] is False
+    assert response["status"]["code"] == 500
+    assert "the webhook failed on this request (KeyError)" in response["status"]["message"]
+    assert 'gatekeeper_admission_failures_total{cause="error"} 2.0' in metrics

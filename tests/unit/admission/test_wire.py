@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from gatekeeper.admission.errors import BadReview
-from gatekeeper.admission.wire import parse_review, review_of
+from gatekeeper.admission.errors import BadReview, MalformedRequest
+from gatekeeper.admission.wire import parse_review, refusal, review_of
 
 
 def _body(**request: Any) -> bytes:
@@ -41,18 +41,85 @@ def test_a_delete_needs_no_object_and_optional_fields_get_defaults() -> None:
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"operation": "PATCH"}, "request.operation"),
         ({"uid": ""}, "request.uid"),
-        ({"operation": "CREATE"}, "request.object is required for CREATE"),
-        ({"kind": {"version": "v1"}}, "request.kind.kind is missing"),
-        ({"userInfo": "alice"}, "request.userInfo"),
-        ({"dryRun": "maybe"}, "request.dryRun"),
+        ({"uid": 7}, "request.uid"),
+        ({"uid": "u" * 257}, "request.uid"),
     ],
 )
-def test_bad_requests_are_refused_naming_the_field(changes: dict[str, Any], expected: str) -> None:
+def test_a_request_without_a_usable_uid_is_a_bad_review(
+    changes: dict[str, Any], expected: str
+) -> None:
     with pytest.raises(BadReview) as error:
         parse_review(_body(**changes))
+    assert not isinstance(error.value, MalformedRequest)
     assert expected in str(error.value)
+
+
+OLD_META = {"apiVersion": "apps/v1", "kind": "Deployment"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"operation": "PATCH"}, "request.operation"),
+        ({"operation": "CREATE"}, "request.object is required for CREATE"),
+        ({"kind": {"version": "v1"}}, "request.kind.kind is missing"),
+        ({"kind": "Deployment"}, "request.kind"),
+        ({"resource": ["deployments"]}, "request.resource"),
+        ({"userInfo": "alice"}, "request.userInfo"),
+        ({"userInfo": {"username": "alice", "groups": [1]}}, "request.userInfo.groups.0"),
+        ({"dryRun": "maybe"}, "request.dryRun"),
+        ({"oldObject": [1, 2]}, "request.oldObject"),
+        ({"oldObject": {**OLD_META, "metadata": []}}, "request.oldObject.metadata must be"),
+        ({"oldObject": {**OLD_META, "metadata": "web"}}, "request.oldObject.metadata must be"),
+        ({"oldObject": {"apiVersion": 1}}, "request.oldObject.apiVersion must be a string"),
+        ({"oldObject": {"kind": ["Deployment"]}}, "request.oldObject.kind must be a string"),
+        ({"oldObject": {"metadata": {"name": 5}}}, "request.oldObject.metadata.name must be"),
+        (
+            {"oldObject": {"metadata": {"namespace": {}}}},
+            "request.oldObject.metadata.namespace must be",
+        ),
+        ({"oldObject": {"metadata": {"labels": "x"}}}, "metadata.labels must be a mapping"),
+        ({"oldObject": {"metadata": {"annotations": [1]}}}, "metadata.annotations must be"),
+        (
+            {"oldObject": {"metadata": {"labels": {"gatekeeper.dev/managed": True}}}},
+            "metadata.labels['gatekeeper.dev/managed'] must be a string",
+        ),
+        (
+            {"oldObject": {"metadata": {"annotations": {"a": None}}}},
+            "metadata.annotations['a'] must be a string",
+        ),
+        (
+            {"oldObject": {"metadata": {"ownerReferences": "me"}}},
+            "metadata.ownerReferences must be a list of mappings",
+        ),
+        (
+            {"operation": "CREATE", "object": {"metadata": {"labels": 1}}},
+            "request.object.metadata.labels",
+        ),
+    ],
+)
+def test_a_malformed_request_with_a_uid_is_refused_naming_the_field(
+    changes: dict[str, Any], expected: str
+) -> None:
+    with pytest.raises(MalformedRequest) as error:
+        parse_review(_body(**changes))
+    assert error.value.uid == "u-1"
+    assert expected in str(error.value)
+
+
+def test_null_metadata_labels_and_annotations_count_as_absent() -> None:
+    old = {**OLD_META, "metadata": {"name": "web", "labels": None, "annotations": None}}
+    assert parse_review(_body(oldObject=old))["oldObject"] == old
+    assert parse_review(_body(oldObject={**OLD_META, "metadata": None}))["oldObject"] is not None
+
+
+def test_a_refusal_names_the_uid_and_the_problem() -> None:
+    assert refusal("u-1", "request.kind is missing") == {
+        "uid": "u-1",
+        "allowed": False,
+        "status": {"code": 400, "reason": "BadRequest", "message": "request.kind is missing"},
+    }
 
 
 def test_the_answer_is_wrapped_in_an_admission_review_v1() -> None:
