@@ -22,7 +22,7 @@ from gatekeeper.audit.store import AuditStore
 from gatekeeper.devcluster.identities import BREAK_GLASS_GROUP, RECONCILER
 from gatekeeper.devcluster.pki import CertificateAuthority
 from gatekeeper.settings import Settings
-from tests.fixtures.cluster import Cluster
+from tests.fixtures.cluster import Cluster, webhook_client_authority
 from tests.integration.admission.test_client_auth import FORGED
 from tests.integration.admission.test_webhook_cluster import RULES, RunningWebhook, serving
 
@@ -101,11 +101,8 @@ def test_only_the_api_servers_reviews_are_decided_and_recorded(
     assert (decision.kind, decision.actor) == ("admission.allowed", "alice")
     before = webhook.store.head(), webhook.records()
 
-    assert cluster.webhook_client_ca is not None
-    plane_ca = CertificateAuthority(
-        cluster.webhook_client_ca.read_bytes(),
-        cluster.webhook_client_ca.with_name("webhook-client-ca.key").read_bytes(),
-    )
+    plane_ca = webhook_client_authority()
+    assert plane_ca is not None
     forged = {**FORGED, "request": {**FORGED["request"], "namespace": namespace}}  # type: ignore[dict-item]
     with _client(webhook, None) as anonymous:
         no_certificate = anonymous.post("/validate", json=forged)
