@@ -241,14 +241,41 @@ class AdmissionSettings(_Section):
 
 
 class ServerSettings(_Section):
-    host: str = "0.0.0.0"  # noqa: S104 - the webhook must be reachable from the API server
+    host: str = Field(
+        "127.0.0.1",
+        description="Address to listen on; 0.0.0.0 in a Pod, where the API server must reach it.",
+    )
     port: int = Field(8443, ge=1, le=65535)
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     max_body_bytes: int = Field(3 * 1024 * 1024, ge=1024)
     tls_reload_interval: Seconds = Field(
-        10.0, gt=0, description="Seconds between checks of the certificate files for changes."
+        10.0,
+        gt=0,
+        description="Seconds between checks of the certificate and client CA files for changes.",
     )
+    client_ca_file: Path | None = Field(
+        None,
+        description="PEM CA(s) the API server's client certificate must verify against; when "
+        "set, a review without such a certificate is refused and never recorded. Needs TLS.",
+    )
+    client_names: list[str] = Field(
+        default_factory=list,
+        description="Common names (CN) a client certificate may carry, e.g. kube-apiserver; "
+        "empty: any certificate clientCaFile verifies.",
+    )
+    request_timeout: Seconds = Field(
+        5.0,
+        gt=0,
+        description="Longest a client may take to send a request's headers or its body; a "
+        "stalled request is answered 408 and its connection closed.",
+    )
+
+    @model_validator(mode="after")
+    def _names_need_a_ca(self) -> ServerSettings:
+        if self.client_names and self.client_ca_file is None:
+            raise ValueError("clientNames needs clientCaFile")
+        return self
 
 
 class DashboardSettings(_Section):
@@ -511,6 +538,7 @@ def _with_absolute_paths(settings: Settings) -> Settings:
                 update={
                     "tls_cert_file": optional(server.tls_cert_file),
                     "tls_key_file": optional(server.tls_key_file),
+                    "client_ca_file": optional(server.client_ca_file),
                 }
             ),
             "dashboard": dashboard.model_copy(

@@ -11,6 +11,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from gatekeeper.admission.api.clientauth import ClientCertificateGate
+from gatekeeper.admission.api.deadline import RequestDeadline
 from gatekeeper.admission.api.deps import AppParts
 from gatekeeper.admission.api.routes import health, metrics, review
 from gatekeeper.admission.companions import Companions
@@ -100,6 +102,11 @@ def create_app(
     app.state.parts = parts
     app.state.tls_reloader = None
     app.add_middleware(review.ReviewEndpoint, parts=parts)
+    # Added last, so run first: the body's deadline, then, outermost, the client check.
+    server = settings.server
+    app.add_middleware(RequestDeadline, seconds=server.request_timeout, metrics=metrics_)
+    if server.client_ca_file is not None:
+        app.add_middleware(ClientCertificateGate, names=server.client_names, metrics=metrics_)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.add_exception_handler(RequestValidationError, _bad_request)

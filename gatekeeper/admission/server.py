@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,9 +16,9 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
+from gatekeeper.admission import tls, transport
 from gatekeeper.admission.api.deps import AppParts
 from gatekeeper.admission.errors import AdmissionError
-from gatekeeper.admission.tls import CertificateReloader
 from gatekeeper.errors import ConfigError
 
 
@@ -31,15 +32,29 @@ class Listen:
 
 
 def build_server(app: FastAPI, listen: Listen, *, log_level: str = "warning") -> uvicorn.Server:
-    """A uvicorn server for `app`; with TLS files, a reloader follows their changes."""
+    """A uvicorn server for `app`; with TLS files, a reloader follows their changes.
+
+    The client CA and the request deadline come from the app's own settings (`server`), so
+    that the handshake asks for the certificates the app's client check expects.
+    """
     if (listen.cert_file is None) != (listen.key_file is None):
         raise ConfigError("give both a TLS certificate file and a key file, or neither")
+    parts: AppParts = app.state.parts
+    server_settings = parts.settings.server
+    client_ca_file = server_settings.client_ca_file
+    if client_ca_file is not None and listen.cert_file is None:
+        raise ConfigError(
+            "server.clientCaFile is set but the webhook has no TLS certificate: client "
+            "certificates can only be checked over TLS (set tlsCertFile and tlsKeyFile)"
+        )
     config = uvicorn.Config(
         app,
         host=listen.host,
         port=listen.port,
         ssl_certfile=listen.cert_file,
         ssl_keyfile=listen.key_file,
+        http=transport.protocol_class(server_settings.request_timeout),
+        ws="none",
         log_level=log_level,
         # Logging is the caller's to configure (the CLI does); uvicorn must not replace it.
         log_config=None,
@@ -53,11 +68,18 @@ def build_server(app: FastAPI, listen: Listen, *, log_level: str = "warning") ->
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot load the TLS certificate or key: {exc}") from exc
     if config.ssl is not None and listen.cert_file and listen.key_file:
-        parts: AppParts = app.state.parts
-        app.state.tls_reloader = CertificateReloader(
+        if client_ca_file is not None:
+            try:
+                tls.load_client_ca(config.ssl, client_ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(
+                    f"cannot load server.clientCaFile {client_ca_file}: {exc}"
+                ) from exc
+        app.state.tls_reloader = tls.CertificateReloader(
             config.ssl,
             listen.cert_file,
             listen.key_file,
+            client_ca_file=client_ca_file,
             interval=listen.reload_interval,
             on_result=lambda result: parts.metrics.tls_reloads.labels(result=result).inc(),
         )

@@ -59,6 +59,14 @@ def serve(
     finally:
         probe.close()
     scheme = "https" if cert else "http"
+    if server_settings.client_ca_file is None:
+        logging.getLogger("gatekeeper.serve").warning(
+            "server.clientCaFile is not set: any client that reaches %s:%d can submit "
+            "admission reviews, which are decided and recorded as if the API server sent "
+            "them; set it to the CA of the API server's client certificate (docs/chart.md)",
+            listen.host,
+            listen.port,
+        )
 
     def make_server() -> uvicorn.Server:
         # The app owns its store and appender and closes them when the server stops.

@@ -135,9 +135,13 @@ class Scenario(DemoSession):
             2,
             "admission webhook",
             "The webhook serves over TLS on 127.0.0.1 with a certificate from a CA made here; "
-            "admin registers it (failurePolicy Fail) for the demo's namespace.",
+            "admin registers it (failurePolicy Fail) for the demo's namespace. It accepts "
+            "reviews only with the client certificate kube-apiserver shows webhooks.",
         )
-        self._webhook = DemoWebhook.start(self.settings(), self.directory / "webhook")
+        client_ca = self.cluster.webhook_client_ca if self.cluster is not None else None
+        self._webhook = DemoWebhook.start(
+            self.settings(), self.directory / "webhook", client_ca_file=client_ca
+        )
         name = self._webhook.register(self.api("admin"), namespace=self.namespace)
         n.ok(f"serving {self._webhook.url}; ValidatingWebhookConfiguration {name}")
 

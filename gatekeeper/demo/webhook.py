@@ -16,6 +16,7 @@ from gatekeeper.admission.app import create_app
 from gatekeeper.demo.errors import DemoFailed
 from gatekeeper.demo.manifests import DEMO_LABEL
 from gatekeeper.devcluster.pki import CertificateAuthority
+from gatekeeper.devcluster.webhookclient import CLIENT_NAME
 from gatekeeper.settings import Settings
 
 # What the webhook reviews: the kinds the demo's source manages inside its namespace, with
@@ -48,8 +49,12 @@ class DemoWebhook:
     name: str = ""
 
     @classmethod
-    def start(cls, settings: Settings, folder: Path) -> DemoWebhook:
-        """Make a CA and a serving certificate for IP:127.0.0.1, then serve the app."""
+    def start(
+        cls, settings: Settings, folder: Path, *, client_ca_file: Path | None = None
+    ) -> DemoWebhook:
+        """Make a CA and a serving certificate for IP:127.0.0.1, then serve the app; with
+        `client_ca_file` (the plane's webhook-client CA), only kube-apiserver's certificate
+        may submit reviews."""
         ca = CertificateAuthority.create("gatekeeper demo webhook CA")
         issued = ca.issue_server("127.0.0.1", ips=("127.0.0.1",), dns_names=())
         folder.mkdir(parents=True, exist_ok=True)
@@ -61,6 +66,11 @@ class DemoWebhook:
         listen = admission_server.Listen(
             host="127.0.0.1", port=0, cert_file=cert_file, key_file=key_file
         )
+        if client_ca_file is not None:
+            server = settings.server.model_copy(
+                update={"client_ca_file": client_ca_file, "client_names": [CLIENT_NAME]}
+            )
+            settings = settings.model_copy(update={"server": server})
         thread = admission_server.ServerThread(
             admission_server.build_server(create_app(settings), listen),
             admission_server.bind("127.0.0.1"),

@@ -75,12 +75,18 @@ class ClusterAccess:
 
     kubeconfigs: Mapping[str, Path]
     owned_state_dir: Path | None = None
+    # The CA of the client certificate the plane's kube-apiserver shows webhooks.
+    webhook_client_ca: Path | None = None
 
     @classmethod
     def start(cls, state_dir: Path, *, progress: Callable[[str], None]) -> ClusterAccess:
         """Start a plane of the demo's own in `state_dir` (building kube-apiserver if needed)."""
         started = plane.up(state_dir, progress=progress)
-        return cls({name: started.kubeconfig(name) for name in IDENTITIES}, state_dir)
+        return cls(
+            {name: started.kubeconfig(name) for name in IDENTITIES},
+            state_dir,
+            webhook_client_ca=started.webhook_client_ca_file,
+        )
 
     def api(self, user: str) -> client.ApiClient:
         try:

@@ -43,6 +43,25 @@ class Layout:
         return self.root / "pki"
 
     @property
+    def webhook_client_ca(self) -> Path:
+        """The CA of kube-apiserver's client certificate for webhooks (their clientCaFile)."""
+        return self.pki / "webhook-client-ca.crt"
+
+    @property
+    def webhook_client_ca_key(self) -> Path:
+        return self.pki / "webhook-client-ca.key"
+
+    @property
+    def webhook_client_kubeconfig(self) -> Path:
+        """The kubeconfig kube-apiserver calls webhooks with (its client certificate)."""
+        return self.root / "webhook-client.kubeconfig"
+
+    @property
+    def admission_config(self) -> Path:
+        """The AdmissionConfiguration given to `--admission-control-config-file`."""
+        return self.root / "admission-config.yaml"
+
+    @property
     def etcd_data(self) -> Path:
         return self.root / "etcd-data"
 

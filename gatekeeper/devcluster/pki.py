@@ -38,7 +38,7 @@ class KeyPair:
 
 @dataclass(frozen=True)
 class CertificateAuthority:
-    """A self-signed CA that issues server certificates for 127.0.0.1."""
+    """A self-signed CA that issues server certificates (for 127.0.0.1) and client ones."""
 
     cert_pem: bytes
     key_pem: bytes
@@ -84,15 +84,29 @@ class CertificateAuthority:
         dns_names: tuple[str, ...] = ("localhost",),
     ) -> KeyPair:
         """A server certificate whose SANs are the given IP addresses and DNS names."""
+        sans: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+        sans += [x509.DNSName(name) for name in dns_names]
+        return self._issue(
+            common_name, ExtendedKeyUsageOID.SERVER_AUTH, x509.SubjectAlternativeName(sans)
+        )
+
+    def issue_client(self, common_name: str) -> KeyPair:
+        """A client certificate (TLS client authentication) for the subject CN=`common_name`."""
+        return self._issue(common_name, ExtendedKeyUsageOID.CLIENT_AUTH, None)
+
+    def _issue(
+        self,
+        common_name: str,
+        usage: x509.ObjectIdentifier,
+        sans: x509.SubjectAlternativeName | None,
+    ) -> KeyPair:
         ca_cert = x509.load_pem_x509_certificate(self.cert_pem)
         ca_key = serialization.load_pem_private_key(self.key_pem, password=None)
         if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
             raise TypeError("the CA key must be an EC key")
         key = _new_key()
-        sans: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
-        sans += [x509.DNSName(name) for name in dns_names]
         now = datetime.datetime.now(datetime.UTC)
-        cert = (
+        builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
             .issuer_name(ca_cert.subject)
@@ -101,13 +115,14 @@ class CertificateAuthority:
             .not_valid_before(now - _BACKDATE)
             .not_valid_after(now + _VALIDITY)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+            .add_extension(x509.ExtendedKeyUsage([usage]), False)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
             )
-            .sign(ca_key, hashes.SHA256())
         )
+        if sans is not None:
+            builder = builder.add_extension(sans, critical=False)
+        cert = builder.sign(ca_key, hashes.SHA256())
         return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gatekeeper.devcluster import BinariesMissing, DevClusterError, processes
+from gatekeeper.devcluster import BinariesMissing, DevClusterError, processes, webhookclient
 from gatekeeper.devcluster import build as _build
 from gatekeeper.devcluster.binaries import (
     ETCD,
@@ -57,6 +57,11 @@ class ControlPlane:
     @property
     def ca_file(self) -> Path:
         return self.layout.pki / "ca.crt"
+
+    @property
+    def webhook_client_ca_file(self) -> Path:
+        """The CA of the client certificate kube-apiserver shows the webhooks it calls."""
+        return self.layout.webhook_client_ca
 
 
 # --- readiness -------------------------------------------------------------------------------
@@ -162,7 +167,10 @@ def read_state(layout: Layout) -> dict[str, Any] | None:
 def running(layout: Layout) -> ControlPlane | None:
     """The control plane of this state directory if both processes run and it answers."""
     state = read_state(layout)
+    # A plane started before it had a webhook-client CA does not count: it is started again.
     if state is None or not (layout.pki / "ca.crt").is_file():
+        return None
+    if not layout.webhook_client_ca.is_file():
         return None
     pids = {c: processes.running_pid(layout, c) for c in (ETCD, KUBE_APISERVER)}
     if any(pid is None for pid in pids.values()):
@@ -224,6 +232,7 @@ def _prepare(layout: Layout) -> dict[str, str]:
     write_private(layout.pki / "apiserver.key", serving.key_pem)
     write_private(layout.pki / "sa.pub", sa.cert_pem)
     write_private(layout.pki / "sa.key", sa.key_pem)
+    webhookclient.prepare(layout)
     tokens = new_tokens()
     write_private(layout.token_file, token_file(tokens))
     return tokens
@@ -289,6 +298,8 @@ def _start(
             # No controller-manager creates `default` service accounts, so Pods (which tests
             # create to write status on) would be refused by this admission plugin.
             "--disable-admission-plugins=ServiceAccount",
+            # Webhooks it calls get a client certificate (devcluster/webhookclient.py).
+            f"--admission-control-config-file={layout.admission_config}",
             "--allow-privileged=true",
             "--v=1",
         ],
@@ -315,6 +326,7 @@ def _start(
         "apiserver_port": api_port,
         "etcd_port": etcd_port,
         "etcd_peer_port": peer_port,
+        "webhook_client_ca": str(layout.webhook_client_ca),
         "binaries": {name: str(found.path) for name, found in binaries.items()},
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -393,6 +405,7 @@ def describe(state_dir: Path) -> dict[str, Any]:
         "server": state.get("server"),
         "components": components,
         "kubeconfigs": {name: str(layout.kubeconfig(name)) for name in IDENTITIES},
+        "webhook_client_ca": str(layout.webhook_client_ca),
         "binaries": state.get("binaries", {}),
         "started_at": state.get("started_at"),
     }

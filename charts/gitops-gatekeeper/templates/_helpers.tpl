@@ -141,3 +141,55 @@ configMap
   {{- toYaml (omit .Values.audit.witness.folder.volume "name") | nindent 2 }}
 {{- end -}}
 {{- end -}}
+
+{{/*
+Where the webhook's client CA comes from: "secret", "configMap", "inline" or "" (none, and
+then any client that reaches the webhook's port can submit reviews). One at most.
+*/}}
+{{- define "gatekeeper.clientCa" -}}
+{{- $auth := .Values.webhook.clientAuth -}}
+{{- $given := list -}}
+{{- if $auth.caSecret }}{{ $given = append $given "caSecret" }}{{ end -}}
+{{- if $auth.caConfigMap }}{{ $given = append $given "caConfigMap" }}{{ end -}}
+{{- if $auth.caPem }}{{ $given = append $given "caPem" }}{{ end -}}
+{{- if gt (len $given) 1 -}}
+{{- fail (printf "webhook.clientAuth: %s are all set, but the client CA comes from one of them" (join " and " $given)) -}}
+{{- end -}}
+{{- if and $auth.names (not $given) -}}
+{{- fail "webhook.clientAuth.names needs a client CA: set caSecret, caConfigMap or caPem" -}}
+{{- end -}}
+{{- if $auth.caPem -}}
+{{- if not (contains "-----BEGIN CERTIFICATE-----" $auth.caPem) -}}
+{{- fail "webhook.clientAuth.caPem is not a PEM certificate (-----BEGIN CERTIFICATE-----)" -}}
+{{- end -}}
+inline
+{{- else if $auth.caSecret -}}
+secret
+{{- else if $auth.caConfigMap -}}
+configMap
+{{- end -}}
+{{- end -}}
+
+{{- define "gatekeeper.clientCa.mountPath" -}}
+/etc/gatekeeper-client-ca
+{{- end -}}
+
+{{- define "gatekeeper.clientCa.volume" -}}
+{{- $source := include "gatekeeper.clientCa" . -}}
+{{- $items := list (dict "key" .Values.webhook.clientAuth.caKey "path" "ca.crt") -}}
+{{- if eq $source "secret" -}}
+- name: client-ca
+  secret:
+    secretName: {{ .Values.webhook.clientAuth.caSecret }}
+    items: {{ toYaml $items | nindent 6 }}
+{{- else if eq $source "configMap" -}}
+- name: client-ca
+  configMap:
+    name: {{ .Values.webhook.clientAuth.caConfigMap }}
+    items: {{ toYaml $items | nindent 6 }}
+{{- else if eq $source "inline" -}}
+- name: client-ca
+  configMap:
+    name: {{ include "gatekeeper.fullname" . }}-webhook-client-ca
+{{- end -}}
+{{- end -}}

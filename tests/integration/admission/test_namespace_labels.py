@@ -26,6 +26,7 @@ from gatekeeper.policy.evaluator import PolicyEvaluator
 from gatekeeper.policy.inputs import admission_input
 from gatekeeper.settings import Settings
 from tests.fixtures.cluster import NAMESPACE_LABEL, Cluster
+from tests.fixtures.webhook import api_server_context
 from tests.integration.admission.test_webhook_cluster import RunningWebhook, refused, serving
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow]
@@ -182,7 +183,8 @@ def test_a_namespace_the_webhook_has_not_seen_is_answered_as_configured(
         },
     }
 
-    answer = httpx.post(webhook.url(), content=json.dumps(review), verify=False).json()
+    context = api_server_context(webhook.tls)
+    answer = httpx.post(webhook.url(), content=json.dumps(review), verify=context).json()
 
     response = answer["response"]
     # failClosed is on by default: no silent pass for a constraint that could not be matched.

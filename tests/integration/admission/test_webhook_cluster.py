@@ -37,6 +37,7 @@ from tests.fixtures.webhook import (
     guarded_rules,
     make_webhook_tls,
     register_webhook,
+    with_client_auth,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow]
@@ -128,7 +129,9 @@ def serving(
         host="127.0.0.1", port=0, cert_file=tls.cert_file, key_file=tls.key_file
     )
     thread = admission_server.ServerThread(
-        admission_server.build_server(create_app(settings, store=store), listen),
+        admission_server.build_server(
+            create_app(with_client_auth(settings, tls), store=store), listen
+        ),
         admission_server.bind("127.0.0.1"),
     )
     thread.start()

@@ -19,6 +19,7 @@ from gatekeeper.audit.errors import WitnessConflict, WitnessError, WitnessUnavai
 from gatekeeper.audit.signing import Signer, checkpoint_message
 from gatekeeper.audit.store import Checkpoint
 from gatekeeper.dashboard.errors import Forbidden
+from gatekeeper.devcluster.pki import CertificateAuthority
 from gatekeeper.policy.engines import create_engine
 from gatekeeper.policy.evaluator import PolicyEvaluator
 from gatekeeper.policy.inputs import Provenance, sync_input
@@ -50,9 +51,22 @@ WITNESS_NAME = "gatekeeper-audit-witness"
 CONFIG_MAP_RULE = {"apiGroups": [""], "resources": ["configmaps"]}
 
 # Every optional object switched on: the Ingress, the migration Job (PostgreSQL) and with it
-# the witness's roles, bindings.
+# the witness's roles, bindings, the webhook's client CA given inline (a ConfigMap) and the
+# NetworkPolicy's sources.
 EVERYTHING: dict[str, Any] = {
     **POSTGRES,
+    "webhook": {
+        "clientAuth": {
+            "caPem": CertificateAuthority.create(
+                "kube-apiserver webhook-client CA"
+            ).cert_pem.decode(),
+            "names": ["kube-apiserver"],
+        }
+    },
+    "networkPolicy": {
+        "apiServer": [{"ipBlock": {"cidr": "10.0.0.0/24"}}],
+        "metrics": {"namespaceSelector": {"matchLabels": {"team": "monitoring"}}},
+    },
     "dashboard": {
         "tls": {"secretName": "gk-dashboard-tls"},
         "ingress": {
@@ -127,6 +141,7 @@ def test_the_chart_renders_the_services_and_their_wiring() -> None:
         "Deployment/gk-dashboard",
         "Deployment/gk-reconciler",
         "Deployment/gk-webhook",
+        "NetworkPolicy/gk-webhook",
         "PodDisruptionBudget/gk-webhook",
         "Service/gk-dashboard",
         "Service/gk-webhook",

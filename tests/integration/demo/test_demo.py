@@ -65,7 +65,9 @@ def finished_demo(
         namespace=namespace,
         narrator=Narrator(console),
         cli=lambda argv: cli.main(list(argv)),
-        cluster=workspace.ClusterAccess(kubeconfigs=cluster.kubeconfigs),
+        cluster=workspace.ClusterAccess(
+            kubeconfigs=cluster.kubeconfigs, webhook_client_ca=cluster.webhook_client_ca
+        ),
     )
     outcome = scenario.run()
     return outcome, namespace, console.export_text()
