@@ -56,16 +56,18 @@ class VerifyReport:
 
     @property
     def first_bad_seq(self) -> int | None:
-        """The first record a finding names (a ledger row's finding names its voucher)."""
-        return min((f.seq for f in self.findings if f.seq > 0), default=None)
+        """The first record a finding names; ledger findings name rows instead."""
+        return min((f.seq for f in self.findings if f.table is None), default=None)
 
     def summary(self) -> str:
         """What was found, in one line, the first finding first."""
         if not self.findings:
             return "nothing"
+        count = f"{len(self.findings)} finding(s)"
+        if self.first_bad_seq is not None:
+            return f"first bad record {self.first_bad_seq} ({count})"
         first = self.findings[0]
-        where = f"{first.table} row {first.row}" if first.table else f"record {first.seq}"
-        return f"{len(self.findings)} finding(s), first {first.problem} at {where}"
+        return f"{first.problem} at {first.table} row {first.row} ({count})"
 
     def as_json(self) -> dict[str, Any]:
         document = {
