@@ -126,6 +126,24 @@ class AuditSettings(_Section):
     )
     public_key_file: Path | None = Field(None, description="PEM Ed25519 public key for verify.")
     checkpoint_interval: Seconds = Field(60.0, description="Seconds between signed checkpoints.")
+    checkpoint_max_age: Seconds | None = Field(
+        None,
+        gt=0,
+        description="With checkpoints configured, `audit verify` and reports fail when records "
+        "have waited longer than this for a checkpoint. Null: three checkpoint intervals.",
+    )
+    checkpoint_max_uncovered: int = Field(
+        100_000,
+        ge=1,
+        description="With checkpoints configured, `audit verify` and reports fail when more "
+        "records than this come after the newest checkpoint.",
+    )
+    secret_digest_key_file: Path | None = Field(
+        None,
+        description="Key (at least 32 bytes) of the HMAC that replaces Secret values and "
+        "sensitive fields; never stored in the database. The webhook and the reconciler must "
+        "share it. Null: `secret-digest.key` beside the config file, created when missing.",
+    )
     batch_max_size: int = Field(512, ge=1, description="Most records committed at once.")
     sensitive_fields: list[str] = Field(
         default_factory=list,
@@ -136,6 +154,12 @@ class AuditSettings(_Section):
         description="Where every checkpoint is also written, so that `audit verify --witness` "
         "can tell when the database's checkpoints were deleted or rewritten.",
     )
+
+    def effective_checkpoint_max_age(self) -> float:
+        """`checkpointMaxAge`, or three checkpoint intervals when it is not set."""
+        if self.checkpoint_max_age is not None:
+            return self.checkpoint_max_age
+        return 3 * self.checkpoint_interval
 
 
 class KubernetesSettings(_Section):
@@ -507,6 +531,7 @@ def _with_absolute_paths(settings: Settings) -> Settings:
                 update={
                     "signing_key_file": optional(audit.signing_key_file),
                     "public_key_file": optional(audit.public_key_file),
+                    "secret_digest_key_file": optional(audit.secret_digest_key_file),
                     "witness": None
                     if audit.witness is None
                     else audit.witness.model_copy(

@@ -18,7 +18,6 @@ from gatekeeper.admission.ports import LedgerPort, PolicyPort, ProvenanceFacts
 from gatekeeper.admission.verdict import Verdict
 from gatekeeper.admission.wire import AdmissionRequest
 from gatekeeper.audit import events
-from gatekeeper.audit.redact import redact
 from gatekeeper.kube import compare, contract
 from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.settings import AdmissionSettings
@@ -204,8 +203,8 @@ def _from_reconciler(context: _Context, base: Verdict, *, managed: bool) -> Verd
         )
         return _deny(context, base, reason)
     assert request["object"] is not None
-    # The ledger keeps Secret values as digests; compare the live object's the same way.
-    live = redact(contract.strip(request["object"]))
+    # The ledger keeps Secret values as keyed digests; compare the live object's the same way.
+    live = context.ledger.as_stored(contract.strip(request["object"]))
     differing = list(itertools.islice(compare.differences(manifest, live), _SHOWN_DIFFERENCES))
     if differing:
         reason = (

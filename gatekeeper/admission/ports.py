@@ -22,6 +22,10 @@ class LedgerPort(Protocol):
         self, source: str, commit: str, key: ObjectKey
     ) -> tuple[str, str, Mapping[str, Any]] | None: ...
 
+    def as_stored(self, obj: Mapping[str, Any]) -> Any:
+        """`obj` as `desired` returns manifests: Secret values as the ledger's digests."""
+        ...
+
 
 @dataclass(frozen=True, kw_only=True)
 class ProvenanceFacts:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from gatekeeper.audit.errors import AuditError, SigningKeyError, WitnessConflict
+from gatekeeper.audit.freshness import Freshness
 from gatekeeper.audit.signing import Signer, Verifier, load_signer, load_verifier
 from gatekeeper.audit.store import AuditStore, Checkpoint
 from gatekeeper.audit.witness import Witness, witness_from_settings
@@ -29,14 +30,27 @@ def verifier_from_settings(settings: Settings) -> Verifier | None:
     """The checkpoint public key: `audit.publicKeyFile`, else the signing key's public half.
 
     None when neither is configured; an unreadable or wrong configured file still raises.
+    Either way checkpoints are configured, so the verifier carries the freshness rule.
     """
     public = settings.audit.public_key_file
     if public is not None:
-        return load_verifier(public)
-    try:
-        return Verifier(signer_from_settings(settings).public_key)
-    except SigningKeyError:
-        return None
+        key = load_verifier(public).public_key
+    else:
+        try:
+            key = signer_from_settings(settings).public_key
+        except SigningKeyError:
+            return None
+    return Verifier(key, freshness=freshness_from_settings(settings))
+
+
+def freshness_from_settings(settings: Settings) -> Freshness:
+    """How fresh the newest checkpoint must be: `audit.checkpointMaxAge` (three intervals
+    when unset) and `audit.checkpointMaxUncovered`."""
+    audit = settings.audit
+    return Freshness(
+        max_age=audit.effective_checkpoint_max_age(),
+        max_uncovered=audit.checkpoint_max_uncovered,
+    )
 
 
 def scheduler_from_settings(store: AuditStore, settings: Settings) -> CheckpointScheduler | None:
@@ -94,6 +108,9 @@ class CheckpointScheduler:
         self._witness_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Until the store holds a checkpoint, look every second: `audit verify` fails while
+        # records exist that none covers, so a new installation signs its first at once.
+        self._first_signed = False
 
     @property
     def witness_failures(self) -> int:
@@ -117,13 +134,16 @@ class CheckpointScheduler:
         if seq == 0:
             return None
         last = self._store.last_checkpoint()
+        self._first_signed = last is not None
         if last is not None and last.seq >= seq:
             return None
         if last is not None and not force:
             age = (self._clock() - last.time).total_seconds()
             if age < self._interval / 2:
                 return None
-        return self._store.checkpoint(self._signer)
+        made = self._store.checkpoint(self._signer)
+        self._first_signed = True
+        return made
 
     def _witness_newest(self, made: Checkpoint | None) -> None:
         with self._witness_lock:
@@ -172,8 +192,11 @@ class CheckpointScheduler:
             self._witness.close()
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+        while not self._stop.wait(self._pause()):
             self._safe_tick()
+
+    def _pause(self) -> float:
+        return self._interval if self._first_signed else min(self._interval, 1.0)
 
     def _safe_tick(self, *, force: bool = False) -> None:
         try:

@@ -4,25 +4,42 @@ This is the contract between the reconciler and the admission webhook (DESIGN se
 Before applying, the reconciler records the verified commit and the desired manifest of every
 object; the webhook admits a change to a managed object only when it matches such a record.
 Rows are immutable (triggers refuse UPDATE and DELETE), so lookups are cached forever.
+
+Every write is vouched for by the audit chain: the rows and a `ledger.recorded` record that
+names each of them with its digest are committed in one transaction, and each row keeps that
+record's seq. `audit verify` holds every row against its record; lookups here refuse a row
+its record does not vouch for, so a row slipped into the table is not trusted either. Rows
+written before vouching began were pinned by the migration that introduced it (a
+`ledger.legacy` record) and are trusted only while they still match that pin.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, insert, select
 
+from gatekeeper.audit import chain
+from gatekeeper.audit import ledger_rows as rows_
+from gatekeeper.audit.events import NewEvent
 from gatekeeper.audit.redact import secret_as_stored
-from gatekeeper.audit.schema import DesiredObjectRow, VerifiedCommitRow
+from gatekeeper.audit.schema import DesiredObjectRow, EventRow, VerifiedCommitRow
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.canonical import canonical_json
 from gatekeeper.kube.contract import DesiredObject, VerifiedCommit
 from gatekeeper.kube.objects import ObjectKey
+
+log = logging.getLogger(__name__)
+_TABLES: dict[str, type[VerifiedCommitRow] | type[DesiredObjectRow]] = {
+    rows_.COMMITS: VerifiedCommitRow,
+    rows_.OBJECTS: DesiredObjectRow,
+}
+_CHUNK = 1000
 
 
 class Ledger:
@@ -32,7 +49,12 @@ class Ledger:
         self._store = store
         self._commits: dict[tuple[str, str], VerifiedCommit] = {}
         self._objects: dict[tuple[str, str, ObjectKey], tuple[str, str, Mapping[str, Any]]] = {}
+        self._vouchers: dict[tuple[int, str], dict[str, str]] = {}
+        self._legacy: dict[tuple[str, str, str], tuple[int, str]] | None = None
+        self._legacy_groups: dict[tuple[str, str, str], bool] = {}
         self._lock = threading.Lock()
+
+    # -- writing -----------------------------------------------------------------------------
 
     def record_commit(
         self,
@@ -52,11 +74,12 @@ class Ledger:
             "key_id": key_id,
             "format": format,
         }
-        self._insert_ignoring_duplicates(VerifiedCommitRow, [row])
+        self._write(rows_.COMMITS, source, commit, [row])
 
     def record_desired(self, source: str, commit: str, objects: Iterable[DesiredObject]) -> int:
         """Record the desired manifests of one commit; returns how many rows were given."""
         now = datetime.now(UTC)
+        digester = self._store.secret_digester
         rows = [
             {
                 "source": source,
@@ -67,34 +90,74 @@ class Ledger:
                 "name": item.key.name,
                 "path": item.path,
                 "digest": item.digest,
-                # Secret values never enter the store: the ledger keeps their digests.
-                "manifest": canonical_json(secret_as_stored(item.manifest)).decode("utf-8"),
+                # Secret values never enter the store: the ledger keeps their keyed digests.
+                "manifest": canonical_json(secret_as_stored(item.manifest, digester)).decode(
+                    "utf-8"
+                ),
                 "recorded_at": now,
             }
             for item in objects
         ]
-        for start in range(0, len(rows), 1000):
-            self._insert_ignoring_duplicates(DesiredObjectRow, rows[start : start + 1000])
+        for start in range(0, len(rows), _CHUNK):
+            self._write(rows_.OBJECTS, source, commit, rows[start : start + _CHUNK])
         return len(rows)
+
+    def _write(self, table: str, source: str, commit: str, rows: list[dict[str, Any]]) -> None:
+        """Insert the rows not there yet and the record vouching for them, in one transaction
+        under the chain's lock; rows already recorded keep their own record."""
+        if not rows:
+            return
+        model = _TABLES[table]
+        with self._store.locked() as connection:
+            existing = {
+                rows_.row_name(table, dict(found))
+                for found in connection.execute(
+                    select(model.__table__).where(
+                        model.source == source,
+                        model.commit == commit,
+                    )
+                ).mappings()
+            }
+            fresh = [row for row in rows if rows_.row_name(table, row) not in existing]
+            if not fresh:
+                return
+            record = self._store.append_locked(
+                connection,
+                NewEvent(
+                    kind=rows_.LEDGER_RECORDED,
+                    actor=rows_.ACTOR,
+                    subject=f"source/{source}",
+                    source=source,
+                    commit=commit,
+                    payload=rows_.vouch_payload(table, fresh),
+                ),
+            )
+            connection.execute(insert(model), [{**row, "vouch_seq": record.seq} for row in fresh])
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def as_stored(self, obj: Mapping[str, Any]) -> Any:
+        """`obj` redacted as the ledger keeps manifests: Secret values as keyed digests."""
+        return secret_as_stored(obj, self._store.secret_digester)
 
     def verified_commit(self, source: str, commit: str) -> VerifiedCommit | None:
         cached = self._commits.get((source, commit))
         if cached is not None:
             return cached
-        statement = select(VerifiedCommitRow).where(
+        statement = select(VerifiedCommitRow.__table__).where(
             VerifiedCommitRow.source == source, VerifiedCommitRow.commit == commit
         )
         with self._store.translated(), self._store.engine.connect() as connection:
-            row = connection.execute(statement).first()
-        if row is None:
-            return None
+            row = connection.execute(statement).mappings().first()
+            if row is None or not self._vouched(connection, rows_.COMMITS, row):
+                return None
         found = VerifiedCommit(
-            source=row.source,
-            commit=row.commit_sha,
-            verified_at=row.verified_at,
-            signer=row.signer,
-            key_id=row.key_id,
-            format=row.format,
+            source=row["source"],
+            commit=row["commit_sha"],
+            verified_at=row["verified_at"],
+            signer=row["signer"],
+            key_id=row["key_id"],
+            format=row["format"],
         )
         with self._lock:
             self._commits[(source, commit)] = found
@@ -106,15 +169,13 @@ class Ledger:
         """(digest, path, manifest) recorded for the object at that commit, or None.
 
         The digest is of the manifest as rendered; the manifest is as stored, with Secret
-        values replaced by digests (see `secret_as_stored`).
+        values replaced by keyed digests (see `as_stored`).
         """
         cache_key = (source, commit, key)
         cached = self._objects.get(cache_key)
         if cached is not None:
             return cached
-        statement = select(
-            DesiredObjectRow.digest, DesiredObjectRow.path, DesiredObjectRow.manifest
-        ).where(
+        statement = select(DesiredObjectRow.__table__).where(
             DesiredObjectRow.source == source,
             DesiredObjectRow.commit == commit,
             DesiredObjectRow.api_group == key.api_group,
@@ -123,19 +184,99 @@ class Ledger:
             DesiredObjectRow.name == key.name,
         )
         with self._store.translated(), self._store.engine.connect() as connection:
-            row = connection.execute(statement).first()
-        if row is None:
-            return None
-        found = (str(row[0]), str(row[1]), json.loads(row[2]))
+            row = connection.execute(statement).mappings().first()
+            if row is None or not self._vouched(connection, rows_.OBJECTS, row):
+                return None
+        found = (str(row["digest"]), str(row["path"]), json.loads(row["manifest"]))
         with self._lock:
             self._objects[cache_key] = found
         return found
 
-    def _insert_ignoring_duplicates(self, table: Any, rows: list[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        engine = self._store.engine
-        dialect_insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        statement = dialect_insert(table).on_conflict_do_nothing()
-        with self._store.translated(), engine.begin() as connection:
-            connection.execute(statement, rows)
+    # -- vouching ----------------------------------------------------------------------------
+
+    def _vouched(self, connection: Connection, table: str, row: Mapping[Any, Any]) -> bool:
+        """Whether the chain vouches for `row`: its record names it with this digest, or, for
+        a row older than vouching, its commit's rows still match the migration's pin."""
+        name = rows_.row_name(table, row)
+        seq = row["vouch_seq"]
+        if seq is None:
+            trusted = self._legacy_trusted(connection, table, row["source"], row["commit_sha"])
+        else:
+            vouched = self._voucher(connection, int(seq), table)
+            trusted = vouched.get(name) == rows_.row_digest(table, row)
+        if not trusted:
+            log.error(
+                "%s row %s is not vouched for by the audit chain (record %s); it is not "
+                "trusted: run `gatekeeper audit verify`",
+                table,
+                name,
+                "none" if seq is None else seq,
+            )
+        return trusted
+
+    def _voucher(self, connection: Connection, seq: int, table: str) -> dict[str, str]:
+        cached = self._vouchers.get((seq, table))
+        if cached is not None:
+            return cached
+        payload = _chained_payload(connection, seq, rows_.LEDGER_RECORDED)
+        vouched = {} if payload is None else rows_.vouched_rows(payload, table)
+        with self._lock:
+            self._vouchers[(seq, table)] = vouched
+        return vouched
+
+    def _legacy_trusted(self, connection: Connection, table: str, source: str, commit: str) -> bool:
+        group = (table, source, commit)
+        cached = self._legacy_groups.get(group)
+        if cached is not None:
+            return cached
+        if self._legacy is None:
+            first = connection.execute(
+                select(EventRow.seq)
+                .where(EventRow.kind == rows_.LEDGER_LEGACY)
+                .order_by(EventRow.seq)
+                .limit(1)
+            ).scalar()
+            payload = (
+                None
+                if first is None
+                else _chained_payload(connection, int(first), rows_.LEDGER_LEGACY)
+            )
+            self._legacy = {} if payload is None else rows_.legacy_groups(payload)
+        pinned = self._legacy.get(group)
+        trusted = False
+        if pinned is not None:
+            model = _TABLES[table]
+            digests = [
+                rows_.row_digest(table, found)
+                for found in connection.execute(
+                    select(model.__table__).where(
+                        model.source == source, model.commit == commit, model.vouch_seq.is_(None)
+                    )
+                ).mappings()
+            ]
+            trusted = pinned == (len(digests), rows_.group_digest(digests))
+        with self._lock:
+            self._legacy_groups[group] = trusted
+        return trusted
+
+
+def _chained_payload(connection: Connection, seq: int, kind: str) -> Any:
+    """The payload of record `seq` when it is of `kind` and still hashes to its stored hash;
+    else None. (Whether the chain links through it is `audit verify`'s to say.)"""
+    found = (
+        connection.execute(select(EventRow.__table__).where(EventRow.seq == seq)).mappings().first()
+    )
+    if found is None or found["kind"] != kind:
+        return None
+    computed = chain.record_hash(
+        seq=found["seq"],
+        time=chain.format_time(found["time"]),
+        kind=found["kind"],
+        actor=found["actor"],
+        subject=found["subject"],
+        source=found["source"],
+        commit=found["commit_sha"],
+        payload_json=found["payload"],
+        prev_hash=found["prev_hash"],
+    )
+    return json.loads(found["payload"]) if computed == found["hash"] else None

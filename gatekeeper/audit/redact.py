@@ -1,35 +1,31 @@
-"""Redaction: secret values are replaced by their SHA-256 digest before they reach the store."""
+"""Redaction: secret values are replaced by their keyed digest before they reach the store."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from gatekeeper.canonical import canonical_json
+from gatekeeper.audit.secret_digest import SecretDigester
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 _SECRET_FIELDS = ("data", "stringData")
+Digest = Callable[[Any], str]
 
 
-def digest_of(value: Any) -> str:
-    """`sha256:<hex>` of a value: of the text itself for strings, of canonical JSON otherwise."""
-    raw = value.encode("utf-8") if isinstance(value, str) else canonical_json(value)
-    return f"sha256:{hashlib.sha256(raw).hexdigest()}"
-
-
-def redact(value: Any, sensitive_paths: Iterable[str] = ()) -> Any:
-    """A copy of `value` with Secret data and the listed dotted paths replaced by digests.
+def redact(value: Any, sensitive_paths: Iterable[str] = (), *, digester: SecretDigester) -> Any:
+    """A copy of `value` with Secret data and the listed dotted paths replaced by digests,
+    keyed by `digester` (`hmac-sha256:<hex>`).
 
     Any mapping that looks like a Kubernetes Secret (`kind: Secret`), wherever it sits in the
     payload, has each value of `data` and `stringData` digested, and so does its
     last-applied-configuration annotation, which would otherwise carry the data in clear.
     A path such as `request.object.spec.password` or `items.*.token` is replaced whole.
     """
-    result = _redact_secrets(value) if _holds_secret(value) else value
+    digest_of = digester.digest
+    result = _redact_secrets(value, digest_of) if _holds_secret(value) else value
     for path in sensitive_paths:
-        result = _redact_path(result, path.split("."))
+        result = _redact_path(result, path.split("."), digest_of)
     return result
 
 
@@ -54,9 +50,9 @@ def _holds_secret(value: Any) -> bool:
     return False
 
 
-def _redact_secrets(node: Any) -> Any:
+def _redact_secrets(node: Any, digest_of: Digest) -> Any:
     if isinstance(node, Mapping):
-        copied = {key: _redact_secrets(item) for key, item in node.items()}
+        copied = {key: _redact_secrets(item, digest_of) for key, item in node.items()}
         if _is_secret(node):
             for field in _SECRET_FIELDS:
                 if isinstance(node.get(field), Mapping):
@@ -71,38 +67,39 @@ def _redact_secrets(node: Any) -> Any:
                 copied["metadata"] = metadata
         return copied
     if isinstance(node, list | tuple):
-        return [_redact_secrets(item) for item in node]
+        return [_redact_secrets(item, digest_of) for item in node]
     return node
 
 
-def _redact_path(node: Any, path: Sequence[str]) -> Any:
+def _redact_path(node: Any, path: Sequence[str], digest_of: Digest) -> Any:
     if not path:
         return digest_of(node)
     head, rest = path[0], path[1:]
     if isinstance(node, Mapping):
         if head == "*":
-            return {key: _redact_path(item, rest) for key, item in node.items()}
+            return {key: _redact_path(item, rest, digest_of) for key, item in node.items()}
         if head in node:
-            return {**node, head: _redact_path(node[head], rest)}
+            return {**node, head: _redact_path(node[head], rest, digest_of)}
         return node
     if isinstance(node, list):
         if head == "*":
-            return [_redact_path(item, rest) for item in node]
+            return [_redact_path(item, rest, digest_of) for item in node]
         if head.isdigit() and int(head) < len(node):
             index = int(head)
-            return [*node[:index], _redact_path(node[index], rest), *node[index + 1 :]]
+            return [*node[:index], _redact_path(node[index], rest, digest_of), *node[index + 1 :]]
     return node
 
 
-def secret_as_stored(manifest: Mapping[str, Any]) -> Any:
+def secret_as_stored(manifest: Mapping[str, Any], digester: SecretDigester) -> Any:
     """A manifest as the ledger keeps it: Secrets in the form the API server stores, redacted.
 
     The API server folds `stringData` into `data` (base64) and admission sees only `data`, so
     the ledger does the same before replacing every value by its digest; the webhook then
-    compares `redact(live object)` with it, digest for digest, and never sees a value.
+    compares the live object redacted the same way (under the same key) with it, digest for
+    digest, and never sees a value.
     """
     if not _is_secret(manifest):
-        return redact(manifest)
+        return redact(manifest, digester=digester)
     folded = dict(manifest)
     string_data = folded.pop("stringData", None)
     if isinstance(string_data, Mapping):
@@ -110,4 +107,4 @@ def secret_as_stored(manifest: Mapping[str, Any]) -> Any:
         for key, value in string_data.items():
             data[key] = base64.b64encode(str(value).encode("utf-8")).decode("ascii")
         folded["data"] = data
-    return redact(folded)
+    return redact(folded, digester=digester)

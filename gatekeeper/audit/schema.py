@@ -113,6 +113,8 @@ class VerifiedCommitRow(Base):
     signer: Mapped[str | None] = mapped_column(String(256))
     key_id: Mapped[str | None] = mapped_column(String(128))
     format: Mapped[str | None] = mapped_column(String(16))
+    # The `ledger.recorded` record written with the row; null for rows older than vouching.
+    vouch_seq: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class DesiredObjectRow(Base):
@@ -130,3 +132,4 @@ class DesiredObjectRow(Base):
     digest: Mapped[str] = mapped_column(String(80), nullable=False)
     manifest: Mapped[str] = mapped_column(Text, nullable=False)
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    vouch_seq: Mapped[int | None] = mapped_column(BigInteger)

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from gatekeeper.audit.errors import SigningKeyError
+from gatekeeper.audit.freshness import Freshness
 from gatekeeper.canonical import canonical_json
 
 PRIVATE_NAME = "audit-ed25519.pem"
@@ -58,9 +59,11 @@ class Signer:
 
 @dataclass(frozen=True)
 class Verifier:
-    """A public key that checks checkpoint signatures."""
+    """A public key that checks checkpoint signatures, and, when checkpoints are configured
+    for a store, how fresh the newest must be (`audit verify` checks the store against it)."""
 
     public_key: Ed25519PublicKey
+    freshness: Freshness | None = None
 
     @property
     def key_id(self) -> str:

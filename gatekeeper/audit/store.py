@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import Connection, Engine, Select, func, insert, select
+from sqlalchemy import Connection, Engine, Select, Table, func, insert, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from gatekeeper.audit import chain
@@ -19,6 +20,7 @@ from gatekeeper.audit.errors import AuditError, StoreUnavailable
 from gatekeeper.audit.events import GENESIS_HASH, NewEvent, Record
 from gatekeeper.audit.redact import redact
 from gatekeeper.audit.schema import CheckpointRow, EventRow
+from gatekeeper.audit.secret_digest import SecretDigester, digester_from_settings
 from gatekeeper.audit.signing import Signer, checkpoint_message
 from gatekeeper.audit.writer import ChainWriter, translate
 from gatekeeper.canonical import NotCanonicalisable
@@ -27,6 +29,7 @@ from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.settings import Settings
 
 Clock = Callable[[], datetime]
+EVENTS = cast(Table, EventRow.__table__)
 _LIMITS = {"actor": 256, "subject": 512, "source": 128, "commit": 64, "kind": 64}
 
 
@@ -87,9 +90,12 @@ class AuditStore:
         *,
         sensitive_fields: Sequence[str] = (),
         clock: Clock = _utc_now,
+        secret_digester: SecretDigester | None = None,
     ) -> None:
         self.engine = engine
         self._sensitive = tuple(sensitive_fields)
+        # Without a configured key, a key of this process: digests match nothing outside it.
+        self.secret_digester = secret_digester or SecretDigester.ephemeral()
         self._clock = clock
         self._postgresql = engine.dialect.name == "postgresql"
         self._writer = ChainWriter(engine)
@@ -101,7 +107,11 @@ class AuditStore:
             pool_size=settings.database.pool_size,
             sqlite_synchronous=settings.database.sqlite_synchronous,
         )
-        return cls(engine, sensitive_fields=settings.audit.sensitive_fields)
+        return cls(
+            engine,
+            sensitive_fields=settings.audit.sensitive_fields,
+            secret_digester=digester_from_settings(settings),
+        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -202,7 +212,7 @@ class AuditStore:
             if value is not None and len(value) > limit:
                 raise AuditError(f"event {name} is longer than {limit} characters")
         raw = event.payload if isinstance(event.payload, dict) else dict(event.payload)
-        payload = redact(raw, self._sensitive)
+        payload = redact(raw, self._sensitive, digester=self.secret_digester)
         try:
             payload_json = chain.canonical_payload(payload)
         except NotCanonicalisable as exc:
@@ -446,6 +456,37 @@ class AuditStore:
         with self.translated(), self.engine.connect() as connection:
             row = connection.execute(statement).first()
         return None if row is None else _checkpoint(row)
+
+    def append_locked(self, connection: Connection, event: NewEvent) -> Record:
+        """Append `event` inside a transaction of `locked()`, so that whatever else that
+        transaction writes is committed with it, or nothing is."""
+        prepared = self.prepare(event)
+        seq, prev_hash = self._head(connection)
+        _, (record,) = self._seal([prepared], seq, prev_hash)
+        connection.execute(
+            insert(EVENTS),
+            [
+                {
+                    "seq": record.seq,
+                    "time": record.time,
+                    "kind": record.kind,
+                    "actor": record.actor,
+                    "subject": record.subject,
+                    "source": record.source,
+                    "commit_sha": record.commit,
+                    "payload": prepared.payload_json,
+                    "prev_hash": record.prev_hash,
+                    "hash": record.hash,
+                    "obj_namespace": prepared.obj_namespace,
+                    "obj_kind": prepared.obj_kind,
+                }
+            ],
+        )
+        return record
+
+    def locked(self) -> contextlib.AbstractContextManager[Connection]:
+        """A write transaction holding the chain's lock (see `append_locked`)."""
+        return self._locked()
 
     @contextmanager
     def _locked(self) -> Iterator[Connection]:

@@ -10,42 +10,31 @@ import threading
 from collections.abc import Container, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Any
 
 from gatekeeper.audit import chain
 from gatekeeper.audit.errors import SigningKeyError, WitnessError
 from gatekeeper.audit.events import GENESIS_HASH
+from gatekeeper.audit.findings import Finding
+from gatekeeper.audit.freshness import Freshness, check_freshness
+from gatekeeper.audit.ledger_check import LedgerSummary, check_ledger
 from gatekeeper.audit.signing import Verifier, checkpoint_message
 from gatekeeper.audit.store import AuditStore, Checkpoint
 from gatekeeper.audit.witness import WitnessCopy, same_checkpoint
 from gatekeeper.audit.witness_coverage import WitnessCoverage, coverage_of
 
-PARALLEL_THRESHOLD = 100_000
-
-Problem = Literal[
-    "missing_record",
-    "unexpected_record",
-    "broken_link",
-    "hash_mismatch",
-    "truncated",
-    "checkpoint_mismatch",
-    "bad_signature",
-    "unknown_key",
-    "witness_missing",
-    "witness_differs",
-    "witness_chain_mismatch",
-    "witness_bad_signature",
-    "witness_unknown_key",
+__all__ = [
+    "Finding",
+    "VerifyReport",
+    "check_chain",
+    "check_checkpoints",
+    "check_witness",
+    "iter_text",
+    "verify_store",
 ]
 
-
-@dataclass(frozen=True)
-class Finding:
-    """One thing wrong with the log, at a sequence number."""
-
-    problem: Problem
-    seq: int
-    detail: str
+PARALLEL_THRESHOLD = 100_000
 
 
 @dataclass(frozen=True)
@@ -59,6 +48,7 @@ class VerifyReport:
     last_checkpoint_seq: int | None
     findings: list[Finding] = field(default_factory=list)
     witness: WitnessCoverage | None = None
+    ledger: LedgerSummary | None = None
 
     @property
     def ok(self) -> bool:
@@ -66,7 +56,18 @@ class VerifyReport:
 
     @property
     def first_bad_seq(self) -> int | None:
-        return min((finding.seq for finding in self.findings), default=None)
+        """The first record a finding names; ledger findings name rows instead."""
+        return min((f.seq for f in self.findings if f.table is None), default=None)
+
+    def summary(self) -> str:
+        """What was found, in one line, the first finding first."""
+        if not self.findings:
+            return "nothing"
+        count = f"{len(self.findings)} finding(s)"
+        if self.first_bad_seq is not None:
+            return f"first bad record {self.first_bad_seq} ({count})"
+        first = self.findings[0]
+        return f"{first.problem} at {first.table} row {first.row} ({count})"
 
     def as_json(self) -> dict[str, Any]:
         document = {
@@ -77,13 +78,24 @@ class VerifyReport:
             "checkpoints": self.checkpoints,
             "last_checkpoint_seq": self.last_checkpoint_seq,
             "first_bad_seq": self.first_bad_seq,
-            "findings": [
-                {"problem": f.problem, "seq": f.seq, "detail": f.detail} for f in self.findings
-            ],
+            "findings": [_finding_json(f) for f in self.findings],
         }
         if self.witness is not None:
             document["witness"] = self.witness.as_json()
+        if self.ledger is not None:
+            document["ledger"] = self.ledger.as_json()
         return document
+
+
+def _finding_json(finding: Finding) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "problem": finding.problem,
+        "seq": finding.seq,
+        "detail": finding.detail,
+    }
+    if finding.table is not None:
+        document.update(table=finding.table, row=finding.row)
+    return document
 
 
 RawRow = tuple[Any, ...]
@@ -388,8 +400,13 @@ def verify_store(
     workers: int = 1,
     parallel_threshold: int = PARALLEL_THRESHOLD,
     witness: WitnessCopy | None = None,
+    now: datetime | None = None,
 ) -> VerifyReport:
     """Recompute everything the store holds, and hold it against `witness` when given.
+
+    Besides the chain and its checkpoints: the provenance ledger's rows against the records
+    that vouch for them, and, when `verifier` carries a freshness rule (checkpoints are
+    configured), that no record waits too long for a checkpoint (as of `now`).
 
     With `workers` above 1 (0: one per core), logs of at least `parallel_threshold` records
     are split into contiguous ranges checked by that many processes, whose seams are then
@@ -416,6 +433,10 @@ def verify_store(
             witness.checkpoints, checkpoints, walk.kept, walk.last_seq, verifier
         )
         coverage = coverage_of(witness, checkpoints, walk.last_seq, verifier)
+    if verifier is not None and verifier.freshness is not None:
+        findings += _freshness(store, verifier.freshness, checkpoints, walk.last_seq, now)
+    ledger_findings, ledger = check_ledger(store, upto=walk.last_seq)
+    findings += ledger_findings
     findings.sort(key=lambda finding: finding.seq)
     return VerifyReport(
         records=walk.count,
@@ -425,6 +446,27 @@ def verify_store(
         last_checkpoint_seq=checkpoints[-1].seq if checkpoints else None,
         findings=findings,
         witness=coverage,
+        ledger=ledger,
+    )
+
+
+def _freshness(
+    store: AuditStore,
+    rule: Freshness,
+    checkpoints: list[Checkpoint],
+    head_seq: int,
+    now: datetime | None,
+) -> list[Finding]:
+    last = max(checkpoints, key=lambda c: c.seq, default=None)
+    covered = 0 if last is None else last.seq
+    first_uncovered = store.get(covered + 1) if head_seq > covered else None
+    return check_freshness(
+        rule,
+        head_seq=head_seq,
+        last_checkpoint_seq=None if last is None else last.seq,
+        last_checkpoint_time=None if last is None else last.time,
+        first_uncovered_time=None if first_uncovered is None else first_uncovered.time,
+        now=now or datetime.now(UTC),
     )
 
 
@@ -436,5 +478,15 @@ def iter_text(report: VerifyReport) -> Iterator[str]:
     )
     if report.witness is not None:
         yield from report.witness.lines()
+    if report.ledger is not None:
+        yield (
+            f"ledger: {report.ledger.vouched} row(s) vouched for by the chain"
+            + (
+                f", {report.ledger.legacy} written before vouching (unvouched legacy, "
+                "pinned at the upgrade; not verified)"
+                if report.ledger.legacy
+                else ""
+            )
+        )
     for finding in report.findings:
         yield f"{finding.problem} at {finding.seq}: {finding.detail}"

@@ -89,9 +89,7 @@ def verify(
         for line in iter_text(report):
             console().print(line)
     if not report.ok:
-        raise TamperDetected(
-            f"the audit log was tampered with: first bad record {report.first_bad_seq}"
-        )
+        raise TamperDetected(f"the audit store fails verification: {report.summary()}")
     if output is TextOrJson.text:
         console().print(f"[green]ok[/green]: {_verified(report)}", markup=True)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from gatekeeper.audit import chain
+from gatekeeper.audit.findings import FRESHNESS_PROBLEMS, LEDGER_PROBLEMS
 from gatekeeper.audit.store import Checkpoint
 from gatekeeper.audit.verify import VerifyReport
 
@@ -93,6 +94,8 @@ class Integrity:
 
     def headline(self) -> str:
         """One sentence for the top of a report."""
+        if self.status == "tampered" and self.first_bad_seq is None:
+            return "TAMPERED: " + " ".join(self.reasons)
         if self.status == "tampered":
             return (
                 f"TAMPERED: the audit log fails verification; first bad record "
@@ -159,10 +162,11 @@ def assess(
     status: Status = "verified"
     if not verification.ok:
         status = "tampered"
+        reasons.extend(_failures(verification))
+    if verification.ledger is not None and verification.ledger.legacy:
         reasons.append(
-            f"the hash chain or its checkpoints fail verification "
-            f"({len(verification.findings)} finding(s), first at record "
-            f"{verification.first_bad_seq})."
+            f"{verification.ledger.legacy} provenance ledger row(s) were written before the "
+            "audit chain vouched for ledger rows: pinned at the upgrade, not verified."
         )
     if public_key_id is None:
         reasons.append(
@@ -192,3 +196,28 @@ def assess(
         uncovered_log=uncovered_log,
         uncovered_period=uncovered_period,
     )
+
+
+def _failures(verification: VerifyReport) -> list[str]:
+    """One reason per kind of failure: the chain, the checkpoints' freshness, the ledger."""
+    findings = verification.findings
+    reasons = []
+    chain_findings = [f for f in findings if f.problem not in FRESHNESS_PROBLEMS | LEDGER_PROBLEMS]
+    if chain_findings:
+        reasons.append(
+            f"the hash chain or its checkpoints fail verification ({len(chain_findings)} "
+            f"finding(s), first at record {chain_findings[0].seq})."
+        )
+    stale = [f for f in findings if f.problem in FRESHNESS_PROBLEMS]
+    if stale:
+        reasons.append(
+            f"Checkpoints are missing or stale: {stale[0].detail}. Deleting checkpoints "
+            "is how a rewritten chain would be hidden."
+        )
+    ledger = [f for f in findings if f.problem in LEDGER_PROBLEMS]
+    if ledger:
+        reasons.append(
+            f"The provenance ledger the webhook trusts fails verification ({len(ledger)} "
+            f"row finding(s)); first: {ledger[0].detail}."
+        )
+    return reasons

@@ -108,7 +108,12 @@ class RunningWebhook:
         return self.store.query(limit=10_000).records
 
     def decisions(self) -> list[Record]:
-        return [r for r in self.records() if not r.subject.endswith("-probe")]
+        """The webhook's records; the ledger's own (`ledger.recorded`) are the reconciler's."""
+        return [
+            r
+            for r in self.records()
+            if not r.subject.endswith("-probe") and not r.kind.startswith("ledger.")
+        ]
 
 
 @contextmanager

@@ -78,7 +78,7 @@ def test_configured_sensitive_fields_are_digested(migrated_engine: object) -> No
     record = store.append(
         NewEvent(kind="sync.applied", actor="a", payload={"spec": {"token": "x"}})
     )
-    assert str(record.payload["spec"]["token"]).startswith("sha256:")
+    assert str(record.payload["spec"]["token"]).startswith("hmac-sha256:")
 
 
 def test_bad_events_are_refused_before_touching_the_database(store: AuditStore) -> None:

@@ -48,7 +48,8 @@ def test_records_after_the_last_checkpoint_exit_one_unless_allowed(
     history: AuditStore, signer: Signer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_config(tmp_path, history, signer)
-    append_fake(history)
+    # Appended now: a record older than audit.checkpointMaxAge would fail verification.
+    append_fake(AuditStore(history.engine))
     out = tmp_path / "report.json"
     assert run_report(config, out) == 1
     assert "not verified" in capsys.readouterr().err

@@ -10,6 +10,8 @@ from typing import Any
 
 from gatekeeper.admission.ports import PolicyFinding, PolicyOutcome, ProvenanceFacts
 from gatekeeper.admission.wire import AdmissionRequest
+from gatekeeper.audit.redact import secret_as_stored
+from gatekeeper.audit.secret_digest import SecretDigester
 from gatekeeper.canonical import manifest_digest
 from gatekeeper.kube import contract
 from gatekeeper.kube.contract import VerifiedCommit
@@ -20,6 +22,7 @@ OTHER_COMMIT = "b" * 40
 SOURCE = "apps"
 PATH = "apps/web/deployment.yaml"
 RECONCILER = "system:serviceaccount:gatekeeper-system:gatekeeper"
+DIGESTER = SecretDigester(b"k" * 32)
 
 
 def deployment(
@@ -107,6 +110,9 @@ class MemoryLedger:
         self, source: str, commit: str, key: ObjectKey
     ) -> tuple[str, str, Mapping[str, Any]] | None:
         return self.objects.get((source, commit, key))
+
+    def as_stored(self, obj: Mapping[str, Any]) -> Any:
+        return secret_as_stored(obj, DIGESTER)
 
 
 @dataclass
