@@ -79,7 +79,19 @@ def digester_from_settings(settings: Settings) -> SecretDigester:
     return load_key_file(path)
 
 
-def _create(path: Path) -> None:
+def write_key(path: Path) -> bool:
+    """Make a new key file at `path` (mode 0600) unless one is there; True if it was made.
+
+    `audit keygen` writes it beside the checkpoint key pair, so one Kubernetes Secret carries
+    every key the webhook and the reconciler share.
+    """
+    if path.exists():
+        return False
+    _create(path, announce=False)
+    return True
+
+
+def _create(path: Path, *, announce: bool = True) -> None:
     """Write a new key whole under a hidden name, then link it: two processes starting at once
     end up with the same key, the first one linked."""
     hidden = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
@@ -100,6 +112,8 @@ def _create(path: Path) -> None:
             f"audit.secretDigestKeyFile is not set and {path} cannot be created "
             f"({exc.strerror}); set it to a key file (in a cluster, one mounted from a Secret)"
         ) from exc
+    if not announce:
+        return
     log.warning(
         "audit.secretDigestKeyFile is not set: made a new Secret digest key %s. Every process "
         "that records or admits Secrets (webhook, reconciler) must use this same key",

@@ -90,12 +90,14 @@ class AuditStore:
         *,
         sensitive_fields: Sequence[str] = (),
         clock: Clock = _utc_now,
-        secret_digester: SecretDigester | None = None,
+        secret_digester: SecretDigester | Callable[[], SecretDigester] | None = None,
     ) -> None:
         self.engine = engine
         self._sensitive = tuple(sensitive_fields)
         # Without a configured key, a key of this process: digests match nothing outside it.
-        self.secret_digester = secret_digester or SecretDigester.ephemeral()
+        # A callable is asked once, when a Secret is first digested, so that readers of the
+        # log (reports, `audit verify`, the dashboard) never need the key or make one.
+        self._secret_digester = secret_digester or SecretDigester.ephemeral()
         self._clock = clock
         self._postgresql = engine.dialect.name == "postgresql"
         self._writer = ChainWriter(engine)
@@ -110,8 +112,15 @@ class AuditStore:
         return cls(
             engine,
             sensitive_fields=settings.audit.sensitive_fields,
-            secret_digester=digester_from_settings(settings),
+            secret_digester=functools.partial(digester_from_settings, settings),
         )
+
+    @property
+    def secret_digester(self) -> SecretDigester:
+        """The key Secret values are digested under; loaded (or made) on first use."""
+        if not isinstance(self._secret_digester, SecretDigester):
+            self._secret_digester = self._secret_digester()
+        return self._secret_digester
 
     def close(self) -> None:
         self.engine.dispose()

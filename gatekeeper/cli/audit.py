@@ -149,11 +149,18 @@ def keygen(
     out: Annotated[Path, typer.Option("--out", help="Folder for the key pair.")],
     force: Annotated[bool, typer.Option("--force", help="Replace an existing pair.")] = False,
 ) -> None:
-    """Write a new Ed25519 checkpoint key pair: audit-ed25519.pem and audit-ed25519.pub."""
+    """Write a new Ed25519 checkpoint key pair (audit-ed25519.pem, audit-ed25519.pub) and, when
+    the folder has none, the Secret digest key (secret-digest.key)."""
+    from gatekeeper.audit import secret_digest
     from gatekeeper.audit.signing import generate_keypair
 
     private_path, public_path = generate_keypair(out, overwrite=force)
     console().print(f"wrote {private_path} (keep it outside the database) and {public_path}")
+    # Never replaced, even with --force: a new key would make every recorded Secret digest
+    # unrecognisable to the webhook.
+    digest_key = out / secret_digest.DEFAULT_NAME
+    if secret_digest.write_key(digest_key):
+        console().print(f"wrote {digest_key} (the Secret digest key; keep it with the pair)")
 
 
 @app.command()

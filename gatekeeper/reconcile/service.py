@@ -60,6 +60,8 @@ def reconciler_from_settings(
 ) -> Iterator[Reconciler]:
     """A reconciler on the real store, cluster, policy engine and Git mirrors; closed after."""
     store = AuditStore.from_settings(settings)
+    # Secrets' digests must match the webhook's: a key that does not load stops it here.
+    store.secret_digester  # noqa: B018
     kube = KubeClient.from_kubeconfig(settings.kubernetes.kubeconfig, settings.kubernetes.context)
     try:
         engine = build_evaluator(settings)

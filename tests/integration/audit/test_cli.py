@@ -103,3 +103,47 @@ def test_the_console_script_prints_its_version() -> None:
     )
     assert result.returncode == 0
     assert result.stdout.startswith("gatekeeper ")
+
+
+def test_keygen_writes_a_secret_digest_key_once_and_never_replaces_it(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    assert main(["audit", "keygen", "--out", str(keys)]) == 0
+    digest_key = keys / "secret-digest.key"
+    first = digest_key.read_bytes()
+    assert len(first.strip()) >= 32
+    assert digest_key.stat().st_mode & 0o777 == 0o600
+    assert main(["audit", "keygen", "--out", str(keys), "--force"]) == 0
+    assert digest_key.read_bytes() == first
+
+
+def test_reading_the_log_needs_no_secret_digest_key_and_makes_none(
+    tmp_path: Path, database_url: str
+) -> None:
+    from gatekeeper.audit.signing import generate_keypair
+
+    generate_keypair(tmp_path / "keys")
+    audit = {"publicKeyFile": "keys/audit-ed25519.pub"}
+    config = tmp_path / "gatekeeper.yaml"
+    config.write_text(json.dumps({"database": {"url": database_url}, "audit": audit}))
+    assert main(["--config", str(config), "db", "upgrade"]) == 0
+    assert main(["--config", str(config), "audit", "verify"]) == 0
+    assert main(["--config", str(config), "audit", "log"]) == 0
+    assert not (tmp_path / "secret-digest.key").exists()
+
+
+def test_the_webhook_does_not_start_with_a_secret_digest_key_it_cannot_read(
+    tmp_path: Path, database_url: str
+) -> None:
+    from gatekeeper.admission.app import create_app
+    from gatekeeper.audit.secret_digest import SecretKeyError
+    from gatekeeper.settings import load_settings
+
+    config = tmp_path / "gatekeeper.yaml"
+    config.write_text(
+        json.dumps(
+            {"database": {"url": database_url}, "audit": {"secretDigestKeyFile": "missing.key"}}
+        )
+    )
+    assert main(["--config", str(config), "db", "upgrade"]) == 0
+    with pytest.raises(SecretKeyError, match="cannot read the Secret digest key"):
+        create_app(load_settings(config))

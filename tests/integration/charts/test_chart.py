@@ -209,6 +209,25 @@ def test_values_reach_the_configuration(tmp_path: Path) -> None:
     assert service["spec"]["ports"] == [{"name": "https", "port": 443, "targetPort": "https"}]
 
 
+def test_the_writers_share_one_secret_digest_key_from_the_audit_key_secret(
+    tmp_path: Path,
+) -> None:
+    values = {"audit": {"checkpointMaxAge": "10m", "checkpointMaxUncovered": 5000}}
+    documents = render("gk", values)
+    settings = configuration(documents, tmp_path)
+    key_file = settings.audit.secret_digest_key_file
+    assert key_file is not None
+    assert settings.audit.checkpoint_max_age == 600
+    assert settings.audit.checkpoint_max_uncovered == 5000
+    # Both writers read it from the same Secret, so they digest Secret values alike.
+    for name in ("gk-webhook", "gk-reconciler"):
+        spec = pod_spec(documents, name)
+        mounts = {m["name"]: m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert key_file.parent == Path(mounts["audit-key"]), name
+        assert volumes["audit-key"]["secret"]["secretName"] == "gatekeeper-audit-key", name
+
+
 def test_a_shared_database_is_migrated_by_a_hook_that_needs_nothing_the_chart_makes() -> None:
     job = by_name(
         render("gk", {"database": {"urlSecret": {"name": "gk-db"}}}), "Job", "gk-db-upgrade"
