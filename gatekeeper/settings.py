@@ -222,7 +222,9 @@ class AdmissionSettings(_Section):
     reconciler_identity: str = "system:serviceaccount:gatekeeper-system:gatekeeper"
     guarded_namespaces: list[str] = Field(default_factory=lambda: ["*"])
     exempt_namespaces: list[str] = Field(
-        default_factory=lambda: ["kube-system", "gatekeeper-system"]
+        default_factory=lambda: ["kube-system", "kube-node-lease", "gatekeeper-system"],
+        description="Namespaces the webhook never refuses in (node heartbeats live in "
+        "kube-node-lease).",
     )
     exempt_users: list[str] = Field(default_factory=list)
     exempt_groups: list[str] = Field(default_factory=list)
@@ -237,7 +239,8 @@ class AdmissionSettings(_Section):
     )
     exempt_subresources: list[str] = Field(
         default_factory=lambda: ["status"],
-        description="Subresources the webhook never refuses (controllers write status).",
+        description="Subresources whose writes skip the policies (controllers write status), "
+        "as long as they change no provenance label or annotation.",
     )
     break_glass_lifts: list[str] = Field(
         default_factory=lambda: ["library.provenance_verified"],

@@ -20,7 +20,11 @@ def test_defaults_match_the_design_when_no_file_is_given() -> None:
     settings = load_settings(None)
     assert settings.database.url == "sqlite:///gatekeeper.db"
     assert settings.policies.engine == "regorus"
-    assert settings.admission.exempt_namespaces == ["kube-system", "gatekeeper-system"]
+    assert settings.admission.exempt_namespaces == [
+        "kube-system",
+        "kube-node-lease",
+        "gatekeeper-system",
+    ]
     assert settings.admission.fail_closed is True
 
 
