@@ -31,6 +31,9 @@ from gatekeeper.kube.watch import Snapshot, WatchStream
 APPLY_PATCH: Final = "application/apply-patch+yaml"
 MERGE_PATCH: Final = "application/merge-patch+json"
 _TIMEOUT: Final = 30.0
+# kube-apiserver answers a larger request with HTTP 413 and closes the connection while the
+# client is still sending it, so the answer itself usually cannot be read.
+_SERVER_BODY_LIMIT: Final = 3 * 1024 * 1024
 
 
 class _Call(TypedDict, total=False):
@@ -270,9 +273,32 @@ class KubeClient:
                 method, url, header_params=headers, body=body, _request_timeout=timeout
             )
         except ApiException as exc:
-            raise KubeError(f"{method} {path}: {exc.reason}", status=exc.status or 0) from exc
+            raise _too_large(method, path, body) or KubeError(
+                f"{method} {path}: {exc.reason}", status=exc.status or 0
+            ) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise KubeError(f"{method} {path}: the API server is unreachable: {exc}") from exc
+            raise _too_large(method, path, body) or KubeError(
+                f"{method} {path}: the API server is unreachable: {exc}"
+            ) from exc
+
+
+def _too_large(method: str, path: str, body: Mapping[str, Any] | None) -> KubeError | None:
+    """The error of a request the connection broke on because its body is over the API
+    server's limit, or None when it is not (then the server may well be unreachable)."""
+    if body is None:
+        return None
+    try:
+        size = len(json.dumps(body).encode())
+    except (TypeError, ValueError):
+        return None
+    if size <= _SERVER_BODY_LIMIT:
+        return None
+    return KubeError(
+        f"{method} {path}: HTTP 413: the request is {size} bytes, over the API server's "
+        f"limit of {_SERVER_BODY_LIMIT}; the server closed the connection while it was sent",
+        status=413,
+        reason="RequestEntityTooLarge",
+    )
 
 
 def _error(method: str, path: str, status: int, data: bytes) -> KubeError:
