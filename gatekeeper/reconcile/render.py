@@ -93,12 +93,19 @@ def _plain(root: Path, origin: str, budget: Budget) -> list[Rendered]:
 
 
 def _read_bytes(file: Path, where: str, limit: int) -> bytes:
-    """At most `limit` + 1 bytes of a file: enough to tell it is too large."""
+    """A file's bytes; never more than `limit` + 1 of them are read."""
     try:
         with file.open("rb") as stream:
-            return stream.read(limit + 1)
+            data = stream.read(limit + 1)
+            size = os.fstat(stream.fileno()).st_size
     except OSError as exc:
         raise RenderError(f"{where}: cannot read: {exc.strerror or exc}") from exc
+    if len(data) > limit:
+        raise RenderError(
+            f"{where}: {max(size, len(data))} bytes, over the limit of {limit} per file "
+            "(reconciler.limits.maxFileBytes)"
+        )
+    return data
 
 
 def _yaml_files(root: Path) -> Iterator[Path]:
