@@ -40,7 +40,7 @@ class _Call(TypedDict, total=False):
     """The parts of one API call besides its method and path."""
 
     query: Mapping[str, str] | None
-    body: Mapping[str, Any] | None
+    body: Mapping[str, Any] | bytes | None
     content_type: str
     timeout: float
 
@@ -129,8 +129,12 @@ class KubeClient:
         metadata = manifest.get("metadata") or {}
         path = resource.object_path(str(metadata["name"]), metadata.get("namespace"))
         query = {"fieldManager": self._field_manager, "force": "true"}
+        # The server reads an apply body as YAML, and YAML has no surrogate escapes: the
+        # `\ud83d\ude00` JSON writes for a character beyond U+FFFF by default is refused
+        # ("invalid Unicode character escape code"), so the text goes as UTF-8.
+        body = json.dumps(dict(manifest), ensure_ascii=False).encode()
         result: dict[str, Any] = self.request(
-            "PATCH", path, query=query, body=dict(manifest), content_type=APPLY_PATCH
+            "PATCH", path, query=query, body=body, content_type=APPLY_PATCH
         )
         return result
 
@@ -255,7 +259,7 @@ class KubeClient:
         path: str,
         *,
         query: Mapping[str, str] | None = None,
-        body: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | bytes | None = None,
         content_type: str = "application/json",
         timeout: float = _TIMEOUT,
     ) -> Any:
@@ -282,13 +286,13 @@ class KubeClient:
             ) from exc
 
 
-def _too_large(method: str, path: str, body: Mapping[str, Any] | None) -> KubeError | None:
+def _too_large(method: str, path: str, body: Mapping[str, Any] | bytes | None) -> KubeError | None:
     """The error of a request the connection broke on because its body is over the API
     server's limit, or None when it is not (then the server may well be unreachable)."""
     if body is None:
         return None
     try:
-        size = len(json.dumps(body).encode())
+        size = len(body) if isinstance(body, bytes) else len(json.dumps(body).encode())
     except (TypeError, ValueError):
         return None
     if size <= _SERVER_BODY_LIMIT:
