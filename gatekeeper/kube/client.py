@@ -12,6 +12,7 @@ decoding thousands of objects into models and back costs more than the requests 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -34,6 +35,7 @@ _TIMEOUT: Final = 30.0
 # kube-apiserver answers a larger request with HTTP 413 and closes the connection while the
 # client is still sending it, so the answer itself usually cannot be read.
 _SERVER_BODY_LIMIT: Final = 3 * 1024 * 1024
+_NOT_YAML_PRINTABLE: Final = re.compile("[\x7f-\x9f\ufeff\ufffe\uffff]")
 
 
 class _Call(TypedDict, total=False):
@@ -129,10 +131,7 @@ class KubeClient:
         metadata = manifest.get("metadata") or {}
         path = resource.object_path(str(metadata["name"]), metadata.get("namespace"))
         query = {"fieldManager": self._field_manager, "force": "true"}
-        # The server reads an apply body as YAML, and YAML has no surrogate escapes: the
-        # `\ud83d\ude00` JSON writes for a character beyond U+FFFF by default is refused
-        # ("invalid Unicode character escape code"), so the text goes as UTF-8.
-        body = json.dumps(dict(manifest), ensure_ascii=False).encode()
+        body = _apply_body(manifest)
         result: dict[str, Any] = self.request(
             "PATCH", path, query=query, body=body, content_type=APPLY_PATCH
         )
@@ -284,6 +283,15 @@ class KubeClient:
             raise _too_large(method, path, body) or KubeError(
                 f"{method} {path}: the API server is unreachable: {exc}"
             ) from exc
+
+
+def _apply_body(manifest: Mapping[str, Any]) -> bytes:
+    """A manifest as the API server reads an apply body: as YAML. YAML has no surrogate
+    escapes, so the `\\ud83d\\ude00` JSON writes by default for a character beyond U+FFFF is
+    refused ("invalid Unicode character escape code"): text goes as UTF-8, escaped only where
+    YAML cannot hold a character raw (DEL, the C1 controls, U+FEFF, U+FFFE, U+FFFF)."""
+    text = json.dumps(dict(manifest), ensure_ascii=False)
+    return _NOT_YAML_PRINTABLE.sub(lambda match: f"\\u{ord(match[0]):04x}", text).encode()
 
 
 def _too_large(method: str, path: str, body: Mapping[str, Any] | bytes | None) -> KubeError | None:

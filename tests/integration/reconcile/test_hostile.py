@@ -80,14 +80,16 @@ def test_an_unquoted_date_is_applied_as_the_text_kubectl_would_send(harness: Har
     assert live.metadata.annotations[contract.COMMIT_ANNOTATION] == sha
 
 
-def test_text_beyond_the_basic_plane_reaches_the_cluster_unchanged(harness: Harness) -> None:
-    # The apply body is read as YAML by the server, which refuses JSON's surrogate escapes.
-    harness.commit({"apps/a.yaml": config_map("emoji", {"k": "launch \U0001f680 caf\u00e9"})})
+@pytest.mark.parametrize("text", ["launch \U0001f680 caf\u00e9", "c1 \x85\x9f del \x7f \ufeff"])
+def test_any_text_reaches_the_cluster_unchanged(harness: Harness, text: str) -> None:
+    # The server reads an apply body as YAML, which refuses JSON's surrogate escapes and
+    # some characters raw.
+    harness.commit({"apps/a.yaml": config_map("text", {"k": text})})
 
     assert harness.reconciler().reconcile(harness.name).outcome == "applied"
 
-    live = harness.core().read_namespaced_config_map("emoji", harness.namespace)
-    assert live.data == {"k": "launch \U0001f680 caf\u00e9"}
+    live = harness.core().read_namespaced_config_map("text", harness.namespace)
+    assert live.data == {"k": text}
 
 
 @pytest.mark.parametrize(
