@@ -92,6 +92,32 @@ def test_any_text_reaches_the_cluster_unchanged(harness: Harness, text: str) -> 
     assert live.data == {"k": text}
 
 
+def test_yaml_is_read_as_the_api_server_reads_it(harness: Harness) -> None:
+    text = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: NAME, namespace: NS}\ndata:\n"
+        "  n: 'a bare n is false'\n  on: 'and on is true'\n  1: 'an int key'\n"
+        "  2.5: 'a float key'\n  released: 2024-01-01\n  minutes: 1:20\n"
+        "  tagged: !foo ignored-tag\n  bytes: !!binary aGVsbG8=\n"
+    ).replace("NS", harness.namespace)
+    harness.commit({"apps/probe.yaml": text.replace("NAME", "ours")})
+    assert harness.reconciler().reconcile(harness.name).outcome == "applied"
+
+    # The same text, read by kube-apiserver itself (an apply body is YAML to it).
+    harness.kube.request(
+        "PATCH",
+        f"/api/v1/namespaces/{harness.namespace}/configmaps/theirs",
+        query={"fieldManager": "probe"},
+        body=text.replace("NAME", "theirs").encode(),
+        content_type="application/apply-patch+yaml",
+    )
+
+    ours = harness.core().read_namespaced_config_map("ours", harness.namespace).data
+    theirs = harness.core().read_namespaced_config_map("theirs", harness.namespace).data
+    assert ours == theirs
+    assert ours["false"] == "a bare n is false"
+    assert ours["released"] == "2024-01-01"
+
+
 @pytest.mark.parametrize(
     ("files", "links", "fragment"),
     [
