@@ -218,6 +218,50 @@ class SourceSettings(_Section):
     )
 
 
+class ReconcilerLimits(_Section):
+    """How much of a commit the reconciler reads: anything beyond is refused (`sync.rejected`)
+    before it is parsed further, so that no commit can exhaust the reconciler."""
+
+    max_file_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Largest file under a source's path, in bytes."
+    )
+    max_total_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        description="Most bytes of all the files under a source's path at one commit, and of "
+        "what a renderer (kustomize, helm) writes from them.",
+    )
+    max_files: int = Field(10_000, ge=1, description="Most files under a source's path.")
+    max_object_bytes: int = Field(
+        1536 * 1024,
+        ge=1024,
+        description="Largest object, as JSON. etcd refuses values over 1.5 MiB by default "
+        "and the API server requests over 3 MiB.",
+    )
+    max_documents: int = Field(
+        10_000, ge=1, description="Most YAML documents (and List items) of one commit."
+    )
+    max_yaml_aliases: int = Field(100, ge=0, description="Most YAML aliases (`*name`) in one file.")
+    max_yaml_alias_nodes: int = Field(
+        10_000,
+        ge=0,
+        description="Most values the aliases of one file may copy in all: a few aliases of "
+        "aliases (a YAML bomb) would otherwise copy billions.",
+    )
+    max_yaml_depth: int = Field(
+        100,
+        ge=4,
+        le=500,
+        description="Deepest nesting of mappings and sequences in a document.",
+    )
+
+
+class ReconcilerSettings(_Section):
+    """The reconciler, beside its `sources`."""
+
+    limits: ReconcilerLimits = Field(default_factory=ReconcilerLimits)
+
+
 class AdmissionSettings(_Section):
     reconciler_identity: str = "system:serviceaccount:gatekeeper-system:gatekeeper"
     guarded_namespaces: list[str] = Field(default_factory=lambda: ["*"])
@@ -346,6 +390,7 @@ class Settings(BaseSettings):
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
     policies: PolicySettings = Field(default_factory=PolicySettings)
     sources: list[SourceSettings] = Field(default_factory=list)
+    reconciler: ReconcilerSettings = Field(default_factory=ReconcilerSettings)
     admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)

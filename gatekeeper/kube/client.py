@@ -12,6 +12,7 @@ decoding thousands of objects into models and back costs more than the requests 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -31,13 +32,17 @@ from gatekeeper.kube.watch import Snapshot, WatchStream
 APPLY_PATCH: Final = "application/apply-patch+yaml"
 MERGE_PATCH: Final = "application/merge-patch+json"
 _TIMEOUT: Final = 30.0
+# kube-apiserver answers a larger request with HTTP 413 and closes the connection while the
+# client is still sending it, so the answer itself usually cannot be read.
+_SERVER_BODY_LIMIT: Final = 3 * 1024 * 1024
+_NOT_YAML_PRINTABLE: Final = re.compile("[\x7f-\x9f\ufeff\ufffe\uffff]")
 
 
 class _Call(TypedDict, total=False):
     """The parts of one API call besides its method and path."""
 
     query: Mapping[str, str] | None
-    body: Mapping[str, Any] | None
+    body: Mapping[str, Any] | bytes | None
     content_type: str
     timeout: float
 
@@ -126,8 +131,9 @@ class KubeClient:
         metadata = manifest.get("metadata") or {}
         path = resource.object_path(str(metadata["name"]), metadata.get("namespace"))
         query = {"fieldManager": self._field_manager, "force": "true"}
+        body = _apply_body(manifest)
         result: dict[str, Any] = self.request(
-            "PATCH", path, query=query, body=dict(manifest), content_type=APPLY_PATCH
+            "PATCH", path, query=query, body=body, content_type=APPLY_PATCH
         )
         return result
 
@@ -252,7 +258,7 @@ class KubeClient:
         path: str,
         *,
         query: Mapping[str, str] | None = None,
-        body: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | bytes | None = None,
         content_type: str = "application/json",
         timeout: float = _TIMEOUT,
     ) -> Any:
@@ -270,9 +276,41 @@ class KubeClient:
                 method, url, header_params=headers, body=body, _request_timeout=timeout
             )
         except ApiException as exc:
-            raise KubeError(f"{method} {path}: {exc.reason}", status=exc.status or 0) from exc
+            raise _too_large(method, path, body) or KubeError(
+                f"{method} {path}: {exc.reason}", status=exc.status or 0
+            ) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise KubeError(f"{method} {path}: the API server is unreachable: {exc}") from exc
+            raise _too_large(method, path, body) or KubeError(
+                f"{method} {path}: the API server is unreachable: {exc}"
+            ) from exc
+
+
+def _apply_body(manifest: Mapping[str, Any]) -> bytes:
+    """A manifest as the API server reads an apply body: as YAML. YAML has no surrogate
+    escapes, so the `\\ud83d\\ude00` JSON writes by default for a character beyond U+FFFF is
+    refused ("invalid Unicode character escape code"): text goes as UTF-8, escaped only where
+    YAML cannot hold a character raw (DEL, the C1 controls, U+FEFF, U+FFFE, U+FFFF)."""
+    text = json.dumps(dict(manifest), ensure_ascii=False)
+    return _NOT_YAML_PRINTABLE.sub(lambda match: f"\\u{ord(match[0]):04x}", text).encode()
+
+
+def _too_large(method: str, path: str, body: Mapping[str, Any] | bytes | None) -> KubeError | None:
+    """The error of a request the connection broke on because its body is over the API
+    server's limit, or None when it is not (then the server may well be unreachable)."""
+    if body is None:
+        return None
+    try:
+        size = len(body) if isinstance(body, bytes) else len(json.dumps(body).encode())
+    except (TypeError, ValueError):
+        return None
+    if size <= _SERVER_BODY_LIMIT:
+        return None
+    return KubeError(
+        f"{method} {path}: HTTP 413: the request is {size} bytes, over the API server's "
+        f"limit of {_SERVER_BODY_LIMIT}; the server closed the connection while it was sent",
+        status=413,
+        reason="RequestEntityTooLarge",
+    )
 
 
 def _error(method: str, path: str, status: int, data: bytes) -> KubeError:

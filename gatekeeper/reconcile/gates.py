@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,7 +34,7 @@ from gatekeeper.reconcile.desired import (
 )
 from gatekeeper.reconcile.errors import RenderError
 from gatekeeper.reconcile.gitsource import GitPort
-from gatekeeper.settings import SourceSettings
+from gatekeeper.settings import ReconcilerLimits, SourceSettings
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,8 @@ class Gates:
     inventory_kinds: Sequence[tuple[str, str]] = ()
     # The digest of a policy set (the reconciler's own caches it per set).
     policy_version: Callable[[PolicySet], str] = policy_set_version
+    # How much of a commit is read at most (`reconciler.limits`).
+    limits: ReconcilerLimits = field(default_factory=ReconcilerLimits)
 
     def prepare(
         self,
@@ -136,6 +138,7 @@ class Gates:
                     origin=self.source.path.strip("/") or ".",
                     release=self.source.name,
                     namespace=self.source.namespace,
+                    limits=self.limits,
                 )
             except RenderError as exc:
                 raise Rejected([{"kind": "render", "message": str(exc)}]) from exc

@@ -1,12 +1,19 @@
-"""The Git side of a source: a local mirror, the commit a ref names, range checks, exports."""
+"""The Git side of a source: a local mirror, the commit a ref names, range checks, exports.
+
+An export is checked before it is written: the files under the source's path must stay within
+`reconciler.limits` (their number, each one's size and their total, read from the tree before
+anything is archived), and a symbolic link must point inside that path: an absolute link or
+one that climbs out (`../../etc/passwd`) is refused with a `RenderError` naming it.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import posixpath
 import subprocess
 import tarfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from gatekeeper.provenance import (
@@ -17,6 +24,7 @@ from gatekeeper.provenance import (
     verify_range,
 )
 from gatekeeper.reconcile.errors import ReconcileError, RenderError, SourceUnavailable
+from gatekeeper.settings import ReconcilerLimits
 
 
 class GitPort(Protocol):
@@ -42,8 +50,17 @@ class GitPort(Protocol):
 class GitMirror:
     """A bare mirror of a source's repository in a cache folder, verified by a trust policy."""
 
-    def __init__(self, *, url: str, ref: str, trust_file: Path, cache_dir: Path) -> None:
+    def __init__(
+        self,
+        *,
+        url: str,
+        ref: str,
+        trust_file: Path,
+        cache_dir: Path,
+        limits: ReconcilerLimits | None = None,
+    ) -> None:
         self._url = url
+        self._limits = limits or ReconcilerLimits()
         self._ref = ref
         self._trust_file = trust_file
         name = hashlib.sha256(url.encode()).hexdigest()[:16]
@@ -91,6 +108,7 @@ class GitMirror:
     def export(self, commit: str, path: str, dest: Path) -> Path:
         clean = path.strip("/") or "."
         spec = [] if clean == "." else ["--", clean]
+        self._check_sizes(commit, clean, spec)
         done = subprocess.run(
             ["git", "--git-dir", str(self._dir), "archive", "--format=tar", commit, *spec],
             capture_output=True,
@@ -100,6 +118,82 @@ class GitMirror:
             message = done.stderr.decode("utf-8", "replace").strip()
             raise RenderError(f"cannot export {clean} at {commit[:12]}: {message}")
         dest.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
-            archive.extractall(dest, filter="data")
+        try:
+            with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
+                members = archive.getmembers()
+                for member in members:
+                    check_member(member, clean)
+                archive.extractall(dest, members=members, filter="data")
+        except tarfile.TarError as exc:
+            raise RenderError(f"cannot export {clean} at {commit[:12]}: {exc}") from exc
         return dest if clean == "." else dest / clean
+
+    def _check_sizes(self, commit: str, clean: str, spec: list[str]) -> None:
+        """Refuse an export too large before archiving it: the tree lists every blob's size."""
+        done = subprocess.run(
+            ["git", "--git-dir", str(self._dir), "ls-tree", "-r", "-l", "-z", commit, *spec],
+            capture_output=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            message = done.stderr.decode("utf-8", "replace").strip()
+            raise RenderError(f"cannot export {clean} at {commit[:12]}: {message}")
+        check_sizes(_blobs(done.stdout), self._limits)
+
+
+def _blobs(listing: bytes) -> list[tuple[str, int]]:
+    """(path, size) of each blob of `git ls-tree -r -l -z` output."""
+    found: list[tuple[str, int]] = []
+    for entry in listing.split(b"\0"):
+        if not entry:
+            continue
+        info, _, name = entry.partition(b"\t")
+        fields = info.split()
+        if len(fields) == 4 and fields[1] == b"blob":
+            found.append((name.decode("utf-8", "replace"), int(fields[3])))
+    return found
+
+
+def check_sizes(blobs: list[tuple[str, int]], limits: ReconcilerLimits) -> None:
+    """`RenderError` when the files of an export break `limits`, naming the first that does."""
+    if len(blobs) > limits.max_files:
+        raise RenderError(
+            f"the commit has {len(blobs)} files under the source's path, over the limit of "
+            f"{limits.max_files} (reconciler.limits.maxFiles)"
+        )
+    total = 0
+    for name, size in blobs:
+        if size > limits.max_file_bytes:
+            raise RenderError(
+                f"{name}: {size} bytes, over the limit of {limits.max_file_bytes} per file "
+                "(reconciler.limits.maxFileBytes)"
+            )
+        total += size
+    if total > limits.max_total_bytes:
+        raise RenderError(
+            f"the files under the source's path total {total} bytes, over the limit of "
+            f"{limits.max_total_bytes} (reconciler.limits.maxTotalBytes)"
+        )
+
+
+def check_member(member: tarfile.TarInfo, root: str) -> None:
+    """`RenderError` unless an archive entry is a file, a folder, or a link that stays under
+    `root` (the source's path; "." for the whole repository)."""
+    name = member.name
+    if PurePosixPath(name).is_absolute() or ".." in PurePosixPath(name).parts:
+        raise RenderError(f"{name}: a path outside the repository")
+    if member.isfile() or member.isdir():
+        return
+    if not member.issym():
+        raise RenderError(f"{name}: neither a file, a folder nor a symbolic link")
+    target = member.linkname
+    if posixpath.isabs(target):
+        raise RenderError(
+            f"{name}: a symbolic link to the absolute path {target}, outside the repository"
+        )
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
+    if resolved == ".." or resolved.startswith("../"):
+        raise RenderError(f"{name}: a symbolic link to {target}, outside the repository")
+    inside = root in (".", resolved) or resolved.startswith(root.rstrip("/") + "/")
+    if not inside:
+        raise RenderError(f"{name}: a symbolic link to {target}, outside the source's path {root}")

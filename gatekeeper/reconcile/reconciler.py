@@ -5,6 +5,12 @@ skip, `checks` judges it (run by `gates` between its I/O steps), `core` plans th
 and prune and accounts for what was done, `results` reports passes that apply nothing, and
 `healthcheck` judges the synced commit. This module does the I/O between them and writes
 exactly the records they return.
+
+No commit can stop the loop: anything raised while a new commit is read, rendered or checked
+rejects that commit (`sync.rejected`, reason `error`), and anything else a pass raises fails
+that pass (`sync.failed`); both are logged with their traceback, and the other sources go on.
+Only the objects this source applied (the ledger has them) are ever pruned: an object that
+merely carries its label and annotations is left alone.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Any, Protocol
 from gatekeeper.audit.events import NewEvent, Record
 from gatekeeper.audit.ledger import Ledger
 from gatekeeper.errors import GatekeeperError
+from gatekeeper.kube import contract
 from gatekeeper.kube.contract import DesiredObject, VerifiedCommit
 from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.policy.policyset import PolicySet, policy_set_version
@@ -39,7 +46,7 @@ from gatekeeper.reconcile.history import AdmittedChange
 from gatekeeper.reconcile.leader import LeaderElector
 from gatekeeper.reconcile.results import Outcome, PassResult
 from gatekeeper.reconcile.state import EventStore
-from gatekeeper.settings import SourceSettings
+from gatekeeper.settings import ReconcilerLimits, SourceSettings
 
 __all__ = ["LedgerPort", "Outcome", "PassResult", "Reconciler"]
 
@@ -63,6 +70,10 @@ class LedgerPort(Protocol):
 
     def verified_commit(self, source: str, commit: str) -> VerifiedCommit | None: ...
 
+    def desired(
+        self, source: str, commit: str, key: ObjectKey
+    ) -> tuple[str, str, Mapping[str, Any]] | None: ...
+
 
 class Reconciler:
     """Brings each source's verified, policy-compliant commit into the cluster."""
@@ -85,6 +96,7 @@ class Reconciler:
         retry_delay: float = 0.5,
         policy_watch: PolicyWatcher | None = None,
         inventory_kinds: Sequence[tuple[str, str]] = (),
+        limits: ReconcilerLimits | None = None,
     ) -> None:
         self._git = git
         self._kube = kube
@@ -107,6 +119,7 @@ class Reconciler:
         self._retry_delay = retry_delay
         self._policy_watch = policy_watch
         self._inventory_kinds = tuple(inventory_kinds)
+        self._limits = limits or ReconcilerLimits()
         self._policy_versions: tuple[PolicySet, str] | None = None
         self._cache: dict[str, Desired] = {}
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply")
@@ -155,7 +168,7 @@ class Reconciler:
                     if when > now or stop.is_set():
                         continue
                     source = self._sources[name]
-                    result = self.reconcile(name)
+                    result = self._reconcile_guarded(name)
                     log.info("%s: %s %s", name, result.outcome, result.message)
                     if result.outcome == "failed":
                         failures[name] += 1
@@ -194,7 +207,9 @@ class Reconciler:
             raise NotLeader(f"{self._elector.identity} does not hold the Lease")
 
     def reconcile(self, name: str) -> PassResult:
-        """One pass for one source; never raises for a rejected commit or an API failure."""
+        """One pass for one source; never raises for a rejected commit, an API failure, or
+        anything else that goes wrong in the pass (`KeyboardInterrupt` and `SystemExit`
+        are not caught)."""
         source = self.source(name)
         try:
             self._check_leader()
@@ -202,17 +217,28 @@ class Reconciler:
         except NotLeader as exc:
             return PassResult(name, "standby", None, message=str(exc))
         except GatekeeperError as exc:
-            return self._failed_pass(name, exc)
+            return self._failed_pass(name, str(exc))
+        except Exception as exc:
+            log.exception("%s: the pass broke off", name)
+            return self._failed_pass(name, f"the pass broke off: {_describe(exc)}")
 
-    def _failed_pass(self, name: str, error: GatekeeperError) -> PassResult:
+    def _reconcile_guarded(self, name: str) -> PassResult:
+        """`reconcile` for the loop: even a failure to record a failure leaves it running."""
+        try:
+            return self.reconcile(name)
+        except Exception as exc:
+            log.exception("%s: the pass broke off and could not be recorded", name)
+            return PassResult(name, "failed", None, message=_describe(exc))
+
+    def _failed_pass(self, name: str, error: str) -> PassResult:
         """Record a pass that could not finish; the store may be what failed, so only log then."""
         commit: str | None = None
         try:
             commit = state_mod.load(self._store, name).synced_commit
         except GatekeeperError as exc:
             log.error("%s: cannot read the source's state (%s): %s", name, error, exc)
-            return PassResult(name, "failed", commit, message=str(error))
-        record, result = results.broken(name, commit, actor=self.actor, error=str(error))
+            return PassResult(name, "failed", commit, message=error)
+        record, result = results.broken(name, commit, actor=self.actor, error=error)
         try:
             self._record([record])
         except GatekeeperError as exc:
@@ -229,6 +255,7 @@ class Reconciler:
             work_dir=self._work_dir,
             inventory_kinds=self._inventory_kinds,
             policy_version=self._version_of,
+            limits=self._limits,
         )
 
     def _reconcile(self, source: SourceSettings) -> PassResult:
@@ -242,7 +269,7 @@ class Reconciler:
         if isinstance(target, intent.Check):
             try:
                 desired = self._prepare_new(source, target)
-            except Rejected as exc:
+            except (Rejected, _Broken) as exc:
                 reasons = exc.reasons
                 self._record(
                     results.rejection(
@@ -287,10 +314,17 @@ class Reconciler:
     def _prepare_new(self, source: SourceSettings, target: intent.Check) -> Desired:
         try:
             verdict = self._git[source.name].verify(since=target.since, target=target.commit)
+            desired = self._gates(source).prepare(target.commit, provenance=verdict)
         except HistoryRewritten as exc:
             found = intent.rewritten(synced=exc.since, head=target.commit, missing=exc.missing)
             raise Rejected([found]) from exc
-        desired = self._gates(source).prepare(target.commit, provenance=verdict)
+        except GatekeeperError:
+            raise  # a rejection, or the cluster, the store or the engine failing: as ever
+        except Exception as exc:
+            # Not one of ours: the commit's content made reading, rendering or checking it
+            # fail in a way nobody foresaw. It is refused, once, like any bad commit.
+            log.exception("%s: checking commit %s failed", source.name, target.commit[:12])
+            raise _Broken(target.commit, exc) from exc
         self._ledger.record_commit(
             source.name,
             target.commit,
@@ -326,7 +360,9 @@ class Reconciler:
         state: state_mod.SourceState,
         purpose: intent.Purpose,
     ) -> PassResult:
-        live = self._applier.live(source.name, desired, state.applied_kinds)
+        live = self._owned(
+            source.name, desired, self._applier.live(source.name, desired, state.applied_kinds)
+        )
         decided = core.plan(
             core.Facts(
                 source=source,
@@ -468,11 +504,55 @@ class Reconciler:
         )
         return self._converge(source, desired, state=state, purpose=purpose)
 
+    def _owned(
+        self, name: str, desired: Desired, live: Mapping[ObjectKey, dict[str, Any]]
+    ) -> dict[ObjectKey, dict[str, Any]]:
+        """The live objects this source may prune or correct: those of the commit, and those
+        the ledger says it applied (at the commit they name). Anyone may write the managed
+        label and the source annotation on an object where the webhook does not look (an
+        exempt namespace); such an object is left alone, and said so in the log."""
+        wanted = {item.key for item in desired.objects}
+        owned: dict[ObjectKey, dict[str, Any]] = {}
+        for key, obj in live.items():
+            annotations = (obj.get("metadata") or {}).get("annotations") or {}
+            commit = annotations.get(contract.COMMIT_ANNOTATION)
+            if key in wanted or (
+                isinstance(commit, str) and self._ledger.desired(name, commit, key) is not None
+            ):
+                owned[key] = obj
+            else:
+                log.warning(
+                    "%s: %s carries the source's label and annotation, but the source never "
+                    "applied it (commit %s); leaving it alone",
+                    name,
+                    key,
+                    commit,
+                )
+        return owned
+
     def _record(self, records: Sequence[NewEvent]) -> list[Record]:
         """Append `records` in one go; the records as written, with their sequence numbers."""
         if not records:
             return []
         return self._store.append_many(list(records))
+
+
+class _Broken(ReconcileError):
+    """Reading, rendering or checking a commit raised something unforeseen: the commit is
+    rejected with that as its reason."""
+
+    def __init__(self, commit: str, error: BaseException) -> None:
+        message = f"commit {commit[:12]} could not be read or checked: {_describe(error)}"
+        super().__init__(message)
+        self.reasons = [{"kind": "error", "message": message}]
+
+
+def _describe(error: BaseException) -> str:
+    """An exception for a record: its type and message, kept short."""
+    text = str(error).strip() or "no message"
+    if len(text) > 500:
+        text = text[:500] + "..."
+    return f"{type(error).__name__}: {text}"
 
 
 def _failure(exc: ApplyFailed) -> core.ApplyFailure:

@@ -46,6 +46,7 @@ def git_ports(settings: Settings, cache_dir: Path) -> dict[str, GitPort]:
             ref=source.ref,
             trust_file=source.trust,
             cache_dir=cache_dir,
+            limits=settings.reconciler.limits,
         )
     return ports
 
@@ -91,6 +92,7 @@ def reconciler_from_settings(
             elector=elector,
             policy_watch=watch,
             inventory_kinds=settings.policies.inventory_kinds(),
+            limits=settings.reconciler.limits,
         )
         try:
             yield reconciler

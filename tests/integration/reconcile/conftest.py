@@ -23,7 +23,7 @@ from gatekeeper.policy.watch import PolicyWatcher
 from gatekeeper.reconcile.gitsource import GitMirror
 from gatekeeper.reconcile.leader import LeaderElector
 from gatekeeper.reconcile.reconciler import Reconciler
-from gatekeeper.settings import SourceSettings
+from gatekeeper.settings import ReconcilerLimits, SourceSettings
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.gitrepo import (
     Keys,
@@ -132,11 +132,16 @@ class Harness:
         engine: PolicyEvaluator | None = None,
         policy_watch: PolicyWatcher | None = None,
         inventory_kinds: tuple[tuple[str, str], ...] = (),
+        limits: ReconcilerLimits | None = None,
     ) -> Reconciler:
         chosen = sources or (self.source(),)
         git = {
             s.name: GitMirror(
-                url=s.repo, ref=s.ref, trust_file=s.trust, cache_dir=self.work / "mirrors"
+                url=s.repo,
+                ref=s.ref,
+                trust_file=s.trust,
+                cache_dir=self.work / "mirrors",
+                limits=limits,
             )
             for s in chosen
         }
@@ -152,6 +157,7 @@ class Harness:
             retry_delay=0.05,
             policy_watch=policy_watch,
             inventory_kinds=inventory_kinds,
+            limits=limits,
         )
         self.reconcilers.append(reconciler)
         return reconciler

@@ -108,19 +108,19 @@ def test_two_reconcilers_on_one_lease_never_apply_at_the_same_time(harness: Harn
         name: threading.Thread(target=replicas[name].run, args=(stops[name],), daemon=True)
         for name in names
     }
-    harness.commit({"apps/a.yaml": config_map("a", {"n": "0"})})
+    harness.commit({"apps/a.yaml": config_map("a", {"round": "0"})})
     for thread in threads.values():
         thread.start()
     for n in range(1, 4):
         time.sleep(0.6)
-        harness.commit({"apps/a.yaml": config_map("a", {"n": str(n)})})
+        harness.commit({"apps/a.yaml": config_map("a", {"round": str(n)})})
     time.sleep(0.8)
     leader = log.calls[0][0]
     follower = next(name for name in names if name != leader)
     stops[leader].set()
     threads[leader].join(timeout=10)
     for n in range(4, 6):
-        harness.commit({"apps/a.yaml": config_map("a", {"n": str(n)})})
+        harness.commit({"apps/a.yaml": config_map("a", {"round": str(n)})})
         time.sleep(0.8)
     time.sleep(1.0)
     stops[follower].set()
@@ -137,7 +137,7 @@ def test_two_reconcilers_on_one_lease_never_apply_at_the_same_time(harness: Harn
     applied = [r.commit for r in harness.records(events.SYNC_APPLIED)]
     assert applied[-1] == harness.repo.head
     live = harness.core().read_namespaced_config_map("a", harness.namespace)
-    assert live.data == {"n": "5"}
+    assert live.data == {"round": "5"}
 
 
 def test_a_lease_in_a_namespace_that_does_not_exist_is_an_error_not_a_lost_election(

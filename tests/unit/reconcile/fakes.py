@@ -350,7 +350,7 @@ class MemoryLedger:
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.commits: dict[tuple[str, str], VerifiedCommit] = {}
-        self.desired: dict[tuple[str, str], list[DesiredObject]] = {}
+        self.objects: dict[tuple[str, str], list[DesiredObject]] = {}
         self._clock = clock
 
     def record_commit(
@@ -376,11 +376,19 @@ class MemoryLedger:
 
     def record_desired(self, source: str, commit: str, objects: Iterable[DesiredObject]) -> int:
         items = list(objects)
-        self.desired.setdefault((source, commit), items)
+        self.objects.setdefault((source, commit), items)
         return len(items)
 
     def verified_commit(self, source: str, commit: str) -> VerifiedCommit | None:
         return self.commits.get((source, commit))
+
+    def desired(
+        self, source: str, commit: str, key: ObjectKey
+    ) -> tuple[str, str, Mapping[str, Any]] | None:
+        for item in self.objects.get((source, commit), []):
+            if item.key == key:
+                return item.digest, item.path, item.manifest
+        return None
 
 
 # -- policies -----------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ def test_a_first_sync_applies_every_object_with_its_provenance_and_records_it(
     assert annotations[contract.SOURCE_ANNOTATION] == SOURCE
     assert annotations[contract.COMMIT_ANNOTATION] == sha
     assert world.ledger.verified_commit(SOURCE, sha) is not None
-    assert len(world.ledger.desired[(SOURCE, sha)]) == 2
+    assert len(world.ledger.objects[(SOURCE, sha)]) == 2
     (applied,) = world.store.of(events.SYNC_APPLIED)
     assert applied.commit == sha
     assert applied.payload["since"] is None

@@ -9,6 +9,7 @@ import pytest
 
 from gatekeeper.reconcile import render
 from gatekeeper.reconcile.errors import RenderError
+from gatekeeper.settings import ReconcilerLimits
 
 
 def test_every_document_of_every_yaml_file_is_rendered_with_its_repository_path(
@@ -80,3 +81,53 @@ def test_a_helm_chart_without_the_helm_extra_is_refused_with_the_install_hint(
         render.render(tmp_path, mode="auto", origin="charts/shop", release="r")
 
     assert "gitops-gatekeeper[helm]" in str(refused.value)
+
+
+def test_a_date_in_a_config_map_is_the_text_written_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\ndata:\n  released: 2024-01-01\n"
+    )
+
+    (found,) = render.render(tmp_path, mode="yaml", origin="apps", release="r")
+
+    assert found.manifest["data"] == {"released": "2024-01-01"}
+
+
+def test_an_object_over_the_size_limit_is_refused_naming_it_and_its_size(tmp_path: Path) -> None:
+    (tmp_path / "big.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\ndata:\n  x: " + "a" * 5000 + "\n"
+    )
+    limits = ReconcilerLimits(max_object_bytes=4096)
+
+    with pytest.raises(RenderError) as refused:
+        render.render(tmp_path, mode="yaml", origin="apps", release="r", limits=limits)
+
+    assert str(refused.value).startswith("apps/big.yaml (document 1): ConfigMap big is 50")
+    assert "over the limit of 4096 per object (reconciler.limits.maxObjectBytes)" in str(
+        refused.value
+    )
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ("{name: x, namespace: [a]}", "metadata.namespace is not text"),
+        ("{name: x, labels: [a]}", "metadata.labels is not a map"),
+        ("{name: x, annotations: 3}", "metadata.annotations is not a map"),
+    ],
+)
+def test_metadata_of_the_wrong_shape_is_refused(
+    tmp_path: Path, metadata: str, message: str
+) -> None:
+    (tmp_path / "cm.yaml").write_text(f"apiVersion: v1\nkind: ConfigMap\nmetadata: {metadata}\n")
+
+    with pytest.raises(RenderError, match=message):
+        render.render(tmp_path, mode="yaml", origin="apps", release="r")
+
+
+def test_a_file_over_the_size_limit_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
+    (tmp_path / "huge.yaml").write_bytes(b"#" * 10_000)
+    limits = ReconcilerLimits(max_file_bytes=4096)
+
+    with pytest.raises(RenderError, match=r"apps/huge\.yaml: 10000 bytes, over the limit of 4096"):
+        render.render(tmp_path, mode="yaml", origin="apps", release="r", limits=limits)
