@@ -46,6 +46,7 @@ def test_command(
     from gatekeeper.policy.testing import run_tests
 
     report = run_tests(_engine(ctx, engine), paths or state(ctx).settings().policies.paths, run=run)
+    _echo_warnings(report.warnings)
     if output is TextOrJson.json:
         typer.echo(
             json.dumps(
@@ -85,6 +86,11 @@ def test_command(
         raise PolicyTestsFailed(f"{failed} of {len(report.results)} tests did not pass")
 
 
+def _echo_warnings(warnings: Any) -> None:
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+
+
 def _read_input(path: Path) -> dict[str, Any]:
     import yaml
 
@@ -119,6 +125,10 @@ def eval_command(
     from gatekeeper.policy.inputs import input_from_document
 
     evaluator = PolicyEvaluator.from_paths(policies, engine=_engine(ctx, engine))
+    _echo_warnings(evaluator.policy_set.warnings)
+    for kind, reason in evaluator.fallbacks.items():
+        what = "the plain policies" if kind == "*" else f"template {kind}"
+        typer.echo(f"note: {what} run on embedded OPA: {reason.splitlines()[0]}", err=True)
     decision = evaluator.evaluate(input_from_document(_read_input(input_file)))
     subject = decision.subject or str(input_file)
     if output is TextOrJson.json:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from gatekeeper.policy.inputs import sync_input
 from gatekeeper.policy.match import constraint_matches
 from gatekeeper.policy.policyset import PolicySet, load_policy_set
 from gatekeeper.settings import Settings
+
+log = logging.getLogger(__name__)
 
 DECISION_PACKAGE = "gatekeeper_internal.decision"
 POLICIES_REF = f"data.{DECISION_PACKAGE}.policies"
@@ -164,6 +167,8 @@ class PolicyEvaluator:
             if self._engine.name != "regorus" or not fallback.fallback_available():
                 raise PolicyLoadError(fallback.unknown_function_hint(str(exc))) from exc
             compiled = self._install_split(policy_set, exc)
+        for warning in policy_set.warnings:
+            log.warning("%s", warning)
         try:
             # Engines that compile lazily report type errors on the first query.
             self._query(compiled, sync_input(_PROBE))

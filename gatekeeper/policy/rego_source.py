@@ -205,3 +205,27 @@ def _import_path(parts: list[str]) -> tuple[str | None, str | None]:
         return None, None
     path = "".join(parts)
     return path, alias or parts[-1]
+
+
+# Fields of a Kubernetes object: a policy reading them straight from `input` was written for
+# Conftest (whose input is the manifest); here the object is `input.review.object`.
+_OBJECT_FIELDS = frozenset({"kind", "apiVersion", "metadata", "spec", "data", "status"})
+
+
+def conftest_style_reads(source: str) -> list[tuple[int, str]]:
+    """(line, `input.<field>`) for each read of an object field at the top of `input`, in a
+    module that never reads `input.review`; such a policy passes its own tests (which build
+    that input) but never fires on the gatekeeper's input."""
+    toks = [t for t in tokens(source) if t.kind != "newline"]
+    reads: list[tuple[int, str]] = []
+    for index in range(len(toks) - 2):
+        first, dot, field = toks[index], toks[index + 1], toks[index + 2]
+        if first.text != "input" or dot.text != "." or first.kind != "ident":
+            continue
+        if index and toks[index - 1].text == ".":
+            continue
+        if field.text == "review":
+            return []
+        if field.text in _OBJECT_FIELDS:
+            reads.append((first.line, f"input.{field.text}"))
+    return reads
