@@ -8,6 +8,7 @@ typer reads a command's parameters only when that command is used (`gatekeeper.c
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from gatekeeper.cli import policy as policy_cli
 from gatekeeper.cli import reconcile as reconcile_cli
 from gatekeeper.cli import report as report_command
 from gatekeeper.cli import verify as verify_command
-from gatekeeper.cli.context import CliState, console_err
+from gatekeeper.cli.context import CliState
 from gatekeeper.cli.lazy import Declared, LazyGroup
 from gatekeeper.errors import GatekeeperError
 
@@ -163,12 +164,25 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_OK
         return exc.code if isinstance(exc.code, int) else EXIT_CHECK_FAILED
     except GatekeeperError as exc:
-        from rich.markup import escape
-
         found = outcome(exc)
-        console_err().print(f"[red]{found.label}:[/red] {escape(str(exc))}", markup=True)
+        print_error(found.label, str(exc))
         return found.code
     return EXIT_OK
+
+
+def print_error(label: str, message: str) -> None:
+    """`label: message` on standard error, the message exactly as given.
+
+    Error messages carry user text (Rego source lines with `[c.name]`, paths, quotes,
+    backslashes), so nothing here interprets it: no markup, no tab expansion, no wrapping,
+    which would hide text or move the caret under a source line. Only the label is coloured,
+    and only on a terminal.
+    """
+    stream = sys.stderr
+    coloured = stream.isatty() and not os.environ.get("NO_COLOR")
+    head = f"\x1b[31m{label}:\x1b[0m" if coloured else f"{label}:"
+    stream.write(f"{head} {message}\n")
+    stream.flush()
 
 
 def run() -> None:

@@ -46,6 +46,7 @@ def test_command(
     from gatekeeper.policy.testing import run_tests
 
     report = run_tests(_engine(ctx, engine), paths or state(ctx).settings().policies.paths, run=run)
+    _echo_warnings(report.warnings)
     if output is TextOrJson.json:
         typer.echo(
             json.dumps(
@@ -85,6 +86,11 @@ def test_command(
         raise PolicyTestsFailed(f"{failed} of {len(report.results)} tests did not pass")
 
 
+def _echo_warnings(warnings: Any) -> None:
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+
+
 def _read_input(path: Path) -> dict[str, Any]:
     import yaml
 
@@ -119,6 +125,10 @@ def eval_command(
     from gatekeeper.policy.inputs import input_from_document
 
     evaluator = PolicyEvaluator.from_paths(policies, engine=_engine(ctx, engine))
+    _echo_warnings(evaluator.policy_set.warnings)
+    for kind, reason in evaluator.fallbacks.items():
+        what = "the plain policies" if kind == "*" else f"template {kind}"
+        typer.echo(f"note: {what} run on embedded OPA: {reason.splitlines()[0]}", err=True)
     decision = evaluator.evaluate(input_from_document(_read_input(input_file)))
     subject = decision.subject or str(input_file)
     if output is TextOrJson.json:
@@ -138,45 +148,79 @@ def verify_command(
     engine: EngineOption = None,
     output: TextOrJsonOption = TextOrJson.text,
 ) -> None:
-    """Run `gator verify` suites: templates, constraints, cases and assertions."""
-    from gatekeeper.policy.errors import PolicyTestsFailed
-    from gatekeeper.policy.gator import run_suite
+    """Run `gator verify` suites: templates, constraints, cases and assertions.
 
-    reports = [run_suite(path, engine_factory=lambda: _engine(ctx, engine)) for path in suites]
+    Every suite runs, whatever happens to the others. On the default engine each test runs
+    on embedded OPA too (when installed); a template regorus refuses, or whose cases the
+    two engines answer differently, is decided by OPA, and the output says so. Exit 2 when
+    a suite, template or file does not load, 1 when a case fails.
+    """
+    from gatekeeper.policy.errors import PolicyLoadError, PolicyTestsFailed
+    from gatekeeper.policy.fallback import FALLBACK_ENGINE, fallback_available
+    from gatekeeper.policy.gator import verify_suites
+
+    chosen = engine.value if engine else state(ctx).settings().policies.engine
+    compare = None
+    if chosen == "regorus" and fallback_available():
+        compare = lambda: _engine(ctx, EngineName(FALLBACK_ENGINE))  # noqa: E731
+    reports = verify_suites(
+        suites, engine_factory=lambda: _engine(ctx, engine), compare_factory=compare
+    )
     if output is TextOrJson.json:
-        typer.echo(
-            json.dumps(
-                [
-                    {
-                        "suite": report.suite,
-                        "ok": report.ok,
-                        "cases": [
-                            {
-                                "test": r.test,
-                                "case": r.case,
-                                "ok": r.ok,
-                                "skipped": r.skipped,
-                                "problems": list(r.problems),
-                                "violations": list(r.violations),
-                            }
-                            for r in report.results
-                        ],
-                    }
-                    for report in reports
-                ],
-                indent=2,
-            )
-        )
+        typer.echo(json.dumps([_report_json(report) for report in reports], indent=2))
     else:
         for report in reports:
-            typer.echo(f"{'ok' if report.ok else 'FAIL'}\t{report.suite}")
-            for result in report.results:
-                status = "skip" if result.skipped else ("ok" if result.ok else "FAIL")
-                typer.echo(f"  {status}\t{result.test}/{result.case}")
-                for problem in result.problems:
-                    typer.echo(f"    {problem}")
+            _echo_report(report)
+    cases = [r for report in reports for r in report.results if not r.skipped]
+    passed = sum(1 for r in cases if r.ok)
+    if output is TextOrJson.text:
+        typer.echo(f"{len(reports)} suites, {passed} of {len(cases)} cases passed")
+    unloaded = [report.suite for report in reports if report.load_failed]
+    if unloaded:
+        raise PolicyLoadError(f"{len(unloaded)} of {len(reports)} suites did not load")
     failed = [report.suite for report in reports if not report.ok]
     if failed:
-        raise PolicyTestsFailed(
-            f"{len(failed)} of {len(reports)} suites failed: {', '.join(failed)}"
-        )
+        raise PolicyTestsFailed(f"{len(failed)} of {len(reports)} suites failed")
+
+
+def _report_json(report: Any) -> dict[str, Any]:
+    return {
+        "suite": report.suite,
+        "ok": report.ok,
+        **({"error": report.error} if report.error else {}),
+        "engine_fallbacks": dict(report.fallbacks),
+        "cases": [
+            {
+                "test": r.test,
+                "case": r.case,
+                "ok": r.ok,
+                "skipped": r.skipped,
+                "problems": list(r.problems),
+                "violations": list(r.violations),
+                **({"error": r.error} if r.error else {}),
+            }
+            for r in report.results
+        ],
+    }
+
+
+def _echo_report(report: Any) -> None:
+    # typer.echo prints text as it is: bracketed Rego like `[c.name]` stays visible.
+    status = "ERROR" if report.load_failed else ("ok" if report.ok else "FAIL")
+    typer.echo(f"{status}\t{report.suite}")
+    if report.error:
+        typer.echo(_indent(report.error, "    "))
+    for test, reason in report.fallbacks.items():
+        typer.echo(f"  note\t{test}: runs on embedded OPA: {reason.splitlines()[0]}")
+    for result in report.results:
+        label = "ERROR" if result.error else "FAIL"
+        status = "skip" if result.skipped else ("ok" if result.ok else label)
+        typer.echo(f"  {status}\t{result.test}/{result.case}")
+        if result.error:
+            typer.echo(_indent(result.error, "    "))
+        for problem in result.problems:
+            typer.echo(_indent(problem, "    "))
+
+
+def _indent(text: str, prefix: str) -> str:
+    return "\n".join(prefix + line for line in text.splitlines())

@@ -5,13 +5,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from gatekeeper.errors import GatekeeperError
+from gatekeeper.policy import fallback
 from gatekeeper.policy import inventory as inventory_module
 from gatekeeper.policy.decision import (
     Action,
@@ -28,6 +30,8 @@ from gatekeeper.policy.inputs import sync_input
 from gatekeeper.policy.match import constraint_matches
 from gatekeeper.policy.policyset import PolicySet, load_policy_set
 from gatekeeper.settings import Settings
+
+log = logging.getLogger(__name__)
 
 DECISION_PACKAGE = "gatekeeper_internal.decision"
 POLICIES_REF = f"data.{DECISION_PACKAGE}.policies"
@@ -46,9 +50,21 @@ class ReloadReporter(Protocol):
 
 
 @dataclass(frozen=True)
-class _Compiled:
+class _Part:
+    """The share of a policy set one engine holds, and the modules it was given."""
+
+    engine: Engine
     policy_set: PolicySet
     modules: tuple[RegoModule, ...]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    policy_set: PolicySet
+    primary: _Part
+    # What the default engine refused, on embedded OPA (see `gatekeeper.policy.fallback`).
+    fallback: _Part | None = None
+    fallbacks: Mapping[str, str] = field(default_factory=dict)
 
 
 def decision_module(policy_set: PolicySet) -> RegoModule:
@@ -133,18 +149,45 @@ class PolicyEvaluator:
     def policy_set(self) -> PolicySet:
         return self._compiled.policy_set
 
-    def _install(self, policy_set: PolicySet) -> _Compiled:
+    @property
+    def fallbacks(self) -> Mapping[str, str]:
+        """Template kinds (`*` for the plain policies) the default engine refused, which run
+        on embedded OPA instead, with regorus's reason."""
+        return dict(self._compiled.fallbacks)
+
+    def _load_part(self, engine: Engine, policy_set: PolicySet) -> _Part:
         modules = (*policy_set.engine_modules(), decision_module(policy_set))
-        self._engine.load(
-            modules, self._data_for(policy_set), entry_points=entry_points(policy_set)
-        )
-        compiled = _Compiled(policy_set=policy_set, modules=modules)
+        engine.load(modules, self._data_for(policy_set), entry_points=entry_points(policy_set))
+        return _Part(engine=engine, policy_set=policy_set, modules=modules)
+
+    def _install(self, policy_set: PolicySet) -> _Compiled:
+        try:
+            compiled = _Compiled(policy_set, self._load_part(self._engine, policy_set))
+        except PolicyLoadError as exc:
+            if self._engine.name != "regorus" or not fallback.fallback_available():
+                raise PolicyLoadError(fallback.unknown_function_hint(str(exc))) from exc
+            compiled = self._install_split(policy_set, exc)
+        for warning in policy_set.warnings:
+            log.warning("%s", warning)
         try:
             # Engines that compile lazily report type errors on the first query.
             self._query(compiled, sync_input(_PROBE))
         except EvaluationError as exc:
             raise PolicyLoadError(f"policy set does not evaluate: {exc}") from exc
         return compiled
+
+    def _install_split(self, policy_set: PolicySet, error: PolicyLoadError) -> _Compiled:
+        split = fallback.split_for_regorus(policy_set, self._data_for(policy_set))
+        if split.fallback is None:
+            raise error
+        try:
+            opa_part = self._load_part(create_engine(fallback.FALLBACK_ENGINE), split.fallback)
+        except PolicyLoadError:
+            # OPA refuses it too: the Rego is wrong, and the configured engine says why.
+            raise PolicyLoadError(fallback.unknown_function_hint(str(error))) from error
+        primary = self._load_part(self._engine, split.primary)
+        fallback.log_split(split)
+        return _Compiled(policy_set, primary, opa_part, split.reasons)
 
     def replace(self, policy_set: PolicySet) -> None:
         """Install a new policy set; raises and keeps the old one if it fails.
@@ -161,11 +204,7 @@ class PolicyEvaluator:
                 # that loaded but failed its first evaluation, or one an engine took only in
                 # part (modules pushed to an OPA server before it went away).
                 with contextlib.suppress(GatekeeperError):
-                    self._engine.load(
-                        previous.modules,
-                        self._data_for(previous.policy_set),
-                        entry_points=entry_points(previous.policy_set),
-                    )
+                    self._load_part(self._engine, previous.primary.policy_set)
                 raise
 
     def _data_for(self, policy_set: PolicySet) -> dict[str, Any]:
@@ -211,6 +250,8 @@ class PolicyEvaluator:
         with self._lock:
             self._inventory = inventory
             self._engine.set_document("inventory", inventory)
+            if self._compiled.fallback is not None:
+                self._compiled.fallback.engine.set_document("inventory", inventory)
 
     def evaluate(self, input_document: Mapping[str, Any]) -> Decision:
         """The decision for one input; raises `EvaluationError` when a policy fails to run."""
@@ -226,9 +267,11 @@ class PolicyEvaluator:
 
     def _query(self, compiled: _Compiled, input_document: Mapping[str, Any]) -> dict[str, Any]:
         results: dict[str, Any] = {}
-        answer = self._engine.query(POLICIES_REF, input_document)
-        if isinstance(answer, Mapping):
-            results.update(answer)
+        for part in (compiled.primary, compiled.fallback):
+            if part is not None and part.policy_set.policies:
+                answer = part.engine.query(POLICIES_REF, input_document)
+                if isinstance(answer, Mapping):
+                    results.update(answer)
         constraints = compiled.policy_set.constraints
         if constraints:
             review = input_document.get("review") or {}
@@ -255,8 +298,13 @@ class PolicyEvaluator:
                 for c in constraints
                 if constraint_matches(c.match, review, namespace_labels=labels_of)
             }
-            if matched:
-                answer = self._engine.query(
+            parts = [compiled.primary, compiled.fallback] if matched else []
+            for part in parts:
+                if part is None or not any(
+                    c.policy_id in matched for c in part.policy_set.constraints
+                ):
+                    continue
+                answer = part.engine.query(
                     CONSTRAINTS_REF, {**input_document, MATCHED_KEY: matched}
                 )
                 if isinstance(answer, Mapping):

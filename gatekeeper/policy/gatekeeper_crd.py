@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 from gatekeeper.policy import rego_source
 from gatekeeper.policy.decision import Action, parse_action
 from gatekeeper.policy.engine import RegoModule
@@ -34,6 +36,10 @@ class ConstraintTemplate:
     rego: str
     libs: tuple[str, ...] = ()
     parameters_schema: Mapping[str, Any] = field(default_factory=dict)
+    # Where the Rego and each lib start in the YAML file (1-based), so that engine errors
+    # name the file's lines rather than lines inside the block.
+    rego_line: int = 1
+    lib_lines: tuple[int, ...] = ()
 
     @property
     def package(self) -> str:
@@ -41,12 +47,13 @@ class ConstraintTemplate:
 
     def modules(self) -> tuple[RegoModule, ...]:
         """The template's Rego and libs as modules under the template's own package tree."""
-        modules = [self._module(self.rego, f"{self.origin}#{self.name}", main=True)]
+        modules = [self._module(self.rego, f"{self.origin}#{self.name}", self.rego_line, main=True)]
         for index, lib in enumerate(self.libs):
-            modules.append(self._module(lib, f"{self.origin}#{self.name}.libs[{index}]"))
+            line = self.lib_lines[index] if index < len(self.lib_lines) else 1
+            modules.append(self._module(lib, f"{self.origin}#{self.name}.libs[{index}]", line))
         return tuple(modules)
 
-    def _module(self, source: str, path: str, *, main: bool = False) -> RegoModule:
+    def _module(self, source: str, path: str, line: int, *, main: bool = False) -> RegoModule:
         package = rego_source.package_of(source)
         if package is None:
             raise TemplateError(f"{path}: the Rego has no package line")
@@ -61,7 +68,8 @@ class ConstraintTemplate:
         if main:
             text = re.sub(rf"\bdata\.{re.escape(package)}\b", f"data.{target}", text)
         rego_v0 = not rego_source.declares_rego_v1(source)
-        return RegoModule(path=path, source=text, rego_v0=rego_v0)
+        # Blank lines before the package put every line where it is in the YAML file.
+        return RegoModule(path=path, source="\n" * max(line - 1, 0) + text, rego_v0=rego_v0)
 
 
 @dataclass(frozen=True)
@@ -90,8 +98,12 @@ def is_constraint(document: Mapping[str, Any]) -> bool:
     return str(document.get("apiVersion", "")).startswith(f"{CONSTRAINT_API_GROUP}/")
 
 
-def parse_template(document: Mapping[str, Any], *, origin: str) -> ConstraintTemplate:
-    """A ConstraintTemplate document (templates.gatekeeper.sh/v1, v1beta1, v1alpha1)."""
+def parse_template(
+    document: Mapping[str, Any], *, origin: str, lines: Mapping[str, Any] | None = None
+) -> ConstraintTemplate:
+    """A ConstraintTemplate document (templates.gatekeeper.sh/v1, v1beta1, v1alpha1).
+
+    `lines` (from `rego_lines`) says where its Rego and libs start in the file."""
     name = str(_get(document, "metadata", "name") or "")
     kind = str(_get(document, "spec", "crd", "spec", "names", "kind") or "")
     if not name or not kind:
@@ -108,9 +120,68 @@ def parse_template(document: Mapping[str, Any], *, origin: str) -> ConstraintTem
     if "violation" not in rego_source.top_level_rules(rego):
         raise TemplateError(f"{origin}: template {name} has no `violation` rule")
     schema = _get(document, "spec", "crd", "spec", "validation", "openAPIV3Schema") or {}
+    lines = lines or {}
     return ConstraintTemplate(
-        name=name, kind=kind, origin=origin, rego=rego, libs=libs, parameters_schema=schema
+        name=name,
+        kind=kind,
+        origin=origin,
+        rego=rego,
+        libs=libs,
+        parameters_schema=schema,
+        rego_line=int(lines.get("rego", 1)),
+        lib_lines=tuple(int(n) for n in lines.get("libs", ())),
     )
+
+
+def rego_lines(text: str) -> list[dict[str, Any]]:
+    """For each YAML document of `text`, the first line (1-based) of the template's Rego
+    (`rego`) and of its libs (`libs`), as `_target_code` would pick them; `{}` for other
+    documents. A block scalar (`rego: |`) starts on the line after its indicator."""
+    found: list[dict[str, Any]] = []
+    for node in yaml.compose_all(text, Loader=yaml.SafeLoader):
+        if node is None:
+            continue
+        targets = _child(_child(node, "spec"), "targets")
+        target = (
+            targets.value[0] if isinstance(targets, yaml.SequenceNode) and targets.value else None
+        )
+        holder = target if _child(target, "rego") is not None else None
+        for code in (
+            _child(target, "code").value
+            if isinstance(_child(target, "code"), yaml.SequenceNode)
+            else []
+        ):
+            engine = _child(code, "engine")
+            if holder is None and engine is not None and engine.value == "Rego":
+                holder = _child(code, "source")
+        rego = _child(holder, "rego")
+        libs = _child(holder, "libs")
+        found.append(
+            {
+                "rego": _first_line(rego),
+                "libs": [_first_line(lib) for lib in libs.value]
+                if isinstance(libs, yaml.SequenceNode)
+                else [],
+            }
+            if rego is not None
+            else {}
+        )
+    return found
+
+
+def _child(node: Any, key: str) -> Any:
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    for key_node, value in node.value:
+        if key_node.value == key:
+            return value
+    return None
+
+
+def _first_line(node: Any) -> int:
+    if not isinstance(node, yaml.ScalarNode):
+        return 1
+    return node.start_mark.line + (2 if node.style in ("|", ">") else 1)
 
 
 def _target_code(target: Mapping[str, Any], *, origin: str) -> tuple[str, tuple[str, ...]]:

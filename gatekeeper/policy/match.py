@@ -9,9 +9,12 @@ NamespaceLabels = Callable[[str], Mapping[str, str] | None]
 
 
 def wildcard_match(pattern: str, value: str) -> bool:
-    """Gatekeeper's name globs: `*` alone, a `prefix*`, a `*suffix`, or an exact name."""
+    """Gatekeeper's name globs: `*` alone, a `prefix*`, a `*suffix`, a `*part*`, or an exact
+    name."""
     if pattern == "*":
         return True
+    if len(pattern) > 1 and pattern.startswith("*") and pattern.endswith("*"):
+        return pattern[1:-1] in value
     if pattern.endswith("*"):
         return value.startswith(pattern[:-1])
     if pattern.startswith("*"):
@@ -46,6 +49,7 @@ def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, st
 
 
 def _kind_matches(kinds: Sequence[Mapping[str, Any]], group: str, kind: str) -> bool:
+    # An entry with no kinds or no groups leaves that part open, as in Gatekeeper.
     if not kinds:
         return True
     for entry in kinds:
@@ -56,10 +60,11 @@ def _kind_matches(kinds: Sequence[Mapping[str, Any]], group: str, kind: str) -> 
     return False
 
 
-def _the_object(review: Mapping[str, Any]) -> Mapping[str, Any]:
-    # A DELETE carries the object only as oldObject.
-    obj = review.get("object") or review.get("oldObject") or {}
-    return obj if isinstance(obj, Mapping) else {}
+def _objects(review: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The object and the old object, whichever are present: Gatekeeper matches when either
+    does (a DELETE carries only the old one, an UPDATE both)."""
+    found = [review.get(key) for key in ("object", "oldObject")]
+    return [obj for obj in found if isinstance(obj, Mapping) and obj]
 
 
 def constraint_matches(
@@ -70,42 +75,63 @@ def constraint_matches(
 ) -> bool:
     """Whether a constraint's match block selects the object under review.
 
-    As in Gatekeeper: a Namespace counts as being in itself for `namespaces`,
-    `excludedNamespaces` and `namespaceSelector`; other cluster-scoped objects are outside
-    every namespace, so `namespaces` does not select them and `namespaceSelector` does not
-    filter them out.
+    Field by field as Gatekeeper's matcher: each field left out matches everything, and a
+    field that needs a namespace never disqualifies an object that has none (a Pod manifest
+    with no `metadata.namespace`, as in most test suites). A Namespace counts as being in
+    itself. `namespaceSelector` lets other cluster-scoped objects through. `source` is
+    `All` (default), `Original` or `Generated`: the gatekeeper reviews only original
+    objects, so `Generated` selects nothing. The object matches when either the object or
+    the old object does.
     """
     kind_info = review.get("kind") or {}
     group = str(kind_info.get("group") or "")
     kind = str(kind_info.get("kind") or "")
     if not _kind_matches(match.get("kinds") or (), group, kind):
         return False
-    obj = _the_object(review)
+    if str(match.get("source") or "All") == "Generated":
+        return False
+    objects = _objects(review) or [{}]
+    return any(
+        _object_matches(match, obj, (group, kind), review, namespace_labels) for obj in objects
+    )
+
+
+def _object_matches(
+    match: Mapping[str, Any],
+    obj: Mapping[str, Any],
+    group_kind: tuple[str, str],
+    review: Mapping[str, Any],
+    namespace_labels: NamespaceLabels,
+) -> bool:
+    group, kind = group_kind
     metadata = obj.get("metadata") or {}
+    if not isinstance(metadata, Mapping):
+        metadata = {}
+    labels = metadata.get("labels") or {}
+    name = str(metadata.get("name") or review.get("name") or "")
     is_namespace = kind == "Namespace" and group == ""
+    # The namespace an object is in: the request's, else the one its manifest declares.
     namespace = str(review.get("namespace") or metadata.get("namespace") or "")
-    name = str(review.get("name") or metadata.get("name") or "")
     if is_namespace:
         namespace = name
-    scope = match.get("scope", "*")
-    cluster_scoped = not namespace or is_namespace
-    if scope == "Cluster" and not cluster_scoped:
+    has_namespace = bool(namespace) and not is_namespace
+    scope = match.get("scope") or "*"
+    if scope == "Cluster" and has_namespace:
         return False
-    if scope == "Namespaced" and cluster_scoped:
+    if scope == "Namespaced" and not has_namespace:
         return False
-    if "name" in match and not wildcard_match(str(match["name"]), name):
-        return False
-    namespaces = match.get("namespaces")
-    if namespaces and not (namespace and any(wildcard_match(p, namespace) for p in namespaces)):
+    namespaces = match.get("namespaces") or ()
+    if namespaces and namespace and not any(wildcard_match(p, namespace) for p in namespaces):
         return False
     excluded = match.get("excludedNamespaces") or ()
     if namespace and any(wildcard_match(p, namespace) for p in excluded):
         return False
-    if not selector_matches(match.get("labelSelector"), metadata.get("labels") or {}):
+    if not selector_matches(match.get("labelSelector"), labels):
         return False
     namespace_selector = match.get("namespaceSelector")
     if namespace_selector and namespace:
-        labels = (metadata.get("labels") or {}) if is_namespace else namespace_labels(namespace)
-        if labels is None or not selector_matches(namespace_selector, labels):
+        selected = labels if is_namespace else namespace_labels(namespace)
+        if selected is None or not selector_matches(namespace_selector, selected):
             return False
-    return True
+    name_pattern = match.get("name")
+    return not name_pattern or wildcard_match(str(name_pattern), name)

@@ -48,6 +48,8 @@ class PolicySet:
     constraints: tuple[gatekeeper_crd.Constraint, ...] = ()
     data: Mapping[str, Any] = field(default_factory=dict)
     sources: tuple[str, ...] = ()
+    # Things that load but are likely mistakes (see `_warnings`), for the CLI and the log.
+    warnings: tuple[str, ...] = ()
 
     def engine_modules(self, *, include_tests: bool = False) -> tuple[RegoModule, ...]:
         """Plain modules plus every template's namespaced modules (and tests if asked)."""
@@ -96,9 +98,12 @@ def load_policy_set(paths: Sequence[Path], *, include_tests: bool = False) -> Po
                 module = _read_module(file)
                 (tests if file.name.endswith("_test.rego") else modules).append(module)
                 continue
-            for document in _read_documents(file):
+            documents = _read_documents(file)
+            lines = _template_lines(file, documents)
+            for index, document in enumerate(documents):
                 if gatekeeper_crd.is_template(document):
-                    templates.append(_wrap(gatekeeper_crd.parse_template, document, origin))
+                    template = _wrap(gatekeeper_crd.parse_template, document, origin, lines[index])
+                    templates.append(template)
                 elif gatekeeper_crd.is_constraint(document):
                     constraints.append(_wrap(gatekeeper_crd.parse_constraint, document, origin))
                 else:
@@ -111,9 +116,24 @@ def load_policy_set(paths: Sequence[Path], *, include_tests: bool = False) -> Po
         constraints=tuple(constraints),
         data=data,
         sources=tuple(str(p) for p in paths),
+        warnings=_warnings(modules),
     )
     _check(policy_set)
     return policy_set
+
+
+def _warnings(modules: Sequence[RegoModule]) -> tuple[str, ...]:
+    warnings = []
+    for module in modules:
+        reads = rego_source.conftest_style_reads(module.source)
+        if reads:
+            line, read = reads[0]
+            warnings.append(
+                f"{module.path}:{line}: reads {read} but never input.review: the object under "
+                f"review is input.review.object (a Conftest policy reads it at input), so "
+                f"this policy never fires here"
+            )
+    return tuple(warnings)
 
 
 def policy_files(paths: Sequence[Path]) -> Iterator[Path]:
@@ -167,8 +187,21 @@ def _read_documents(file: Path) -> list[Mapping[str, Any]]:
     return documents
 
 
-def _wrap(parse: Any, document: Mapping[str, Any], origin: str) -> Any:
+def _template_lines(file: Path, documents: list[Mapping[str, Any]]) -> list[Any]:
+    """Where each document's Rego starts in a YAML file holding templates; {} otherwise."""
+    if file.suffix == ".json" or not any(gatekeeper_crd.is_template(d) for d in documents):
+        return [{}] * len(documents)
     try:
+        lines = gatekeeper_crd.rego_lines(file.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        lines = []
+    return lines if len(lines) == len(documents) else [{}] * len(documents)
+
+
+def _wrap(parse: Any, document: Mapping[str, Any], origin: str, lines: Any = None) -> Any:
+    try:
+        if lines is not None:
+            return parse(document, origin=origin, lines=lines)
         return parse(document, origin=origin)
     except gatekeeper_crd.TemplateError as exc:
         raise PolicyLoadError(str(exc)) from exc

@@ -1,4 +1,4 @@
-"""Reading Rego source without an engine: package, top-level rule names, METADATA, v0 upgrade.
+"""Reading Rego source without an engine: package, top-level rule names, METADATA, aliases.
 
 The engines differ in what they expose (regorus returns an AST, the OPA bindings do not), so
 the few facts the loader needs are read here from the text. A small tokenizer skips strings
@@ -148,91 +148,10 @@ def declares_rego_v1(source: str) -> bool:
 
 
 def upgrade_v0(source: str) -> str:
-    """Rewrite a Rego v0 module into v1 syntax for engines that only parse v1.
+    """A Rego v0 module in v1 syntax, for engines that parse only v1 (see `rego_v0`)."""
+    from gatekeeper.policy.rego_v0 import to_v1
 
-    Rule bodies get `if`, partial set heads `name[key]` become `name contains key`. This
-    covers the forms Gatekeeper templates use; anything else is left for the engine to judge.
-    """
-    toks = [t for t in tokens(source) if t.kind != "newline"]
-    edits: list[tuple[int, int, str]] = []
-    closers_of_bodies: set[int] = set()
-    head_start: int | None = None
-    index = 0
-    while index < len(toks):
-        tok = toks[index]
-        if (
-            tok.depth == 0
-            and tok.kind == "ident"
-            and head_start is None
-            and tok.text not in ("package", "import")
-        ):
-            head_start = index
-        if tok.depth == 0 and tok.text in ("package", "import"):
-            head_start = None
-            index = _skip_line(toks, index)
-            continue
-        if tok.depth == 0 and tok.text == "{" and tok.kind == "punct":
-            previous = toks[index - 1] if index else None
-            close = _matching(toks, index)
-            if previous is not None and _opens_body(previous, (index - 1) in closers_of_bodies):
-                if previous.text != "if":
-                    edits.append((tok.start, tok.start, "if "))
-                if head_start is not None and previous.text == "]":
-                    _partial_set_edit(toks, head_start, index, edits)
-                closers_of_bodies.add(close)
-                head_start = None
-            index = close + 1
-            continue
-        if tok.depth == 0 and tok.text == "}":
-            head_start = None
-        index += 1
-    result = source
-    for start, end, text in sorted(edits, reverse=True):
-        result = result[:start] + text + result[end:]
-    return result
-
-
-def _skip_line(toks: list[Token], index: int) -> int:
-    line = toks[index].line
-    while index < len(toks) and toks[index].line == line:
-        index += 1
-    return index
-
-
-def _matching(toks: list[Token], index: int) -> int:
-    depth = toks[index].depth
-    for cursor in range(index + 1, len(toks)):
-        token = toks[cursor]
-        if token.kind == "punct" and token.text in _CLOSERS and token.depth == depth:
-            return cursor
-    return len(toks) - 1
-
-
-def _opens_body(previous: Token, closes_a_body: bool) -> bool:
-    if previous.kind == "punct":
-        return previous.text in ("]", ")") or (previous.text == "}" and not closes_a_body)
-    if previous.kind == "ident":
-        return previous.text not in ("contains", "in", "not", "some", "every")
-    return previous.kind in ("string", "number")
-
-
-def _partial_set_edit(
-    toks: list[Token], head_start: int, body_index: int, edits: list[tuple[int, int, str]]
-) -> None:
-    """`name[key] {` to `name contains key if {`, when the head has no value part."""
-    head = toks[head_start:body_index]
-    if head and head[0].text == "else":
-        return
-    if len(head) < 3 or head[1].text != "[":
-        return
-    close = _matching(toks, head_start + 1)
-    if close != body_index - 1:
-        return
-    if any(t.text in ("=", ":=") and t.depth == 0 for t in head):
-        return
-    opening, closing = toks[head_start + 1], toks[close]
-    edits.append((closing.start, closing.start + 1, ""))
-    edits.append((opening.start, opening.start + 1, " contains "))
+    return to_v1(source)
 
 
 def expand_import_aliases(source: str) -> str:
@@ -286,3 +205,27 @@ def _import_path(parts: list[str]) -> tuple[str | None, str | None]:
         return None, None
     path = "".join(parts)
     return path, alias or parts[-1]
+
+
+# Fields of a Kubernetes object: a policy reading them straight from `input` was written for
+# Conftest (whose input is the manifest); here the object is `input.review.object`.
+_OBJECT_FIELDS = frozenset({"kind", "apiVersion", "metadata", "spec", "data", "status"})
+
+
+def conftest_style_reads(source: str) -> list[tuple[int, str]]:
+    """(line, `input.<field>`) for each read of an object field at the top of `input`, in a
+    module that never reads `input.review`; such a policy passes its own tests (which build
+    that input) but never fires on the gatekeeper's input."""
+    toks = [t for t in tokens(source) if t.kind != "newline"]
+    reads: list[tuple[int, str]] = []
+    for index in range(len(toks) - 2):
+        first, dot, field = toks[index], toks[index + 1], toks[index + 2]
+        if first.text != "input" or dot.text != "." or first.kind != "ident":
+            continue
+        if index and toks[index - 1].text == ".":
+            continue
+        if field.text == "review":
+            return []
+        if field.text in _OBJECT_FIELDS:
+            reads.append((first.line, f"input.{field.text}"))
+    return reads

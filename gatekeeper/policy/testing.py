@@ -42,6 +42,7 @@ class TestResult:
 class TestReport:
     results: tuple[TestResult, ...]
     engine: str
+    warnings: tuple[str, ...] = ()
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome == outcome)
@@ -94,4 +95,4 @@ def run_tests(engine: Engine, paths: Sequence[Path], *, run: str | None = None) 
                 error=error,
             )
         )
-    return TestReport(results=tuple(results), engine=engine.name)
+    return TestReport(results=tuple(results), engine=engine.name, warnings=policy_set.warnings)

@@ -110,6 +110,8 @@ class PolicyWatcher:
                     "version": version,
                     "previous_version": previous,
                     "policies": self._evaluator.policy_set.size,
+                    # Template kinds (`*`: the plain policies) regorus refused, run on OPA.
+                    "engine_fallbacks": dict(self._evaluator.fallbacks),
                 },
             )
             return "reloaded"

@@ -155,3 +155,20 @@ def test_an_engine_that_cannot_take_the_set_gets_it_at_the_next_look(
         for r in store.query(kinds=[events.POLICY_RELOAD_FAILED, events.POLICY_RELOADED]).records
     ]
     assert kinds == [events.POLICY_RELOAD_FAILED, events.POLICY_RELOADED]
+
+
+def test_the_reload_record_names_the_templates_embedded_opa_runs(
+    folder: Path, store: AuditStore
+) -> None:
+    from tests.unit.policy.conftest import GATEKEEPER_SUITES, require_opa
+
+    require_opa()
+    evaluator = PolicyEvaluator.from_paths([folder], engine=create_engine("regorus"))
+    watcher = PolicyWatcher(evaluator, record=store.append, component="webhook", interval=10)
+    source = GATEKEEPER_SUITES / "cidrmerge"
+    for name in ("template.yaml", "constraint.yaml"):
+        _write(folder / name, (source / name).read_text())
+    assert watcher.check() == "reloaded"
+    (record,) = store.query(kinds=[events.POLICY_RELOADED]).records
+    assert list(record.payload["engine_fallbacks"]) == ["K8sEgressRanges"]
+    assert "net.cidr_merge" in record.payload["engine_fallbacks"]["K8sEgressRanges"]

@@ -66,10 +66,53 @@ def test_a_namespace_object_counts_as_being_in_itself() -> None:
     assert not matches({"excludedNamespaces": ["prod"]}, namespace)
 
 
-def test_namespaces_do_not_select_cluster_scoped_objects() -> None:
-    assert not matches(
-        {"namespaces": ["prod"]}, review("ClusterRole", "rbac.authorization.k8s.io", namespace="")
-    )
+def test_namespaces_never_disqualify_an_object_without_a_namespace() -> None:
+    # Gatekeeper's matcher: with no namespace there is nothing to compare, so the object
+    # stays selected (a cluster-scoped object, or a Pod manifest that names none).
+    cluster_role = review("ClusterRole", "rbac.authorization.k8s.io", namespace="")
+    assert matches({"namespaces": ["prod"]}, cluster_role)
+    assert matches({"namespaces": ["prod"]}, review(namespace=""))
+    assert matches({"excludedNamespaces": ["*"]}, review(namespace=""))
+    assert not matches({"namespaces": ["dev"]}, review(namespace="prod"))
+
+
+def test_the_namespace_comes_from_the_request_or_the_manifest() -> None:
+    subject = review(namespace="prod")
+    subject["namespace"] = ""
+    assert not matches({"namespaces": ["dev"]}, subject)
+    assert matches({"namespaces": ["prod"]}, subject)
+
+
+def test_an_update_matches_when_the_old_object_does() -> None:
+    subject = review(labels={"tier": "db"})
+    subject["oldObject"] = review(labels={"tier": "web"})["object"]
+    assert matches({"labelSelector": {"matchLabels": {"tier": "web"}}}, subject)
+    assert not matches({"labelSelector": {"matchLabels": {"tier": "cache"}}}, subject)
+
+
+def test_source_generated_selects_nothing_the_gatekeeper_reviews() -> None:
+    assert matches({"source": "All"}, review())
+    assert matches({"source": "Original"}, review())
+    assert not matches({"source": "Generated"}, review())
+
+
+def test_a_glob_with_stars_on_both_ends_matches_a_part() -> None:
+    assert matches({"namespaces": ["*ro*"]}, review(namespace="prod"))
+    assert not matches({"namespaces": ["*ev*"]}, review(namespace="prod"))
+
+
+def test_a_kinds_entry_without_groups_or_kinds_leaves_that_part_open() -> None:
+    assert matches({"kinds": [{"kinds": ["Pod"]}]}, review("Pod", "anything.io"))
+    assert matches({"kinds": [{"apiGroups": ["apps"]}]}, review("Deployment", "apps"))
+    assert not matches({"kinds": [{"apiGroups": ["apps"]}]}, review("Pod", ""))
+
+
+def test_scope_treats_an_object_without_a_namespace_as_cluster_scoped() -> None:
+    assert matches({"scope": "Cluster"}, review(namespace=""))
+    assert not matches({"scope": "Namespaced"}, review(namespace=""))
+    namespace = review("Namespace", namespace="", name="prod")
+    assert matches({"scope": "Cluster"}, namespace)
+    assert not matches({"scope": "Namespaced"}, namespace)
 
 
 def test_scope_separates_cluster_and_namespaced_objects() -> None:

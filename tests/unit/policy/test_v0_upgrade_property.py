@@ -27,7 +27,16 @@ def rule(name: str, condition: str, form: int) -> str:
         return f'{name}_obj[{{"msg": m}}] {{ {condition}; m := sprintf("%v", [input.n]) }}'
     if form == 3:
         return f"{name}_fn(x) = y {{ {condition}; y := x }}\n{name}_use = v {{ v := {name}_fn(2) }}"
-    return f'{name}_else = "a" {{ {condition} }} else = "b" {{ true }}'
+    if form == 4:
+        return f'{name}_else = "a" {{ {condition} }} else = "b" {{ true }}'
+    if form == 5:
+        # A rule with no body right before a partial set.
+        return f"{name}_k := 2\n{name}_s[x] {{ {condition}; x := {name}_k }}"
+    # A function whose else has no body, used by a partial set.
+    return (
+        f"{name}_g(x) := 1 {{ x > 2 }} else := 0\n"
+        f'{name}_h[{{"msg": v}}] {{ {condition}; v := {name}_g(input.n) }}'
+    )
 
 
 @st.composite
@@ -36,7 +45,7 @@ def modules(draw: st.DrawFn) -> str:
     # conflict in Rego itself, which engines report at different times.
     specs = draw(
         st.lists(
-            st.tuples(names, conditions, st.integers(0, 4)),
+            st.tuples(names, conditions, st.integers(0, 6)),
             min_size=1,
             max_size=4,
             unique_by=lambda spec: spec[0],
