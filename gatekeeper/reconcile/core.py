@@ -9,7 +9,7 @@ correction names the record of its detection. Nothing here reads or writes anyth
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,8 @@ class Facts:
     synced_commit: str | None  # what the last `sync.applied` brought
     purpose: Purpose
     actor: str  # the reconciler's own name in the records
+    # The store's keyed digest: a drifted Secret's values are recorded only through it.
+    secret_digest: Callable[[Any], str]
 
     def __post_init__(self) -> None:
         if isinstance(self.purpose, Rollback) and self.purpose.to != self.desired.commit:
@@ -147,6 +149,7 @@ def detections(
             ),
             missing=found.missing,
             mode=facts.source.drift,
+            secret_digest=facts.secret_digest,
             admitted=witnesses.get(found.desired.key, ()),
         )
         for found in decided.drifted
@@ -245,6 +248,7 @@ def _corrected(
             changes=found.changes,
             mode=facts.source.drift,
             detected_seq=executed.detected.get(found.desired.key),
+            secret_digest=facts.secret_digest,
             skipped=facts.desired.skipped,
         )
         for found in drifted

@@ -6,14 +6,13 @@ missing field as unknown. docs/audit.md lists every kind and field.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
 from gatekeeper.audit import chain, events
 from gatekeeper.audit.events import NewEvent
-from gatekeeper.canonical import manifest_digest
 from gatekeeper.kube import compare
 from gatekeeper.kube.contract import DesiredObject
 from gatekeeper.kube.objects import ObjectKey
@@ -302,6 +301,7 @@ def drift_detected(
     actors: Sequence[drift.Actor],
     missing: bool,
     mode: str,
+    secret_digest: SecretDigest,
     admitted: Sequence[AdmittedChange] = (),
 ) -> NewEvent:
     """The drift of one object. Its actor is the newest user the webhook let change the
@@ -314,7 +314,7 @@ def drift_detected(
         "path": item.path,
         "missing": missing,
         "mode": mode,
-        "diff": [_redacted(item.key, change) for change in changes],
+        "diff": [_redacted(item.key, change, secret_digest) for change in changes],
         "changed_by": [a.to_dict() for a in actors],
         "break_glass_seq": next(
             (change.seq for change in admitted if change.decision == events.BREAKGLASS), None
@@ -332,13 +332,19 @@ def drift_detected(
     )
 
 
-def _redacted(key: ObjectKey, change: compare.FieldChange) -> dict[str, Any]:
-    """A diff entry; a Secret's values are replaced by their digests, never stored."""
+SecretDigest = Callable[[Any], str]
+
+
+def _redacted(
+    key: ObjectKey, change: compare.FieldChange, secret_digest: SecretDigest
+) -> dict[str, Any]:
+    """A diff entry; a Secret's values are replaced by their keyed digests, never stored
+    (the same digests the store makes of Secrets anywhere else in a record)."""
     entry = change.to_dict()
     if key.kind == "Secret" and key.api_group == "":
         for side in ("desired", "live"):
             if entry[side] != compare.MISSING:
-                entry[side] = manifest_digest(entry[side])
+                entry[side] = secret_digest(entry[side])
     return entry
 
 
@@ -352,6 +358,7 @@ def drift_corrected(
     changes: Sequence[compare.FieldChange],
     mode: str,
     detected_seq: int | None,
+    secret_digest: SecretDigest,
     skipped: Sequence[Skip] = (),
 ) -> NewEvent:
     """One drifted object applied again: the `drift.detected` record it answers and the
@@ -361,7 +368,7 @@ def drift_corrected(
         "missing": missing,
         "fields": len(changes),
         "detected_seq": detected_seq,
-        "changes": [_redacted(item.key, change) for change in changes],
+        "changes": [_redacted(item.key, change, secret_digest) for change in changes],
         "mode": mode,
     }
     _note_skips(payload, skipped)

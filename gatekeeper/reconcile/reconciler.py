@@ -371,6 +371,7 @@ class Reconciler:
                 synced_commit=state.synced_commit,
                 purpose=purpose,
                 actor=self.actor,
+                secret_digest=self._store.secret_digester.digest,
             )
         )
         accounted = core.account(decided, self._execute(decided, state))

@@ -12,6 +12,7 @@ from typing import Any, Final, Protocol
 
 from gatekeeper.audit import events
 from gatekeeper.audit.events import NewEvent, Record
+from gatekeeper.audit.secret_digest import SecretDigester
 from gatekeeper.audit.store import Page
 from gatekeeper.reconcile.history import SYNC_HEALTHY, SYNC_UNHEALTHY, Hold, SourceState
 
@@ -35,6 +36,9 @@ DRIFT_KINDS: Final = (events.DRIFT_DETECTED, events.DRIFT_CORRECTED)
 
 class EventStore(Protocol):
     """The audit store as the reconciler uses it."""
+
+    @property
+    def secret_digester(self) -> SecretDigester: ...
 
     def append_many(self, events: list[NewEvent]) -> list[Record]: ...
 

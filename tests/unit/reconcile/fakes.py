@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from gatekeeper.audit.events import NewEvent, Record
+from gatekeeper.audit.secret_digest import SecretDigester
 from gatekeeper.audit.store import Page
 from gatekeeper.kube import contract
 from gatekeeper.kube.contract import DesiredObject, VerifiedCommit
@@ -293,6 +294,7 @@ class MemoryStore:
     def __init__(self, clock: Callable[[], float]) -> None:
         self.records: list[Record] = []
         self._clock = clock
+        self.secret_digester = SecretDigester(b"memory-store-secret-digest-key!!")
 
     def append_many(self, events: list[NewEvent]) -> list[Record]:
         added = [

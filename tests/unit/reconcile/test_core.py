@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from gatekeeper.audit import events
+from gatekeeper.audit.secret_digest import SecretDigester
 from gatekeeper.canonical import manifest_digest
 from gatekeeper.kube.contract import DesiredObject
 from gatekeeper.kube.objects import ObjectKey
@@ -53,6 +54,9 @@ def _live(manifest: dict[str, Any], *, commit: str) -> dict[str, Any]:
     return obj
 
 
+DIGESTER = SecretDigester(b"k" * 32)
+
+
 def _plan(
     desired: Desired,
     *live: dict[str, Any],
@@ -68,6 +72,7 @@ def _plan(
             synced_commit=synced,
             purpose=purpose or Sync(),
             actor="gatekeeper-reconciler",
+            secret_digest=DIGESTER.digest,
         )
     )
 
@@ -208,7 +213,8 @@ def test_a_corrected_secret_names_its_fields_by_digest_only() -> None:
 
     (change,) = corrected.payload["changes"]
     assert change == detected.payload["diff"][0]
-    assert change["desired"] == manifest_digest("c2VjcmV0")
+    assert change["desired"] == DIGESTER.digest("c2VjcmV0")
+    assert change["desired"] != manifest_digest("c2VjcmV0")  # keyed, not a bare hash
     assert "bGVha2Vk" not in str(corrected.payload)
 
 
