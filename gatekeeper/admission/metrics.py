@@ -41,7 +41,8 @@ class AdmissionMetrics:
         )
         self.bad_requests = Counter(
             "gatekeeper_admission_bad_requests",
-            "Requests refused with HTTP 400 (malformed, wrong kind, too large).",
+            "Requests refused before a decision: malformed, wrong kind, too large, no or wrong "
+            "client certificate, timed out.",
             ["reason"],
             registry=self.registry,
         )
