@@ -92,14 +92,19 @@ def unarmor(armored: bytes) -> bytes:
         raise CmsError("the signature's base64 is malformed") from exc
 
 
+_KNOWN_ATTRIBUTES = {der.encode_oid(o): o for o in (CONTENT_TYPE, MESSAGE_DIGEST, SIGNING_TIME)}
+
+
 def _attributes(node: der.Node) -> dict[str, list[der.Node]]:
+    """The attributes this module reads, by OID; the others (by OID) with no values."""
     found: dict[str, list[der.Node]] = {}
     for attribute in node.children():
         kind, values = attribute.expect(der.SEQUENCE, "attribute").children()
-        name = der.oid(kind)
+        known = _KNOWN_ATTRIBUTES.get(kind.expect(der.OID, "attribute type").content)
+        name = known or der.oid(kind)
         if name in found:
             raise CmsError(f"attribute {name} appears twice")
-        found[name] = values.expect(der.SET, "attribute values").children()
+        found[name] = values.expect(der.SET, "attribute values").children() if known else []
     return found
 
 
@@ -142,14 +147,14 @@ def parse(armored: bytes) -> SignedMessage:
 
 def _parse(encoded: bytes) -> SignedMessage:
     info = der.read_one(encoded).expect(der.SEQUENCE, "ContentInfo").children()
-    if len(info) != 2 or der.oid(info[0]) != SIGNED_DATA:
+    if len(info) != 2 or not der.is_oid(info[0], SIGNED_DATA):
         raise CmsError("not a CMS SignedData")
     (signed_data,) = info[1].expect(0xA0, "content").children()
     fields = signed_data.expect(der.SEQUENCE, "SignedData").children()
     if len(fields) < 4:
         raise CmsError("SignedData is incomplete")
     encapsulated = fields[2].expect(der.SEQUENCE, "encapContentInfo").children()
-    if der.oid(encapsulated[0]) != DATA:
+    if not der.is_oid(encapsulated[0], DATA):
         raise CmsError("the signed content type is not data")
     if len(encapsulated) > 1:
         raise CmsError("the signature embeds its content; git signatures are detached")
@@ -178,7 +183,7 @@ def _parse(encoded: bytes) -> SignedMessage:
     if signed.indefinite:
         raise CmsError("signed attributes must be DER-encoded")
     attributes = _attributes(signed)
-    if der.oid(_single(attributes, CONTENT_TYPE, "content type")) != DATA:
+    if not der.is_oid(_single(attributes, CONTENT_TYPE, "content type"), DATA):
         raise CmsError("the signed content type attribute is not data")
     digest = der.octets(_single(attributes, MESSAGE_DIGEST, "message digest"))
     signing_time = None

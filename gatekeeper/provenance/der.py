@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 # Universal tags used here (class and constructed bits included where they apply).
 INTEGER = 0x02
@@ -28,7 +29,7 @@ class DerError(ValueError):
     """The bytes are not the ASN.1 structure that was expected."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: building one is then cheaper, and none is changed
 class Node:
     """One TLV: its tag byte, its whole encoding, and its content octets."""
 
@@ -114,7 +115,11 @@ def read_one(data: bytes) -> Node:
 
 def oid(node: Node) -> str:
     """The dotted form of an OBJECT IDENTIFIER."""
-    value = node.expect(OID, "object identifier").content
+    return _decode_oid(node.expect(OID, "object identifier").content)
+
+
+@lru_cache(maxsize=256)
+def _decode_oid(value: bytes) -> str:
     if not value or value[-1] & 0x80:
         raise DerError("malformed object identifier")
     arcs: list[int] = []
@@ -147,17 +152,35 @@ def octets(node: Node) -> bytes:
 def time(node: Node) -> datetime:
     """A UTCTime or GeneralizedTime in UTC (as CMS' signing-time attribute carries it)."""
     text = node.content.decode("ascii", "replace")
-    if not text.endswith("Z"):
-        raise DerError("a time must be in UTC (end in Z)")
+    if node.tag == UTC_TIME and len(text) == 13:
+        # RFC 5280: two-digit years 50-99 are 19xx, 00-49 are 20xx.
+        text = ("19" if text[:2] >= "50" else "20") + text
+    elif node.tag != GENERALIZED_TIME:
+        raise DerError(f"expected a time, found tag 0x{node.tag:02x}")
+    if len(text) != 15 or not text[:14].isdigit() or text[14] != "Z":
+        raise DerError(f"malformed time {text!r} (UTC, whole seconds expected)")
+    month, day, hour, minute, second = (int(text[i : i + 2]) for i in range(4, 14, 2))
     try:
-        if node.tag == UTC_TIME:
-            # RFC 5280: two-digit years 50-99 are 19xx, 00-49 are 20xx.
-            century = "19" if text[:2] >= "50" else "20"
-            parsed = datetime.strptime(century + text, "%Y%m%d%H%M%SZ")
-        elif node.tag == GENERALIZED_TIME:
-            parsed = datetime.strptime(text, "%Y%m%d%H%M%SZ")
-        else:
-            raise DerError(f"expected a time, found tag 0x{node.tag:02x}")
+        return datetime(int(text[:4]), month, day, hour, minute, second, tzinfo=UTC)
     except ValueError as exc:
         raise DerError(f"malformed time {text!r}") from exc
-    return parsed.replace(tzinfo=UTC)
+
+
+@lru_cache(maxsize=64)
+def encode_oid(dotted: str) -> bytes:
+    """The content octets of an OBJECT IDENTIFIER, to compare with a node's content."""
+    arcs = [int(a) for a in dotted.split(".")]
+    out = bytearray()
+    for arc in [arcs[0] * 40 + arcs[1], *arcs[2:]]:
+        chunk = [arc & 0x7F]
+        rest = arc >> 7
+        while rest:
+            chunk.append(0x80 | (rest & 0x7F))
+            rest >>= 7
+        out += bytes(reversed(chunk))
+    return bytes(out)
+
+
+def is_oid(node: Node, dotted: str) -> bool:
+    """Whether `node` is the OBJECT IDENTIFIER `dotted` (without decoding it)."""
+    return node.tag == OID and node.content == encode_oid(dotted)

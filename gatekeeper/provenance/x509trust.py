@@ -177,7 +177,9 @@ class CertificateVerifier:
             for signer in self._signers
             for authority in signer.authorities
         }
-        self._chains: dict[tuple[int, bytes], Chain | None] = {}
+        # Keyed by the certificates themselves (they hash and compare by their encoding).
+        self._chains: dict[tuple[int, tuple[x509.Certificate, ...]], Chain | None] = {}
+        self._fingerprints: dict[x509.Certificate, str] = {}
 
     @property
     def empty(self) -> bool:
@@ -213,7 +215,7 @@ class CertificateVerifier:
     def _chain(self, signer: CertificateSigner, message: cms.SignedMessage) -> Chain | None:
         leaf = message.signer
         extra = message.intermediates
-        key = (id(signer), b"".join(c.fingerprint(hashes.SHA256()) for c in (leaf, *extra)))
+        key = (id(signer), (leaf, *extra))
         if key not in self._chains:
             found = None
             for authority in signer.authorities:
@@ -230,7 +232,9 @@ class CertificateVerifier:
         except cms.CmsError as exc:
             return SignatureVerdict(Reason.BAD_SIGNATURE, _FORMAT, None, None, str(exc))
         leaf = message.signer
-        key_id = fingerprint(leaf)
+        key_id = self._fingerprints.get(leaf)
+        if key_id is None:
+            key_id = self._fingerprints.setdefault(leaf, fingerprint(leaf))
         chained = [(s, c) for s in self._signers if (c := self._chain(s, message)) is not None]
         if not chained:
             return SignatureVerdict(
