@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from gatekeeper.provenance import (
     GitRepository,
@@ -182,3 +183,46 @@ def test_a_certificate_signer_may_not_change_a_path_its_rule_withholds(
     )
     assert [c.reason for c in result.commits] == [Reason.TRUSTED, Reason.SIGNER_NOT_ALLOWED]
     assert result.commits[1].path == "apps/payments/db.yaml"
+
+
+class GitsignLikeSigner:
+    """Signs as gitsign does: a CMS signature by a ten-minute Fulcio-style certificate."""
+
+    email = "dave@example.com"
+
+    def __init__(self, key: CertifiedKey) -> None:
+        self.key = key
+
+    def sign(self, payload: bytes, at: datetime | None) -> bytes:
+        return self.key.sign(payload)
+
+
+def test_a_gitsign_style_signature_in_a_real_commit_is_verified_offline(
+    signed_repo: SignedRepo, tmp_path: Path
+) -> None:
+    root = make_ca("Fulcio Root")
+    intermediate = root.intermediate("Fulcio Intermediate")
+    now = datetime.now(UTC).replace(microsecond=0)
+    leaf = intermediate.issue(
+        emails=("dave@example.com",),
+        not_before=now - timedelta(minutes=1),
+        not_after=now + timedelta(minutes=9),
+        usage=ExtendedKeyUsageOID.CODE_SIGNING,
+        oidc_issuer="https://accounts.example.com",
+    )
+    signer = GitsignLikeSigner(CertifiedKey(leaf.key, leaf.cert, (intermediate.cert,)))
+    signed_repo.commit({"a.yaml": "a: 1\n"}, signer=signer)  # type: ignore[arg-type]
+    (tmp_path / "fulcio.pem").write_text(root.pem)
+    sigstore = {"issuer": "https://accounts.example.com", "subjects": ["dave@example.com"]}
+    text = trust_policy_yaml(
+        signers={"dave": {"sigstore": sigstore | {"fulcioRoots": root.pem}}},
+        rules=[{"paths": ["**"], "signers": ["*"]}],
+    )
+    (tmp_path / "trust.yaml").write_text(text)
+    policy = load_trust_policy(tmp_path / "trust.yaml")
+    repo = GitRepository(signed_repo.path)
+    (commit,) = verify_range(repo, policy, since=None, target="main").commits
+    assert (commit.reason, commit.signer) == (Reason.TRUSTED, "dave")
+    signed_repo.tamper_head()
+    (forged,) = verify_range(repo, policy, since=None, target="main").commits
+    assert forged.reason is Reason.BAD_SIGNATURE
