@@ -88,3 +88,37 @@ class PathGlob:
 def matches(pattern: str, path: str) -> bool:
     """Whether `path` (a repository path, `/`-separated, no leading slash) matches `pattern`."""
     return PathGlob(pattern).matches(path)
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityGlob:
+    """A pattern for a signer identity (an email, a URI, an OIDC issuer).
+
+    `*` matches within one `/`-separated part and `**` across parts, as in path patterns, so
+    `*@example.com` is anyone at example.com and
+    `https://github.com/org/repo/.github/workflows/*@refs/heads/main` any workflow of one
+    repository on main. Matching is exact otherwise; `ignore_case` for email addresses.
+    """
+
+    pattern: str
+    ignore_case: bool = False
+    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.pattern.strip():
+            raise ValueError("an identity pattern cannot be empty")
+        parts: list[str] = []
+        index = 0
+        while index < len(self.pattern):
+            char = self.pattern[index]
+            if self.pattern.startswith("**", index):
+                parts.append(".*")
+                index += 2
+                continue
+            parts.append("[^/]*" if char == "*" else "[^/]" if char == "?" else re.escape(char))
+            index += 1
+        flags = re.DOTALL | (re.IGNORECASE if self.ignore_case else 0)
+        object.__setattr__(self, "regex", re.compile("".join(parts), flags))
+
+    def matches(self, value: str) -> bool:
+        return self.regex.fullmatch(value) is not None

@@ -16,17 +16,19 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
-from gatekeeper.provenance import openpgp, sshsig
+from gatekeeper.provenance import authorities, openpgp, sshsig
 from gatekeeper.provenance.errors import TrustPolicyError
-from gatekeeper.provenance.globs import PathGlob, check_pattern
+from gatekeeper.provenance.globs import IdentityGlob, PathGlob, check_pattern
 from gatekeeper.provenance.signatures import Keyring
 from gatekeeper.provenance.ssh import SshKey
 from gatekeeper.provenance.verdicts import MatchedRule
+from gatekeeper.provenance.x509trust import Authority, CertificateSigner
 
 API_VERSION = "gatekeeper.dev/v1alpha1"
 ANY_SIGNER = "*"
@@ -71,11 +73,73 @@ def _ssh_entry(value: object) -> object:
     return {"key": value} if isinstance(value, str) else value
 
 
+def _base(info: ValidationInfo) -> Path | None:
+    context = info.context or {}
+    base = context.get("base")
+    return base if isinstance(base, Path) else None
+
+
+def _check_identity(value: str) -> str:
+    IdentityGlob(value)
+    return value
+
+
+Identity = Annotated[str, AfterValidator(_check_identity)]
+
+
+class X509Model(_Model):
+    """X.509 (gpgsm / S/MIME): the CA roots a signer's certificate must chain to."""
+
+    roots: str | None = None  # PEM, inline
+    roots_file: str | None = None  # PEM file, relative to the trust policy's folder
+
+    @model_validator(mode="after")
+    def _roots_parse(self, info: ValidationInfo) -> X509Model:
+        if (self.roots is None) == (self.roots_file is None):
+            raise ValueError("give exactly one of roots (inline PEM) and rootsFile")
+        x509_roots(self, _base(info))
+        return self
+
+
+class SigstoreModel(_Model):
+    """Sigstore gitsign (keyless): the Fulcio roots, the OIDC issuer and the subjects."""
+
+    issuer: Identity
+    subjects: list[Identity] = Field(min_length=1)
+    trusted_root: str | None = None  # a Sigstore trusted_root.json, relative to the policy
+    fulcio_roots: str | None = None  # PEM, inline
+    require_transparency_log: bool = False
+
+    @model_validator(mode="after")
+    def _roots_parse(self, info: ValidationInfo) -> SigstoreModel:
+        if (self.trusted_root is None) == (self.fulcio_roots is None):
+            raise ValueError("give exactly one of trustedRoot (a file) and fulcioRoots (PEM)")
+        fulcio_authorities(self, _base(info))
+        return self
+
+
+def x509_roots(model: X509Model, base: Path | None) -> list[Authority]:
+    if model.roots is not None:
+        return [Authority(roots=tuple(authorities.pem_certificates(model.roots)))]
+    text = authorities.read_text(model.roots_file or "", base, what="rootsFile")
+    return [Authority(roots=tuple(authorities.pem_certificates(text, what="rootsFile")))]
+
+
+def fulcio_authorities(model: SigstoreModel, base: Path | None) -> list[Authority]:
+    if model.fulcio_roots is not None:
+        roots = authorities.pem_certificates(model.fulcio_roots, what="fulcioRoots")
+        return [Authority(roots=tuple(roots))]
+    text = authorities.read_text(model.trusted_root or "", base, what="trustedRoot")
+    return authorities.trusted_root_authorities(text)
+
+
 class SignerModel(_Model):
     name: str = Field(min_length=1, pattern=r"^[^*\s]+$")
     emails: list[str] = []
     openpgp: str | None = None
     ssh: list[Annotated[SshKeyModel, BeforeValidator(_ssh_entry)]] = []
+    x509: X509Model | None = None
+    sigstore: SigstoreModel | None = None
 
     @field_validator("openpgp")
     @classmethod
@@ -86,8 +150,18 @@ class SignerModel(_Model):
 
     @model_validator(mode="after")
     def _has_a_key(self) -> SignerModel:
-        if self.openpgp is None and not self.ssh:
-            raise ValueError(f"signer {self.name!r} has no key: give openpgp and/or ssh")
+        if self.openpgp is None and not self.ssh and self.x509 is None and self.sigstore is None:
+            raise ValueError(
+                f"signer {self.name!r} has no key: give openpgp, ssh, x509 and/or sigstore"
+            )
+        if self.x509 is not None:
+            if not self.emails:
+                raise ValueError(
+                    f"signer {self.name!r} has x509 roots but no emails: list the addresses"
+                    " its certificates must name"
+                )
+            for email in self.emails:
+                IdentityGlob(email, ignore_case=True)
         return self
 
 
@@ -179,7 +253,34 @@ class TrustPolicy:
         return best
 
 
-def _build(model: TrustPolicyModel) -> TrustPolicy:
+def _certificate_signers(model: TrustPolicyModel, base: Path | None) -> list[CertificateSigner]:
+    found: list[CertificateSigner] = []
+    for signer in model.signers:
+        if signer.x509 is not None:
+            found.append(
+                CertificateSigner(
+                    signer=signer.name,
+                    kind="x509",
+                    authorities=tuple(x509_roots(signer.x509, base)),
+                    identities=tuple(IdentityGlob(e, ignore_case=True) for e in signer.emails),
+                )
+            )
+        if signer.sigstore is not None:
+            spec = signer.sigstore
+            found.append(
+                CertificateSigner(
+                    signer=signer.name,
+                    kind="sigstore",
+                    authorities=tuple(fulcio_authorities(spec, base)),
+                    identities=tuple(IdentityGlob(s) for s in spec.subjects),
+                    issuer=IdentityGlob(spec.issuer),
+                    require_transparency_log=spec.require_transparency_log,
+                )
+            )
+    return found
+
+
+def _build(model: TrustPolicyModel, base: Path | None = None) -> TrustPolicy:
     pgp_keys: list[openpgp.SigningKey] = []
     ssh_keys: list[SshKey] = []
     for signer in model.signers:
@@ -212,7 +313,9 @@ def _build(model: TrustPolicyModel) -> TrustPolicy:
         signers=tuple(s.name for s in model.signers),
         emails={s.name: tuple(s.emails) for s in model.signers},
         rules=rules,
-        keyring=Keyring(openpgp=pgp_keys, ssh=ssh_keys),
+        keyring=Keyring(
+            openpgp=pgp_keys, ssh=ssh_keys, certificates=_certificate_signers(model, base)
+        ),
     )
 
 
@@ -250,15 +353,20 @@ def _describe(error: ValidationError, origin: str) -> str:
     return "\n".join(lines)
 
 
-def parse_trust_policy(document: Any, *, origin: str = "trust policy") -> TrustPolicy:
-    """Validate a decoded document (a mapping) into a TrustPolicy; TrustPolicyError if invalid."""
+def parse_trust_policy(
+    document: Any, *, origin: str = "trust policy", base: Path | None = None
+) -> TrustPolicy:
+    """Validate a decoded document (a mapping) into a TrustPolicy; TrustPolicyError if invalid.
+
+    Files the policy names (rootsFile, trustedRoot) are read relative to `base`.
+    """
     if not isinstance(document, Mapping):
         raise TrustPolicyError(f"{origin}: a TrustPolicy mapping is expected")
     try:
-        model = TrustPolicyModel.model_validate(document)
+        model = TrustPolicyModel.model_validate(document, context={"base": base})
     except ValidationError as exc:
         raise TrustPolicyError(_describe(exc, origin)) from exc
-    return _build(model)
+    return _build(model, base)
 
 
 def load_trust_policy(path: Path) -> TrustPolicy:
@@ -271,4 +379,4 @@ def load_trust_policy(path: Path) -> TrustPolicy:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise TrustPolicyError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_trust_policy(document, origin=str(path))
+    return parse_trust_policy(document, origin=str(path), base=path.parent)

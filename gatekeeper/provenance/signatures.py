@@ -8,14 +8,22 @@ from gatekeeper.provenance.objects import SignedObject
 from gatekeeper.provenance.openpgp import OpenPgpVerifier, SigningKey
 from gatekeeper.provenance.ssh import SshKey, SshVerifier
 from gatekeeper.provenance.verdicts import Reason, SignatureFormat, SignatureVerdict
+from gatekeeper.provenance.x509trust import CertificateSigner, CertificateVerifier
 
 
 class Keyring:
     """Every trusted key of a trust policy, by format."""
 
-    def __init__(self, *, openpgp: Iterable[SigningKey] = (), ssh: Iterable[SshKey] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        openpgp: Iterable[SigningKey] = (),
+        ssh: Iterable[SshKey] = (),
+        certificates: Iterable[CertificateSigner] = (),
+    ) -> None:
         self._openpgp = OpenPgpVerifier(openpgp)
         self._ssh = SshVerifier(ssh)
+        self._certificates = CertificateVerifier(certificates)
 
     def verify(self, obj: SignedObject) -> SignatureVerdict:
         """The signature verdict of a commit or tag, judged at its committer/tagger time."""
@@ -27,8 +35,6 @@ class Keyring:
         if fmt is SignatureFormat.SSH:
             return self._ssh.verify(obj.payload, obj.signature, at=obj.time)
         if fmt is SignatureFormat.X509:
-            # gpgsm signatures are recognised but no X.509 trust anchors can be configured yet.
-            return SignatureVerdict(
-                Reason.UNKNOWN_KEY, fmt, None, None, "X.509 (gpgsm) signatures are not supported"
-            )
+            # gpgsm (S/MIME) and gitsign (Sigstore) signatures: both CMS.
+            return self._certificates.verify(obj.payload, obj.signature, at=obj.time)
         return SignatureVerdict(Reason.BAD_SIGNATURE, None, None, None, "unrecognised signature")
