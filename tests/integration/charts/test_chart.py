@@ -203,10 +203,12 @@ def test_values_reach_the_configuration(tmp_path: Path) -> None:
         # One shared database, migrated once by the Job: no Pod migrates on its own.
         assert "initContainers" not in spec, name
     dashboard = pod_spec(documents, "gk-dashboard")["containers"][0]
-    assert dashboard["ports"] == [{"name": "https", "containerPort": 9090}]
+    assert dashboard["ports"] == [{"name": "https", "containerPort": 9090, "protocol": "TCP"}]
     assert dashboard["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
     service = by_name(documents, "Service", "gk-dashboard")
-    assert service["spec"]["ports"] == [{"name": "https", "port": 443, "targetPort": "https"}]
+    assert service["spec"]["ports"] == [
+        {"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}
+    ]
 
 
 def test_the_writers_share_one_secret_digest_key_from_the_audit_key_secret(
