@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import os
 import secrets
+import signal
 import socket
 import ssl
 import subprocess
@@ -34,10 +35,11 @@ from gatekeeper.admission.certs import CertificateSet, Lifetimes
 from gatekeeper.admission.errors import ForeignSecret
 from gatekeeper.admission.tls import CertificateReloader, server_context
 from gatekeeper.kube.client import KubeClient
-from tests.fixtures.cluster import Cluster
+from tests.fixtures.cluster import Cluster, wait_for
 
 pytestmark = pytest.mark.cluster
 
+_COMMAND = (sys.executable, "-m", "gatekeeper.cli")
 DAY = dt.timedelta(days=1)
 HOUR = dt.timedelta(hours=1)
 LIFETIMES = Lifetimes(authority=30 * DAY, certificate=DAY, renew_before=12 * HOUR)
@@ -336,3 +338,49 @@ def test_the_command_makes_the_certificates_from_the_configuration(
     )
     assert refused.returncode == 2, refused.stderr
     assert "was not made by the gatekeeper" in refused.stderr
+
+
+def test_the_keeper_beside_the_server_puts_back_a_ca_bundle_and_stops_on_sigterm(
+    cluster: Cluster, kube: KubeClient, target: Target, tmp_path: Path
+) -> None:
+    """`webhook certs --watch`, as the chart's cert-keeper container runs it: a caBundle
+    changed by someone else is set again at the next round, and SIGTERM ends it cleanly."""
+    config = {
+        "kubernetes": {"kubeconfig": str(cluster.admin_kubeconfig)},
+        "server": {"tlsCertFile": "tls/tls.crt", "tlsKeyFile": "tls/tls.key"},
+        "webhookCerts": {
+            "namespace": target.namespace,
+            "secretName": target.secret_name,
+            "service": target.service,
+            "webhookConfiguration": target.webhook_configuration,
+            "checkInterval": "0.5s",
+        },
+    }
+    path = tmp_path / "gatekeeper.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+    keeper = subprocess.Popen(
+        [*_COMMAND, "--config", str(path), "webhook", "certs", "--watch"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        wait_for(lambda: _bundle(kube, target)["validate.gatekeeper.dev"], seconds=30, what="ca")
+        good = _bundle(kube, target)["validate.gatekeeper.dev"]
+        assert target.webhook_configuration is not None
+        live = kube.get(WEBHOOK_CONFIGURATIONS, target.webhook_configuration)
+        live["webhooks"][0]["clientConfig"]["caBundle"] = base64.b64encode(b"wrong").decode()
+        kube.replace(WEBHOOK_CONFIGURATIONS, live)
+        wait_for(
+            lambda: _bundle(kube, target)["validate.gatekeeper.dev"] == good,
+            seconds=15,
+            what="the caBundle set again",
+        )
+        assert (tmp_path / "tls" / "tls.crt").exists()
+    finally:
+        keeper.send_signal(signal.SIGTERM)
+        _, stderr = keeper.communicate(timeout=30)
+    assert keeper.returncode == 0, stderr
+    assert "set the CA bundle" in stderr
