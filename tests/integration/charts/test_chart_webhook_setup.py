@@ -23,7 +23,7 @@ from gatekeeper.kube.client import KubeClient
 from gatekeeper.kube.errors import KubeError
 from tests.fixtures.cluster import NAMESPACE_LABEL, Cluster, wait_for
 from tests.fixtures.webhook import WebhookServer
-from tests.integration.charts.test_chart import by_name, helm_python, pod_spec, render
+from tests.integration.charts.test_chart import by_name, helm_python, notes, pod_spec, render
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -52,6 +52,7 @@ def test_by_default_the_webhook_makes_its_own_certificate() -> None:
     ]
     configuration = by_name(documents, "ValidatingWebhookConfiguration", "gk")
     assert "caBundle" not in configuration["webhooks"][0]["clientConfig"]
+    assert "made and renewed by the webhook itself" in notes({})
     assert "cert-manager.io/inject-ca-from" not in configuration["metadata"].get("annotations", {})
 
 
