@@ -111,7 +111,7 @@ def test_with_cert_manager_or_a_given_ca_the_secret_is_mounted_and_nothing_is_ma
             {"database": {"url": "postgresql://a@b/c", "urlSecret": {"name": "db"}}},
             "url and urlSecret.name are both set",
         ),
-        ({"database": {"url": "sqlite:////tmp/x.db"}}, "database.url is not a PostgreSQL URL"),
+        ({"database": {"url": "sqlite:///gatekeeper.db"}}, "database.url is not a PostgreSQL URL"),
     ],
     ids=["cert-manager-and-ca", "two-urls", "sqlite-url"],
 )
