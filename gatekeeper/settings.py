@@ -372,6 +372,48 @@ class DashboardSettings(_Section):
     )
 
 
+_DAY = 86400.0
+
+
+class WebhookCertsSettings(_Section):
+    """The webhook's serving certificate made and renewed by the gatekeeper itself, where
+    cert-manager is not used (`gatekeeper webhook certs`, docs/chart.md). The certificate and
+    key are written to `server.tlsCertFile` and `server.tlsKeyFile`."""
+
+    namespace: str = Field(min_length=1, description="Namespace of the Secret and the Service.")
+    secret_name: str = Field(
+        min_length=1, description="Secret that keeps the CA and the serving certificate."
+    )
+    service: str = Field(
+        min_length=1,
+        description="The webhook's Service: the certificate names SERVICE.NAMESPACE.svc and "
+        "SERVICE.NAMESPACE.svc.cluster.local.",
+    )
+    webhook_configuration: str | None = Field(
+        None,
+        description="ValidatingWebhookConfiguration whose webhooks calling that Service get the "
+        "CA bundle; none: the caBundle is left alone.",
+    )
+    ca_validity: Seconds = Field(10 * 365 * _DAY, gt=0, description="Lifetime of the CA.")
+    cert_validity: Seconds = Field(
+        365 * _DAY, gt=0, description="Lifetime of the serving certificate."
+    )
+    renew_before: Seconds = Field(
+        90 * _DAY, gt=0, description="Renew a certificate this long before it expires."
+    )
+    check_interval: Seconds = Field(
+        60.0, gt=0, description="Seconds between checks of the Secret and the caBundle."
+    )
+
+    @model_validator(mode="after")
+    def _renewal_fits(self) -> WebhookCertsSettings:
+        if self.renew_before >= self.cert_validity:
+            raise ValueError("renewBefore must be shorter than certValidity")
+        if self.ca_validity <= self.cert_validity + self.renew_before:
+            raise ValueError("caValidity must be longer than certValidity plus renewBefore")
+        return self
+
+
 class Settings(BaseSettings):
     """Every setting of the gatekeeper, validated once and passed down."""
 
@@ -394,6 +436,7 @@ class Settings(BaseSettings):
     admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    webhook_certs: WebhookCertsSettings | None = None
     config_dir: Path = Field(
         default_factory=Path.cwd,
         validation_alias=AliasChoices("_config_dir"),

@@ -26,3 +26,11 @@ class MalformedRequest(AdmissionError):
     def __init__(self, uid: str, message: str) -> None:
         super().__init__(message)
         self.uid = uid
+
+
+class CertificateError(AdmissionError):
+    """The webhook's own certificates cannot be made, read or kept."""
+
+
+class ForeignSecret(CertificateError):
+    """The Secret meant for the webhook's certificates exists but was not made by it."""

@@ -25,6 +25,7 @@ from gatekeeper.cli import policy as policy_cli
 from gatekeeper.cli import reconcile as reconcile_cli
 from gatekeeper.cli import report as report_command
 from gatekeeper.cli import verify as verify_command
+from gatekeeper.cli import webhook as webhook_cli
 from gatekeeper.cli.context import CliState
 from gatekeeper.cli.lazy import Declared, LazyGroup
 from gatekeeper.errors import GatekeeperError
@@ -70,6 +71,7 @@ OUTCOMES: dict[str, Outcome] = {
     "gatekeeper.audit.errors.SchemaMissing": INVALID,
     "gatekeeper.audit.errors.SigningKeyError": INVALID,
     "gatekeeper.audit.errors.WitnessError": INVALID,
+    "gatekeeper.admission.errors.ForeignSecret": INVALID,
     "gatekeeper.policy.errors.PolicyLoadError": INVALID,
     "gatekeeper.provenance.errors.TrustPolicyError": INVALID,
     "gatekeeper.provenance.errors.RepositoryError": INVALID,
@@ -103,6 +105,7 @@ class _Commands(LazyGroup):
 
     subcommands: ClassVar[Mapping[str, Declared]] = {
         "serve": serve.serve,
+        "webhook": webhook_cli.app,
         "dashboard": dashboard_command.dashboard,
         "reconcile": reconcile_cli.reconcile,
         "rollback": reconcile_cli.rollback,

@@ -23,16 +23,39 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 system:serviceaccount:{{ .Release.Namespace }}:{{ .Values.serviceAccount.name }}
 {{- end -}}
 
+{{/*
+The Secret holding the PostgreSQL URL: database.urlSecret.name, or the chart's own
+(<release>-database) made from database.url; "" with SQLite. One of the two at most.
+*/}}
+{{- define "gatekeeper.database.secret" -}}
+{{- $database := .Values.database -}}
+{{- if and $database.url $database.urlSecret.name -}}
+{{- fail "database: url and urlSecret.name are both set, but the URL comes from one of them" -}}
+{{- end -}}
+{{- if $database.url -}}
+{{- if not (regexMatch "^postgresql(\\+[a-z0-9]+)?://" $database.url) -}}
+{{- fail "database.url is not a PostgreSQL URL (postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE): only PostgreSQL is shared between Pods" -}}
+{{- end -}}
+{{- include "gatekeeper.fullname" . }}-database
+{{- else -}}
+{{- $database.urlSecret.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "gatekeeper.database.key" -}}
+{{- if .Values.database.url }}url{{ else }}{{ .Values.database.urlSecret.key }}{{ end -}}
+{{- end -}}
+
 {{/* Environment, volumes and mounts shared by every gatekeeper container. */}}
 {{- define "gatekeeper.env" -}}
 - name: GATEKEEPER_CONFIG
   value: /etc/gatekeeper/gatekeeper.yaml
-{{- if .Values.database.urlSecret.name }}
+{{- with include "gatekeeper.database.secret" . }}
 - name: GATEKEEPER_DATABASE__URL
   valueFrom:
     secretKeyRef:
-      name: {{ .Values.database.urlSecret.name }}
-      key: {{ .Values.database.urlSecret.key }}
+      name: {{ . }}
+      key: {{ include "gatekeeper.database.key" $ }}
 {{- end }}
 {{- end -}}
 
@@ -68,22 +91,84 @@ Without a database URL each Pod keeps its own SQLite file on its emptyDir, which
 Pod (the migration Job's included) can reach: each Pod then migrates its own file first.
 */}}
 {{- define "gatekeeper.initContainers" -}}
-{{- if not .Values.database.urlSecret.name -}}
+{{- with include "gatekeeper.dbUpgradeContainer" . -}}
 initContainers:
-  - name: db-upgrade
-    image: {{ include "gatekeeper.image" . }}
-    imagePullPolicy: {{ .Values.image.pullPolicy }}
-    args: [db, upgrade]
-    env:
-      {{- include "gatekeeper.env" . | nindent 6 }}
-    resources:
-      requests: {cpu: 50m, memory: 128Mi}
-      limits: {cpu: 500m, memory: 256Mi}
-    securityContext:
-      {{- toYaml .Values.containerSecurityContext | nindent 6 }}
-    volumeMounts:
-      {{- include "gatekeeper.mounts" . | nindent 6 }}
+  {{- . | nindent 2 }}
 {{- end }}
+{{- end -}}
+
+{{- define "gatekeeper.dbUpgradeContainer" -}}
+{{- if not (include "gatekeeper.database.secret" .) -}}
+- name: db-upgrade
+  image: {{ include "gatekeeper.image" . }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  args: [db, upgrade]
+  env:
+    {{- include "gatekeeper.env" . | nindent 4 }}
+  resources:
+    requests: {cpu: 50m, memory: 128Mi}
+    limits: {cpu: 500m, memory: 256Mi}
+  securityContext:
+    {{- toYaml .Values.containerSecurityContext | nindent 4 }}
+  volumeMounts:
+    {{- include "gatekeeper.mounts" . | nindent 4 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Where the webhook's serving certificate comes from: "certManager" (webhook.tls.certManager),
+"secret" (a Secret you made, whose CA is webhook.tls.caBundle) or "generate" (neither: the
+webhook makes a CA and a certificate itself, keeps them in webhook.tls.secretName, renews
+them and sets the caBundle; `gatekeeper webhook certs`).
+*/}}
+{{- define "gatekeeper.tls.mode" -}}
+{{- $tls := .Values.webhook.tls -}}
+{{- if and $tls.certManager.enabled $tls.caBundle -}}
+{{- fail "webhook.tls: certManager.enabled and caBundle are both set, but cert-manager injects the CA itself: leave caBundle empty" -}}
+{{- end -}}
+{{- if $tls.certManager.enabled -}}
+certManager
+{{- else if $tls.caBundle -}}
+secret
+{{- else -}}
+generate
+{{- end -}}
+{{- end -}}
+
+{{/* The webhook's certificate keeper, as init container ("once") or beside the server. */}}
+{{- define "gatekeeper.certsContainer" -}}
+- name: {{ if .once }}webhook-certs{{ else }}cert-keeper{{ end }}
+  image: {{ include "gatekeeper.image" .root }}
+  imagePullPolicy: {{ .root.Values.image.pullPolicy }}
+  args: [webhook, certs{{ if not .once }}, --watch{{ end }}]
+  env:
+    - name: GATEKEEPER_CONFIG
+      value: /etc/gatekeeper/gatekeeper.yaml
+  resources:
+    requests: {cpu: 10m, memory: 96Mi}
+    limits: {cpu: 200m, memory: 192Mi}
+  securityContext:
+    {{- toYaml .root.Values.containerSecurityContext | nindent 4 }}
+  volumeMounts:
+    - name: config
+      mountPath: /etc/gatekeeper
+      readOnly: true
+    - name: tls
+      mountPath: /etc/gatekeeper-tls
+{{- end -}}
+
+{{/*
+The namespaces the webhook never guards, in the two groups of its namespaceSelector: the
+cluster's own and the gatekeeper's (kube-system, the release's, the witness's), and
+kube-node-lease, where every kubelet renews its Lease every ten seconds.
+*/}}
+{{- define "gatekeeper.excluded" -}}
+{{- $names := list "kube-system" .Release.Namespace -}}
+{{- $witness := include "gatekeeper.witness.namespace" . -}}
+{{- if eq (include "gatekeeper.witness" .) "configMap" -}}
+{{- $names = append $names $witness -}}
+{{- end -}}
+{{- toJson ($names | uniq) -}}
 {{- end -}}
 
 {{- define "gatekeeper.dashboard.scheme" -}}
@@ -101,14 +186,14 @@ depends on it asks here, so a refusal reads the same whichever template renders 
 {{- fail "audit.witness: configMap.enabled and folder.volume are both set, but checkpoints are witnessed in one place: set audit.witness.configMap.enabled=false to keep them in the folder" -}}
 {{- end -}}
 {{- if $folder -}}
-{{- if not .Values.database.urlSecret.name -}}
+{{- if not (include "gatekeeper.database.secret" .) -}}
 {{- fail "audit.witness.folder needs a shared database (database.urlSecret): with SQLite each Pod keeps a log of its own, and their checkpoints cannot share one witness" -}}
 {{- end -}}
 {{- if not (isAbs $witness.folder.mountPath) -}}
 {{- fail (printf "audit.witness.folder.mountPath %q is not an absolute path" $witness.folder.mountPath) -}}
 {{- end -}}
 folder
-{{- else if and $witness.configMap.enabled .Values.database.urlSecret.name -}}
+{{- else if and $witness.configMap.enabled (include "gatekeeper.database.secret" .) -}}
 {{- $label := "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$" -}}
 {{- /* The name is also a label value, hence a DNS label rather than a subdomain. */ -}}
 {{- range $what, $value := dict "name" $witness.configMap.name "namespace" (include "gatekeeper.witness.namespace" $) -}}

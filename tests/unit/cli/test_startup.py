@@ -18,7 +18,7 @@ HEAVY = (
 )  # fmt: skip
 COMMANDS = (
     "verify", "report", "serve", "reconcile", "rollback", "status", "demo",
-    "dashboard", "db", "audit", "policy", "dev-cluster",
+    "dashboard", "db", "audit", "policy", "dev-cluster", "webhook",
 )  # fmt: skip
 
 
@@ -50,7 +50,7 @@ def test_help_lists_every_command_with_its_help_and_loads_no_heavy_library() -> 
 
 
 def test_a_groups_help_loads_no_heavy_library() -> None:
-    for group in ("audit", "db", "policy", "dev-cluster"):
+    for group in ("audit", "db", "policy", "dev-cluster", "webhook"):
         heavy, out = _loaded_after(f"from gatekeeper.cli import main; main([{group!r}, '--help'])")
         assert heavy == [], group
         assert "Commands:" in out
