@@ -1,9 +1,11 @@
 """The Git side of a source: a local mirror, the commit a ref names, range checks, exports.
 
-An export is checked before it is written: the files under the source's path must stay within
-`reconciler.limits` (their number, each one's size and their total, read from the tree before
-anything is archived), and a symbolic link must point inside that path: an absolute link or
-one that climbs out (`../../etc/passwd`) is refused with a `RenderError` naming it.
+A source renders from the whole commit, as Argo CD and Flux do: its `path` is only the entry
+point, and a Kustomize overlay may reach the shared base beside it. So the whole tree is
+exported, and checked before it is written: its files must stay within `reconciler.limits`
+(their number, each one's size and their total, read from the tree before anything is
+archived), and a symbolic link must point inside the repository: an absolute link or one that
+climbs out (`../../etc/passwd`) is refused with a `RenderError` naming it.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class GitPort(Protocol):
         ...
 
     def export(self, commit: str, path: str, dest: Path) -> Path:
-        """Write the tree of `path` at `commit` under `dest`; the directory holding it."""
+        """Write the whole tree of `commit` under `dest`; the directory of `path` in it."""
         ...
 
     def resolve(self, rev: str) -> str:
@@ -106,39 +108,47 @@ class GitMirror:
         return self._repository().is_ancestor(ancestor, descendant)
 
     def export(self, commit: str, path: str, dest: Path) -> Path:
-        clean = path.strip("/") or "."
-        spec = [] if clean == "." else ["--", clean]
-        self._check_sizes(commit, clean, spec)
+        clean = entry_path(path)
+        self._check_sizes(commit)
         done = subprocess.run(
-            ["git", "--git-dir", str(self._dir), "archive", "--format=tar", commit, *spec],
+            ["git", "--git-dir", str(self._dir), "archive", "--format=tar", commit],
             capture_output=True,
             check=False,
         )
         if done.returncode != 0:
             message = done.stderr.decode("utf-8", "replace").strip()
-            raise RenderError(f"cannot export {clean} at {commit[:12]}: {message}")
+            raise RenderError(f"cannot export {commit[:12]}: {message}")
         dest.mkdir(parents=True, exist_ok=True)
         try:
             with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
                 members = archive.getmembers()
                 for member in members:
-                    check_member(member, clean)
+                    check_member(member, ".")
                 archive.extractall(dest, members=members, filter="data")
         except tarfile.TarError as exc:
-            raise RenderError(f"cannot export {clean} at {commit[:12]}: {exc}") from exc
+            raise RenderError(f"cannot export {commit[:12]}: {exc}") from exc
         return dest if clean == "." else dest / clean
 
-    def _check_sizes(self, commit: str, clean: str, spec: list[str]) -> None:
+    def _check_sizes(self, commit: str) -> None:
         """Refuse an export too large before archiving it: the tree lists every blob's size."""
         done = subprocess.run(
-            ["git", "--git-dir", str(self._dir), "ls-tree", "-r", "-l", "-z", commit, *spec],
+            ["git", "--git-dir", str(self._dir), "ls-tree", "-r", "-l", "-z", commit],
             capture_output=True,
             check=False,
         )
         if done.returncode != 0:
             message = done.stderr.decode("utf-8", "replace").strip()
-            raise RenderError(f"cannot export {clean} at {commit[:12]}: {message}")
+            raise RenderError(f"cannot export {commit[:12]}: {message}")
         check_sizes(_blobs(done.stdout), self._limits)
+
+
+def entry_path(path: str) -> str:
+    """A source's `path` as a clean repository path ("." for the root); `RenderError` when it
+    leaves the repository."""
+    clean = posixpath.normpath(path.strip("/") or ".")
+    if clean == ".." or clean.startswith("../"):
+        raise RenderError(f"path {path!r} leaves the repository")
+    return clean
 
 
 def _blobs(listing: bytes) -> list[tuple[str, int]]:
@@ -158,7 +168,7 @@ def check_sizes(blobs: list[tuple[str, int]], limits: ReconcilerLimits) -> None:
     """`RenderError` when the files of an export break `limits`, naming the first that does."""
     if len(blobs) > limits.max_files:
         raise RenderError(
-            f"the commit has {len(blobs)} files under the source's path, over the limit of "
+            f"the commit has {len(blobs)} files, over the limit of "
             f"{limits.max_files} (reconciler.limits.maxFiles)"
         )
     total = 0
@@ -171,7 +181,7 @@ def check_sizes(blobs: list[tuple[str, int]], limits: ReconcilerLimits) -> None:
         total += size
     if total > limits.max_total_bytes:
         raise RenderError(
-            f"the files under the source's path total {total} bytes, over the limit of "
+            f"the files of the commit total {total} bytes, over the limit of "
             f"{limits.max_total_bytes} (reconciler.limits.maxTotalBytes)"
         )
 
