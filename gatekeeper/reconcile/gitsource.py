@@ -4,14 +4,16 @@ A source renders from the whole commit, as Argo CD and Flux do: its `path` is on
 point, and a Kustomize overlay may reach the shared base beside it. So the whole tree is
 exported, and checked before it is written: its files must stay within `reconciler.limits`
 (their number, each one's size and their total, read from the tree before anything is
-archived), and a symbolic link must point inside the repository: an absolute link or one that
-climbs out (`../../etc/passwd`) is refused with a `RenderError` naming it.
+archived), and a symbolic link must point inside the repository. An absolute link or one that
+climbs out (`../../etc/passwd`) under the source's folder is refused with a `RenderError`
+naming it; one elsewhere is not written at all (`exportable`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import posixpath
 import subprocess
 import tarfile
@@ -27,6 +29,8 @@ from gatekeeper.provenance import (
 )
 from gatekeeper.reconcile.errors import ReconcileError, RenderError, SourceUnavailable
 from gatekeeper.settings import ReconcilerLimits
+
+log = logging.getLogger(__name__)
 
 
 class GitPort(Protocol):
@@ -121,9 +125,7 @@ class GitMirror:
         dest.mkdir(parents=True, exist_ok=True)
         try:
             with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
-                members = archive.getmembers()
-                for member in members:
-                    check_member(member, ".")
+                members = exportable(archive.getmembers(), clean)
                 archive.extractall(dest, members=members, filter="data")
         except tarfile.TarError as exc:
             raise RenderError(f"cannot export {commit[:12]}: {exc}") from exc
@@ -184,6 +186,25 @@ def check_sizes(blobs: list[tuple[str, int]], limits: ReconcilerLimits) -> None:
             f"the files of the commit total {total} bytes, over the limit of "
             f"{limits.max_total_bytes} (reconciler.limits.maxTotalBytes)"
         )
+
+
+def exportable(members: list[tarfile.TarInfo], entry: str) -> list[tarfile.TarInfo]:
+    """The archive entries to write. An entry that would leave the repository (a symbolic
+    link out of it) is a `RenderError` when it lies under the source's folder `entry`; one
+    elsewhere is left out, so that a hostile link in one team's folder rejects that team's
+    sources only, and a render that reaches it (a base, a link to it) finds nothing there."""
+    kept: list[tarfile.TarInfo] = []
+    prefix = "" if entry == "." else entry.rstrip("/") + "/"
+    for member in members:
+        try:
+            check_member(member, ".")
+        except RenderError:
+            if member.name == entry or member.name.startswith(prefix):
+                raise
+            log.warning("%s: left out of the export: it leads outside the repository", member.name)
+            continue
+        kept.append(member)
+    return kept
 
 
 def check_member(member: tarfile.TarInfo, root: str) -> None:

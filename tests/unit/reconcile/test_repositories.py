@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from gatekeeper.audit import events
 from gatekeeper.audit.events import Record
 from gatekeeper.reconcile import depends, render
 from gatekeeper.reconcile.errors import DependencyRefused, ReconcileError, RenderError
+from gatekeeper.reconcile.gitsource import exportable
 from gatekeeper.reconcile.helmchart import HelmOptions
 from gatekeeper.settings import SourceSettings
 from tests.integration.reconcile.helmrepo import HelmRepo, chart_files, helm_repo
@@ -399,3 +401,23 @@ def test_the_example_repository_renders_every_environment(tmp_path: Path) -> Non
         (deployment,) = [o.manifest for o in found.objects if o.manifest["kind"] == "Deployment"]
         image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
         assert "@sha256:" in image and ":latest" not in image
+
+
+def _link(name: str, target: str) -> tarfile.TarInfo:
+    member = tarfile.TarInfo(name)
+    member.type = tarfile.SYMTYPE
+    member.linkname = target
+    return member
+
+
+def test_a_link_out_of_the_repository_is_refused_under_the_source_and_left_out_elsewhere() -> None:
+    inside = _link("apps/web/base/cm.yaml", "../../shared/cm.yaml")
+    elsewhere = _link("tools/passwd", "../../etc/passwd")
+
+    kept = exportable([inside, elsewhere], "apps/web/overlays/prod")
+
+    assert kept == [inside]
+    with pytest.raises(RenderError, match="outside the repository"):
+        exportable([elsewhere], "tools")
+    with pytest.raises(RenderError, match="absolute path /etc/passwd"):
+        exportable([_link("apps/x.yaml", "/etc/passwd")], ".")
