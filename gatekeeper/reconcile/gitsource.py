@@ -113,9 +113,11 @@ class GitMirror:
 
     def export(self, commit: str, path: str, dest: Path) -> Path:
         clean = entry_path(path)
-        self._check_sizes(commit)
+        left_out = self._check_sizes(commit, clean)
+        excludes = [f":(exclude,literal){name}" for name in left_out]
+        spec = ["--", ".", *excludes] if excludes else []
         done = subprocess.run(
-            ["git", "--git-dir", str(self._dir), "archive", "--format=tar", commit],
+            ["git", "--git-dir", str(self._dir), "archive", "--format=tar", commit, *spec],
             capture_output=True,
             check=False,
         )
@@ -131,8 +133,9 @@ class GitMirror:
             raise RenderError(f"cannot export {commit[:12]}: {exc}") from exc
         return dest if clean == "." else dest / clean
 
-    def _check_sizes(self, commit: str) -> None:
-        """Refuse an export too large before archiving it: the tree lists every blob's size."""
+    def _check_sizes(self, commit: str, entry: str) -> list[str]:
+        """Refuse an export too large before archiving it (the tree lists every blob's size);
+        the files over the per-file limit outside `entry`, which are left out."""
         done = subprocess.run(
             ["git", "--git-dir", str(self._dir), "ls-tree", "-r", "-l", "-z", commit],
             capture_output=True,
@@ -141,7 +144,7 @@ class GitMirror:
         if done.returncode != 0:
             message = done.stderr.decode("utf-8", "replace").strip()
             raise RenderError(f"cannot export {commit[:12]}: {message}")
-        check_sizes(_blobs(done.stdout), self._limits)
+        return check_sizes(_blobs(done.stdout), self._limits, entry)
 
 
 def entry_path(path: str) -> str:
@@ -166,8 +169,24 @@ def _blobs(listing: bytes) -> list[tuple[str, int]]:
     return found
 
 
-def check_sizes(blobs: list[tuple[str, int]], limits: ReconcilerLimits) -> None:
-    """`RenderError` when the files of an export break `limits`, naming the first that does."""
+def check_sizes(
+    blobs: list[tuple[str, int]], limits: ReconcilerLimits, entry: str = "."
+) -> list[str]:
+    """`RenderError` when the files of an export break `limits`, naming the first that does.
+
+    A file over `maxFileBytes` under the source's folder `entry` is refused; one elsewhere is
+    left out of the export (its name is returned), so that it rejects only the sources whose
+    folder holds it. The number of files and their total count the files exported."""
+    prefix = "" if entry == "." else entry.rstrip("/") + "/"
+    left_out = [
+        name
+        for name, size in blobs
+        if size > limits.max_file_bytes and not (name == entry or name.startswith(prefix))
+    ]
+    if left_out:
+        log.warning("left out of the export, over maxFileBytes: %s", ", ".join(left_out[:10]))
+        skipped = set(left_out)
+        blobs = [(name, size) for name, size in blobs if name not in skipped]
     if len(blobs) > limits.max_files:
         raise RenderError(
             f"the commit has {len(blobs)} files, over the limit of "
@@ -186,6 +205,7 @@ def check_sizes(blobs: list[tuple[str, int]], limits: ReconcilerLimits) -> None:
             f"the files of the commit total {total} bytes, over the limit of "
             f"{limits.max_total_bytes} (reconciler.limits.maxTotalBytes)"
         )
+    return left_out
 
 
 def exportable(members: list[tarfile.TarInfo], entry: str) -> list[tarfile.TarInfo]:

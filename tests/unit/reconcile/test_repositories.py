@@ -16,9 +16,9 @@ from gatekeeper.audit import events
 from gatekeeper.audit.events import Record
 from gatekeeper.reconcile import depends, render
 from gatekeeper.reconcile.errors import DependencyRefused, ReconcileError, RenderError
-from gatekeeper.reconcile.gitsource import exportable
+from gatekeeper.reconcile.gitsource import check_sizes, exportable
 from gatekeeper.reconcile.helmchart import HelmOptions
-from gatekeeper.settings import SourceSettings
+from gatekeeper.settings import ReconcilerLimits, SourceSettings
 from tests.integration.reconcile.helmrepo import HelmRepo, chart_files, helm_repo
 
 __all__ = ["helm_repo"]
@@ -421,3 +421,12 @@ def test_a_link_out_of_the_repository_is_refused_under_the_source_and_left_out_e
         exportable([elsewhere], "tools")
     with pytest.raises(RenderError, match="absolute path /etc/passwd"):
         exportable([_link("apps/x.yaml", "/etc/passwd")], ".")
+
+
+def test_a_file_over_the_limit_is_refused_under_the_source_and_left_out_elsewhere() -> None:
+    limits = ReconcilerLimits(maxFileBytes=1024)
+    blobs = [("apps/web/cm.yaml", 100), ("assets/video.mp4", 5000)]
+
+    assert check_sizes(blobs, limits, "apps/web") == ["assets/video.mp4"]
+    with pytest.raises(RenderError, match=r"assets/video\.mp4: 5000 bytes, over the limit"):
+        check_sizes(blobs, limits, "assets")
