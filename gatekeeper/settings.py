@@ -216,6 +216,43 @@ class SourceSettings(_Section):
         description="Roll back to the last healthy commit when a sync stays unhealthy "
         "past healthTimeout (or fails outright).",
     )
+    release_name: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        max_length=53,
+        description="Helm release name (default: the source's name).",
+    )
+    values_files: list[str] = Field(
+        default_factory=list,
+        description="Helm values files, repository paths, merged in order over the chart's "
+        "values.yaml.",
+    )
+    values: dict[str, Any] = Field(
+        default_factory=dict, description="Helm values merged last, over valuesFiles."
+    )
+    helm_repositories: list[str] = Field(
+        default_factory=list,
+        description="Helm repositories (http/https URLs) that dependencies locked in a "
+        "chart's Chart.lock may be fetched from; no others.",
+    )
+    create_namespace: bool = Field(
+        False, description="Create `namespace` (as an object of the source) when missing."
+    )
+    depends_on: list[str] = Field(
+        default_factory=list,
+        description="Sources that must be synced and healthy before this one syncs.",
+    )
+
+    @model_validator(mode="after")
+    def _check_relations(self) -> SourceSettings:
+        if self.name in self.depends_on:
+            raise ValueError(f"source {self.name} cannot depend on itself")
+        if self.create_namespace and not self.namespace:
+            raise ValueError("createNamespace needs a namespace")
+        for repository in self.helm_repositories:
+            if not re.match(r"^https?://[^/]", repository):
+                raise ValueError(f"helmRepositories: {repository!r} is not an http(s) URL")
+        return self
 
 
 class ReconcilerLimits(_Section):

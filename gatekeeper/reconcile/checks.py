@@ -16,9 +16,16 @@ from gatekeeper.kube.objects import ObjectKey, ResourceType, api_group
 from gatekeeper.policy.decision import Decision, Message
 from gatekeeper.policy.inputs import Provenance
 from gatekeeper.provenance.verdicts import RangeVerdict
-from gatekeeper.reconcile.desired import PolicyResults, ProvenanceGate, Signature, SkipProvenance
+from gatekeeper.reconcile.desired import (
+    CREATED_NAMESPACE_ANNOTATION,
+    PolicyResults,
+    ProvenanceGate,
+    Rendered,
+    Signature,
+    SkipProvenance,
+)
 from gatekeeper.reconcile.errors import ReconcileError
-from gatekeeper.reconcile.render import Rendered
+from gatekeeper.settings import SourceSettings
 
 Kind = tuple[str, str]  # (apiVersion, kind)
 
@@ -93,6 +100,28 @@ def custom_resources(manifests: Sequence[Mapping[str, Any]]) -> dict[Kind, Resou
                     plural=plural,
                     namespaced=spec.get("scope", "Namespaced") == "Namespaced",
                 )
+    return found
+
+
+def with_namespace(rendered: Sequence[Rendered], source: SourceSettings) -> list[Rendered]:
+    """The rendered objects, and the source's target Namespace when `createNamespace` asks
+    for it and the commit does not define it. It is an object of the source like any other:
+    the policies judge it, the ledger records it, it is applied first (as a Namespace) and
+    watched for drift; it is never pruned (`CREATED_NAMESPACE_ANNOTATION`)."""
+    found = list(rendered)
+    name = source.namespace
+    if not source.create_namespace or not name:
+        return found
+    for item in found:
+        manifest = item.manifest
+        if manifest.get("kind") == "Namespace" and manifest["metadata"].get("name") == name:
+            return found
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "annotations": {CREATED_NAMESPACE_ANNOTATION: source.name}},
+    }
+    found.append(Rendered("(createNamespace)", namespace))
     return found
 
 

@@ -18,7 +18,7 @@ from gatekeeper.kube import contract
 from gatekeeper.kube.contract import DesiredObject
 from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.reconcile import drift, journal, planner
-from gatekeeper.reconcile.desired import Desired
+from gatekeeper.reconcile.desired import CREATED_NAMESPACE_ANNOTATION, Desired
 from gatekeeper.reconcile.history import AdmittedChange
 from gatekeeper.reconcile.intent import Purpose, Rollback, Sync
 from gatekeeper.reconcile.results import Outcome, PassResult
@@ -124,8 +124,16 @@ def plan(facts: Facts) -> PassPlan:
         objects=objects,
         apply=bool(objects.to_apply) or not facts.synced,
         correct=correct,
-        prune=objects.prune if source.prune else (),
+        prune=tuple(item for item in objects.prune if not _created_namespace(item))
+        if source.prune
+        else (),
     )
+
+
+def _created_namespace(live: Mapping[str, Any]) -> bool:
+    """A Namespace made by `createNamespace`: kept when the source no longer asks for it."""
+    annotations = (live.get("metadata") or {}).get("annotations") or {}
+    return live.get("kind") == "Namespace" and CREATED_NAMESPACE_ANNOTATION in annotations
 
 
 def detections(
@@ -201,6 +209,8 @@ def _applied(
         changes=changed_objects(facts.live, to_apply, deletions),
         rollback_of=rollback,
         skipped=desired.skipped,
+        rendered_from=desired.files,
+        fetched=desired.fetched,
     )
 
 

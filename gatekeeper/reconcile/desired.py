@@ -19,6 +19,19 @@ from gatekeeper.provenance.verdicts import RangeVerdict
 
 
 @dataclass(frozen=True)
+class Rendered:
+    """One manifest and the repository path of the file (or directory) it came from."""
+
+    path: str
+    manifest: dict[str, Any]
+
+
+# Marks the Namespace a source's `createNamespace` made: it is never pruned, as Flux never
+# deletes the namespace it created (other sources' objects may live in it).
+CREATED_NAMESPACE_ANNOTATION = "gatekeeper.dev/created-namespace"
+
+
+@dataclass(frozen=True)
 class Signature:
     """Who signed a commit, as its verification found."""
 
@@ -88,6 +101,9 @@ class Desired:
     skipped: tuple[Skip, ...] = ()
     provenance: ProvenanceGate | None = None
     policies: PolicyResults | None = None
+    # The repository files the render read, and the chart dependencies it fetched.
+    files: tuple[str, ...] = ()
+    fetched: tuple[Mapping[str, str], ...] = ()
 
     @property
     def kinds(self) -> list[str]:

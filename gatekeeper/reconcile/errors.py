@@ -22,6 +22,20 @@ class RenderError(ReconcileError):
     """The manifests of a commit could not be rendered (bad YAML, missing tool, bad chart)."""
 
 
+class DependencyRefused(RenderError):
+    """A chart dependency the commit locks could not be fetched as pinned: its archive has
+    another digest, or it comes from a repository the source may not fetch from."""
+
+    def __init__(self, message: str, **details: str) -> None:
+        super().__init__(message)
+        self.details = details
+
+    @property
+    def reason(self) -> dict[str, str]:
+        """The `sync.rejected` reason: kind `dependency`, the message, and what was fetched."""
+        return {"kind": "dependency", "message": str(self), **self.details}
+
+
 class RollbackRefused(ReconcileError):
     """A rollback was asked for a commit that may not be rolled back to."""
 

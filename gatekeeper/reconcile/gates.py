@@ -32,8 +32,9 @@ from gatekeeper.reconcile.desired import (
     Skip,
     SkipPolicies,
 )
-from gatekeeper.reconcile.errors import RenderError
-from gatekeeper.reconcile.gitsource import GitPort
+from gatekeeper.reconcile.errors import DependencyRefused, RenderError
+from gatekeeper.reconcile.gitsource import GitPort, entry_path
+from gatekeeper.reconcile.helmchart import Capabilities
 from gatekeeper.settings import ReconcilerLimits, SourceSettings
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,9 @@ class Gates:
     policy_version: Callable[[PolicySet], str] = policy_set_version
     # How much of a commit is read at most (`reconciler.limits`).
     limits: ReconcilerLimits = field(default_factory=ReconcilerLimits)
+    # The cluster's version and API versions, for Helm's `.Capabilities` (asked only when a
+    # chart is rendered; None leaves Helm's defaults).
+    capabilities: Callable[[], Capabilities | None] | None = None
 
     def prepare(
         self,
@@ -92,7 +96,8 @@ class Gates:
         policies run unless `skip_policies` says why not.
         """
         signature = checks.provenance(provenance, commit)
-        rendered = self._render(commit)
+        rendering = self._render(commit)
+        rendered = checks.with_namespace(rendering.objects, self.source)
         served = self._discover(checks.kinds_to_discover(rendered))
         objects, resources, custom = checks.resolve(
             rendered, served=served, namespace=self.source.namespace
@@ -126,20 +131,35 @@ class Gates:
             skipped=tuple(skipped),
             provenance=provenance,
             policies=results,
+            files=rendering.files,
+            fetched=rendering.fetched,
         )
 
-    def _render(self, commit: str) -> list[render.Rendered]:
+    def _render(self, commit: str) -> render.Rendering:
+        source = self.source
         with tempfile.TemporaryDirectory(dir=self.work_dir, prefix="render-") as scratch:
             try:
-                root = self.git.export(commit, self.source.path, Path(scratch))
+                root = self.git.export(commit, source.path, Path(scratch))
                 return render.render(
                     root,
-                    mode=self.source.render,
-                    origin=self.source.path.strip("/") or ".",
-                    release=self.source.name,
-                    namespace=self.source.namespace,
+                    mode=source.render,
+                    origin=entry_path(source.path),
+                    release=source.release_name or source.name,
+                    namespace=source.namespace,
                     limits=self.limits,
+                    repo_root=Path(scratch),
+                    helm=render.HelmOptions(
+                        release=source.release_name or source.name,
+                        namespace=source.namespace,
+                        values_files=tuple(source.values_files),
+                        values=source.values,
+                        repositories=tuple(source.helm_repositories),
+                        capabilities=self.capabilities,
+                        cache_dir=self.work_dir / "helm-charts",
+                    ),
                 )
+            except DependencyRefused as exc:
+                raise Rejected([exc.reason]) from exc
             except RenderError as exc:
                 raise Rejected([{"kind": "render", "message": str(exc)}]) from exc
 

@@ -1,15 +1,19 @@
 """The Git side of a source: a local mirror, the commit a ref names, range checks, exports.
 
-An export is checked before it is written: the files under the source's path must stay within
-`reconciler.limits` (their number, each one's size and their total, read from the tree before
-anything is archived), and a symbolic link must point inside that path: an absolute link or
-one that climbs out (`../../etc/passwd`) is refused with a `RenderError` naming it.
+A source renders from the whole commit, as Argo CD and Flux do: its `path` is only the entry
+point, and a Kustomize overlay may reach the shared base beside it. So the whole tree is
+exported, and checked before it is written: its files must stay within `reconciler.limits`
+(their number, each one's size and their total, read from the tree before anything is
+archived), and a symbolic link must point inside the repository. An absolute link or one that
+climbs out (`../../etc/passwd`) under the source's folder is refused with a `RenderError`
+naming it; one elsewhere is not written at all (`exportable`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import posixpath
 import subprocess
 import tarfile
@@ -26,6 +30,8 @@ from gatekeeper.provenance import (
 from gatekeeper.reconcile.errors import ReconcileError, RenderError, SourceUnavailable
 from gatekeeper.settings import ReconcilerLimits
 
+log = logging.getLogger(__name__)
+
 
 class GitPort(Protocol):
     """What the reconciler needs from Git for one source."""
@@ -39,7 +45,7 @@ class GitPort(Protocol):
         ...
 
     def export(self, commit: str, path: str, dest: Path) -> Path:
-        """Write the tree of `path` at `commit` under `dest`; the directory holding it."""
+        """Write the whole tree of `commit` under `dest`; the directory of `path` in it."""
         ...
 
     def resolve(self, rev: str) -> str:
@@ -106,9 +112,10 @@ class GitMirror:
         return self._repository().is_ancestor(ancestor, descendant)
 
     def export(self, commit: str, path: str, dest: Path) -> Path:
-        clean = path.strip("/") or "."
-        spec = [] if clean == "." else ["--", clean]
-        self._check_sizes(commit, clean, spec)
+        clean = entry_path(path)
+        left_out = self._check_sizes(commit, clean)
+        excludes = [f":(exclude,literal){name}" for name in left_out]
+        spec = ["--", ".", *excludes] if excludes else []
         done = subprocess.run(
             ["git", "--git-dir", str(self._dir), "archive", "--format=tar", commit, *spec],
             capture_output=True,
@@ -116,29 +123,37 @@ class GitMirror:
         )
         if done.returncode != 0:
             message = done.stderr.decode("utf-8", "replace").strip()
-            raise RenderError(f"cannot export {clean} at {commit[:12]}: {message}")
+            raise RenderError(f"cannot export {commit[:12]}: {message}")
         dest.mkdir(parents=True, exist_ok=True)
         try:
             with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
-                members = archive.getmembers()
-                for member in members:
-                    check_member(member, clean)
+                members = exportable(archive.getmembers(), clean)
                 archive.extractall(dest, members=members, filter="data")
         except tarfile.TarError as exc:
-            raise RenderError(f"cannot export {clean} at {commit[:12]}: {exc}") from exc
+            raise RenderError(f"cannot export {commit[:12]}: {exc}") from exc
         return dest if clean == "." else dest / clean
 
-    def _check_sizes(self, commit: str, clean: str, spec: list[str]) -> None:
-        """Refuse an export too large before archiving it: the tree lists every blob's size."""
+    def _check_sizes(self, commit: str, entry: str) -> list[str]:
+        """Refuse an export too large before archiving it (the tree lists every blob's size);
+        the files over the per-file limit outside `entry`, which are left out."""
         done = subprocess.run(
-            ["git", "--git-dir", str(self._dir), "ls-tree", "-r", "-l", "-z", commit, *spec],
+            ["git", "--git-dir", str(self._dir), "ls-tree", "-r", "-l", "-z", commit],
             capture_output=True,
             check=False,
         )
         if done.returncode != 0:
             message = done.stderr.decode("utf-8", "replace").strip()
-            raise RenderError(f"cannot export {clean} at {commit[:12]}: {message}")
-        check_sizes(_blobs(done.stdout), self._limits)
+            raise RenderError(f"cannot export {commit[:12]}: {message}")
+        return check_sizes(_blobs(done.stdout), self._limits, entry)
+
+
+def entry_path(path: str) -> str:
+    """A source's `path` as a clean repository path ("." for the root); `RenderError` when it
+    leaves the repository."""
+    clean = posixpath.normpath(path.strip("/") or ".")
+    if clean == ".." or clean.startswith("../"):
+        raise RenderError(f"path {path!r} leaves the repository")
+    return clean
 
 
 def _blobs(listing: bytes) -> list[tuple[str, int]]:
@@ -154,11 +169,27 @@ def _blobs(listing: bytes) -> list[tuple[str, int]]:
     return found
 
 
-def check_sizes(blobs: list[tuple[str, int]], limits: ReconcilerLimits) -> None:
-    """`RenderError` when the files of an export break `limits`, naming the first that does."""
+def check_sizes(
+    blobs: list[tuple[str, int]], limits: ReconcilerLimits, entry: str = "."
+) -> list[str]:
+    """`RenderError` when the files of an export break `limits`, naming the first that does.
+
+    A file over `maxFileBytes` under the source's folder `entry` is refused; one elsewhere is
+    left out of the export (its name is returned), so that it rejects only the sources whose
+    folder holds it. The number of files and their total count the files exported."""
+    prefix = "" if entry == "." else entry.rstrip("/") + "/"
+    left_out = [
+        name
+        for name, size in blobs
+        if size > limits.max_file_bytes and not (name == entry or name.startswith(prefix))
+    ]
+    if left_out:
+        log.warning("left out of the export, over maxFileBytes: %s", ", ".join(left_out[:10]))
+        skipped = set(left_out)
+        blobs = [(name, size) for name, size in blobs if name not in skipped]
     if len(blobs) > limits.max_files:
         raise RenderError(
-            f"the commit has {len(blobs)} files under the source's path, over the limit of "
+            f"the commit has {len(blobs)} files, over the limit of "
             f"{limits.max_files} (reconciler.limits.maxFiles)"
         )
     total = 0
@@ -171,9 +202,29 @@ def check_sizes(blobs: list[tuple[str, int]], limits: ReconcilerLimits) -> None:
         total += size
     if total > limits.max_total_bytes:
         raise RenderError(
-            f"the files under the source's path total {total} bytes, over the limit of "
+            f"the files of the commit total {total} bytes, over the limit of "
             f"{limits.max_total_bytes} (reconciler.limits.maxTotalBytes)"
         )
+    return left_out
+
+
+def exportable(members: list[tarfile.TarInfo], entry: str) -> list[tarfile.TarInfo]:
+    """The archive entries to write. An entry that would leave the repository (a symbolic
+    link out of it) is a `RenderError` when it lies under the source's folder `entry`; one
+    elsewhere is left out, so that a hostile link in one team's folder rejects that team's
+    sources only, and a render that reaches it (a base, a link to it) finds nothing there."""
+    kept: list[tarfile.TarInfo] = []
+    prefix = "" if entry == "." else entry.rstrip("/") + "/"
+    for member in members:
+        try:
+            check_member(member, ".")
+        except RenderError:
+            if member.name == entry or member.name.startswith(prefix):
+                raise
+            log.warning("%s: left out of the export: it leads outside the repository", member.name)
+            continue
+        kept.append(member)
+    return kept
 
 
 def check_member(member: tarfile.TarInfo, root: str) -> None:

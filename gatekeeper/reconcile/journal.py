@@ -64,6 +64,8 @@ def applied(
     changes: Sequence[ObjectChange] = (),
     rollback_of: Rollback | None = None,
     skipped: Sequence[Skip] = (),
+    rendered_from: Sequence[str] = (),
+    fetched: Sequence[Mapping[str, str]] = (),
 ) -> NewEvent:
     """The apply of a commit's objects, with what an auditor traces it by: the commits it
     brings and who signed them under which rules, the policy set and its findings, the
@@ -72,6 +74,8 @@ def applied(
 
     `applied` lists every object applied (an object whose commit annotation moves on is
     applied too); `changed` only those whose manifest differs, and the objects pruned.
+    `rendered_from` lists the repository files the render read (an overlay's bases, patches,
+    generators' files, values files); `fetched` the chart dependencies fetched, as pinned.
     """
     payload: dict[str, Any] = {
         "since": since,
@@ -89,6 +93,8 @@ def applied(
         "changed": [change.to_dict() for change in changes],
         "unchanged": len(objects) - sum(1 for c in changes if c.digest_after is not None),
         "rollback_of": _rollback_payload(rollback_of) if rollback_of is not None else None,
+        "rendered_from": list(rendered_from),
+        "fetched": [dict(item) for item in fetched],
     }
     _note_skips(payload, skipped)
     return NewEvent(

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
+from gatekeeper.audit import events
 from gatekeeper.audit.events import NewEvent, Record
 from gatekeeper.audit.ledger import Ledger
 from gatekeeper.errors import GatekeeperError
@@ -34,7 +35,7 @@ from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.policy.policyset import PolicySet, policy_set_version
 from gatekeeper.policy.watch import PolicyWatcher
 from gatekeeper.provenance.errors import HistoryRewritten
-from gatekeeper.reconcile import core, healthcheck, intent, results, witnesses
+from gatekeeper.reconcile import core, depends, healthcheck, intent, results, witnesses
 from gatekeeper.reconcile import state as state_mod
 from gatekeeper.reconcile.applier import Applier, KubePort
 from gatekeeper.reconcile.checks import Rejected
@@ -42,6 +43,7 @@ from gatekeeper.reconcile.desired import Desired
 from gatekeeper.reconcile.errors import ApplyFailed, NotLeader, ReconcileError, RollbackRefused
 from gatekeeper.reconcile.gates import Gates, PolicyPort
 from gatekeeper.reconcile.gitsource import GitPort
+from gatekeeper.reconcile.helmchart import Capabilities, capabilities_from
 from gatekeeper.reconcile.history import AdmittedChange
 from gatekeeper.reconcile.leader import LeaderElector
 from gatekeeper.reconcile.results import Outcome, PassResult
@@ -102,7 +104,8 @@ class Reconciler:
         self._kube = kube
         self._engine = engine
         self._store = store
-        self._sources = {source.name: source for source in sources}
+        # Dependencies first (`dependsOn`), so one pass over all sources can sync a chain.
+        self._sources = {source.name: source for source in depends.order(sources)}
         if ledger is None:
             from gatekeeper.audit.store import AuditStore
 
@@ -121,6 +124,7 @@ class Reconciler:
         self._inventory_kinds = tuple(inventory_kinds)
         self._limits = limits or ReconcilerLimits()
         self._policy_versions: tuple[PolicySet, str] | None = None
+        self._capability_cache: tuple[float, Capabilities] | None = None
         self._cache: dict[str, Desired] = {}
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply")
         self._applier = Applier(
@@ -173,6 +177,8 @@ class Reconciler:
                     if result.outcome == "failed":
                         failures[name] += 1
                         delay = min(source.interval, 2.0 ** min(failures[name], 8))
+                    elif result.outcome == "waiting":  # look again soon for its dependencies
+                        delay = min(source.interval, 5.0)
                     else:
                         failures[name] = 0
                         delay = source.interval * (1 + random.uniform(-jitter, jitter))  # noqa: S311
@@ -256,10 +262,44 @@ class Reconciler:
             inventory_kinds=self._inventory_kinds,
             policy_version=self._version_of,
             limits=self._limits,
+            capabilities=self._capabilities,
         )
+
+    def _capabilities(self) -> Capabilities | None:
+        """The cluster's version and API versions for Helm's `.Capabilities`, asked at most
+        every five minutes; None (Helm's defaults) when the client cannot ask."""
+        cached = self._capability_cache
+        if cached is not None and time.monotonic() - cached[0] < 300:
+            return cached[1]
+        request = getattr(self._kube, "request", None)
+        if request is None:
+            return None
+        found = capabilities_from([request("GET", p) for p in ("/version", "/api", "/apis")])
+        self._capability_cache = (time.monotonic(), found)
+        return found
+
+    def _waiting(self, source: SourceSettings) -> str | None:
+        """Why `source` must wait for the sources it depends on, or None."""
+        reasons: dict[str, str] = {}
+        for needed in source.depends_on:
+            applied = state_mod.latest(self._store, needed, events.SYNC_APPLIED)
+            judged = state_mod.latest(
+                self._store,
+                needed,
+                state_mod.SYNC_HEALTHY,
+                state_mod.SYNC_UNHEALTHY,
+                events.ROLLBACK,
+            )
+            reason = depends.not_ready(needed, applied, judged)
+            if reason is not None:
+                reasons[needed] = reason
+        return depends.waiting_message(source.name, reasons) if reasons else None
 
     def _reconcile(self, source: SourceSettings) -> PassResult:
         name = source.name
+        waiting = self._waiting(source)
+        if waiting is not None:
+            return PassResult(name, "waiting", None, message=waiting)
         state = state_mod.load(self._store, name)
         head = self._git[name].fetch()
         version = self._policy_version()

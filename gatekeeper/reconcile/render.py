@@ -1,11 +1,13 @@
 """Renderers: plain YAML directories, Kustomize (`kubectl kustomize`), Helm charts (optional).
 
-A renderer turns a directory exported from one commit into manifests, each with the path of
-the file it came from. Anything that is not a Kubernetes object (a scalar, a list, a
-document without apiVersion, kind or metadata.name) is a `RenderError`, so that a broken
-commit is rejected whole rather than half-applied. YAML is read as Kubernetes reads it, within
-the limits of `reconciler.limits` (`kubeyaml`), and an object larger than
-`maxObjectBytes` is refused here, before it reaches the policies, the ledger or the cluster.
+A renderer turns a source's folder, inside the whole tree exported from one commit, into
+manifests, each with the path of the file it came from, and lists the repository files it
+read. Anything that is not a Kubernetes object (a scalar, a list, a document without
+apiVersion, kind or metadata.name) is a `RenderError`, so that a broken commit is rejected
+whole rather than half-applied. YAML is read as Kubernetes reads it, within the limits of
+`reconciler.limits` (`kubeyaml`), and an object larger than `maxObjectBytes` is refused here,
+before it reaches the policies, the ledger or the cluster. Kustomize (`kustomize`) and Helm
+(`helmchart`, `helmdeps`) have modules of their own.
 """
 
 from __future__ import annotations
@@ -13,48 +15,38 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sysconfig
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Final, Literal
 
+from gatekeeper.reconcile import helmchart, kustomize
+from gatekeeper.reconcile.desired import Rendered
 from gatekeeper.reconcile.errors import RenderError
+from gatekeeper.reconcile.helmchart import HELM_EXTRA_HINT, HelmOptions
 from gatekeeper.reconcile.kubeyaml import Budget, load_all, read_text
 from gatekeeper.settings import ReconcilerLimits
 
+__all__ = ["HELM_EXTRA_HINT", "HelmOptions", "Rendered", "Rendering", "detect", "render"]
+
 Mode = Literal["auto", "yaml", "kustomize", "helm"]
 _YAML_SUFFIXES: Final = (".yaml", ".yml", ".json")
-_KUSTOMIZATIONS: Final = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-# kustomize fetches remote bases over HTTP and Git; a commit must not pull in content nobody
-# signed, so neither can reach anything (a remote base fails with a clear message).
-_OFFLINE: Final = {
-    "HTTP_PROXY": "http://127.0.0.1:9",
-    "HTTPS_PROXY": "http://127.0.0.1:9",
-    "http_proxy": "http://127.0.0.1:9",
-    "https_proxy": "http://127.0.0.1:9",
-    "NO_PROXY": "",
-    "no_proxy": "",
-    "GIT_ALLOW_PROTOCOL": "none",
-    "GIT_TERMINAL_PROMPT": "0",
-}
-HELM_EXTRA_HINT: Final = (
-    "rendering Helm charts needs the optional extra: pip install 'gitops-gatekeeper[helm]'"
-)
 
 
 @dataclass(frozen=True)
-class Rendered:
-    """One manifest and the repository path of the file (or directory) it came from."""
+class Rendering:
+    """What a source rendered to, the repository files it read (sorted), and the chart
+    dependencies fetched for it (`helmdeps.Fetched.as_record`)."""
 
-    path: str
-    manifest: dict[str, Any]
+    objects: list[Rendered]
+    files: tuple[str, ...] = ()
+    fetched: tuple[dict[str, str], ...] = ()
 
 
 def detect(root: Path) -> Literal["yaml", "kustomize", "helm"]:
     """What `auto` means for a directory."""
-    if any((root / name).is_file() for name in _KUSTOMIZATIONS):
+    if kustomize.kustomization_file(root) is not None:
         return "kustomize"
     if (root / "Chart.yaml").is_file():
         return "helm"
@@ -69,27 +61,34 @@ def render(
     release: str,
     namespace: str | None = None,
     limits: ReconcilerLimits | None = None,
-) -> list[Rendered]:
-    """Render the directory `root`, which holds the repository path `origin`."""
+    repo_root: Path | None = None,
+    helm: HelmOptions | None = None,
+) -> Rendering:
+    """Render the directory `root`, which holds the repository path `origin`, inside the
+    exported repository `repo_root` (by default `root` itself: nothing outside it is read)."""
     if not root.is_dir():
         raise RenderError(f"{origin}: no such directory in the commit")
+    repo = repo_root or root
     budget = Budget(limits or ReconcilerLimits())
     chosen = detect(root) if mode == "auto" else mode
     if chosen == "kustomize":
-        return _kustomize(root, origin, budget)
+        return _kustomize(root, repo, origin, budget)
     if chosen == "helm":
-        return _helm(root, origin, budget, release=release, namespace=namespace)
+        options = helm or HelmOptions(release=release, namespace=namespace)
+        return _helm(root, repo, origin, budget, options)
     return _plain(root, origin, budget)
 
 
-def _plain(root: Path, origin: str, budget: Budget) -> list[Rendered]:
+def _plain(root: Path, origin: str, budget: Budget) -> Rendering:
     found: list[Rendered] = []
+    read: list[str] = []
     for file in sorted(_yaml_files(root)):
         relative = file.relative_to(root).as_posix()
         where = str(PurePosixPath(origin) / relative) if origin not in ("", ".") else relative
         text = read_text(_read_bytes(file, where, budget.limits.max_file_bytes), where, budget)
         found.extend(Rendered(where, manifest) for manifest in parse_documents(text, where, budget))
-    return found
+        read.append(where)
+    return Rendering(found, tuple(read))
 
 
 def _read_bytes(file: Path, where: str, limit: int) -> bytes:
@@ -182,49 +181,23 @@ def kubectl() -> str:
     return found
 
 
-def _kustomize(root: Path, origin: str, budget: Budget) -> list[Rendered]:
-    try:
-        done = subprocess.run(
-            [kubectl(), "kustomize", str(root)],
-            capture_output=True,
-            check=False,
-            timeout=120,
-            env={**os.environ, **_OFFLINE},
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise RenderError(f"{origin}: kubectl kustomize failed: {exc}") from exc
-    if done.returncode != 0:
-        message = done.stderr.decode("utf-8", "replace").strip()[-2000:]
-        raise RenderError(f"{origin}: kubectl kustomize failed: {message}")
+def _kustomize(root: Path, repo: Path, origin: str, budget: Budget) -> Rendering:
+    read = kustomize.references(root, repo, budget)
+    stdout = kustomize.build(root, kubectl(), origin)
     output = f"{origin} (kustomize output)"
-    budget.take_bytes(len(done.stdout), output)
+    budget.take_bytes(len(stdout), output)
     try:
-        text = done.stdout.decode("utf-8")
+        text = stdout.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RenderError(f"{output}: not UTF-8 text") from exc
-    return [Rendered(origin, manifest) for manifest in parse_documents(text, origin, budget)]
+    found = [Rendered(origin, manifest) for manifest in parse_documents(text, origin, budget)]
+    return Rendering(found, tuple(read))
 
 
-def _helm(
-    root: Path, origin: str, budget: Budget, *, release: str, namespace: str | None
-) -> list[Rendered]:
-    try:
-        import helm_python
-    except ImportError as exc:
-        raise RenderError(f"{origin}: {HELM_EXTRA_HINT}") from exc
-    try:
-        with helm_python.Chart.load(root) as chart:
-            templates = chart.render(
-                name=release, namespace=namespace or "default", is_install=True
-            )
-    except helm_python.HelmError as exc:
-        raise RenderError(f"{origin}: helm rendering failed: {exc}") from exc
+def _helm(root: Path, repo: Path, origin: str, budget: Budget, options: HelmOptions) -> Rendering:
+    output = helmchart.render_chart(root, repo, origin, budget, options)
     found: list[Rendered] = []
-    for template, text in sorted(templates.items()):
-        if not template.endswith(_YAML_SUFFIXES) or not text.strip():
-            continue
-        chart_path = template.split("/", 1)[1] if "/" in template else template
-        where = str(PurePosixPath(origin) / chart_path)
+    for where, text in output.templates:
         budget.take_bytes(len(text.encode()), where)
         found.extend(Rendered(where, manifest) for manifest in parse_documents(text, where, budget))
-    return found
+    return Rendering(found, tuple(output.files), tuple(f.as_record() for f in output.fetched))

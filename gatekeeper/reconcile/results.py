@@ -12,7 +12,7 @@ from typing import Any, Literal
 from gatekeeper.audit.events import NewEvent
 from gatekeeper.reconcile import journal
 
-Outcome = Literal["applied", "unchanged", "rejected", "failed", "rolled_back", "standby"]
+Outcome = Literal["applied", "unchanged", "rejected", "failed", "rolled_back", "standby", "waiting"]
 
 
 @dataclass(frozen=True)

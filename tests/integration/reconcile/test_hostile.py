@@ -123,7 +123,11 @@ def test_yaml_is_read_as_the_api_server_reads_it(harness: Harness) -> None:
     [
         ({}, {"hostile/passwd.yaml": "/etc/passwd"}, "symbolic link to the absolute path"),
         ({}, {"hostile/up.yaml": "../../../../etc/hostname"}, "outside the repository"),
-        ({}, {"hostile/x.yaml": "../apps/a.yaml"}, "outside the source's path hostile"),
+        (
+            {},
+            {"hostile/x.yaml": "../elsewhere/up.yaml", "elsewhere/up.yaml": "../../etc/passwd"},
+            "hostile/x.yaml: cannot read",
+        ),
         ({"hostile/bomb.yaml": _BOMB.encode()}, {}, "a YAML bomb"),
         ({"hostile/deep.yaml": b"a: " + b"[" * 5000}, {}, "nest"),
         ({"hostile/latin1.yaml": b"kind: Caf\xe9\n"}, {}, "not UTF-8 text"),

@@ -164,15 +164,15 @@ class MemoryGit:
         return max(found, key=lambda item: item[0])[1] if found else None
 
     def export(self, commit: str, path: str, dest: Path) -> Path:
+        """The whole tree, as `GitMirror.export` writes it; the source's folder in it."""
         self.exported.append(commit)
         prefix = path.strip("/")
         root = dest / prefix if prefix not in ("", ".") else dest
         root.mkdir(parents=True, exist_ok=True)
         for name, text in self._commits[commit].tree.items():
-            if prefix in ("", ".") or name.startswith(prefix + "/"):
-                target = dest / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(text)
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
         return root
 
     def resolve(self, rev: str) -> str:

@@ -27,7 +27,7 @@ def test_every_document_of_every_yaml_file_is_rendered_with_its_repository_path(
     (tmp_path / "README.md").write_text("not a manifest")
     (tmp_path / ".hidden.yaml").write_text("ignored: true")
 
-    found = render.render(tmp_path, mode="auto", origin="apps", release="r")
+    found = render.render(tmp_path, mode="auto", origin="apps", release="r").objects
 
     assert [(item.path, item.manifest["metadata"]["name"]) for item in found] == [
         ("apps/a.yaml", "one"),
@@ -88,7 +88,7 @@ def test_a_date_in_a_config_map_is_the_text_written_not_a_crash(tmp_path: Path) 
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\ndata:\n  released: 2024-01-01\n"
     )
 
-    (found,) = render.render(tmp_path, mode="yaml", origin="apps", release="r")
+    (found,) = render.render(tmp_path, mode="yaml", origin="apps", release="r").objects
 
     assert found.manifest["data"] == {"released": "2024-01-01"}
 
