@@ -90,7 +90,7 @@ def slack_message(record: Record) -> dict[str, Any]:
         ("Commit", (record.commit or "-")[:12]),
     ]
     return {
-        "text": f"{told.title}: {told.text}",
+        "text": _escape(f"{told.title}: {told.text}"),
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": text[:_SLACK_TEXT_LIMIT]}},
             {

@@ -61,7 +61,7 @@ def test_slack_gets_text_and_blocks_with_markup_escaped() -> None:
     record = _record(payload={"reasons": [{"message": "<script> & more"}]})
     message = formats.slack_message(record)
     assert "commit is not signed" not in message["text"]
-    assert "<script> & more" in message["text"]
+    assert "&lt;script&gt; &amp; more" in message["text"]
     section = message["blocks"][0]["text"]["text"]
     assert "&lt;script&gt; &amp; more" in section
     assert section.startswith(":warning:")
