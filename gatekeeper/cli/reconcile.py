@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,8 +18,11 @@ from gatekeeper.cli.options import TextOrJson, TextOrJsonOption
 from gatekeeper.errors import CheckFailed, ConfigError
 
 if TYPE_CHECKING:
-    from gatekeeper.reconcile.reconciler import PassResult
+    from gatekeeper.audit.store import AuditStore
+    from gatekeeper.reconcile.followers import Followers
+    from gatekeeper.reconcile.reconciler import PassResult, Reconciler
     from gatekeeper.reconcile.service import LeaseOptions
+    from gatekeeper.settings import Settings
 
 # The reconciler's adapters (Git, Kubernetes, Rego, the store), and even logging, load only when
 # a command runs: `gatekeeper --help` loads this module.
@@ -92,43 +97,66 @@ def reconcile(
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from gatekeeper.reconcile.followers import followers_from_settings
     from gatekeeper.reconcile.service import reconciler_from_settings
 
     lease = _lease(no_leader_election, lease_namespace, lease_name, identity)
-    with reconciler_from_settings(settings, lease=lease, cache_dir=cache_dir) as reconciler:
+    with (
+        reconciler_from_settings(settings, lease=lease, cache_dir=cache_dir) as reconciler,
+        _opened_store(settings) as store,
+    ):
         elector = reconciler.elector
-        if once:
-            if elector is not None and not elector.try_acquire():
-                raise CheckFailed(f"another replica holds Lease {lease_namespace}/{lease_name}")
-            try:
-                results = reconciler.run_once()
-            finally:
-                if elector is not None:
-                    elector.release()
-            _print_results(results)
-            _require_ok(results)
-            return
-        stop = threading.Event()
+        leads = elector.is_leader if elector is not None else lambda: True
+        with followers_from_settings(settings, store, active=leads) as followers:
+            if once:
+                if elector is not None and not elector.try_acquire():
+                    raise CheckFailed(f"another replica holds Lease {lease_namespace}/{lease_name}")
+                try:
+                    followers.open_cursors()
+                    results = reconciler.run_once()
+                    # Notifications and reports of the pass go out after it, never in it.
+                    if not followers.empty:
+                        followers.drain(settings.notifications.drain_timeout)
+                finally:
+                    if elector is not None:
+                        elector.release()
+                _print_results(results)
+                _require_ok(results)
+                return
+            _run_loop(settings, reconciler, store, followers)
 
-        def _stop(signum: int, frame: FrameType | None) -> None:
-            stop.set()
 
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
-        from gatekeeper.audit import checkpoints
+@contextmanager
+def _opened_store(settings: Settings) -> Iterator[AuditStore]:
+    store = open_store(settings)
+    try:
+        yield store
+    finally:
+        store.close()
 
-        store = open_store(settings)
-        try:
-            scheduler = checkpoints.scheduler_from_settings(store, settings)
-            if scheduler is not None:
-                scheduler.start()
-            try:
-                reconciler.run(stop)
-            finally:
-                if scheduler is not None:
-                    scheduler.stop()
-        finally:
-            store.close()
+
+def _run_loop(
+    settings: Settings, reconciler: Reconciler, store: AuditStore, followers: Followers
+) -> None:
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    from gatekeeper.audit import checkpoints
+
+    scheduler = checkpoints.scheduler_from_settings(store, settings)
+    if scheduler is not None:
+        scheduler.start()
+    followers.start()
+    try:
+        reconciler.run(stop)
+    finally:
+        followers.stop()
+        if scheduler is not None:
+            scheduler.stop()
 
 
 def rollback(

@@ -1,0 +1,1 @@
+"""Notifications: records of the audit log sent on to webhooks, Slack and Kubernetes Events."""
