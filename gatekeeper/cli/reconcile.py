@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import signal
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from gatekeeper.cli import signals
 from gatekeeper.cli.context import console, open_store, state
 from gatekeeper.cli.options import TextOrJson, TextOrJsonOption
 from gatekeeper.errors import CheckFailed, ConfigError
@@ -85,7 +83,11 @@ def reconcile(
     no_leader_election: NoLease = False,
     cache_dir: CacheDir = None,
 ) -> None:
-    """Reconcile every configured source: the loop, or one pass with --once."""
+    """Reconcile every configured source: the loop, or one pass with --once.
+
+    SIGTERM or Ctrl-C: nothing more is applied, what was is recorded, the Lease is given up;
+    the loop then exits 0, an interrupted --once pass 130.
+    """
     settings = state(ctx).settings()
     if not settings.sources:
         raise ConfigError("no sources are configured")
@@ -95,7 +97,12 @@ def reconcile(
     from gatekeeper.reconcile.service import reconciler_from_settings
 
     lease = _lease(no_leader_election, lease_namespace, lease_name, identity)
-    with reconciler_from_settings(settings, lease=lease, cache_dir=cache_dir) as reconciler:
+    with (
+        signals.stop_requested() as stop,
+        reconciler_from_settings(
+            settings, lease=lease, cache_dir=cache_dir, stop=stop
+        ) as reconciler,
+    ):
         elector = reconciler.elector
         if once:
             if elector is not None and not elector.try_acquire():
@@ -106,15 +113,9 @@ def reconcile(
                 if elector is not None:
                     elector.release()
             _print_results(results)
+            _stop_if_asked(stop.is_set())
             _require_ok(results)
             return
-        stop = threading.Event()
-
-        def _stop(signum: int, frame: FrameType | None) -> None:
-            stop.set()
-
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
         from gatekeeper.audit import checkpoints
 
         store = open_store(settings)
@@ -129,6 +130,13 @@ def reconcile(
                     scheduler.stop()
         finally:
             store.close()
+
+
+def _stop_if_asked(asked: bool) -> None:
+    """A one-off command that was asked to stop says so and exits as Ctrl-C does."""
+    if asked:
+        console().print("stopped on request (SIGTERM or Ctrl-C); what was applied is recorded")
+        raise typer.Exit(signals.INTERRUPTED)
 
 
 def rollback(
@@ -158,7 +166,12 @@ def rollback(
     from gatekeeper.reconcile.service import reconciler_from_settings
 
     lease = _lease(no_leader_election, lease_namespace, lease_name, identity)
-    with reconciler_from_settings(settings, lease=lease, cache_dir=cache_dir) as reconciler:
+    with (
+        signals.stop_requested() as stop,
+        reconciler_from_settings(
+            settings, lease=lease, cache_dir=cache_dir, stop=stop
+        ) as reconciler,
+    ):
         elector = reconciler.elector
         if elector is not None and not elector.try_acquire():
             raise CheckFailed(f"another replica holds Lease {lease_namespace}/{lease_name}")
@@ -168,6 +181,7 @@ def rollback(
             if elector is not None:
                 elector.release()
     _print_results([result])
+    _stop_if_asked(stop.is_set())
     _require_ok([result])
 
 
