@@ -158,8 +158,8 @@ class Reconciler:
     # -- passes ------------------------------------------------------------------------------
 
     def run_once(self) -> list[PassResult]:
-        """One pass over every source."""
-        return [self.reconcile(name) for name in self._sources]
+        """One pass over every source (those not begun when a stop is asked for are skipped)."""
+        return [self.reconcile(name) for name in self._sources if not self.stopping()]
 
     def stopping(self) -> bool:
         """Whether a stop was asked for: nothing more is applied, the loop ends."""
