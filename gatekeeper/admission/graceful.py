@@ -77,12 +77,13 @@ class GracefulServer(uvicorn.Server):
             self.should_exit = True
         return await super().on_tick(counter)
 
-    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+    def run(self, sockets: list[socket.socket] | None = None) -> None:
+        # Around the whole event loop: a cut task may log only as the loop closes.
         cut = _CutRequests()
         uvicorn_log = logging.getLogger("uvicorn.error")
         uvicorn_log.addFilter(cut)
         try:
-            await super().serve(sockets)
+            super().run(sockets)
         finally:
             uvicorn_log.removeFilter(cut)
 
@@ -107,7 +108,7 @@ class _CutRequests(logging.Filter):
     a traceback; it is one request cut on purpose, and said so in one line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info is not None and isinstance(record.exc_info[1], asyncio.CancelledError):
+        if record.exc_info is not None and _cancelled(record.exc_info[1]):
             record.msg = (
                 "a request still running at the shutdown timeout was cut: answered 500 "
                 "(or closed, had its answer begun)"
@@ -116,3 +117,10 @@ class _CutRequests(logging.Filter):
             record.exc_info = None
             record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
+
+
+def _cancelled(error: BaseException | None) -> bool:
+    """A cancellation, or a group of nothing else (a streamed response's task group)."""
+    if isinstance(error, BaseExceptionGroup):
+        return all(_cancelled(inner) for inner in error.exceptions)
+    return isinstance(error, asyncio.CancelledError)
