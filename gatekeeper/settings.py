@@ -378,6 +378,19 @@ class ServerSettings(_Section):
         description="Longest a client may take to send a request's headers or its body; a "
         "stalled request is answered 408 and its connection closed.",
     )
+    shutdown_delay: Seconds = Field(
+        0.0,
+        ge=0,
+        description="After SIGTERM, how long the webhook goes on accepting connections with "
+        "/readyz answering 503, so that whoever probes it stops sending reviews first. The "
+        "chart waits in a preStop hook instead (docs/admission.md, Stopping).",
+    )
+    shutdown_timeout: Seconds = Field(
+        25.0,
+        gt=0,
+        description="After it stops accepting connections, how long the webhook answers the "
+        "reviews in flight; one still running then is cut and answered 500, never allowed.",
+    )
 
     @model_validator(mode="after")
     def _names_need_a_ca(self) -> ServerSettings:
@@ -406,6 +419,12 @@ class DashboardSettings(_Section):
     )
     reports_dir: Path | None = Field(
         None, description="Where made reports are kept; beside the database when null."
+    )
+    shutdown_timeout: Seconds = Field(
+        25.0,
+        gt=0,
+        description="After SIGTERM, how long responses under way (streamed exports, reports) "
+        "may take to finish; those still running then are cut, their connections closed.",
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import signal
 import socket
@@ -19,6 +20,7 @@ from fastapi import FastAPI
 from gatekeeper.admission import tls, transport
 from gatekeeper.admission.api.deps import AppParts
 from gatekeeper.admission.errors import AdmissionError
+from gatekeeper.admission.graceful import STOP_SIGNALS, GracefulServer
 from gatekeeper.errors import ConfigError
 
 
@@ -31,11 +33,12 @@ class Listen:
     reload_interval: float = 10.0
 
 
-def build_server(app: FastAPI, listen: Listen, *, log_level: str = "warning") -> uvicorn.Server:
+def build_server(app: FastAPI, listen: Listen, *, log_level: str = "warning") -> GracefulServer:
     """A uvicorn server for `app`; with TLS files, a reloader follows their changes.
 
-    The client CA and the request deadline come from the app's own settings (`server`), so
-    that the handshake asks for the certificates the app's client check expects.
+    The client CA, the request deadline and how it stops (`shutdownDelay`, `shutdownTimeout`)
+    come from the app's own settings (`server`), so that the handshake asks for the
+    certificates the app's client check expects. On SIGTERM `/readyz` turns false first.
     """
     if (listen.cert_file is None) != (listen.key_file is None):
         raise ConfigError("give both a TLS certificate file and a key file, or neither")
@@ -62,6 +65,7 @@ def build_server(app: FastAPI, listen: Listen, *, log_level: str = "warning") ->
         lifespan="on",
         # The API server keeps connections open; a short keep-alive only costs handshakes.
         timeout_keep_alive=30,
+        timeout_graceful_shutdown=math.ceil(server_settings.shutdown_timeout),
     )
     try:
         config.load()
@@ -83,7 +87,9 @@ def build_server(app: FastAPI, listen: Listen, *, log_level: str = "warning") ->
             interval=listen.reload_interval,
             on_result=lambda result: parts.metrics.tls_reloads.labels(result=result).inc(),
         )
-    return uvicorn.Server(config)
+    return GracefulServer(
+        config, drain_delay=server_settings.shutdown_delay, on_stopping=parts.stopping.set
+    )
 
 
 class ServerThread:
@@ -134,40 +140,66 @@ def serve_workers(
     """Run `workers` forked processes that all accept on `sock`; return the exit code.
 
     Each child builds its own app (policy engines, database pool, audit appender) after the
-    fork, so no thread or connection is shared. SIGTERM or SIGINT to the parent is passed on;
-    if one child dies, the others are stopped and the parent fails.
+    fork, so no thread or connection is shared. SIGTERM or SIGINT to the parent is passed on
+    (also to a child still starting, which holds it until its server can stop cleanly); if
+    one child dies, the others are stopped and the parent fails.
     """
     children: list[int] = []
-    for _ in range(workers):
-        pid = os.fork()
-        if pid == 0:  # the child
-            code = 0
-            try:
-                make_server().run(sockets=[sock])
-            except BaseException:  # the child must never return into the parent's code
-                logging.getLogger(__name__).exception("webhook worker failed")
-                code = 1
-            finally:
-                os._exit(code)
-        children.append(pid)
-
     stopping: list[int] = []
 
     def forward(signum: int, _frame: object) -> None:
         stopping.append(signum)
+        # The kernel goes on completing connections for as long as any process holds the
+        # listening socket, this one included: they would wait in its backlog, never to be
+        # answered. Each worker closes its own copy as it begins to stop.
+        sock.close()
         for child in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signum)
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
+    previous = {signum: signal.signal(signum, forward) for signum in STOP_SIGNALS}
+    try:
+        for _ in range(workers):
+            # Blocked across the fork: the child keeps them blocked until its server takes them
+            # over (`GracefulServer.capture_signals`), the parent unblocks them at once.
+            signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+            pid = os.fork()
+            if pid == 0:  # the child
+                _run_worker(make_server, sock)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+            children.append(pid)
+            if stopping:  # asked to stop while forking: the new child is told too
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, stopping[0])
+        return _wait_for_workers(children, stopping)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _run_worker(make_server: Callable[[], uvicorn.Server], sock: socket.socket) -> None:
+    for signum in STOP_SIGNALS:
+        # Not the parent's forwarding handler: until the server takes them over, they wait.
+        signal.signal(signum, signal.SIG_DFL)
+    code = 0
+    try:
+        make_server().run(sockets=[sock])
+    except BaseException:  # the child must never return into the parent's code
+        logging.getLogger(__name__).exception("webhook worker failed")
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _wait_for_workers(children: list[int], stopping: list[int]) -> int:
     failed = False
     remaining = set(children)
     while remaining:
         pid, status = os.wait()
         remaining.discard(pid)
         code = os.waitstatus_to_exitcode(status)
-        # uvicorn ends a graceful shutdown by re-raising the signal that asked for it.
+        # A worker that was asked to stop exits 0 (`GracefulServer`); one the signal ended
+        # before its server could take it over was asked all the same.
         asked = code in (-signal.SIGTERM, -signal.SIGINT) and bool(stopping)
         if code != 0 and not asked and not failed:
             failed = True

@@ -18,7 +18,7 @@ from typing import Annotated, ClassVar
 import typer
 
 from gatekeeper import __version__
-from gatekeeper.cli import audit, db, devcluster, serve
+from gatekeeper.cli import audit, db, devcluster, serve, signals
 from gatekeeper.cli import dashboard as dashboard_command
 from gatekeeper.cli import demo as demo_command
 from gatekeeper.cli import policy as policy_cli
@@ -158,9 +158,15 @@ def _root(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; the exit code of DESIGN section 4, and the reason on standard error."""
+    """Run the CLI; the exit code of DESIGN section 4, and the reason on standard error.
+
+    SIGTERM interrupts a command as Ctrl-C does (`signals.as_ctrl_c`): it cleans up the same
+    way and exits 130, unless the command stops in a way of its own (the servers and the
+    reconciler stop cleanly and exit 0).
+    """
     try:
-        app(args=argv, prog_name="gatekeeper", standalone_mode=True)
+        with signals.as_ctrl_c():
+            app(args=argv, prog_name="gatekeeper", standalone_mode=True)
     except SystemExit as exc:
         # The parser's own ways out: 0 after --help or --version, 2 for a usage error.
         if exc.code is None:

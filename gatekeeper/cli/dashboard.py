@@ -39,6 +39,7 @@ def dashboard(
         cert_file=cert,
         key_file=key,
         log_level=log_level,
+        shutdown_timeout=options.shutdown_timeout,
     )
     scheme = "https" if cert else "http"
     console_err().print(

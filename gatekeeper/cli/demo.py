@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -29,27 +25,6 @@ def _run_cli(argv: Sequence[str]) -> int:
     from gatekeeper.cli import main
 
     return main(list(argv))
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def _sigterm_as_ctrl_c() -> Iterator[None]:
-    """SIGTERM stops the demo as Ctrl-C does: what it started is stopped before it exits.
-
-    By default SIGTERM ends the process at once, leaving the control plane (in a session of
-    its own), the dashboard and the webhook's registration behind.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def demo(
@@ -92,7 +67,11 @@ def demo(
     ] = False,
 ) -> None:
     """Run the end-to-end scenario: signed commits, policies, admission, drift, audit, report,
-    then serve the auditors' dashboard on the result until Ctrl-C."""
+    then serve the auditors' dashboard on the result until Ctrl-C.
+
+    SIGTERM stops it as Ctrl-C does (the command line turns one into the other): what it
+    started is stopped before it exits.
+    """
     import logging
 
     from gatekeeper.demo import dashboard, workspace
@@ -109,28 +88,27 @@ def demo(
     started = time.monotonic()
     out = console()
     narrator = Narrator(out)
-    with _sigterm_as_ctrl_c():
-        if dashboard_only:
-            folder = workspace.finished(directory)
-            out.rule(f"[bold cyan]The dashboard of the demo in {folder}[/bold cyan]", align="left")
-            dashboard.serve(
-                narrator,
-                directory=folder,
-                config_file=folder / workspace.CONFIG_FILE,
-                port=dashboard_port,
-            )
-            return
-        scenario = Scenario(
-            directory=workspace.prepare(directory),
-            namespace=namespace,
-            narrator=narrator,
-            cli=_run_cli,
-            keep_cluster=keep_cluster,
+    if dashboard_only:
+        folder = workspace.finished(directory)
+        out.rule(f"[bold cyan]The dashboard of the demo in {folder}[/bold cyan]", align="left")
+        dashboard.serve(
+            narrator,
+            directory=folder,
+            config_file=folder / workspace.CONFIG_FILE,
+            port=dashboard_port,
         )
-        with scenario.running() as outcome:
-            _summarize(out, outcome, time.monotonic() - started)
-            if not no_dashboard:
-                scenario.serve_dashboard(port=dashboard_port)
+        return
+    scenario = Scenario(
+        directory=workspace.prepare(directory),
+        namespace=namespace,
+        narrator=narrator,
+        cli=_run_cli,
+        keep_cluster=keep_cluster,
+    )
+    with scenario.running() as outcome:
+        _summarize(out, outcome, time.monotonic() - started)
+        if not no_dashboard:
+            scenario.serve_dashboard(port=dashboard_port)
 
 
 def _summarize(out: Console, outcome: Outcome, seconds: float) -> None:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from gatekeeper.cli import signals
 from gatekeeper.cli.context import console, open_store, state
 from gatekeeper.cli.options import TextOrJson, TextOrJsonOption
 from gatekeeper.errors import CheckFailed, ConfigError
@@ -90,7 +89,11 @@ def reconcile(
     no_leader_election: NoLease = False,
     cache_dir: CacheDir = None,
 ) -> None:
-    """Reconcile every configured source: the loop, or one pass with --once."""
+    """Reconcile every configured source: the loop, or one pass with --once.
+
+    SIGTERM or Ctrl-C: nothing more is applied, what was is recorded, the Lease is given up;
+    the loop then exits 0, an interrupted --once pass 130.
+    """
     settings = state(ctx).settings()
     if not settings.sources:
         raise ConfigError("no sources are configured")
@@ -102,7 +105,10 @@ def reconcile(
 
     lease = _lease(no_leader_election, lease_namespace, lease_name, identity)
     with (
-        reconciler_from_settings(settings, lease=lease, cache_dir=cache_dir) as reconciler,
+        signals.stop_requested() as stop,
+        reconciler_from_settings(
+            settings, lease=lease, cache_dir=cache_dir, stop=stop
+        ) as reconciler,
         _opened_store(settings) as store,
     ):
         elector = reconciler.elector
@@ -121,9 +127,10 @@ def reconcile(
                     if elector is not None:
                         elector.release()
                 _print_results(results)
+                _stop_if_asked(stop.is_set())
                 _require_ok(results)
                 return
-            _run_loop(settings, reconciler, store, followers)
+            _run_loop(settings, reconciler, store, followers, stop)
 
 
 @contextmanager
@@ -136,15 +143,12 @@ def _opened_store(settings: Settings) -> Iterator[AuditStore]:
 
 
 def _run_loop(
-    settings: Settings, reconciler: Reconciler, store: AuditStore, followers: Followers
+    settings: Settings,
+    reconciler: Reconciler,
+    store: AuditStore,
+    followers: Followers,
+    stop: threading.Event,
 ) -> None:
-    stop = threading.Event()
-
-    def _stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
     from gatekeeper.audit import checkpoints
 
     scheduler = checkpoints.scheduler_from_settings(store, settings)
@@ -157,6 +161,13 @@ def _run_loop(
         followers.stop()
         if scheduler is not None:
             scheduler.stop()
+
+
+def _stop_if_asked(asked: bool) -> None:
+    """A one-off command that was asked to stop says so and exits as Ctrl-C does."""
+    if asked:
+        console().print("stopped on request (SIGTERM or Ctrl-C); what was applied is recorded")
+        raise typer.Exit(signals.INTERRUPTED)
 
 
 def rollback(
@@ -186,7 +197,12 @@ def rollback(
     from gatekeeper.reconcile.service import reconciler_from_settings
 
     lease = _lease(no_leader_election, lease_namespace, lease_name, identity)
-    with reconciler_from_settings(settings, lease=lease, cache_dir=cache_dir) as reconciler:
+    with (
+        signals.stop_requested() as stop,
+        reconciler_from_settings(
+            settings, lease=lease, cache_dir=cache_dir, stop=stop
+        ) as reconciler,
+    ):
         elector = reconciler.elector
         if elector is not None and not elector.try_acquire():
             raise CheckFailed(f"another replica holds Lease {lease_namespace}/{lease_name}")
@@ -196,6 +212,7 @@ def rollback(
             if elector is not None:
                 elector.release()
     _print_results([result])
+    _stop_if_asked(stop.is_set())
     _require_ok([result])
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
 
+from gatekeeper.admission.graceful import GracefulServer
 from gatekeeper.admission.tls import CertificateReloader
+from gatekeeper.dashboard.api.deps import DashboardParts
 from gatekeeper.errors import ConfigError
 
 
@@ -20,8 +23,15 @@ def build_server(
     key_file: Path | None = None,
     log_level: str = "warning",
     tls_reload_interval: float = 10.0,
-) -> uvicorn.Server:
-    """A uvicorn server for the dashboard app; both TLS files or neither."""
+    shutdown_timeout: float = 25.0,
+) -> GracefulServer:
+    """A uvicorn server for the dashboard app; both TLS files or neither.
+
+    On SIGTERM `/readyz` turns false, no connection is accepted, and responses under way
+    (streamed exports, reports being made) get `shutdown_timeout` seconds to finish; one still
+    streaming then is cut: its connection closes before the chunked body's end, which every
+    HTTP client reports as an incomplete response rather than a short one.
+    """
     if (cert_file is None) != (key_file is None):
         raise ConfigError("give both a TLS certificate file and a key file, or neither")
     config = uvicorn.Config(
@@ -34,6 +44,7 @@ def build_server(
         log_config=None,
         access_log=False,
         lifespan="on",
+        timeout_graceful_shutdown=math.ceil(shutdown_timeout),
     )
     try:
         config.load()
@@ -45,4 +56,5 @@ def build_server(
         app.state.tls_reloader = CertificateReloader(
             config.ssl, cert_file, key_file, interval=tls_reload_interval
         )
-    return uvicorn.Server(config)
+    parts: DashboardParts | None = getattr(app.state, "parts", None)
+    return GracefulServer(config, on_stopping=parts.stopping.set if parts is not None else None)

@@ -3,7 +3,8 @@
 Tiers are applied in parallel with retries; each step reports what it did (`ApplyFailed`,
 `Deletion`) and records nothing itself: the core turns that into the audit records. Before
 each tier and each deletion it asks `check_leader`, which raises to stop a replica that no
-longer holds the Lease.
+longer holds the Lease. Once `stopping` says so (SIGTERM), no object is sent any more: the
+requests already sent finish, and the rest is reported as not applied (or not deleted).
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ from gatekeeper.reconcile.errors import ApplyFailed
 
 MANAGED_SELECTOR: Final = f"{contract.MANAGED_LABEL}=true"
 _APPLY_ATTEMPTS: Final = 3
+STOPPED: Final = "the reconciler was asked to stop (SIGTERM or Ctrl-C)"
+
+
+class _Stopped(Exception):
+    """An object not sent because a stop was asked for first."""
 
 
 class KubePort(Protocol):
@@ -54,11 +60,13 @@ class Applier:
         pool: ThreadPoolExecutor,
         check_leader: Callable[[], None],
         retry_delay: float,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self._kube = kube
         self._pool = pool
         self._check_leader = check_leader
         self._retry_delay = retry_delay
+        self._stopping = stopping
 
     def live(
         self, source: str, desired: Desired, previous_kinds: Sequence[str]
@@ -95,17 +103,25 @@ class Applier:
         done: list[ObjectKey] = []
         pending = [item.key for tier in tiers for item in tier]
         for tier in tiers:
+            if self._stopping():
+                raise ApplyFailed(f"{STOPPED}: {len(pending)} objects not applied", done, pending)
             self._check_leader()
             futures = [(item, self._pool.submit(self._apply_one, item, desired)) for item in tier]
             errors: list[str] = []
+            stopped = 0
             for item, future in futures:
                 try:
                     future.result()
                 except KubeError as exc:
                     errors.append(f"{item.key}: {exc}")
                     continue
+                except _Stopped:
+                    stopped += 1
+                    continue
                 done.append(item.key)
                 pending.remove(item.key)
+            if stopped:
+                errors.append(f"{STOPPED}: {len(pending)} objects not applied")
             if errors:
                 raise ApplyFailed("; ".join(errors[:5]), done, pending)
             crds = [item for item in tier if item.key.kind == "CustomResourceDefinition"]
@@ -120,6 +136,8 @@ class Applier:
         manifest = planner.expected(item, source=desired.source, commit=desired.commit)
         resource = desired.resources[item.key]
         for attempt in range(_APPLY_ATTEMPTS):
+            if self._stopping():
+                raise _Stopped
             try:
                 self._kube.apply(manifest, resource)
                 return
@@ -132,6 +150,9 @@ class Applier:
         """Delete each stale object, dependants first; what each deletion did."""
         done: list[Deletion] = []
         for obj in objects:
+            if self._stopping():
+                done.append(Deletion(obj, deleted=False, error=f"{STOPPED}: not deleted"))
+                continue
             self._check_leader()
             key = ObjectKey.of(obj)
             try:

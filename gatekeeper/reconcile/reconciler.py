@@ -11,6 +11,11 @@ rejects that commit (`sync.rejected`, reason `error`), and anything else a pass 
 that pass (`sync.failed`); both are logged with their traceback, and the other sources go on.
 Only the objects this source applied (the ledger has them) are ever pruned: an object that
 merely carries its label and annotations is left alone.
+
+Asked to stop (the `stop` event: SIGTERM or Ctrl-C), a pass finishes the reads it is doing and
+applies nothing more: an apply under way ends after the objects already sent, and is recorded
+as `sync.failed` naming what was and was not applied, as for an API failure; the loop then
+ends and gives the Lease up.
 """
 
 from __future__ import annotations
@@ -99,6 +104,7 @@ class Reconciler:
         policy_watch: PolicyWatcher | None = None,
         inventory_kinds: Sequence[tuple[str, str]] = (),
         limits: ReconcilerLimits | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self._git = git
         self._kube = kube
@@ -126,12 +132,14 @@ class Reconciler:
         self._policy_versions: tuple[PolicySet, str] | None = None
         self._capability_cache: tuple[float, Capabilities] | None = None
         self._cache: dict[str, Desired] = {}
+        self._stop = stop if stop is not None else threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply")
         self._applier = Applier(
             kube=kube,
             pool=self._pool,
             check_leader=self._check_leader,
             retry_delay=retry_delay,
+            stopping=self.stopping,
         )
 
     def close(self) -> None:
@@ -154,18 +162,36 @@ class Reconciler:
     # -- passes ------------------------------------------------------------------------------
 
     def run_once(self) -> list[PassResult]:
-        """One pass over every source."""
-        return [self.reconcile(name) for name in self._sources]
+        """One pass over every source (those not begun when a stop is asked for are skipped)."""
+        return [self.reconcile(name) for name in self._sources if not self.stopping()]
 
-    def run(self, stop: threading.Event, *, jitter: float = 0.1) -> None:
-        """Reconcile every source at its interval (with jitter) until `stop` is set."""
+    def stopping(self) -> bool:
+        """Whether a stop was asked for: nothing more is applied, the loop ends."""
+        return self._stop.is_set()
+
+    def run(self, stop: threading.Event | None = None, *, jitter: float = 0.1) -> None:
+        """Reconcile every source at its interval (with jitter) until `stop` is set (default:
+        the reconciler's own); setting it also aborts an apply under way."""
+        if stop is not None:
+            self._stop = stop
+        stop = self._stop
         due = dict.fromkeys(self._sources, 0.0)
         failures = dict.fromkeys(self._sources, 0)
+        leading: bool | None = None
         try:
             while not stop.is_set():
-                if self._elector is not None and not self._elector.try_acquire():
-                    stop.wait(max(0.2, self._elector.duration / 4))
-                    continue
+                if self._elector is not None:
+                    now_leading = self._elector.try_acquire()
+                    if now_leading != leading:
+                        leading = now_leading
+                        log.info(
+                            "%s: %s",
+                            self._elector.identity,
+                            "leading" if leading else "standby, another replica holds the Lease",
+                        )
+                    if not leading:
+                        stop.wait(max(0.2, self._elector.duration / 4))
+                        continue
                 self._follow_policies()
                 now = time.monotonic()
                 for name, when in sorted(due.items(), key=lambda item: item[1]):
@@ -460,6 +486,8 @@ class Reconciler:
     ) -> PassResult | None:
         if not healthcheck.owed(state, desired.commit) or state.last_applied is None:
             return None
+        if self.stopping():
+            return None  # judged by the next pass, which may roll back: this one applies no more
         items = healthcheck.workloads(desired)
         live = self._applier.live(source.name, desired, []) if items else {}
         commit = desired.commit

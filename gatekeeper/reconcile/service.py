@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,8 +59,11 @@ def reconciler_from_settings(
     lease: LeaseOptions | None,
     cache_dir: Path | None = None,
     actor: str = "gatekeeper-reconciler",
+    stop: threading.Event | None = None,
 ) -> Iterator[Reconciler]:
-    """A reconciler on the real store, cluster, policy engine and Git mirrors; closed after."""
+    """A reconciler on the real store, cluster, policy engine and Git mirrors; closed after.
+
+    Setting `stop` (SIGTERM) ends its loop and aborts an apply under way (`Reconciler`)."""
     store = AuditStore.from_settings(settings)
     # Secrets' digests must match the webhook's: a key that does not load stops it here.
     store.secret_digester  # noqa: B018
@@ -93,6 +97,7 @@ def reconciler_from_settings(
             policy_watch=watch,
             inventory_kinds=settings.policies.inventory_kinds(),
             limits=settings.reconciler.limits,
+            stop=stop,
         )
         try:
             yield reconciler

@@ -278,3 +278,17 @@ configMap
     name: {{ include "gatekeeper.fullname" . }}-webhook-client-ca
 {{- end -}}
 {{- end -}}
+
+{{/* A preStop hook that waits `seconds` (docs/chart.md, "Stopping"). */}}
+{{- define "gatekeeper.preStop" -}}
+{{- $seconds := int .seconds -}}
+lifecycle:
+  preStop:
+    {{- if eq .root.Values.preStopAction "sleep" }}
+    sleep: {seconds: {{ $seconds }}}
+    {{- else if eq .root.Values.preStopAction "exec" }}
+    exec: {command: [sleep, {{ $seconds | quote }}]}
+    {{- else }}
+    {{- fail "preStopAction must be exec or sleep" }}
+    {{- end }}
+{{- end -}}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -23,6 +24,8 @@ class AppParts:
     metrics: AdmissionMetrics
     store: AuditStore
     namespaces: NamespaceWatch | None = None
+    # Set when the server begins to stop (SIGTERM): from then on the webhook is not ready.
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 def _parts(request: Request) -> AppParts:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Annotated, Final
 
 from fastapi import Depends, Request
@@ -30,6 +31,8 @@ class DashboardParts:
     queries: Queries
     reports: Reports
     signer: Signer | None = None
+    # Set when the server begins to stop (SIGTERM): from then on it is not ready.
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 def parts_of(request: Request) -> DashboardParts:

@@ -214,8 +214,8 @@ def test_gatekeeper_serve_answers_reviews_and_stops_on_sigterm(
         _, errors = process.communicate(timeout=30)
     assert all(answer["allowed"] is True for answer in answers)
     assert bad.status_code == 400
-    # uvicorn shuts down gracefully, then re-raises the signal it caught.
-    assert process.returncode in (0, -signal.SIGTERM)
+    # Stopping on SIGTERM is how it is meant to end (test_stopping.py).
+    assert process.returncode == 0
     assert "Traceback" not in errors
     store = AuditStore(create_database_engine(f"sqlite:///{tmp_path / 'audit.db'}"))
     records = store.query().records

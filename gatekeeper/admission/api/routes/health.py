@@ -1,5 +1,5 @@
-"""Liveness (`/healthz`) and readiness (`/readyz`: the audit store answers and, when watched,
-the namespaces have been listed)."""
+"""Liveness (`/healthz`) and readiness (`/readyz`: not stopping, the audit store answers and,
+when watched, the namespaces have been listed)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from gatekeeper.admission.api.deps import NamespacesDep, StoreDep
+from gatekeeper.admission.api.deps import NamespacesDep, PartsDep, StoreDep
 from gatekeeper.errors import GatekeeperError
 
 router = APIRouter()
@@ -20,7 +20,10 @@ async def healthz() -> JSONResponse:
 
 
 @router.get("/readyz")
-async def readyz(store: StoreDep, namespaces: NamespacesDep) -> JSONResponse:
+async def readyz(parts: PartsDep, store: StoreDep, namespaces: NamespacesDep) -> JSONResponse:
+    if parts.stopping.is_set():
+        reason = "the webhook is stopping; reviews in flight are still answered"
+        return JSONResponse({"status": "stopping", "reason": reason}, status_code=503)
     if namespaces is not None and not namespaces.ready.is_set():
         reason = "the cluster's Namespaces have not been listed yet"
         return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)

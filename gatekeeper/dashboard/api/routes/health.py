@@ -18,6 +18,8 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", summary="The audit store answers")
 def readyz(parts: Parts) -> JSONResponse:
+    if parts.stopping.is_set():
+        return JSONResponse({"status": "stopping"}, status_code=503)
     try:
         parts.store.head()
     except AuditError:
