@@ -127,20 +127,8 @@ def test_reconcile_once_delivers_what_its_pass_recorded(
     receiver.up()
     policies = tmp_path / "cli-policies"
     policies.mkdir()
-    document = {
-        "database": {"url": harness.store.engine.url.render_as_string(hide_password=False)},
-        "kubernetes": {"kubeconfig": str(cluster.kubeconfigs["reconciler"])},
-        "policies": {"paths": [str(policies)]},
-        "admission": {"reconcilerIdentity": "reconciler"},
-        "sources": [
-            {
-                "name": harness.name,
-                "repo": str(harness.repo.path),
-                "path": "apps",
-                "trust": str(harness.trust_file),
-                "namespace": harness.namespace,
-            }
-        ],
+    document = harness.config_document(cluster.kubeconfigs["reconciler"], policies)
+    document |= {
         "notifications": {
             "targets": [
                 {

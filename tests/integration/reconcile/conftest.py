@@ -124,6 +124,26 @@ class Harness:
         values.update(overrides)
         return SourceSettings(**values)
 
+    def config_document(self, kubeconfig: Path, policies: Path, **source: Any) -> dict[str, Any]:
+        """A `gatekeeper.yaml` for this source, as the CLI reads it: the harness's store, the
+        reconciler's kubeconfig, the policies in `policies`; `source` adds source keys."""
+        return {
+            "database": {"url": self.store.engine.url.render_as_string(hide_password=False)},
+            "kubernetes": {"kubeconfig": str(kubeconfig)},
+            "policies": {"paths": [str(policies)]},
+            "admission": {"reconcilerIdentity": "reconciler"},
+            "sources": [
+                {
+                    "name": self.name,
+                    "repo": str(self.repo.path),
+                    "path": "apps",
+                    "trust": str(self.trust_file),
+                    "namespace": self.namespace,
+                    **source,
+                }
+            ],
+        }
+
     def reconciler(
         self,
         *sources: SourceSettings,

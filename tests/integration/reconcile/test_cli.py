@@ -28,22 +28,7 @@ def config_file(harness: Harness, cluster: Cluster, tmp_path: Path) -> Path:
     policies = tmp_path / "cli-policies"
     policies.mkdir()
     (policies / "forbidden.rego").write_text(FORBIDDEN_POLICY)
-    database = harness.store.engine.url.render_as_string(hide_password=False)
-    document = {
-        "database": {"url": database},
-        "kubernetes": {"kubeconfig": str(cluster.kubeconfigs["reconciler"])},
-        "policies": {"paths": [str(policies)]},
-        "admission": {"reconcilerIdentity": "reconciler"},
-        "sources": [
-            {
-                "name": harness.name,
-                "repo": str(harness.repo.path),
-                "path": "apps",
-                "trust": str(harness.trust_file),
-                "namespace": harness.namespace,
-            }
-        ],
-    }
+    document = harness.config_document(cluster.kubeconfigs["reconciler"], policies)
     path = tmp_path / "gatekeeper.yaml"
     path.write_text(yaml.safe_dump(document))
     return path

@@ -37,23 +37,10 @@ MANY = 400
 @pytest.fixture
 def config_file(harness: Harness, cluster: Cluster, tmp_path: Path) -> Path:
     private, public = generate_keypair(tmp_path / "keys")
-    document = {
-        "database": {"url": harness.store.engine.url.render_as_string(hide_password=False)},
-        "audit": {"signingKeyFile": str(private), "publicKeyFile": str(public)},
-        "kubernetes": {"kubeconfig": str(cluster.kubeconfigs["reconciler"])},
-        "policies": {"paths": [str(ROOT / "policies")]},
-        "admission": {"reconcilerIdentity": "reconciler"},
-        "sources": [
-            {
-                "name": harness.name,
-                "repo": str(harness.repo.path),
-                "path": "apps",
-                "trust": str(harness.trust_file),
-                "namespace": harness.namespace,
-                "interval": "1s",
-            }
-        ],
-    }
+    document = harness.config_document(
+        cluster.kubeconfigs["reconciler"], ROOT / "policies", interval="1s"
+    )
+    document["audit"] = {"signingKeyFile": str(private), "publicKeyFile": str(public)}
     path = tmp_path / "gatekeeper.yaml"
     path.write_text(yaml.safe_dump(document))
     return path
