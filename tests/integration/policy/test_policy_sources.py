@@ -6,6 +6,7 @@ real SQLite audit store.
 
 from __future__ import annotations
 
+import json
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -255,3 +256,38 @@ def test_policies_that_do_not_load_keep_the_last_good_set(
 def test_policy_sources_are_refused_where_git_is_not_wired(config: Path) -> None:
     with pytest.raises(PolicyLoadError, match=r"policies\.sources are configured"):
         build_evaluator(load_settings(config))
+
+
+def test_an_admission_decision_names_the_policy_commit(
+    config: Path, keys: Keys, signed_repo: SignedRepo, store: AuditStore
+) -> None:
+    from gatekeeper.admission.policies import RegoPolicies
+    from gatekeeper.admission.ports import ProvenanceFacts
+    from gatekeeper.admission.wire import parse_review
+
+    commit = signed_repo.commit(
+        {"policies/labels.rego": _policy("forbidden")}, signer=keys.signer("bob")
+    )
+    policies = RegoPolicies.from_settings(load_settings(config), history=store)
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "c", "namespace": "shop", "labels": {"forbidden": "true"}},
+    }
+    review = {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "u1",
+            "kind": {"group": "", "version": "v1", "kind": "ConfigMap"},
+            "resource": {"group": "", "version": "v1", "resource": "configmaps"},
+            "name": "c",
+            "namespace": "shop",
+            "operation": "CREATE",
+            "userInfo": {"username": "alice"},
+            "object": config_map,
+        },
+    }
+    outcome = policies.evaluate(parse_review(json.dumps(review).encode()), ProvenanceFacts())
+    assert [f.policy for f in outcome.findings] == ["security.labels"]
+    assert outcome.version.endswith(f"+security@{commit}")
