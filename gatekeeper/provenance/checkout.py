@@ -155,6 +155,8 @@ class VerifiedCheckout:
                 raise ExportError(
                     f"{name}: {int(size)} bytes, over {self._limits.max_file_bytes} per file"
                 )
+        if count == 0 and clean != ".":
+            raise ExportError(f"{self.url}: no folder {clean} at {commit[:12]}")
         if count > self._limits.max_files or total > self._limits.max_total_bytes:
             raise ExportError(
                 f"{clean} at {commit[:12]}: {count} files, {total} bytes: over the limits "
