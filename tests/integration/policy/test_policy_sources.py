@@ -291,3 +291,23 @@ def test_an_admission_decision_names_the_policy_commit(
     outcome = policies.evaluate(parse_review(json.dumps(review).encode()), ProvenanceFacts())
     assert [f.policy for f in outcome.findings] == ["security.labels"]
     assert outcome.version.endswith(f"+security@{commit}")
+
+
+def test_moving_the_branch_back_to_the_verified_commit_recovers(
+    config: Path, keys: Keys, signed_repo: SignedRepo, store: AuditStore
+) -> None:
+    first = signed_repo.commit(
+        {"policies/labels.rego": _policy("forbidden")}, signer=keys.signer("alice")
+    )
+    evaluator = _build(load_settings(config), store)
+    watcher = _watcher(evaluator, store)
+    signed_repo.commit({"policies/labels.rego": _policy("x")}, signer=None)
+    assert watcher.check() == "unchanged"  # refused
+    signed_repo.commit({"policies/labels.rego": _policy("y")}, signer=keys.signer("alice"))
+    assert watcher.check() == "unchanged"  # the unsigned commit is still in the range
+    good = signed_repo.commit(
+        {"policies/labels.rego": _policy("banned")}, signer=keys.signer("bob"), parents=(first,)
+    )
+    assert watcher.check() == "reloaded"
+    assert policy_set_version(evaluator.policy_set).endswith(f"+security@{good}")
+    assert len(store.query(kinds=["policy.rejected"]).records) == 2
