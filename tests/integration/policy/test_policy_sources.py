@@ -311,3 +311,24 @@ def test_moving_the_branch_back_to_the_verified_commit_recovers(
     assert watcher.check() == "reloaded"
     assert policy_set_version(evaluator.policy_set).endswith(f"+security@{good}")
     assert len(store.query(kinds=["policy.rejected"]).records) == 2
+
+
+def test_a_policy_source_on_embedded_opa(
+    config: Path, keys: Keys, signed_repo: SignedRepo, store: AuditStore
+) -> None:
+    pytest.importorskip("opa_bindings")
+    document = yaml.safe_load(config.read_text())
+    document["policies"]["engine"] = "opa"
+    config.write_text(yaml.safe_dump(document))
+    signed_repo.commit({"policies/labels.rego": _policy("forbidden")}, signer=keys.signer("alice"))
+    evaluator = _build(load_settings(config), store)
+    assert evaluator.engine.name == "opa"
+    assert not evaluator.evaluate(_labelled("forbidden")).allowed
+    watcher = _watcher(evaluator, store)
+    second = signed_repo.commit(
+        {"policies/labels.rego": _policy("banned")}, signer=keys.signer("dave")
+    )
+    assert watcher.check() == "unchanged"  # dave is listed but not allowed on policies/**
+    assert not evaluator.evaluate(_labelled("forbidden")).allowed
+    (rejected,) = store.query(kinds=["policy.rejected"]).records
+    assert rejected.commit == second
