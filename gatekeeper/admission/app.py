@@ -61,7 +61,7 @@ def create_app(
         recorder = AppenderRecorder(appender)
     companions = Companions(scheduler=checkpoints.scheduler_from_settings(store, settings))
     if policies is None:
-        policies = _policies_from(settings, recorder, companions)
+        policies = _policies_from(settings, recorder, companions, store)
     metrics_ = AdmissionMetrics()
     service = AdmissionService(
         settings=settings.admission,
@@ -115,11 +115,13 @@ def create_app(
     return app
 
 
-def _policies_from(settings: Settings, recorder: Recorder, companions: Companions) -> PolicyPort:
+def _policies_from(
+    settings: Settings, recorder: Recorder, companions: Companions, store: AuditStore
+) -> PolicyPort:
     """The configured policies, followed on disk and, as configured, told the Namespaces."""
     from gatekeeper.admission.policies import RegoPolicies
 
-    rego = RegoPolicies.from_settings(settings)
+    rego = RegoPolicies.from_settings(settings, history=store)
     companions.watcher = PolicyWatcher(
         rego.evaluator,
         record=functools.partial(recorder.record, timeout=30.0),

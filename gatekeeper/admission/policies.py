@@ -11,6 +11,8 @@ from gatekeeper.admission.wire import AdmissionRequest
 from gatekeeper.policy.evaluator import PolicyEvaluator, build_evaluator
 from gatekeeper.policy.inputs import Provenance, admission_input
 from gatekeeper.policy.policyset import PolicySet, policy_set_version
+from gatekeeper.policy.sources import RecordQuery
+from gatekeeper.provenance import VerifiedCheckout
 from gatekeeper.settings import Settings
 
 _FORMATS = ("openpgp", "ssh", "x509")
@@ -25,13 +27,23 @@ class RegoPolicies:
         self._versions: tuple[PolicySet, str] | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RegoPolicies:
-        """The configured engine with the configured policy paths; raises if they do not load."""
+    def from_settings(
+        cls, settings: Settings, *, history: RecordQuery | None = None
+    ) -> RegoPolicies:
+        """The configured engine with the configured policies; raises if they do not load.
+
+        `history` (the audit store) gives the commits of Git policy sources loaded before."""
         # Loading runs a probe query, which leaves a native engine bound to the loading
         # thread. Loading on a thread of its own lets that engine go when the thread ends,
         # on that thread, as regorus requires, instead of whenever the evaluator is collected.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="policy-load") as loader:
-            evaluator = loader.submit(build_evaluator, settings).result()
+            evaluator = loader.submit(
+                build_evaluator,
+                settings,
+                history=history,
+                component="webhook",
+                checkout=VerifiedCheckout,
+            ).result()
         return cls(evaluator)
 
     @property

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gatekeeper.errors import GatekeeperError
 from gatekeeper.policy import fallback
@@ -30,6 +30,9 @@ from gatekeeper.policy.inputs import sync_input
 from gatekeeper.policy.match import constraint_matches
 from gatekeeper.policy.policyset import PolicySet, load_policy_set
 from gatekeeper.settings import Settings
+
+if TYPE_CHECKING:
+    from gatekeeper.policy.sources import CheckoutFactory, RecordQuery
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +136,9 @@ class PolicyEvaluator:
         # inventory does not hold; see `refuse_unknown_namespaces`.
         self._refuse_unknown_namespaces = False
         self._namespace_lookup: Callable[[str], Mapping[str, str] | None] | None = None
+        # What loads the set again (`gatekeeper.policy.loader.PolicyLoader`), when built from
+        # the settings; the watcher follows it.
+        self.loader: Any = None
         self._compiled = self._install(policy_set)
 
     @classmethod
@@ -361,9 +367,26 @@ def _message_parts(value: Any) -> tuple[str, Any]:
 
 
 def build_evaluator(
-    settings: Settings, *, reporter: ReloadReporter | None = None
+    settings: Settings,
+    *,
+    reporter: ReloadReporter | None = None,
+    history: RecordQuery | None = None,
+    component: str = "gatekeeper",
+    checkout: CheckoutFactory | None = None,
 ) -> PolicyEvaluator:
-    """The evaluator the settings describe (`policies.paths`, `policies.engine`, `opaUrl`)."""
+    """The evaluator the settings describe (`policies.paths`, `sources`, `bundles`, `engine`,
+    `opaUrl`). With Git policy sources, `history` (the audit store) gives the commits loaded
+    before a restart, which the sources' history must descend from. The loader stays on the
+    evaluator (`loader`) for the `PolicyWatcher` to follow."""
+    from gatekeeper.policy.loader import PolicyLoader
+    from gatekeeper.policy.sources import last_verified_commits
+
     policies = settings.policies
+    known = last_verified_commits(history) if history is not None and policies.sources else {}
+    loader = PolicyLoader.from_settings(
+        settings, component=component, last_verified=known, checkout=checkout
+    )
     engine = create_engine(policies.engine, opa_url=policies.opa_url)
-    return PolicyEvaluator.from_paths(policies.paths, engine=engine, reporter=reporter)
+    evaluator = PolicyEvaluator(engine=engine, policy_set=loader.load(), reporter=reporter)
+    evaluator.loader = loader
+    return evaluator

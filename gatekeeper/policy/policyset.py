@@ -12,6 +12,7 @@ import yaml
 
 from gatekeeper.canonical import sha256_hex
 from gatekeeper.policy import gatekeeper_crd, rego_source
+from gatekeeper.policy.bundle import Bundle
 from gatekeeper.policy.decision import Action, RuleKind, parse_action
 from gatekeeper.policy.engine import RegoModule
 from gatekeeper.policy.errors import PolicyLoadError
@@ -38,6 +39,30 @@ class RegoPolicy:
 
 
 @dataclass(frozen=True)
+class PolicyOrigin:
+    """Where part of a set came from, beyond plain folders: a verified Git commit of a policy
+    source (`kind` git) or an OPA bundle (`kind` bundle), for the audit log."""
+
+    kind: str
+    name: str
+    location: str
+    # git: the full commit SHA; bundle: the manifest's revision.
+    revision: str
+    signers: tuple[str, ...] = ()
+    digest: str = ""
+
+    def describe(self) -> dict[str, Any]:
+        described: dict[str, Any] = {"kind": self.kind, "name": self.name}
+        if self.kind == "git":
+            described |= {"repo": self.location, "commit": self.revision}
+        else:
+            described |= {"path": self.location, "revision": self.revision}
+            described["digest"] = self.digest
+        described["signers" if self.kind == "git" else "signed_by"] = list(self.signers)
+        return described
+
+
+@dataclass(frozen=True)
 class PolicySet:
     """Everything loaded from a list of paths, checked, not yet handed to an engine."""
 
@@ -48,6 +73,8 @@ class PolicySet:
     constraints: tuple[gatekeeper_crd.Constraint, ...] = ()
     data: Mapping[str, Any] = field(default_factory=dict)
     sources: tuple[str, ...] = ()
+    # Verified Git commits and bundles the set holds (their folders are among `sources`).
+    origins: tuple[PolicyOrigin, ...] = ()
     # Things that load but are likely mistakes (see `_warnings`), for the CLI and the log.
     warnings: tuple[str, ...] = ()
 
@@ -63,26 +90,42 @@ class PolicySet:
 
 
 def policy_set_version(policy_set: PolicySet) -> str:
-    """A digest of everything that decides: modules, data, templates and constraints."""
-    described = {
+    """A digest of everything that decides: modules, data, templates and constraints.
+
+    A set loaded from Git policy sources names each source's commit after the digest
+    (`sha256:<hex>+<source>@<commit>`), so that every decision that carries the version
+    names the verified commits it was decided by.
+    """
+    described: dict[str, Any] = {
         "modules": [[m.path, m.source] for m in policy_set.engine_modules()],
         "data": policy_set.data,
         "constraints": [
             [c.kind, c.name, c.action, c.match, c.parameters] for c in policy_set.constraints
         ],
     }
-    return "sha256:" + sha256_hex(described)
+    if policy_set.origins:
+        described["origins"] = [o.describe() for o in policy_set.origins]
+    commits = "".join(f"+{o.name}@{o.revision}" for o in policy_set.origins if o.kind == "git")
+    return "sha256:" + sha256_hex(described) + commits
 
 
-def load_policy_set(paths: Sequence[Path], *, include_tests: bool = False) -> PolicySet:
+def load_policy_set(
+    paths: Sequence[Path],
+    *,
+    include_tests: bool = False,
+    bundles: Sequence[Bundle] = (),
+    origins: Sequence[PolicyOrigin] = (),
+) -> PolicySet:
     """Load Rego (`*.rego`), data (`*.json`, `*.yaml`) and Gatekeeper YAML from files and folders.
 
     Data files are mounted, as `opa run` does, at their folder's path below the given root
     (`root/a/b/data.yaml` becomes `data.a.b`). Files ending `_test.rego` are tests; they load
     only with `include_tests`. Folders named `testdata` and hidden ones are skipped.
+    `bundles` (see `gatekeeper.policy.bundle`) add their modules and data, mounted as OPA
+    mounts them; `origins` say where the folders and bundles came from.
     Raises `PolicyLoadError` naming the file for anything that cannot be used.
     """
-    if not paths:
+    if not paths and not bundles:
         raise PolicyLoadError("no policy paths given: an empty policy set is refused")
     modules: list[RegoModule] = []
     tests: list[RegoModule] = []
@@ -108,6 +151,11 @@ def load_policy_set(paths: Sequence[Path], *, include_tests: bool = False) -> Po
                     constraints.append(_wrap(gatekeeper_crd.parse_constraint, document, origin))
                 else:
                     _merge_data(data, mount, document, origin)
+    for bundle in bundles:
+        modules.extend(bundle.modules)
+        tests.extend(bundle.tests)
+        for item in bundle.documents:
+            _merge_data(data, item.mount, item.document, item.origin)
     policy_set = PolicySet(
         modules=tuple(modules),
         test_modules=tuple(tests) if include_tests else (),
@@ -116,6 +164,7 @@ def load_policy_set(paths: Sequence[Path], *, include_tests: bool = False) -> Po
         constraints=tuple(constraints),
         data=data,
         sources=tuple(str(p) for p in paths),
+        origins=tuple(origins),
         warnings=_warnings(modules),
     )
     _check(policy_set)

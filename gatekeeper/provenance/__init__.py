@@ -1,5 +1,11 @@
 """Git provenance: every commit signed by a trusted key whose signer may change its paths."""
 
+from gatekeeper.provenance.checkout import (
+    ExportError,
+    ExportLimits,
+    RangeCheck,
+    VerifiedCheckout,
+)
 from gatekeeper.provenance.errors import (
     HistoryRewritten,
     ProvenanceError,
@@ -24,10 +30,13 @@ __all__ = [
     "SIGNATURE_REASONS",
     "CommitRecord",
     "CommitVerdict",
+    "ExportError",
+    "ExportLimits",
     "GitRepository",
     "HistoryRewritten",
     "MatchedRule",
     "ProvenanceError",
+    "RangeCheck",
     "RangeVerdict",
     "Reason",
     "RepositoryError",
@@ -36,6 +45,7 @@ __all__ = [
     "SignatureVerdict",
     "TrustPolicy",
     "TrustPolicyError",
+    "VerifiedCheckout",
     "judge_commit",
     "judge_range",
     "load_trust_policy",

@@ -16,6 +16,7 @@ from gatekeeper.audit.store import AuditStore
 from gatekeeper.kube.client import KubeClient
 from gatekeeper.policy.evaluator import build_evaluator
 from gatekeeper.policy.watch import PolicyWatcher
+from gatekeeper.provenance import VerifiedCheckout
 from gatekeeper.reconcile.gitsource import GitMirror, GitPort
 from gatekeeper.reconcile.leader import LeaderElector
 from gatekeeper.reconcile.reconciler import Reconciler
@@ -69,7 +70,9 @@ def reconciler_from_settings(
     store.secret_digester  # noqa: B018
     kube = KubeClient.from_kubeconfig(settings.kubernetes.kubeconfig, settings.kubernetes.context)
     try:
-        engine = build_evaluator(settings)
+        engine = build_evaluator(
+            settings, history=store, component="reconciler", checkout=VerifiedCheckout
+        )
         watch = PolicyWatcher(
             engine,
             record=store.append,

@@ -210,3 +210,8 @@ def real_opa_url() -> str:
     if not url:
         pytest.skip("OPA_URL is not set: no real OPA server to test against")
     return url
+
+
+from tests.fixtures.gitrepo import gpg_home, keys, signed_repo  # noqa: E402
+
+__all__ = ["gpg_home", "keys", "signed_repo"]
