@@ -26,6 +26,11 @@ PRUNED: Final = "sync.pruned"
 SYNC_HEALTHY: Final = "sync.healthy"
 SYNC_UNHEALTHY: Final = "sync.unhealthy"
 REPORT_GENERATED: Final = "report.generated"
+POLICY_REJECTED: Final = "policy.rejected"
+POLICY_LOADED: Final = "policy.loaded"
+LEDGER_RECORDED: Final = "ledger.recorded"
+LEDGER_LEGACY: Final = "ledger.legacy"
+NOTIFICATION_DROPPED: Final = "notification.dropped"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,12 +13,12 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from gatekeeper.audit import chain
+from gatekeeper.audit import chain, events
 from gatekeeper.canonical import canonical_json
 from gatekeeper.kube.objects import ObjectKey
 
-LEDGER_RECORDED = "ledger.recorded"
-LEDGER_LEGACY = "ledger.legacy"
+LEDGER_RECORDED = events.LEDGER_RECORDED
+LEDGER_LEGACY = events.LEDGER_LEGACY
 ACTOR = "gatekeeper-ledger"
 COMMITS = "verified_commits"
 OBJECTS = "desired_objects"

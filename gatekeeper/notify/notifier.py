@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from gatekeeper.audit import events
 from gatekeeper.audit.events import NewEvent, Record
 from gatekeeper.audit.follow import Backoff, Done, LogFollower
 from gatekeeper.audit.store import AuditStore
@@ -21,7 +22,7 @@ from gatekeeper.settings import NotificationTarget, Settings
 
 log = logging.getLogger(__name__)
 
-DROPPED_KIND = "notification.dropped"
+DROPPED_KIND = events.NOTIFICATION_DROPPED
 CURSOR_PREFIX = "notify/"
 Send = Callable[[Record], None]
 

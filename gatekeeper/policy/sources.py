@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from gatekeeper.audit import events
 from gatekeeper.audit.events import Record
 from gatekeeper.errors import GatekeeperError
 from gatekeeper.policy.errors import PolicyLoadError
@@ -34,8 +35,8 @@ from gatekeeper.settings import PolicySourceSettings
 
 log = logging.getLogger(__name__)
 
-POLICY_REJECTED = "policy.rejected"
-POLICY_LOADED = "policy.loaded"
+POLICY_REJECTED = events.POLICY_REJECTED
+POLICY_LOADED = events.POLICY_LOADED
 
 
 @dataclass(frozen=True)

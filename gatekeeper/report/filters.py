@@ -34,6 +34,11 @@ RECORDED_KINDS: frozenset[str] = frozenset(
         events.SYNC_HEALTHY,
         events.SYNC_UNHEALTHY,
         events.REPORT_GENERATED,
+        events.POLICY_REJECTED,
+        events.POLICY_LOADED,
+        events.LEDGER_RECORDED,
+        events.LEDGER_LEGACY,
+        events.NOTIFICATION_DROPPED,
     }
 )
 _COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
