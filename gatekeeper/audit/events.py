@@ -26,6 +26,7 @@ PRUNED: Final = "sync.pruned"
 SYNC_HEALTHY: Final = "sync.healthy"
 SYNC_UNHEALTHY: Final = "sync.unhealthy"
 REPORT_GENERATED: Final = "report.generated"
+RECEIVER_REJECTED: Final = "receiver.rejected"
 
 
 @dataclass(frozen=True, kw_only=True)
