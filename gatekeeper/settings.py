@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -284,6 +285,64 @@ class PolicySettings(_Section):
         )
 
 
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class HttpsCredentials(_Section):
+    """HTTP Basic credentials for an http(s) remote: a username and a password or a token,
+    each from a file (a mounted Secret) or an environment variable; read at each fetch."""
+
+    username: str | None = Field(
+        None, description="The user name (default with a token: x-access-token)."
+    )
+    username_file: Path | None = None
+    username_env: str | None = Field(None, pattern=_ENV_NAME)
+    password_file: Path | None = None
+    password_env: str | None = Field(None, pattern=_ENV_NAME)
+    token_file: Path | None = Field(None, description="An access token, sent as the password.")
+    token_env: str | None = Field(None, pattern=_ENV_NAME)
+
+    @model_validator(mode="after")
+    def _one_of_each(self) -> HttpsCredentials:
+        names = [self.username, self.username_file, self.username_env]
+        secrets = [self.password_file, self.password_env, self.token_file, self.token_env]
+        if sum(value is not None for value in names) > 1:
+            raise ValueError("give one of username, usernameFile or usernameEnv")
+        if sum(value is not None for value in secrets) != 1:
+            raise ValueError("give exactly one of passwordFile, passwordEnv, tokenFile or tokenEnv")
+        if all(value is None for value in names) and (
+            self.password_file is not None or self.password_env is not None
+        ):
+            raise ValueError("a password needs a username (username, usernameFile or usernameEnv)")
+        return self
+
+
+class SshCredentials(_Section):
+    """A deploy key for an SSH remote and the host keys it may present (nothing else is
+    trusted: no agent, no ~/.ssh, no prompt)."""
+
+    private_key_file: Path = Field(description="The private key (OpenSSH format, no passphrase).")
+    known_hosts_file: Path = Field(description="known_hosts lines of the server's host keys.")
+    connect_timeout: Seconds = Field(30.0, gt=0, description="Longest wait for the server.")
+
+
+class SourceCredentials(_Section):
+    """How a source's private repository is reached: over HTTPS or over SSH."""
+
+    https: HttpsCredentials | None = None
+    ssh: SshCredentials | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> SourceCredentials:
+        if (self.https is None) == (self.ssh is None):
+            raise ValueError("give https or ssh credentials, exactly one")
+        return self
+
+
+def _is_ssh_url(repo: str) -> bool:
+    return repo.startswith("ssh://") or re.match(r"^[\w.-]+@[\w.-]+:", repo) is not None
+
+
 class SourceSettings(_Section):
     name: str = Field(min_length=1, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     repo: str = Field(min_length=1, description="URL or local path of the Git repository.")
@@ -327,6 +386,12 @@ class SourceSettings(_Section):
         default_factory=list,
         description="Sources that must be synced and healthy before this one syncs.",
     )
+    credentials: SourceCredentials | None = Field(
+        None, description="For a private repository: HTTPS credentials or an SSH deploy key."
+    )
+    fetch_timeout: Seconds = Field(
+        300.0, gt=0, description="Longest a clone or fetch may take before it is stopped."
+    )
 
     @model_validator(mode="after")
     def _check_relations(self) -> SourceSettings:
@@ -337,6 +402,16 @@ class SourceSettings(_Section):
         for repository in self.helm_repositories:
             if not re.match(r"^https?://[^/]", repository):
                 raise ValueError(f"helmRepositories: {repository!r} is not an http(s) URL")
+        if re.match(r"^[a-z][a-z0-9+.-]*://[^/@]*:[^/@]*@", self.repo, re.IGNORECASE):
+            raise ValueError(
+                "repo must not hold a password or token: it would be logged and recorded; "
+                "give it in credentials.https"
+            )
+        if self.credentials is not None:
+            if self.credentials.https is not None and not re.match(r"^https?://", self.repo):
+                raise ValueError("credentials.https needs an http:// or https:// repo")
+            if self.credentials.ssh is not None and not _is_ssh_url(self.repo):
+                raise ValueError("credentials.ssh needs an ssh:// or user@host:path repo")
         return self
 
 
@@ -706,6 +781,65 @@ class PolicyReportSettings(_Section):
     retry: RetrySettings = Field(default_factory=RetrySettings)
 
 
+class ReceiverHook(_Section):
+    """One push receiver: `POST /hooks/<name>` from one Git host, verified with its secret."""
+
+    provider: Literal["github", "gitlab", "gitea", "bitbucket"]
+    name: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        max_length=63,
+        description="The path segment (default: the provider).",
+    )
+    secret: SecretStr | None = Field(None, description="The shared secret (or GitLab's token).")
+    secret_file: Path | None = Field(None, description="The same, read from a file.")
+    secret_env: str | None = Field(None, pattern=_ENV_NAME, description="Or an env variable.")
+    sources: list[str] = Field(
+        default_factory=list,
+        description="Only these sources may be triggered; empty: any whose repo and ref match.",
+    )
+
+    @property
+    def path_name(self) -> str:
+        return self.name or self.provider
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> ReceiverHook:
+        given = [self.secret, self.secret_file, self.secret_env]
+        if sum(value is not None for value in given) != 1:
+            raise ValueError("give exactly one of secret, secretFile or secretEnv")
+        return self
+
+
+class ReceiverSettings(_Section):
+    """Push receivers: Git hosts' push events start a pass of the sources they concern."""
+
+    enabled: bool = False
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8090, ge=1, le=65535)
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, le=32 * 1024 * 1024, description="Largest event body accepted."
+    )
+    coalesce: Seconds = Field(
+        1.0, ge=0, le=60, description="Pushes within this long of the first start one pass."
+    )
+    hooks: list[ReceiverHook] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> ReceiverSettings:
+        names = [hook.path_name for hook in self.hooks]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"hook names must be unique: {', '.join(duplicates)}")
+        if self.enabled and not self.hooks:
+            raise ValueError("enabled receivers need at least one hook")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("give tlsCertFile and tlsKeyFile together")
+        return self
+
+
 class Settings(BaseSettings):
     """Every setting of the gatekeeper, validated once and passed down."""
 
@@ -731,6 +865,7 @@ class Settings(BaseSettings):
     webhook_certs: WebhookCertsSettings | None = None
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     policy_reports: PolicyReportSettings = Field(default_factory=PolicyReportSettings)
+    receivers: ReceiverSettings = Field(default_factory=ReceiverSettings)
     config_dir: Path = Field(
         default_factory=Path.cwd,
         validation_alias=AliasChoices("_config_dir"),
@@ -935,6 +1070,7 @@ def _with_absolute_paths(settings: Settings) -> Settings:
                 source.model_copy(
                     update={
                         "trust": absolute(source.trust),
+                        "credentials": _absolute_credentials(source.credentials, absolute),
                         "repo": source.repo
                         if _is_remote(source.repo)
                         else str(absolute(Path(source.repo))),
@@ -957,6 +1093,58 @@ def _with_absolute_paths(settings: Settings) -> Settings:
                     "reports_dir": optional(dashboard.reports_dir),
                 }
             ),
+            "receivers": _absolute_receivers(settings.receivers, absolute),
+        }
+    )
+
+
+def _absolute_credentials(
+    credentials: SourceCredentials | None, absolute: Callable[[Path], Path]
+) -> SourceCredentials | None:
+    if credentials is None:
+        return None
+
+    def optional(path: Path | None) -> Path | None:
+        return None if path is None else absolute(path)
+
+    https, ssh = credentials.https, credentials.ssh
+    return credentials.model_copy(
+        update={
+            "https": None
+            if https is None
+            else https.model_copy(
+                update={
+                    "username_file": optional(https.username_file),
+                    "password_file": optional(https.password_file),
+                    "token_file": optional(https.token_file),
+                }
+            ),
+            "ssh": None
+            if ssh is None
+            else ssh.model_copy(
+                update={
+                    "private_key_file": absolute(ssh.private_key_file),
+                    "known_hosts_file": absolute(ssh.known_hosts_file),
+                }
+            ),
+        }
+    )
+
+
+def _absolute_receivers(
+    receivers: ReceiverSettings, absolute: Callable[[Path], Path]
+) -> ReceiverSettings:
+    def optional(path: Path | None) -> Path | None:
+        return None if path is None else absolute(path)
+
+    return receivers.model_copy(
+        update={
+            "tls_cert_file": optional(receivers.tls_cert_file),
+            "tls_key_file": optional(receivers.tls_key_file),
+            "hooks": [
+                hook.model_copy(update={"secret_file": optional(hook.secret_file)})
+                for hook in receivers.hooks
+            ],
         }
     )
 

@@ -31,6 +31,7 @@ POLICY_LOADED: Final = "policy.loaded"
 LEDGER_RECORDED: Final = "ledger.recorded"
 LEDGER_LEGACY: Final = "ledger.legacy"
 NOTIFICATION_DROPPED: Final = "notification.dropped"
+RECEIVER_REJECTED: Final = "receiver.rejected"
 
 
 @dataclass(frozen=True, kw_only=True)

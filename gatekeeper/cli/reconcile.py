@@ -19,6 +19,7 @@ from gatekeeper.errors import CheckFailed, ConfigError
 if TYPE_CHECKING:
     from gatekeeper.audit.store import AuditStore
     from gatekeeper.reconcile.followers import Followers
+    from gatekeeper.reconcile.receiver_server import ReceiverServer
     from gatekeeper.reconcile.reconciler import PassResult, Reconciler
     from gatekeeper.reconcile.service import LeaseOptions
     from gatekeeper.settings import Settings
@@ -155,9 +156,13 @@ def _run_loop(
     if scheduler is not None:
         scheduler.start()
     followers.start()
+    receivers: ReceiverServer | None = None
     try:
+        receivers = _start_receivers(settings, reconciler, store)
         reconciler.run(stop)
     finally:
+        if receivers is not None:
+            receivers.stop()
         followers.stop()
         if scheduler is not None:
             scheduler.stop()
@@ -168,6 +173,28 @@ def _stop_if_asked(asked: bool) -> None:
     if asked:
         console().print("stopped on request (SIGTERM or Ctrl-C); what was applied is recorded")
         raise typer.Exit(signals.INTERRUPTED)
+
+
+def _start_receivers(
+    settings: Settings, reconciler: Reconciler, store: AuditStore
+) -> ReceiverServer | None:
+    """The push receivers on their own port, when `receivers.enabled`."""
+    if not settings.receivers.enabled:
+        return None
+    from gatekeeper.reconcile.receiver_server import ReceiverServer, build_app
+
+    elector = reconciler.elector
+    app = build_app(
+        settings.receivers,
+        sources=reconciler.sources,
+        trigger=reconciler.trigger,
+        record=store.append,
+        leading=elector.is_leader if elector is not None else lambda: True,
+        actor=reconciler.actor,
+    )
+    server = ReceiverServer(app, settings.receivers)
+    server.start()
+    return server
 
 
 def rollback(

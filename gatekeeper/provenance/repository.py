@@ -12,6 +12,7 @@ from git import exc as git_exc
 
 from gatekeeper.provenance.errors import RepositoryError
 from gatekeeper.provenance.objects import ObjectFormatError, SignedObject, parse_commit, parse_tag
+from gatekeeper.provenance.remote import Credentials, run_git
 
 # Raw `git log` settings that must not depend on the user's configuration.
 _LOG_CONFIG = (
@@ -47,27 +48,58 @@ class GitRepository:
         self.git_dir = Path(self._repo.git_dir)
 
     @classmethod
-    def clone(cls, url: str, dest: Path) -> GitRepository:
-        """Clone `url` (URL or local path) into `dest` as a bare mirror, or fetch if it exists."""
+    def clone(
+        cls,
+        url: str,
+        dest: Path,
+        *,
+        credentials: Credentials | None = None,
+        timeout: float | None = None,
+    ) -> GitRepository:
+        """Clone `url` (URL or local path) into `dest` as a bare mirror, or fetch if it exists.
+
+        `credentials` reach a private remote (`remote`); a failure is a `RemoteError`."""
         if (dest / "HEAD").exists() or (dest / ".git").exists():
             repo = cls(dest)
-            repo.fetch()
+            repo.fetch(credentials=credentials, timeout=timeout, url=url)
             return repo
-        try:
-            git.Repo.clone_from(url, str(dest), multi_options=["--mirror", "--no-local"])
-        except git_exc.GitCommandError as exc:
-            raise RepositoryError(f"cannot clone {url}: {_stderr(exc)}") from exc
+        run_git(
+            ["clone", "--mirror", "--no-local", "--quiet", "--", url, str(dest)],
+            url=url,
+            credentials=credentials,
+            timeout=timeout,
+            what="clone",
+        )
         return cls(dest)
 
-    def fetch(self, remote: str = "origin") -> None:
-        """Fetch every ref of `remote`; a shallow repository is deepened to its full history."""
+    def fetch(
+        self,
+        remote: str = "origin",
+        *,
+        credentials: Credentials | None = None,
+        timeout: float | None = None,
+        url: str | None = None,
+    ) -> None:
+        """Fetch every ref of `remote`; a shallow repository is deepened to its full history.
+
+        `url` is the remote's URL, which `credentials` are given for (default: as configured)."""
         args = ["--prune", "--tags", "--force"]
         if self.is_shallow:
             args.append("--unshallow")
+        target = url or self._remote_url(remote)
+        run_git(
+            ["--git-dir", str(self.git_dir), "fetch", "--quiet", *args, "--", remote],
+            url=target,
+            credentials=credentials,
+            timeout=timeout,
+            what="fetch",
+        )
+
+    def _remote_url(self, remote: str) -> str:
         try:
-            self._repo.git.fetch(remote, *args)
-        except git_exc.GitCommandError as exc:
-            raise RepositoryError(f"cannot fetch {remote}: {_stderr(exc)}") from exc
+            return str(self._repo.remote(remote).url)
+        except ValueError as exc:
+            raise RepositoryError(f"{self.git_dir}: no remote named {remote!r}") from exc
 
     @property
     def is_shallow(self) -> bool:

@@ -15,7 +15,13 @@ class ReconcileError(GatekeeperError):
 
 
 class SourceUnavailable(ReconcileError):
-    """A source's Git remote could not be cloned or fetched; nothing of it was checked."""
+    """A source's Git remote could not be cloned or fetched; nothing of it was checked.
+
+    `reason`: `auth`, `host-key`, `unreachable`, `credentials` or `error`."""
+
+    def __init__(self, message: str, reason: str = "error") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class RenderError(ReconcileError):

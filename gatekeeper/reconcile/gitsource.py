@@ -27,8 +27,9 @@ from gatekeeper.provenance import (
     load_trust_policy,
     verify_range,
 )
+from gatekeeper.provenance.remote import RemoteError, load_credentials
 from gatekeeper.reconcile.errors import ReconcileError, RenderError, SourceUnavailable
-from gatekeeper.settings import ReconcilerLimits
+from gatekeeper.settings import ReconcilerLimits, SourceCredentials
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,12 @@ class GitMirror:
         trust_file: Path,
         cache_dir: Path,
         limits: ReconcilerLimits | None = None,
+        credentials: SourceCredentials | None = None,
+        fetch_timeout: float | None = None,
     ) -> None:
         self._url = url
+        self._credentials = credentials
+        self._fetch_timeout = fetch_timeout
         self._limits = limits or ReconcilerLimits()
         self._ref = ref
         self._trust_file = trust_file
@@ -78,12 +83,19 @@ class GitMirror:
         return self._dir
 
     def fetch(self) -> str:
+        """Credentials are read afresh for each fetch, so a rotated Secret takes effect."""
         try:
+            credentials = load_credentials(self._credentials)
+            timeout = self._fetch_timeout
             if self._repo is None:
                 self._dir.parent.mkdir(parents=True, exist_ok=True)
-                self._repo = GitRepository.clone(self._url, self._dir)
+                self._repo = GitRepository.clone(
+                    self._url, self._dir, credentials=credentials, timeout=timeout
+                )
             else:
-                self._repo.fetch()
+                self._repo.fetch(credentials=credentials, timeout=timeout, url=self._url)
+        except RemoteError as exc:
+            raise SourceUnavailable(f"{exc} ({self._ref})", reason=exc.reason) from exc
         except ProvenanceError as exc:
             raise SourceUnavailable(f"cannot fetch {self._url} ({self._ref}): {exc}") from exc
         try:

@@ -45,7 +45,13 @@ from gatekeeper.reconcile import state as state_mod
 from gatekeeper.reconcile.applier import Applier, KubePort
 from gatekeeper.reconcile.checks import Rejected
 from gatekeeper.reconcile.desired import Desired
-from gatekeeper.reconcile.errors import ApplyFailed, NotLeader, ReconcileError, RollbackRefused
+from gatekeeper.reconcile.errors import (
+    ApplyFailed,
+    NotLeader,
+    ReconcileError,
+    RollbackRefused,
+    SourceUnavailable,
+)
 from gatekeeper.reconcile.gates import Gates, PolicyPort
 from gatekeeper.reconcile.gitsource import GitPort
 from gatekeeper.reconcile.helmchart import Capabilities, capabilities_from
@@ -133,6 +139,12 @@ class Reconciler:
         self._capability_cache: tuple[float, Capabilities] | None = None
         self._cache: dict[str, Desired] = {}
         self._stop = stop if stop is not None else threading.Event()
+        # Sources whose remote is out of reach, and why: an outage is recorded once.
+        self._outages: dict[str, str] = {}
+        # Sources a push receiver asked to pass now, and the event that wakes the loop.
+        self._triggered: set[str] = set()
+        self._trigger_lock = threading.Lock()
+        self._wake = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply")
         self._applier = Applier(
             kube=kube,
@@ -169,6 +181,27 @@ class Reconciler:
         """Whether a stop was asked for: nothing more is applied, the loop ends."""
         return self._stop.is_set()
 
+    def trigger(self, names: Iterable[str]) -> None:
+        """Pass the sources `names` as soon as the loop is free (a push receiver's call)."""
+        with self._trigger_lock:
+            self._triggered.update(name for name in names if name in self._sources)
+        self._wake.set()
+
+    def _take_triggered(self) -> set[str]:
+        self._wake.clear()
+        with self._trigger_lock:
+            names, self._triggered = self._triggered, set()
+        return names
+
+    def _sleep(self, stop: threading.Event, seconds: float) -> None:
+        """Wait `seconds`, or less when `stop` is set or a source is triggered."""
+        deadline = time.monotonic() + seconds
+        while not stop.is_set() and not self._wake.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._wake.wait(min(left, 0.2))
+
     def run(self, stop: threading.Event | None = None, *, jitter: float = 0.1) -> None:
         """Reconcile every source at its interval (with jitter) until `stop` is set (default:
         the reconciler's own); setting it also aborts an apply under way."""
@@ -193,6 +226,8 @@ class Reconciler:
                         stop.wait(max(0.2, self._elector.duration / 4))
                         continue
                 self._follow_policies()
+                for name in self._take_triggered():
+                    due[name] = 0.0
                 now = time.monotonic()
                 for name, when in sorted(due.items(), key=lambda item: item[1]):
                     if when > now or stop.is_set():
@@ -212,7 +247,7 @@ class Reconciler:
                 wait = min(due.values()) - time.monotonic()
                 if self._elector is not None:
                     wait = min(wait, self._elector.duration / 3)
-                stop.wait(max(0.05, wait))
+                self._sleep(stop, max(0.05, wait))
         finally:
             if self._elector is not None:
                 self._elector.release()
@@ -248,6 +283,8 @@ class Reconciler:
             return self._reconcile(source)
         except NotLeader as exc:
             return PassResult(name, "standby", None, message=str(exc))
+        except SourceUnavailable as exc:
+            return self._unavailable(name, exc)
         except GatekeeperError as exc:
             return self._failed_pass(name, str(exc))
         except Exception as exc:
@@ -262,7 +299,19 @@ class Reconciler:
             log.exception("%s: the pass broke off and could not be recorded", name)
             return PassResult(name, "failed", None, message=_describe(exc))
 
-    def _failed_pass(self, name: str, error: str) -> PassResult:
+    def _unavailable(self, name: str, exc: SourceUnavailable) -> PassResult:
+        """A remote out of reach is recorded once per outage (`sync.failed`, stage `fetch`),
+        and again only when the reason changes; meanwhile it is logged."""
+        if self._outages.get(name) == exc.reason:
+            log.warning("%s: still unavailable: %s", name, exc)
+            return PassResult(name, "failed", None, message=str(exc))
+        result = self._failed_pass(name, str(exc), stage="fetch", reason=exc.reason)
+        self._outages[name] = exc.reason
+        return result
+
+    def _failed_pass(
+        self, name: str, error: str, *, stage: str = "pass", reason: str | None = None
+    ) -> PassResult:
         """Record a pass that could not finish; the store may be what failed, so only log then."""
         commit: str | None = None
         try:
@@ -270,7 +319,9 @@ class Reconciler:
         except GatekeeperError as exc:
             log.error("%s: cannot read the source's state (%s): %s", name, error, exc)
             return PassResult(name, "failed", commit, message=error)
-        record, result = results.broken(name, commit, actor=self.actor, error=error)
+        record, result = results.broken(
+            name, commit, actor=self.actor, error=error, stage=stage, reason=reason
+        )
         try:
             self._record([record])
         except GatekeeperError as exc:
@@ -328,6 +379,8 @@ class Reconciler:
             return PassResult(name, "waiting", None, message=waiting)
         state = state_mod.load(self._store, name)
         head = self._git[name].fetch()
+        if self._outages.pop(name, None) is not None:
+            log.info("%s: the remote answers again", name)
         version = self._policy_version()
         target = intent.choose(state, head=head, policy_set_version=version)
         desired: Desired | None = None

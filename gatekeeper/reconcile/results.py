@@ -6,7 +6,7 @@ Pure, like `core`: the passes that apply nothing are decided here.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from gatekeeper.audit.events import NewEvent
@@ -75,9 +75,16 @@ def rejected(
 
 
 def broken(
-    source: str, commit: str | None, *, actor: str, error: str
+    source: str,
+    commit: str | None,
+    *,
+    actor: str,
+    error: str,
+    stage: str = "pass",
+    reason: str | None = None,
 ) -> tuple[NewEvent, PassResult]:
-    """A pass that could not finish: `sync.failed` at stage `pass`."""
+    """A pass that could not finish: `sync.failed` at stage `pass`, or `fetch` when the
+    remote was out of reach (with the `reason`: auth, host-key, unreachable, ...)."""
     record = journal.failed(
         source=source,
         commit=commit,
@@ -85,8 +92,10 @@ def broken(
         error=error,
         applied=[],
         not_applied=[],
-        stage="pass",
+        stage=stage,
     )
+    if reason is not None:
+        record = replace(record, payload={**record.payload, "reason": reason})
     return record, PassResult(source, "failed", commit, message=error)
 
 

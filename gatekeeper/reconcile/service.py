@@ -49,6 +49,8 @@ def git_ports(settings: Settings, cache_dir: Path) -> dict[str, GitPort]:
             trust_file=source.trust,
             cache_dir=cache_dir,
             limits=settings.reconciler.limits,
+            credentials=source.credentials,
+            fetch_timeout=source.fetch_timeout,
         )
     return ports
 
