@@ -21,8 +21,10 @@ from gatekeeper.devcluster import DevClusterError
 from gatekeeper.devcluster.nodeconfig import (
     BRIDGE,
     CGROUP_ROOT,
+    CHAIN_PREFIX,
     CNI_NETWORK,
-    GUARD_CHAIN,
+    FORWARD_GUARD,
+    INPUT_GUARD,
     POD_CIDR,
 )
 
@@ -103,7 +105,7 @@ def restore_sysctls(saved: dict[str, str]) -> list[str]:
 
 
 def _ours(chain: str) -> bool:
-    return chain.startswith("KUBE-") or chain == GUARD_CHAIN
+    return chain.startswith(("KUBE-", CHAIN_PREFIX))
 
 
 def _iptables(binary: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -145,35 +147,42 @@ def remove_chains() -> None:
                 _iptables(binary, "-t", table, "-X", name)
 
 
-def install_guard(*, protected_ports: list[int]) -> None:
+def install_guard(*, protected_ports: list[int], drop_other_forwarding: bool) -> None:
     """Keep the node's traffic on this machine (DESIGN section 9, the network rule).
 
     Packets from the Pods' bridge are forwarded only back onto that bridge (never routed to
     another network), and the ports that listen on every address for the Pods' sake
-    (kube-apiserver, kubelet) answer only loopback and the Pods.
+    (kube-apiserver) answer only loopback and the Pods. The bridge plugin turns IPv4
+    forwarding on; if it was off, whatever else would now be forwarded is dropped.
     """
     binary = "iptables"
-    _iptables(binary, "-N", GUARD_CHAIN)
-    rules = [
+    forward = [
         ["-i", BRIDGE, "-o", BRIDGE, "-j", "RETURN"],
         ["-i", BRIDGE, "-j", "DROP"],
         ["-o", BRIDGE, "!", "-s", POD_CIDR, "-m", "conntrack", "!", "--ctstate", "DNAT",
          "-j", "DROP"],
     ]  # fmt: skip
+    if drop_other_forwarding:
+        forward.append(["!", "-o", BRIDGE, "-j", "DROP"])
+    incoming = []
     for port in protected_ports:
-        rules += [
+        incoming += [
             ["-p", "tcp", "--dport", str(port), "-i", "lo", "-j", "RETURN"],
-            ["-p", "tcp", "--dport", str(port), "-s", POD_CIDR, "-j", "RETURN"],
+            ["-p", "tcp", "--dport", str(port), "-s", POD_CIDR, "-i", BRIDGE, "-j", "RETURN"],
             ["-p", "tcp", "--dport", str(port), "-j", "DROP"],
         ]
-    for rule in rules:
-        result = _iptables(binary, "-A", GUARD_CHAIN, *rule)
+    for chain, hook, rules in (
+        (FORWARD_GUARD, "FORWARD", forward),
+        (INPUT_GUARD, "INPUT", incoming),
+    ):
+        _iptables(binary, "-N", chain)
+        for rule in rules:
+            result = _iptables(binary, "-A", chain, *rule)
+            if result.returncode != 0:
+                raise DevClusterError(f"iptables refused the rule {rule}: {result.stderr}")
+        result = _iptables(binary, "-I", hook, "1", "-j", chain)
         if result.returncode != 0:
-            raise DevClusterError(f"iptables refused a guard rule {rule}: {result.stderr}")
-    for hook in ("FORWARD", "INPUT"):
-        result = _iptables(binary, "-I", hook, "1", "-j", GUARD_CHAIN)
-        if result.returncode != 0:
-            raise DevClusterError(f"iptables could not hook {GUARD_CHAIN}: {result.stderr}")
+            raise DevClusterError(f"iptables could not hook {chain} into {hook}: {result.stderr}")
 
 
 # --- mounts, cgroups, processes, links -------------------------------------------------------
@@ -290,15 +299,18 @@ def remove_cni_cache(existing_folders: list[str]) -> None:
             subprocess.run(["rm", "-rf", "--one-file-system", str(folder)], check=False)
 
 
-def restore(record_file: Path, state_root: Path) -> list[str]:
-    """Undo a node's changes to the machine; return the names of the sysctls put back."""
+def restore(record_file: Path, node_root: Path) -> list[str]:
+    """Undo a node's changes to the machine; return the names of the sysctls put back.
+
+    Processes still naming `node_root` (containerd's shims) are killed, and what is mounted
+    below it is unmounted."""
     try:
         before = json.loads(record_file.read_text())
     except (OSError, ValueError):
         before = {"sysctls": {}, "existing_folders": [str(p) for p in SHARED_FOLDERS]}
-    kill_processes_naming(state_root)
+    kill_processes_naming(node_root)
     kill_cgroups()
-    unmount_under(state_root)
+    unmount_under(node_root)
     remove_link()
     remove_chains()
     remove_cni_cache(list(before.get("existing_folders", [])))

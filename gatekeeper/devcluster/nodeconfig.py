@@ -26,8 +26,11 @@ CNI_NETWORK = "gatekeeper-devnode"
 NODE_NAME = "gatekeeper-node"
 # The kubelet's cgroups (cgroupfs driver) live under this parent in every hierarchy.
 CGROUP_ROOT = "/gatekeeper-devnode"
-# Our own iptables chains (Kubernetes' own are all called KUBE-...).
-GUARD_CHAIN = "GK-DEVNODE-GUARD"
+# Our own iptables chains (Kubernetes' own are all called KUBE-...), hooked into FORWARD and
+# INPUT of the filter table.
+CHAIN_PREFIX = "GK-DEVNODE-"
+FORWARD_GUARD = CHAIN_PREFIX + "FORWARD"
+INPUT_GUARD = CHAIN_PREFIX + "INPUT"
 PAUSE_IMAGE = "localhost/gatekeeper-devnode/pause:3.4"
 # kubelet's longest socket path is <root>/node/kubelet/device-plugins/kubelet.sock, and a
 # unix socket path has at most 107 bytes.

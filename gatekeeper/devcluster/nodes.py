@@ -250,14 +250,17 @@ def start(
 ) -> dict[str, Any]:
     """Start the node's parts and wait for a Ready node; return what state.json records."""
     files = NodeFiles(layout.root)
-    hostchanges.record(files.host_changes)
-    hostchanges.install_guard(protected_ports=protected_ports)
+    before = hostchanges.record(files.host_changes)
+    sysctls = before["sysctls"]
+    forwarding = isinstance(sysctls, dict) and sysctls.get("net/ipv4/ip_forward") == "1"
+    hostchanges.install_guard(protected_ports=protected_ports, drop_other_forwarding=not forwarding)
     ports = {k: processes.free_port() for k in ("kubelet", "kh", "ph", "pm", "kcm", "sched")}
     _write_configs(layout, server=server, ports=ports)
     _make_cgroup_parents()
     pki = layout.pki
     progress("starting containerd")
-    processes.spawn(layout, CONTAINERD, ["containerd", "--config", str(files.containerd_config)])
+    containerd = shutil.which(CONTAINERD) or "/usr/bin/containerd"
+    processes.spawn(layout, CONTAINERD, [containerd, "--config", str(files.containerd_config)])
     _wait(
         lambda: files.containerd_socket.is_socket() and bool(_ctr_ready(files)),
         what="containerd's socket",
@@ -394,7 +397,7 @@ def stop(layout: Layout, admin_kubeconfig: Path) -> list[int]:
             nodeapi.delete_all_pods(admin_kubeconfig, seconds=POD_DELETE_SECONDS)
     for component in (KUBELET, KUBE_PROXY, CONTAINERD):
         halt(component)
-    hostchanges.restore(files.host_changes, layout.root)
+    hostchanges.restore(files.host_changes, files.root)
     left = hostchanges.mounts_under(files.root)
     if left:
         raise DevClusterError(f"still mounted after stopping the node: {', '.join(left)}")
