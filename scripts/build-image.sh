@@ -77,6 +77,8 @@ say "putting the project into it"
 mkdir -p "$rootfs/opt/gatekeeper"
 cp -a "$site" "$rootfs/opt/gatekeeper/site"
 echo /opt/gatekeeper/site >"$rootfs/usr/lib/python3/dist-packages/gitops-gatekeeper.pth"
+# The shipped policy library where the chart's configuration looks for it.
+ln -s site/gatekeeper/_policies "$rootfs/opt/gatekeeper/policies"
 cat >"$rootfs/usr/local/bin/gatekeeper" <<'EOF'
 #!/usr/bin/python3
 import sys
