@@ -13,19 +13,17 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from kubernetes import client, config
 
 from gatekeeper import __version__
-from gatekeeper.devcluster import build, nodeimages, plane
-from gatekeeper.devcluster.binaries import NODE_BINARY_NAMES, find_binaries
+from gatekeeper.devcluster import nodeimages, plane
 from gatekeeper.devcluster.identities import ADMIN
 from gatekeeper.devcluster.nodeconfig import NODE_NAME
+from tests.fixtures.cluster import node_plane, skip_unless_nodes_possible
 
 pytestmark = [
     pytest.mark.cluster,
@@ -53,22 +51,9 @@ SYSCTLS = (
 SHARED = ("/run/containerd", "/var/lib/cni", "/var/log/pods", "/var/log/containers")
 
 
-def _needs() -> None:
-    on_ci = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-    if os.geteuid() != 0:
-        pytest.skip("a node needs root (kubelet, containerd, runc, iptables)")
-    if not build.is_debian():
-        pytest.skip("a node is only set up on Debian")
-    if not on_ci and None in find_binaries(names=NODE_BINARY_NAMES).values():
-        pytest.skip(
-            "no kubelet built yet: `gatekeeper dev-cluster up --with-nodes` builds it once "
-            "(about 15 minutes)"
-        )
-
-
 @pytest.fixture(scope="module")
 def image_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    _needs()
+    skip_unless_nodes_possible()
     if IMAGE_ARCHIVE:
         return Path(IMAGE_ARCHIVE)
     out = tmp_path_factory.mktemp("image") / "gitops-gatekeeper.tar"
@@ -78,17 +63,6 @@ def image_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
         cwd=ROOT,
     )
     return out
-
-
-@pytest.fixture
-def state_dir() -> Iterator[Path]:
-    # Short on purpose: the kubelet's socket paths live under it.
-    folder = Path(tempfile.mkdtemp(prefix="gkn-"))
-    try:
-        yield folder / "p"
-    finally:
-        plane.down(folder / "p")
-        subprocess.run(["rm", "-rf", "--one-file-system", str(folder)], check=False)
 
 
 # --- what the machine looks like, read independently of the code under test ------------------
@@ -215,12 +189,23 @@ print(json.load(urllib.request.urlopen(request, context=context, timeout=10))["g
 """
 
 
-def test_a_node_runs_the_image_and_down_puts_the_machine_back(
-    image_archive: Path, state_dir: Path
-) -> None:
+def test_a_node_runs_the_image_and_down_puts_the_machine_back(image_archive: Path) -> None:
     before = _machine()
 
-    started = plane.up(state_dir, progress=print, with_nodes=True)
+    with node_plane() as started:
+        assert started.node is not None
+        state_dir = started.layout.root
+        _run_pods(started, image_archive)
+        stopped = plane.down(state_dir)
+        assert len(stopped) == 7  # etcd, kube-apiserver and the node's five processes
+
+        assert _processes_naming(state_dir) == []
+        assert _mounts_naming(state_dir) == []
+        assert _machine() == before
+        assert not (state_dir / "node").exists()
+
+
+def _run_pods(started: plane.ControlPlane, image_archive: Path) -> None:
     assert started.node is not None
     api = config.new_client_from_config(config_file=str(started.kubeconfig(ADMIN.name)))
     core = client.CoreV1Api(api)
@@ -249,11 +234,3 @@ def test_a_node_runs_the_image_and_down_puts_the_machine_back(
     reached = _run_job(api, namespace, "reach-api", ["python3", "-c", REACH_API])
     assert reached.strip() == "v1.20.2"
     api.close()
-
-    stopped = plane.down(state_dir)
-    assert len(stopped) == 7  # etcd, kube-apiserver and the node's five processes
-
-    assert _processes_naming(state_dir) == []
-    assert _mounts_naming(state_dir) == []
-    assert _machine() == before
-    assert not (state_dir / "node").exists()
