@@ -254,22 +254,26 @@ def kill_cgroups(seconds: float = 10.0) -> None:
             top.rmdir()
 
 
-def processes_naming(root: Path) -> list[int]:
-    """Processes whose command line names `root` (containerd's shims, say)."""
+def shims_of(root: Path) -> list[int]:
+    """containerd's shims whose command line names `root` (their containerd's socket).
+
+    Only shims: kube-apiserver's command line names files below the node's folder too, and
+    it is stopped after the node, in order."""
     marker = str(root.absolute()).encode() + b"/"
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         with suppress(OSError):
-            if marker in (entry / "cmdline").read_bytes():
+            words = (entry / "cmdline").read_bytes().split(b"\0")
+            if b"containerd-shim" in words[0] and any(marker in word for word in words):
                 found.append(int(entry.name))
     return found
 
 
-def kill_processes_naming(root: Path, seconds: float = 10.0) -> None:
+def kill_shims(root: Path, seconds: float = 10.0) -> None:
     deadline = time.monotonic() + seconds
-    while (pids := processes_naming(root)) and time.monotonic() < deadline:
+    while (pids := shims_of(root)) and time.monotonic() < deadline:
         for pid in pids:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -302,13 +306,12 @@ def remove_cni_cache(existing_folders: list[str]) -> None:
 def restore(record_file: Path, node_root: Path) -> list[str]:
     """Undo a node's changes to the machine; return the names of the sysctls put back.
 
-    Processes still naming `node_root` (containerd's shims) are killed, and what is mounted
-    below it is unmounted."""
+    containerd's shims for `node_root` are killed, and what is mounted below it unmounted."""
     try:
         before = json.loads(record_file.read_text())
     except (OSError, ValueError):
         before = {"sysctls": {}, "existing_folders": [str(p) for p in SHARED_FOLDERS]}
-    kill_processes_naming(node_root)
+    kill_shims(node_root)
     kill_cgroups()
     unmount_under(node_root)
     remove_link()
