@@ -25,7 +25,9 @@ from gatekeeper.devcluster.nodeconfig import (
     CNI_NETWORK,
     FORWARD_GUARD,
     INPUT_GUARD,
+    OUTPUT_GUARD,
     POD_CIDR,
+    SERVICE_CIDR,
 )
 
 # Set by the kubelet (setupKernelTunables), kube-proxy and the bridge plugin, or by
@@ -151,9 +153,10 @@ def install_guard(*, protected_ports: list[int], drop_other_forwarding: bool) ->
     """Keep the node's traffic on this machine (DESIGN section 9, the network rule).
 
     Packets from the Pods' bridge are forwarded only back onto that bridge (never routed to
-    another network), and the ports that listen on every address for the Pods' sake
-    (kube-apiserver) answer only loopback and the Pods. The bridge plugin turns IPv4
-    forwarding on; if it was off, whatever else would now be forwarded is dropped.
+    another network), the ports that listen on every address for the Pods' sake
+    (kube-apiserver) answer only loopback and the Pods, and the machine's own packets to the
+    node's ranges never leave by another interface. The bridge plugin turns IPv4 forwarding
+    on; if it was off, whatever else would now be forwarded is dropped.
     """
     binary = "iptables"
     forward = [
@@ -171,9 +174,17 @@ def install_guard(*, protected_ports: list[int], drop_other_forwarding: bool) ->
             ["-p", "tcp", "--dport", str(port), "-s", POD_CIDR, "-i", BRIDGE, "-j", "RETURN"],
             ["-p", "tcp", "--dport", str(port), "-j", "DROP"],
         ]
+    # This machine's own packets to a Service address that kube-proxy has not translated
+    # (no rule for it yet, or none at all) or to a Pod address while the bridge is missing
+    # would follow the default route off the machine: they are refused instead.
+    outgoing = [
+        ["-d", SERVICE_CIDR, "-j", "REJECT"],
+        ["-d", POD_CIDR, "!", "-o", BRIDGE, "-j", "REJECT"],
+    ]
     for chain, hook, rules in (
         (FORWARD_GUARD, "FORWARD", forward),
         (INPUT_GUARD, "INPUT", incoming),
+        (OUTPUT_GUARD, "OUTPUT", outgoing),
     ):
         _iptables(binary, "-N", chain)
         for rule in rules:

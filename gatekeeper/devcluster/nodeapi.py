@@ -41,10 +41,16 @@ def default_service_account(kubeconfig: Path, namespace: str) -> bool:
 
 
 def delete_all_pods(kubeconfig: Path, *, seconds: float) -> bool:
-    """Delete every Pod and wait until the kubelet has stopped them (their objects gone) and
-    no container runs in the node's cgroups; True when all of that happened in time."""
+    """Delete every admission webhook configuration, then every Pod, and wait until the
+    kubelet has stopped them (their objects gone) and no container runs in the node's
+    cgroups; True when all of that happened in time."""
     deadline = time.monotonic() + seconds
     with _api(kubeconfig) as api:
+        # The cluster is going away: no admission webhook (whose own Pods go first) may
+        # refuse or delay the deletions.
+        admission = client.AdmissionregistrationV1Api(api)
+        admission.delete_collection_validating_webhook_configuration()
+        admission.delete_collection_mutating_webhook_configuration()
         core = client.CoreV1Api(api)
         for pod in core.list_pod_for_all_namespaces().items:
             if pod.metadata is None or not pod.metadata.name or not pod.metadata.namespace:

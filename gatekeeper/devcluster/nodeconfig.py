@@ -31,6 +31,7 @@ CGROUP_ROOT = "/gatekeeper-devnode"
 CHAIN_PREFIX = "GK-DEVNODE-"
 FORWARD_GUARD = CHAIN_PREFIX + "FORWARD"
 INPUT_GUARD = CHAIN_PREFIX + "INPUT"
+OUTPUT_GUARD = CHAIN_PREFIX + "OUTPUT"
 PAUSE_IMAGE = "localhost/gatekeeper-devnode/pause:3.4"
 # kubelet's longest socket path is <root>/node/kubelet/device-plugins/kubelet.sock, and a
 # unix socket path has at most 107 bytes.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -205,8 +206,18 @@ def test_a_node_runs_the_image_and_down_puts_the_machine_back(image_archive: Pat
         assert not (state_dir / "node").exists()
 
 
+def _service_address_without_rules_is_refused_here() -> None:
+    """A Service address kube-proxy has no rule for (not allocated, or not synced yet) must be
+    refused on this machine, not follow the default route off it: kube-apiserver calling a
+    just-created webhook Service reached another network's proxy that way."""
+    with pytest.raises(ConnectionRefusedError), socket.socket() as sock:
+        sock.settimeout(5)
+        sock.connect(("10.213.1.250", 443))
+
+
 def _run_pods(started: plane.ControlPlane, image_archive: Path) -> None:
     assert started.node is not None
+    _service_address_without_rules_is_refused_here()
     api = config.new_client_from_config(config_file=str(started.kubeconfig(ADMIN.name)))
     core = client.CoreV1Api(api)
     node = core.read_node(NODE_NAME)
