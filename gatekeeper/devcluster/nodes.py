@@ -253,8 +253,12 @@ def start(
     before = hostchanges.record(files.host_changes)
     sysctls = before["sysctls"]
     forwarding = isinstance(sysctls, dict) and sysctls.get("net/ipv4/ip_forward") == "1"
-    hostchanges.install_guard(protected_ports=protected_ports, drop_other_forwarding=not forwarding)
     ports = {k: processes.free_port() for k in ("kubelet", "kh", "ph", "pm", "kcm", "sched")}
+    # The kubelet listens on every address too (kube-apiserver calls it at the node's).
+    hostchanges.install_guard(
+        protected_ports=[*protected_ports, ports["kubelet"]],
+        drop_other_forwarding=not forwarding,
+    )
     _write_configs(layout, server=server, ports=ports)
     _make_cgroup_parents()
     pki = layout.pki
