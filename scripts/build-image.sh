@@ -39,9 +39,12 @@ fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/gatekeeper-image.XXXXXX")
 storage=(--storage-driver vfs --root "$work/storage" --runroot "$work/run")
+# `buildah push` keeps a blob cache there; it goes again if this run made the folder.
+[ -e /var/lib/containers ] && had_containers=1 || had_containers=0
 cleanup() {
     buildah "${storage[@]}" rm --all >/dev/null 2>&1 || true
     rm -rf --one-file-system "$work"
+    [ "$had_containers" = 1 ] || rm -rf /var/lib/containers
 }
 trap cleanup EXIT
 
