@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed-stamp
 CLUSTER_DIR ?= $(CURDIR)/.dev-cluster-test
 DEV_CLUSTER := $(BIN)/gatekeeper dev-cluster
 
-.PHONY: test test-fast lint typecheck pytest demo bench clean services cluster-up cluster-down
+.PHONY: test test-fast lint typecheck pytest demo bench clean services cluster-up cluster-down \
+	image nodes-up nodes-down
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +43,24 @@ cluster-down: $(STAMP)
 	$(DEV_CLUSTER) down --state-dir "$(CLUSTER_DIR)"
 
 test: lint typecheck pytest
+
+# A plane with a real node (kubelet, containerd...: docs/dev-cluster.md); root only, one per
+# machine. Its state directory must be short (the kubelet's socket paths).
+NODES_DIR ?= $(CURDIR)/.dev-cluster-nodes
+nodes-up: $(STAMP)
+	$(DEV_CLUSTER) up --with-nodes --state-dir "$(NODES_DIR)"
+
+nodes-down: $(STAMP)
+	$(DEV_CLUSTER) down --state-dir "$(NODES_DIR)"
+
+# The container image, built offline on Debian (docs/image.md; the Containerfile builds the
+# same elsewhere), then loaded into the node of the plane in NODES_DIR if one runs.
+IMAGE_ARCHIVE ?= build/image/gitops-gatekeeper.tar
+image: $(STAMP)
+	bash scripts/build-image.sh "$(IMAGE_ARCHIVE)" "$(BIN)/python"
+	@if $(DEV_CLUSTER) status --state-dir "$(NODES_DIR)" >/dev/null 2>&1; then \
+		$(DEV_CLUSTER) load-image "$(IMAGE_ARCHIVE)" --state-dir "$(NODES_DIR)"; \
+	else echo "no plane runs in $(NODES_DIR) (make nodes-up): the image was not loaded"; fi
 
 # The unit tier: pure logic only (no PostgreSQL, no cluster, no network, nothing marked slow),
 # for a quick check; `make test` runs these and everything else.

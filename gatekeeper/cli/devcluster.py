@@ -42,15 +42,51 @@ def _progress(message: str) -> None:
 
 
 @app.command("up")
-def up(state_dir: StateDir = None) -> None:
+def up(
+    state_dir: StateDir = None,
+    with_nodes: Annotated[
+        bool,
+        typer.Option(
+            "--with-nodes",
+            help="Also run a real node (containerd, kubelet, kube-proxy, controller-manager, "
+            "scheduler) so that Pods run; root only, one per machine (docs/dev-cluster.md).",
+        ),
+    ] = False,
+) -> None:
     """Start the control plane (building kube-apiserver once if needed); reuse a running one."""
     from gatekeeper.devcluster import plane
     from gatekeeper.devcluster.identities import ADMIN
 
-    started = plane.up(_state_dir(state_dir), progress=_progress)
+    started = plane.up(_state_dir(state_dir), progress=_progress, with_nodes=with_nodes)
     verb = "reusing" if started.reused else "started"
     console().print(f"{verb} control plane at {started.server}", soft_wrap=True)
+    if started.node is not None:
+        node = started.node
+        console().print(f"node {node['name']} ({node['ip']}) Ready", soft_wrap=True)
     console().print(f"admin kubeconfig: {started.kubeconfig(ADMIN.name)}", soft_wrap=True)
+
+
+@app.command("load-image")
+def load_image(
+    archive: Annotated[
+        Path, typer.Argument(help="A docker or OCI archive (`make image` writes one).")
+    ],
+    state_dir: StateDir = None,
+) -> None:
+    """Load an image archive into the node's containerd (Pods use `imagePullPolicy: Never`)."""
+    from gatekeeper.devcluster import DevClusterError, layout, nodeimages, plane
+
+    if not archive.is_file():
+        raise typer.BadParameter(f"{archive} is not a file")
+    files = layout.Layout(_state_dir(state_dir).absolute())
+    running = plane.running(files)
+    if running is None or running.node is None:
+        raise DevClusterError(
+            f"no control plane with a node runs in {files.root}; "
+            "start one with `gatekeeper dev-cluster up --with-nodes`"
+        )
+    output = nodeimages.import_archive(Path(running.node["containerd_socket"]), archive)
+    console().print(output or f"loaded {archive}", soft_wrap=True)
 
 
 @app.command("down")

@@ -17,6 +17,12 @@ CACHE_ENV = "GATEKEEPER_DEV_CLUSTER_CACHE"
 KUBE_APISERVER = "kube-apiserver"
 ETCD = "etcd"
 BINARY_NAMES = (KUBE_APISERVER, ETCD)
+KUBELET = "kubelet"
+KUBE_CONTROLLER_MANAGER = "kube-controller-manager"
+KUBE_SCHEDULER = "kube-scheduler"
+KUBE_PROXY = "kube-proxy"
+# What a plane with a node runs besides etcd and kube-apiserver, built from the same source.
+NODE_BINARY_NAMES = (KUBELET, KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER, KUBE_PROXY)
 
 Origin = Literal["KUBEBUILDER_ASSETS", "PATH", "cache"]
 _VERSION_DIR = re.compile(r"^\d+(\.\d+)*$")
@@ -67,9 +73,13 @@ def find_binary(name: str, *, env: Mapping[str, str], cache: Path) -> FoundBinar
 
 
 def find_binaries(
-    *, env: Mapping[str, str] | None = None, cache: Path | None = None
+    *,
+    env: Mapping[str, str] | None = None,
+    cache: Path | None = None,
+    names: tuple[str, ...] = BINARY_NAMES,
 ) -> dict[str, FoundBinary | None]:
-    """Both binaries the control plane needs, each `None` when it is nowhere to be found."""
+    """The binaries the control plane needs (by default etcd and kube-apiserver), each
+    `None` when it is nowhere to be found."""
     env = os.environ if env is None else env
     cache = cache_root(env) if cache is None else cache
-    return {name: find_binary(name, env=env, cache=cache) for name in BINARY_NAMES}
+    return {name: find_binary(name, env=env, cache=cache) for name in names}

@@ -1,4 +1,9 @@
-"""Builds kube-apiserver from Debian's own `kubernetes` source package (DESIGN section 9)."""
+"""Builds Kubernetes binaries from Debian's own `kubernetes` source package (DESIGN section 9).
+
+kube-apiserver alone for a plain plane; kubelet, kube-controller-manager, kube-scheduler and
+kube-proxy as well for a plane with a node (`--with-nodes`), all of one version, with one
+`make` for whatever is missing from the cache.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gatekeeper.devcluster import BinariesMissing, BuildFailed
-from gatekeeper.devcluster.binaries import KUBE_APISERVER, cached_version_dirs
+from gatekeeper.devcluster.binaries import KUBE_APISERVER, KUBELET, cached_version_dirs
 
 Progress = Callable[[str], None]
 
@@ -27,6 +32,7 @@ REFLECT2_SOURCE = Path("/usr/share/gocode/src/github.com/modern-go/reflect2")
 SYSTEM_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 SYSTEM_SOURCES_LIST = Path("/etc/apt/sources.list")
 HEARTBEAT_SECONDS = 30.0
+PAUSE_SOURCE = Path("build/pause/linux/pause.c")
 
 OTHER_SYSTEMS_HELP = (
     "kube-apiserver and etcd were not found, and they can only be built here on Debian (amd64).\n"
@@ -108,13 +114,18 @@ def install_packages(names: Sequence[str], *, progress: Progress, log: Path) -> 
     )
 
 
-def cached_kube_apiserver(cache: Path) -> Path | None:
-    """The newest kube-apiserver in the cache, if any."""
+def cached_binary(cache: Path, name: str) -> Path | None:
+    """The newest cached build of `name`, if any."""
     for version_dir in cached_version_dirs(cache):
-        candidate = version_dir / KUBE_APISERVER
+        candidate = version_dir / name
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
     return None
+
+
+def cached_kube_apiserver(cache: Path) -> Path | None:
+    """The newest kube-apiserver in the cache, if any."""
+    return cached_binary(cache, KUBE_APISERVER)
 
 
 @contextmanager
@@ -131,15 +142,30 @@ def _cache_lock(cache: Path) -> Iterator[None]:
 
 def build_kube_apiserver(*, cache: Path, progress: Progress) -> Path:
     """Build kube-apiserver from Debian's source package into `cache/<version>/`; return it."""
+    return build_binaries((KUBE_APISERVER,), cache=cache, progress=progress)[KUBE_APISERVER]
+
+
+def build_info_file(version_dir: Path, names: Sequence[str]) -> Path:
+    """`build-info.json` for the build that made kube-apiserver, `build-info-<name>.json`
+    (named after the first binary) for a later build of other binaries in the same folder."""
+    if KUBE_APISERVER in names:
+        return version_dir / "build-info.json"
+    return version_dir / f"build-info-{sorted(names)[0]}.json"
+
+
+def build_binaries(names: Sequence[str], *, cache: Path, progress: Progress) -> dict[str, Path]:
+    """Build those of `names` the cache lacks (one `make`); return where each one is."""
     if not is_debian():
         raise BinariesMissing(OTHER_SYSTEMS_HELP)
     with _cache_lock(cache):
-        existing = cached_kube_apiserver(cache)
-        if existing is not None:
-            return existing
+        found = {name: cached_binary(cache, name) for name in names}
+        missing = [name for name, path in found.items() if path is None]
+        if not missing:
+            return {name: path for name, path in found.items() if path is not None}
         log = cache / "build.log"
         log.write_text("")
-        progress(f"building kube-apiserver from Debian's sources (log: {log})")
+        what = ", ".join(missing)
+        progress(f"building {what} from Debian's sources (log: {log})")
         started = time.monotonic()
         install_packages(BUILD_PACKAGES, progress=progress, log=log)
         work = Path(tempfile.mkdtemp(prefix="build-", dir=cache))
@@ -147,27 +173,33 @@ def build_kube_apiserver(*, cache: Path, progress: Progress) -> Path:
             tree, debian_version = _fetch_source(work, progress=progress, log=log)
             version = upstream_version(debian_version)
             _replace_reflect2(tree, progress=progress)
-            binary = _make(work, tree, version, progress=progress, log=log)
+            built = _make(work, tree, version, missing, progress=progress, log=log)
             target_dir = cache / version
             target_dir.mkdir(parents=True, exist_ok=True)
-            partial = target_dir / f".{KUBE_APISERVER}.partial"
-            shutil.copy2(binary, partial)
-            partial.chmod(0o755)
-            partial.replace(target_dir / KUBE_APISERVER)
+            if KUBELET in missing:
+                # The pause image (the Pods' sandbox) is built from this file (nodeimages.py).
+                shutil.copy2(tree / PAUSE_SOURCE, target_dir / "pause.c")
+            for name, binary in built.items():
+                partial = target_dir / f".{name}.partial"
+                shutil.copy2(binary, partial)
+                partial.chmod(0o755)
+                partial.replace(target_dir / name)
+                found[name] = target_dir / name
             seconds = round(time.monotonic() - started, 1)
             info = {
                 "source": f"debian kubernetes {debian_version}",
                 "version": version,
+                "binaries": missing,
                 "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "build_seconds": seconds,
             }
-            (target_dir / "build-info.json").write_text(json.dumps(info, indent=2) + "\n")
-            progress(f"built kube-apiserver {version} in {seconds:.0f} s: {target_dir}")
+            build_info_file(target_dir, missing).write_text(json.dumps(info, indent=2) + "\n")
+            progress(f"built {what} {version} in {seconds:.0f} s: {target_dir}")
         except BaseException:
             progress(f"build failed; the work tree is kept in {work} and the log is {log}")
             raise
         shutil.rmtree(work, ignore_errors=True)
-        return target_dir / KUBE_APISERVER
+        return {name: path for name, path in found.items() if path is not None}
 
 
 def _fetch_source(work: Path, *, progress: Progress, log: Path) -> tuple[Path, str]:
@@ -230,8 +262,10 @@ def _replace_reflect2(tree: Path, *, progress: Progress) -> None:
     shutil.copytree(REFLECT2_SOURCE, vendored, symlinks=False)
 
 
-def _make(work: Path, tree: Path, version: str, *, progress: Progress, log: Path) -> Path:
-    """`make WHAT=cmd/kube-apiserver` in GOPATH mode, as Debian builds it."""
+def _make(
+    work: Path, tree: Path, version: str, names: Sequence[str], *, progress: Progress, log: Path
+) -> dict[str, Path]:
+    """`make WHAT="cmd/kube-apiserver ..."` in GOPATH mode, as Debian builds it."""
     gopath = work / ".go"
     link = gopath / "src" / "k8s.io" / "kubernetes"
     link.parent.mkdir(parents=True, exist_ok=True)
@@ -253,19 +287,23 @@ def _make(work: Path, tree: Path, version: str, *, progress: Progress, log: Path
         "KUBE_GIT_VERSION_FILE": str(version_file),
         "KUBE_VERBOSE": "2",
     }
-    progress(f"compiling kube-apiserver {version} (about 5 minutes on 2 cores)")
+    minutes = "about 15 minutes" if set(names) - {KUBE_APISERVER} else "about 5 minutes"
+    progress(f"compiling {', '.join(names)} {version} ({minutes} on 2 cores)")
+    what = " ".join(f"cmd/{name}" for name in names)
     _run(
-        ["nice", "-n", "10", "make", "WHAT=cmd/kube-apiserver"],
+        ["nice", "-n", "10", "make", f"WHAT={what}"],
         cwd=link,
         env=env,
         log=log,
         progress=progress,
     )
-    candidates = sorted((tree / "_output").glob(f"**/bin/{KUBE_APISERVER}"))
-    built = [p for p in candidates if p.is_file()]
-    if not built:
-        raise BuildFailed(f"make finished but no {KUBE_APISERVER} was found under {tree}/_output")
-    return built[0]
+    built = {}
+    for name in names:
+        candidates = [p for p in sorted((tree / "_output").glob(f"**/bin/{name}")) if p.is_file()]
+        if not candidates:
+            raise BuildFailed(f"make finished but no {name} was found under {tree}/_output")
+        built[name] = candidates[0]
+    return built
 
 
 def _last_line(log: Path) -> str:

@@ -90,15 +90,20 @@ class CertificateAuthority:
             common_name, ExtendedKeyUsageOID.SERVER_AUTH, x509.SubjectAlternativeName(sans)
         )
 
-    def issue_client(self, common_name: str) -> KeyPair:
-        """A client certificate (TLS client authentication) for the subject CN=`common_name`."""
-        return self._issue(common_name, ExtendedKeyUsageOID.CLIENT_AUTH, None)
+    def issue_client(self, common_name: str, *, organization: str | None = None) -> KeyPair:
+        """A client certificate (TLS client authentication) for the subject CN=`common_name`
+        (and O=`organization`, which Kubernetes reads as the user's group)."""
+        return self._issue(
+            common_name, ExtendedKeyUsageOID.CLIENT_AUTH, None, organization=organization
+        )
 
     def _issue(
         self,
         common_name: str,
         usage: x509.ObjectIdentifier,
         sans: x509.SubjectAlternativeName | None,
+        *,
+        organization: str | None = None,
     ) -> KeyPair:
         ca_cert = x509.load_pem_x509_certificate(self.cert_pem)
         ca_key = serialization.load_pem_private_key(self.key_pem, password=None)
@@ -106,9 +111,12 @@ class CertificateAuthority:
             raise TypeError("the CA key must be an EC key")
         key = _new_key()
         now = datetime.datetime.now(datetime.UTC)
+        subject = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+        if organization:
+            subject.insert(0, x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
         builder = (
             x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+            .subject_name(x509.Name(subject))
             .issuer_name(ca_cert.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())

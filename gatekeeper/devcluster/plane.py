@@ -1,4 +1,5 @@
-"""The local control plane's lifecycle: etcd and kube-apiserver as processes on 127.0.0.1."""
+"""The local control plane's lifecycle: etcd and kube-apiserver as processes on 127.0.0.1,
+and with `with_nodes` a real node beside them (nodes.py)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,8 @@ class ControlPlane:
     etcd_port: int
     pids: Mapping[str, int]
     reused: bool
+    # What state.json says about the node (name, ip, containerd socket...), None without one.
+    node: Mapping[str, Any] | None = None
 
     def kubeconfig(self, user: str = ADMIN.name) -> Path:
         return self.layout.kubeconfig(user)
@@ -173,6 +176,10 @@ def running(layout: Layout) -> ControlPlane | None:
     if not layout.webhook_client_ca.is_file():
         return None
     pids = {c: processes.running_pid(layout, c) for c in (ETCD, KUBE_APISERVER)}
+    if state.get("node"):
+        from gatekeeper.devcluster import nodes
+
+        pids.update(nodes.running_pids(layout))
     if any(pid is None for pid in pids.values()):
         return None
     token = _admin_token(layout)
@@ -188,24 +195,44 @@ def running(layout: Layout) -> ControlPlane | None:
         etcd_port=state["etcd_port"],
         pids={c: p for c, p in pids.items() if p is not None},
         reused=True,
+        node=state.get("node"),
     )
 
 
 def up(
-    state_dir: Path, *, progress: Progress, env: Mapping[str, str] | None = None
+    state_dir: Path,
+    *,
+    progress: Progress,
+    env: Mapping[str, str] | None = None,
+    with_nodes: bool = False,
 ) -> ControlPlane:
-    """Start the control plane in `state_dir`, or return the one already running there."""
+    """Start the control plane in `state_dir`, or return the one already running there.
+
+    `with_nodes` adds a real node (kubelet, containerd...: nodes.py); a running plane is
+    reused only if it has a node exactly when one is asked for.
+    """
     layout = Layout(state_dir.absolute())
     with _locked(layout):
         existing = running(layout)
         if existing is not None:
+            if (existing.node is not None) != with_nodes:
+                has = "with a node" if existing.node is not None else "without nodes"
+                raise DevClusterError(
+                    f"a control plane {has} already runs in {layout.root}; "
+                    "`gatekeeper dev-cluster down` it first"
+                )
             progress(f"control plane already running at {existing.server}")
             return existing
         _stop_all(layout)
         binaries = ensure_binaries(progress=progress, env=env)
+        if with_nodes:
+            from gatekeeper.devcluster import nodes
+
+            binaries = {**binaries, **nodes.ensure_binaries(progress=progress, env=env)}
+            nodes.preflight(layout)
         for attempt in range(1, _START_ATTEMPTS + 1):
             try:
-                return _start(layout, binaries, progress=progress)
+                return _start(layout, binaries, progress=progress, with_nodes=with_nodes)
             except _StartFailed as exc:
                 _stop_all(layout)
                 if attempt == _START_ATTEMPTS:
@@ -217,14 +244,19 @@ def up(
         raise AssertionError("unreachable")
 
 
-def _prepare(layout: Layout) -> dict[str, str]:
-    """A fresh data directory, CA, serving certificate, service-account keys and tokens."""
+def _prepare(layout: Layout, ips: tuple[str, ...] = ("127.0.0.1",)) -> dict[str, str]:
+    """A fresh data directory, CA, serving certificate (for `ips`), service-account keys and
+    tokens."""
     for folder in (layout.etcd_data, layout.pki, layout.cert_dir, layout.root / "kubeconfig"):
         shutil.rmtree(folder, ignore_errors=True)
     layout.etcd_data.mkdir(parents=True, mode=0o700)
     layout.cert_dir.mkdir(parents=True)
     ca = CertificateAuthority.create("gatekeeper dev-cluster CA")
-    serving = ca.issue_server("kube-apiserver", dns_names=("localhost", "kubernetes.default.svc"))
+    serving = ca.issue_server(
+        "kube-apiserver",
+        ips=ips,
+        dns_names=("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"),
+    )
     sa = service_account_keys()
     write_private(layout.pki / "ca.crt", ca.cert_pem)
     write_private(layout.pki / "ca.key", ca.key_pem)
@@ -238,10 +270,37 @@ def _prepare(layout: Layout) -> dict[str, str]:
     return tokens
 
 
+def _with_flags(args: list[str], overrides: Mapping[str, str | None]) -> list[str]:
+    """`args` with each `--flag=value` of `overrides` replaced (dropped when None) or added."""
+    result = []
+    for arg in args:
+        flag = arg.split("=", 1)[0]
+        if flag not in overrides:
+            result.append(arg)
+        elif overrides[flag] is not None:
+            result.append(f"{flag}={overrides[flag]}")
+    present = {arg.split("=", 1)[0] for arg in args}
+    result += [f"{f}={v}" for f, v in overrides.items() if f not in present and v is not None]
+    return result
+
+
 def _start(
-    layout: Layout, binaries: Mapping[str, FoundBinary], *, progress: Progress
+    layout: Layout,
+    binaries: Mapping[str, FoundBinary],
+    *,
+    progress: Progress,
+    with_nodes: bool = False,
 ) -> ControlPlane:
-    tokens = _prepare(layout)
+    node_ip = ""
+    ips: tuple[str, ...] = ("127.0.0.1",)
+    if with_nodes:
+        from gatekeeper.devcluster import nodeconfig, nodes
+
+        node_ip = nodeconfig.node_ip()
+        ips = nodes.apiserver_certificate_ips(node_ip)
+    tokens = _prepare(layout, ips)
+    if with_nodes:
+        nodes.prepare(layout, node_ip=node_ip)
     etcd_port, peer_port, api_port = (
         processes.free_port(),
         processes.free_port(),
@@ -276,34 +335,33 @@ def _start(
     server = f"https://127.0.0.1:{api_port}"
     progress(f"starting kube-apiserver ({binaries[KUBE_APISERVER].path}) on {server}")
     pki = layout.pki
-    apiserver = processes.spawn(
-        layout,
-        KUBE_APISERVER,
-        [
-            str(binaries[KUBE_APISERVER].path),
-            f"--etcd-servers={etcd_url}",
-            f"--secure-port={api_port}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            "--insecure-port=0",
-            f"--cert-dir={layout.cert_dir}",
-            f"--tls-cert-file={pki / 'apiserver.crt'}",
-            f"--tls-private-key-file={pki / 'apiserver.key'}",
-            f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
-            f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
-            f"--service-account-key-file={pki / 'sa.pub'}",
-            f"--service-account-signing-key-file={pki / 'sa.key'}",
-            f"--token-auth-file={layout.token_file}",
-            "--authorization-mode=RBAC",
-            # No controller-manager creates `default` service accounts, so Pods (which tests
-            # create to write status on) would be refused by this admission plugin.
-            "--disable-admission-plugins=ServiceAccount",
-            # Webhooks it calls get a client certificate (devcluster/webhookclient.py).
-            f"--admission-control-config-file={layout.admission_config}",
-            "--allow-privileged=true",
-            "--v=1",
-        ],
-    )
+    apiserver_args = [
+        str(binaries[KUBE_APISERVER].path),
+        f"--etcd-servers={etcd_url}",
+        f"--secure-port={api_port}",
+        "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1",
+        "--insecure-port=0",
+        f"--cert-dir={layout.cert_dir}",
+        f"--tls-cert-file={pki / 'apiserver.crt'}",
+        f"--tls-private-key-file={pki / 'apiserver.key'}",
+        f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+        f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+        f"--service-account-key-file={pki / 'sa.pub'}",
+        f"--service-account-signing-key-file={pki / 'sa.key'}",
+        f"--token-auth-file={layout.token_file}",
+        "--authorization-mode=RBAC",
+        # No controller-manager creates `default` service accounts, so Pods (which tests
+        # create to write status on) would be refused by this admission plugin.
+        "--disable-admission-plugins=ServiceAccount",
+        # Webhooks it calls get a client certificate (devcluster/webhookclient.py).
+        f"--admission-control-config-file={layout.admission_config}",
+        "--allow-privileged=true",
+        "--v=1",
+    ]
+    if with_nodes:
+        apiserver_args = _with_flags(apiserver_args, nodes.apiserver_flags(layout, node_ip))
+    apiserver = processes.spawn(layout, KUBE_APISERVER, apiserver_args)
     context = _https_context(pki / "ca.crt")
     _wait_until(
         lambda: _get(f"{server}/readyz", token=tokens[ADMIN.name], context=context) == 200,
@@ -321,6 +379,17 @@ def _start(
     from gatekeeper.devcluster import bootstrap
 
     bootstrap.apply_cluster_rbac(layout.kubeconfig(ADMIN.name))
+    node = None
+    if with_nodes:
+        node = nodes.start(
+            layout,
+            binaries,
+            server=server,
+            node_ip=node_ip,
+            protected_ports=[api_port],
+            admin_kubeconfig=layout.kubeconfig(ADMIN.name),
+            progress=progress,
+        )
     state = {
         "server": server,
         "apiserver_port": api_port,
@@ -329,6 +398,7 @@ def _start(
         "webhook_client_ca": str(layout.webhook_client_ca),
         "binaries": {name: str(found.path) for name, found in binaries.items()},
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "node": node,
     }
     layout.state_file.write_text(json.dumps(state, indent=2) + "\n")
     return ControlPlane(
@@ -338,6 +408,7 @@ def _start(
         etcd_port=etcd_port,
         pids={ETCD: etcd.pid, KUBE_APISERVER: apiserver.pid},
         reused=False,
+        node=node,
     )
 
 
@@ -353,8 +424,11 @@ def _admin_token(layout: Layout) -> str | None:
 
 
 def _stop_all(layout: Layout) -> list[int]:
-    """Stop this state directory's processes, kube-apiserver first; return the stopped pids."""
-    stopped = []
+    """Stop this state directory's processes, the node's first (while kube-apiserver can
+    still tell them to stop their Pods), then kube-apiserver; return the stopped pids."""
+    from gatekeeper.devcluster import nodes
+
+    stopped = nodes.stop(layout, layout.kubeconfig(ADMIN.name))
     for component in (KUBE_APISERVER, ETCD):
         pid = processes.running_pid(layout, component)
         if pid is not None:
@@ -408,4 +482,17 @@ def describe(state_dir: Path) -> dict[str, Any]:
         "webhook_client_ca": str(layout.webhook_client_ca),
         "binaries": state.get("binaries", {}),
         "started_at": state.get("started_at"),
+        "node": _describe_node(layout, state.get("node")),
+    }
+
+
+def _describe_node(layout: Layout, node: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not node:
+        return None
+    from gatekeeper.devcluster import nodes
+
+    pids = nodes.running_pids(layout)
+    return {
+        **node,
+        "components": {c: {"pid": pid, "log": str(layout.log_file(c))} for c, pid in pids.items()},
     }
