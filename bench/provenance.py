@@ -228,6 +228,7 @@ def main() -> int:
     parser.add_argument("--baseline-sample", type=int, default=400, help="commits timed with git")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
+    at_start = machine()
     with tempfile.TemporaryDirectory(prefix="bench-provenance-") as tmp:
         work = Path(tmp)
         tsk, public, ssh_key, ssh_public = make_keys(work)
@@ -258,7 +259,7 @@ def main() -> int:
         sampled = len(openpgp_sample) + len(ssh_sample)
 
     figures = {
-        **machine(),
+        **at_start,
         "commits": args.commits,
         "seconds": round(seconds, 3),
         "first_pass_seconds": round(passes[0], 3),
