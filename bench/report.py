@@ -91,7 +91,7 @@ def _number(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def render(results: dict[str, dict[str, Any]]) -> str:
+def render(results: dict[str, dict[str, Any]], note: str | None = None) -> str:
     lines = [
         "# Performance",
         "",
@@ -100,6 +100,7 @@ def render(results: dict[str, dict[str, Any]]) -> str:
         "measured in the same run, on the same machine, taking turns with the figure, because",
         "absolute numbers move with the machine and with whatever else runs on it.",
         "",
+        *([note, ""] if note else []),
         "| benchmark | figure | value | floor | ratio | goal | met |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -143,6 +144,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, help="folder of <benchmark>.json files")
     parser.add_argument("output", type=Path)
+    parser.add_argument("--note", help="a paragraph on how this run was made")
     args = parser.parse_args()
     results = {}
     for path in sorted(args.results.glob("*.json")):
@@ -152,7 +154,7 @@ def main() -> int:
     if not results:
         print(f"no benchmark output in {args.results}", file=sys.stderr)
         return 1
-    args.output.write_text(render(results))
+    args.output.write_text(render(results, args.note))
     return 0
 
 
