@@ -74,8 +74,22 @@ DEMO_FLAGS ?=
 demo: $(STAMP)
 	$(BIN)/gatekeeper demo $(DEMO_FLAGS)
 
+# Every benchmark, each beside its floor in the same run, then docs/performance.md from their
+# JSON (kept in bench/results/). The admission and sync figures use a plane of their own.
+BENCH_RESULTS ?= bench/results
+BENCH_CLUSTER_DIR ?= $(CURDIR)/.dev-cluster-bench
 bench: $(STAMP) services
-	$(BIN)/python bench/audit_store.py --events 20000 --json
+	bash scripts/ensure-wrk.sh
+	mkdir -p $(BENCH_RESULTS)
+	$(BIN)/python bench/audit_store.py --events 20000 --json > $(BENCH_RESULTS)/audit_store.json
+	$(BIN)/python bench/provenance.py --commits 10000 --json > $(BENCH_RESULTS)/provenance.json
+	@trap '$(DEV_CLUSTER) down --state-dir "$(BENCH_CLUSTER_DIR)"' EXIT; trap 'exit 130' INT TERM; \
+	$(DEV_CLUSTER) up --state-dir "$(BENCH_CLUSTER_DIR)" && \
+	$(BIN)/python bench/admission.py --json --cluster-dir "$(BENCH_CLUSTER_DIR)" \
+		> $(BENCH_RESULTS)/admission.json && \
+	$(BIN)/python bench/sync.py --objects 10000 --json --cluster-dir "$(BENCH_CLUSTER_DIR)" \
+		> $(BENCH_RESULTS)/sync.json
+	$(BIN)/python bench/report.py $(BENCH_RESULTS) docs/performance.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -14,11 +14,15 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from audit_floor import DriverFloor
+from machine import machine, ratio
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from gatekeeper.audit import migrate
@@ -55,28 +59,28 @@ def event(i: int) -> NewEvent:
     )
 
 
-def batched_ingest(store: AuditStore, events: int) -> float:
+def batched_ingest(store: AuditStore, events: list[NewEvent]) -> float:
     """Events per second through the batched appender, from several producer threads."""
     started = time.perf_counter()
     with BatchedAppender(store, max_delay=0.005, max_size=512) as appender:
 
         def produce(worker: int) -> None:
-            futures = [appender.submit(event(i)) for i in range(worker, events, PRODUCERS)]
+            futures = [appender.submit(events[i]) for i in range(worker, len(events), PRODUCERS)]
             wait(futures)
             for future in futures:
                 future.result()
 
         with ThreadPoolExecutor(PRODUCERS) as pool:
             list(pool.map(produce, range(PRODUCERS)))
-    return events / (time.perf_counter() - started)
+    return len(events) / (time.perf_counter() - started)
 
 
-def durable_latencies(store: AuditStore, count: int) -> list[float]:
+def durable_latencies(store: AuditStore, events: list[NewEvent]) -> list[float]:
     """Milliseconds per durable append, one after another."""
     samples = []
-    for i in range(count):
+    for item in events:
         started = time.perf_counter()
-        store.append(event(i))
+        store.append(item)
         samples.append((time.perf_counter() - started) * 1000)
     return samples
 
@@ -85,9 +89,9 @@ def p99(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=100)[98]
 
 
-def verify_rate(store: AuditStore) -> float:
+def verify_rate(store: AuditStore, workers: int) -> float:
     started = time.perf_counter()
-    report = verify_store(store, None, workers=0)
+    report = verify_store(store, None, workers=workers)
     elapsed = time.perf_counter() - started
     if not report.ok:
         raise SystemExit(f"benchmark log does not verify: {report.findings[:3]}")
@@ -101,43 +105,91 @@ def top_up(store: AuditStore, total: int) -> None:
         store.append_many([event(i) for i in range(start, min(start + 5000, total))])
 
 
-def measure(url: str, events: int, durable: int, verify_events: int) -> dict[str, float]:
+def fresh_engine(url: str) -> Engine:
     engine = create_database_engine(url)
+    migrate.upgrade(engine)
+    return engine
+
+
+def measure(
+    urls: tuple[str, str], events: int, durable: int, verify_events: int, rounds: int
+) -> dict[str, float]:
+    """The store on `urls[0]`, the driver floor on `urls[1]` (both freshly migrated), taking
+    turns round after round; rates are medians over the rounds."""
+    engine, floor_engine = fresh_engine(urls[0]), fresh_engine(urls[1])
     try:
-        migrate.upgrade(engine)
         store = AuditStore(engine)
-        latencies = durable_latencies(store, durable)
-        rate = batched_ingest(store, events)
+        floor = DriverFloor(floor_engine)
+        batch = [event(i) for i in range(events)]
+        product_latencies: list[float] = []
+        floor_latencies: list[float] = []
+        rates: list[float] = []
+        floor_rates: list[float] = []
+        per_round = max(durable // rounds, 1)
+        for round_index in range(rounds):
+            singles = batch[round_index * per_round : (round_index + 1) * per_round]
+            floor_latencies += floor.single_latencies(singles)
+            product_latencies += durable_latencies(store, singles)
+            floor_rates.append(floor.batched_rate(batch))
+            rates.append(batched_ingest(store, batch))
         top_up(store, verify_events)
+        floor.top_up(verify_events, event)
+        verify_rates: list[float] = []
+        floor_verify_rates: list[float] = []
+        for _ in range(max(rounds - 1, 2)):
+            floor_verify_rates.append(floor.verify_rate())
+            verify_rates.append(verify_rate(store, workers=1))
+        parallel_verify = verify_rate(store, workers=0)
+        batched, floor_batched = statistics.median(rates), statistics.median(floor_rates)
+        verify, floor_verify = (
+            statistics.median(verify_rates),
+            statistics.median(floor_verify_rates),
+        )
         return {
-            "batched_events_per_s": rate,
-            "durable_append_p50_ms": statistics.median(latencies),
-            "durable_append_p99_ms": p99(latencies),
+            "batched_events_per_s": batched,
+            "floor_events_per_s": floor_batched,
+            "batched_vs_floor": ratio(batched, floor_batched),
+            "durable_append_p50_ms": statistics.median(product_latencies),
+            "durable_append_p99_ms": p99(product_latencies),
+            "floor_durable_p50_ms": statistics.median(floor_latencies),
+            "floor_durable_p99_ms": p99(floor_latencies),
+            "durable_p99_vs_floor": ratio(p99(product_latencies), p99(floor_latencies)),
             "verify_records": float(store.head()[0]),
-            "verify_events_per_s": verify_rate(store),
+            "verify_one_process_events_per_s": verify,
+            "floor_verify_events_per_s": floor_verify,
+            "verify_vs_floor": ratio(verify, floor_verify),
+            "verify_events_per_s": parallel_verify,
         }
     finally:
+        floor.close()
         engine.dispose()
+        floor_engine.dispose()
 
 
-def with_temporary_postgres(
-    events: int, durable: int, verify_events: int
-) -> dict[str, float] | None:
+@contextmanager
+def temporary_postgres(count: int) -> Iterator[list[str] | None]:
+    """`count` fresh databases on the PostgreSQL server (None without one), dropped after."""
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"gk_bench_{uuid.uuid4().hex[:10]}"
+    names = [f"gk_bench_{uuid.uuid4().hex[:10]}" for _ in range(count)]
+    created: list[str] = []
     try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # the bench still reports SQLite without a server
-        print(f"PostgreSQL unavailable: {exc}", file=sys.stderr)
-        admin.dispose()
-        return None
-    try:
-        url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-        return measure(url, events, durable, verify_events)
+        try:
+            with admin.connect() as connection:
+                for name in names:
+                    connection.execute(text(f'CREATE DATABASE "{name}"'))
+                    created.append(name)
+        except Exception as exc:  # the bench still reports SQLite without a server
+            print(f"PostgreSQL unavailable: {exc}", file=sys.stderr)
+            yield None
+            return
+        yield [
+            make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+            for name in names
+        ]
     finally:
         with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            for name in created:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 
@@ -150,7 +202,7 @@ def keep_in_config(config: Path, events: int) -> dict[str, Any]:
     try:
         migrate.upgrade(engine)
         store = AuditStore(engine, sensitive_fields=settings.audit.sensitive_fields)
-        rate = batched_ingest(store, events)
+        rate = batched_ingest(store, [event(i) for i in range(events)])
         checkpoint = store.checkpoint(signer)
         return {
             "kept_database": settings.database.redacted_url(),
@@ -172,6 +224,9 @@ def main() -> None:
         default=300_000,
         help="grow each log to this many records before timing verification",
     )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="turns of floor and store, for the medians"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--config", type=Path, help="also write into this config's database")
     parser.add_argument("--keep", action="store_true", help="with --config: keep the events")
@@ -179,17 +234,26 @@ def main() -> None:
     if args.keep and not args.config:
         parser.error("--keep needs --config")
 
-    result: dict[str, Any] = {"events": args.events, "producers": PRODUCERS}
+    result: dict[str, Any] = {**machine(), "events": args.events, "producers": PRODUCERS}
     with tempfile.TemporaryDirectory() as folder:
         sqlite = measure(
-            f"sqlite:///{folder}/bench.db", args.events, args.durable, args.verify_events
+            (f"sqlite:///{folder}/bench.db", f"sqlite:///{folder}/floor.db"),
+            args.events,
+            args.durable,
+            args.verify_events,
+            args.rounds,
         )
     result.update({f"sqlite_{key}": value for key, value in sqlite.items()})
-    postgres = with_temporary_postgres(args.events, args.durable, args.verify_events)
-    if postgres is not None:
-        result.update({f"postgresql_{key}": value for key, value in postgres.items()})
-    # The headline verification figure is the default engine's (SQLite).
+    with temporary_postgres(2) as urls:
+        if urls is not None:
+            postgres = measure(
+                (urls[0], urls[1]), args.events, args.durable, args.verify_events, args.rounds
+            )
+            result.update({f"postgresql_{key}": value for key, value in postgres.items()})
+    # The headline verification figures are the default engine's (SQLite).
     result["verify_events_per_s"] = sqlite["verify_events_per_s"]
+    result["verify_vs_floor"] = sqlite["verify_vs_floor"]
+    result["load_average_1m_after"] = round(os.getloadavg()[0], 2)
     if args.config:
         result.update(keep_in_config(args.config, args.events))
     rounded = {
