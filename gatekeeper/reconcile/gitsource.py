@@ -184,28 +184,24 @@ def _blobs(listing: bytes) -> list[tuple[str, int]]:
 def check_sizes(
     blobs: list[tuple[str, int]], limits: ReconcilerLimits, entry: str = "."
 ) -> list[str]:
-    """`RenderError` when the files of an export break `limits`, naming the first that does.
+    """`RenderError` when the files under the source's folder `entry` break `limits`; the
+    names of the files elsewhere that are left out of the export.
 
-    A file over `maxFileBytes` under the source's folder `entry` is refused; one elsewhere is
-    left out of the export (its name is returned), so that it rejects only the sources whose
-    folder holds it. The number of files and their total count the files exported."""
+    Only what lies under the source's folder can reject the source: its files count against
+    `maxFiles`, `maxFileBytes` and `maxTotalBytes`, and the first that breaks one is named.
+    Files elsewhere (bases, charts, other teams' folders) are exported while the limits leave
+    room, smallest first, so that one team's oversized or overgrown folder rejects only the
+    sources it holds; a render that reaches a file left out finds nothing there."""
     prefix = "" if entry == "." else entry.rstrip("/") + "/"
-    left_out = [
-        name
-        for name, size in blobs
-        if size > limits.max_file_bytes and not (name == entry or name.startswith(prefix))
-    ]
-    if left_out:
-        log.warning("left out of the export, over maxFileBytes: %s", ", ".join(left_out[:10]))
-        skipped = set(left_out)
-        blobs = [(name, size) for name, size in blobs if name not in skipped]
-    if len(blobs) > limits.max_files:
+    inside = [(n, size) for n, size in blobs if n == entry or n.startswith(prefix)]
+    outside = [(n, size) for n, size in blobs if not (n == entry or n.startswith(prefix))]
+    if len(inside) > limits.max_files:
         raise RenderError(
-            f"the commit has {len(blobs)} files, over the limit of "
+            f"the source's folder has {len(inside)} files, over the limit of "
             f"{limits.max_files} (reconciler.limits.maxFiles)"
         )
     total = 0
-    for name, size in blobs:
+    for name, size in inside:
         if size > limits.max_file_bytes:
             raise RenderError(
                 f"{name}: {size} bytes, over the limit of {limits.max_file_bytes} per file "
@@ -214,8 +210,24 @@ def check_sizes(
         total += size
     if total > limits.max_total_bytes:
         raise RenderError(
-            f"the files of the commit total {total} bytes, over the limit of "
+            f"the files of the source's folder total {total} bytes, over the limit of "
             f"{limits.max_total_bytes} (reconciler.limits.maxTotalBytes)"
+        )
+    count = len(inside)
+    left_out: list[str] = []
+    for name, size in sorted(outside, key=lambda blob: (blob[1], blob[0])):
+        fits = size <= limits.max_file_bytes and total + size <= limits.max_total_bytes
+        if fits and count < limits.max_files:
+            total += size
+            count += 1
+        else:
+            left_out.append(name)
+    if left_out:
+        left_out.sort()
+        log.warning(
+            "left out of the export, over reconciler.limits: %s%s",
+            ", ".join(left_out[:10]),
+            f" and {len(left_out) - 10} more" if len(left_out) > 10 else "",
         )
     return left_out
 

@@ -28,6 +28,10 @@ ISSUER = "https://accounts.example.com"
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
 @pytest.fixture(scope="module")
 def corp() -> CertAuthority:
     return make_ca("Corp Root")
@@ -52,7 +56,9 @@ def gitsign_key(
     start: datetime | None = None,
 ) -> CertifiedKey:
     """A ten-minute certificate as Fulcio issues it for one signature."""
-    begin = start or NOW - timedelta(minutes=1)
+    # From the present moment, not the module's NOW: the signature's signing time is the real
+    # time it is made, which on a loaded machine can be many minutes after import.
+    begin = start or _now() - timedelta(minutes=1)
     return intermediate.issue(
         emails=(email,),
         not_before=begin,
@@ -290,8 +296,8 @@ def test_subjects_may_be_globs(fulcio: tuple[CertAuthority, CertAuthority]) -> N
     workflow = "https://github.com/org/repo/.github/workflows/release.yml@refs/heads/main"
     key = intermediate.issue(
         uris=(workflow,),
-        not_before=NOW - timedelta(minutes=1),
-        not_after=NOW + timedelta(minutes=9),
+        not_before=_now() - timedelta(minutes=1),
+        not_after=_now() + timedelta(minutes=9),
         usage=ExtendedKeyUsageOID.CODE_SIGNING,
         oidc_issuer="https://token.actions.githubusercontent.com",
     )

@@ -430,3 +430,23 @@ def test_a_file_over_the_limit_is_refused_under_the_source_and_left_out_elsewher
     assert check_sizes(blobs, limits, "apps/web") == ["assets/video.mp4"]
     with pytest.raises(RenderError, match=r"assets/video\.mp4: 5000 bytes, over the limit"):
         check_sizes(blobs, limits, "assets")
+
+
+def test_files_outside_the_source_never_reject_it_and_are_left_out_when_they_overflow() -> None:
+    limits = ReconcilerLimits(maxFileBytes=1024, maxTotalBytes=2048, maxFiles=4)
+    blobs = [
+        ("apps/web/cm.yaml", 500),
+        ("base/deploy.yaml", 400),
+        ("team-b/a.yaml", 1000),
+        ("team-b/b.yaml", 1000),
+    ]
+
+    # The smallest outside files fit beside the source's own; the rest are left out.
+    assert check_sizes(blobs, limits, "apps/web") == ["team-b/b.yaml"]
+    assert check_sizes(blobs, limits, "team-b") == ["apps/web/cm.yaml", "base/deploy.yaml"]
+    crowded = [(f"apps/web/f{i}.yaml", 10) for i in range(5)]
+    with pytest.raises(RenderError, match=r"5 files, over the limit of 4"):
+        check_sizes(crowded, limits, "apps/web")
+    full = [("apps/web/a.yaml", 1000), ("apps/web/b.yaml", 1000), ("apps/web/c.yaml", 100)]
+    with pytest.raises(RenderError, match=r"total 2100 bytes, over the limit of 2048"):
+        check_sizes(full, limits, "apps/web")
