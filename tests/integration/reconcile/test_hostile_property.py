@@ -254,6 +254,9 @@ def _write(harness: Harness, case: Case) -> str:
 
 
 @pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")
+# A huge generated file makes a large repr when hypothesis reports a failing example; the
+# warning about it must not hide the failure itself.
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")
 def test_no_generated_hostile_commit_stops_a_pass_or_goes_unrecorded(harness: Harness) -> None:
     hostile_source = harness.source(name=f"{harness.name}-h", path="hostile")
     reconciler = harness.reconciler(harness.source(), hostile_source, limits=LIMITS)
