@@ -80,7 +80,27 @@ def spawn(layout: Layout, component: str, command: list[str]) -> Child:
     """
     layout.logs.mkdir(parents=True, exist_ok=True)
     log = str(layout.log_file(component))
-    pid = os.posix_spawn(
+    # A SIGTERM or ^C before the pid file is written, or before the exec shows the component's
+    # command line (which is how `stop_pid` knows the process is ours), would leave a process
+    # nobody stops: both signals wait until then (the child starts with them unblocked).
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        pid = _spawn(command, log)
+        layout.pid_file(component).write_text(f"{pid}\n")
+        child = Child(pid)
+        deadline = time.monotonic() + 5.0
+        while not is_ours(pid, layout) and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    return child
+
+
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+def _spawn(command: list[str], log: str) -> int:
+    return os.posix_spawn(
         command[0],
         command,
         dict(os.environ),
@@ -91,15 +111,9 @@ def spawn(layout: Layout, component: str, command: list[str]) -> Child:
         ],
         # Its own session: the plane outlives the command that started it and ignores ^C.
         setsid=True,
+        # The parent's blocked signals are not the child's.
+        setsigmask=(),
     )
-    layout.pid_file(component).write_text(f"{pid}\n")
-    child = Child(pid)
-    # Until the exec is done /proc shows this process's command line; wait for the new one
-    # so that a `running` check right after sees the component as ours.
-    deadline = time.monotonic() + 5.0
-    while not is_ours(pid, layout) and child.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return child
 
 
 def reap(pid: int) -> None:
