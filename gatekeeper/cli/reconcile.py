@@ -96,11 +96,17 @@ def reconcile(
     the loop then exits 0, an interrupted --once pass 130.
     """
     settings = state(ctx).settings()
-    if not settings.sources:
+    if once and not settings.sources:
         raise ConfigError("no sources are configured")
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if not settings.sources:
+        # A chart installed before any source is configured: the loop still leads, signs
+        # checkpoints and delivers the webhook's records, rather than crash-looping.
+        logging.getLogger(__name__).warning(
+            "no sources are configured: nothing to sync until the configuration names some"
+        )
     from gatekeeper.reconcile.followers import followers_from_settings
     from gatekeeper.reconcile.service import reconciler_from_settings
 

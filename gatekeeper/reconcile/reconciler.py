@@ -64,6 +64,7 @@ from gatekeeper.settings import ReconcilerLimits, SourceSettings
 __all__ = ["LedgerPort", "Outcome", "PassResult", "Reconciler"]
 
 log = logging.getLogger(__name__)
+_IDLE = 30.0  # seconds between looks when there is no source
 
 
 class LedgerPort(Protocol):
@@ -244,7 +245,8 @@ class Reconciler:
                         failures[name] = 0
                         delay = source.interval * (1 + random.uniform(-jitter, jitter))  # noqa: S311
                     due[name] = time.monotonic() + delay
-                wait = min(due.values()) - time.monotonic()
+                # With no sources, the loop only keeps the Lease (and what runs beside it).
+                wait = min(due.values(), default=time.monotonic() + _IDLE) - time.monotonic()
                 if self._elector is not None:
                     wait = min(wait, self._elector.duration / 3)
                 self._sleep(stop, max(0.05, wait))

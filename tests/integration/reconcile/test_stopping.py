@@ -200,3 +200,24 @@ def test_sigterm_mid_apply_of_a_single_pass_exits_130_with_the_apply_recorded(
     checkpoint = Command(["--config", str(config_file), "audit", "checkpoint"])
     assert checkpoint.wait(60) == 0, checkpoint.rest()
     _verify(config_file)
+
+
+def test_with_no_sources_the_loop_leads_and_stops_instead_of_failing(
+    harness: Harness, config_file: Path, tmp_path: Path, replicas: list[Command]
+) -> None:
+    # A chart installed before any source is configured must not crash-loop its reconciler.
+    document = yaml.safe_load(config_file.read_text())
+    document["sources"] = []
+    empty = tmp_path / "no-sources.yaml"
+    empty.write_text(yaml.safe_dump(document))
+    idle = _reconcile(empty, harness, "idle")
+    replicas.append(idle)
+
+    idle.wait_for("no sources are configured", seconds=60)
+    wait_for(lambda: _holder(harness) == "idle", seconds=30, what="the Lease")
+    idle.signal(signal.SIGTERM)
+    assert idle.wait(30) == 0, idle.rest()
+    assert _holder(harness) in (None, "")
+    once = Command(["--config", str(empty), "reconcile", "--once"], env=clean_environment())
+    assert once.wait(60) == 2
+    assert "no sources are configured" in once.rest()
