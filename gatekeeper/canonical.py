@@ -52,13 +52,70 @@ def _is_simple(value: Any) -> bool:
     return True
 
 
+class NotSimple(Exception):
+    """The value is outside what `plain_copy` handles; take the general path instead."""
+
+
+def plain_copy(value: Any, marker: tuple[str, str]) -> tuple[Any, bool]:
+    """A fresh copy of a simple value (see `_is_simple`) and whether any dict in it maps
+    `marker[0]` to `marker[1]`, in one walk.
+
+    The copy is what the value's canonical JSON decodes to: tuples become lists, and every
+    dict has its keys in canonical order. Raises `NotSimple` for anything else (a float, a
+    large integer, a key that is not a string or lies outside the Basic Multilingual Plane,
+    another type, or nesting too deep to copy).
+    """
+    found: list[bool] = []
+    try:
+        return _copy(value, marker[0], marker[1], found), bool(found)
+    except RecursionError as exc:
+        raise NotSimple("nested too deeply") from exc
+
+
+def _copy(node: Any, key: str, mark: str, found: list[bool]) -> Any:
+    kind = type(node)
+    if kind is str or kind is bool or node is None:
+        return node
+    if kind is int:
+        if -_MAX_SAFE <= node <= _MAX_SAFE:
+            return node
+        raise NotSimple("integer beyond 2**53")
+    if kind is dict:
+        try:
+            names = sorted(node)
+        except Exception as exc:  # keys of mixed or odd types
+            raise NotSimple("keys that cannot be sorted") from exc
+        copied = {}
+        for name in names:
+            if type(name) is not str:
+                raise NotSimple("a key that is not a string")
+            item = node[name]
+            # Strings, the commonest leaves, are taken without a call.
+            copied[name] = item if type(item) is str else _copy(item, key, mark, found)
+        if not "".join(names).isascii() and any(
+            not name.isascii() and max(name) > "\uffff" for name in names
+        ):
+            raise NotSimple("a key outside the Basic Multilingual Plane")
+        if copied.get(key) == mark:
+            found.append(True)
+        return copied
+    if kind is list or kind is tuple:
+        return [item if type(item) is str else _copy(item, key, mark, found) for item in node]
+    raise NotSimple(f"{kind.__name__} value")
+
+
+def encode_simple(value: Any) -> bytes:
+    """The RFC 8785 serialisation of a value `plain_copy` accepted (or `_is_simple` passed)."""
+    try:
+        return _fast_dumps(value).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise NotCanonicalisable(f"cannot serialise to canonical JSON: {exc.reason}") from exc
+
+
 def canonical_json(value: Any) -> bytes:
     """The RFC 8785 serialisation of `value`; the same value always gives the same bytes."""
     if _is_simple(value):
-        try:
-            return _fast_dumps(value).encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise NotCanonicalisable(f"cannot serialise to canonical JSON: {exc.reason}") from exc
+        return encode_simple(value)
     try:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:

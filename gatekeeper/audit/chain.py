@@ -8,6 +8,7 @@ the whole object on every verification; a property test checks the two agree.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -38,6 +39,7 @@ def parse_time(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
+@functools.lru_cache(maxsize=1024)
 def is_valid_kind(kind: str) -> bool:
     """Kinds are dotted lower-case words such as `sync.applied`."""
     return bool(_KIND.match(kind))

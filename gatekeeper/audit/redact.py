@@ -29,6 +29,15 @@ def redact(value: Any, sensitive_paths: Iterable[str] = (), *, digester: SecretD
     return result
 
 
+def redact_paths(value: Any, sensitive_paths: Iterable[str], *, digester: SecretDigester) -> Any:
+    """`value` with only the listed dotted paths replaced by digests (no Secret scan): for
+    callers that already know `value` holds no Secret. Unchanged parts are shared."""
+    digest_of = digester.digest
+    for path in sensitive_paths:
+        value = _redact_path(value, path.split("."), digest_of)
+    return value
+
+
 def _is_secret(node: Mapping[str, Any]) -> bool:
     return node.get("kind") == "Secret" and str(node.get("apiVersion", "v1")) == "v1"
 

@@ -18,12 +18,12 @@ from gatekeeper.audit import chain
 from gatekeeper.audit.database import create_database_engine, lock_chain, writer
 from gatekeeper.audit.errors import AuditError, StoreUnavailable
 from gatekeeper.audit.events import GENESIS_HASH, NewEvent, Record
-from gatekeeper.audit.redact import redact
+from gatekeeper.audit.redact import redact, redact_paths
 from gatekeeper.audit.schema import CheckpointRow, EventRow
 from gatekeeper.audit.secret_digest import SecretDigester, digester_from_settings
 from gatekeeper.audit.signing import Signer, checkpoint_message
 from gatekeeper.audit.writer import ChainWriter, translate
-from gatekeeper.canonical import NotCanonicalisable
+from gatekeeper.canonical import NotCanonicalisable, NotSimple, encode_simple, plain_copy
 from gatekeeper.errors import GatekeeperError
 from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.settings import Settings
@@ -221,9 +221,8 @@ class AuditStore:
             if value is not None and len(value) > limit:
                 raise AuditError(f"event {name} is longer than {limit} characters")
         raw = event.payload if isinstance(event.payload, dict) else dict(event.payload)
-        payload = redact(raw, self._sensitive, digester=self.secret_digester)
         try:
-            payload_json = chain.canonical_payload(payload)
+            payload_json, payload = self._payload(raw)
         except NotCanonicalisable as exc:
             raise AuditError(f"event payload refused: {exc}") from exc
         key = ObjectKey.parse(event.subject)
@@ -236,8 +235,28 @@ class AuditStore:
             source=event.source,
             commit=event.commit,
             payload_json=payload_json,
-            payload=json.loads(payload_json),
+            payload=payload,
         )
+
+    def _payload(self, raw: Mapping[str, Any]) -> tuple[str, Any]:
+        """The payload redacted, as canonical JSON and as the object that JSON decodes to
+        (never shared with the caller's)."""
+        try:
+            # One walk checks that the fast encoder applies, looks for Secrets and copies.
+            copied, holds_secret = plain_copy(raw, ("kind", "Secret"))
+        except NotSimple:
+            return self._payload_general(raw)
+        if holds_secret:
+            return self._payload_general(raw)
+        # Replacing a path puts a digest (a string) in its place: still simple.
+        payload = redact_paths(copied, self._sensitive, digester=self.secret_digester)
+        return encode_simple(payload).decode("utf-8"), payload
+
+    def _payload_general(self, raw: Mapping[str, Any]) -> tuple[str, Any]:
+        """`_payload` for any payload: redacted, canonicalised, decoded again."""
+        payload = redact(raw, self._sensitive, digester=self.secret_digester)
+        payload_json = chain.canonical_payload(payload)
+        return payload_json, json.loads(payload_json)
 
     @staticmethod
     def _head(connection: Connection) -> tuple[int, str]:
