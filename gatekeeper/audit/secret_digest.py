@@ -49,7 +49,10 @@ class SecretDigester:
 
     def digest(self, value: Any) -> str:
         """`hmac-sha256:<hex>` of the text itself for strings, of canonical JSON otherwise."""
-        raw = value.encode("utf-8") if isinstance(value, str) else canonical_json(value)
+        try:
+            raw = value.encode("utf-8") if isinstance(value, str) else canonical_json(value)
+        except UnicodeEncodeError as exc:  # a lone surrogate: no text a Secret can hold
+            raise AuditError("a Secret value is not valid Unicode text; refused") from exc
         return PREFIX + hmac.new(self.key, raw, hashlib.sha256).hexdigest()
 
 

@@ -62,3 +62,11 @@ def test_a_key_that_cannot_be_made_is_a_clear_error(tmp_path: Path) -> None:
     folder.rmdir()
     with pytest.raises(SecretKeyError, match="set it to a key file"):
         digester_from_settings(settings)
+
+
+def test_a_value_that_is_not_unicode_text_is_a_clear_refusal() -> None:
+    from gatekeeper.audit.errors import AuditError
+
+    digester = SecretDigester(b"k" * 32)
+    with pytest.raises(AuditError, match="not valid Unicode text"):
+        digester.digest("\ud800")
