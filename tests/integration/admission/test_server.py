@@ -292,11 +292,18 @@ def test_every_worker_follows_a_changed_policy_file_without_a_restart(tmp_path: 
             assert time.monotonic() < deadline, "the webhook kept the old policy"
             time.sleep(0.2)
         assert "labelled banned" in answers[0]["status"]["message"]
-    store = AuditStore(create_database_engine(f"sqlite:///{tmp_path / 'audit.db'}"))
-    reloads = store.query(kinds=["policy.reloaded"]).records
-    store.close()
-    # Each worker loads the set for itself, and says so.
-    assert len({record.payload["process"] for record in reloads}) == 2
+        # Each worker loads the set for itself, and says so. The answers above may all have
+        # come from one worker: the other's watcher looks at its own pace, so wait for it.
+        store = AuditStore(create_database_engine(f"sqlite:///{tmp_path / 'audit.db'}"))
+        try:
+            processes: set[object] = set()
+            while len(processes) < 2 and time.monotonic() < deadline + 10:
+                reloads = store.query(kinds=["policy.reloaded"]).records
+                processes = {record.payload["process"] for record in reloads}
+                time.sleep(0.2)
+        finally:
+            store.close()
+    assert len(processes) == 2
 
 
 def _once(port: int, method: str, path: str = "/validate", **options: Any) -> httpx.Response:
