@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml
 
 services:
 	bash scripts/ensure-postgres.sh
-	bash scripts/ensure-chromium.sh
+	bash scripts/ensure-package.sh chromium /usr/bin/chromium "the dashboard's browser tests"
+	bash scripts/ensure-package.sh openssh-server /usr/sbin/sshd "the SSH private-repository tests"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -79,7 +80,7 @@ demo: $(STAMP)
 BENCH_RESULTS ?= bench/results
 BENCH_CLUSTER_DIR ?= $(CURDIR)/.dev-cluster-bench
 bench: $(STAMP) services
-	bash scripts/ensure-wrk.sh
+	-bash scripts/ensure-package.sh wrk /usr/bin/wrk "bench/admission.py's wrk figures"
 	mkdir -p $(BENCH_RESULTS)
 	$(BIN)/python bench/audit_store.py --events 20000 --json > $(BENCH_RESULTS)/audit_store.json
 	$(BIN)/python bench/provenance.py --commits 10000 --json > $(BENCH_RESULTS)/provenance.json

@@ -51,7 +51,7 @@ class Site:
 def browser() -> Iterator[Any]:
     if CHROMIUM is None:
         if os.environ.get("CI") == "true":
-            pytest.fail("chromium must be installed under CI=true (scripts/ensure-chromium.sh)")
+            pytest.fail("chromium must be installed under CI=true (make services)")
         pytest.skip("chromium is not installed")
     from playwright.sync_api import sync_playwright
 
