@@ -9,7 +9,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import threading
 
 import httpx
 import pytest
@@ -25,6 +24,7 @@ from gatekeeper.demo.narration import Narrator
 from gatekeeper.demo.scenario import Outcome, Scenario
 from gatekeeper.settings import load_settings
 from tests.fixtures.cluster import Cluster
+from tests.fixtures.commands import Output
 
 # One group, so that xdist runs the tests on one worker and the scenario only once.
 pytestmark = [
@@ -125,46 +125,6 @@ def test_the_demo_narrates_each_step_with_the_webhooks_refusal(
     assert f"UPDATE of apps/Deployment/{namespace}/web refused" in " ".join(output.split())
     assert "rejected (audit seq" in output
     assert "the log verifies" in output
-
-
-class Output:
-    """Everything a process prints, read by a thread of its own as it comes."""
-
-    def __init__(self, process: subprocess.Popen[str]) -> None:
-        self._lines: list[str] = []
-        self._changed = threading.Condition()
-        self._done = False
-        self._thread = threading.Thread(target=self._pump, args=(process,), daemon=True)
-        self._thread.start()
-
-    def _pump(self, process: subprocess.Popen[str]) -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            with self._changed:
-                self._lines.append(line)
-                self._changed.notify_all()
-        with self._changed:
-            self._done = True
-            self._changed.notify_all()
-
-    def text(self) -> str:
-        with self._changed:
-            return "".join(self._lines)
-
-    def wait_for(self, marker: str, *, seconds: float) -> str:
-        """What was printed up to the line holding `marker`."""
-        with self._changed:
-            found = self._changed.wait_for(
-                lambda: self._done or any(marker in line for line in self._lines), seconds
-            )
-            text = "".join(self._lines)
-        assert found and marker in text, f"no {marker!r} within {seconds} s:\n{text}"
-        return text
-
-    def rest(self) -> str:
-        """Everything, once the process has closed its output."""
-        self._thread.join(timeout=10)
-        return self.text()
 
 
 def test_the_demos_dashboard_serves_the_run_to_the_printed_token_until_sigterm(
