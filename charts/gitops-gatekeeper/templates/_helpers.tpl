@@ -42,6 +42,18 @@ The Secret holding the PostgreSQL URL: database.urlSecret.name, or the chart's o
 {{- end -}}
 {{- end -}}
 
+{{/*
+The Secret the migration Job reads: with database.url, the chart's hook copy of it (deleted once
+the hooks have run); with database.urlSecret, that Secret.
+*/}}
+{{- define "gatekeeper.database.hookSecret" -}}
+{{- if .Values.database.url -}}
+{{- include "gatekeeper.fullname" . }}-database-migrate
+{{- else -}}
+{{- include "gatekeeper.database.secret" . -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "gatekeeper.database.key" -}}
 {{- if .Values.database.url }}url{{ else }}{{ .Values.database.urlSecret.key }}{{ end -}}
 {{- end -}}

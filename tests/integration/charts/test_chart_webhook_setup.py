@@ -122,17 +122,28 @@ def test_values_that_contradict_each_other_are_refused(
         render("gk", values)
 
 
-def test_a_database_url_becomes_a_secret_made_before_the_migration_job(tmp_path: Path) -> None:
+def test_a_database_url_becomes_a_secret_of_the_release_and_a_hook_copy_for_the_job(
+    tmp_path: Path,
+) -> None:
     url = "postgresql+psycopg://gatekeeper:s3cret@10.0.0.5:5432/gatekeeper"
     documents = render("gk", {"database": {"url": url}})
+    # The Pods' copy is an ordinary object of the release: an uninstall removes it.
     secret = by_name(documents, "Secret", "gk-database")
     assert secret["stringData"] == {"url": url}
+    assert "helm.sh/hook" not in secret["metadata"].get("annotations", {})
+    # The migration Job's copy is a hook made before it and deleted once the hooks succeeded.
+    hook = by_name(documents, "Secret", "gk-database-migrate")
+    assert hook["stringData"] == {"url": url}
+    annotations = hook["metadata"]["annotations"]
+    assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert "hook-succeeded" in annotations["helm.sh/hook-delete-policy"].split(",")
     job = by_name(documents, "Job", "gk-db-upgrade")
-    assert int(secret["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(
+    assert int(annotations["helm.sh/hook-weight"]) < int(
         job["metadata"]["annotations"].get("helm.sh/hook-weight", "0")
     )
+    job_reference = {"secretKeyRef": {"name": "gk-database-migrate", "key": "url"}}
+    assert job["spec"]["template"]["spec"]["containers"][0]["env"][0]["valueFrom"] == job_reference
     reference = {"secretKeyRef": {"name": "gk-database", "key": "url"}}
-    assert job["spec"]["template"]["spec"]["containers"][0]["env"][0]["valueFrom"] == reference
     for name in ("gk-webhook", "gk-reconciler", "gk-dashboard"):
         env = {e["name"]: e for e in _container(pod_spec(documents, name), name[3:])["env"]}
         assert env["GATEKEEPER_DATABASE__URL"]["valueFrom"] == reference, name
