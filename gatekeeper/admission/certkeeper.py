@@ -210,7 +210,47 @@ class CertKeeper:
         if write_files(made, cert_file, key_file):
             log.info("wrote %s and %s (valid until %s)", cert_file, key_file, _until(made))
         self.publish(made)
+        self.adopt()
         return made
+
+    # -- ownership -----------------------------------------------------------------------------
+
+    def adopt(self) -> bool:
+        """Make the webhook configuration the Secret's owner; True when it changed.
+
+        The Secret is the gatekeeper's own making, not one of the chart's objects, so an
+        uninstall would leave it (and its CA key) behind; owned by the configuration, it is
+        removed by Kubernetes' garbage collector with it. Nothing happens while either is
+        missing (at install the Secret is made before the configuration exists).
+        """
+        name = self._target.webhook_configuration
+        if name is None:
+            return False
+        for _ in range(_ATTEMPTS):
+            configuration = self._kube.get(WEBHOOK_CONFIGURATIONS, name)
+            live = self._kube.get(SECRETS, self._target.secret_name, self._target.namespace)
+            if configuration is None or live is None:
+                return False
+            self._check_ours(live)
+            owner = _owner_reference(configuration)
+            owners = list(live["metadata"].get("ownerReferences") or [])
+            if any(o.get("uid") == owner["uid"] for o in owners):
+                return False
+            # A configuration of the same name made again has a new uid: the old one goes.
+            owners = [o for o in owners if not _same_object(o, owner)] + [owner]
+            live["metadata"]["ownerReferences"] = owners
+            try:
+                self._kube.replace(SECRETS, live)
+            except Conflict:
+                continue
+            log.info(
+                "Secret %s now belongs to ValidatingWebhookConfiguration %s", self._where(), name
+            )
+            return True
+        raise CertificateError(
+            f"Secret {self._where()} changed under every one of {_ATTEMPTS} attempts to set "
+            "its owner"
+        )
 
     def run(
         self, cert_file: Path, key_file: Path, *, interval: float, stop: threading.Event
@@ -223,6 +263,21 @@ class CertKeeper:
             except (KubeError, CertificateError, OSError) as exc:
                 log.warning("webhook certificates not checked: %s", exc)
             stop.wait(interval)
+
+
+def _owner_reference(configuration: dict[str, Any]) -> dict[str, Any]:
+    metadata = configuration["metadata"]
+    return {
+        "apiVersion": WEBHOOK_CONFIGURATIONS.api_version,
+        "kind": WEBHOOK_CONFIGURATIONS.kind,
+        "name": metadata["name"],
+        "uid": metadata["uid"],
+    }
+
+
+def _same_object(reference: dict[str, Any], other: dict[str, Any]) -> bool:
+    keys = ("apiVersion", "kind", "name")
+    return all(reference.get(key) == other[key] for key in keys)
 
 
 def _until(made: CertificateSet) -> str:

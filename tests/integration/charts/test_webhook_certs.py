@@ -268,6 +268,48 @@ def test_replicas_racing_to_make_or_renew_converge_on_one_certificate(
     assert base64.b64decode(_secret(kube, target)["data"]["tls.crt"]) == renewed[0].cert
 
 
+def test_the_secret_comes_to_belong_to_the_webhook_configuration(
+    kube: KubeClient, namespace: str, tmp_path: Path
+) -> None:
+    """At install the Secret is made before the configuration exists; a later round makes the
+    configuration its owner, so that deleting the configuration (an uninstall) has the
+    garbage collector delete the Secret and its CA key (that collector runs only on a plane
+    with a node: tests/e2e sees the Secret go)."""
+    name = f"certs-{secrets.token_hex(4)}"
+    target = Target(
+        namespace=namespace,
+        secret_name="gk-webhook-tls",
+        service="gk-webhook",
+        lifetimes=LIFETIMES,
+        webhook_configuration=name,
+    )
+    keeper = CertKeeper(kube, target)
+    keeper.round(tmp_path / "tls.crt", tmp_path / "tls.key")
+    assert not _secret(kube, target)["metadata"].get("ownerReferences")
+
+    body = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": name},
+        "webhooks": [],
+    }
+    made = kube.create(WEBHOOK_CONFIGURATIONS, body)
+    try:
+        keeper.round(tmp_path / "tls.crt", tmp_path / "tls.key")
+        owners = _secret(kube, target)["metadata"]["ownerReferences"]
+        assert owners == [
+            {
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "ValidatingWebhookConfiguration",
+                "name": name,
+                "uid": made["metadata"]["uid"],
+            }
+        ]
+        assert keeper.adopt() is False  # once is enough
+    finally:
+        kube.delete(WEBHOOK_CONFIGURATIONS, name)
+
+
 def test_a_secret_the_gatekeeper_did_not_make_is_left_alone(
     kube: KubeClient, target: Target, tmp_path: Path
 ) -> None:
