@@ -49,6 +49,10 @@ WEBHOOK_CONFIGURATIONS: Final = ResourceType(
 # On the Secret: made by the gatekeeper for this Service. A Secret without it is not replaced.
 MARK: Final = "gatekeeper.dev/webhook-certs"
 _ATTEMPTS: Final = 5
+# While the webhook configuration is missing (an install creates it after the Deployments),
+# rounds come this often instead of every interval, so that the caBundle is set within
+# seconds of it appearing rather than at the next interval.
+_WAITING_INTERVAL: Final = 2.0
 _KEYS: Final = {"ca_bundle": "ca.crt", "ca_key": "ca.key", "cert": "tls.crt", "key": "tls.key"}
 
 
@@ -82,6 +86,8 @@ class CertKeeper:
         self._kube = kube
         self._target = target
         self._clock = clock
+        # True after a round that found the configuration to publish to.
+        self.configuration_found = False
 
     # -- the Secret ----------------------------------------------------------------------------
 
@@ -167,6 +173,7 @@ class CertKeeper:
         encoded = base64.b64encode(made.ca_bundle).decode()
         for _ in range(_ATTEMPTS):
             live = self._kube.get(WEBHOOK_CONFIGURATIONS, name)
+            self.configuration_found = live is not None
             if live is None:
                 log.warning("ValidatingWebhookConfiguration %s does not exist (yet)", name)
                 return False
@@ -255,14 +262,16 @@ class CertKeeper:
     def run(
         self, cert_file: Path, key_file: Path, *, interval: float, stop: threading.Event
     ) -> None:
-        """A round at every interval until `stop` is set. A round that fails is logged and
-        tried again at the next interval; the files keep what they had."""
+        """A round at every interval until `stop` is set (every few seconds while the webhook
+        configuration does not exist). A round that fails is logged and tried again at the
+        next interval; the files keep what they had."""
         while not stop.is_set():
             try:
                 self.round(cert_file, key_file)
             except (KubeError, CertificateError, OSError) as exc:
                 log.warning("webhook certificates not checked: %s", exc)
-            stop.wait(interval)
+            waiting = self._target.webhook_configuration and not self.configuration_found
+            stop.wait(min(interval, _WAITING_INTERVAL) if waiting else interval)
 
 
 def _owner_reference(configuration: dict[str, Any]) -> dict[str, Any]:

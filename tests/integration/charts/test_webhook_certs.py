@@ -426,3 +426,85 @@ def test_the_keeper_beside_the_server_puts_back_a_ca_bundle_and_stops_on_sigterm
         _, stderr = keeper.communicate(timeout=30)
     assert keeper.returncode == 0, stderr
     assert "set the CA bundle" in stderr
+
+
+def test_the_keeper_started_before_the_configuration_sets_its_ca_bundle_soon_after(
+    cluster: Cluster, kube: KubeClient, namespace: str, tmp_path: Path
+) -> None:
+    """Helm creates the webhook configuration after the Deployments, so the keeper usually
+    starts first: it looks again every few seconds until the configuration exists, not only
+    at its (here hour-long) interval, and makes the configuration the Secret's owner."""
+    name = f"certs-{secrets.token_hex(4)}"
+    config = {
+        "kubernetes": {"kubeconfig": str(cluster.admin_kubeconfig)},
+        "server": {"tlsCertFile": "tls/tls.crt", "tlsKeyFile": "tls/tls.key"},
+        "webhookCerts": {
+            "namespace": namespace,
+            "secretName": "gk-webhook-tls",
+            "service": "gk-webhook",
+            "webhookConfiguration": name,
+            "checkInterval": "1h",
+        },
+    }
+    path = tmp_path / "gatekeeper.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+    keeper = subprocess.Popen(
+        [*_COMMAND, "--config", str(path), "webhook", "certs", "--watch"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    target = Target(
+        namespace=namespace,
+        secret_name="gk-webhook-tls",
+        service="gk-webhook",
+        lifetimes=LIFETIMES,
+        webhook_configuration=name,
+    )
+    try:
+        wait_for((tmp_path / "tls" / "tls.crt").exists, seconds=30, what="the files")
+        hook = {
+            "name": "validate.gatekeeper.dev",
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "None",
+            "failurePolicy": "Ignore",
+            "clientConfig": {
+                "service": {"name": "gk-webhook", "namespace": namespace, "path": "/validate"}
+            },
+            "namespaceSelector": {"matchLabels": {f"{name}-never": "x"}},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "apiVersions": ["v1"],
+                    "operations": ["CREATE"],
+                    "resources": ["configmaps"],
+                }
+            ],
+        }
+        body = {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": name},
+            "webhooks": [hook],
+        }
+        kube.create(WEBHOOK_CONFIGURATIONS, body)
+        try:
+            wait_for(
+                lambda: _bundle(kube, target)["validate.gatekeeper.dev"],
+                seconds=20,
+                what="the caBundle set well before the hour-long interval",
+            )
+            wait_for(
+                lambda: _secret(kube, target)["metadata"].get("ownerReferences"),
+                seconds=20,
+                what="the Secret owned by the configuration",
+            )
+        finally:
+            kube.delete(WEBHOOK_CONFIGURATIONS, name)
+    finally:
+        keeper.send_signal(signal.SIGTERM)
+        _, stderr = keeper.communicate(timeout=30)
+    assert keeper.returncode == 0, stderr
+    assert "does not exist (yet)" in stderr
