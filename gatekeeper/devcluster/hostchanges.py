@@ -177,10 +177,14 @@ def install_guard(*, protected_ports: list[int], drop_other_forwarding: bool) ->
     # This machine's own packets to a Service address that kube-proxy has not translated
     # (no rule for it yet, or none at all) or to a Pod address while the bridge is missing
     # would follow the default route off the machine: they are refused instead.
+    # A packet kube-proxy translated to a Pod is left alone: the filter table still sees the
+    # interface of its route before translation (`-o` is not updated), so it would be refused
+    # and the machine (kube-apiserver calling a webhook Service) could not reach any Service.
     outgoing = [
         ["-d", SERVICE_CIDR, "-j", "REJECT"],
-        ["-d", POD_CIDR, "!", "-o", BRIDGE, "-j", "REJECT"],
-    ]
+        ["-d", POD_CIDR, "!", "-o", BRIDGE, "-m", "conntrack", "!", "--ctstate", "DNAT",
+         "-j", "REJECT"],
+    ]  # fmt: skip
     for chain, hook, rules in (
         (FORWARD_GUARD, "FORWARD", forward),
         (INPUT_GUARD, "INPUT", incoming),

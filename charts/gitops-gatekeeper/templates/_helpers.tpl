@@ -80,6 +80,9 @@ the hooks have run); with database.urlSecret, that Secret.
   readOnly: true
 - name: data
   mountPath: /var/lib/gatekeeper
+# The root filesystem is read-only: temporary files (a commit's export, report drafts) go here.
+- name: tmp
+  mountPath: /tmp
 {{- end -}}
 
 {{- define "gatekeeper.volumes" -}}
@@ -91,6 +94,8 @@ the hooks have run); with database.urlSecret, that Secret.
     secretName: {{ .Values.audit.keySecret }}
     defaultMode: 0400
 - name: data
+  emptyDir: {}
+- name: tmp
   emptyDir: {}
 {{- end -}}
 

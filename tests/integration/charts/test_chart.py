@@ -727,3 +727,18 @@ def test_the_policy_check_would_catch_an_unsafe_value() -> None:
         "library.no_privileged",
         "library.no_privilege_escalation",
     }
+
+
+def test_every_gatekeeper_server_has_a_writable_tmp_on_its_read_only_root() -> None:
+    """The root filesystem is read-only; the reconciler exports commits under the temporary
+    folder, and Python finds none at all without one (it crash-looped on a real node)."""
+    documents = render("gatekeeper-system", POSTGRES)
+    deployments = [d for d in documents if d["kind"] == "Deployment"]
+    assert len(deployments) == 3
+    for deployment in deployments:
+        spec = deployment["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        server = spec["containers"][0]
+        assert server["securityContext"]["readOnlyRootFilesystem"] is True
+        mounts = {m["mountPath"]: m["name"] for m in server["volumeMounts"]}
+        assert "emptyDir" in volumes[mounts["/tmp"]], deployment["metadata"]["name"]
