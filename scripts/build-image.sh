@@ -80,10 +80,13 @@ sources=/etc/apt/sources.list.d/debian.sources
 # openssh-client: git runs `ssh` for ssh:// sources; fonts-dejavu-core: the PDF reports' font.
 # Purged afterwards (dpkg's database stays true for image scanners): apt and what only apt and
 # its keys need, perl (no git command the gatekeeper runs uses it) and the packages that need
-# it (debconf, adduser), and the disk and login administration tools (util-linux, e2fsprogs).
+# it (debconf, adduser), the disk and system administration tools (util-linux, e2fsprogs,
+# bsdutils) and the libraries only they used (libsystemd, libgcrypt; libdb: Python's dbm
+# module, PAM's userdb module and a SASL server plugin, none of them used).
 purged="apt libapt-pkg6.0 gpgv debian-archive-keyring perl perl-base perl-modules-5.36
     libperl5.36 liberror-perl git-man usrmerge libfile-find-rule-perl libnumber-compare-perl
-    libtext-glob-perl adduser debconf util-linux util-linux-extra e2fsprogs libext2fs2 libss2"
+    libtext-glob-perl adduser debconf util-linux util-linux-extra e2fsprogs libext2fs2 libss2
+    bsdutils libsystemd0 libgcrypt20 libgpg-error0 libdb5.3 libsasl2-modules-db"
 mmdebstrap --quiet --variant=minbase \
     --include=python3,git,ca-certificates,openssh-client,fonts-dejavu-core \
     --aptopt='Acquire::Check-Valid-Until "false"' \
@@ -115,13 +118,10 @@ chmod 755 "$rootfs/usr/local/bin/gatekeeper"
 echo "gatekeeper:x:$uid:$uid:gatekeeper:/tmp:/usr/sbin/nologin" >>"$rootfs/etc/passwd"
 echo "gatekeeper:x:$uid:" >>"$rootfs/etc/group"
 # Compiled here, by the image's own Python: a read-only root filesystem cannot hold what Python
-# would write later. The project keeps its sources (readable tracebacks); its dependencies are
-# kept as bytecode only (each module's .pyc in place of its .py: 69 MB less, same start-up).
+# would write later. The project keeps its sources (readable tracebacks, and its commands' help
+# is made from its docstrings); its dependencies and the standard library are kept as bytecode
+# only, without docstrings (each module's .pyc in place of its .py; scripts/image_bytecode.py).
 chroot "$rootfs" python3 -m compileall -q -j 2 /opt/gatekeeper/site/gatekeeper >/dev/null
-chroot "$rootfs" python3 -m compileall -q -b -j 2 -x '^/opt/gatekeeper/site/gatekeeper/' \
-    /opt/gatekeeper/site >/dev/null || true
-find "$rootfs/opt/gatekeeper/site" -name '*.py' -not -path '*/site/gatekeeper/*' |
-    while read -r source; do [ ! -f "${source}c" ] || rm -f "$source"; done
 # Git: the reconciler clones, fetches and reads (git itself, git-remote-http(s), ssh). Left out:
 # the server-side programs, scalar, the dumb-HTTP fetch command and the helpers of the
 # shell-scripted commands (submodule, mergetool...; sources with submodules are refused), and
@@ -140,23 +140,23 @@ find "$rootfs/usr/share/fonts/truetype/dejavu" -type f -not -name DejaVuSans.ttf
     -not -name DejaVuSans-Bold.ttf -not -name DejaVuSansMono.ttf -delete
 # The openssl command (ca-certificates needed it to install; Python links libssl itself).
 rm -f "$rootfs/usr/bin/openssl" "$rootfs/usr/bin/c_rehash"
-# Python's standard library: not its tests and test modules, nor pydoc's topics; as bytecode
-# only, like the dependencies (the .pyc in place of the .py and of __pycache__).
+# Python's standard library: not its tests and test modules, nor pydoc's topics, nor the dbm
+# module (libdb is left out).
 stdlib="$rootfs/usr/lib/python3.11"
-rm -rf "$stdlib/pydoc_data" "$stdlib/test" "$stdlib"/lib-dynload/{_test,_ctypes_test,_xxtestfuzz,xxlimited}*
-chroot "$rootfs" python3 -m compileall -q -b -j 2 /usr/lib/python3.11 /usr/lib/python3/dist-packages \
-    /usr/share/python3 >/dev/null || true
-for folder in "$stdlib" "$rootfs/usr/lib/python3/dist-packages" "$rootfs/usr/share/python3"; do
-    find "$folder" -depth -name __pycache__ -type d -exec rm -rf {} +
-    find "$folder" -name '*.py' -type f | while read -r source; do [ ! -f "${source}c" ] || rm -f "$source"; done
-done
+rm -rf "$stdlib/pydoc_data" "$stdlib/test" \
+    "$stdlib"/lib-dynload/{_test,_ctypes_test,_xxtestfuzz,xxlimited,_dbm}* \
+    "$rootfs"/usr/lib/x86_64-linux-gnu/security/pam_userdb.so
+chroot "$rootfs" python3 - --keep /opt/gatekeeper/site/gatekeeper /opt/gatekeeper/site \
+    /usr/lib/python3.11 /usr/lib/python3/dist-packages /usr/share/python3 \
+    <"$here/scripts/image_bytecode.py"
 
 say "checking that it runs and imports everything it ships"
 chroot --userspec=$uid:$uid "$rootfs" env HOME=/tmp /usr/local/bin/gatekeeper --help >/dev/null
-# Every program and shared library finds the libraries it links (a purged package's would not).
-missing=$(chroot "$rootfs" sh -c 'find /usr/bin /usr/sbin /usr/lib/git-core /usr/lib/python3.11 \
-    /opt/gatekeeper/site -type f \( -perm -u+x -o -name "*.so*" \) -exec ldd {} + 2>/dev/null' |
-    grep -B20 'not found' | grep -e '^/' -e 'not found' || true)
+# Every program and shared library finds the libraries it links (a purged package's would not;
+# ldd fails on scripts, hence the `|| true`: what counts is what awk prints).
+missing=$(chroot "$rootfs" sh -c 'find /usr/bin /usr/sbin /usr/lib /opt/gatekeeper/site -type f \
+    \( -perm -u+x -o -name "*.so*" \) -exec ldd {} + 2>/dev/null' |
+    awk '/^\// { file = $1 } /not found/ { print file, $1 }' || true)
 [ -z "$missing" ] || { say "missing shared libraries: $missing"; exit 1; }
 modules=$(cd "$site" && ls -d */ | tr -d / | grep -v -e '\.' -e '^_' | tr '\n' ' ')
 chroot "$rootfs" python3 -W "ignore:Pillow could not be imported" -c "

@@ -18,6 +18,7 @@ import pkgutil
 import subprocess
 import sys
 import tempfile
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -50,7 +51,8 @@ def check(name: str) -> Callable[[Callable[[Path], None]], Callable[[Path], None
             try:
                 test(work)
             except Exception as exc:  # report every failing check, not only the first
-                failures.append(f"{name}: {type(exc).__name__}: {exc}")
+                where = traceback.extract_tb(exc.__traceback__)[-1]
+                failures.append(f"{name}: {exc!r} at {where.filename}:{where.lineno}")
             else:
                 print(f"image check: {name}: ok", file=sys.stderr)
 
@@ -100,7 +102,8 @@ def modules(work: Path) -> None:
         try:
             importlib.import_module(found.name)
         except Exception as exc:
-            bad.append(f"{found.name}: {exc}")
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            bad.append(f"{found.name}: {exc!r} at {where.filename}:{where.lineno}")
     if bad:
         raise RuntimeError("; ".join(bad))
 
