@@ -138,8 +138,9 @@ rm -rf "$rootfs/usr/lib/openssh"
 # The three faces the reports use (gatekeeper/report/fonts.py), of fonts-dejavu-core.
 find "$rootfs/usr/share/fonts/truetype/dejavu" -type f -not -name DejaVuSans.ttf \
     -not -name DejaVuSans-Bold.ttf -not -name DejaVuSansMono.ttf -delete
-# The openssl command (ca-certificates needed it to install; Python links libssl itself).
-rm -f "$rootfs/usr/bin/openssl" "$rootfs/usr/bin/c_rehash"
+# The openssl command (ca-certificates needed it to install; Python links libssl itself), and
+# the leap-second ("right/") variants of the time zones, which nothing names.
+rm -rf "$rootfs/usr/bin/openssl" "$rootfs/usr/bin/c_rehash" "$rootfs/usr/share/zoneinfo/right"
 # Python's standard library: not its tests and test modules, nor pydoc's topics, nor the dbm
 # module (libdb is left out).
 stdlib="$rootfs/usr/lib/python3.11"

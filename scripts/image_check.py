@@ -108,8 +108,12 @@ def modules(work: Path) -> None:
         raise RuntimeError("; ".join(bad))
 
 
-@check("compiled dependencies load: psycopg's binary driver, uvloop, httptools, regorus")
+@check(
+    "compiled dependencies load: psycopg's binary driver, uvloop, httptools, regorus; time zones"
+)
 def natives(work: Path) -> None:
+    import zoneinfo
+
     import httptools
     import psycopg
     import regorus
@@ -118,6 +122,9 @@ def natives(work: Path) -> None:
     if psycopg.pq.__impl__ != "binary":
         raise RuntimeError(f"psycopg uses its {psycopg.pq.__impl__} implementation")
     uvloop.new_event_loop().close()
+    summer = dt.datetime(2026, 7, 1, 12, tzinfo=zoneinfo.ZoneInfo("Europe/Berlin"))
+    if summer.utcoffset() != dt.timedelta(hours=2):
+        raise RuntimeError("the time zone Europe/Berlin is wrong or missing")
     httptools.HttpRequestParser(object())
     engine = regorus.Engine()
     engine.add_policy("check.rego", "package check\nallow := input.x == 1\n")
