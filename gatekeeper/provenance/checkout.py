@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gatekeeper.provenance.errors import HistoryRewritten, ProvenanceError, RepositoryError
+from gatekeeper.provenance.extract import extract
 from gatekeeper.provenance.policy import load_trust_policy
 from gatekeeper.provenance.repository import GitRepository
 from gatekeeper.provenance.verdicts import RangeVerdict
@@ -128,7 +129,7 @@ class VerifiedCheckout:
                         raise ExportError(f"{member.name}: a path outside the repository")
                     if not (member.isfile() or member.isdir()):
                         raise ExportError(f"{member.name}: neither a file nor a folder")
-                tar.extractall(dest, members=members, filter="data")
+                extract(tar, dest, members)
         except tarfile.TarError as exc:
             raise ExportError(f"cannot export {clean} at {commit[:12]}: {exc}") from exc
         target = dest if clean == "." else dest / clean

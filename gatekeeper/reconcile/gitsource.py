@@ -27,6 +27,7 @@ from gatekeeper.provenance import (
     load_trust_policy,
     verify_range,
 )
+from gatekeeper.provenance.extract import extract
 from gatekeeper.provenance.remote import RemoteError, load_credentials
 from gatekeeper.reconcile.errors import ReconcileError, RenderError, SourceUnavailable
 from gatekeeper.settings import ReconcilerLimits, SourceCredentials
@@ -140,7 +141,7 @@ class GitMirror:
         try:
             with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
                 members = exportable(archive.getmembers(), clean)
-                archive.extractall(dest, members=members, filter="data")
+                extract(archive, dest, members)
         except tarfile.TarError as exc:
             raise RenderError(f"cannot export {commit[:12]}: {exc}") from exc
         return dest if clean == "." else dest / clean

@@ -7,16 +7,21 @@ pages long whatever the period.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
-
-from fpdf import FPDF
-from fpdf.fonts import FontFace
 
 from gatekeeper.audit import chain
 from gatekeeper.report.fonts import find_fonts
 from gatekeeper.report.integrity import Status
 from gatekeeper.report.model import Report, Row, Section, Sink
 from gatekeeper.report.pdfgrid import Column, Grid
+
+with warnings.catch_warnings():
+    # fpdf2 needs Pillow only to embed pictures, which a report has none of: the container
+    # image leaves it out (docs/image.md), and fpdf2 would warn about that on every import.
+    warnings.filterwarnings("ignore", "Pillow could not be imported", UserWarning)
+    from fpdf import FPDF
+    from fpdf.fonts import FontFace
 
 _COLUMNS = ("#", "Time (UTC)", "Kind", "Actor", "Subject", "Commit", "Details", "Hash", "Cp.")
 _WIDTHS = (13, 27, 24, 26, 44, 22, 67, 29, 21)
