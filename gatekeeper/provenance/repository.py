@@ -177,13 +177,18 @@ class GitRepository:
     def read_commits(self, shas: Sequence[str]) -> list[SignedObject]:
         return [_commit(sha, kind, raw) for sha, kind, raw in self.read_objects(shas)]
 
-    def range_commits(self, target: str, exclude: Sequence[str] = ()) -> Iterator[SignedObject]:
-        """The commits `rev_list` names, in its order, parsed as they stream out of git.
+    def range_commits(
+        self, target: str, exclude: Sequence[str] = (), *, ordered: bool = True
+    ) -> Iterator[SignedObject]:
+        """The commits `rev_list` names, parsed as they stream out of git.
 
         `git rev-list` feeds `git cat-file --batch` directly, so that the commits arrive while
-        git still reads them and no list of names passes through this process.
+        git still reads them and no list of names passes through this process. They come in
+        `rev_list`'s order, or with `ordered=False` in the order git walks them (newest
+        first, mostly), which starts at once instead of after the whole walk.
         """
-        listing = [*self._git, "rev-list", "--topo-order", "--reverse", target]
+        order = ["--topo-order", "--reverse"] if ordered else []
+        listing = [*self._git, "rev-list", *order, target]
         listing += [*(f"^{sha}" for sha in exclude), "--"]
         with tempfile.TemporaryFile() as list_errors, tempfile.TemporaryFile() as read_errors:
             try:

@@ -223,20 +223,24 @@ def forward_base(repo: GitRepository, since: str, head: str) -> str:
 def _verify_strict(
     repo: GitRepository, policy: TrustPolicy, head: str, exclude: list[str]
 ) -> tuple[CommitVerdict, ...]:
-    # git lists the changed paths in its own process while the commits stream out of two
-    # others (rev-list into cat-file) and their signatures are checked here as they arrive.
+    # git lists the changed paths (oldest first) in its own process, while the commits
+    # stream out of two others (rev-list into cat-file, in walk order) and their signatures
+    # are checked here as they arrive; the verdicts then follow the changed paths' order.
     verify = policy.keyring.verify
     with repo.start_changed_paths(head, exclude) as pending:
-        objects: list[SignedObject] = []
-        signatures: list[SignatureVerdict] = []
-        for obj in repo.range_commits(head, exclude):
-            objects.append(obj)
-            signatures.append(verify(obj))
+        checked: dict[str, tuple[SignedObject, SignatureVerdict]] = {}
+        for obj in repo.range_commits(head, exclude, ordered=False):
+            checked[obj.sha] = (obj, verify(obj))
         paths = pending.result()
-    missing = [obj.sha for obj in objects if obj.sha not in paths]
-    if missing or len(paths) != len(objects):
+    missing = [sha for sha in checked if sha not in paths]
+    if missing or len(paths) != len(checked):
         raise RepositoryError(f"git listed different commits for {head}: {missing[:3]}")
-    records = [CommitRecord(obj, paths[obj.sha]) for obj in objects]
+    records: list[CommitRecord] = []
+    signatures: list[SignatureVerdict] = []
+    for sha, changed in paths.items():
+        obj, signature = checked[sha]
+        records.append(CommitRecord(obj, changed))
+        signatures.append(signature)
     return judge_range(records, policy, signatures)
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from gatekeeper.provenance import GitRepository, RepositoryError
+from gatekeeper.provenance import GitRepository, RepositoryError, verify_range
+from tests.fixtures.gitrepo import PolicyWriter
 
 pytestmark = pytest.mark.integration
 
@@ -127,6 +128,10 @@ def test_the_reader_and_the_per_object_reader_agree(tricky: tuple[Path, list[str
     repo, made = tricky
     git = GitRepository(repo)
     assert list(git.range_commits("main")) == git.read_commits(git.rev_list("main"))
+    walked = list(git.range_commits("main", ordered=False))
+    assert sorted(walked, key=lambda c: c.sha) == sorted(
+        git.read_commits(git.rev_list("main")), key=lambda c: c.sha
+    )
     assert [c.sha for c in git.range_commits("main", [made[3]])] == git.rev_list("main", [made[3]])
 
 
@@ -136,3 +141,17 @@ def test_the_reader_says_what_git_said_when_the_range_is_bad(
     repo, _ = tricky
     with pytest.raises(RepositoryError, match=r"rev-list failed: .*no-such-branch"):
         list(GitRepository(repo).range_commits("no-such-branch"))
+
+
+def test_strict_verdicts_come_parents_first_as_git_lists_the_range(
+    tricky: tuple[Path, list[str]], write_policy: PolicyWriter
+) -> None:
+    repo, made = tricky
+    listed = _git(repo, "rev-list", "--topo-order", "--reverse", "main").decode().split()
+    result = verify_range(GitRepository(repo), write_policy(), since=None, target="main")
+    assert [c.sha for c in result.commits] == listed
+    assert not result.trusted  # the signatures are not real ones
+    since = verify_range(GitRepository(repo), write_policy(), since=made[2], target="main")
+    later = _git(repo, "rev-list", "--topo-order", "--reverse", "main", f"^{made[2]}")
+    assert [c.sha for c in since.commits] == later.decode().split()
+    assert len(since.commits) == len(made) - 2  # the side branch's commit is new too
