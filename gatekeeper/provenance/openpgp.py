@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import os
 import re
@@ -50,7 +49,7 @@ def dearmor_signature(armored: bytes) -> bytes | None:
     if body and len(body[-1]) == 5 and body[-1].startswith(b"="):
         body.pop()
     try:
-        packets = base64.b64decode(b"".join(body), validate=True)
+        packets = binascii.a2b_base64(b"".join(body), strict_mode=True)
     except binascii.Error:
         return None
     return packets if packets and packets[0] & 0x80 else None
