@@ -15,7 +15,6 @@ _MARKERS: tuple[tuple[bytes, SignatureFormat], ...] = (
     (b"-----BEGIN SSH SIGNATURE-----", SignatureFormat.SSH),
     (b"-----BEGIN SIGNED MESSAGE-----", SignatureFormat.X509),
 )
-_SIGNATURE_HEADERS = (b"gpgsig", b"gpgsig-sha256")
 _IDENT_TIME = re.compile(rb"^(?P<ident>.*) (?P<seconds>-?\d+) (?P<tz>[+-]\d{4})$")
 
 
@@ -55,51 +54,98 @@ def _parse_ident_time(line: bytes) -> tuple[str, datetime]:
     match = _IDENT_TIME.match(line)
     if match is None:
         raise ObjectFormatError(f"malformed identity line: {line[:80]!r}")
-    seconds = int(match.group("seconds"))
-    return match.group("ident").decode("utf-8", "replace"), datetime.fromtimestamp(seconds, UTC)
+    try:
+        when = datetime.fromtimestamp(int(match.group("seconds")), UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise ObjectFormatError(f"identity time out of range: {line[:80]!r}") from exc
+    return match.group("ident").decode("utf-8", "replace"), when
+
+
+# The header lines whose values a verdict needs: `name value`, or a bare `name`.
+_FIELDS = re.compile(rb"^(parent|author|committer)(?: ([^\n]*))?$", re.MULTILINE)
+# One `gpgsig` header with its continuation lines, starting at the newline before it.
+_GPGSIG_BLOCK = re.compile(rb"\ngpgsig ([^\n]*\n(?: [^\n]*\n)*)")
+
+
+def split_signed_commit(raw: bytes) -> tuple[bytes, bytes | None]:
+    """(payload, signature) of a raw commit, line by line as git's verify-commit splits it.
+
+    A `gpgsig` header and its continuation lines (their leading space removed) are the
+    signature; any other header whose name starts with `gpgsig` (`gpgsig-sha256` is the
+    signature for the other object format) is dropped with its continuation lines; every
+    other line is payload. Only the headers are looked at: everything from the first empty
+    line on is payload.
+    """
+    payload = bytearray()
+    signature = bytearray()
+    in_signature = other_signature = saw_signature = False
+    start, size = 0, len(raw)
+    while start < size:
+        end = raw.find(b"\n", start)
+        end = size if end == -1 else end + 1
+        line = raw[start:end]
+        sig: bytes | None = None
+        if in_signature and line.startswith(b" "):
+            sig = line[1:]
+        elif line.startswith(b"gpgsig "):
+            sig, other_signature = line[7:], False
+        elif line.startswith(b"gpgsig"):
+            # `gpgsig-sha256` (another object format's signature), and to git any other
+            # header that starts so: dropped with its continuation lines.
+            other_signature = True
+        elif other_signature and not line.startswith(b" "):
+            other_signature = False
+        if sig is not None:
+            signature += sig
+            saw_signature = in_signature = True
+        else:
+            if line.startswith(b"\n"):
+                end = size  # the headers end here: the rest is the message
+            if not other_signature:
+                payload += raw[start:end]
+            in_signature = False
+        start = end
+    return bytes(payload), bytes(signature) if saw_signature else None
+
+
+def _split_fast(raw: bytes, headers: bytes) -> tuple[bytes, bytes | None] | None:
+    """The same split for the shapes git writes (no `gpgsig`, or one), else None."""
+    if headers.startswith(b"gpgsig"):
+        return None
+    found = headers.count(b"\ngpgsig")
+    if found == 0:
+        return raw, None
+    if found == 1 and (block := _GPGSIG_BLOCK.search(headers)) is not None:
+        payload = raw[: block.start() + 1] + raw[block.end() :]
+        return payload, block.group(1).replace(b"\n ", b"\n")
+    return None
 
 
 def parse_commit(sha: str, raw: bytes) -> SignedObject:
     """Split a raw commit into payload and signature the way `git verify-commit` does."""
-    head, sep, body = raw.partition(b"\n\n")
-    if not sep:
+    end = raw.find(b"\n\n")
+    if end == -1:
         raise ObjectFormatError(f"commit {sha} has no blank line after its headers")
-    kept: list[bytes] = []
-    signature: list[bytes] = []
+    headers = raw[: end + 1]
+    split = _split_fast(raw, headers)
+    payload, sig = split if split is not None else split_signed_commit(raw)
     parents: list[str] = []
     committer: bytes | None = None
     author: bytes | None = None
-    # Where continuation lines (leading space) of the current header go.
-    into: list[bytes] | None = kept
-    for line in head.split(b"\n"):
-        if line.startswith(b" "):
-            if into is kept:
-                kept.append(line)
-            elif into is signature:
-                signature.append(line[1:])
-            continue
-        name, _, value = line.partition(b" ")
-        if name in _SIGNATURE_HEADERS:
-            # SHA-1 repositories sign with `gpgsig`; a `gpgsig-sha256` header is for the other
-            # object format and is neither payload nor this repository's signature.
-            into = signature if name == b"gpgsig" else None
-            if into is signature:
-                signature.append(value)
-            continue
-        into = kept
-        kept.append(line)
+    for name, value in _FIELDS.findall(headers):
         if name == b"parent":
-            parents.append(value.decode("ascii"))
+            try:
+                parents.append(value.decode("ascii"))
+            except UnicodeDecodeError as exc:
+                raise ObjectFormatError(f"commit {sha} has a malformed parent") from exc
         elif name == b"committer":
             committer = value
-        elif name == b"author":
+        else:
             author = value
     if committer is None:
         raise ObjectFormatError(f"commit {sha} has no committer")
     identity, time = _parse_ident_time(committer)
     written_by = _parse_ident_time(author)[0] if author is not None else None
-    payload = b"\n".join(kept) + sep + body
-    sig = b"\n".join(signature) + b"\n" if signature else None
     return SignedObject(
         sha=sha,
         kind="commit",

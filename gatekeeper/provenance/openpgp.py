@@ -2,14 +2,57 @@
 
 from __future__ import annotations
 
+import binascii
+import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+
+# Sequoia builds error values internally even while a good signature verifies (five or so
+# per signature); with RUST_BACKTRACE=1 in the environment each one captures a backtrace,
+# which costs more than the verification itself. Nothing here ever shows those backtraces,
+# so library backtraces are off unless RUST_LIB_BACKTRACE says otherwise. Rust reads the
+# setting once, at its first capture: it must be set before Sequoia runs.
+os.environ.setdefault("RUST_LIB_BACKTRACE", "0")
 
 import pysequoia
 from pysequoia.packet import PacketPile, SignatureType, Tag
 
 from gatekeeper.provenance.verdicts import Reason, SignatureFormat, SignatureVerdict
+
+_ARMOR_BEGIN = b"-----BEGIN PGP SIGNATURE-----"
+_ARMOR_END = b"-----END PGP SIGNATURE-----"
+_ARMOR_HEADER = re.compile(rb"[A-Za-z][A-Za-z0-9-]*: [^\r\n]*")
+
+
+def dearmor_signature(armored: bytes) -> bytes | None:
+    """The packets of an armored signature written the usual way, or None for any other text.
+
+    Sequoia reads the armor itself when given None's text, at several times the cost of
+    this for the shape gpg and Sequoia write: the BEGIN line, `Key: value` headers, an
+    empty line, base64 lines, the checksum line (which Sequoia does not check either) and
+    the END line. Decoded data that does not start as an OpenPGP packet is left to Sequoia.
+    """
+    lines = armored.split(b"\n")
+    while lines and not lines[-1]:
+        lines.pop()
+    if len(lines) < 3 or lines[0] != _ARMOR_BEGIN or lines[-1] != _ARMOR_END:
+        return None
+    try:
+        blank = lines.index(b"", 1)
+    except ValueError:
+        return None
+    if not all(_ARMOR_HEADER.fullmatch(line) for line in lines[1:blank]):
+        return None
+    body = lines[blank + 1 : -1]
+    if body and len(body[-1]) == 5 and body[-1].startswith(b"="):
+        body.pop()
+    try:
+        packets = binascii.a2b_base64(b"".join(body), strict_mode=True)
+    except binascii.Error:
+        return None
+    return packets if packets and packets[0] & 0x80 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +174,7 @@ class OpenPgpVerifier:
         """Check `signature` over `payload` as made at `at` (the commit or tag time)."""
         fmt = SignatureFormat.OPENPGP
         try:
-            sig = pysequoia.Sig.from_bytes(signature)
+            sig = pysequoia.Sig.from_bytes(dearmor_signature(signature) or signature)
         except (RuntimeError, ValueError):
             return SignatureVerdict(Reason.BAD_SIGNATURE, fmt, None, None, "malformed signature")
         issuer = sig.issuer_fingerprint or sig.issuer_key_id

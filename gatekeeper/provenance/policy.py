@@ -205,22 +205,27 @@ class Rule:
     globs: tuple[PathGlob, ...]
     signers: frozenset[str] | None
     min_signers: int
+    label: str = field(init=False, compare=False)
+    _matched: MatchedRule = field(init=False, compare=False, repr=False)
 
-    @property
-    def label(self) -> str:
-        return f"rules[{self.index}] ({', '.join(g.pattern for g in self.globs)})"
+    def __post_init__(self) -> None:
+        # Both are named in every verdict the rule decides: made once.
+        patterns = tuple(g.pattern for g in self.globs)
+        object.__setattr__(self, "label", f"rules[{self.index}] ({', '.join(patterns)})")
+        matched = MatchedRule(
+            index=self.index,
+            paths=patterns,
+            signers=None if self.signers is None else tuple(sorted(self.signers)),
+            min_signers=self.min_signers,
+        )
+        object.__setattr__(self, "_matched", matched)
 
     def allows(self, signer: str) -> bool:
         return self.signers is None or signer in self.signers
 
     def matched(self) -> MatchedRule:
         """The rule as a verdict names it."""
-        return MatchedRule(
-            index=self.index,
-            paths=tuple(g.pattern for g in self.globs),
-            signers=None if self.signers is None else tuple(sorted(self.signers)),
-            min_signers=self.min_signers,
-        )
+        return self._matched
 
     def specificity_for(self, path: str) -> tuple[int, int, int, int] | None:
         best = [g.specificity for g in self.globs if g.matches(path)]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, cast
 
 import git
 from git import exc as git_exc
@@ -172,15 +175,48 @@ class GitRepository:
             offset = start + size + 1
 
     def read_commits(self, shas: Sequence[str]) -> list[SignedObject]:
-        objects = []
-        for sha, kind, raw in self.read_objects(shas):
-            if kind != "commit":
-                raise RepositoryError(f"{sha} is a {kind}, not a commit")
+        return [_commit(sha, kind, raw) for sha, kind, raw in self.read_objects(shas)]
+
+    def range_commits(
+        self, target: str, exclude: Sequence[str] = (), *, ordered: bool = True
+    ) -> Iterator[SignedObject]:
+        """The commits `rev_list` names, parsed as they stream out of git.
+
+        `git rev-list` feeds `git cat-file --batch` directly, so that the commits arrive while
+        git still reads them and no list of names passes through this process. They come in
+        `rev_list`'s order, or with `ordered=False` in the order git walks them (newest
+        first, mostly), which starts at once instead of after the whole walk.
+        """
+        order = ["--topo-order", "--reverse"] if ordered else []
+        listing = [*self._git, "rev-list", *order, target]
+        listing += [*(f"^{sha}" for sha in exclude), "--"]
+        with tempfile.TemporaryFile() as list_errors, tempfile.TemporaryFile() as read_errors:
             try:
-                objects.append(parse_commit(sha, raw))
-            except ObjectFormatError as exc:
-                raise RepositoryError(str(exc)) from exc
-        return objects
+                lister = subprocess.Popen(
+                    listing, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=list_errors
+                )
+            except OSError as exc:
+                raise RepositoryError(f"cannot run git: {exc}") from exc
+            try:
+                reader = subprocess.Popen(
+                    [*self._git, "cat-file", "--batch"],
+                    stdin=lister.stdout,
+                    stdout=subprocess.PIPE,
+                    stderr=read_errors,
+                )
+            except OSError as exc:
+                _stop(lister)
+                raise RepositoryError(f"cannot run git: {exc}") from exc
+            assert lister.stdout is not None and reader.stdout is not None
+            lister.stdout.close()  # cat-file holds it now; rev-list sees EPIPE if it dies
+            try:
+                for sha, kind, raw in _batch_stream(cast(io.BufferedReader, reader.stdout)):
+                    yield _commit(sha, kind, raw)
+                _finish(lister, list_errors, "rev-list")
+                _finish(reader, read_errors, "cat-file")
+            finally:
+                _stop(reader)
+                _stop(lister)
 
     def read_tag(self, sha: str) -> SignedObject:
         for found, kind, raw in self.read_objects([sha]):
@@ -203,6 +239,11 @@ class GitRepository:
         Merges are compared with their first parent, renames count as delete plus add (both
         paths), and the dict is ordered oldest first (parents before children).
         """
+        with self.start_changed_paths(target, exclude) as pending:
+            return pending.result()
+
+    def start_changed_paths(self, target: str, exclude: Sequence[str] = ()) -> PendingPaths:
+        """`changed_paths`, listed by git in the background while the caller goes on."""
         args = [
             *_LOG_CONFIG,
             "log",
@@ -218,7 +259,7 @@ class GitRepository:
             *(f"^{sha}" for sha in exclude),
             "--",
         ]
-        return _parse_raw_log(self._run(args))
+        return PendingPaths([*self._git, *args])
 
     def tree_paths(self, sha: str) -> tuple[str, ...]:
         """Every file path in the tree of commit `sha`."""
@@ -230,8 +271,12 @@ class GitRepository:
         out = self._run(["diff-tree", "-r", "-z", "--no-renames", "--name-only", old, new])
         return tuple(sorted(p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p))
 
+    @property
+    def _git(self) -> list[str]:
+        return ["git", "--git-dir", str(self.git_dir)]
+
     def _run(self, args: list[str], stdin: bytes | None = None) -> bytes:
-        cmd = ["git", "--git-dir", str(self.git_dir), *args]
+        cmd = [*self._git, *args]
         try:
             done = subprocess.run(cmd, input=stdin, capture_output=True, check=True)
         except subprocess.CalledProcessError as exc:
@@ -240,6 +285,100 @@ class GitRepository:
         except OSError as exc:
             raise RepositoryError(f"cannot run git: {exc}") from exc
         return done.stdout
+
+
+class PendingPaths:
+    """A `git log --raw` writing into a temporary file; `result()` waits for it and parses."""
+
+    def __init__(self, cmd: list[str]) -> None:
+        # Both files live as long as the command's result is pending: close() closes them.
+        self._out = tempfile.TemporaryFile()  # noqa: SIM115
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115
+        self._proc: subprocess.Popen[bytes] | None = None
+        try:
+            self._proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._errors
+            )
+        except OSError as exc:
+            self.close()
+            raise RepositoryError(f"cannot run git: {exc}") from exc
+
+    def result(self) -> dict[str, tuple[str, ...]]:
+        assert self._proc is not None
+        _finish(self._proc, self._errors, "log")
+        self._out.seek(0)
+        return _parse_raw_log(self._out.read())
+
+    def close(self) -> None:
+        if self._proc is not None:
+            _stop(self._proc)
+        self._out.close()
+        self._errors.close()
+
+    def __enter__(self) -> PendingPaths:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def _finish(proc: subprocess.Popen[bytes], errors: IO[bytes], what: str) -> None:
+    """Wait for `proc`; RepositoryError with what it printed (into `errors`) when it failed."""
+    if proc.wait() != 0:
+        errors.seek(0)
+        message = errors.read().decode("utf-8", "replace").strip()
+        raise RepositoryError(f"git {what} failed: {message}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """End `proc` if it still runs (the caller gave up early) and reap it."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+# Bytes read from `git cat-file --batch` at a time, unless one object needs more.
+_CHUNK = 1 << 16
+
+
+def _batch_stream(stream: io.BufferedReader) -> Iterator[tuple[str, str, bytes]]:
+    """(sha, type, raw bytes) of each object `git cat-file --batch` writes to `stream`."""
+    buf = b""
+    pos = 0
+    need = _CHUNK
+    while True:
+        newline = buf.find(b"\n", pos)
+        if newline != -1:
+            header = buf[pos:newline].split()
+            if len(header) != 3:
+                name = header[0].decode("ascii", "replace") if header else "(empty)"
+                raise RepositoryError(f"object {name} is missing")
+            start = newline + 1
+            stop = start + int(header[2])
+            if stop < len(buf):  # the object and the newline after it are here
+                yield header[0].decode("ascii"), header[1].decode("ascii"), buf[start:stop]
+                pos = stop + 1
+                continue
+            need = max(_CHUNK, stop + 1 - len(buf))
+        chunk = stream.read(need) if need > _CHUNK else stream.read1(_CHUNK)
+        if not chunk:
+            if pos < len(buf):
+                raise RepositoryError("git cat-file stopped in the middle of an object")
+            return
+        buf = buf[pos:] + chunk
+        pos = 0
+        need = _CHUNK
+
+
+def _commit(sha: str, kind: str, raw: bytes) -> SignedObject:
+    if kind != "commit":
+        raise RepositoryError(f"{sha} is a {kind}, not a commit")
+    try:
+        return parse_commit(sha, raw)
+    except ObjectFormatError as exc:
+        raise RepositoryError(str(exc)) from exc
 
 
 def _parse_raw_log(out: bytes) -> dict[str, tuple[str, ...]]:

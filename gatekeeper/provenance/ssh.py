@@ -39,6 +39,7 @@ class SshVerifier:
         self._keys: dict[bytes, list[SshKey]] = {}
         for key in keys:
             self._keys.setdefault(key.blob, []).append(key)
+        self._fingerprints = {blob: sshsig.fingerprint(blob) for blob in self._keys}
 
     def verify(self, payload: bytes, signature: bytes, *, at: datetime) -> SignatureVerdict:
         fmt = SignatureFormat.SSH
@@ -46,7 +47,7 @@ class SshVerifier:
             sig = sshsig.parse(signature)
         except sshsig.SshSignatureError as exc:
             return SignatureVerdict(Reason.BAD_SIGNATURE, fmt, None, None, str(exc))
-        key_id = sshsig.fingerprint(sig.public_key)
+        key_id = self._fingerprints.get(sig.public_key) or sshsig.fingerprint(sig.public_key)
         candidates = self._keys.get(sig.public_key)
         if not candidates:
             return SignatureVerdict(

@@ -12,6 +12,8 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from nacl.bindings import crypto_sign_open
+from nacl.exceptions import CryptoError
 
 MAGIC = b"SSHSIG"
 GIT_NAMESPACE = "git"
@@ -103,7 +105,7 @@ def parse(armored: bytes) -> SshSignature:
         raise SshSignatureError("not an armored SSH signature")
     body = b"".join(text[len(_BEGIN) : -len(_END)].split())
     try:
-        blob = base64.b64decode(body, validate=True)
+        blob = binascii.a2b_base64(body, strict_mode=True)  # b64decode(validate=True)
     except binascii.Error as exc:
         raise SshSignatureError("SSH signature armor is not base64") from exc
     if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + 4:
@@ -146,7 +148,7 @@ def verify(sig: SshSignature, key: PublicKey, message: bytes, *, namespace: str)
     )
     try:
         if isinstance(key, ed25519.Ed25519PublicKey) and sig.signature_type == "ssh-ed25519":
-            key.verify(sig.signature, data)
+            _verify_ed25519(key, sig.signature, data)
         elif isinstance(key, ec.EllipticCurvePublicKey) and sig.signature_type in _ECDSA_HASHES:
             r, offset = _string(sig.signature, 0)
             s, _ = _string(sig.signature, offset)
@@ -160,6 +162,20 @@ def verify(sig: SshSignature, key: PublicKey, message: bytes, *, namespace: str)
             )
     except InvalidSignature as exc:
         raise SshSignatureError("SSH signature does not verify") from exc
+
+
+def _verify_ed25519(key: ed25519.Ed25519PublicKey, signature: bytes, data: bytes) -> None:
+    """Raise InvalidSignature unless `signature` is `key`'s Ed25519 signature over `data`.
+
+    libsodium checks in about half the time OpenSSL takes, and is at least as strict: it also
+    refuses non-canonical encodings and points of small order (RFC 8032 allows either).
+    """
+    if len(signature) != 64:
+        raise InvalidSignature
+    try:
+        crypto_sign_open(signature + data, key.public_bytes_raw())
+    except (CryptoError, ValueError) as exc:
+        raise InvalidSignature from exc
 
 
 def sign(private_key: ed25519.Ed25519PrivateKey, message: bytes, *, namespace: str) -> bytes:

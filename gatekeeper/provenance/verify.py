@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from gatekeeper.provenance.errors import HistoryRewritten, ProvenanceError, RepositoryError
 from gatekeeper.provenance.objects import SignedObject
 from gatekeeper.provenance.policy import Rule, TrustPolicy
 from gatekeeper.provenance.repository import CommitRecord, GitRepository
-from gatekeeper.provenance.verdicts import CommitVerdict, RangeVerdict, Reason, SignatureVerdict
+from gatekeeper.provenance.verdicts import (
+    CommitVerdict,
+    MatchedRule,
+    RangeVerdict,
+    Reason,
+    SignatureVerdict,
+)
 
 
 def _signature_only(
@@ -30,6 +35,88 @@ def _signature_only(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _PathRules:
+    """What the trust policy says about one set of changed paths."""
+
+    deciding: tuple[MatchedRule, ...]  # the most specific rule of each path, by index
+    governing: tuple[Rule, ...]  # those of them with minSigners above 1
+    # (path, its rule or None) for each path, in the commit's order.
+    rules: tuple[tuple[str, Rule | None], ...]
+
+
+# Why a signer may not change a set of paths: (detail, path, rule label), or None if it may.
+_Refusal = tuple[str, str, str | None] | None
+
+
+class _Judge:
+    """Judges commits against one trust policy, remembering what each set of paths needs.
+
+    Commits of a range mostly touch the same few sets of paths, so the rule lookups and
+    the signer checks are made once per (set of paths, signer).
+    """
+
+    def __init__(self, policy: TrustPolicy) -> None:
+        self._policy = policy
+        self._rules: dict[tuple[str, ...], _PathRules] = {}
+        self._refusals: dict[tuple[tuple[str, ...], str], _Refusal] = {}
+
+    def rules(self, paths: tuple[str, ...]) -> _PathRules:
+        found = self._rules.get(paths)
+        if found is None:
+            pairs = tuple((path, self._policy.rule_for(path)) for path in paths)
+            by_index = {rule.index: rule for _, rule in pairs if rule is not None}
+            ordered = [by_index[i] for i in sorted(by_index)]
+            found = _PathRules(
+                deciding=tuple(rule.matched() for rule in ordered),
+                governing=tuple(rule for rule in ordered if rule.min_signers > 1),
+                rules=pairs,
+            )
+            self._rules[paths] = found
+        return found
+
+    def refusal(self, paths: tuple[str, ...], signer: str) -> _Refusal:
+        key = (paths, signer)
+        if key in self._refusals:
+            return self._refusals[key]
+        found: _Refusal = None
+        for path, rule in self.rules(paths).rules:
+            if rule is None:
+                found = (f"no rule covers path {path}", path, None)
+                break
+            if not rule.allows(signer):
+                found = (f"{signer} may not change {path} under {rule.label}", path, rule.label)
+                break
+        self._refusals[key] = found
+        return found
+
+    def commit(self, record: CommitRecord, sig: SignatureVerdict) -> CommitVerdict:
+        obj, paths = record.obj, record.paths
+        if not sig.valid or sig.signer is None:
+            return _signature_only(obj, sig, paths)
+        deciding = self.rules(paths).deciding
+        refusal = self.refusal(paths, sig.signer)
+        if refusal is None:
+            reason, detail, path, rule = sig.reason, sig.detail, None, None
+        else:
+            reason = Reason.SIGNER_NOT_ALLOWED
+            detail, path, rule = refusal
+        return CommitVerdict(
+            sha=obj.sha,
+            reason=reason,
+            detail=detail,
+            format=sig.format,
+            signer=sig.signer,
+            key_id=sig.key_id,
+            paths=paths,
+            rule=rule,
+            path=path,
+            author=obj.author,
+            time=obj.time,
+            rules=deciding,
+        )
+
+
 def judge_commit(
     record: CommitRecord, policy: TrustPolicy, signature: SignatureVerdict | None = None
 ) -> CommitVerdict:
@@ -38,29 +125,7 @@ def judge_commit(
     `signature` is the commit's signature verdict when it was already computed.
     """
     sig = signature if signature is not None else policy.keyring.verify(record.obj)
-    verdict = _signature_only(record.obj, sig, record.paths)
-    if not sig.valid or sig.signer is None:
-        return verdict
-    deciding = {r.index: r for p in record.paths if (r := policy.rule_for(p)) is not None}
-    verdict = replace(verdict, rules=tuple(deciding[i].matched() for i in sorted(deciding)))
-    for path in record.paths:
-        rule = policy.rule_for(path)
-        if rule is None:
-            return replace(
-                verdict,
-                reason=Reason.SIGNER_NOT_ALLOWED,
-                detail=f"no rule covers path {path}",
-                path=path,
-            )
-        if not rule.allows(sig.signer):
-            return replace(
-                verdict,
-                reason=Reason.SIGNER_NOT_ALLOWED,
-                detail=f"{sig.signer} may not change {path} under {rule.label}",
-                path=path,
-                rule=rule.label,
-            )
-    return verdict
+    return _Judge(policy).commit(record, sig)
 
 
 def judge_range(
@@ -69,17 +134,16 @@ def judge_range(
     signatures: Sequence[SignatureVerdict] | None = None,
 ) -> tuple[CommitVerdict, ...]:
     """Every commit judged alone, then each rule's minSigners over the commits it governs."""
+    judge = _Judge(policy)
     if signatures is None:
-        verdicts = [judge_commit(record, policy) for record in records]
-    else:
-        verdicts = [judge_commit(r, policy, s) for r, s in zip(records, signatures, strict=True)]
+        signatures = [policy.keyring.verify(record.obj) for record in records]
+    verdicts = [judge.commit(r, s) for r, s in zip(records, signatures, strict=True)]
     governed: dict[int, list[int]] = {}
     rules: dict[int, Rule] = {}
     for position, record in enumerate(records):
-        for rule in {r.index: r for p in record.paths if (r := policy.rule_for(p))}.values():
-            if rule.min_signers > 1:
-                governed.setdefault(rule.index, []).append(position)
-                rules[rule.index] = rule
+        for rule in judge.rules(record.paths).governing:
+            governed.setdefault(rule.index, []).append(position)
+            rules[rule.index] = rule
     for index, positions in sorted(governed.items()):
         rule = rules[index]
         signers = {
@@ -159,16 +223,24 @@ def forward_base(repo: GitRepository, since: str, head: str) -> str:
 def _verify_strict(
     repo: GitRepository, policy: TrustPolicy, head: str, exclude: list[str]
 ) -> tuple[CommitVerdict, ...]:
-    # git lists the changed paths in its own process while the signatures are checked here.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(repo.changed_paths, head, exclude)
-        objects = repo.read_commits(repo.rev_list(head, exclude))
-        signatures = [policy.keyring.verify(obj) for obj in objects]
+    # git lists the changed paths (oldest first) in its own process, while the commits
+    # stream out of two others (rev-list into cat-file, in walk order) and their signatures
+    # are checked here as they arrive; the verdicts then follow the changed paths' order.
+    verify = policy.keyring.verify
+    with repo.start_changed_paths(head, exclude) as pending:
+        checked: dict[str, tuple[SignedObject, SignatureVerdict]] = {}
+        for obj in repo.range_commits(head, exclude, ordered=False):
+            checked[obj.sha] = (obj, verify(obj))
         paths = pending.result()
-    missing = [obj.sha for obj in objects if obj.sha not in paths]
-    if missing or len(paths) != len(objects):
+    missing = [sha for sha in checked if sha not in paths]
+    if missing or len(paths) != len(checked):
         raise RepositoryError(f"git listed different commits for {head}: {missing[:3]}")
-    records = [CommitRecord(obj, paths[obj.sha]) for obj in objects]
+    records: list[CommitRecord] = []
+    signatures: list[SignatureVerdict] = []
+    for sha, changed in paths.items():
+        obj, signature = checked[sha]
+        records.append(CommitRecord(obj, changed))
+        signatures.append(signature)
     return judge_range(records, policy, signatures)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,21 @@ def test_signatures_made_here_verify_with_ssh_keygen(key: InProcessSshKey, tmp_p
     )
     assert done.returncode == 0, done.stderr
     assert b'Good "git" signature for pat@example.com' in done.stdout
+
+
+_ED25519_ORDER = 2**252 + 27742317777372353535851937790883648493
+
+
+def test_an_ed25519_signature_altered_to_another_encoding_of_itself_is_refused(
+    key: InProcessSshKey,
+) -> None:
+    # S + L satisfies the verification equation as S does: only a check that S is
+    # canonical (below the group order) refuses it, as RFC 8032 asks.
+    sig = sshsig.parse(key.sign(b"m"))
+    public = sshsig.load_public_key(sig.public_key)
+    s = int.from_bytes(sig.signature[32:], "little") + _ED25519_ORDER
+    altered = replace(sig, signature=sig.signature[:32] + s.to_bytes(32, "little"))
+    with pytest.raises(sshsig.SshSignatureError):
+        sshsig.verify(altered, public, b"m", namespace="git")
+    with pytest.raises(sshsig.SshSignatureError):
+        sshsig.verify(replace(sig, signature=sig.signature[:63]), public, b"m", namespace="git")
