@@ -84,15 +84,25 @@ def object_key(request: AdmissionRequest) -> ObjectKey:
     """The identity of the object under review, from the object or the request itself."""
     obj = request["object"] or request["oldObject"]
     if obj:
-        return ObjectKey.of(obj, default_namespace=request["namespace"])
+        return ObjectKey.of(obj, default_namespace=_objects_namespace(request))
     return _request_key(request)
+
+
+def _objects_namespace(request: AdmissionRequest) -> str:
+    """The namespace the object lives in. For a Namespace, kube-apiserver fills the
+    request's `namespace` with the Namespace's own name, but the object itself is
+    cluster-scoped, and the reconciler records it so."""
+    kind = request["kind"]
+    if kind["group"] == "" and kind["kind"] == "Namespace":
+        return ""
+    return request["namespace"]
 
 
 def _request_key(request: AdmissionRequest) -> ObjectKey:
     return ObjectKey(
         api_group=request["kind"]["group"],
         kind=request["kind"]["kind"],
-        namespace=request["namespace"],
+        namespace=_objects_namespace(request),
         name=request["name"],
     )
 

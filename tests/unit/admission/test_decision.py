@@ -445,3 +445,21 @@ def test_the_reconciler_may_not_drop_the_provenance_annotations(
     )
     assert not verdict.allowed
     assert "without all provenance annotations" in verdict.message
+
+
+def test_the_reconciler_creating_a_namespace_of_a_verified_commit_is_admitted(
+    policies: MemoryPolicies,
+) -> None:
+    """kube-apiserver fills a Namespace's review with `namespace` = its own name, but the
+    object is cluster-scoped and recorded so: the ledger lookup must not use that namespace
+    (on a real node the reconciler's Namespace was refused as `Namespace/shop/shop`)."""
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}
+    ledger = MemoryLedger()
+    ledger.record(namespace)
+    applied = contract.annotate(namespace, source=SOURCE, commit=COMMIT)
+    applied["metadata"].update({"uid": "0b0f", "resourceVersion": "3"})
+    sent = request("CREATE", obj=applied, user=RECONCILER, groups=())
+    sent["namespace"] = "shop"  # as kube-apiserver sends it
+    verdict = review(sent, settings=SETTINGS, ledger=ledger, policies=policies)
+    assert verdict.allowed, verdict.message
+    assert verdict.commit == COMMIT
