@@ -84,8 +84,9 @@ _STOP: Any = None
 class _Deciders:
     """The worker threads decisions run on, each handing its result straight to the event
     loop's future. A `ThreadPoolExecutor` with `run_in_executor`, `shield` and `wait_for`
-    costs about three times as much CPU per hand-over (its own future and conditions, a
-    chained future, a task for the timeout); every review pays it twice over.
+    costs two to three times as much CPU per review (its own future and conditions, a
+    chained future, a task for the timeout): 60-90 µs against 15-30 µs on this project's
+    machine.
 
     Threads start as work finds none idle, up to `size`, and live until `close`, which lets
     each drop its own policy engine on its own thread (regorus engines must not be freed
