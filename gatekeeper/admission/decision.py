@@ -214,7 +214,7 @@ def _from_reconciler(context: _Context, base: Verdict, *, managed: bool) -> Verd
         return _deny(context, base, reason)
     assert request["object"] is not None
     # The ledger keeps Secret values as keyed digests; compare the live object's the same way.
-    live = context.ledger.as_stored(contract.strip(request["object"]))
+    live = context.ledger.as_stored(_without_marks(request["object"]))
     differing = list(itertools.islice(compare.differences(manifest, live), _SHOWN_DIFFERENCES))
     if differing:
         reason = (
@@ -317,6 +317,33 @@ def _where(context: _Context, obj: Mapping[str, Any] | None) -> str:
         f"change it in Git instead: source {meta.source}, path {path} "
         f"(last applied from commit {meta.commit[:12]})"
     )
+
+
+def _without_marks(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`contract.strip(obj)` for reading only: the object without the label and annotations
+    provenance adds, sharing every value but the maps on the way to them (a deep copy of a
+    Deployment costs about a tenth of a decision)."""
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, Mapping):
+        return obj
+    metadata = dict(metadata)
+    labels = metadata.get("labels")
+    if isinstance(labels, Mapping):
+        labels = {k: v for k, v in labels.items() if k != contract.MANAGED_LABEL}
+        if labels:
+            metadata["labels"] = labels
+        else:
+            del metadata["labels"]
+    annotations = metadata.get("annotations")
+    if isinstance(annotations, Mapping):
+        annotations = {
+            k: v for k, v in annotations.items() if k not in contract.PROVENANCE_ANNOTATIONS
+        }
+        if annotations:
+            metadata["annotations"] = annotations
+        else:
+            del metadata["annotations"]
+    return {**obj, "metadata": metadata}
 
 
 def _marks_dict(obj: Mapping[str, Any] | None) -> dict[str, str]:

@@ -10,6 +10,7 @@ shape Kubernetes gives it.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -142,7 +143,7 @@ def parse_review(body: bytes) -> AdmissionRequest:
             raise BadReview(problem) from exc
         raise MalformedRequest(envelope.request.uid, problem) from exc
     request = review.request
-    problem = _request_problem(request)
+    problem = _request_problem(request) or _non_finite_problem(body)
     if problem:
         raise MalformedRequest(request.uid, f"malformed AdmissionReview v1: {problem}")
     return {
@@ -199,6 +200,23 @@ def _request_problem(request: _Request) -> str:
             problem = _object_problem(where, obj)
             if problem:
                 return problem
+    return ""
+
+
+def _non_finite_problem(body: bytes) -> str:
+    """The JSON parser takes NaN and Infinity, which are not JSON (RFC 8259) and which the
+    API server never sends; a body carrying them is refused, so that no check downstream
+    ever meets a number JSON cannot write."""
+    if b"NaN" not in body and b"Infinity" not in body:
+        return ""  # the common case: one scan of the bytes
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(constant)
+
+    try:
+        json.loads(body, parse_constant=refuse)
+    except ValueError as exc:
+        return f"numbers must be finite; {exc} is not JSON"
     return ""
 
 

@@ -123,6 +123,7 @@ class AuditStore:
         return self._secret_digester
 
     def close(self) -> None:
+        self._writer.close()
         self.engine.dispose()
 
     # -- writing -----------------------------------------------------------------------------

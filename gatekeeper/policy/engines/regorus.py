@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from gatekeeper.policy import rego_source
 from gatekeeper.policy.engine import (
@@ -163,7 +166,7 @@ class RegorusEngine:
 
     def query(self, ref: str, input_document: Mapping[str, Any] | None = None) -> Any:
         engines = self._engines.get()
-        input_json = json.dumps(input_document if input_document is not None else {})
+        input_json = _input_json(input_document if input_document is not None else {})
         if engines.vm is not None and ref in engines.vm_entry_points:
             try:
                 engines.vm.set_input_json(input_json)
@@ -171,16 +174,31 @@ class RegorusEngine:
             except RuntimeError:
                 raw = None
             if raw is not None and _VM_UNDEFINED not in raw:
-                return json.loads(raw)
+                return orjson.loads(raw)
         try:
             engines.interpreter.set_input_json(input_json)
             raw = engines.interpreter.eval_query_as_json(ref)
         except RuntimeError as exc:
             raise EvaluationError(clean_engine_message(str(exc))) from exc
-        return _first_value(json.loads(raw))
+        return _first_value(orjson.loads(raw))
 
     def close(self) -> None:
         """Nothing to release: per-thread engines go with their threads."""
+
+
+def _input_json(document: Mapping[str, Any]) -> str:
+    """The input as JSON text.
+
+    An admission input comes from a review body the webhook parsed as strict JSON (no NaN or
+    Infinity, string keys), so orjson, at an eighth of the cost of `json`, writes exactly
+    what `json` would mean; it knows only 64-bit integers, so anything it refuses goes to
+    `json` too. Other inputs (YAML manifests, files) may hold non-finite numbers, which
+    `json` writes as the invalid tokens the engine refuses, as it always has."""
+    provenance = document.get("provenance")
+    if isinstance(provenance, Mapping) and provenance.get("phase") == "admission":
+        with contextlib.suppress(TypeError):
+            return orjson.dumps(document).decode("utf-8")
+    return json.dumps(document)
 
 
 def _first_value(result: Mapping[str, Any]) -> Any:

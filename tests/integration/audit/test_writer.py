@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -179,5 +180,53 @@ def test_a_write_lock_that_comes_after_the_deadline_writes_nothing(postgres_url:
             )
         assert time.monotonic() - started >= 0.9
         assert store.count() == 0
+    finally:
+        store.close()
+
+
+def test_after_a_bounded_wait_gave_up_an_unbounded_append_waits_for_the_database_lock(
+    file_store: AuditStore, tmp_path: Path
+) -> None:
+    """The writer keeps its connection and its busy timeout between appends: the short wait
+    of a bounded append must not carry over to the next, unbounded one."""
+    store = file_store
+    store.append(NewEvent(kind="sync.applied", actor="first"))
+    other = sqlite3.connect(tmp_path / "audit.db", isolation_level=None, check_same_thread=False)
+    release = threading.Timer(1.0, lambda: other.execute("ROLLBACK"))
+    try:
+        other.execute("BEGIN IMMEDIATE")  # SQLite's write lock, without the lock file
+        with pytest.raises(StoreBusy):
+            store.append_prepared(
+                [store.prepare(NewEvent(kind="sync.applied", actor="late"))], timeout=0.3
+            )
+        release.start()
+        record = store.append(NewEvent(kind="sync.applied", actor="patient"))
+    finally:
+        release.cancel()
+        release.join()
+        other.close()
+    assert record.seq == 2
+    assert [r.actor for r in store.query().records] == ["first", "patient"]
+
+
+def test_postgresql_appends_go_on_after_the_server_closed_the_writers_connection(
+    postgres_url: str,
+) -> None:
+    engine = create_database_engine(postgres_url)
+    migrate.upgrade(engine)
+    store = AuditStore(engine)
+    try:
+        first = store.append(NewEvent(kind="sync.applied", actor="first"))
+        with engine.connect() as admin:
+            ended = admin.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+        assert ended >= 1
+        second = store.append(NewEvent(kind="sync.applied", actor="second"))
+        assert (first.seq, second.seq) == (1, 2)
+        assert second.prev_hash == first.hash
     finally:
         store.close()

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gatekeeper.admission.decision import review
+from gatekeeper.admission.decision import _without_marks, review
 from gatekeeper.kube import contract
 from gatekeeper.settings import AdmissionSettings
 from tests.unit.admission.doubles import (
@@ -75,3 +75,37 @@ def test_provenance_metadata_set_by_anyone_else_is_always_refused(
     )
     assert not verdict.allowed
     assert mark in verdict.message
+
+
+_label_maps = st.one_of(
+    st.none(),
+    st.integers(),
+    st.dictionaries(st.one_of(marks, names, st.just(contract.BREAK_GLASS_ANNOTATION)), names),
+)
+
+
+@given(
+    labels=_label_maps,
+    annotations=_label_maps,
+    metadata_extra=st.dictionaries(st.sampled_from(["name", "namespace"]), names),
+    bare_metadata=st.sampled_from([None, 3, "absent"]),
+)
+def test_the_object_compared_with_the_ledger_is_the_stripped_object_and_the_request_is_untouched(
+    labels: Any, annotations: Any, metadata_extra: dict[str, str], bare_metadata: Any
+) -> None:
+    # The decision strips provenance marks without a deep copy; it must agree with
+    # contract.strip and leave the request's object as it was.
+    metadata: dict[str, Any] = dict(metadata_extra)
+    if labels is not None:
+        metadata["labels"] = labels
+    if annotations is not None:
+        metadata["annotations"] = annotations
+    objects: list[dict[str, Any]] = [{"kind": "Deployment", "metadata": metadata, "spec": {}}]
+    if bare_metadata == "absent":
+        objects.append({"kind": "Deployment"})
+    else:
+        objects.append({"kind": "Deployment", "metadata": bare_metadata})
+    for obj in objects:
+        before = copy.deepcopy(obj)
+        assert _without_marks(obj) == contract.strip(obj)
+        assert obj == before

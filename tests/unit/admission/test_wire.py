@@ -129,3 +129,17 @@ def test_the_answer_is_wrapped_in_an_admission_review_v1() -> None:
         "kind": "AdmissionReview",
         "response": {"uid": "u-1", "allowed": True},
     }
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+def test_a_number_json_cannot_write_is_refused_with_the_uid(number: float) -> None:
+    # Python's json writes these as NaN and Infinity, which the parser would take.
+    body = _body(operation="CREATE", object={"kind": "ConfigMap", "data": {"x": number}})
+    with pytest.raises(MalformedRequest, match="numbers must be finite") as error:
+        parse_review(body)
+    assert error.value.uid == "u-1"
+
+
+def test_nan_and_infinity_inside_strings_are_plain_text() -> None:
+    obj = {"kind": "ConfigMap", "data": {"NaN": "Infinity", "x": "-Infinity"}}
+    assert parse_review(_body(operation="CREATE", object=obj))["object"] == obj

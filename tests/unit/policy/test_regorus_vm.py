@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import math
+
+import pytest
+
 from gatekeeper.policy.engine import RegoModule
 from gatekeeper.policy.engines.regorus import RegorusEngine
+from gatekeeper.policy.errors import EvaluationError
 from gatekeeper.policy.evaluator import POLICIES_REF, PolicyEvaluator
-from gatekeeper.policy.inputs import sync_input
+from gatekeeper.policy.inputs import admission_input, sync_input
 
 from .conftest import LIBRARY
 
@@ -35,3 +40,27 @@ def test_a_vm_answer_with_an_undefined_marker_is_decided_by_the_interpreter() ->
     assert engine.query("data.p.deny", sync_input({"kind": "Pod"})) == []
     engine.set_document("config", {"limit": 3})
     assert engine.query("data.p.deny", {}) == ["limit 3"]
+
+
+ECHO = RegoModule(
+    path="echo.rego",
+    source="package echo\n\nimport rego.v1\n\nvalue := input.review.object.data.x\n",
+)
+
+
+def test_admission_inputs_reach_the_engine_whole_whatever_their_numbers() -> None:
+    # orjson writes admission inputs; an integer it cannot write goes through json instead.
+    engine = RegorusEngine()
+    engine.load([ECHO], {}, entry_points=["data.echo.value"])
+    for x in (7, 2**70, 1.5, "text", [1, {"a": None}]):
+        document = admission_input(
+            {"operation": "CREATE", "object": {"kind": "ConfigMap", "data": {"x": x}}}
+        )
+        assert engine.query("data.echo.value", document) == x
+
+
+def test_a_sync_input_with_a_number_json_cannot_write_still_fails_to_evaluate() -> None:
+    engine = RegorusEngine()
+    engine.load([ECHO], {}, entry_points=["data.echo.value"])
+    with pytest.raises(EvaluationError):
+        engine.query("data.echo.value", sync_input({"kind": "ConfigMap", "data": {"x": math.nan}}))
