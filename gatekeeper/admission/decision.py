@@ -230,7 +230,16 @@ def _from_anyone_else(context: _Context, base: Verdict, *, managed: bool) -> Ver
     request = context.request
     username = request["userInfo"]["username"]
     new, old = request["object"], request["oldObject"]
-    if context.operation != "DELETE" and _marks(new) != _marks(old):
+    derived = _derived(new) or _derived(old)
+    if derived and _matches(username, context.settings.controller_users):
+        # A Deployment's ReplicaSets (and the like) inherit its provenance annotations; they
+        # are the controller's to make, scale and delete, under the policies.
+        return _with_policies(
+            context, base, ProvenanceFacts(), ("made by a controller from a managed object",)
+        )
+    if derived:
+        managed = True  # locked like its owner: a change must come through the owner in Git
+    elif context.operation != "DELETE" and _marks(new) != _marks(old):
         changed = [key for key in _MARKS if _marks_dict(new).get(key) != _marks_dict(old).get(key)]
         reason = (
             f"only the reconciler ({context.settings.reconciler_identity}) may set or change "
@@ -368,6 +377,16 @@ def _break_glass_reason(obj: Mapping[str, Any] | None) -> str:
     annotations = ((obj or {}).get("metadata") or {}).get("annotations") or {}
     value = annotations.get(contract.BREAK_GLASS_ANNOTATION)
     return value.strip() if isinstance(value, str) else ""
+
+
+def _derived(obj: Mapping[str, Any] | None) -> bool:
+    """Made by a controller from a managed object: owned by a controller and carrying
+    provenance annotations, which Kubernetes copies from the owner (a Deployment's onto its
+    ReplicaSets). Such marks claim nothing; the object is locked as its owner is."""
+    if not _controller_owned(obj):
+        return False
+    annotations = ((obj or {}).get("metadata") or {}).get("annotations") or {}
+    return any(key in annotations for key in contract.PROVENANCE_ANNOTATIONS)
 
 
 def _controller_owned(obj: Mapping[str, Any] | None) -> bool:

@@ -23,6 +23,15 @@ class AdmissionSettings(_Section):
     )
     exempt_users: list[str] = Field(default_factory=list)
     exempt_groups: list[str] = Field(default_factory=list)
+    controller_users: list[str] = Field(
+        default_factory=lambda: [
+            "system:kube-controller-manager",
+            "system:serviceaccount:kube-system:*",
+        ],
+        description="Users (globs) that are Kubernetes' own controllers: they alone, besides "
+        "the reconciler, may write the objects a controller makes from a managed object (a "
+        "Deployment's ReplicaSets, which inherit its provenance annotations).",
+    )
     break_glass_groups: list[str] = Field(default_factory=lambda: ["gatekeeper:break-glass"])
     fail_closed: bool = Field(
         True,

@@ -463,3 +463,89 @@ def test_the_reconciler_creating_a_namespace_of_a_verified_commit_is_admitted(
     verdict = review(sent, settings=SETTINGS, ledger=ledger, policies=policies)
     assert verdict.allowed, verdict.message
     assert verdict.commit == COMMIT
+
+
+def _replica_set(image: str = "nginx:1.27") -> dict[str, Any]:
+    """What the deployment controller makes from the managed Deployment: its pod template,
+    owned by it, with the Deployment's annotations (provenance included) copied on."""
+    owner = live(deployment())
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": "web-866db476d9",
+            "namespace": "shop",
+            "annotations": {
+                **owner["metadata"]["annotations"],
+                "deployment.kubernetes.io/revision": "1",
+            },
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "name": "web",
+                    "uid": "0b0e",
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "main", "image": image}]},
+            },
+        },
+    }
+
+
+DEPLOYMENT_CONTROLLER = "system:serviceaccount:kube-system:deployment-controller"
+
+
+def test_the_deployment_controller_makes_and_scales_the_replica_sets_of_a_managed_deployment(
+    ledger: MemoryLedger, policies: MemoryPolicies
+) -> None:
+    """They inherit the Deployment's provenance annotations; on a real node they were refused
+    as if the controller had forged them, and no managed Deployment could roll out."""
+    made = review(
+        request("CREATE", obj=_replica_set(), user=DEPLOYMENT_CONTROLLER, groups=()),
+        settings=SETTINGS,
+        ledger=ledger,
+        policies=policies,
+    )
+    assert made.allowed, made.message
+    assert len(policies.calls) == 1  # the policies still judge it
+    scaled = _replica_set()
+    scaled["spec"]["replicas"] = 0
+    for operation, obj, old, user in (
+        ("UPDATE", scaled, _replica_set(), DEPLOYMENT_CONTROLLER),
+        ("DELETE", None, scaled, "system:serviceaccount:kube-system:generic-garbage-collector"),
+        ("CREATE", _replica_set(), None, "system:kube-controller-manager"),
+    ):
+        verdict = review(
+            request(operation, obj=obj, old=old, user=user, groups=()),
+            settings=SETTINGS,
+            ledger=ledger,
+            policies=policies,
+        )
+        assert verdict.allowed, (operation, verdict.message)
+
+
+def test_a_human_may_not_change_or_forge_the_replica_sets_of_a_managed_deployment(
+    ledger: MemoryLedger, policies: MemoryPolicies
+) -> None:
+    for operation, obj, old in (
+        ("UPDATE", _replica_set(image="nginx:evil"), _replica_set()),
+        ("CREATE", _replica_set(image="nginx:evil"), None),
+        ("DELETE", None, _replica_set()),
+    ):
+        verdict = review(
+            request(operation, obj=obj, old=old),
+            settings=SETTINGS,
+            ledger=ledger,
+            policies=policies,
+        )
+        assert not verdict.allowed, operation
+        assert "managed from Git" in verdict.message
