@@ -83,6 +83,9 @@ the hooks have run); with database.urlSecret, that Secret.
 # The root filesystem is read-only: temporary files (a commit's export, report drafts) go here.
 - name: tmp
   mountPath: /tmp
+- name: policy-data
+  mountPath: /etc/gatekeeper-policy-data
+  readOnly: true
 {{- end -}}
 
 {{- define "gatekeeper.volumes" -}}
@@ -97,6 +100,9 @@ the hooks have run); with database.urlSecret, that Secret.
   emptyDir: {}
 - name: tmp
   emptyDir: {}
+- name: policy-data
+  configMap:
+    name: {{ include "gatekeeper.fullname" . }}-policy-data
 {{- end -}}
 
 {{- define "gatekeeper.podLabels" -}}

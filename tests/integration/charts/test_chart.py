@@ -142,6 +142,7 @@ def test_the_chart_renders_the_services_and_their_wiring() -> None:
         "ClusterRoleBinding/gk-reconciler",
         "ClusterRoleBinding/gk-webhook-certs",
         "ConfigMap/gk-config",
+        "ConfigMap/gk-policy-data",
         "Deployment/gk-dashboard",
         "Deployment/gk-reconciler",
         "Deployment/gk-webhook",
@@ -262,7 +263,10 @@ def test_with_sqlite_every_pod_migrates_its_own_file_before_it_starts() -> None:
         spec = pod_spec(documents, name)
         init = spec["initContainers"][0]
         assert init["args"] == ["db", "upgrade"]
-        assert init["volumeMounts"] == spec["containers"][0]["volumeMounts"][:3]
+        # The same shared mounts as the server (the SQLite file's folder among them).
+        shared = init["volumeMounts"]
+        assert shared == spec["containers"][0]["volumeMounts"][: len(shared)]
+        assert {"name": "data", "mountPath": "/var/lib/gatekeeper"} in shared
 
 
 def test_the_dashboard_has_a_service_account_that_may_only_ask_who_and_whether() -> None:
