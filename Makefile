@@ -8,7 +8,7 @@ CLUSTER_DIR ?= $(CURDIR)/.dev-cluster-test
 DEV_CLUSTER := $(BIN)/gatekeeper dev-cluster
 
 .PHONY: test test-fast lint typecheck pytest demo bench clean services cluster-up cluster-down \
-	image nodes-up nodes-down
+	image nodes-up nodes-down e2e
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,15 @@ image: $(STAMP)
 	@if $(DEV_CLUSTER) status --state-dir "$(NODES_DIR)" >/dev/null 2>&1; then \
 		$(DEV_CLUSTER) load-image "$(IMAGE_ARCHIVE)" --state-dir "$(NODES_DIR)"; \
 	else echo "no plane runs in $(NODES_DIR) (make nodes-up): the image was not loaded"; fi
+
+# The chart installed on a plane with a real node, from the image just built (tests/e2e: sync
+# of a signed commit by the reconciler Pods, kubectl edit refused, automatic rollback on a
+# failing readiness probe, webhook Pods deleted under failurePolicy Fail, upgrade, uninstall).
+# Root only; builds the node binaries once per machine. `make test` runs it too.
+e2e: $(STAMP) services
+	bash scripts/build-image.sh "$(IMAGE_ARCHIVE)" "$(BIN)/python"
+	GK_TEST_IMAGE_ARCHIVE="$(CURDIR)/$(IMAGE_ARCHIVE)" CI=true $(BIN)/pytest tests/e2e \
+		tests/integration/devcluster/test_devcluster_nodes.py -v
 
 # The unit tier: pure logic only (no PostgreSQL, no cluster, no network, nothing marked slow),
 # for a quick check; `make test` runs these and everything else.

@@ -9,11 +9,9 @@ build/image/gitops-gatekeeper.tar).
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from gatekeeper import __version__
 from gatekeeper.devcluster import nodeimages, plane
 from gatekeeper.devcluster.identities import ADMIN
 from gatekeeper.devcluster.nodeconfig import NODE_NAME
-from tests.fixtures.cluster import node_plane, skip_unless_nodes_possible
+from tests.fixtures.cluster import node_plane
 
 pytestmark = [
     pytest.mark.cluster,
@@ -34,9 +32,6 @@ pytestmark = [
     pytest.mark.xdist_group("nodes"),
 ]
 
-ROOT = Path(__file__).resolve().parents[3]
-# Read at import: the suite's autouse fixture clears GATEKEEPER_* variables for each test.
-IMAGE_ARCHIVE = os.environ.get("GK_TEST_IMAGE_ARCHIVE")
 IMAGE = f"localhost/gitops-gatekeeper:{__version__}"
 SYSCTLS = (
     "vm.overcommit_memory",
@@ -50,20 +45,6 @@ SYSCTLS = (
     "net.netfilter.nf_conntrack_max",
 )
 SHARED = ("/run/containerd", "/var/lib/cni", "/var/log/pods", "/var/log/containers")
-
-
-@pytest.fixture(scope="module")
-def image_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    skip_unless_nodes_possible()
-    if IMAGE_ARCHIVE:
-        return Path(IMAGE_ARCHIVE)
-    out = tmp_path_factory.mktemp("image") / "gitops-gatekeeper.tar"
-    subprocess.run(
-        ["bash", str(ROOT / "scripts" / "build-image.sh"), str(out), sys.executable],
-        check=True,
-        cwd=ROOT,
-    )
-    return out
 
 
 # --- what the machine looks like, read independently of the code under test ------------------
@@ -190,13 +171,15 @@ print(json.load(urllib.request.urlopen(request, context=context, timeout=10))["g
 """
 
 
-def test_a_node_runs_the_image_and_down_puts_the_machine_back(image_archive: Path) -> None:
+def test_a_node_runs_the_image_and_down_puts_the_machine_back(
+    node_image_archive: Path,
+) -> None:
     before = _machine()
 
     with node_plane() as started:
         assert started.node is not None
         state_dir = started.layout.root
-        _run_pods(started, image_archive)
+        _run_pods(started, node_image_archive)
         stopped = plane.down(state_dir)
         assert len(stopped) == 7  # etcd, kube-apiserver and the node's five processes
 
