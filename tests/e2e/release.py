@@ -19,6 +19,7 @@ from typing import Any
 
 import helm_python
 import yaml
+from kubernetes import client
 
 from gatekeeper.kube.client import KubeClient
 from gatekeeper.kube.errors import KubeError
@@ -168,7 +169,28 @@ class Release:
             return ""
 
         outcome = wait(finished, 300, f"hook Job {name}")
-        assert outcome == "Complete", f"hook Job {name} failed"
+        assert outcome == "Complete", f"hook Job {name} failed:\n{self._job_logs(name, namespace)}"
+
+    def _job_logs(self, name: str, namespace: str) -> str:
+        """What each Pod of a Job wrote, for a failure's message."""
+        core = client.CoreV1Api(self.kube.api_client)
+        parts = []
+        pods = self.kube.list(
+            self.kube.resource_for("v1", "Pod"),
+            label_selector=f"job-name={name}",
+            namespace=namespace,
+        )
+        for pod in pods:
+            pod_name = pod["metadata"]["name"]
+            for previous in (False, True):
+                try:
+                    log = core.read_namespaced_pod_log(
+                        pod_name, namespace, previous=previous, tail_lines=30
+                    )
+                except Exception as exc:
+                    log = f"(no log: {str(exc)[:200]})"
+                parts.append(f"--- {pod_name}{' (previous)' if previous else ''}\n{log}")
+        return "\n".join(parts)
 
     def _apply(self, document: dict[str, Any]) -> None:
         resource = self.kube.resource_for(document["apiVersion"], document["kind"])
