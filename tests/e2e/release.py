@@ -182,6 +182,8 @@ class Release:
         )
         for pod in pods:
             pod_name = pod["metadata"]["name"]
+            statuses = (pod.get("status") or {}).get("containerStatuses") or []
+            parts.append(f"--- {pod_name} container statuses: {statuses}")
             for previous in (False, True):
                 try:
                     log = core.read_namespaced_pod_log(
