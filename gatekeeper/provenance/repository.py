@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, cast
@@ -220,12 +220,7 @@ class GitRepository:
 
     def read_tag(self, sha: str) -> SignedObject:
         for found, kind, raw in self.read_objects([sha]):
-            if kind != "tag":
-                raise RepositoryError(f"{found} is a {kind}, not a tag")
-            try:
-                return parse_tag(found, raw)
-            except ObjectFormatError as exc:
-                raise RepositoryError(str(exc)) from exc
+            return _parsed(found, kind, raw, "tag", parse_tag)
         raise RepositoryError(f"tag {sha} is missing")
 
     def rev_list(self, target: str, exclude: Sequence[str] = ()) -> list[str]:
@@ -373,10 +368,21 @@ def _batch_stream(stream: io.BufferedReader) -> Iterator[tuple[str, str, bytes]]
 
 
 def _commit(sha: str, kind: str, raw: bytes) -> SignedObject:
-    if kind != "commit":
-        raise RepositoryError(f"{sha} is a {kind}, not a commit")
+    return _parsed(sha, kind, raw, "commit", parse_commit)
+
+
+def _parsed(
+    sha: str,
+    kind: str,
+    raw: bytes,
+    wanted: str,
+    parse: Callable[[str, bytes], SignedObject],
+) -> SignedObject:
+    """The object `sha` parsed, when it is of the kind wanted; RepositoryError otherwise."""
+    if kind != wanted:
+        raise RepositoryError(f"{sha} is a {kind}, not a {wanted}")
     try:
-        return parse_commit(sha, raw)
+        return parse(sha, raw)
     except ObjectFormatError as exc:
         raise RepositoryError(str(exc)) from exc
 

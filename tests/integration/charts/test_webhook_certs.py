@@ -54,11 +54,9 @@ def kube(admin_api: Any) -> KubeClient:
     return KubeClient(admin_api)
 
 
-@pytest.fixture
-def target(namespace: str, kube: KubeClient) -> Iterator[Target]:
-    """Certificates for Service `gk-webhook` in the test namespace, and a webhook
-    configuration of this test's own that calls it (and a second webhook that does not)."""
-    name = f"certs-{secrets.token_hex(4)}"
+def _configuration(name: str, namespace: str, services: dict[str, str]) -> dict[str, Any]:
+    """A webhook configuration `name` whose webhooks (name: Service in `namespace`) reach no
+    other test: nothing carries the label their namespaceSelector asks for."""
 
     def hook(hook_name: str, service: str) -> dict[str, Any]:
         return {
@@ -69,7 +67,6 @@ def target(namespace: str, kube: KubeClient) -> Iterator[Target]:
             "clientConfig": {
                 "service": {"name": service, "namespace": namespace, "path": "/validate"}
             },
-            # Nothing carries this label: the configuration never reaches other tests.
             "namespaceSelector": {"matchLabels": {f"{name}-never": "x"}},
             "rules": [
                 {
@@ -81,24 +78,34 @@ def target(namespace: str, kube: KubeClient) -> Iterator[Target]:
             ],
         }
 
-    body = {
+    return {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",
         "metadata": {"name": name},
-        "webhooks": [
-            hook("validate.gatekeeper.dev", "gk-webhook"),
-            hook("other.example.dev", "other"),
-        ],
+        "webhooks": [hook(hook_name, service) for hook_name, service in services.items()],
     }
+
+
+def _target(namespace: str, configuration: str) -> Target:
+    return Target(
+        namespace=namespace,
+        secret_name="gk-webhook-tls",
+        service="gk-webhook",
+        lifetimes=LIFETIMES,
+        webhook_configuration=configuration,
+    )
+
+
+@pytest.fixture
+def target(namespace: str, kube: KubeClient) -> Iterator[Target]:
+    """Certificates for Service `gk-webhook` in the test namespace, and a webhook
+    configuration of this test's own that calls it (and a second webhook that does not)."""
+    name = f"certs-{secrets.token_hex(4)}"
+    services = {"validate.gatekeeper.dev": "gk-webhook", "other.example.dev": "other"}
+    body = _configuration(name, namespace, services)
     kube.create(WEBHOOK_CONFIGURATIONS, body)
     try:
-        yield Target(
-            namespace=namespace,
-            secret_name="gk-webhook-tls",
-            service="gk-webhook",
-            lifetimes=LIFETIMES,
-            webhook_configuration=name,
-        )
+        yield _target(namespace, name)
     finally:
         kube.delete(WEBHOOK_CONFIGURATIONS, name)
 
@@ -276,24 +283,12 @@ def test_the_secret_comes_to_belong_to_the_webhook_configuration(
     garbage collector delete the Secret and its CA key (that collector runs only on a plane
     with a node: tests/e2e sees the Secret go)."""
     name = f"certs-{secrets.token_hex(4)}"
-    target = Target(
-        namespace=namespace,
-        secret_name="gk-webhook-tls",
-        service="gk-webhook",
-        lifetimes=LIFETIMES,
-        webhook_configuration=name,
-    )
+    target = _target(namespace, name)
     keeper = CertKeeper(kube, target)
     keeper.round(tmp_path / "tls.crt", tmp_path / "tls.key")
     assert not _secret(kube, target)["metadata"].get("ownerReferences")
 
-    body = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingWebhookConfiguration",
-        "metadata": {"name": name},
-        "webhooks": [],
-    }
-    made = kube.create(WEBHOOK_CONFIGURATIONS, body)
+    made = kube.create(WEBHOOK_CONFIGURATIONS, _configuration(name, namespace, {}))
     try:
         keeper.round(tmp_path / "tls.crt", tmp_path / "tls.key")
         owners = _secret(kube, target)["metadata"]["ownerReferences"]
@@ -382,11 +377,11 @@ def test_the_command_makes_the_certificates_from_the_configuration(
     assert "was not made by the gatekeeper" in refused.stderr
 
 
-def test_the_keeper_beside_the_server_puts_back_a_ca_bundle_and_stops_on_sigterm(
-    cluster: Cluster, kube: KubeClient, target: Target, tmp_path: Path
-) -> None:
-    """`webhook certs --watch`, as the chart's cert-keeper container runs it: a caBundle
-    changed by someone else is set again at the next round, and SIGTERM ends it cleanly."""
+def _watching_keeper(
+    cluster: Cluster, target: Target, folder: Path, interval: str
+) -> subprocess.Popen[str]:
+    """`webhook certs --watch` for `target`, as the chart's cert-keeper container runs it,
+    with its files under `folder/tls`."""
     config = {
         "kubernetes": {"kubeconfig": str(cluster.admin_kubeconfig)},
         "server": {"tlsCertFile": "tls/tls.crt", "tlsKeyFile": "tls/tls.key"},
@@ -395,19 +390,27 @@ def test_the_keeper_beside_the_server_puts_back_a_ca_bundle_and_stops_on_sigterm
             "secretName": target.secret_name,
             "service": target.service,
             "webhookConfiguration": target.webhook_configuration,
-            "checkInterval": "0.5s",
+            "checkInterval": interval,
         },
     }
-    path = tmp_path / "gatekeeper.yaml"
+    path = folder / "gatekeeper.yaml"
     path.write_text(yaml.safe_dump(config))
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
-    keeper = subprocess.Popen(
+    return subprocess.Popen(
         [*_COMMAND, "--config", str(path), "webhook", "certs", "--watch"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
+
+
+def test_the_keeper_beside_the_server_puts_back_a_ca_bundle_and_stops_on_sigterm(
+    cluster: Cluster, kube: KubeClient, target: Target, tmp_path: Path
+) -> None:
+    """`webhook certs --watch`, as the chart's cert-keeper container runs it: a caBundle
+    changed by someone else is set again at the next round, and SIGTERM ends it cleanly."""
+    keeper = _watching_keeper(cluster, target, tmp_path, "0.5s")
     try:
         wait_for(lambda: _bundle(kube, target)["validate.gatekeeper.dev"], seconds=30, what="ca")
         good = _bundle(kube, target)["validate.gatekeeper.dev"]
@@ -435,61 +438,12 @@ def test_the_keeper_started_before_the_configuration_sets_its_ca_bundle_soon_aft
     starts first: it looks again every few seconds until the configuration exists, not only
     at its (here hour-long) interval, and makes the configuration the Secret's owner."""
     name = f"certs-{secrets.token_hex(4)}"
-    config = {
-        "kubernetes": {"kubeconfig": str(cluster.admin_kubeconfig)},
-        "server": {"tlsCertFile": "tls/tls.crt", "tlsKeyFile": "tls/tls.key"},
-        "webhookCerts": {
-            "namespace": namespace,
-            "secretName": "gk-webhook-tls",
-            "service": "gk-webhook",
-            "webhookConfiguration": name,
-            "checkInterval": "1h",
-        },
-    }
-    path = tmp_path / "gatekeeper.yaml"
-    path.write_text(yaml.safe_dump(config))
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
-    keeper = subprocess.Popen(
-        [*_COMMAND, "--config", str(path), "webhook", "certs", "--watch"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    target = Target(
-        namespace=namespace,
-        secret_name="gk-webhook-tls",
-        service="gk-webhook",
-        lifetimes=LIFETIMES,
-        webhook_configuration=name,
-    )
+    target = _target(namespace, name)
+    keeper = _watching_keeper(cluster, target, tmp_path, "1h")
     try:
         wait_for((tmp_path / "tls" / "tls.crt").exists, seconds=30, what="the files")
-        hook = {
-            "name": "validate.gatekeeper.dev",
-            "admissionReviewVersions": ["v1"],
-            "sideEffects": "None",
-            "failurePolicy": "Ignore",
-            "clientConfig": {
-                "service": {"name": "gk-webhook", "namespace": namespace, "path": "/validate"}
-            },
-            "namespaceSelector": {"matchLabels": {f"{name}-never": "x"}},
-            "rules": [
-                {
-                    "apiGroups": [""],
-                    "apiVersions": ["v1"],
-                    "operations": ["CREATE"],
-                    "resources": ["configmaps"],
-                }
-            ],
-        }
-        body = {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingWebhookConfiguration",
-            "metadata": {"name": name},
-            "webhooks": [hook],
-        }
-        kube.create(WEBHOOK_CONFIGURATIONS, body)
+        services = {"validate.gatekeeper.dev": "gk-webhook"}
+        kube.create(WEBHOOK_CONFIGURATIONS, _configuration(name, namespace, services))
         try:
             wait_for(
                 lambda: _bundle(kube, target)["validate.gatekeeper.dev"],
