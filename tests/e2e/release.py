@@ -11,8 +11,6 @@ hook objects alone (Helm does not track them).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from kubernetes import client
 
 from gatekeeper.kube.client import KubeClient
 from gatekeeper.kube.errors import KubeError
+from tests.fixtures.cluster import wait_for
 
 # Helm's install order (kinds not listed go last, in the order rendered).
 INSTALL_ORDER = [
@@ -48,18 +47,6 @@ def _rank(document: dict[str, Any]) -> int:
 
 def _annotations(document: dict[str, Any]) -> dict[str, str]:
     return dict(document["metadata"].get("annotations") or {})
-
-
-def wait(condition: Callable[[], object], seconds: float, what: str) -> Any:
-    """Poll `condition` until it returns something true; that value."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {seconds:.0f} s")
-        time.sleep(0.5)
 
 
 @dataclass
@@ -168,7 +155,7 @@ class Release:
                     return str(condition["type"])
             return ""
 
-        outcome = wait(finished, 300, f"hook Job {name}")
+        outcome = wait_for(finished, seconds=300, what=f"hook Job {name}", interval=0.5)
         assert outcome == "Complete", f"hook Job {name} failed:\n{self._job_logs(name, namespace)}"
 
     def _job_logs(self, name: str, namespace: str) -> str:
@@ -207,8 +194,9 @@ class Release:
         name, namespace = document["metadata"]["name"], document["metadata"].get("namespace")
         self.kube.delete(resource, name, namespace)
         if wait_gone:
-            wait(
+            wait_for(
                 lambda: self.kube.get(resource, name, namespace) is None,
-                60,
-                f"{document['kind']}/{name} to be deleted",
+                seconds=60,
+                what=f"{document['kind']}/{name} to be deleted",
+                interval=0.5,
             )

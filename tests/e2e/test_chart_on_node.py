@@ -40,8 +40,8 @@ from gatekeeper.devcluster.identities import ADMIN
 from gatekeeper.devcluster.nodeconfig import NODE_NAME, POD_GATEWAY
 from gatekeeper.kube import contract
 from gatekeeper.kube.client import KubeClient
-from tests.e2e.release import Release, wait
-from tests.fixtures.cluster import node_plane, skip_unless_nodes_possible
+from tests.e2e.release import Release
+from tests.fixtures.cluster import node_plane, skip_unless_nodes_possible, wait_for
 from tests.fixtures.databases import POSTGRES_URL
 from tests.fixtures.forward import Forwarder
 from tests.fixtures.gitrepo import SignedRepo, SshKeyPair, SshSigner, trust_policy_yaml
@@ -205,9 +205,10 @@ class Installed:
         )
 
     def wait(self, condition: Any, seconds: float, what: str) -> Any:
-        """`release.wait`, with the logs of the release's Pods in the failure's message."""
+        """`wait_for`, every half second, with the logs of the release's Pods in the failure's
+        message."""
         try:
-            return wait(condition, seconds, what)
+            return wait_for(condition, seconds=seconds, what=what, interval=0.5)
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{self.diagnostics()}") from None
 
@@ -492,7 +493,7 @@ def test_4_a_commit_whose_pods_never_become_ready_is_rolled_back(installed: Inst
     assert rollbacks[0].payload["from"] == broken
     assert rollbacks[0].payload["automatic"] is True
     # The real ReplicaSets: the healthy template is back and alone, its Pod ready.
-    wait(lambda: installed.rolled_out("web", APP_NAMESPACE), 120, "the healthy Pods")
+    installed.wait(lambda: installed.rolled_out("web", APP_NAMESPACE), 120, "the healthy Pods")
     live = installed.deployment("web", APP_NAMESPACE)
     container = live["spec"]["template"]["spec"]["containers"][0]
     assert container["readinessProbe"]["exec"]["command"][-1] == HEALTHY
@@ -528,7 +529,7 @@ def test_5_deleting_every_webhook_pod_deadlocks_nothing(installed: Installed) ->
 
     # Its own namespace is never guarded, so its ReplicaSet makes new Pods while no webhook
     # answers; node heartbeats go on meanwhile.
-    wait(replaced, 180, "new webhook Pods")
+    installed.wait(replaced, 180, "new webhook Pods")
     assert installed.node_ready()
     # And it guards again: the human edit is still refused.
     result = installed.kubectl(
@@ -543,7 +544,7 @@ def test_6_an_upgrade_to_new_values_rolls_out(installed: Installed) -> None:
     old_checksum = before["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
     values = {**installed.values, "webhook": {"requestTimeout": "7s", "replicas": 1}}
     installed.release.upgrade(values)
-    wait(
+    installed.wait(
         lambda: installed.rolled_out(f"{RELEASE}-webhook", NAMESPACE),
         240,
         "the upgraded webhook",
@@ -601,7 +602,7 @@ def test_8_uninstall_leaves_nothing_of_the_release(installed: Installed) -> None
         return found
 
     # Pods and ReplicaSets go by garbage collection, a moment after their Deployments.
-    wait(lambda: not labelled_leftovers(), 180, "the release's objects to be gone")
+    installed.wait(lambda: not labelled_leftovers(), 180, "the release's objects to be gone")
     # Nothing of the chart's is cluster-wide any more, labelled or not.
     for api_version, kind in (
         ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"),
@@ -624,7 +625,7 @@ def test_8_uninstall_leaves_nothing_of_the_release(installed: Installed) -> None
             if s["type"] != "kubernetes.io/service-account-token"
         )
 
-    wait(
+    installed.wait(
         lambda: secrets_left() == ["gatekeeper-audit-key", "gk-git"],
         120,
         f"only the Secrets made before the install to be left (now {secrets_left()})",
@@ -640,7 +641,9 @@ def test_8_uninstall_leaves_nothing_of_the_release(installed: Installed) -> None
     # The namespace then goes as any other: no finalizer of ours holds it.
     namespaces = installed.resource("v1", "Namespace")
     installed.kube.delete(namespaces, NAMESPACE)
-    wait(lambda: installed.kube.get(namespaces, NAMESPACE) is None, 120, "the namespace to go")
+    installed.wait(
+        lambda: installed.kube.get(namespaces, NAMESPACE) is None, 120, "the namespace to go"
+    )
     # Uninstalling the gatekeeper deletes no workload it synced, and the node is fine.
     assert installed.deployment("web", APP_NAMESPACE)
     assert installed.node_ready()
