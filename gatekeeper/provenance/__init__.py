@@ -1,30 +1,59 @@
-"""Git provenance: every commit signed by a trusted key whose signer may change its paths."""
+"""Git provenance: every commit signed by a trusted key whose signer may change its paths.
 
-from gatekeeper.provenance.checkout import (
-    ExportError,
-    ExportLimits,
-    RangeCheck,
-    VerifiedCheckout,
-)
-from gatekeeper.provenance.errors import (
-    HistoryRewritten,
-    ProvenanceError,
-    RepositoryError,
-    TrustPolicyError,
-)
-from gatekeeper.provenance.policy import TrustPolicy, load_trust_policy, parse_trust_policy
-from gatekeeper.provenance.repository import CommitRecord, GitRepository
-from gatekeeper.provenance.verdicts import (
-    SIGNATURE_REASONS,
-    CommitVerdict,
-    MatchedRule,
-    RangeVerdict,
-    Reason,
-    RuleOutcome,
-    SignatureFormat,
-    SignatureVerdict,
-)
-from gatekeeper.provenance.verify import judge_commit, judge_range, verify_range, verify_tag
+The names below are loaded on first use, so that a process which needs only the signature
+checkers (the verification worker of `sigpool.py`) starts without Git, YAML or settings.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gatekeeper.provenance.checkout import (
+        ExportError,
+        ExportLimits,
+        RangeCheck,
+        VerifiedCheckout,
+    )
+    from gatekeeper.provenance.errors import (
+        HistoryRewritten,
+        ProvenanceError,
+        RepositoryError,
+        TrustPolicyError,
+    )
+    from gatekeeper.provenance.policy import TrustPolicy, load_trust_policy, parse_trust_policy
+    from gatekeeper.provenance.repository import CommitRecord, GitRepository
+    from gatekeeper.provenance.verdicts import (
+        SIGNATURE_REASONS,
+        CommitVerdict,
+        MatchedRule,
+        RangeVerdict,
+        Reason,
+        RuleOutcome,
+        SignatureFormat,
+        SignatureVerdict,
+    )
+    from gatekeeper.provenance.verify import judge_commit, judge_range, verify_range, verify_tag
+
+_MODULES: dict[str, tuple[str, ...]] = {
+    "checkout": ("ExportError", "ExportLimits", "RangeCheck", "VerifiedCheckout"),
+    "errors": ("HistoryRewritten", "ProvenanceError", "RepositoryError", "TrustPolicyError"),
+    "policy": ("TrustPolicy", "load_trust_policy", "parse_trust_policy"),
+    "repository": ("CommitRecord", "GitRepository"),
+    "verdicts": (
+        "SIGNATURE_REASONS",
+        "CommitVerdict",
+        "MatchedRule",
+        "RangeVerdict",
+        "Reason",
+        "RuleOutcome",
+        "SignatureFormat",
+        "SignatureVerdict",
+    ),
+    "verify": ("judge_commit", "judge_range", "verify_range", "verify_tag"),
+}
+_HOME = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [
     "SIGNATURE_REASONS",
@@ -53,3 +82,16 @@ __all__ = [
     "verify_range",
     "verify_tag",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

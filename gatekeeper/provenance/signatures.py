@@ -3,12 +3,52 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 
+import pysequoia
+
+from gatekeeper.provenance import sshsig
 from gatekeeper.provenance.objects import SignedObject
 from gatekeeper.provenance.openpgp import OpenPgpVerifier, SigningKey
 from gatekeeper.provenance.ssh import SshKey, SshVerifier
 from gatekeeper.provenance.verdicts import Reason, SignatureFormat, SignatureVerdict
 from gatekeeper.provenance.x509trust import CertificateSigner, CertificateVerifier
+
+# What a SigningKey is made of, with the certificate as its bytes.
+_OpenPgpKeyParts = tuple[str, str, bytes, datetime, datetime | None, bool]
+# What an SshKey is made of, without the key object (rebuilt from the blob).
+_SshKeyParts = tuple[str, bytes, datetime | None, datetime | None]
+
+
+@dataclass(frozen=True, slots=True)
+class PortableKeys:
+    """The OpenPGP and SSH keys of a keyring as plain values, for another process.
+
+    X.509 signers stay behind: the other process checks OpenPGP and SSH signatures only.
+    """
+
+    openpgp: tuple[_OpenPgpKeyParts, ...]
+    ssh: tuple[_SshKeyParts, ...]
+
+    def keyring(self) -> Keyring:
+        certs: dict[bytes, pysequoia.Cert] = {}
+        openpgp = [
+            SigningKey(
+                signer,
+                fpr,
+                certs.setdefault(raw, pysequoia.Cert.from_bytes(raw)),
+                created,
+                expires,
+                revoked,
+            )
+            for signer, fpr, raw, created, expires, revoked in self.openpgp
+        ]
+        ssh = [
+            SshKey(signer, blob, sshsig.load_public_key(blob), after, before)
+            for signer, blob, after, before in self.ssh
+        ]
+        return Keyring(openpgp=openpgp, ssh=ssh)
 
 
 class Keyring:
@@ -21,20 +61,45 @@ class Keyring:
         ssh: Iterable[SshKey] = (),
         certificates: Iterable[CertificateSigner] = (),
     ) -> None:
-        self._openpgp = OpenPgpVerifier(openpgp)
-        self._ssh = SshVerifier(ssh)
+        self._openpgp_keys = tuple(openpgp)
+        self._ssh_keys = tuple(ssh)
+        self._openpgp = OpenPgpVerifier(self._openpgp_keys)
+        self._ssh = SshVerifier(self._ssh_keys)
         self._certificates = CertificateVerifier(certificates)
+
+    def portable(self) -> PortableKeys:
+        """The OpenPGP and SSH keys as plain values (see PortableKeys)."""
+        raw: dict[int, bytes] = {}
+        return PortableKeys(
+            openpgp=tuple(
+                (
+                    k.signer,
+                    k.fingerprint,
+                    raw.setdefault(id(k.cert), bytes(k.cert)),
+                    k.created,
+                    k.expires,
+                    k.revoked,
+                )
+                for k in self._openpgp_keys
+            ),
+            ssh=tuple((k.signer, k.blob, k.valid_after, k.valid_before) for k in self._ssh_keys),
+        )
 
     def verify(self, obj: SignedObject) -> SignatureVerdict:
         """The signature verdict of a commit or tag, judged at its committer/tagger time."""
         if obj.signature is None:
             return SignatureVerdict(Reason.UNSIGNED, None, None, None, f"{obj.kind} is not signed")
-        fmt = obj.format
+        return self.verify_parts(obj.format, obj.payload, obj.signature, obj.time)
+
+    def verify_parts(
+        self, fmt: SignatureFormat | None, payload: bytes, signature: bytes, at: datetime
+    ) -> SignatureVerdict:
+        """The verdict of `signature` (of format `fmt`) over `payload`, made at `at`."""
         if fmt is SignatureFormat.OPENPGP:
-            return self._openpgp.verify(obj.payload, obj.signature, at=obj.time)
+            return self._openpgp.verify(payload, signature, at=at)
         if fmt is SignatureFormat.SSH:
-            return self._ssh.verify(obj.payload, obj.signature, at=obj.time)
+            return self._ssh.verify(payload, signature, at=at)
         if fmt is SignatureFormat.X509:
             # gpgsm (S/MIME) and gitsign (Sigstore) signatures: both CMS.
-            return self._certificates.verify(obj.payload, obj.signature, at=obj.time)
+            return self._certificates.verify(payload, signature, at=at)
         return SignatureVerdict(Reason.BAD_SIGNATURE, None, None, None, "unrecognised signature")

@@ -10,6 +10,7 @@ from gatekeeper.provenance.errors import HistoryRewritten, ProvenanceError, Repo
 from gatekeeper.provenance.objects import SignedObject
 from gatekeeper.provenance.policy import Rule, TrustPolicy
 from gatekeeper.provenance.repository import CommitRecord, GitRepository
+from gatekeeper.provenance.sigpool import SignaturePool
 from gatekeeper.provenance.verdicts import (
     CommitVerdict,
     MatchedRule,
@@ -225,12 +226,14 @@ def _verify_strict(
 ) -> tuple[CommitVerdict, ...]:
     # git lists the changed paths (oldest first) in its own process, while the commits
     # stream out of two others (rev-list into cat-file, in walk order) and their signatures
-    # are checked here as they arrive; the verdicts then follow the changed paths' order.
-    verify = policy.keyring.verify
-    with repo.start_changed_paths(head, exclude) as pending:
-        checked: dict[str, tuple[SignedObject, SignatureVerdict]] = {}
+    # are checked as they arrive; the verdicts then follow the changed paths' order.
+    # Long ranges share the signature checks with a second process (sigpool.py).
+    with repo.start_changed_paths(head, exclude) as pending, SignaturePool(policy.keyring) as pool:
+        objects: list[SignedObject] = []
         for obj in repo.range_commits(head, exclude, ordered=False):
-            checked[obj.sha] = (obj, verify(obj))
+            objects.append(obj)
+            pool.submit(obj)
+        checked = {obj.sha: (obj, sig) for obj, sig in zip(objects, pool.results(), strict=True)}
         paths = pending.result()
     missing = [sha for sha in checked if sha not in paths]
     if missing or len(paths) != len(checked):

@@ -1,0 +1,292 @@
+"""Signature checks of a long range shared with a second process.
+
+Checking a signature is most of the cost of verifying a range, and one Python process uses
+one core. `SignaturePool` takes the commits of a range as they stream out of git and checks
+them here, until the range proves long (`start_after` commits): it then starts a worker
+process (`python -m gatekeeper.provenance.sigpool`) with the keyring's OpenPGP and SSH keys
+and hands it batches of commits, never more than `in_flight` batches at a time, so that
+both processes stay busy whatever the machine's load. The worker runs the same checkers
+(`Keyring.verify`), so a verdict does not depend on which process made it.
+
+Nothing depends on the worker: until it says it is ready, and after it fails or stops
+answering, every commit is checked here, including the batches it had not answered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from gatekeeper.provenance.objects import SignedObject
+from gatekeeper.provenance.signatures import Keyring, PortableKeys
+from gatekeeper.provenance.verdicts import SignatureFormat, SignatureVerdict
+
+log = logging.getLogger(__name__)
+
+# Below this many commits a range is checked in this process alone: starting the worker
+# costs about 50 ms of the other core, about as much as 500 checks.
+START_AFTER = 512
+BATCH = 128
+IN_FLIGHT = 2
+# How long the end of a range waits for the worker's last answers before checking them here.
+ANSWER_SECONDS = 30.0
+
+_READY = "ready"
+_LENGTH = struct.Struct(">I")
+# The formats the worker checks; X.509 signatures need trust anchors it is not given.
+_PORTABLE_FORMATS = frozenset({SignatureFormat.OPENPGP, SignatureFormat.SSH})
+
+# (position, format, payload, signature, time) of one commit sent to the worker.
+_Job = tuple[int, SignatureFormat, bytes, bytes, Any]
+
+
+def _write_frame(stream: IO[bytes], value: object) -> None:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_LENGTH.pack(len(data)) + data)
+    stream.flush()
+
+
+def _read_frame(stream: IO[bytes]) -> Any:
+    """The next value on `stream`, or EOFError when it ends (between or inside a frame)."""
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        raise EOFError
+    (length,) = _LENGTH.unpack(head)
+    data = stream.read(length)
+    if len(data) < length:
+        raise EOFError
+    # The peer is this module in a process this one started, never an outside party.
+    return pickle.loads(data)  # noqa: S301
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+@dataclass
+class _Worker:
+    """The worker process and what it has not answered yet."""
+
+    process: subprocess.Popen[bytes]
+    unanswered: dict[int, list[_Job]] = field(default_factory=dict)
+    ready: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)  # EOF or failure
+    room: threading.Condition = field(default_factory=threading.Condition)
+    failure: str | None = None
+
+
+class SignaturePool:
+    """Checks the signatures of a stream of commits, with a worker process for long ranges.
+
+    `submit` each commit in turn, then `results` gives their verdicts in the same order.
+    Use it as a context manager, so that the worker is stopped whatever happens.
+    """
+
+    def __init__(
+        self,
+        keyring: Keyring,
+        *,
+        start_after: int | None = None,
+        batch: int | None = None,
+        in_flight: int | None = None,
+        enabled: bool | None = None,
+    ) -> None:
+        self._keyring = keyring
+        self._start_after = START_AFTER if start_after is None else start_after
+        self._batch_size = BATCH if batch is None else batch
+        self._in_flight = IN_FLIGHT if in_flight is None else in_flight
+        self._enabled = _cores() > 1 if enabled is None else enabled
+        self._verdicts: list[SignatureVerdict | None] = []
+        self._batch: list[_Job] = []
+        self._next_batch = 0
+        self._worker: _Worker | None = None
+        self._reader: threading.Thread | None = None
+        self.checked_by_worker = 0
+
+    def __enter__(self) -> SignaturePool:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def submit(self, obj: SignedObject) -> None:
+        position = len(self._verdicts)
+        self._verdicts.append(None)
+        if self._enabled and self._worker is None and position >= self._start_after:
+            self._worker = self._start_worker()
+        fmt = obj.format
+        worker = self._worker
+        if (
+            worker is not None
+            and fmt in _PORTABLE_FORMATS
+            and obj.signature is not None
+            and worker.ready.is_set()
+            and not worker.done.is_set()
+        ):
+            self._batch.append((position, fmt, obj.payload, obj.signature, obj.time))
+            if len(self._batch) < self._batch_size:
+                return
+            with worker.room:
+                if len(worker.unanswered) < self._in_flight:
+                    self._send(worker, self._batch)
+                    self._batch = []
+                    return
+            # The worker is busy: check this batch here instead of waiting for it.
+            self._check_here(self._batch)
+            self._batch = []
+            return
+        self._verdicts[position] = self._keyring.verify(obj)
+
+    def results(self) -> list[SignatureVerdict]:
+        """Every submitted commit's verdict, in submission order."""
+        self._check_here(self._batch)
+        self._batch = []
+        worker = self._worker
+        if worker is not None:
+            with worker.room:
+                worker.room.wait_for(
+                    lambda: not worker.unanswered or worker.done.is_set(), timeout=ANSWER_SECONDS
+                )
+                left = [job for jobs in worker.unanswered.values() for job in jobs]
+                worker.unanswered.clear()
+            if left:
+                log.warning(
+                    "signature worker left %d checks unanswered (%s): checking them here",
+                    len(left),
+                    worker.failure or "timed out",
+                )
+                self._check_here(left)
+        verdicts = [v for v in self._verdicts if v is not None]
+        if len(verdicts) != len(self._verdicts):
+            raise RuntimeError("a signature verdict is missing")  # a bug, never an input
+        return verdicts
+
+    def close(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return
+        stdin = worker.process.stdin
+        if stdin is not None:
+            with contextlib.suppress(OSError):
+                stdin.close()
+        try:
+            worker.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            worker.process.kill()
+            worker.process.wait()
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        if worker.process.stdout is not None:
+            worker.process.stdout.close()
+
+    def _check_here(self, jobs: list[_Job]) -> None:
+        verify = self._keyring.verify_parts
+        for position, fmt, payload, signature, at in jobs:
+            self._verdicts[position] = verify(fmt, payload, signature, at)
+
+    def _send(self, worker: _Worker, jobs: list[_Job]) -> None:
+        """Hand `jobs` to the worker (the caller holds `worker.room`)."""
+        number = self._next_batch
+        self._next_batch += 1
+        worker.unanswered[number] = jobs
+        stdin = worker.process.stdin
+        assert stdin is not None
+        try:
+            _write_frame(stdin, (number, [(f, p, s, t) for _, f, p, s, t in jobs]))
+        except OSError as exc:
+            # Left in `unanswered`: `results` checks it here.
+            worker.failure = f"cannot reach the worker: {exc}"
+            worker.done.set()
+
+    def _start_worker(self) -> _Worker | None:
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", __name__],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                close_fds=True,
+            )
+        except OSError as exc:
+            log.warning("cannot start a signature worker, checking here alone: %s", exc)
+            self._enabled = False
+            return None
+        worker = _Worker(process)
+        assert process.stdin is not None
+        with contextlib.suppress(OSError):  # the reader then sees the worker gone
+            _write_frame(process.stdin, self._keyring.portable())
+        self._reader = threading.Thread(
+            target=self._read_answers, args=(worker,), name="signature-worker", daemon=True
+        )
+        self._reader.start()
+        return worker
+
+    def _read_answers(self, worker: _Worker) -> None:
+        stdout = worker.process.stdout
+        assert stdout is not None
+        try:
+            if _read_frame(stdout) != _READY:
+                raise ValueError("the worker did not say it is ready")
+            worker.ready.set()
+            while True:
+                number, verdicts = _read_frame(stdout)
+                with worker.room:
+                    jobs = worker.unanswered.pop(number, None)
+                    if jobs is None:  # `results` stopped waiting and checked it here
+                        continue
+                    if len(jobs) != len(verdicts):
+                        raise ValueError(f"batch {number}: {len(verdicts)} verdicts")
+                    for job, verdict in zip(jobs, verdicts, strict=True):
+                        if not isinstance(verdict, SignatureVerdict):
+                            raise ValueError(f"batch {number}: not a verdict")
+                        self._verdicts[job[0]] = verdict
+                    self.checked_by_worker += len(jobs)
+                    worker.room.notify_all()
+        except EOFError:
+            worker.failure = worker.failure or "the worker stopped"
+        except (OSError, ValueError, KeyError, TypeError, pickle.UnpicklingError) as exc:
+            worker.failure = f"the worker answered wrongly: {exc}"
+            log.warning("signature worker: %s", worker.failure)
+        finally:
+            with worker.room:
+                worker.done.set()
+                worker.room.notify_all()
+
+
+def serve(stdin: IO[bytes], stdout: IO[bytes], check: Callable[..., SignatureVerdict]) -> None:
+    """Answer batches from `stdin` with verdicts on `stdout` until `stdin` ends."""
+    _write_frame(stdout, _READY)
+    while True:
+        try:
+            number, jobs = _read_frame(stdin)
+        except EOFError:
+            return
+        _write_frame(stdout, (number, [check(*job) for job in jobs]))
+
+
+def _main() -> int:
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    try:
+        keys = _read_frame(stdin)
+    except EOFError:
+        return 0
+    if not isinstance(keys, PortableKeys):
+        return 2
+    serve(stdin, stdout, keys.keyring().verify_parts)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

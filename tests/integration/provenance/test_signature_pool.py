@@ -1,0 +1,153 @@
+"""The signature worker process: the same verdicts as checking alone, whatever it does."""
+
+from __future__ import annotations
+
+import io
+import pickle
+from datetime import timedelta
+
+import pytest
+
+from gatekeeper.provenance import GitRepository, Reason, TrustPolicy, sigpool, verify_range
+from gatekeeper.provenance.objects import SignedObject
+from gatekeeper.provenance.sigpool import SignaturePool
+from tests.fixtures.gitrepo import EXPIRED_KEY_CREATED, Keys, PolicyWriter, SignedRepo
+
+pytestmark = pytest.mark.integration
+
+# Every kind of verdict the worker can reach, each more than once, in a mixed order.
+CAST = ["alice", "bob", "eve", "carol", "mallory", "dave", None, "expired", "revoked", "subkey"]
+
+
+@pytest.fixture
+def mixed(signed_repo: SignedRepo, keys: Keys) -> list[SignedObject]:
+    for round_ in range(3):
+        for number, name in enumerate(CAST):
+            signer = None if name is None else keys.signer(name)
+            # The expired key signs while it was valid; its commit is dated after.
+            signed_at = EXPIRED_KEY_CREATED + timedelta(hours=1) if name == "expired" else None
+            signed_repo.commit(
+                {f"apps/{number}.yaml": f"round: {round_}\n"}, signer=signer, signed_at=signed_at
+            )
+    signed_repo.tamper_head()
+    return list(GitRepository(signed_repo.path).range_commits("HEAD"))
+
+
+@pytest.fixture
+def ready_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers are waited for as they start, so that short test ranges reach them."""
+    start = SignaturePool._start_worker
+
+    def start_and_wait(pool: SignaturePool) -> object:
+        worker = start(pool)
+        assert worker is not None
+        assert worker.ready.wait(30), "the worker did not start"
+        return worker
+
+    monkeypatch.setattr(SignaturePool, "_start_worker", start_and_wait)
+
+
+def alone(policy: TrustPolicy, objects: list[SignedObject]) -> list[object]:
+    return [policy.keyring.verify(obj) for obj in objects]
+
+
+def test_the_worker_gives_the_verdicts_this_process_gives(
+    mixed: list[SignedObject], write_policy: PolicyWriter, ready_at_once: None
+) -> None:
+    policy = write_policy()
+    with SignaturePool(policy.keyring, start_after=0, batch=3, enabled=True) as pool:
+        for obj in mixed:
+            pool.submit(obj)
+        verdicts = pool.results()
+    assert verdicts == alone(policy, mixed)
+    assert pool.checked_by_worker > 0
+    reasons = {v.reason for v in verdicts}
+    assert {Reason.TRUSTED, Reason.UNKNOWN_KEY, Reason.UNSIGNED, Reason.BAD_SIGNATURE} <= reasons
+    assert {Reason.EXPIRED_KEY, Reason.REVOKED_KEY} <= reasons
+
+
+def test_a_worker_killed_mid_range_costs_no_verdict(
+    mixed: list[SignedObject], write_policy: PolicyWriter, ready_at_once: None
+) -> None:
+    policy = write_policy()
+    with SignaturePool(policy.keyring, start_after=0, batch=2, enabled=True) as pool:
+        for number, obj in enumerate(mixed):
+            pool.submit(obj)
+            if number == len(mixed) // 2:
+                worker = pool._worker
+                assert worker is not None
+                worker.process.kill()
+        verdicts = pool.results()
+    assert verdicts == alone(policy, mixed)
+
+
+def test_a_worker_that_cannot_start_leaves_every_check_here(
+    mixed: list[SignedObject], write_policy: PolicyWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = write_policy()
+    monkeypatch.setattr(sigpool.sys, "executable", "/nonexistent/python")
+    with SignaturePool(policy.keyring, start_after=0, enabled=True) as pool:
+        for obj in mixed:
+            pool.submit(obj)
+        verdicts = pool.results()
+    assert verdicts == alone(policy, mixed)
+    assert pool.checked_by_worker == 0
+
+
+def test_a_short_range_starts_no_worker(
+    mixed: list[SignedObject], write_policy: PolicyWriter
+) -> None:
+    with SignaturePool(write_policy().keyring, start_after=len(mixed), enabled=True) as pool:
+        for obj in mixed:
+            pool.submit(obj)
+        pool.results()
+        assert pool._worker is None
+
+
+def test_verify_range_over_a_long_range_uses_the_worker_and_judges_the_same(
+    mixed: list[SignedObject],
+    signed_repo: SignedRepo,
+    write_policy: PolicyWriter,
+    monkeypatch: pytest.MonkeyPatch,
+    ready_at_once: None,
+) -> None:
+    policy = write_policy()
+    repo = GitRepository(signed_repo.path)
+    monkeypatch.setattr(sigpool, "START_AFTER", 10**9)
+    by_one = verify_range(repo, policy, since=None, target="HEAD")
+    used: list[int] = []
+    close = SignaturePool.close
+
+    def counted(pool: SignaturePool) -> None:
+        used.append(pool.checked_by_worker)
+        close(pool)
+
+    monkeypatch.setattr(sigpool, "START_AFTER", 0)
+    monkeypatch.setattr(sigpool, "BATCH", 2)
+    monkeypatch.setattr(SignaturePool, "close", counted)
+    by_two = verify_range(repo, policy, since=None, target="HEAD")
+    assert by_two == by_one
+    assert not by_one.trusted
+    assert used and used[0] > 0
+
+
+def test_the_worker_answers_each_batch_and_stops_at_the_end_of_its_input() -> None:
+    requests = io.BytesIO()
+    sigpool._write_frame(requests, (7, [("a",), ("b",)]))
+    sigpool._write_frame(requests, (8, [("c",)]))
+    requests.seek(0)
+    answers = io.BytesIO()
+    sigpool.serve(requests, answers, lambda value: value.upper())
+    answers.seek(0)
+    assert sigpool._read_frame(answers) == "ready"
+    assert sigpool._read_frame(answers) == (7, ["A", "B"])
+    assert sigpool._read_frame(answers) == (8, ["C"])
+    with pytest.raises(EOFError):
+        sigpool._read_frame(answers)
+
+
+def test_a_frame_cut_short_is_the_end_of_the_stream() -> None:
+    data = pickle.dumps((1, []))
+    cut = io.BytesIO(sigpool._LENGTH.pack(len(data)) + data[:-1])
+    with pytest.raises(EOFError):
+        sigpool._read_frame(cut)
