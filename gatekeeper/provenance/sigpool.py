@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import pickle
+import queue
 import struct
 import subprocess
 import sys
@@ -39,6 +40,8 @@ BATCH = 128
 IN_FLIGHT = 2
 # How long the end of a range waits for the worker's last answers before checking them here.
 ANSWER_SECONDS = 30.0
+# How long a worker told to stop may take before it is killed.
+EXIT_SECONDS = 5.0
 
 _READY = "ready"
 _LENGTH = struct.Struct(">I")
@@ -49,9 +52,13 @@ _PORTABLE_FORMATS = frozenset({SignatureFormat.OPENPGP, SignatureFormat.SSH})
 _Job = tuple[int, SignatureFormat, bytes, bytes, Any]
 
 
-def _write_frame(stream: IO[bytes], value: object) -> None:
+def _frame(value: object) -> bytes:
     data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_LENGTH.pack(len(data)) + data)
+    return _LENGTH.pack(len(data)) + data
+
+
+def _write_frame(stream: IO[bytes], value: object) -> None:
+    stream.write(_frame(value))
     stream.flush()
 
 
@@ -80,6 +87,9 @@ class _Worker:
     """The worker process and what it has not answered yet."""
 
     process: subprocess.Popen[bytes]
+    # Frames for the worker's stdin, written by the sender thread (None: close it), so that
+    # a full pipe never holds up the range.
+    outbox: queue.SimpleQueue[bytes | None] = field(default_factory=queue.SimpleQueue)
     unanswered: dict[int, list[_Job]] = field(default_factory=dict)
     ready: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)  # EOF or failure
@@ -112,7 +122,6 @@ class SignaturePool:
         self._batch: list[_Job] = []
         self._next_batch = 0
         self._worker: _Worker | None = None
-        self._reader: threading.Thread | None = None
         self.checked_by_worker = 0
 
     def __enter__(self) -> SignaturePool:
@@ -174,22 +183,10 @@ class SignaturePool:
         return verdicts
 
     def close(self) -> None:
+        """Tell the worker to stop; its threads reap it (a worker that lingers is killed)."""
         worker, self._worker = self._worker, None
-        if worker is None:
-            return
-        stdin = worker.process.stdin
-        if stdin is not None:
-            with contextlib.suppress(OSError):
-                stdin.close()
-        try:
-            worker.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            worker.process.kill()
-            worker.process.wait()
-        if self._reader is not None:
-            self._reader.join(timeout=5)
-        if worker.process.stdout is not None:
-            worker.process.stdout.close()
+        if worker is not None:
+            worker.outbox.put(None)
 
     def _check_here(self, jobs: list[_Job]) -> None:
         verify = self._keyring.verify_parts
@@ -201,14 +198,7 @@ class SignaturePool:
         number = self._next_batch
         self._next_batch += 1
         worker.unanswered[number] = jobs
-        stdin = worker.process.stdin
-        assert stdin is not None
-        try:
-            _write_frame(stdin, (number, [(f, p, s, t) for _, f, p, s, t in jobs]))
-        except OSError as exc:
-            # Left in `unanswered`: `results` checks it here.
-            worker.failure = f"cannot reach the worker: {exc}"
-            worker.done.set()
+        worker.outbox.put(_frame((number, [(f, p, s, t) for _, f, p, s, t in jobs])))
 
     def _start_worker(self) -> _Worker | None:
         try:
@@ -224,14 +214,36 @@ class SignaturePool:
             self._enabled = False
             return None
         worker = _Worker(process)
-        assert process.stdin is not None
-        with contextlib.suppress(OSError):  # the reader then sees the worker gone
-            _write_frame(process.stdin, self._keyring.portable())
-        self._reader = threading.Thread(
-            target=self._read_answers, args=(worker,), name="signature-worker", daemon=True
-        )
-        self._reader.start()
+        worker.outbox.put(_frame(self._keyring.portable()))
+        for run, name in (
+            (self._write_requests, "signature-worker-in"),
+            (self._read_answers, "signature-worker-out"),
+        ):
+            threading.Thread(target=run, args=(worker,), name=name, daemon=True).start()
         return worker
+
+    @staticmethod
+    def _write_requests(worker: _Worker) -> None:
+        stdin = worker.process.stdin
+        assert stdin is not None
+        try:
+            while (frame := worker.outbox.get()) is not None:
+                stdin.write(frame)
+                stdin.flush()
+        except OSError as exc:
+            # What was not delivered stays unanswered: `results` checks it here.
+            with worker.room:
+                worker.failure = worker.failure or f"cannot reach the worker: {exc}"
+                worker.done.set()
+                worker.room.notify_all()
+        finally:
+            with contextlib.suppress(OSError):
+                stdin.close()
+            try:
+                worker.process.wait(timeout=EXIT_SECONDS)
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                worker.process.wait()
 
     def _read_answers(self, worker: _Worker) -> None:
         stdout = worker.process.stdout
@@ -263,6 +275,7 @@ class SignaturePool:
             with worker.room:
                 worker.done.set()
                 worker.room.notify_all()
+            stdout.close()
 
 
 def serve(stdin: IO[bytes], stdout: IO[bytes], check: Callable[..., SignatureVerdict]) -> None:
