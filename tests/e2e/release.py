@@ -58,6 +58,8 @@ class Release:
     revision: int = 0
     applied: dict[Key, dict[str, Any]] = field(default_factory=dict)
     hooks_run: list[str] = field(default_factory=list)
+    # The plane's log folder: what its kubelet and containerd said about a failed hook Job.
+    logs: Path | None = None
 
     # -- rendering -----------------------------------------------------------------------------
 
@@ -179,6 +181,26 @@ class Release:
                 except Exception as exc:
                     log = f"(no log: {str(exc)[:200]})"
                 parts.append(f"--- {pod_name}{' (previous)' if previous else ''}\n{log}")
+        # A Job past its backoffLimit has its Pods deleted; the events about them remain.
+        try:
+            events = core.list_namespaced_event(namespace).items
+        except Exception as exc:
+            parts.append(f"--- no events: {str(exc)[:200]}")
+            events = []
+        for event in sorted(events, key=lambda e: str(e.last_timestamp or e.event_time or "")):
+            involved = event.involved_object
+            if involved is not None and str(involved.name or "").startswith(name):
+                parts.append(
+                    f"--- event {event.last_timestamp} {involved.kind}/{involved.name}"
+                    f" {event.reason} (x{event.count}): {event.message}"
+                )
+        for component in ("kubelet", "containerd"):
+            file = self.logs / f"{component}.log" if self.logs is not None else None
+            if file is None or not file.exists():
+                continue
+            lines = file.read_text(errors="replace").splitlines()
+            about = [line for line in lines if name in line][-25:]
+            parts.append(f"--- {component}.log about {name}:\n" + "\n".join(about))
         return "\n".join(parts)
 
     def _apply(self, document: dict[str, Any]) -> None:

@@ -371,7 +371,7 @@ def _install(
                 ],
             },
         }
-        release = Release(kube, CHART, RELEASE, NAMESPACE)
+        release = Release(kube, CHART, RELEASE, NAMESPACE, logs=started.layout.logs)
         release.install(values)
         yield Installed(
             started=started,
