@@ -138,6 +138,48 @@ def natives(work: Path) -> None:
         raise RuntimeError("regorus evaluated a true rule as false")
 
 
+@check("signature worker: starts from the image's Python and checks SSH signatures")
+def signature_worker(work: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from gatekeeper.provenance import sigpool, sshsig
+    from gatekeeper.provenance.signatures import Keyring
+    from gatekeeper.provenance.ssh import SshKey
+    from gatekeeper.provenance.verdicts import Reason, SignatureFormat
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    line = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    blob = sshsig.public_key_blob(line.decode())
+    keyring = Keyring(ssh=[SshKey("dev", blob, sshsig.load_public_key(blob))])
+    payload = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n\nsigned\n"
+    signature = sshsig.sign(key, payload, namespace=sshsig.GIT_NAMESPACE)
+    now = dt.datetime.now(dt.UTC)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "gatekeeper.provenance.sigpool"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert worker.stdin is not None and worker.stdout is not None
+    try:
+        sigpool._write_frame(worker.stdin, keyring.portable())
+        if sigpool._read_frame(worker.stdout) != "ready":
+            raise RuntimeError("the worker did not say it is ready")
+        jobs = [(SignatureFormat.SSH, payload, signature, now)]
+        jobs.append((SignatureFormat.SSH, payload + b"changed\n", signature, now))
+        sigpool._write_frame(worker.stdin, (0, jobs))
+        number, verdicts = sigpool._read_frame(worker.stdout)
+    finally:
+        worker.stdin.close()
+        worker.wait(timeout=30)
+        worker.stdout.close()
+    reasons = [verdict.reason for verdict in verdicts]
+    if number != 0 or reasons != [Reason.TRUSTED, Reason.BAD_SIGNATURE]:
+        raise RuntimeError(f"the worker answered batch {number} with {reasons}")
+
+
 @check("webhook certificates: a CA and a serving certificate")
 def certificates(work: Path) -> None:
     from gatekeeper.admission.certs import Lifetimes, expiry, make

@@ -22,6 +22,7 @@ import queue
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,9 @@ ANSWER_SECONDS = 30.0
 EXIT_SECONDS = 5.0
 
 _READY = "ready"
+# Why workers cannot be used in this process (one never became ready), once known: later
+# ranges then check everything here instead of starting worker after worker.
+_unusable: list[str] = []
 _LENGTH = struct.Struct(">I")
 # The formats the worker checks; X.509 signatures need trust anchors it is not given.
 _PORTABLE_FORMATS = frozenset({SignatureFormat.OPENPGP, SignatureFormat.SSH})
@@ -87,6 +91,7 @@ class _Worker:
     """The worker process and what it has not answered yet."""
 
     process: subprocess.Popen[bytes]
+    errors: IO[bytes]  # the worker's standard error, for the warning when it fails
     # Frames for the worker's stdin, written by the sender thread (None: close it), so that
     # a full pipe never holds up the range.
     outbox: queue.SimpleQueue[bytes | None] = field(default_factory=queue.SimpleQueue)
@@ -201,19 +206,24 @@ class SignaturePool:
         worker.outbox.put(_frame((number, [(f, p, s, t) for _, f, p, s, t in jobs])))
 
     def _start_worker(self) -> _Worker | None:
+        if _unusable:
+            self._enabled = False
+            return None
+        errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed once the worker is reaped
         try:
             process = subprocess.Popen(
                 [sys.executable, "-m", __name__],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
+                stderr=errors,
                 close_fds=True,
             )
         except OSError as exc:
-            log.warning("cannot start a signature worker, checking here alone: %s", exc)
+            errors.close()
+            _give_up(f"cannot start a signature worker: {exc}")
             self._enabled = False
             return None
-        worker = _Worker(process)
+        worker = _Worker(process, errors)
         worker.outbox.put(_frame(self._keyring.portable()))
         for run, name in (
             (self._write_requests, "signature-worker-in"),
@@ -244,6 +254,9 @@ class SignaturePool:
             except subprocess.TimeoutExpired:
                 worker.process.kill()
                 worker.process.wait()
+            if not worker.ready.is_set():
+                _give_up(f"a signature worker stopped before it was ready: {_tail(worker.errors)}")
+            worker.errors.close()
 
     def _read_answers(self, worker: _Worker) -> None:
         stdout = worker.process.stdout
@@ -271,11 +284,29 @@ class SignaturePool:
         except (OSError, ValueError, KeyError, TypeError, pickle.UnpicklingError) as exc:
             worker.failure = f"the worker answered wrongly: {exc}"
             log.warning("signature worker: %s", worker.failure)
+            worker.process.kill()
         finally:
             with worker.room:
                 worker.done.set()
                 worker.room.notify_all()
             stdout.close()
+
+
+def _tail(errors: IO[bytes], size: int = 400) -> str:
+    """The end of what a worker wrote to its standard error, on one line."""
+    try:
+        errors.seek(0)
+        text = errors.read().decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return "(its error output is unreadable)"
+    return " | ".join(text.strip().splitlines())[-size:] or "(it wrote nothing)"
+
+
+def _give_up(reason: str) -> None:
+    """Use no more workers in this process, and say why once."""
+    if not _unusable:
+        _unusable.append(reason)
+        log.warning("%s; signatures are checked in this process alone from now on", reason)
 
 
 def serve(stdin: IO[bytes], stdout: IO[bytes], check: Callable[..., SignatureVerdict]) -> None:

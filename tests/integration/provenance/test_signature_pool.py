@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 import pickle
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from gatekeeper.provenance import GitRepository, Reason, TrustPolicy, sigpool, verify_range
 from gatekeeper.provenance.objects import SignedObject
 from gatekeeper.provenance.sigpool import SignaturePool
+from tests.fixtures.cluster import wait_for
 from tests.fixtures.gitrepo import EXPIRED_KEY_CREATED, Keys, PolicyWriter, SignedRepo
 
 pytestmark = pytest.mark.integration
@@ -31,6 +33,12 @@ def mixed(signed_repo: SignedRepo, keys: Keys) -> list[SignedObject]:
             )
     signed_repo.tamper_head()
     return list(GitRepository(signed_repo.path).range_commits("HEAD"))
+
+
+@pytest.fixture(autouse=True)
+def _workers_usable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with workers usable, whatever an earlier one taught this process."""
+    monkeypatch.setattr(sigpool, "_unusable", [])
 
 
 @pytest.fixture
@@ -92,6 +100,32 @@ def test_a_worker_that_cannot_start_leaves_every_check_here(
         verdicts = pool.results()
     assert verdicts == alone(policy, mixed)
     assert pool.checked_by_worker == 0
+
+
+def test_a_worker_that_dies_at_start_is_reported_and_not_started_again(
+    mixed: list[SignedObject],
+    write_policy: PolicyWriter,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'No module named gatekeeper' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    monkeypatch.setattr(sigpool.sys, "executable", str(broken))
+    policy = write_policy()
+    with SignaturePool(policy.keyring, start_after=0, enabled=True) as pool:
+        for obj in mixed:
+            pool.submit(obj)
+        assert pool.results() == alone(policy, mixed)
+    # The worker's threads reap it and record why it is unusable.
+    wait_for(lambda: sigpool._unusable, seconds=10, what="the broken worker to be reaped")
+    assert "No module named gatekeeper" in sigpool._unusable[0]
+    assert "No module named gatekeeper" in caplog.text
+    with SignaturePool(policy.keyring, start_after=0, enabled=True) as again:
+        again.submit(mixed[0])
+        assert again.results() == alone(policy, mixed[:1])
+        assert again._worker is None
 
 
 def test_a_short_range_starts_no_worker(
