@@ -9,7 +9,8 @@ both processes stay busy whatever the machine's load. The worker runs the same c
 (`Keyring.verify`), so a verdict does not depend on which process made it.
 
 Nothing depends on the worker: until it says it is ready, and after it fails or stops
-answering, every commit is checked here, including the batches it had not answered.
+answering, every commit is checked here, including the batches it had not answered. With
+one CPU to use (the machine's, or a container's CPU limit below 1.5), none is started.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 from gatekeeper.provenance.objects import SignedObject
@@ -79,11 +81,37 @@ def _read_frame(stream: IO[bytes]) -> Any:
     return pickle.loads(data)  # noqa: S301
 
 
-def _cores() -> int:
+def cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """The CPUs this process's cgroup may use (a container's CPU limit), or None if unbounded.
+
+    cgroup v2's `cpu.max` (`QUOTA PERIOD`, or `max PERIOD`), else cgroup v1's
+    `cpu.cfs_quota_us` over `cpu.cfs_period_us` (-1: no quota).
+    """
     try:
-        return len(os.sched_getaffinity(0))
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    for folder in ("cpu", "cpu,cpuacct", "cpuacct,cpu"):
+        try:
+            quota_us = int((root / folder / "cpu.cfs_quota_us").read_text())
+            period_us = int((root / folder / "cpu.cfs_period_us").read_text())
+        except (OSError, ValueError):
+            continue
+        return None if quota_us <= 0 or period_us <= 0 else quota_us / period_us
+    return None
+
+
+def cores() -> int:
+    """The CPUs this process can use at once: its affinity, within its cgroup's CPU limit."""
+    try:
+        count = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        count = os.cpu_count() or 1
+    quota = cpu_quota()
+    if quota is not None:
+        count = min(count, max(1, round(quota)))
+    return count
 
 
 @dataclass
@@ -122,7 +150,7 @@ class SignaturePool:
         self._start_after = START_AFTER if start_after is None else start_after
         self._batch_size = BATCH if batch is None else batch
         self._in_flight = IN_FLIGHT if in_flight is None else in_flight
-        self._enabled = _cores() > 1 if enabled is None else enabled
+        self._enabled = cores() > 1 if enabled is None else enabled
         self._verdicts: list[SignatureVerdict | None] = []
         self._batch: list[_Job] = []
         self._next_batch = 0
