@@ -20,6 +20,7 @@ import logging
 import os
 import pickle
 import queue
+import signal
 import struct
 import subprocess
 import sys
@@ -349,6 +350,9 @@ def serve(stdin: IO[bytes], stdout: IO[bytes], check: Callable[..., SignatureVer
 
 
 def _main() -> int:
+    # Ctrl-C in a terminal reaches the whole process group: the process that started this
+    # one handles it, and this one ends when its input does.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     try:
         keys = _read_frame(stdin)

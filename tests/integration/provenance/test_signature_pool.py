@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import pickle
+import signal
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -185,3 +188,24 @@ def test_a_frame_cut_short_is_the_end_of_the_stream() -> None:
     cut = io.BytesIO(sigpool._LENGTH.pack(len(data)) + data[:-1])
     with pytest.raises(EOFError):
         sigpool._read_frame(cut)
+
+
+def test_the_worker_leaves_ctrl_c_to_the_process_that_started_it(
+    write_policy: PolicyWriter,
+) -> None:
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "gatekeeper.provenance.sigpool"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert worker.stdin is not None and worker.stdout is not None
+    try:
+        sigpool._write_frame(worker.stdin, write_policy().keyring.portable())
+        assert sigpool._read_frame(worker.stdout) == "ready"
+        worker.send_signal(signal.SIGINT)
+        sigpool._write_frame(worker.stdin, (1, []))
+        assert sigpool._read_frame(worker.stdout) == (1, [])
+    finally:
+        worker.stdin.close()
+        assert worker.wait(timeout=30) == 0
+        worker.stdout.close()
