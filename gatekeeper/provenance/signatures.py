@@ -32,16 +32,13 @@ class PortableKeys:
     ssh: tuple[_SshKeyParts, ...]
 
     def keyring(self) -> Keyring:
+        # A certificate's primary key and subkeys share it: parse each certificate once.
         certs: dict[bytes, pysequoia.Cert] = {}
+        for _, _, raw, *_ in self.openpgp:
+            if raw not in certs:
+                certs[raw] = pysequoia.Cert.from_bytes(raw)
         openpgp = [
-            SigningKey(
-                signer,
-                fpr,
-                certs.setdefault(raw, pysequoia.Cert.from_bytes(raw)),
-                created,
-                expires,
-                revoked,
-            )
+            SigningKey(signer, fpr, certs[raw], created, expires, revoked)
             for signer, fpr, raw, created, expires, revoked in self.openpgp
         ]
         ssh = [
@@ -69,17 +66,14 @@ class Keyring:
 
     def portable(self) -> PortableKeys:
         """The OpenPGP and SSH keys as plain values (see PortableKeys)."""
+        # Keys of one certificate share it: serialise each certificate once.
         raw: dict[int, bytes] = {}
+        for key in self._openpgp_keys:
+            if id(key.cert) not in raw:
+                raw[id(key.cert)] = bytes(key.cert)
         return PortableKeys(
             openpgp=tuple(
-                (
-                    k.signer,
-                    k.fingerprint,
-                    raw.setdefault(id(k.cert), bytes(k.cert)),
-                    k.created,
-                    k.expires,
-                    k.revoked,
-                )
+                (k.signer, k.fingerprint, raw[id(k.cert)], k.created, k.expires, k.revoked)
                 for k in self._openpgp_keys
             ),
             ssh=tuple((k.signer, k.blob, k.valid_after, k.valid_before) for k in self._ssh_keys),
