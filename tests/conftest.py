@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: isolation from the caller's GATEKEEPER_* environment."""
+"""Fixtures shared by every test: isolation from the caller's GATEKEEPER_* environment, and a
+refusal to run grouped tests apart when `--dist loadgroup` does not group them."""
 
 from __future__ import annotations
 
@@ -19,15 +20,17 @@ _UNGROUPED = pytest.StashKey[set[str]]()
 
 
 @pytest.fixture(autouse=True)
-def _clean_gatekeeper_environment(
-    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
-) -> Iterator[None]:
+def _grouped_as_marked(request: pytest.FixtureRequest) -> None:
     if request.node.nodeid in request.config.stash.get(_UNGROUPED, set()):
         pytest.fail(
             "--dist loadgroup did not group this test with the others of its xdist_group"
             " (pytest-dev/pytest-xdist#1386): they would run on several workers at once."
             " Install the pytest version pyproject.toml asks for."
         )
+
+
+@pytest.fixture(autouse=True)
+def _clean_gatekeeper_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
         if name.upper().startswith("GATEKEEPER_") and name != "GATEKEEPER_TEST_KUBECONFIG":
             monkeypatch.delenv(name)
