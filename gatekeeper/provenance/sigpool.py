@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 START_AFTER = 512
 BATCH = 128
 IN_FLIGHT = 2
+# A batch is sent early once its commits reach this size, and a commit larger than
+# MAX_SENT_BYTES (a huge message) is checked here: copies for the pipe stay small.
+MAX_BATCH_BYTES = 4 << 20
+MAX_SENT_BYTES = 1 << 20
 # How long the end of a range waits for the worker's last answers before checking them here.
 ANSWER_SECONDS = 30.0
 # How long a worker told to stop may take before it is killed.
@@ -154,6 +158,7 @@ class SignaturePool:
         self._enabled = cores() > 1 if enabled is None else enabled
         self._verdicts: list[SignatureVerdict | None] = []
         self._batch: list[_Job] = []
+        self._batch_bytes = 0
         self._next_batch = 0
         self._worker: _Worker | None = None
         self.checked_by_worker = 0
@@ -175,27 +180,28 @@ class SignaturePool:
             worker is not None
             and fmt in _PORTABLE_FORMATS
             and obj.signature is not None
+            and len(obj.payload) + len(obj.signature) <= MAX_SENT_BYTES
             and worker.ready.is_set()
             and not worker.done.is_set()
         ):
             self._batch.append((position, fmt, obj.payload, obj.signature, obj.time))
-            if len(self._batch) < self._batch_size:
+            self._batch_bytes += len(obj.payload) + len(obj.signature)
+            if len(self._batch) < self._batch_size and self._batch_bytes < MAX_BATCH_BYTES:
                 return
+            batch, self._batch, self._batch_bytes = self._batch, [], 0
             with worker.room:
                 if len(worker.unanswered) < self._in_flight:
-                    self._send(worker, self._batch)
-                    self._batch = []
+                    self._send(worker, batch)
                     return
             # The worker is busy: check this batch here instead of waiting for it.
-            self._check_here(self._batch)
-            self._batch = []
+            self._check_here(batch)
             return
         self._verdicts[position] = self._keyring.verify(obj)
 
     def results(self) -> list[SignatureVerdict]:
         """Every submitted commit's verdict, in submission order."""
         self._check_here(self._batch)
-        self._batch = []
+        self._batch, self._batch_bytes = [], 0
         worker = self._worker
         if worker is not None:
             with worker.room:

@@ -209,3 +209,36 @@ def test_the_worker_leaves_ctrl_c_to_the_process_that_started_it(
         worker.stdin.close()
         assert worker.wait(timeout=30) == 0
         worker.stdout.close()
+
+
+def test_a_huge_commit_is_checked_here_and_big_batches_go_early(
+    signed_repo: SignedRepo,
+    keys: Keys,
+    write_policy: PolicyWriter,
+    monkeypatch: pytest.MonkeyPatch,
+    ready_at_once: None,
+) -> None:
+    big = "x" * (sigpool.MAX_SENT_BYTES + 1)
+    for number in range(6):
+        message = big if number == 3 else f"change {number}"
+        signed_repo.commit(
+            {f"apps/{number}.yaml": "a: 1\n"}, signer=keys.signer("bob"), message=message
+        )
+    objects = list(GitRepository(signed_repo.path).range_commits("HEAD"))
+    sizes = [len(obj.payload) + len(obj.signature or b"") for obj in objects]
+    assert max(sizes) > sigpool.MAX_SENT_BYTES
+    # Batches of up to 100 commits, but sent as soon as two small commits are in one.
+    monkeypatch.setattr(sigpool, "MAX_BATCH_BYTES", 2 * min(sizes))
+    policy = write_policy()
+    with SignaturePool(
+        policy.keyring, start_after=0, batch=100, in_flight=100, enabled=True
+    ) as pool:
+        for obj in objects:
+            pool.submit(obj)
+        verdicts = pool.results()
+    assert verdicts == alone(policy, objects)
+    assert all(v.reason is Reason.TRUSTED for v in verdicts)
+    # Sent: the first two, then the third with the fifth; the huge fourth and the sixth,
+    # alone at the end, are checked here.
+    assert pool._next_batch == 2
+    assert pool.checked_by_worker == 4
