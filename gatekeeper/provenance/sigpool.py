@@ -180,12 +180,12 @@ class SignaturePool:
             worker is not None
             and fmt in _PORTABLE_FORMATS
             and obj.signature is not None
-            and len(obj.payload) + len(obj.signature) <= MAX_SENT_BYTES
+            and (size := len(obj.payload) + len(obj.signature)) <= MAX_SENT_BYTES
             and worker.ready.is_set()
             and not worker.done.is_set()
         ):
             self._batch.append((position, fmt, obj.payload, obj.signature, obj.time))
-            self._batch_bytes += len(obj.payload) + len(obj.signature)
+            self._batch_bytes += size
             if len(self._batch) < self._batch_size and self._batch_bytes < MAX_BATCH_BYTES:
                 return
             batch, self._batch, self._batch_bytes = self._batch, [], 0
@@ -289,9 +289,6 @@ class SignaturePool:
             except subprocess.TimeoutExpired:
                 worker.process.kill()
                 worker.process.wait()
-            if not worker.ready.is_set():
-                _give_up(f"a signature worker stopped before it was ready: {_tail(worker.errors)}")
-            worker.errors.close()
 
     def _read_answers(self, worker: _Worker) -> None:
         stdout = worker.process.stdout
@@ -325,6 +322,12 @@ class SignaturePool:
                 worker.done.set()
                 worker.room.notify_all()
             stdout.close()
+            # Only this thread knows whether "ready" came before the end of the output.
+            if not worker.ready.is_set():
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    worker.process.wait(timeout=EXIT_SECONDS)  # its error output is complete
+                _give_up(f"a signature worker stopped before it was ready: {_tail(worker.errors)}")
+            worker.errors.close()
 
 
 def _tail(errors: IO[bytes], size: int = 400) -> str:

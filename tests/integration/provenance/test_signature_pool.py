@@ -242,3 +242,22 @@ def test_a_huge_commit_is_checked_here_and_big_batches_go_early(
     # alone at the end, are checked here.
     assert pool._next_batch == 2
     assert pool.checked_by_worker == 4
+
+
+def test_a_range_that_ends_before_its_worker_is_ready_leaves_workers_usable(
+    mixed: list[SignedObject], write_policy: PolicyWriter
+) -> None:
+    """A worker told to stop at once still says it is ready, then ends cleanly: that is not
+    a broken worker, and later ranges still get one."""
+    policy = write_policy()
+    workers = []
+    for _ in range(10):
+        with SignaturePool(policy.keyring, start_after=0, enabled=True) as pool:
+            pool.submit(mixed[0])
+            assert pool.results() == alone(policy, mixed[:1])
+            workers.append(pool._worker)
+    for worker in workers:
+        assert worker is not None
+        assert worker.process.wait(timeout=30) == 0
+        wait_for(worker.done.is_set, seconds=10, what="the worker's answers to end")
+    assert sigpool._unusable == []
