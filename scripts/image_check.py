@@ -158,7 +158,7 @@ def signature_worker(work: Path) -> None:
     signature = sshsig.sign(key, payload, namespace=sshsig.GIT_NAMESPACE)
     now = dt.datetime.now(dt.UTC)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "gatekeeper.provenance.sigpool"],
+        sigpool.worker_command(),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
     )

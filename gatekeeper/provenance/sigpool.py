@@ -86,6 +86,11 @@ def _read_frame(stream: IO[bytes]) -> Any:
     return pickle.loads(data)  # noqa: S301
 
 
+def worker_command() -> list[str]:
+    """How to start a worker: this module, run by this process's Python."""
+    return [sys.executable, "-m", __name__]
+
+
 def cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
     """The CPUs this process's cgroup may use (a container's CPU limit), or None if unbounded.
 
@@ -247,7 +252,7 @@ class SignaturePool:
         errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed once the worker is reaped
         try:
             process = subprocess.Popen(
-                [sys.executable, "-m", __name__],
+                worker_command(),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=errors,

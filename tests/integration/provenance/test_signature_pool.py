@@ -6,7 +6,6 @@ import io
 import pickle
 import signal
 import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -194,7 +193,7 @@ def test_the_worker_leaves_ctrl_c_to_the_process_that_started_it(
     write_policy: PolicyWriter,
 ) -> None:
     worker = subprocess.Popen(
-        [sys.executable, "-m", "gatekeeper.provenance.sigpool"],
+        sigpool.worker_command(),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
     )
