@@ -18,20 +18,21 @@ The servers (`serve`, `dashboard`) take both signals over while they run
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from sys import UnraisableHookArgs
 
 # 128 + SIGINT, as shells report a process Ctrl-C ended, and as typer exits on
 # KeyboardInterrupt: a command interrupted before it finished.
 INTERRUPTED: Final = 130
 STOP_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 def _on_main_thread() -> bool:
@@ -41,14 +42,51 @@ def _on_main_thread() -> bool:
 
 @contextlib.contextmanager
 def as_ctrl_c() -> Iterator[None]:
-    """SIGTERM raises `KeyboardInterrupt` inside the block, as Ctrl-C does."""
+    """SIGTERM raises `KeyboardInterrupt` inside the block, as Ctrl-C does.
+
+    A signal that lands while Python runs a finaliser or a weak-reference callback (an
+    import's module lock, say) raises there, where Python reports the exception and drops
+    it: the command would go on as if never asked to stop. Such a dropped interrupt is sent
+    again, as SIGTERM, every 10 ms until it is raised in the command's own code.
+    """
     if not _on_main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    pending = threading.Event()  # an interrupt was dropped and is not raised yet
+    in_hook = threading.Event()
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        if in_hook.is_set():
+            return  # raised here it would be dropped at once: the next resend raises it
+        pending.clear()
+        raise KeyboardInterrupt
+
+    def resend() -> None:
+        while pending.wait(0) and not stopped.wait(0.01):
+            if pending.is_set():
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    def redeliver(unraisable: UnraisableHookArgs) -> None:
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            previous_hook(unraisable)
+            return
+        in_hook.set()
+        try:
+            if not pending.is_set():
+                pending.set()
+                threading.Thread(target=resend, name="interrupt-resend", daemon=True).start()
+        finally:
+            in_hook.clear()
+
+    stopped = threading.Event()
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = redeliver
     try:
         yield
     finally:
+        stopped.set()
+        sys.unraisablehook = previous_hook
         signal.signal(signal.SIGTERM, previous)
 
 
