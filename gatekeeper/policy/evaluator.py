@@ -145,7 +145,12 @@ class PolicyEvaluator:
     def from_paths(
         cls, paths: Sequence[Path], *, engine: Engine, reporter: ReloadReporter | None = None
     ) -> PolicyEvaluator:
-        return cls(engine=engine, policy_set=load_policy_set(paths), reporter=reporter)
+        from gatekeeper.policy.loader import PolicyLoader
+
+        loader = PolicyLoader(paths)
+        evaluator = cls(engine=engine, policy_set=loader.load(), reporter=reporter)
+        evaluator.loader = loader
+        return evaluator
 
     @property
     def engine(self) -> Engine:

@@ -35,6 +35,9 @@ class PolicyLoader:
         self.sources = sources
         self.bundles = list(bundles)
         self._started = False
+        # The files as they were when `load` began reading them: what the last set loaded is
+        # made of, or newer (a file changed while it was read is then seen as changed).
+        self.loaded_fingerprint: Fingerprint | None = None
 
     @classmethod
     def from_settings(
@@ -84,6 +87,7 @@ class PolicyLoader:
     def load(self) -> PolicySet:
         """The set of the folders, the sources' verified commits and the bundles."""
         self.start()
+        before = self.fingerprint()
         bundles = [self._bundle(entry) for entry in self.bundles]
         origins: list[PolicyOrigin] = []
         if self.sources is not None:
@@ -99,7 +103,9 @@ class PolicyLoader:
             )
             for b in bundles
         ]
-        return load_policy_set(self._folders(), bundles=bundles, origins=origins)
+        loaded = load_policy_set(self._folders(), bundles=bundles, origins=origins)
+        self.loaded_fingerprint = before
+        return loaded
 
     def fingerprint(self) -> Fingerprint:
         """Path, size and modification time of every file the set is loaded from."""

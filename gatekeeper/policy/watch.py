@@ -75,7 +75,10 @@ class PolicyWatcher:
         self.interval = interval
         self._clock = clock
         self._lock = threading.Lock()
-        self._seen = self._loader.fingerprint()
+        # The files the active set was read from: a change made after they were read and
+        # before this watcher began is a change like any later one.
+        loaded = self._loader.loaded_fingerprint
+        self._seen = loaded if loaded is not None else self._loader.fingerprint()
         self._reported: Fingerprint | None = None  # the files whose failure was recorded
         self._checked = clock()
         self._announced = False

@@ -91,6 +91,19 @@ def test_a_changed_policy_is_loaded_and_recorded(folder: Path, store: AuditStore
     assert watcher.check() == "unchanged"
 
 
+def test_a_change_made_before_the_watcher_starts_is_still_loaded(folder: Path) -> None:
+    """A process loads its set, then starts following the files: a file saved in between
+    (a webhook worker still starting while the policy changed) must not be taken as the
+    state the active set was read from."""
+    evaluator = PolicyEvaluator.from_paths([folder], engine=create_engine("regorus"))
+    _write(folder / "label.rego", _policy("banned"))
+    watcher = PolicyWatcher(evaluator, record=None, component="webhook", interval=10)
+
+    assert watcher.check() == "reloaded"
+    assert not evaluator.evaluate(_labelled("banned")).allowed
+    assert watcher.check() == "unchanged"
+
+
 def test_a_broken_policy_is_refused_and_the_last_good_set_stays(
     folder: Path, store: AuditStore
 ) -> None:
