@@ -143,7 +143,7 @@ def signature_worker(work: Path) -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
-    from gatekeeper.provenance import sigpool, sshsig
+    from gatekeeper.provenance import sigpool, sigworker, sshsig
     from gatekeeper.provenance.signatures import Keyring
     from gatekeeper.provenance.ssh import SshKey
     from gatekeeper.provenance.verdicts import Reason, SignatureFormat
@@ -164,13 +164,13 @@ def signature_worker(work: Path) -> None:
     )
     assert worker.stdin is not None and worker.stdout is not None
     try:
-        sigpool._write_frame(worker.stdin, keyring.portable())
-        if sigpool._read_frame(worker.stdout) != "ready":
+        sigworker.write_frame(worker.stdin, keyring.portable())
+        if sigworker.read_frame(worker.stdout) != "ready":
             raise RuntimeError("the worker did not say it is ready")
         jobs = [(SignatureFormat.SSH, payload, signature, now)]
         jobs.append((SignatureFormat.SSH, payload + b"changed\n", signature, now))
-        sigpool._write_frame(worker.stdin, (0, jobs))
-        number, verdicts = sigpool._read_frame(worker.stdout)
+        sigworker.write_frame(worker.stdin, (0, jobs))
+        number, verdicts = sigworker.read_frame(worker.stdout)
     finally:
         worker.stdin.close()
         worker.wait(timeout=30)

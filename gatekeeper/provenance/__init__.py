@@ -1,7 +1,7 @@
 """Git provenance: every commit signed by a trusted key whose signer may change its paths.
 
 The names below are loaded on first use, so that a process which needs only the signature
-checkers (the verification worker of `sigpool.py`) starts without Git, YAML or settings.
+checkers (the verification worker, `sigworker.py`) starts without Git, YAML or settings.
 """
 
 from __future__ import annotations

@@ -50,15 +50,39 @@ class SignedObject:
         return None if self.signature is None else signature_format(self.signature)
 
 
-def _parse_ident_time(line: bytes) -> tuple[str, datetime]:
+def _split_ident(line: bytes) -> tuple[bytes, bytes]:
+    """(identity, seconds) of `Name <email> SECONDS +ZZZZ`, split as _IDENT_TIME splits it.
+
+    The two last spaces split the common shapes without the regular expression (about twice as
+    fast, and a long range has two such lines per commit); anything else goes to it.
+    """
+    head, _, zone = line.rpartition(b" ")
+    ident, space, seconds = head.rpartition(b" ")
+    if (
+        space
+        and len(zone) == 5
+        and zone[:1] in (b"+", b"-")
+        and zone[1:].isdigit()
+        and (seconds.isdigit() or (seconds[:1] == b"-" and seconds[1:].isdigit()))
+        and b"\n" not in ident
+    ):
+        return ident, seconds
     match = _IDENT_TIME.match(line)
     if match is None:
         raise ObjectFormatError(f"malformed identity line: {line[:80]!r}")
+    return match.group("ident"), match.group("seconds")
+
+
+def _when(seconds: bytes, line: bytes) -> datetime:
     try:
-        when = datetime.fromtimestamp(int(match.group("seconds")), UTC)
+        return datetime.fromtimestamp(int(seconds), UTC)
     except (OverflowError, OSError, ValueError) as exc:
         raise ObjectFormatError(f"identity time out of range: {line[:80]!r}") from exc
-    return match.group("ident").decode("utf-8", "replace"), when
+
+
+def _parse_ident_time(line: bytes) -> tuple[str, datetime]:
+    ident, seconds = _split_ident(line)
+    return ident.decode("utf-8", "replace"), _when(seconds, line)
 
 
 # The header lines whose values a verdict needs: `name value`, or a bare `name`.
@@ -144,8 +168,14 @@ def parse_commit(sha: str, raw: bytes) -> SignedObject:
             author = value
     if committer is None:
         raise ObjectFormatError(f"commit {sha} has no committer")
-    identity, time = _parse_ident_time(committer)
-    written_by = _parse_ident_time(author)[0] if author is not None else None
+    ident, seconds = _split_ident(committer)
+    identity, time = ident.decode("utf-8", "replace"), _when(seconds, committer)
+    written_by: str | None = None
+    if author is not None:
+        author_ident, author_seconds = _split_ident(author)
+        if author_seconds != seconds:  # usually the same moment: checked once
+            _when(author_seconds, author)
+        written_by = author_ident.decode("utf-8", "replace")
     return SignedObject(
         sha=sha,
         kind="commit",

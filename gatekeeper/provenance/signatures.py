@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import pysequoia
 
@@ -13,7 +14,9 @@ from gatekeeper.provenance.objects import SignedObject
 from gatekeeper.provenance.openpgp import OpenPgpVerifier, SigningKey
 from gatekeeper.provenance.ssh import SshKey, SshVerifier
 from gatekeeper.provenance.verdicts import Reason, SignatureFormat, SignatureVerdict
-from gatekeeper.provenance.x509trust import CertificateSigner, CertificateVerifier
+
+if TYPE_CHECKING:
+    from gatekeeper.provenance.x509trust import CertificateSigner, CertificateVerifier
 
 # What a SigningKey is made of, with the certificate as its bytes.
 _OpenPgpKeyParts = tuple[str, str, bytes, datetime, datetime | None, bool]
@@ -62,7 +65,11 @@ class Keyring:
         self._ssh_keys = tuple(ssh)
         self._openpgp = OpenPgpVerifier(self._openpgp_keys)
         self._ssh = SshVerifier(self._ssh_keys)
-        self._certificates = CertificateVerifier(certificates)
+        signers = tuple(certificates)
+        # Without certificate signers the X.509 checker (and `cryptography.x509`, about
+        # 100 ms to import) is loaded only when an X.509 signature turns up: the signature
+        # worker, given OpenPGP and SSH keys alone, never loads it.
+        self._certificates = _certificate_verifier(signers) if signers else None
 
     def portable(self) -> PortableKeys:
         """The OpenPGP and SSH keys as plain values (see PortableKeys)."""
@@ -95,5 +102,13 @@ class Keyring:
             return self._ssh.verify(payload, signature, at=at)
         if fmt is SignatureFormat.X509:
             # gpgsm (S/MIME) and gitsign (Sigstore) signatures: both CMS.
+            if self._certificates is None:
+                self._certificates = _certificate_verifier(())
             return self._certificates.verify(payload, signature, at=at)
         return SignatureVerdict(Reason.BAD_SIGNATURE, None, None, None, "unrecognised signature")
+
+
+def _certificate_verifier(signers: tuple[CertificateSigner, ...]) -> CertificateVerifier:
+    from gatekeeper.provenance.x509trust import CertificateVerifier
+
+    return CertificateVerifier(signers)

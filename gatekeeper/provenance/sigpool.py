@@ -3,7 +3,7 @@
 Checking a signature is most of the cost of verifying a range, and one Python process uses
 one core. `SignaturePool` takes the commits of a range as they stream out of git and checks
 them here, until the range proves long (`start_after` commits): it then starts a worker
-process (`python -m gatekeeper.provenance.sigpool`) with the keyring's OpenPGP and SSH keys
+process (`python -m gatekeeper.provenance.sigworker`) with the keyring's OpenPGP and SSH keys
 and hands it batches of commits, never more than `in_flight` batches at a time, so that
 both processes stay busy whatever the machine's load. The worker runs the same checkers
 (`Keyring.verify`), so a verdict does not depend on which process made it.
@@ -20,19 +20,17 @@ import logging
 import os
 import pickle
 import queue
-import signal
-import struct
 import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from gatekeeper.provenance import sigworker
 from gatekeeper.provenance.objects import SignedObject
-from gatekeeper.provenance.signatures import Keyring, PortableKeys
+from gatekeeper.provenance.signatures import Keyring
 from gatekeeper.provenance.verdicts import SignatureFormat, SignatureVerdict
 
 log = logging.getLogger(__name__)
@@ -51,11 +49,9 @@ ANSWER_SECONDS = 30.0
 # How long a worker told to stop may take before it is killed.
 EXIT_SECONDS = 5.0
 
-_READY = "ready"
 # Why workers cannot be used in this process (one never became ready), once known: later
 # ranges then check everything here instead of starting worker after worker.
 _unusable: list[str] = []
-_LENGTH = struct.Struct(">I")
 # The formats the worker checks; X.509 signatures need trust anchors it is not given.
 _PORTABLE_FORMATS = frozenset({SignatureFormat.OPENPGP, SignatureFormat.SSH})
 
@@ -63,32 +59,9 @@ _PORTABLE_FORMATS = frozenset({SignatureFormat.OPENPGP, SignatureFormat.SSH})
 _Job = tuple[int, SignatureFormat, bytes, bytes, Any]
 
 
-def _frame(value: object) -> bytes:
-    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    return _LENGTH.pack(len(data)) + data
-
-
-def _write_frame(stream: IO[bytes], value: object) -> None:
-    stream.write(_frame(value))
-    stream.flush()
-
-
-def _read_frame(stream: IO[bytes]) -> Any:
-    """The next value on `stream`, or EOFError when it ends (between or inside a frame)."""
-    head = stream.read(_LENGTH.size)
-    if len(head) < _LENGTH.size:
-        raise EOFError
-    (length,) = _LENGTH.unpack(head)
-    data = stream.read(length)
-    if len(data) < length:
-        raise EOFError
-    # The peer is this module in a process this one started, never an outside party.
-    return pickle.loads(data)  # noqa: S301
-
-
 def worker_command() -> list[str]:
-    """How to start a worker: this module, run by this process's Python."""
-    return [sys.executable, "-m", __name__]
+    """How to start a worker: `sigworker`, run by this process's Python."""
+    return [sys.executable, "-m", sigworker.__name__]
 
 
 def cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
@@ -243,7 +216,7 @@ class SignaturePool:
         number = self._next_batch
         self._next_batch += 1
         worker.unanswered[number] = jobs
-        worker.outbox.put(_frame((number, [(f, p, s, t) for _, f, p, s, t in jobs])))
+        worker.outbox.put(sigworker.frame((number, [(f, p, s, t) for _, f, p, s, t in jobs])))
 
     def _start_worker(self) -> _Worker | None:
         if _unusable:
@@ -264,7 +237,7 @@ class SignaturePool:
             self._enabled = False
             return None
         worker = _Worker(process, errors)
-        worker.outbox.put(_frame(self._keyring.portable()))
+        worker.outbox.put(sigworker.frame(self._keyring.portable()))
         for run, name in (
             (self._write_requests, "signature-worker-in"),
             (self._read_answers, "signature-worker-out"),
@@ -299,11 +272,11 @@ class SignaturePool:
         stdout = worker.process.stdout
         assert stdout is not None
         try:
-            if _read_frame(stdout) != _READY:
+            if sigworker.read_frame(stdout) != sigworker.READY:
                 raise ValueError("the worker did not say it is ready")
             worker.ready.set()
             while True:
-                number, verdicts = _read_frame(stdout)
+                number, verdicts = sigworker.read_frame(stdout)
                 with worker.room:
                     jobs = worker.unanswered.pop(number, None)
                     if jobs is None:  # `results` stopped waiting and checked it here
@@ -350,33 +323,3 @@ def _give_up(reason: str) -> None:
     if not _unusable:
         _unusable.append(reason)
         log.warning("%s; signatures are checked in this process alone from now on", reason)
-
-
-def serve(stdin: IO[bytes], stdout: IO[bytes], check: Callable[..., SignatureVerdict]) -> None:
-    """Answer batches from `stdin` with verdicts on `stdout` until `stdin` ends."""
-    _write_frame(stdout, _READY)
-    while True:
-        try:
-            number, jobs = _read_frame(stdin)
-        except EOFError:
-            return
-        _write_frame(stdout, (number, [check(*job) for job in jobs]))
-
-
-def _main() -> int:
-    # Ctrl-C in a terminal reaches the whole process group: the process that started this
-    # one handles it, and this one ends when its input does.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    try:
-        keys = _read_frame(stdin)
-    except EOFError:
-        return 0
-    if not isinstance(keys, PortableKeys):
-        return 2
-    serve(stdin, stdout, keys.keyring().verify_parts)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main())

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from gatekeeper.provenance import GitRepository, Reason, TrustPolicy, sigpool, verify_range
+from gatekeeper.provenance import (
+    GitRepository,
+    Reason,
+    TrustPolicy,
+    sigpool,
+    sigworker,
+    verify_range,
+)
 from gatekeeper.provenance.objects import SignedObject
 from gatekeeper.provenance.sigpool import SignaturePool
 from tests.fixtures.cluster import wait_for
@@ -169,24 +176,24 @@ def test_verify_range_over_a_long_range_uses_the_worker_and_judges_the_same(
 
 def test_the_worker_answers_each_batch_and_stops_at_the_end_of_its_input() -> None:
     requests = io.BytesIO()
-    sigpool._write_frame(requests, (7, [("a",), ("b",)]))
-    sigpool._write_frame(requests, (8, [("c",)]))
+    sigworker.write_frame(requests, (7, [("a",), ("b",)]))
+    sigworker.write_frame(requests, (8, [("c",)]))
     requests.seek(0)
     answers = io.BytesIO()
-    sigpool.serve(requests, answers, lambda value: value.upper())
+    sigworker.serve(requests, answers, lambda value: value.upper())
     answers.seek(0)
-    assert sigpool._read_frame(answers) == "ready"
-    assert sigpool._read_frame(answers) == (7, ["A", "B"])
-    assert sigpool._read_frame(answers) == (8, ["C"])
+    assert sigworker.read_frame(answers) == "ready"
+    assert sigworker.read_frame(answers) == (7, ["A", "B"])
+    assert sigworker.read_frame(answers) == (8, ["C"])
     with pytest.raises(EOFError):
-        sigpool._read_frame(answers)
+        sigworker.read_frame(answers)
 
 
 def test_a_frame_cut_short_is_the_end_of_the_stream() -> None:
     data = pickle.dumps((1, []))
-    cut = io.BytesIO(sigpool._LENGTH.pack(len(data)) + data[:-1])
+    cut = io.BytesIO(sigworker.LENGTH.pack(len(data)) + data[:-1])
     with pytest.raises(EOFError):
-        sigpool._read_frame(cut)
+        sigworker.read_frame(cut)
 
 
 def test_the_worker_leaves_ctrl_c_to_the_process_that_started_it(
@@ -199,11 +206,11 @@ def test_the_worker_leaves_ctrl_c_to_the_process_that_started_it(
     )
     assert worker.stdin is not None and worker.stdout is not None
     try:
-        sigpool._write_frame(worker.stdin, write_policy().keyring.portable())
-        assert sigpool._read_frame(worker.stdout) == "ready"
+        sigworker.write_frame(worker.stdin, write_policy().keyring.portable())
+        assert sigworker.read_frame(worker.stdout) == "ready"
         worker.send_signal(signal.SIGINT)
-        sigpool._write_frame(worker.stdin, (1, []))
-        assert sigpool._read_frame(worker.stdout) == (1, [])
+        sigworker.write_frame(worker.stdin, (1, []))
+        assert sigworker.read_frame(worker.stdout) == (1, [])
     finally:
         worker.stdin.close()
         assert worker.wait(timeout=30) == 0

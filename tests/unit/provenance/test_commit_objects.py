@@ -5,8 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from gatekeeper.provenance.objects import ObjectFormatError, parse_commit, parse_tag
+from gatekeeper.provenance.objects import (
+    _IDENT_TIME,
+    ObjectFormatError,
+    _split_ident,
+    parse_commit,
+    parse_tag,
+)
 from gatekeeper.provenance.verdicts import SignatureFormat
 
 HEAD = (
@@ -55,6 +63,33 @@ def test_an_unsigned_commit_has_no_signature_and_its_payload_is_the_object() -> 
 def test_a_commit_without_committer_is_refused() -> None:
     with pytest.raises(ObjectFormatError):
         parse_commit("ab" * 20, b"tree 1111\n\nm\n")
+
+
+def test_an_author_time_out_of_range_is_refused_even_when_the_committer_time_is_fine() -> None:
+    raw = HEAD.replace(b"1700000000 +0100", b"99999999999999999999 +0100") + b"\nm\n"
+    with pytest.raises(ObjectFormatError, match="out of range"):
+        parse_commit("ab" * 20, raw)
+
+
+# Identity lines near the shapes git writes: pieces joined by spaces, digits, signs, odd bytes.
+_PIECES = st.sampled_from([b"A", b"<a@b>", b"1700000000", b"-5", b"+0100", b"-0000", b"+01", b""])
+_LINES = st.one_of(
+    st.lists(_PIECES, max_size=6).map(b" ".join),
+    st.binary(max_size=40),
+    st.tuples(st.binary(max_size=12), st.binary(max_size=6)).map(
+        lambda parts: parts[0] + b" 12 +0000" + parts[1]
+    ),
+)
+
+
+@given(_LINES)
+def test_identity_lines_split_as_the_regular_expression_splits_them(line: bytes) -> None:
+    match = _IDENT_TIME.match(line)
+    if match is None:
+        with pytest.raises(ObjectFormatError, match="malformed identity line"):
+            _split_ident(line)
+    else:
+        assert _split_ident(line) == (match.group("ident"), match.group("seconds"))
 
 
 def test_a_tag_signature_is_the_last_armored_block_of_its_message() -> None:
