@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import json
 import posixpath
+import subprocess
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
-from gatekeeper.reconcile import helmdeps
+from gatekeeper.reconcile import helmdeps, helmrender
 from gatekeeper.reconcile.errors import RenderError
 from gatekeeper.reconcile.kubeyaml import Budget, load_all, read_text
+from gatekeeper.settings.sources import ReconcilerLimits
 
 HELM_EXTRA_HINT: Final = (
     "rendering Helm charts needs the optional extra: pip install 'gitops-gatekeeper[helm]'"
@@ -66,7 +69,6 @@ def render_chart(
     `origin`, text) pairs."""
     try:
         import helm_python
-        from helm_python import _native
     except ImportError as exc:
         raise RenderError(f"{origin}: {HELM_EXTRA_HINT}") from exc
     values, value_files = merged_values(repo_root, options, budget)
@@ -100,14 +102,7 @@ def render_chart(
     if capabilities is not None:
         settings["kube_version"] = capabilities.kube_version
         settings["api_versions"] = list(capabilities.api_versions)
-    try:
-        with helm_python.Chart.load(chart_dir) as chart:
-            # Chart.render takes no capabilities; the library's own call does.
-            rendered = _native.call_string(
-                "helm_render", chart._raw(), json.dumps(values), json.dumps(settings)
-            )
-    except helm_python.HelmError as exc:
-        raise RenderError(f"{origin}: helm rendering failed: {exc}") from exc
+    rendered = _render_apart(chart_dir, values, settings, budget.limits, origin)
     templates: list[tuple[str, str]] = []
     for template, text in sorted(json.loads(rendered).items()):
         if not template.endswith(_YAML_SUFFIXES) or not text.strip():
@@ -115,6 +110,77 @@ def render_chart(
         chart_path = template.split("/", 1)[1] if "/" in template else template
         templates.append((str(PurePosixPath(origin) / chart_path), text))
     return ChartOutput(templates, files, fetched)
+
+
+def _render_apart(
+    chart_dir: Path,
+    values: dict[str, Any],
+    settings: dict[str, Any],
+    limits: ReconcilerLimits,
+    origin: str,
+) -> str:
+    """The chart's templates as Helm renders them (a JSON object), from a process of its own
+    (`helmrender`) bounded by `limits`' time and memory; `RenderError` past either."""
+    request = {
+        "chart": str(chart_dir),
+        "values": values,
+        "settings": settings,
+        "memoryBytes": limits.render_memory_bytes,
+        "maxBytes": limits.max_total_bytes,
+    }
+    try:
+        payload = json.dumps(request).encode()
+    except (TypeError, ValueError) as exc:
+        raise RenderError(f"{origin}: the chart's values are not plain data: {exc}") from exc
+    command = [sys.executable, "-m", helmrender.__name__]
+    try:
+        process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+    except OSError as exc:
+        raise RenderError(f"{origin}: cannot start the Helm renderer: {exc}") from exc
+    try:
+        out, err = process.communicate(payload, timeout=limits.render_seconds)
+    except subprocess.TimeoutExpired:
+        raise RenderError(
+            f"{origin}: helm rendering ran longer than {limits.render_seconds:g} s "
+            "(reconciler.limits.renderSeconds)"
+        ) from None
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    status, _, body = out.partition(b"\n")
+    text = body.decode("utf-8", "replace")
+    if process.returncode == 0 and status == b"ok":
+        return text
+    if process.returncode == 0 and status == b"error":
+        raise RenderError(f"{origin}: helm rendering failed: {text}")
+    if process.returncode == 0 and status == b"too-large":
+        raise RenderError(
+            f"{origin} (helm output): the chart renders {text} bytes, over the limit of "
+            f"{limits.max_total_bytes} (reconciler.limits.maxTotalBytes)"
+        )
+    _render_crashed(process.returncode, err.decode("utf-8", "replace"), limits, origin)
+
+
+def _render_crashed(code: int, errors: str, limits: ReconcilerLimits, origin: str) -> NoReturn:
+    """Raise the RenderError for a Helm renderer that ended without an answer."""
+    if any(sign in errors for sign in ("out of memory", "cannot allocate memory", "MemoryError")):
+        raise RenderError(
+            f"{origin}: helm rendering needed more than {limits.render_memory_bytes} bytes of "
+            "memory (reconciler.limits.renderMemoryBytes)"
+        )
+    if code == -9:
+        raise RenderError(
+            f"{origin}: the Helm renderer was killed (SIGKILL), most likely by the container's "
+            "memory limit: keep reconciler.limits.renderMemoryBytes "
+            f"({limits.render_memory_bytes}) below it"
+        )
+    # A Go crash is followed by every goroutine's stack: its first lines say why.
+    lines = [line for line in errors.strip().splitlines() if line.strip()]
+    reason = " | ".join(lines[-3:] if "Traceback" in errors else lines[:2])[-400:]
+    raise RenderError(f"{origin}: the Helm renderer stopped (exit code {code}): {reason}")
 
 
 def merged_values(

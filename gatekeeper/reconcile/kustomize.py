@@ -197,17 +197,22 @@ def _objects(document: Mapping[str, Any], field: str, where: str) -> Iterable[Ma
     return [item for item in value if isinstance(item, Mapping)]
 
 
-def build(entry: Path, kubectl: str, origin: str) -> bytes:
-    """`kubectl kustomize` of `entry`, offline; its output."""
+def build(entry: Path, kubectl: str, origin: str, *, seconds: float = 120.0) -> bytes:
+    """`kubectl kustomize` of `entry`, offline, for at most `seconds`; its output."""
     try:
         done = subprocess.run(
             [kubectl, "kustomize", str(entry)],
             capture_output=True,
             check=False,
-            timeout=120,
+            timeout=seconds,
             env={**os.environ, **OFFLINE},
         )
-    except (OSError, subprocess.TimeoutExpired) as exc:
+    except subprocess.TimeoutExpired:
+        raise RenderError(
+            f"{origin}: kubectl kustomize ran longer than {seconds:g} s "
+            "(reconciler.limits.renderSeconds)"
+        ) from None
+    except OSError as exc:
         raise RenderError(f"{origin}: kubectl kustomize failed: {exc}") from exc
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip()[-2000:]

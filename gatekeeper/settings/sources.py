@@ -177,6 +177,21 @@ class ReconcilerLimits(_Section):
         le=500,
         description="Deepest nesting of mappings and sequences in a document.",
     )
+    render_seconds: float = Field(
+        120.0,
+        gt=0,
+        le=3600,
+        description="Longest a renderer (kustomize, a Helm chart) may run for one source at "
+        "one commit.",
+    )
+    render_memory_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=64 * 1024 * 1024,
+        description="Most memory a Helm chart's render may allocate. It runs in a process of "
+        "its own under this limit, so a template that loops out of it is refused and the "
+        "reconciler goes on. Keep it below the reconciler container's memory limit, less "
+        "what the reconciler itself uses.",
+    )
 
 
 class ReconcilerSettings(_Section):

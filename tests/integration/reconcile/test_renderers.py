@@ -10,6 +10,7 @@ import yaml
 
 from gatekeeper.audit import events
 from gatekeeper.kube import contract
+from gatekeeper.settings.sources import ReconcilerLimits
 from tests.integration.reconcile.conftest import Harness, config_map
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
@@ -87,3 +88,58 @@ def test_a_helm_chart_is_rendered_in_process_and_applied(harness: Harness) -> No
     assert result.outcome == "applied", result.message
     live = harness.core().read_namespaced_config_map(f"{harness.name}-settings", harness.namespace)
     assert live.data == {"color": "green"}
+
+
+def _chart_files(template: str) -> dict[str, str]:
+    chart = {"apiVersion": "v2", "name": "shop", "version": "0.1.0"}
+    return {"apps/Chart.yaml": yaml.safe_dump(chart), "apps/templates/t.yaml": template}
+
+
+GOOD_TEMPLATE = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-ok\n"
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("helm_python") is None, reason="the helm extra is not installed"
+)
+@pytest.mark.parametrize(
+    ("template", "limits", "refusal"),
+    [
+        pytest.param(
+            # About 40 GB of text: without a bound, the reconciler itself would be killed.
+            "{{- range until 500000000 }}\n# {{ . }} xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n"
+            "{{- end }}\n",
+            ReconcilerLimits(render_memory_bytes=256 * 1024 * 1024),
+            "needed more than 268435456 bytes of memory (reconciler.limits.renderMemoryBytes)",
+            id="memory",
+        ),
+        pytest.param(
+            # Ten billion empty iterations, in little memory.
+            "{{- range until 100000 }}{{- range until 100000 }}{{- end }}{{- end }}\n",
+            ReconcilerLimits(render_seconds=3),
+            "ran longer than 3 s (reconciler.limits.renderSeconds)",
+            id="time",
+        ),
+        pytest.param(
+            "{{- range until 2000 }}\n# {{ . }} xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n"
+            "{{- end }}\n" + GOOD_TEMPLATE,
+            ReconcilerLimits(max_total_bytes=8192),
+            "over the limit of 8192 (reconciler.limits.maxTotalBytes)",
+            id="output",
+        ),
+    ],
+)
+def test_a_helm_chart_past_its_bounds_is_refused_and_the_next_commit_syncs(
+    harness: Harness, template: str, limits: ReconcilerLimits, refusal: str
+) -> None:
+    harness.commit(_chart_files(template))
+    reconciler = harness.reconciler(limits=limits)
+
+    result = reconciler.reconcile(harness.name)
+
+    assert result.outcome == "rejected"
+    (rejected,) = harness.records(events.SYNC_REJECTED)
+    assert rejected.payload["reasons"][0]["kind"] == "render"
+    assert refusal in rejected.payload["reasons"][0]["message"]
+    harness.commit(_chart_files(GOOD_TEMPLATE))
+    assert reconciler.reconcile(harness.name).outcome == "applied"
+    assert harness.core().read_namespaced_config_map(f"{harness.name}-ok", harness.namespace)
