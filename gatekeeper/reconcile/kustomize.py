@@ -17,13 +17,17 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import signal
 import subprocess
+import sys
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
 from gatekeeper.reconcile.errors import RenderError
 from gatekeeper.reconcile.kubeyaml import Budget, load_all, read_text
+from gatekeeper.settings.sources import ReconcilerLimits
 
 KUSTOMIZATIONS: Final = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 # kustomize fetches remote bases over HTTP and Git; a commit must not pull in content nobody
@@ -197,24 +201,55 @@ def _objects(document: Mapping[str, Any], field: str, where: str) -> Iterable[Ma
     return [item for item in value if isinstance(item, Mapping)]
 
 
-def build(entry: Path, kubectl: str, origin: str, *, seconds: float = 120.0) -> bytes:
-    """`kubectl kustomize` of `entry`, offline, for at most `seconds`; its output."""
-    try:
-        done = subprocess.run(
-            [kubectl, "kustomize", str(entry)],
-            capture_output=True,
-            check=False,
-            timeout=seconds,
-            env={**os.environ, **OFFLINE},
-        )
-    except subprocess.TimeoutExpired:
-        raise RenderError(
-            f"{origin}: kubectl kustomize ran longer than {seconds:g} s "
-            "(reconciler.limits.renderSeconds)"
-        ) from None
-    except OSError as exc:
-        raise RenderError(f"{origin}: kubectl kustomize failed: {exc}") from exc
-    if done.returncode != 0:
-        message = done.stderr.decode("utf-8", "replace").strip()[-2000:]
-        raise RenderError(f"{origin}: kubectl kustomize failed: {message}")
-    return done.stdout
+# Run by this Python before kubectl: limits what it may allocate (RLIMIT_DATA, which the Go
+# heap counts against) and write (RLIMIT_FSIZE: its output goes to a file), then becomes it.
+_LIMITED: Final = (
+    "import os, resource, sys; data, size = int(sys.argv[1]), int(sys.argv[2]); "
+    "resource.setrlimit(resource.RLIMIT_DATA, (data, data)); "
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (size, size)); "
+    "os.execv(sys.argv[3], sys.argv[3:])"
+)
+
+
+def build(entry: Path, kubectl: str, origin: str, limits: ReconcilerLimits) -> bytes:
+    """`kubectl kustomize` of `entry`, offline, within `limits`' time, memory and output size;
+    its output."""
+    most = limits.max_total_bytes
+    command = [
+        sys.executable, "-I", "-S", "-c", _LIMITED, str(limits.render_memory_bytes),
+        str(most + 1), kubectl, "kustomize", str(entry),
+    ]  # fmt: skip
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            done = subprocess.run(
+                command,
+                stdout=out,
+                stderr=err,
+                check=False,
+                timeout=limits.render_seconds,
+                env={**os.environ, **OFFLINE},
+            )
+        except subprocess.TimeoutExpired:
+            raise RenderError(
+                f"{origin}: kubectl kustomize ran longer than {limits.render_seconds:g} s "
+                "(reconciler.limits.renderSeconds)"
+            ) from None
+        except OSError as exc:
+            raise RenderError(f"{origin}: kubectl kustomize failed: {exc}") from exc
+        size = out.seek(0, os.SEEK_END)
+        err.seek(max(err.seek(0, os.SEEK_END) - 4000, 0))
+        message = err.read().decode("utf-8", "replace").strip()
+        if size > most or done.returncode == -signal.SIGXFSZ or "file too large" in message:
+            raise RenderError(
+                f"{origin} (kustomize output): over the limit of {most} bytes "
+                "(reconciler.limits.maxTotalBytes)"
+            )
+        if done.returncode != 0 and ("out of memory" in message or "cannot allocate" in message):
+            raise RenderError(
+                f"{origin}: kubectl kustomize needed more than {limits.render_memory_bytes} "
+                "bytes of memory (reconciler.limits.renderMemoryBytes)"
+            )
+        if done.returncode != 0:
+            raise RenderError(f"{origin}: kubectl kustomize failed: {message[-2000:]}")
+        out.seek(0)
+        return out.read()

@@ -183,7 +183,7 @@ def kubectl() -> str:
 
 def _kustomize(root: Path, repo: Path, origin: str, budget: Budget) -> Rendering:
     read = kustomize.references(root, repo, budget)
-    stdout = kustomize.build(root, kubectl(), origin, seconds=budget.limits.render_seconds)
+    stdout = kustomize.build(root, kubectl(), origin, budget.limits)
     output = f"{origin} (kustomize output)"
     budget.take_bytes(len(stdout), output)
     try:

@@ -187,10 +187,10 @@ class ReconcilerLimits(_Section):
     render_memory_bytes: int = Field(
         512 * 1024 * 1024,
         ge=64 * 1024 * 1024,
-        description="Most memory a Helm chart's render may allocate. It runs in a process of "
-        "its own under this limit, so a template that loops out of it is refused and the "
-        "reconciler goes on. Keep it below the reconciler container's memory limit, less "
-        "what the reconciler itself uses.",
+        description="Most memory a renderer may allocate: a Helm chart renders in a process "
+        "of its own, and kustomize runs, under this limit, so a template that loops out of it "
+        "is refused and the reconciler goes on. Keep it below the reconciler container's "
+        "memory limit, less what the reconciler itself uses.",
     )
 
 

@@ -90,6 +90,52 @@ def test_a_helm_chart_is_rendered_in_process_and_applied(harness: Harness) -> No
     assert live.data == {"color": "green"}
 
 
+def _doubling_kustomization(levels: int) -> dict[str, str]:
+    """Each level holds the one below it twice (two suffixes): 2**levels ConfigMaps, and a
+    kustomize build whose time grows faster than that."""
+    files = {
+        "apps/l0/kustomization.yaml": "resources: [cm.yaml]\n",
+        "apps/l0/cm.yaml": config_map("c", {"k": "v"}),
+    }
+    for level in range(1, levels + 1):
+        for suffix in ("a", "b"):
+            files[f"apps/l{level}/{suffix}/kustomization.yaml"] = (
+                f"resources: [../../l{level - 1}]\nnameSuffix: -{suffix}\n"
+            )
+        files[f"apps/l{level}/kustomization.yaml"] = "resources: [a, b]\n"
+    files["apps/kustomization.yaml"] = f"resources: [l{levels}]\n"
+    return files
+
+
+@pytest.mark.parametrize(
+    ("levels", "limits", "refusal"),
+    [
+        pytest.param(
+            11,  # ten levels took 7.8 s to build on a slow machine, twelve 84 s
+            ReconcilerLimits(render_seconds=2),
+            "kubectl kustomize ran longer than 2 s (reconciler.limits.renderSeconds)",
+            id="time",
+        ),
+        pytest.param(
+            8,  # 21,500 bytes of output
+            ReconcilerLimits(max_total_bytes=8192),
+            "(kustomize output): over the limit of 8192 bytes (reconciler.limits.maxTotalBytes)",
+            id="output",
+        ),
+    ],
+)
+def test_a_kustomization_past_its_bounds_is_refused(
+    harness: Harness, levels: int, limits: ReconcilerLimits, refusal: str
+) -> None:
+    harness.commit(_doubling_kustomization(levels))
+
+    result = harness.reconciler(limits=limits).reconcile(harness.name)
+
+    assert result.outcome == "rejected"
+    (rejected,) = harness.records(events.SYNC_REJECTED)
+    assert refusal in rejected.payload["reasons"][0]["message"]
+
+
 def _chart_files(template: str) -> dict[str, str]:
     chart = {"apiVersion": "v2", "name": "shop", "version": "0.1.0"}
     return {"apps/Chart.yaml": yaml.safe_dump(chart), "apps/templates/t.yaml": template}
