@@ -28,6 +28,11 @@ class RenderError(ReconcileError):
     """The manifests of a commit could not be rendered (bad YAML, missing tool, bad chart)."""
 
 
+# How a Go renderer (Helm's library, kubectl) says it ran out of its memory limit: the
+# runtime's own words, and a new thread whose stack no longer fits.
+GO_OUT_OF_MEMORY = ("out of memory", "cannot allocate memory", "pthread_create failed")
+
+
 class DependencyRefused(RenderError):
     """A chart dependency the commit locks could not be fetched as pinned: its archive has
     another digest, or it comes from a repository the source may not fetch from."""

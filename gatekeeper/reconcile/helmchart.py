@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Final, NoReturn
 
 from gatekeeper.reconcile import helmdeps, helmrender
-from gatekeeper.reconcile.errors import RenderError
+from gatekeeper.reconcile.errors import GO_OUT_OF_MEMORY, RenderError
 from gatekeeper.reconcile.kubeyaml import Budget, load_all, read_text
 from gatekeeper.settings.sources import ReconcilerLimits
 
@@ -164,9 +164,12 @@ def _render_apart(
     _render_crashed(process.returncode, err.decode("utf-8", "replace"), limits, origin)
 
 
+_OUT_OF_MEMORY: Final = (*GO_OUT_OF_MEMORY, "MemoryError")
+
+
 def _render_crashed(code: int, errors: str, limits: ReconcilerLimits, origin: str) -> NoReturn:
     """Raise the RenderError for a Helm renderer that ended without an answer."""
-    if any(sign in errors for sign in ("out of memory", "cannot allocate memory", "MemoryError")):
+    if any(sign in errors for sign in _OUT_OF_MEMORY):
         raise RenderError(
             f"{origin}: helm rendering needed more than {limits.render_memory_bytes} bytes of "
             "memory (reconciler.limits.renderMemoryBytes)"

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from gatekeeper.reconcile.errors import RenderError
+from gatekeeper.reconcile.errors import GO_OUT_OF_MEMORY, RenderError
 from gatekeeper.reconcile.kubeyaml import Budget, load_all, read_text
 from gatekeeper.settings.sources import ReconcilerLimits
 
@@ -244,7 +244,7 @@ def build(entry: Path, kubectl: str, origin: str, limits: ReconcilerLimits) -> b
                 f"{origin} (kustomize output): over the limit of {most} bytes "
                 "(reconciler.limits.maxTotalBytes)"
             )
-        if done.returncode != 0 and ("out of memory" in message or "cannot allocate" in message):
+        if done.returncode != 0 and any(sign in message for sign in GO_OUT_OF_MEMORY):
             raise RenderError(
                 f"{origin}: kubectl kustomize needed more than {limits.render_memory_bytes} "
                 "bytes of memory (reconciler.limits.renderMemoryBytes)"
