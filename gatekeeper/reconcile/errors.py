@@ -30,7 +30,12 @@ class RenderError(ReconcileError):
 
 # How a Go renderer (Helm's library, kubectl) says it ran out of its memory limit: the
 # runtime's own words, and a new thread whose stack no longer fits.
-GO_OUT_OF_MEMORY = ("out of memory", "cannot allocate memory", "pthread_create failed")
+GO_OUT_OF_MEMORY = (
+    "out of memory",
+    "cannot allocate memory",
+    "pthread_create failed",
+    "failed to create new OS thread",
+)
 
 
 class DependencyRefused(RenderError):
