@@ -28,16 +28,6 @@ class RenderError(ReconcileError):
     """The manifests of a commit could not be rendered (bad YAML, missing tool, bad chart)."""
 
 
-# How a Go renderer (Helm's library, kubectl) says it ran out of its memory limit: the
-# runtime's own words, and a new thread whose stack no longer fits.
-GO_OUT_OF_MEMORY = (
-    "out of memory",
-    "cannot allocate memory",
-    "pthread_create failed",
-    "failed to create new OS thread",
-)
-
-
 class DependencyRefused(RenderError):
     """A chart dependency the commit locks could not be fetched as pinned: its archive has
     another digest, or it comes from a repository the source may not fetch from."""

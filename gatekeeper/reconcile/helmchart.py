@@ -22,8 +22,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Final, NoReturn
 
 from gatekeeper.reconcile import helmdeps, helmrender
-from gatekeeper.reconcile.errors import GO_OUT_OF_MEMORY, RenderError
+from gatekeeper.reconcile.errors import RenderError
 from gatekeeper.reconcile.kubeyaml import Budget, load_all, read_text
+from gatekeeper.reconcile.limited import GO_OUT_OF_MEMORY, limited
 from gatekeeper.settings.sources import ReconcilerLimits
 
 HELM_EXTRA_HINT: Final = (
@@ -120,19 +121,19 @@ def _render_apart(
     origin: str,
 ) -> str:
     """The chart's templates as Helm renders them (a JSON object), from a process of its own
-    (`helmrender`) bounded by `limits`' time and memory; `RenderError` past either."""
+    (`helmrender`, started by `limited`) bounded by `limits`' time and memory; `RenderError`
+    past either."""
     request = {
         "chart": str(chart_dir),
         "values": values,
         "settings": settings,
-        "memoryBytes": limits.render_memory_bytes,
         "maxBytes": limits.max_total_bytes,
     }
     try:
         payload = json.dumps(request).encode()
     except (TypeError, ValueError) as exc:
         raise RenderError(f"{origin}: the chart's values are not plain data: {exc}") from exc
-    command = [sys.executable, "-m", helmrender.__name__]
+    command = limited([sys.executable, "-m", helmrender.__name__], limits)
     try:
         process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE

@@ -6,24 +6,21 @@ a first line `ok`, `error` or `too-large`, then the rendered templates as a JSON
 (`ok`), Helm's message (`error`) or the bytes they came to (`too-large`).
 
 Helm's template language can loop (`range until 100000000`) and build text without bound, and
-its library cannot be interrupted from Python. Here it runs with its data segment limited
-(`RLIMIT_DATA`, which the Go runtime's heap counts against) and the parent kills it when it
-runs past its time, so a chart that would exhaust the reconciler only ends this process.
+its library cannot be interrupted from Python. This process is started by `limited`, so its
+memory is bounded, and the parent kills it when it runs past its time: a chart that would
+exhaust the reconciler only ends this process.
 """
 
 from __future__ import annotations
 
 import json
-import resource
 import sys
 from pathlib import Path
 from typing import Any
 
 
 def render(request: dict[str, Any]) -> tuple[str, str]:
-    """(status, body) of the answer to `request`, after limiting this process's memory."""
-    limit = int(request["memoryBytes"])
-    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    """(status, body) of the answer to `request`."""
     import helm_python
     from helm_python import _native
 

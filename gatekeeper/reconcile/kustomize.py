@@ -19,14 +19,14 @@ import posixpath
 import re
 import signal
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from gatekeeper.reconcile.errors import GO_OUT_OF_MEMORY, RenderError
+from gatekeeper.reconcile.errors import RenderError
 from gatekeeper.reconcile.kubeyaml import Budget, load_all, read_text
+from gatekeeper.reconcile.limited import GO_OUT_OF_MEMORY, limited
 from gatekeeper.settings.sources import ReconcilerLimits
 
 KUSTOMIZATIONS: Final = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -201,24 +201,11 @@ def _objects(document: Mapping[str, Any], field: str, where: str) -> Iterable[Ma
     return [item for item in value if isinstance(item, Mapping)]
 
 
-# Run by this Python before kubectl: limits what it may allocate (RLIMIT_DATA, which the Go
-# heap counts against) and write (RLIMIT_FSIZE: its output goes to a file), then becomes it.
-_LIMITED: Final = (
-    "import os, resource, sys; data, size = int(sys.argv[1]), int(sys.argv[2]); "
-    "resource.setrlimit(resource.RLIMIT_DATA, (data, data)); "
-    "resource.setrlimit(resource.RLIMIT_FSIZE, (size, size)); "
-    "os.execv(sys.argv[3], sys.argv[3:])"
-)
-
-
 def build(entry: Path, kubectl: str, origin: str, limits: ReconcilerLimits) -> bytes:
     """`kubectl kustomize` of `entry`, offline, within `limits`' time, memory and output size;
     its output."""
     most = limits.max_total_bytes
-    command = [
-        sys.executable, "-I", "-S", "-c", _LIMITED, str(limits.render_memory_bytes),
-        str(most + 1), kubectl, "kustomize", str(entry),
-    ]  # fmt: skip
+    command = limited([kubectl, "kustomize", str(entry)], limits)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         try:
             done = subprocess.run(

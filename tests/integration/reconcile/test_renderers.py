@@ -10,10 +10,22 @@ import yaml
 
 from gatekeeper.audit import events
 from gatekeeper.kube import contract
+from gatekeeper.reconcile.reconciler import Reconciler
 from gatekeeper.settings.sources import ReconcilerLimits
 from tests.integration.reconcile.conftest import Harness, config_map
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
+
+
+def _render_refusal(harness: Harness, reconciler: Reconciler, files: dict[str, str]) -> str:
+    """Commit `files`, reconcile: the commit is rejected, once, for its render; the message."""
+    harness.commit(files)
+    result = reconciler.reconcile(harness.name)
+    assert result.outcome == "rejected"
+    (rejected,) = harness.records(events.SYNC_REJECTED)
+    assert rejected.payload["reasons"][0]["kind"] == "render"
+    message: str = rejected.payload["reasons"][0]["message"]
+    return message
 
 
 def test_a_kustomize_source_is_rendered_with_kubectl_and_applied(harness: Harness) -> None:
@@ -50,14 +62,11 @@ def test_a_kustomize_source_is_rendered_with_kubectl_and_applied(harness: Harnes
 
 
 def test_a_kustomization_that_fails_to_build_is_rejected(harness: Harness) -> None:
-    harness.commit({"apps/kustomization.yaml": yaml.safe_dump({"resources": ["missing.yaml"]})})
+    files = {"apps/kustomization.yaml": yaml.safe_dump({"resources": ["missing.yaml"]})}
 
-    result = harness.reconciler().reconcile(harness.name)
+    message = _render_refusal(harness, harness.reconciler(), files)
 
-    assert result.outcome == "rejected"
-    (rejected,) = harness.records(events.SYNC_REJECTED)
-    assert rejected.payload["reasons"][0]["kind"] == "render"
-    assert "kubectl kustomize failed" in rejected.payload["reasons"][0]["message"]
+    assert "kubectl kustomize failed" in message
 
 
 @pytest.mark.skipif(
@@ -127,13 +136,11 @@ def _doubling_kustomization(levels: int) -> dict[str, str]:
 def test_a_kustomization_past_its_bounds_is_refused(
     harness: Harness, levels: int, limits: ReconcilerLimits, refusal: str
 ) -> None:
-    harness.commit(_doubling_kustomization(levels))
+    files = _doubling_kustomization(levels)
 
-    result = harness.reconciler(limits=limits).reconcile(harness.name)
+    message = _render_refusal(harness, harness.reconciler(limits=limits), files)
 
-    assert result.outcome == "rejected"
-    (rejected,) = harness.records(events.SYNC_REJECTED)
-    assert refusal in rejected.payload["reasons"][0]["message"]
+    assert refusal in message
 
 
 def _chart_files(template: str) -> dict[str, str]:
@@ -177,15 +184,11 @@ GOOD_TEMPLATE = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release
 def test_a_helm_chart_past_its_bounds_is_refused_and_the_next_commit_syncs(
     harness: Harness, template: str, limits: ReconcilerLimits, refusal: str
 ) -> None:
-    harness.commit(_chart_files(template))
     reconciler = harness.reconciler(limits=limits)
 
-    result = reconciler.reconcile(harness.name)
+    message = _render_refusal(harness, reconciler, _chart_files(template))
 
-    assert result.outcome == "rejected"
-    (rejected,) = harness.records(events.SYNC_REJECTED)
-    assert rejected.payload["reasons"][0]["kind"] == "render"
-    assert refusal in rejected.payload["reasons"][0]["message"]
+    assert refusal in message
     harness.commit(_chart_files(GOOD_TEMPLATE))
     assert reconciler.reconcile(harness.name).outcome == "applied"
     assert harness.core().read_namespaced_config_map(f"{harness.name}-ok", harness.namespace)
