@@ -237,21 +237,20 @@ def _from_anyone_else(context: _Context, base: Verdict, *, managed: bool) -> Ver
         return _with_policies(
             context, base, ProvenanceFacts(), ("made by a controller from a managed object",)
         )
-    if derived:
-        managed = True  # locked like its owner: a change must come through the owner in Git
-    elif context.operation != "DELETE" and _marks(new) != _marks(old):
+    if context.operation != "DELETE" and _marks(new) != _marks(old):
+        # Forgery, break-glass or not, and whatever owner references the object claims.
         changed = [key for key in _MARKS if _marks_dict(new).get(key) != _marks_dict(old).get(key)]
         reason = (
             f"only the reconciler ({context.settings.reconciler_identity}) may set or change "
             f"the provenance metadata {', '.join(changed)}; {username} may not"
         )
+        base = replace(base, provenance=_claimed(old or new))
         return _deny(context, base, reason, where=_where(context, old or new))
+    if derived:
+        managed = True  # locked like its owner: a change must come through the owner in Git
     if managed:
         carrier = old if context.operation == "DELETE" else new
-        meta = contract.read(old or new)
-        facts = (
-            ProvenanceFacts(source=meta.source, commit=meta.commit) if meta else ProvenanceFacts()
-        )
+        facts = _claimed(old or new)
         base = replace(base, provenance=facts)
         reason_text = _break_glass_reason(carrier)
         groups = request["userInfo"]["groups"]
@@ -264,8 +263,12 @@ def _from_anyone_else(context: _Context, base: Verdict, *, managed: bool) -> Ver
         )
         return _deny(context, base, reason, where=_where(context, old or new))
     if context.operation == "CREATE" and _matches(context.key.kind, context.settings.guarded_kinds):
-        if _controller_owned(new):
-            return replace(base, reasons=("owned by a controller",))
+        # An owner reference is the requester's own claim: only Kubernetes' controllers
+        # (a ReplicaSet's Pods, a Job's Pods) create guarded kinds for their owners, and
+        # the policies still apply to what they create.
+        if _controller_owned(new) and _matches(username, context.settings.controller_users):
+            reasons = ("created by a controller for its owner",)
+            return _with_policies(context, base, ProvenanceFacts(), reasons)
         reason = (
             f"in guarded namespace {context.key.namespace or '(cluster scope)'}, "
             f"{context.key.kind} objects are created only by the reconciler"
@@ -371,6 +374,18 @@ def _marks_dict(obj: Mapping[str, Any] | None) -> dict[str, str]:
 def _marks(obj: Mapping[str, Any] | None) -> tuple[str | None, ...]:
     found = _marks_dict(obj)
     return tuple(found.get(key) for key in _MARKS)
+
+
+def _claimed(obj: Mapping[str, Any] | None) -> ProvenanceFacts:
+    """The source and commit an object's provenance annotations name (unverified), so that
+    what is recorded of a refused change can be found by that commit."""
+    annotations = ((obj or {}).get("metadata") or {}).get("annotations") or {}
+    source = annotations.get(contract.SOURCE_ANNOTATION)
+    commit = annotations.get(contract.COMMIT_ANNOTATION)
+    return ProvenanceFacts(
+        source=source if isinstance(source, str) else "",
+        commit=commit if isinstance(commit, str) else "",
+    )
 
 
 def _break_glass_reason(obj: Mapping[str, Any] | None) -> str:

@@ -285,22 +285,115 @@ def test_the_break_glass_annotation_from_someone_outside_the_group_changes_nothi
     assert not verdict.allowed
 
 
-def test_a_human_creating_a_guarded_kind_is_refused_unless_a_controller_owns_it(
-    ledger: MemoryLedger, policies: MemoryPolicies
+def test_a_guarded_kind_is_created_only_by_a_controller_for_its_owner_under_the_policies(
+    ledger: MemoryLedger,
 ) -> None:
+    policies = MemoryPolicies(
+        findings=(PolicyFinding(policy="library.no_privileged", action="deny", message="root"),)
+    )
     created = deployment(name="side")
     verdict = review(
         request("CREATE", obj=created), settings=SETTINGS, ledger=ledger, policies=policies
     )
     assert not verdict.allowed
     assert "created only by the reconciler" in verdict.message
+    # An owner reference is the requester's own claim: it exempts nothing for a human.
     created["metadata"]["ownerReferences"] = [
-        {"apiVersion": "x/v1", "kind": "App", "name": "a", "uid": "1", "controller": True}
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "mine", "uid": "1", "controller": True}
     ]
-    owned = review(
+    claimed = review(
         request("CREATE", obj=created), settings=SETTINGS, ledger=ledger, policies=policies
     )
-    assert owned.allowed and owned.reasons == ("owned by a controller",)
+    assert not claimed.allowed
+    assert "created only by the reconciler" in claimed.message
+    # Kubernetes' own controller may create it, and the policies still decide.
+    by_controller = review(
+        request("CREATE", obj=created, user="system:kube-controller-manager", groups=()),
+        settings=SETTINGS,
+        ledger=ledger,
+        policies=policies,
+    )
+    assert not by_controller.allowed
+    assert "[library.no_privileged] root" in by_controller.message
+    clean = review(
+        request("CREATE", obj=created, user="system:kube-controller-manager", groups=()),
+        settings=SETTINGS,
+        ledger=ledger,
+        policies=MemoryPolicies(),
+    )
+    assert clean.allowed and clean.reasons == ("created by a controller for its owner",)
+
+
+def _derived(obj: dict[str, Any]) -> dict[str, Any]:
+    """A ReplicaSet-like object a controller made from a managed Deployment."""
+    made = copy.deepcopy(obj)
+    made["kind"] = "ReplicaSet"
+    made["metadata"]["name"] = "web-5d8f"
+    made["metadata"]["labels"].pop(contract.MANAGED_LABEL, None)
+    made["metadata"]["ownerReferences"] = [
+        {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "9"}
+        | {"controller": True}
+    ]
+    return made
+
+
+def test_break_glass_cannot_forge_or_strip_the_marks_of_an_object_claiming_an_owner(
+    ledger: MemoryLedger, policies: MemoryPolicies
+) -> None:
+    old = live(deployment())
+    forged = copy.deepcopy(old)
+    forged["metadata"]["annotations"][contract.BREAK_GLASS_ANNOTATION] = "INC-9"
+    forged["metadata"]["annotations"][contract.COMMIT_ANNOTATION] = "f" * 40
+    forged["metadata"]["ownerReferences"] = _derived(old)["metadata"]["ownerReferences"]
+    bob = {"user": "bob", "groups": ("gatekeeper:break-glass",)}
+    verdict = review(
+        request("UPDATE", obj=forged, old=old, **bob),
+        settings=SETTINGS,
+        ledger=ledger,
+        policies=policies,
+    )
+    assert not verdict.allowed
+    assert contract.COMMIT_ANNOTATION in verdict.message and "may not" in verdict.message
+    # Stripping the marks of an object that already claims an owner is forgery too.
+    rs = _derived(old)
+    stripped = copy.deepcopy(rs)
+    del stripped["metadata"]["ownerReferences"]
+    for key in contract.PROVENANCE_ANNOTATIONS:
+        del stripped["metadata"]["annotations"][key]
+    stripped["metadata"]["annotations"][contract.BREAK_GLASS_ANNOTATION] = "INC-9"
+    verdict = review(
+        request("UPDATE", obj=stripped, old=rs, **bob),
+        settings=SETTINGS,
+        ledger=ledger,
+        policies=policies,
+    )
+    assert not verdict.allowed and "may not" in verdict.message
+    # Break-glass still lets the same person change such an object, marks kept.
+    scaled = copy.deepcopy(rs)
+    scaled["spec"]["replicas"] = 5
+    scaled["metadata"]["annotations"][contract.BREAK_GLASS_ANNOTATION] = "INC-9"
+    verdict = review(
+        request("UPDATE", obj=scaled, old=rs, **bob),
+        settings=SETTINGS,
+        ledger=ledger,
+        policies=policies,
+    )
+    assert verdict.allowed and verdict.event_kind == events.BREAKGLASS
+
+
+def test_a_refused_forgery_is_recorded_with_the_source_and_commit_it_tampered_with(
+    ledger: MemoryLedger, policies: MemoryPolicies
+) -> None:
+    old = live(deployment())
+    stripped = copy.deepcopy(old)
+    del stripped["metadata"]["annotations"][contract.COMMIT_ANNOTATION]
+    forgery = request("UPDATE", obj=stripped, old=old)
+    verdict = review(forgery, settings=SETTINGS, ledger=ledger, policies=policies)
+    assert not verdict.allowed
+    assert verdict.commit == COMMIT
+    event = verdict.event(forgery)
+    assert (event.source, event.commit) == (SOURCE, COMMIT)
+    assert verdict.response("u", audit_seq=1)["auditAnnotations"]["commit"] == COMMIT
 
 
 @pytest.mark.parametrize(
@@ -536,10 +629,11 @@ def test_the_deployment_controller_makes_and_scales_the_replica_sets_of_a_manage
 def test_a_human_may_not_change_or_forge_the_replica_sets_of_a_managed_deployment(
     ledger: MemoryLedger, policies: MemoryPolicies
 ) -> None:
-    for operation, obj, old in (
-        ("UPDATE", _replica_set(image="nginx:evil"), _replica_set()),
-        ("CREATE", _replica_set(image="nginx:evil"), None),
-        ("DELETE", None, _replica_set()),
+    forged = "may not set or change the provenance metadata"  # the marks it carries
+    for operation, obj, old, why in (
+        ("UPDATE", _replica_set(image="nginx:evil"), _replica_set(), "managed from Git"),
+        ("CREATE", _replica_set(image="nginx:evil"), None, forged.replace("may not ", "may ")),
+        ("DELETE", None, _replica_set(), "managed from Git"),
     ):
         verdict = review(
             request(operation, obj=obj, old=old),
@@ -548,4 +642,4 @@ def test_a_human_may_not_change_or_forge_the_replica_sets_of_a_managed_deploymen
             policies=policies,
         )
         assert not verdict.allowed, operation
-        assert "managed from Git" in verdict.message
+        assert why in verdict.message, operation
