@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from gatekeeper.admission.ports import LedgerPort, PolicyPort, ProvenanceFacts
+from gatekeeper.admission.ports import LedgerPort, PolicyFinding, PolicyPort, ProvenanceFacts
 from gatekeeper.admission.verdict import Verdict
 from gatekeeper.admission.wire import AdmissionRequest
 from gatekeeper.audit import events
@@ -27,6 +27,9 @@ _MARKS = (contract.MANAGED_LABEL, *contract.PROVENANCE_ANNOTATIONS)
 _SUBRESOURCE_ANNOTATIONS = (*contract.PROVENANCE_ANNOTATIONS, contract.BREAK_GLASS_ANNOTATION)
 _NONE: Mapping[str, Any] = {}
 _SHOWN_DIFFERENCES = 5
+# Policy findings an answer shows (denials in its message, warnings), and their length.
+_SHOWN_FINDINGS = 20
+_SHOWN_MESSAGE_CHARACTERS = 1024
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,7 @@ def _subresource_change(context: _Context, base: Verdict, changed: str) -> Verdi
     base = replace(
         base,
         managed=contract.is_managed(request["object"]) or contract.is_managed(request["oldObject"]),
+        provenance=_claimed(request["oldObject"] or request["object"]),
     )
     reason = (
         f"the provenance metadata {changed} cannot be set, changed or removed through the "
@@ -288,15 +292,33 @@ def _with_policies(
     outcome = context.policies.evaluate(context.request, facts)
     lifted = context.settings.break_glass_lifts if base.break_glass_reason else []
     blocking = [f for f in outcome.findings if f.action == "deny" and f.policy not in lifted]
-    warnings = tuple(f"[{f.policy}] {f.message}" for f in outcome.findings if f.action == "warn")
+    warnings = _shown([f for f in outcome.findings if f.action == "warn"], "warnings")
     base = replace(
         base, findings=outcome.findings, warnings=warnings, policy_version=outcome.version
     )
     if blocking:
-        why = "; ".join(f"[{f.policy}] {f.message}" for f in blocking)
+        why = "; ".join(_shown(blocking, "denials"))
         where = _where(context, context.request["object"]) if base.managed else ""
         return _deny(context, base, f"policy: {why}", where=where)
     return replace(base, reasons=reasons, event_kind=_allowed_kind(base))
+
+
+def _shown(findings: list[PolicyFinding], what: str) -> tuple[str, ...]:
+    """The first findings as `[policy] message`, each message cut to a readable length,
+    then how many more there are: an object that breaks a policy a thousand times makes a
+    short answer (the audit record keeps its own bounded list: `Verdict.event`)."""
+    shown = tuple(
+        f"[{f.policy}] {_cut(f.message, _SHOWN_MESSAGE_CHARACTERS)}"
+        for f in findings[:_SHOWN_FINDINGS]
+    )
+    more = len(findings) - len(shown)
+    return (*shown, f"... and {more} more {what}") if more else shown
+
+
+def _cut(text: str, limit: int) -> str:
+    return (
+        text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more characters)"
+    )
 
 
 def _allowed_kind(verdict: Verdict) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -21,8 +22,12 @@ _FORMATS = ("openpgp", "ssh", "x509")
 class RegoPolicies:
     """Evaluates admission requests with a `PolicyEvaluator`; follows its reloads."""
 
-    def __init__(self, evaluator: PolicyEvaluator) -> None:
+    def __init__(
+        self, evaluator: PolicyEvaluator, *, repos: Mapping[str, str] | None = None
+    ) -> None:
         self._evaluator = evaluator
+        # Each source's repository, so that `input.provenance.repo` is what sync time shows.
+        self._repos = dict(repos or {})
         self._lock = threading.Lock()
         self._versions: tuple[PolicySet, str] | None = None
 
@@ -44,7 +49,7 @@ class RegoPolicies:
                 component="webhook",
                 checkout=VerifiedCheckout,
             ).result()
-        return cls(evaluator)
+        return cls(evaluator, repos={source.name: source.repo for source in settings.sources})
 
     @property
     def evaluator(self) -> PolicyEvaluator:
@@ -64,7 +69,10 @@ class RegoPolicies:
     def evaluate(self, request: AdmissionRequest, provenance: ProvenanceFacts) -> PolicyOutcome:
         version = self.version
         decision = self._evaluator.evaluate(
-            admission_input(_as_mapping(request), provenance=_provenance(provenance))
+            admission_input(
+                _as_mapping(request),
+                provenance=_provenance(provenance, self._repos.get(provenance.source, "")),
+            )
         )
         findings = tuple(
             PolicyFinding(policy=m.policy, action=m.action, message=m.msg)
@@ -77,10 +85,11 @@ def _as_mapping(request: AdmissionRequest) -> dict[str, Any]:
     return dict(request)
 
 
-def _provenance(facts: ProvenanceFacts) -> Provenance:
+def _provenance(facts: ProvenanceFacts, repo: str) -> Provenance:
     signature_format = facts.signature_format if facts.signature_format in _FORMATS else None
     return Provenance(
         source=facts.source,
+        repo=repo if facts.source else "",
         commit=facts.commit,
         path=facts.path,
         verified=facts.verified,

@@ -13,6 +13,10 @@ from gatekeeper.audit import events
 AUDIT_SEQ_KEY = "audit-seq"
 AUDIT_COMMIT_KEY = "commit"
 AUDIT_DECISION_KEY = "decision"
+# What an audit record keeps of the policies' findings: an object that breaks a policy
+# thousands of times (a dry run is enough) must not grow the append-only log by megabytes.
+RECORDED_FINDINGS = 100
+RECORDED_MESSAGE_CHARACTERS = 2048
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,10 +76,7 @@ class Verdict:
             "managed": self.managed,
         }
         if self.findings:
-            payload["policies"] = [
-                {"policy": f.policy, "action": f.action, "message": f.message}
-                for f in self.findings
-            ]
+            payload.update(_recorded_findings(self.findings))
         if self.warnings:
             payload["warnings"] = list(self.warnings)
         if self.break_glass_reason:
@@ -91,3 +92,25 @@ class Verdict:
             commit=self.commit[:64] or None,
             payload=payload,
         )
+
+
+def _recorded_findings(findings: tuple[PolicyFinding, ...]) -> dict[str, Any]:
+    """`policies`: the first findings, messages cut to a bounded length; then
+    `policies_omitted`: how many findings of each policy were left out, if any."""
+    limit = RECORDED_MESSAGE_CHARACTERS
+    recorded: dict[str, Any] = {
+        "policies": [
+            {
+                "policy": f.policy,
+                "action": f.action,
+                "message": f.message if len(f.message) <= limit else f.message[:limit] + "...",
+            }
+            for f in findings[:RECORDED_FINDINGS]
+        ]
+    }
+    omitted: dict[str, int] = {}
+    for f in findings[RECORDED_FINDINGS:]:
+        omitted[f.policy] = omitted.get(f.policy, 0) + 1
+    if omitted:
+        recorded["policies_omitted"] = omitted
+    return recorded

@@ -54,17 +54,23 @@ def _new_interpreter(modules: Sequence[RegoModule], data: Mapping[str, Any]) -> 
     if _regorus is None:
         raise EngineUnavailable("regorus is not installed (pip install gordon-to-regorus)")
     engine = _regorus.Engine()
-    for module in modules:
-        engine.set_rego_v0(module.rego_v0)
-        try:
-            engine.add_policy(module.path, rego_source.expand_import_aliases(module.source))
-        except RuntimeError as exc:
-            message = clean_engine_message(str(exc))
-            if module.path not in message:
-                message = f"{module.path}: {message}"
-            raise PolicyLoadError(message) from exc
-    engine.set_rego_v0(False)
-    _set_interpreter_data(engine, data)
+    try:
+        for module in modules:
+            engine.set_rego_v0(module.rego_v0)
+            try:
+                engine.add_policy(module.path, rego_source.expand_import_aliases(module.source))
+            except RuntimeError as exc:
+                message = clean_engine_message(str(exc))
+                if module.path not in message:
+                    message = f"{module.path}: {message}"
+                raise PolicyLoadError(message) from None
+        engine.set_rego_v0(False)
+        _set_interpreter_data(engine, data)
+    except PolicyLoadError:
+        # The error's traceback keeps this frame, and so the engine, alive wherever it is
+        # caught; a regorus engine must be dropped on the thread that made it: here.
+        del engine
+        raise
     return engine
 
 
@@ -72,8 +78,11 @@ def _set_interpreter_data(engine: Any, data: Mapping[str, Any]) -> None:
     engine.clear_data()
     try:
         engine.add_data_json(json.dumps(data))
+        return
     except RuntimeError as exc:
-        raise PolicyLoadError(f"data: {clean_engine_message(str(exc))}") from exc
+        message = f"data: {clean_engine_message(str(exc))}"
+    del engine  # not kept alive by the error's traceback (see _new_interpreter)
+    raise PolicyLoadError(message)
 
 
 def _compile(

@@ -339,3 +339,28 @@ def test_gatekeeper_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None
     )
     assert result.returncode == 2
     assert "gatekeeper db upgrade" in result.stderr
+
+
+def test_gatekeeper_serve_refuses_an_invalid_policy_with_its_place_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "broken.rego").write_text(
+        "package team.broken\n\ndeny contains msg if {\n\tmsg := \n}\n"
+    )
+    config = _config(tmp_path, policies={"paths": [str(folder)]})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEKEEPER_")}
+    subprocess.run(_gatekeeper("--config", str(config), "db", "upgrade"), check=True, env=env)
+    result = subprocess.run(
+        _gatekeeper("--config", str(config), "serve", "--port", str(_free_port())),
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "broken.rego:5:" in result.stderr or "broken.rego:4:" in result.stderr
+    # The engine the failed load built goes with its thread, not with the error.
+    assert "Traceback" not in result.stderr and "unsendable" not in result.stderr

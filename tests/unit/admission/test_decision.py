@@ -643,3 +643,38 @@ def test_a_human_may_not_change_or_forge_the_replica_sets_of_a_managed_deploymen
         )
         assert not verdict.allowed, operation
         assert why in verdict.message, operation
+
+
+def test_an_object_that_breaks_policies_thousands_of_times_gets_a_short_answer_and_record(
+    ledger: MemoryLedger,
+) -> None:
+    """A dry run is enough to send it: the append-only log must not grow by megabytes."""
+    findings = tuple(
+        PolicyFinding(policy=f"library.p{i % 3}", action=action, message=f"container {i} " * 50)
+        for i in range(3000)
+        for action in ("deny", "warn")
+    )
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}
+    dry = request("CREATE", obj=config_map, dry_run=True)
+    verdict = review(
+        dry, settings=SETTINGS, ledger=ledger, policies=MemoryPolicies(findings=findings)
+    )
+    assert not verdict.allowed
+    assert len(verdict.message) < 40_000
+    assert verdict.message.count("[library.p") == 20
+    assert "... and 2980 more denials" in verdict.message
+    assert len(verdict.warnings) == 21 and verdict.warnings[-1] == "... and 2980 more warnings"
+    payload = verdict.event(dry).payload
+    assert len(payload["policies"]) == 100
+    assert payload["policies_omitted"] == {
+        "library.p0": 1966,
+        "library.p1": 1966,
+        "library.p2": 1968,
+    }
+    assert sum(payload["policies_omitted"].values()) + 100 == len(findings)
+    long_one = PolicyFinding(policy="library.long", action="deny", message="x" * 100_000)
+    verdict = review(
+        dry, settings=SETTINGS, ledger=ledger, policies=MemoryPolicies(findings=(long_one,))
+    )
+    assert len(verdict.message) < 2_000 and "98976 more characters" in verdict.message
+    assert len(verdict.event(dry).payload["policies"][0]["message"]) < 2_100
