@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,6 +29,9 @@ from gatekeeper.audit.ledger import Ledger
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.policy.watch import PolicyWatcher
 from gatekeeper.settings import Settings
+
+if TYPE_CHECKING:
+    from gatekeeper.admission.policies import RegoPolicies
 
 
 def create_app(
@@ -61,8 +65,9 @@ def create_app(
         )
         recorder = AppenderRecorder(appender)
     companions = Companions(scheduler=checkpoints.scheduler_from_settings(store, settings))
+    owned_policies: RegoPolicies | None = None  # closed with the app
     if policies is None:
-        policies = _policies_from(settings, recorder, companions, store)
+        policies = owned_policies = _policies_from(settings, recorder, companions, store)
     metrics_ = AdmissionMetrics()
     service = AdmissionService(
         settings=settings.admission,
@@ -82,6 +87,8 @@ def create_app(
             # In this order: no decision is under way, every record is committed, then the
             # last checkpoint covers them all.
             service.close()
+            if owned_policies is not None:
+                owned_policies.close()  # the policy processes, when policies are isolated
             if appender is not None:
                 await asyncio.to_thread(appender.close)
             await companions.final_checkpoint()
@@ -147,7 +154,7 @@ async def _no_route(scope: Scope, receive: Receive, send: Send) -> None:
 
 def _policies_from(
     settings: Settings, recorder: Recorder, companions: Companions, store: AuditStore
-) -> PolicyPort:
+) -> RegoPolicies:
     """The configured policies, followed on disk and, as configured, told the Namespaces."""
     from gatekeeper.admission.policies import RegoPolicies
 

@@ -48,8 +48,17 @@ class RegoPolicies:
                 history=history,
                 component="webhook",
                 checkout=VerifiedCheckout,
+                isolate_seconds=(
+                    settings.admission.decision_timeout
+                    if settings.admission.isolate_policies
+                    else None
+                ),
             ).result()
         return cls(evaluator, repos={source.name: source.repo for source in settings.sources})
+
+    def close(self) -> None:
+        """Release the engine (its processes, when the policies are isolated)."""
+        self._evaluator.engine.close()
 
     @property
     def evaluator(self) -> PolicyEvaluator:

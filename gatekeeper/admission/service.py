@@ -193,8 +193,8 @@ class AdmissionService:
 
     One worker thread decides and records each request, so that the event loop hands work
     over once and gets the answer back once. A decision that runs past
-    `admission.decisionTimeout` is answered by `decision.undecided` (a policy engine cannot be
-    interrupted; its late result is dropped); the same deadline bounds the wait for the
+    `admission.decisionTimeout` is answered by `decision.undecided` (isolated policies are cut
+    off there too; any other late result is dropped); the same deadline bounds the wait for the
     audit store's locks, and `GRACE` the commit after them, so that the answer given is the
     one recorded. Only a body without a usable envelope raises (`BadReview`).
     """

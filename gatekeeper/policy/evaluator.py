@@ -378,11 +378,13 @@ def build_evaluator(
     history: RecordQuery | None = None,
     component: str = "gatekeeper",
     checkout: CheckoutFactory | None = None,
+    isolate_seconds: float | None = None,
 ) -> PolicyEvaluator:
     """The evaluator the settings describe (`policies.paths`, `sources`, `bundles`, `engine`,
     `opaUrl`). With Git policy sources, `history` (the audit store) gives the commits loaded
     before a restart, which the sources' history must descend from. The loader stays on the
-    evaluator (`loader`) for the `PolicyWatcher` to follow."""
+    evaluator (`loader`) for the `PolicyWatcher` to follow. With `isolate_seconds`, an
+    embedded engine evaluates in child processes and a query is cut off after that long."""
     from gatekeeper.policy.loader import PolicyLoader
     from gatekeeper.policy.sources import last_verified_commits
 
@@ -391,7 +393,9 @@ def build_evaluator(
     loader = PolicyLoader.from_settings(
         settings, component=component, last_verified=known, checkout=checkout
     )
-    engine = create_engine(policies.engine, opa_url=policies.opa_url)
+    engine = create_engine(
+        policies.engine, opa_url=policies.opa_url, isolate_seconds=isolate_seconds
+    )
     evaluator = PolicyEvaluator(engine=engine, policy_set=loader.load(), reporter=reporter)
     evaluator.loader = loader
     return evaluator

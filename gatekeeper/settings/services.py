@@ -69,6 +69,12 @@ class AdmissionSettings(_Section):
         description="Longest a decision may take (a commit under way gets 0.5 s more); keep "
         "it at least a second below the webhook's timeoutSeconds.",
     )
+    isolate_policies: bool = Field(
+        True,
+        description="Evaluate the policies in child processes (the embedded engines), so that "
+        "decisionTimeout cuts off a slow policy: in-process, a native engine holds Python's "
+        "lock while it evaluates and nothing else of the webhook runs, health checks included.",
+    )
 
 
 class ServerSettings(_Section):

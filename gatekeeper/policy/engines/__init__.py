@@ -8,8 +8,21 @@ from gatekeeper.policy.errors import EngineUnavailable
 ENGINE_NAMES = ("regorus", "opa", "opa-server")
 
 
-def create_engine(name: str, *, opa_url: str | None = None) -> Engine:
-    """The engine called `name`: `regorus` (default), `opa` (embedded), `opa-server`."""
+# The engines that evaluate in this process, in native code that holds Python's lock.
+EMBEDDED = ("regorus", "opa")
+
+
+def create_engine(
+    name: str, *, opa_url: str | None = None, isolate_seconds: float | None = None
+) -> Engine:
+    """The engine called `name`: `regorus` (default), `opa` (embedded), `opa-server`.
+
+    With `isolate_seconds`, an embedded engine evaluates in child processes and a query
+    that takes longer is cut off (`gatekeeper.policy.engines.isolated`)."""
+    if isolate_seconds is not None and name in EMBEDDED:
+        from gatekeeper.policy.engines.isolated import IsolatedEngine
+
+        return IsolatedEngine(name, timeout=isolate_seconds)
     if name == "regorus":
         from gatekeeper.policy.engines.regorus import RegorusEngine
 

@@ -9,6 +9,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -364,3 +365,52 @@ def test_gatekeeper_serve_refuses_an_invalid_policy_with_its_place_and_nothing_e
     assert "broken.rego:5:" in result.stderr or "broken.rego:4:" in result.stderr
     # The engine the failed load built goes with its thread, not with the error.
     assert "Traceback" not in result.stderr and "unsendable" not in result.stderr
+
+
+SLOW_FOR_SECRETS = """package team.slow
+
+import rego.v1
+
+warn contains "never" if {
+	input.review.object.kind == "Secret"
+	some n in numbers.range(1, 100000000)
+	n == -1
+}
+"""
+
+
+def test_a_policy_slow_on_some_objects_stalls_only_their_reviews(tmp_path: Path) -> None:
+    """A native engine holds Python's lock while it evaluates: in-process, every other
+    review and the health check waited for it, past the deadline."""
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "slow.rego").write_text(SLOW_FOR_SECRETS)
+    config = _config(
+        tmp_path, policies={"paths": [str(folder)]}, admission={"decisionTimeout": "1s"}
+    )
+    secret = json.loads(json.dumps(REVIEW))
+    secret["request"]["kind"]["kind"] = secret["request"]["object"]["kind"] = "Secret"
+    secret["request"]["resource"]["resource"] = "secrets"
+    with _serving(config, tmp_path / "tls", 1) as (port, _):
+        answers: dict[str, tuple[float, Any]] = {}
+
+        def timed(name: str, method: str, path: str, **options: Any) -> None:
+            started = time.monotonic()
+            response = _once(port, method, path, **options)
+            answers[name] = (time.monotonic() - started, response)
+
+        slow = threading.Thread(
+            target=timed, args=("secret", "POST", "/validate"), kwargs={"json": secret}
+        )
+        slow.start()
+        time.sleep(0.3)
+        timed("health", "GET", "/healthz")
+        timed("config map", "POST", "/validate", json=REVIEW)
+        slow.join()
+    took, response = answers["secret"]
+    assert took < 3, took
+    refused = response.json()["response"]
+    assert refused["allowed"] is False and "longer than 1 s" in refused["status"]["message"]
+    assert answers["health"][0] < 0.9 and answers["health"][1].status_code == 200
+    assert answers["config map"][0] < 0.9
+    assert answers["config map"][1].json()["response"]["allowed"] is True

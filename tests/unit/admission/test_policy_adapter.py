@@ -32,6 +32,13 @@ def test_the_policies_see_the_sources_repository_at_admission_as_at_sync(tmp_pat
         "    ref: main\n    path: deploy/\n    trust: trust.yaml\n"
     )
     policies = RegoPolicies.from_settings(load_settings(config))
+    try:
+        _check_repository(policies)
+    finally:
+        policies.close()
+
+
+def _check_repository(policies: RegoPolicies) -> None:
     verified = ProvenanceFacts(source="apps", commit=COMMIT, verified=True, signer="alice")
     outcome = policies.evaluate(request("UPDATE", obj=CONFIG_MAP, old=CONFIG_MAP), verified)
     assert outcome.findings == ()
