@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ try:
     import regorus as _regorus
 except ImportError:  # pragma: no cover - regorus is a runtime dependency
     _regorus = None
+
+log = logging.getLogger(__name__)
 
 # What regorus's VM puts where the interpreter would leave a value undefined; seeing it
 # means the VM's answer cannot be trusted and the interpreter decides instead.
@@ -105,6 +108,58 @@ def _compile(
     return _Program(binary=bytes(program.serialize_binary()), entry_points=frozenset(entry_points))
 
 
+# Rules of the shipped library defined more than once, whose definitions apply to disjoint
+# inputs (by kind, by shape): they cannot conflict, and keep the set on the compiled mode.
+_DISJOINT_BY_DESIGN = frozenset(
+    {
+        "data.library.no_default_namespace._in_default",
+        "data.library.run_as_non_root._non_root",
+        "data.library.run_as_non_root._user",
+        "data.library.required_labels._applies",
+        "data.library.no_wildcard_rbac._name",
+        "data.library.lib.images.normalized",
+        "data.library.lib.images._is_registry",
+        "data.library.lib.kubernetes.pod_spec",
+    }
+)
+
+
+def may_conflict(interpreter: Any) -> list[str]:
+    """Complete rules and functions defined more than once in the loaded modules (besides
+    the library's `_DISJOINT_BY_DESIGN`), as `data.<package>.<rule>` references.
+
+    OPA fails an evaluation in which two definitions of one complete rule or function give
+    different values (`eval_conflict_error`); the interpreter does the same, but regorus's
+    VM leaves the rule undefined, and a `deny` that depends on it silently passes."""
+    counts: dict[str, int] = {}
+    for module in orjson.loads(interpreter.get_ast_as_json()):
+        ast = module.get("ast") or {}
+        package = _ref_text((ast.get("package") or {}).get("refr"))
+        for rule in ast.get("rules") or ():
+            head = (rule.get("Spec") or {}).get("head") or {}
+            for kind in ("Compr", "Func"):
+                if kind in head:
+                    name = f"data.{package}.{_ref_text(head[kind].get('refr'))}"
+                    counts[name] = counts.get(name, 0) + 1
+    return sorted(
+        name for name, count in counts.items() if count > 1 and name not in _DISJOINT_BY_DESIGN
+    )
+
+
+def _ref_text(ref: Any) -> str:
+    """`a.b.c` of a reference in regorus's AST (`[...]` for a bracketed part)."""
+    if not isinstance(ref, Mapping) or not ref:
+        return "?"
+    kind, value = next(iter(ref.items()))
+    if kind == "Var":
+        return str(value.get("value"))
+    if kind == "RefDot":
+        return f"{_ref_text(value.get('refr'))}.{value.get('field', [None, '?'])[1]}"
+    if kind == "RefBrack":
+        return f"{_ref_text(value.get('refr'))}[...]"
+    return "?"
+
+
 def _new_vm(program: _Program | None, data: Mapping[str, Any]) -> Any | None:
     if program is None or _regorus is None:
         return None
@@ -160,8 +215,21 @@ class RegorusEngine:
         entry_points: Sequence[str] = (),
     ) -> None:
         # Parse everything here first: a bad set raises before any thread sees it.
-        _new_interpreter(modules, data)
-        program = _compile(modules, data, entry_points) if entry_points else None
+        interpreter = _new_interpreter(modules, data)
+        program = None
+        if entry_points:
+            conflicting = may_conflict(interpreter)
+            if conflicting:
+                log.warning(
+                    "policies define %s more than once; where two definitions disagree, "
+                    "regorus's compiled mode would leave the rule undefined instead of failing "
+                    "the evaluation, so this set runs on the interpreter (several times "
+                    "slower); an `else` chain or distinct names give the compiled mode back",
+                    ", ".join(conflicting),
+                )
+            else:
+                program = _compile(modules, data, entry_points)
+        del interpreter  # built on this thread: dropped here
         self._engines.replace(modules, data, extra=program if self._use_vm else None)
 
     @property

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +65,35 @@ def test_a_sync_input_with_a_number_json_cannot_write_still_fails_to_evaluate() 
     engine.load([ECHO], {}, entry_points=["data.echo.value"])
     with pytest.raises(EvaluationError):
         engine.query("data.echo.value", sync_input({"kind": "ConfigMap", "data": {"x": math.nan}}))
+
+
+CONFLICTING = RegoModule(
+    path="team/owner.rego",
+    source="""package team.owner
+
+import rego.v1
+
+tier := "restricted" if input.review.object.metadata.labels.env == "prod"
+tier := "open" if input.review.object.metadata.labels.sandbox == "true"
+
+deny contains "prod objects need an owner label" if {
+	tier == "restricted"
+	not input.review.object.metadata.labels.owner
+}
+""",
+)
+
+
+def test_two_definitions_that_disagree_fail_the_evaluation_as_in_opa(tmp_path: Path) -> None:
+    """The compiled mode left the rule undefined, and the deny that needs it passed."""
+    (tmp_path / "owner.rego").write_text(CONFLICTING.source)
+    engine = RegorusEngine()
+    evaluator = PolicyEvaluator.from_paths([tmp_path], engine=engine)
+    assert engine.compiled_entry_points == frozenset()
+    both = {"kind": "ConfigMap", "metadata": {"labels": {"env": "prod", "sandbox": "true"}}}
+    with pytest.raises(EvaluationError, match=r"rule conflicts with rule"):
+        evaluator.evaluate(sync_input(both))
+    prod = {"kind": "ConfigMap", "metadata": {"labels": {"env": "prod"}}}
+    assert [m.msg for m in evaluator.evaluate(sync_input(prod)).messages] == [
+        "prod objects need an owner label"
+    ]
