@@ -11,6 +11,8 @@ shape Kubernetes gives it.
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any, Literal, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -106,7 +108,7 @@ class _Request(_Model):
     userInfo: _UserInfo
     object: dict[str, Any] | None = None
     oldObject: dict[str, Any] | None = None
-    dryRun: bool = False
+    dryRun: bool = Field(False, strict=True)  # not "yes", 1 or "false"
 
 
 class _Review(_Model):
@@ -143,7 +145,7 @@ def parse_review(body: bytes) -> AdmissionRequest:
             raise BadReview(problem) from exc
         raise MalformedRequest(envelope.request.uid, problem) from exc
     request = review.request
-    problem = _request_problem(request) or _non_finite_problem(body)
+    problem = _request_problem(request) or _number_problem(body)
     if problem:
         raise MalformedRequest(request.uid, f"malformed AdmissionReview v1: {problem}")
     return {
@@ -203,20 +205,40 @@ def _request_problem(request: _Request) -> str:
     return ""
 
 
-def _non_finite_problem(body: bytes) -> str:
-    """The JSON parser takes NaN and Infinity, which are not JSON (RFC 8259) and which the
-    API server never sends; a body carrying them is refused, so that no check downstream
-    ever meets a number JSON cannot write."""
-    if b"NaN" not in body and b"Infinity" not in body:
+# What could be a number JSON or the policies' engines cannot hold: NaN and Infinity (not
+# JSON, which the parser takes), an exponent of three digits (1e999 parses as infinity) and
+# an integer of nineteen digits or more (near or beyond 64 bits). Strings may match too;
+# the body is then read again to look at its numbers alone.
+_SUSPECT_NUMBER = re.compile(rb"NaN|Infinity|[0-9][eE][+-]?[0-9]{3}|[0-9]{19}")
+_SMALLEST, _LARGEST = -(2**63), 2**64 - 1
+
+
+def _number_problem(body: bytes) -> str:
+    """What is wrong with a number of the body, or "": the API server never sends NaN,
+    Infinity, numbers beyond a double's range or integers beyond 64 bits, and no check
+    downstream must meet one (a policy would see infinity as null)."""
+    if not _SUSPECT_NUMBER.search(body):
         return ""  # the common case: one scan of the bytes
 
-    def refuse(constant: str) -> Any:
-        raise ValueError(constant)
+    def constant(text: str) -> Any:
+        raise ValueError(f"{text} is not JSON")
+
+    def real(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value):
+            raise ValueError(f"{text[:40]} is beyond a double's range")
+        return value
+
+    def integer(text: str) -> int:
+        value = int(text)
+        if not _SMALLEST <= value <= _LARGEST:
+            raise ValueError(f"the integer {text[:20]}... has more than 64 bits")
+        return value
 
     try:
-        json.loads(body, parse_constant=refuse)
+        json.loads(body, parse_constant=constant, parse_float=real, parse_int=integer)
     except ValueError as exc:
-        return f"numbers must be finite; {exc} is not JSON"
+        return f"numbers must be finite and fit in 64 bits; {exc}"
     return ""
 
 

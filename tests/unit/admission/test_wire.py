@@ -143,3 +143,40 @@ def test_a_number_json_cannot_write_is_refused_with_the_uid(number: float) -> No
 def test_nan_and_infinity_inside_strings_are_plain_text() -> None:
     obj = {"kind": "ConfigMap", "data": {"NaN": "Infinity", "x": "-Infinity"}}
     assert parse_review(_body(operation="CREATE", object=obj))["object"] == obj
+
+
+@pytest.mark.parametrize(
+    ("number", "why"),
+    [
+        (b"1e999", "beyond a double's range"),
+        (b"-2.5E+400", "beyond a double's range"),
+        (b"1" * 400, "more than 64 bits"),
+        (b"-9223372036854775809", "more than 64 bits"),
+    ],
+)
+def test_numbers_beyond_a_double_or_64_bits_are_refused_with_the_uid(
+    number: bytes, why: str
+) -> None:
+    """1e999 parsed as infinity, which the policies saw as null; a 400-digit integer made
+    the decision fail instead of being named as malformed."""
+    body = _body(operation="CREATE", object={"kind": "ConfigMap", "data": {"x": 7}})
+    body = body.replace(b'"x": 7', b'"x": ' + number)
+    with pytest.raises(MalformedRequest, match=why) as error:
+        parse_review(body)
+    assert error.value.uid == "u-1"
+
+
+def test_large_numbers_within_range_and_number_like_strings_are_taken() -> None:
+    obj = {
+        "kind": "ConfigMap",
+        "data": {"id": "12345678901234567890123", "e": "1e999"},
+        "spec": {"big": 18446744073709551615, "small": -9223372036854775808, "f": 1e308},
+    }
+    assert parse_review(_body(operation="CREATE", object=obj))["object"] == obj
+
+
+@pytest.mark.parametrize("value", ['"yes"', '"false"', "1"])
+def test_dry_run_must_be_a_json_boolean(value: str) -> None:
+    body = _body(dryRun=True).replace(b'"dryRun": true', b'"dryRun": ' + value.encode())
+    with pytest.raises(MalformedRequest, match=r"request\.dryRun"):
+        parse_review(body)
