@@ -91,15 +91,24 @@ _FIELDS = re.compile(rb"^(parent|author|committer)(?: ([^\n]*))?$", re.MULTILINE
 _GPGSIG_BLOCK = re.compile(rb"\ngpgsig ([^\n]*\n(?: [^\n]*\n)*)")
 
 
-def split_signed_commit(raw: bytes) -> tuple[bytes, bytes | None]:
+# The signature header of each object format: a SHA-256 repository signs in
+# `gpgsig-sha256` (and may carry a `gpgsig` for SHA-1 readers, which is not its own).
+SHA1_SIGNATURE_HEADER = b"gpgsig"
+SHA256_SIGNATURE_HEADER = b"gpgsig-sha256"
+
+
+def split_signed_commit(
+    raw: bytes, header: bytes = SHA1_SIGNATURE_HEADER
+) -> tuple[bytes, bytes | None]:
     """(payload, signature) of a raw commit, line by line as git's verify-commit splits it.
 
-    A `gpgsig` header and its continuation lines (their leading space removed) are the
-    signature; any other header whose name starts with `gpgsig` (`gpgsig-sha256` is the
-    signature for the other object format) is dropped with its continuation lines; every
-    other line is payload. Only the headers are looked at: everything from the first empty
-    line on is payload.
+    The `header` of the repository's object format (`gpgsig`, or `gpgsig-sha256` in a
+    SHA-256 repository) and its continuation lines (their leading space removed) are the
+    signature; any other header whose name starts with `gpgsig` (the other object format's
+    signature) is dropped with its continuation lines; every other line is payload. Only
+    the headers are looked at: everything from the first empty line on is payload.
     """
+    mine = header + b" "
     payload = bytearray()
     signature = bytearray()
     in_signature = other_signature = saw_signature = False
@@ -111,11 +120,11 @@ def split_signed_commit(raw: bytes) -> tuple[bytes, bytes | None]:
         sig: bytes | None = None
         if in_signature and line.startswith(b" "):
             sig = line[1:]
-        elif line.startswith(b"gpgsig "):
-            sig, other_signature = line[7:], False
+        elif line.startswith(mine):
+            sig, other_signature = line[len(mine) :], False
         elif line.startswith(b"gpgsig"):
-            # `gpgsig-sha256` (another object format's signature), and to git any other
-            # header that starts so: dropped with its continuation lines.
+            # The other object format's signature, and to git any other header that
+            # starts so: dropped with its continuation lines.
             other_signature = True
         elif other_signature and not line.startswith(b" "):
             other_signature = False
@@ -151,8 +160,11 @@ def parse_commit(sha: str, raw: bytes) -> SignedObject:
     if end == -1:
         raise ObjectFormatError(f"commit {sha} has no blank line after its headers")
     headers = raw[: end + 1]
-    split = _split_fast(raw, headers)
-    payload, sig = split if split is not None else split_signed_commit(raw)
+    if len(sha) == 64:  # a SHA-256 repository's commit
+        payload, sig = split_signed_commit(raw, SHA256_SIGNATURE_HEADER)
+    else:
+        split = _split_fast(raw, headers)
+        payload, sig = split if split is not None else split_signed_commit(raw)
     parents: list[str] = []
     committer: bytes | None = None
     author: bytes | None = None

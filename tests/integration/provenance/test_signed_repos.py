@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -363,3 +364,22 @@ def test_commits_signed_by_git_commit_itself_verify(
     result = check(signed_repo, write_policy())
     assert result.trusted
     assert result.commits[0].format is SignatureFormat(fmt)
+
+
+def test_a_sha256_repositorys_commits_verify_as_git_verifies_them(
+    tmp_path: Path, keys: Keys, write_policy: PolicyWriter
+) -> None:
+    """git signs in `gpgsig-sha256` there; reading `gpgsig` found every commit unsigned."""
+    repo = SignedRepo.init(tmp_path / "sha256", object_format="sha256")
+    repo.git_commit({"a": "1\n"}, key=keys.alice)
+    repo.git_commit({"b": "1\n"}, key=keys.dave)
+    assert len(repo.head) == 64
+    raw = repo.git("cat-file", "commit", "HEAD")
+    assert "\ngpgsig-sha256 " in raw
+    result = check(repo, write_policy())
+    assert result.trusted, result.untrusted
+    assert [c.format for c in result.commits] == [SignatureFormat.OPENPGP, SignatureFormat.SSH]
+    forged = repo.tamper_head()
+    assert len(forged) == 64
+    tampered = check(repo, write_policy())
+    assert [c.reason for c in tampered.untrusted] == [Reason.BAD_SIGNATURE]
