@@ -21,6 +21,7 @@ from gatekeeper.admission.ports import LedgerPort, PolicyPort
 from gatekeeper.admission.verdict import Verdict
 from gatekeeper.audit.batching import BatchedAppender
 from gatekeeper.audit.events import NewEvent, Record
+from gatekeeper.policy.errors import EvaluationError
 from gatekeeper.settings import AdmissionSettings
 
 log = logging.getLogger(__name__)
@@ -280,7 +281,10 @@ class AdmissionService:
             )
         except Exception as exc:  # a failing policy engine or ledger must not become a 500
             self._metrics.failures.labels(cause="error").inc()
-            log.exception("admission decision %s failed", request["uid"])
+            if isinstance(exc, EvaluationError):  # the policies' failure, not this code's
+                log.warning("admission decision %s failed: %s", request["uid"], exc)
+            else:
+                log.exception("admission decision %s failed", request["uid"])
             cause = f"the decision failed ({type(exc).__name__}: {exc})"
             verdict = decision.undecided(request, settings=self._settings, cause=cause)
         if not claim.take("worker", verdict):
