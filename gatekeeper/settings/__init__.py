@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -55,6 +54,7 @@ from gatekeeper.settings.sources import (
     SshCredentials,
 )
 from gatekeeper.settings.store import (
+    SQLITE_FILE,
     AuditSettings,
     DatabaseSettings,
     KubernetesSettings,
@@ -403,12 +403,9 @@ def _absolute_receivers(
     )
 
 
-_SQLITE_FILE = re.compile(r"^(?P<scheme>sqlite(?:\+\w+)?:///)(?P<path>[^?]+)(?P<query>\?.*)?$")
-
-
 def _absolute_sqlite_url(url: str, base: Path) -> str:
     """A SQLite URL whose relative file is made absolute against `base`; any other as given."""
-    match = _SQLITE_FILE.match(url)
+    match = SQLITE_FILE.match(url)
     if match is None or match["path"] == ":memory:" or Path(match["path"]).is_absolute():
         return url
     return f"{match['scheme']}{base / match['path']}{match['query'] or ''}"
