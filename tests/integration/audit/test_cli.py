@@ -71,6 +71,28 @@ def test_db_downgrade_to_base_removes_the_schema(
     assert capsys.readouterr().out.strip() == "base"
 
 
+def test_db_downgrade_keeps_a_log_that_holds_records_unless_told_to_destroy_it(
+    config: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(config), "db", "upgrade"]) == 0
+    engine = create_database_engine(database_url)
+    store = AuditStore(engine)
+    store.append_many([NewEvent(kind="sync.applied", actor="a") for _ in range(3)])
+    capsys.readouterr()
+    for target in (["base"], ["--", "-5"], ["0003-2"]):
+        assert main(["--config", str(config), "db", "downgrade", *target]) == 2
+        err = capsys.readouterr().err
+        assert "holds 3 records" in err and "--destroy-audit-log" in err
+    assert store.count() == 3
+    assert main(["--config", str(config), "db", "downgrade", "0003"]) == 0
+    assert store.count() == 3
+    capsys.readouterr()
+    assert main(["--config", str(config), "db", "downgrade", "base", "--destroy-audit-log"]) == 0
+    assert main(["--config", str(config), "db", "current"]) == 0
+    assert capsys.readouterr().out.strip().endswith("base")
+    engine.dispose()
+
+
 def test_verify_without_a_public_key_is_a_config_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
