@@ -42,7 +42,10 @@ def _rows(result: RangeVerdict) -> list[tuple[str, CommitVerdict]]:
 
 
 def _table(result: RangeVerdict) -> Table:
+    """The verdicts as a table. Every cell is `Text`: paths, signers and details are chosen
+    by whoever made the commits, and must show exactly as committed."""
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=f"provenance of {result.target[:12]} ({result.mode} mode)")
     for column in ("commit", "verdict", "format", "signer", "key", "paths", "why"):
@@ -51,13 +54,13 @@ def _table(result: RangeVerdict) -> Table:
         style = "green" if verdict.trusted else "red"
         paths = ", ".join(verdict.paths[:3]) + (" ..." if len(verdict.paths) > 3 else "")
         table.add_row(
-            verdict.sha[:12] + (" (tag)" if kind == "tag" else ""),
-            f"[{style}]{verdict.reason.value}[/{style}]",
-            verdict.format.value if verdict.format else "-",
-            verdict.signer or "-",
-            (verdict.key_id or "-")[-16:],
-            paths or "-",
-            verdict.detail or "",
+            Text(verdict.sha[:12] + (" (tag)" if kind == "tag" else "")),
+            Text(verdict.reason.value, style=style),
+            Text(verdict.format.value if verdict.format else "-"),
+            Text(verdict.signer or "-"),
+            Text((verdict.key_id or "-")[-16:]),
+            Text(paths or "-"),
+            Text(verdict.detail or ""),
         )
     return table
 

@@ -54,6 +54,20 @@ def test_upgrade_checkpoint_and_verify_succeed_on_a_fresh_database(
     assert page["next"] == 2
 
 
+def test_audit_log_prints_an_actor_with_brackets_as_recorded(
+    config: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An admission request's username is the requester's to choose.
+    assert main(["--config", str(config), "db", "upgrade"]) == 0
+    engine = create_database_engine(database_url)
+    AuditStore(engine).append(NewEvent(kind="admission.denied", actor="oidc:[/evil]"))
+    engine.dispose()
+    capsys.readouterr()
+    assert main(["--config", str(config), "audit", "log"]) == 0
+    out = capsys.readouterr().out
+    assert "oidc:[/evil]" in "".join(out.split())
+
+
 def test_commands_on_an_unmigrated_database_exit_two_and_say_what_to_run(
     config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

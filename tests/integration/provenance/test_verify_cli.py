@@ -105,3 +105,25 @@ def test_verify_prints_a_table_by_default(
     assert main(["verify", "--repo", str(signed_repo.path), "--trust", str(trust_file)]) == 0
     out = capsys.readouterr().out
     assert sha[:12] in out and "trusted" in out and "bob" in out
+
+
+def test_the_table_shows_committed_names_as_committed_even_with_brackets(
+    signed_repo: SignedRepo, keys: Keys, trust_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A folder named `[` and a `[hidden]` part: as Rich markup the first ends the command in
+    # a MarkupError, the second vanishes from the table a reviewer reads.
+    signed_repo.commit({"apps/web/[/x].yaml": "1\n"}, signer=keys.signer("alice"))
+    signed_repo.commit({"apps/payments/[hidden]evil:x:.yaml": "1\n"}, signer=keys.signer("bob"))
+    code = main(["verify", "--repo", str(signed_repo.path), "--trust", str(trust_file)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "Traceback" not in captured.err
+    # The table folds long cells over several lines: join each column's pieces again.
+    columns: dict[int, str] = {}
+    for line in captured.out.splitlines():
+        if line.startswith("│"):
+            for index, part in enumerate(line.split("│")[1:-1]):
+                columns[index] = columns.get(index, "") + part.strip()
+    paths = columns[5]
+    assert "apps/web/[/x].yaml" in paths
+    assert "apps/payments/[hidden]evil:x:.yaml" in paths
