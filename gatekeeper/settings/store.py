@@ -89,7 +89,9 @@ class AuditSettings(_Section):
         None, description="The same key given inline (PEM), e.g. from a Kubernetes Secret."
     )
     public_key_file: Path | None = Field(None, description="PEM Ed25519 public key for verify.")
-    checkpoint_interval: Seconds = Field(60.0, description="Seconds between signed checkpoints.")
+    checkpoint_interval: Seconds = Field(
+        60.0, gt=0, description="Seconds between signed checkpoints."
+    )
     checkpoint_max_age: Seconds | None = Field(
         None,
         gt=0,
