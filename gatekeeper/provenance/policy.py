@@ -29,6 +29,7 @@ from gatekeeper.provenance.signatures import Keyring
 from gatekeeper.provenance.ssh import SshKey
 from gatekeeper.provenance.verdicts import MatchedRule
 from gatekeeper.provenance.x509trust import Authority, CertificateSigner
+from gatekeeper.settings import yamlfile
 
 API_VERSION = "gatekeeper.dev/v1alpha1"
 ANY_SIGNER = "*"
@@ -380,8 +381,12 @@ def load_trust_policy(path: Path) -> TrustPolicy:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise TrustPolicyError(f"{path}: cannot read the trust policy: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise TrustPolicyError(
+            f"{path}: the trust policy is not UTF-8: byte {exc.start} cannot be decoded"
+        ) from exc
     try:
-        document = yaml.safe_load(text)
+        document = yamlfile.load(text)
     except yaml.YAMLError as exc:
         raise TrustPolicyError(f"{path}: not valid YAML: {exc}") from exc
     return parse_trust_policy(document, origin=str(path), base=path.parent)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gatekeeper.errors import ConfigError
-from gatekeeper.settings import load_settings, parse_duration
+from gatekeeper.settings import load_settings, parse_duration, yamlfile
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -289,3 +289,43 @@ def test_the_longest_durations_in_use_still_load(tmp_path: Path) -> None:
 def test_an_interval_of_zero_is_refused_where_it_would_spin(tmp_path: Path, setting: str) -> None:
     with pytest.raises(ConfigError, match="greater than 0"):
         load_settings(write(tmp_path, setting))
+
+
+def test_a_config_file_that_is_not_utf8_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "gatekeeper.yaml"
+    path.write_bytes("database:\n  url: sqlite:///caf\xe9.db\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"gatekeeper\.yaml is not UTF-8"):
+        load_settings(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("_config_dir: /etc\n", "_config_dir"),
+        ("config_dir: /etc\n", "config_dir"),
+        ("1: x\n", "1"),
+        ("? [a, b]\n: x\n", None),
+    ],
+)
+def test_a_top_level_key_that_is_no_section_is_an_unknown_key(
+    tmp_path: Path, text: str, key: str | None
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(write(tmp_path, text))
+    if key is not None:
+        assert f"  {key}: unknown key" in str(raised.value)
+
+
+def test_a_key_given_twice_is_refused_with_its_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "database:\n  url: sqlite:///a.db\naudit:\n  checkpointInterval: 60s\n"
+        "database:\n  url: sqlite:///b.db\n",
+    )
+    with pytest.raises(ConfigError, match=r"gatekeeper\.yaml .*line 5: duplicate key 'database'"):
+        load_settings(path)
+
+
+def test_a_key_a_merge_brings_in_may_still_be_overridden() -> None:
+    text = "base: &base {url: a, poolSize: 2}\ndatabase:\n  <<: *base\n  url: b\n"
+    assert yamlfile.load(text)["database"] == {"url": "b", "poolSize": 2}

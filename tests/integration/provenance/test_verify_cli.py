@@ -127,3 +127,27 @@ def test_the_table_shows_committed_names_as_committed_even_with_brackets(
     paths = columns[5]
     assert "apps/web/[/x].yaml" in paths
     assert "apps/payments/[hidden]evil:x:.yaml" in paths
+
+
+def test_a_rule_that_names_its_signers_twice_is_refused_not_widened(
+    signed_repo: SignedRepo, keys: Keys, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    signed_repo.commit({"apps/payments/db.yaml": "1\n"}, signer=keys.signer("bob"))
+    text = trust_policy_yaml(
+        signers=standard_signers(keys),
+        rules=[
+            {"paths": ["apps/payments/**"], "signers": ["alice"]},
+            {"paths": ["**"], "signers": ["*"]},
+        ],
+    )
+    # A second `signers:` in the payments rule: the last one would win and let bob in.
+    first = "  signers:\n  - alice\n"
+    assert text.count(first) == 1
+    trust = tmp_path / "dup.yaml"
+    trust.write_text(text.replace(first, first + "  signers:\n  - '*'\n"))
+    code = main(["verify", "--repo", str(signed_repo.path), "--trust", str(trust)])
+    err = capsys.readouterr().err
+    assert code == 2
+    line = text[: text.index(first)].count("\n") + 1
+    assert f"dup.yaml: not valid YAML: line {line + 2}: duplicate key 'signers'" in err
+    assert f"(first at line {line})" in err

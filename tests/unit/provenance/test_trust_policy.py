@@ -194,3 +194,10 @@ def test_a_file_that_is_not_yaml_or_not_a_mapping_is_a_config_error(tmp_path: Pa
         load_trust_policy(listed)
     with pytest.raises(TrustPolicyError, match="cannot read"):
         load_trust_policy(tmp_path / "missing.yaml")
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    latin = tmp_path / "latin1.yaml"
+    latin.write_bytes("apiVersion: gatekeeper.dev/v1alpha1\n# caf\xe9\n".encode("latin-1"))
+    with pytest.raises(TrustPolicyError, match=r"latin1\.yaml: the trust policy is not UTF-8"):
+        load_trust_policy(latin)
