@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -286,15 +288,37 @@ def _certificate_signers(model: TrustPolicyModel, base: Path | None) -> list[Cer
     return found
 
 
-def _build(model: TrustPolicyModel, base: Path | None = None) -> TrustPolicy:
+def _ssh_fingerprint(blob: bytes) -> str:
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    return f"SHA256:{digest}"
+
+
+def _build(
+    model: TrustPolicyModel, base: Path | None = None, *, origin: str = "trust policy"
+) -> TrustPolicy:
     pgp_keys: list[openpgp.SigningKey] = []
     ssh_keys: list[SshKey] = []
+    # A key listed under two signers would be credited to only one of them (which one
+    # depends on the format), and a legitimate commit would be judged as the other's.
+    owners: dict[str, str] = {}
+
+    def claim(key: str, signer: str) -> None:
+        owner = owners.setdefault(key, signer)
+        if owner != signer:
+            raise TrustPolicyError(
+                f"{origin}: {key} is listed under both signer {owner!r} and signer "
+                f"{signer!r}; a key belongs to one signer"
+            )
+
     for signer in model.signers:
         if signer.openpgp is not None:
             for cert in openpgp.parse_certs(signer.openpgp):
-                pgp_keys.extend(openpgp.signing_keys(signer.name, cert))
+                for key in openpgp.signing_keys(signer.name, cert):
+                    claim(f"OpenPGP key {key.fingerprint.upper()}", signer.name)
+                    pgp_keys.append(key)
         for spec in signer.ssh:
             blob = sshsig.public_key_blob(spec.key)
+            claim(f"SSH key {_ssh_fingerprint(blob)}", signer.name)
             ssh_keys.append(
                 SshKey(
                     signer=signer.name,
@@ -372,7 +396,7 @@ def parse_trust_policy(
         model = TrustPolicyModel.model_validate(document, context={"base": base})
     except ValidationError as exc:
         raise TrustPolicyError(_describe(exc, origin)) from exc
-    return _build(model, base)
+    return _build(model, base, origin=origin)
 
 
 def load_trust_policy(path: Path) -> TrustPolicy:

@@ -151,3 +151,32 @@ def test_a_rule_that_names_its_signers_twice_is_refused_not_widened(
     line = text[: text.index(first)].count("\n") + 1
     assert f"dup.yaml: not valid YAML: line {line + 2}: duplicate key 'signers'" in err
     assert f"(first at line {line})" in err
+
+
+@pytest.mark.parametrize("listed", ["alice", "bob"])
+def test_a_key_listed_under_two_signers_is_refused_naming_both(
+    signed_repo: SignedRepo,
+    keys: Keys,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    listed: str,
+) -> None:
+    # OpenPGP credited the last listing and SSH the first: alice's own payments commit was
+    # judged as the other signer's and refused.
+    signed_repo.commit({"apps/payments/db.yaml": "1\n"}, signer=keys.signer(listed))
+    signers = standard_signers(keys)
+    signers[f"{listed}2"] = dict(signers[listed])
+    trust = tmp_path / "trust.yaml"
+    trust.write_text(
+        trust_policy_yaml(
+            signers=signers,
+            rules=[
+                {"paths": ["apps/payments/**"], "signers": [listed]},
+                {"paths": ["**"], "signers": ["*"]},
+            ],
+        )
+    )
+    code = main(["verify", "--repo", str(signed_repo.path), "--trust", str(trust)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"listed under both signer '{listed}' and signer '{listed}2'" in err
