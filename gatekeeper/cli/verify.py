@@ -15,7 +15,7 @@ from gatekeeper.errors import CheckFailed
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from gatekeeper.provenance import CommitVerdict, RangeVerdict
+    from gatekeeper.provenance import CommitVerdict, GitRepository, RangeVerdict, TrustPolicy
 
 
 def _as_json(verdict: CommitVerdict, kind: str) -> dict[str, Any]:
@@ -65,6 +65,31 @@ def _table(result: RangeVerdict) -> Table:
     return table
 
 
+def _check_trust_from(
+    repository: GitRepository,
+    policy: TrustPolicy,
+    trust: Path,
+    *,
+    since: str | None,
+    target: str,
+) -> None:
+    """Refuse (exit 2) a `trustFrom` the checked history does not pass through.
+
+    Strict mode on a first check starts at `trustFrom`, which must then be an ancestor of the
+    target. When it is not, the policy is wrong for this repository: a configuration error,
+    not a commit that failed the check.
+    """
+    from gatekeeper.provenance import TrustPolicyError
+
+    if policy.trust_from is None or policy.mode != "strict" or since is not None:
+        return
+    head = repository.resolve(target)
+    if not repository.is_ancestor(repository.resolve(policy.trust_from), head):
+        raise TrustPolicyError(
+            f"{trust}: trustFrom {policy.trust_from} is not an ancestor of {target} ({head[:12]})"
+        )
+
+
 def verify(
     repo: Annotated[Path, typer.Option("--repo", help="Local Git repository (full history).")],
     trust: Annotated[Path, typer.Option("--trust", help="Trust policy YAML (DESIGN section 7).")],
@@ -82,7 +107,9 @@ def verify(
     from gatekeeper.provenance import GitRepository, load_trust_policy, verify_range
 
     policy = load_trust_policy(trust)
-    result = verify_range(GitRepository(repo), policy, since=since, target=rev)
+    repository = GitRepository(repo)
+    _check_trust_from(repository, policy, trust, since=since, target=rev)
+    result = verify_range(repository, policy, since=since, target=rev)
     if output is TableOrJson.json:
         typer.echo(json.dumps([_as_json(v, kind) for kind, v in _rows(result)], indent=2))
     else:

@@ -171,7 +171,8 @@ class SignerModel(_Model):
 class RuleModel(_Model):
     paths: list[Annotated[str, AfterValidator(check_pattern)]] = Field(min_length=1)
     signers: list[str] = Field(min_length=1)
-    min_signers: int = Field(1, ge=1)
+    # Strict: YAML `true` would otherwise count as 1.
+    min_signers: int = Field(1, ge=1, strict=True)
 
 
 class TrustPolicyModel(_Model):
@@ -192,10 +193,12 @@ class TrustPolicyModel(_Model):
             unknown = [n for n in rule.signers if n != ANY_SIGNER and n not in names]
             if unknown:
                 raise ValueError(f"rules[{index}] names unknown signers: {', '.join(unknown)}")
-            if ANY_SIGNER not in rule.signers and rule.min_signers > len(set(rule.signers)):
+            # `*` allows every listed signer, and no more.
+            allowed = len(names) if ANY_SIGNER in rule.signers else len(set(rule.signers))
+            if rule.min_signers > allowed:
                 raise ValueError(
                     f"rules[{index}] needs minSigners={rule.min_signers}"
-                    f" but allows only {len(set(rule.signers))} signers"
+                    f" but allows only {allowed} signers"
                 )
         return self
 

@@ -180,3 +180,26 @@ def test_a_key_listed_under_two_signers_is_refused_naming_both(
     err = capsys.readouterr().err
     assert code == 2
     assert f"listed under both signer '{listed}' and signer '{listed}2'" in err
+
+
+def test_a_trust_from_off_the_checked_history_is_a_policy_error(
+    signed_repo: SignedRepo, keys: Keys, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = signed_repo.commit({"a": "1\n"}, signer=keys.signer("alice"))
+    signed_repo.branch("side")
+    elsewhere = signed_repo.commit({"b": "1\n"}, signer=keys.signer("alice"))
+    signed_repo.branch("main", base)
+    signed_repo.commit({"c": "1\n"}, signer=keys.signer("alice"))
+    trust = tmp_path / "trust.yaml"
+    trust.write_text(
+        trust_policy_yaml(
+            signers=standard_signers(keys),
+            rules=[{"paths": ["**"], "signers": ["*"]}],
+            trust_from=elsewhere,
+        )
+    )
+    code = main(["verify", "--repo", str(signed_repo.path), "--trust", str(trust)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("configuration error:")
+    assert f"trustFrom {elsewhere} is not an ancestor of HEAD" in err
