@@ -226,6 +226,10 @@ def rollback(
     if not reason.strip():
         raise ConfigError("--reason must say why")
     settings = state(ctx).settings()
+    names = [configured.name for configured in settings.sources]
+    if source not in names:
+        # Said before Kubernetes is reached: no retry would make an unknown source known.
+        raise ConfigError(f"unknown source {source!r}; configured: {', '.join(names) or 'none'}")
     import getpass
 
     who = requested_by or getpass.getuser()
