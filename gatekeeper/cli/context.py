@@ -20,12 +20,19 @@ if TYPE_CHECKING:
     from gatekeeper.settings import Settings
 
 
+# Results and progress carry text others chose: committed file names, actors from admission
+# requests, error messages. Rich markup (`[bold]`, `[/x]`) or emoji codes (`:x:`) in it would
+# hide parts of it or end the command in a traceback, so both consoles print text as it is;
+# a call that styles text says so with `markup=True` and escapes what it puts in, or prints
+# `rich.text.Text`.
+
+
 @functools.cache
 def console() -> Console:
     """Standard output, for results."""
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    return Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
 @functools.cache
@@ -33,7 +40,14 @@ def console_err() -> Console:
     """Standard error, for progress and the reason a command failed."""
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
+
+
+def narration_console() -> Console:
+    """Standard output with markup, for the demo's narration: text the demo writes itself."""
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
 
 
 @dataclass

@@ -13,7 +13,9 @@ from gatekeeper.cli.context import console_err, open_current_store, state
 def dashboard(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Address to listen on (dashboard.host).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on (dashboard.port).")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port to listen on (dashboard.port).")
+    ] = None,
     tls_cert_file: Annotated[Path | None, typer.Option(help="PEM certificate.")] = None,
     tls_key_file: Annotated[Path | None, typer.Option(help="PEM private key.")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from gatekeeper.cli.context import console, open_store, state
+from gatekeeper.errors import ConfigError
 
 app = typer.Typer(help="Audit database schema.", no_args_is_help=True)
 
@@ -33,20 +34,53 @@ def upgrade(
 @app.command()
 def downgrade(
     ctx: typer.Context,
-    revision: Annotated[str, typer.Argument(help="Target revision; `base` removes everything.")],
+    revision: Annotated[
+        str,
+        typer.Argument(
+            help="Target revision id; `base` removes every table, the audit log included."
+        ),
+    ],
+    destroy_audit_log: Annotated[
+        bool,
+        typer.Option(
+            "--destroy-audit-log",
+            help="Allow `base` or a relative target (-N) while the audit log holds records: "
+            "the records and checkpoints are deleted for good.",
+        ),
+    ] = False,
 ) -> None:
-    """Take the schema down to REVISION."""
+    """Take the schema down to REVISION.
+
+    While the audit log holds records, only a revision id is accepted: `base` drops the
+    append-only log, and a relative target may reach it. --destroy-audit-log overrides this.
+    """
     from gatekeeper.audit import migrate
 
     settings = state(ctx).settings()
     store = open_store(settings)
     try:
         with store.translated():
+            if not destroy_audit_log and _may_drop_the_log(revision):
+                records = store.count() if migrate.current_revision(store.engine) else 0
+                if records:
+                    raise ConfigError(
+                        f"refusing to downgrade to {revision!r}: it may drop the audit log, "
+                        f"which holds {records} records; give a revision id (see `gatekeeper "
+                        "db current`), or --destroy-audit-log to delete the log for good"
+                    )
             migrate.downgrade(store.engine, revision)
             current = migrate.current_revision(store.engine)
     finally:
         store.close()
     console().print(f"{settings.database.redacted_url()}: schema at revision {current or 'base'}")
+
+
+def _may_drop_the_log(revision: str) -> bool:
+    """Whether a downgrade to `revision` may remove the first migration, which creates the
+    log: `base` does, and a relative target (`-2`, `0003-2`) may. A revision id keeps that
+    revision and every one below it, the first included."""
+    target = revision.strip().lower()
+    return target == "base" or any(sign in target for sign in "-+@:")
 
 
 @app.command()

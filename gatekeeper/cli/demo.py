@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gatekeeper.cli.context import console
+from gatekeeper.cli.context import narration_console
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -86,7 +86,7 @@ def demo(
     # The reconciler and the webhook log at INFO; the story is told by the narration.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     started = time.monotonic()
-    out = console()
+    out = narration_console()
     narrator = Narrator(out)
     if dashboard_only:
         folder = workspace.finished(directory)

@@ -38,7 +38,9 @@ def _state_dir(value: Path | None) -> Path:
 
 
 def _progress(message: str) -> None:
-    console_err().print(f"[dim]dev-cluster:[/dim] {message}", markup=True, soft_wrap=True)
+    from rich.markup import escape
+
+    console_err().print(f"[dim]dev-cluster:[/dim] {escape(message)}", markup=True, soft_wrap=True)
 
 
 @app.command("up")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -91,7 +92,10 @@ def _echo_warnings(warnings: Any) -> None:
         typer.echo(f"warning: {warning}", err=True)
 
 
-def _read_input(path: Path) -> dict[str, Any]:
+def _read_input(path: Path, max_depth: int) -> dict[str, Any]:
+    """The one object of an input file, refused when nested deeper than `max_depth` levels
+    (the reconciler's `maxYamlDepth`): deeper ones exhaust the stack of the parsers and of
+    the engines' serialisers."""
     import yaml
 
     try:
@@ -103,9 +107,40 @@ def _read_input(path: Path) -> dict[str, Any]:
         )
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read input {path}: {exc}") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"cannot read input {path}: nested too deeply") from exc
     if len(documents) != 1 or not isinstance(documents[0], dict):
         raise ConfigError(f"{path}: expected exactly one object or AdmissionReview")
+    if _deeper_than(documents[0], max_depth):
+        raise ConfigError(
+            f"{path}: nested deeper than {max_depth} levels (reconciler.limits.maxYamlDepth)"
+        )
     return documents[0]
+
+
+def _deeper_than(root: object, limit: int) -> bool:
+    """Whether mappings and lists nest more than `limit` levels, found without recursion.
+
+    A node shared by YAML aliases is walked again only when reached at a greater depth, so a
+    file of aliases of aliases costs at most `limit` walks of each node.
+    """
+    deepest: dict[int, int] = {}
+    pending: list[tuple[object, int]] = [(root, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, dict):
+            children: Iterable[object] = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        if deepest.get(id(node), 0) >= depth:
+            continue
+        deepest[id(node)] = depth
+        pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 @app.command("eval")
@@ -129,7 +164,9 @@ def eval_command(
     for kind, reason in evaluator.fallbacks.items():
         what = "the plain policies" if kind == "*" else f"template {kind}"
         typer.echo(f"note: {what} run on embedded OPA: {reason.splitlines()[0]}", err=True)
-    decision = evaluator.evaluate(input_from_document(_read_input(input_file)))
+    limits = state(ctx).settings().reconciler.limits
+    document = _read_input(input_file, limits.max_yaml_depth)
+    decision = evaluator.evaluate(input_from_document(document))
     subject = decision.subject or str(input_file)
     if output is TextOrJson.json:
         typer.echo(json.dumps(decision.to_dict(), indent=2, sort_keys=True))

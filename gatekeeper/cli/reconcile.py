@@ -50,7 +50,9 @@ def _lease(no_lease: bool, namespace: str, name: str, identity: str) -> LeaseOpt
 
 
 def _print_results(results: list[PassResult]) -> None:
+    """The pass as a table of `Text` cells: messages quote paths and names from Git."""
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="reconcile pass")
     for column in ("source", "outcome", "commit", "applied", "pruned", "drift", "message"):
@@ -58,13 +60,13 @@ def _print_results(results: list[PassResult]) -> None:
     for result in results:
         style = "green" if result.ok else "red"
         table.add_row(
-            result.source,
-            f"[{style}]{result.outcome}[/{style}]",
-            (result.commit or "-")[:12],
-            str(result.applied),
-            str(result.pruned),
-            str(result.drifted),
-            result.message,
+            Text(result.source),
+            Text(result.outcome, style=style),
+            Text((result.commit or "-")[:12]),
+            Text(str(result.applied)),
+            Text(str(result.pruned)),
+            Text(str(result.drifted)),
+            Text(result.message),
         )
     console().print(table)
 
@@ -224,6 +226,10 @@ def rollback(
     if not reason.strip():
         raise ConfigError("--reason must say why")
     settings = state(ctx).settings()
+    names = [configured.name for configured in settings.sources]
+    if source not in names:
+        # Said before Kubernetes is reached: no retry would make an unknown source known.
+        raise ConfigError(f"unknown source {source!r}; configured: {', '.join(names) or 'none'}")
     import getpass
 
     who = requested_by or getpass.getuser()
@@ -275,16 +281,21 @@ def _when(iso: str | None) -> str:
 
 def _print_status(row: dict[str, Any]) -> None:
     """One block per source, like `kubectl describe`: readable at any terminal width."""
+    from rich.text import Text
+
     style = {"applied": "green", "rejected": "red", "failed": "red"}.get(row["result"], "")
-    console().print(f"[bold]{row['source']}[/bold]")
+    console().print(Text(row["source"], style="bold"))
     synced = row["synced_commit"]
     console().print(
         f"  synced commit  {synced[:12]} at {_when(row['synced_at'])}"
         if synced
         else "  synced commit  -"
     )
-    result = f"[{style}]{row['result']}[/{style}]" if style else row["result"]
-    console().print(f"  last attempt   {result} at {_when(row['last_attempt'])}")
+    console().print(
+        Text.assemble(
+            "  last attempt   ", (str(row["result"]), style), f" at {_when(row['last_attempt'])}"
+        )
+    )
     for reason in row["reasons"]:
         console().print(f"                 {reason}", markup=False)
     drift = row["drift"]

@@ -20,8 +20,10 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
+from gatekeeper.cli import outfiles
 from gatekeeper.cli.context import console, console_err, open_current_store, state
 from gatekeeper.cli.options import ReportFormat, ReportFormatOption, TextOrJson
+from gatekeeper.errors import ConfigError
 
 if TYPE_CHECKING:
     from gatekeeper.audit.signing import Signer
@@ -119,7 +121,11 @@ def report(
         actor=actor,
         commit=commit,
     )
-    settings = state(ctx).settings()
+    cli_state = state(ctx)
+    settings = cli_state.settings()
+    outfiles.check_output(
+        output, settings, config_file=cli_state.config_file, also=[signature_path(output)]
+    )
     signer = configured_signer(settings)
     verifier = verifier_from_settings(settings)
     store = open_current_store(settings)
@@ -231,8 +237,14 @@ def settle(integrity: Integrity, *, signed: bool, allow_unverified: bool) -> Non
 
 @contextlib.contextmanager
 def _replacing(path: Path) -> Iterator[IO[bytes]]:
-    """A temporary file beside `path` that replaces it once written whole."""
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    """A temporary file beside `path` that replaces it once written whole.
+
+    `outfiles.check_output` has refused the paths it must never replace.
+    """
+    try:
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    except OSError as exc:
+        raise ConfigError(f"-o {path}: cannot write there: {exc.strerror}") from exc
     try:
         with os.fdopen(descriptor, "wb") as handle:
             yield handle
@@ -249,7 +261,9 @@ def write_evidence(
     from gatekeeper.audit.checkpoints import signer_from_settings, verifier_from_settings
     from gatekeeper.report.bundle import write_bundle
 
-    settings = state(ctx).settings()
+    cli_state = state(ctx)
+    settings = cli_state.settings()
+    outfiles.check_output(output, settings, config_file=cli_state.config_file)
     signer = signer_from_settings(settings)
     verifier = verifier_from_settings(settings)
     store = open_current_store(settings)

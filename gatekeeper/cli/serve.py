@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 def serve(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Address to listen on (server.host).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on (server.port).")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port to listen on (server.port).")
+    ] = None,
     tls_cert_file: Annotated[
         Path | None, typer.Option(help="PEM certificate; reloaded when the file changes.")
     ] = None,

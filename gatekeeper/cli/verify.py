@@ -15,7 +15,7 @@ from gatekeeper.errors import CheckFailed
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from gatekeeper.provenance import CommitVerdict, RangeVerdict
+    from gatekeeper.provenance import CommitVerdict, GitRepository, RangeVerdict, TrustPolicy
 
 
 def _as_json(verdict: CommitVerdict, kind: str) -> dict[str, Any]:
@@ -42,7 +42,10 @@ def _rows(result: RangeVerdict) -> list[tuple[str, CommitVerdict]]:
 
 
 def _table(result: RangeVerdict) -> Table:
+    """The verdicts as a table. Every cell is `Text`: paths, signers and details are chosen
+    by whoever made the commits, and must show exactly as committed."""
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=f"provenance of {result.target[:12]} ({result.mode} mode)")
     for column in ("commit", "verdict", "format", "signer", "key", "paths", "why"):
@@ -51,15 +54,40 @@ def _table(result: RangeVerdict) -> Table:
         style = "green" if verdict.trusted else "red"
         paths = ", ".join(verdict.paths[:3]) + (" ..." if len(verdict.paths) > 3 else "")
         table.add_row(
-            verdict.sha[:12] + (" (tag)" if kind == "tag" else ""),
-            f"[{style}]{verdict.reason.value}[/{style}]",
-            verdict.format.value if verdict.format else "-",
-            verdict.signer or "-",
-            (verdict.key_id or "-")[-16:],
-            paths or "-",
-            verdict.detail or "",
+            Text(verdict.sha[:12] + (" (tag)" if kind == "tag" else "")),
+            Text(verdict.reason.value, style=style),
+            Text(verdict.format.value if verdict.format else "-"),
+            Text(verdict.signer or "-"),
+            Text((verdict.key_id or "-")[-16:]),
+            Text(paths or "-"),
+            Text(verdict.detail or ""),
         )
     return table
+
+
+def _check_trust_from(
+    repository: GitRepository,
+    policy: TrustPolicy,
+    trust: Path,
+    *,
+    since: str | None,
+    target: str,
+) -> None:
+    """Refuse (exit 2) a `trustFrom` the checked history does not pass through.
+
+    Strict mode on a first check starts at `trustFrom`, which must then be an ancestor of the
+    target. When it is not, the policy is wrong for this repository: a configuration error,
+    not a commit that failed the check.
+    """
+    from gatekeeper.provenance import TrustPolicyError
+
+    if policy.trust_from is None or policy.mode != "strict" or since is not None:
+        return
+    head = repository.resolve(target)
+    if not repository.is_ancestor(repository.resolve(policy.trust_from), head):
+        raise TrustPolicyError(
+            f"{trust}: trustFrom {policy.trust_from} is not an ancestor of {target} ({head[:12]})"
+        )
 
 
 def verify(
@@ -79,7 +107,9 @@ def verify(
     from gatekeeper.provenance import GitRepository, load_trust_policy, verify_range
 
     policy = load_trust_policy(trust)
-    result = verify_range(GitRepository(repo), policy, since=since, target=rev)
+    repository = GitRepository(repo)
+    _check_trust_from(repository, policy, trust, since=since, target=rev)
+    result = verify_range(repository, policy, since=since, target=rev)
     if output is TableOrJson.json:
         typer.echo(json.dumps([_as_json(v, kind) for kind, v in _rows(result)], indent=2))
     else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
@@ -121,8 +120,8 @@ def sync_input(
         "namespace": str(metadata.get("namespace") or namespace or ""),
         "operation": "UPDATE" if old_object is not None else "CREATE",
         "userInfo": {"username": username, "groups": list(groups)},
-        "object": copy.deepcopy(dict(manifest)),
-        "oldObject": copy.deepcopy(dict(old_object)) if old_object is not None else None,
+        "object": _copied_tree(manifest),
+        "oldObject": _copied_tree(old_object) if old_object is not None else None,
         "dryRun": False,
     }
     return {
@@ -130,6 +129,33 @@ def sync_input(
         "parameters": dict(parameters or {}),
         "provenance": (provenance or Provenance()).to_input("sync"),
     }
+
+
+def _copied_tree(root: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a manifest's mappings and lists, made without recursion.
+
+    `copy.deepcopy` recurses once per level and runs out of stack a few hundred levels down,
+    which the reconciler's `maxYamlDepth` allows. Other values (strings, numbers, dates) are
+    immutable and shared; a mapping or list met twice (a YAML alias) is copied once.
+    """
+    copies: dict[int, Any] = {}
+    top: dict[str, Any] = {}
+    copies[id(root)] = top
+    pending: list[tuple[Any, Any]] = [(root, top)]
+    while pending:
+        source, target = pending.pop()
+        items = source.items() if isinstance(source, Mapping) else enumerate(source)
+        for key, value in items:
+            if not isinstance(value, Mapping | list):
+                target[key] = value
+                continue
+            made = copies.get(id(value))
+            if made is None:
+                made = {} if isinstance(value, Mapping) else [None] * len(value)
+                copies[id(value)] = made
+                pending.append((value, made))
+            target[key] = made
+    return top
 
 
 _REVIEW_FIELDS = (

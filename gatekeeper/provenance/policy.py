@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +31,7 @@ from gatekeeper.provenance.signatures import Keyring
 from gatekeeper.provenance.ssh import SshKey
 from gatekeeper.provenance.verdicts import MatchedRule
 from gatekeeper.provenance.x509trust import Authority, CertificateSigner
+from gatekeeper.settings import yamlfile
 
 API_VERSION = "gatekeeper.dev/v1alpha1"
 ANY_SIGNER = "*"
@@ -168,7 +171,8 @@ class SignerModel(_Model):
 class RuleModel(_Model):
     paths: list[Annotated[str, AfterValidator(check_pattern)]] = Field(min_length=1)
     signers: list[str] = Field(min_length=1)
-    min_signers: int = Field(1, ge=1)
+    # Strict: YAML `true` would otherwise count as 1.
+    min_signers: int = Field(1, ge=1, strict=True)
 
 
 class TrustPolicyModel(_Model):
@@ -189,10 +193,12 @@ class TrustPolicyModel(_Model):
             unknown = [n for n in rule.signers if n != ANY_SIGNER and n not in names]
             if unknown:
                 raise ValueError(f"rules[{index}] names unknown signers: {', '.join(unknown)}")
-            if ANY_SIGNER not in rule.signers and rule.min_signers > len(set(rule.signers)):
+            # `*` allows every listed signer, and no more.
+            allowed = len(names) if ANY_SIGNER in rule.signers else len(set(rule.signers))
+            if rule.min_signers > allowed:
                 raise ValueError(
                     f"rules[{index}] needs minSigners={rule.min_signers}"
-                    f" but allows only {len(set(rule.signers))} signers"
+                    f" but allows only {allowed} signers"
                 )
         return self
 
@@ -285,15 +291,37 @@ def _certificate_signers(model: TrustPolicyModel, base: Path | None) -> list[Cer
     return found
 
 
-def _build(model: TrustPolicyModel, base: Path | None = None) -> TrustPolicy:
+def _ssh_fingerprint(blob: bytes) -> str:
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    return f"SHA256:{digest}"
+
+
+def _build(
+    model: TrustPolicyModel, base: Path | None = None, *, origin: str = "trust policy"
+) -> TrustPolicy:
     pgp_keys: list[openpgp.SigningKey] = []
     ssh_keys: list[SshKey] = []
+    # A key listed under two signers would be credited to only one of them (which one
+    # depends on the format), and a legitimate commit would be judged as the other's.
+    owners: dict[str, str] = {}
+
+    def claim(key: str, signer: str) -> None:
+        owner = owners.setdefault(key, signer)
+        if owner != signer:
+            raise TrustPolicyError(
+                f"{origin}: {key} is listed under both signer {owner!r} and signer "
+                f"{signer!r}; a key belongs to one signer"
+            )
+
     for signer in model.signers:
         if signer.openpgp is not None:
             for cert in openpgp.parse_certs(signer.openpgp):
-                pgp_keys.extend(openpgp.signing_keys(signer.name, cert))
+                for key in openpgp.signing_keys(signer.name, cert):
+                    claim(f"OpenPGP key {key.fingerprint.upper()}", signer.name)
+                    pgp_keys.append(key)
         for spec in signer.ssh:
             blob = sshsig.public_key_blob(spec.key)
+            claim(f"SSH key {_ssh_fingerprint(blob)}", signer.name)
             ssh_keys.append(
                 SshKey(
                     signer=signer.name,
@@ -371,7 +399,7 @@ def parse_trust_policy(
         model = TrustPolicyModel.model_validate(document, context={"base": base})
     except ValidationError as exc:
         raise TrustPolicyError(_describe(exc, origin)) from exc
-    return _build(model, base)
+    return _build(model, base, origin=origin)
 
 
 def load_trust_policy(path: Path) -> TrustPolicy:
@@ -380,8 +408,12 @@ def load_trust_policy(path: Path) -> TrustPolicy:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise TrustPolicyError(f"{path}: cannot read the trust policy: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise TrustPolicyError(
+            f"{path}: the trust policy is not UTF-8: byte {exc.start} cannot be decoded"
+        ) from exc
     try:
-        document = yaml.safe_load(text)
+        document = yamlfile.load(text)
     except yaml.YAMLError as exc:
         raise TrustPolicyError(f"{path}: not valid YAML: {exc}") from exc
     return parse_trust_policy(document, origin=str(path), base=path.parent)

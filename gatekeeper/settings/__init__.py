@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from pydantic_settings import (
 )
 
 from gatekeeper.errors import ConfigError
+from gatekeeper.settings import yamlfile
 from gatekeeper.settings._base import CONFIG_ENV, _is_remote, parse_duration
 from gatekeeper.settings.outputs import (
     DEFAULT_NOTIFIED_KINDS,
@@ -55,6 +55,7 @@ from gatekeeper.settings.sources import (
     SshCredentials,
 )
 from gatekeeper.settings.store import (
+    SQLITE_FILE,
     AuditSettings,
     DatabaseSettings,
     KubernetesSettings,
@@ -253,6 +254,20 @@ def _format_errors(error: ValidationError, origin: str) -> str:
     return "\n".join(lines)
 
 
+def _top_level(raw: dict[Any, Any], origin: str) -> dict[str, Any]:
+    """The file's top-level keys, which become keyword arguments: refused unless each is a
+    string naming a section. The folder relative paths are resolved against is the file's,
+    never a key of it."""
+    problems = [
+        f"  {key}: unknown key" + ("" if isinstance(key, str) else " (keys are names)")
+        for key in raw
+        if not isinstance(key, str) or key.lstrip("_").lower() in ("config_dir", "configdir")
+    ]
+    if problems:
+        raise ConfigError("\n".join([f"invalid configuration in {origin}:", *problems]))
+    return raw
+
+
 def load_settings(config_file: Path | str | None = None) -> Settings:
     """Build the settings from a YAML file (or $GATEKEEPER_CONFIG) and the environment."""
     path_text = str(config_file) if config_file is not None else os.environ.get(CONFIG_ENV)
@@ -263,16 +278,20 @@ def load_settings(config_file: Path | str | None = None) -> Settings:
         path = Path(path_text)
         origin = str(path)
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            raw = yamlfile.load(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"config file {path} is not UTF-8: byte {exc.start} cannot be decoded"
+            ) from exc
         except yaml.YAMLError as exc:
             raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
             raise ConfigError(f"config file {path} must hold a mapping at the top level")
-        data = raw
+        data = _top_level(raw, origin)
         config_dir = path.resolve().parent
     try:
         settings = Settings(**data, _config_dir=config_dir)  # type: ignore[call-arg]
@@ -403,12 +422,9 @@ def _absolute_receivers(
     )
 
 
-_SQLITE_FILE = re.compile(r"^(?P<scheme>sqlite(?:\+\w+)?:///)(?P<path>[^?]+)(?P<query>\?.*)?$")
-
-
 def _absolute_sqlite_url(url: str, base: Path) -> str:
     """A SQLite URL whose relative file is made absolute against `base`; any other as given."""
-    match = _SQLITE_FILE.match(url)
+    match = SQLITE_FILE.match(url)
     if match is None or match["path"] == ":memory:" or Path(match["path"]).is_absolute():
         return url
     return f"{match['scheme']}{base / match['path']}{match['query'] or ''}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated
 
@@ -15,20 +16,35 @@ from pydantic.alias_generators import to_camel
 CONFIG_ENV = "GATEKEEPER_CONFIG"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+# The longest duration any setting takes (certificate lifetimes are the longest ones). Beyond
+# it a value is a mistake, and it would overflow `timedelta` and thread timeouts only later,
+# in the middle of a run.
+MAX_DURATION_SECONDS = 100 * 365 * 86_400.0
 
 
 def parse_duration(value: object) -> float:
-    """Turn `60s`, `5m`, `1h`, `250ms` or a bare number into seconds."""
+    """Turn `60s`, `5m`, `1h`, `250ms` or a bare number into seconds.
+
+    NaN, infinity (YAML `.nan`, `.inf`), negative values and anything over a century are
+    refused here, when the configuration loads.
+    """
     if isinstance(value, bool):
-        raise ValueError("a duration such as 60s, 5m or 1h is expected")
+        raise ValueError(f"{value!r} is not a duration such as 60s, 5m or 1h")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            seconds = math.inf
     elif isinstance(value, str) and (match := _DURATION.match(value)):
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     else:
         raise ValueError(f"{value!r} is not a duration such as 60s, 5m or 1h")
+    if math.isnan(seconds):
+        raise ValueError(f"{value!r} is not a duration: not a number")
     if seconds < 0:
-        raise ValueError("a duration cannot be negative")
+        raise ValueError(f"{value!r} is not a duration: it cannot be negative")
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"{value!r} is not a duration: longer than 100 years")
     return seconds
 
 

@@ -74,12 +74,16 @@ class SourceSettings(_Section):
     repo: str = Field(min_length=1, description="URL or local path of the Git repository.")
     ref: str = "main"
     path: str = "."
-    interval: Seconds = 60.0
+    interval: Seconds = Field(
+        60.0, gt=0, description="Seconds between passes (0 would poll without pause)."
+    )
     trust: Path = Field(description="Trust policy file (DESIGN section 7).")
     render: Literal["auto", "yaml", "kustomize", "helm"] = "auto"
     prune: bool = True
     drift: Literal["correct", "report"] = "correct"
-    health_timeout: Seconds = 120.0
+    health_timeout: Seconds = Field(
+        120.0, gt=0, description="How long workloads may take to become healthy after an apply."
+    )
     namespace: str | None = Field(None, description="Namespace for objects that name none.")
     auto_rollback: bool = Field(
         True,

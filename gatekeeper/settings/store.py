@@ -16,6 +16,8 @@ from pydantic import (
 
 from gatekeeper.settings._base import Seconds, _Section
 
+SQLITE_FILE = re.compile(r"^(?P<scheme>sqlite(?:\+\w+)?:///)(?P<path>[^?]+)(?P<query>\?.*)?$")
+
 
 class DatabaseSettings(_Section):
     url: str = Field("sqlite:///gatekeeper.db", description="SQLAlchemy URL of the audit store.")
@@ -26,6 +28,13 @@ class DatabaseSettings(_Section):
         "included. normal: a commit survives the process crashing but the last ones may be "
         "lost with the machine; commits wait for no disk flush.",
     )
+
+    def sqlite_file(self) -> Path | None:
+        """The database file of a SQLite URL (None for an in-memory one or another engine)."""
+        match = SQLITE_FILE.match(self.url)
+        if match is None or match["path"] == ":memory:" or match["path"].startswith("file:"):
+            return None
+        return Path(match["path"])
 
     def redacted_url(self) -> str:
         """The URL with any password masked, for messages and logs."""
@@ -80,7 +89,9 @@ class AuditSettings(_Section):
         None, description="The same key given inline (PEM), e.g. from a Kubernetes Secret."
     )
     public_key_file: Path | None = Field(None, description="PEM Ed25519 public key for verify.")
-    checkpoint_interval: Seconds = Field(60.0, description="Seconds between signed checkpoints.")
+    checkpoint_interval: Seconds = Field(
+        60.0, gt=0, description="Seconds between signed checkpoints."
+    )
     checkpoint_max_age: Seconds | None = Field(
         None,
         gt=0,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gatekeeper.errors import ConfigError
-from gatekeeper.settings import load_settings, parse_duration
+from gatekeeper.settings import load_settings, parse_duration, yamlfile
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -250,3 +250,82 @@ def test_without_a_config_file_paths_stay_relative_to_the_working_directory() ->
     settings = load_settings(None)
     assert settings.policies.paths == [Path("policies")]
     assert settings.database.url == "sqlite:///gatekeeper.db"
+
+
+@pytest.mark.parametrize(
+    "value", [".nan", ".inf", "-.inf", "100000000000h", "1.0e400", "-5s", "10" + "0" * 400]
+)
+def test_a_duration_that_is_not_finite_or_is_absurd_is_refused_when_the_file_loads(
+    tmp_path: Path, value: str
+) -> None:
+    path = write(tmp_path, f"audit:\n  checkpointInterval: {value}\n")
+    with pytest.raises(ConfigError, match=r"audit\.checkpointInterval: .*not a duration"):
+        load_settings(path)
+
+
+@pytest.mark.parametrize("variable", ["CHECKPOINTINTERVAL", "CHECKPOINTMAXAGE"])
+@pytest.mark.parametrize("value", [".nan", ".inf", "100000000000h"])
+def test_a_duration_from_the_environment_is_checked_as_well(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(f"GATEKEEPER_AUDIT__{variable}", value)
+    with pytest.raises(ConfigError, match="not a duration"):
+        load_settings(None)
+
+
+def test_the_longest_durations_in_use_still_load(tmp_path: Path) -> None:
+    path = write(tmp_path, "audit:\n  checkpointInterval: 876000h\n")
+    assert load_settings(path).audit.checkpoint_interval == 876000 * 3600.0
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "audit:\n  checkpointInterval: 0s\n",
+        "sources:\n  - {name: apps, repo: /srv/git, trust: t.yaml, interval: 0}\n",
+        "sources:\n  - {name: apps, repo: /srv/git, trust: t.yaml, healthTimeout: 0s}\n",
+    ],
+)
+def test_an_interval_of_zero_is_refused_where_it_would_spin(tmp_path: Path, setting: str) -> None:
+    with pytest.raises(ConfigError, match="greater than 0"):
+        load_settings(write(tmp_path, setting))
+
+
+def test_a_config_file_that_is_not_utf8_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "gatekeeper.yaml"
+    path.write_bytes("database:\n  url: sqlite:///caf\xe9.db\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"gatekeeper\.yaml is not UTF-8"):
+        load_settings(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("_config_dir: /etc\n", "_config_dir"),
+        ("config_dir: /etc\n", "config_dir"),
+        ("1: x\n", "1"),
+        ("? [a, b]\n: x\n", None),
+    ],
+)
+def test_a_top_level_key_that_is_no_section_is_an_unknown_key(
+    tmp_path: Path, text: str, key: str | None
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(write(tmp_path, text))
+    if key is not None:
+        assert f"  {key}: unknown key" in str(raised.value)
+
+
+def test_a_key_given_twice_is_refused_with_its_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "database:\n  url: sqlite:///a.db\naudit:\n  checkpointInterval: 60s\n"
+        "database:\n  url: sqlite:///b.db\n",
+    )
+    with pytest.raises(ConfigError, match=r"gatekeeper\.yaml .*line 5: duplicate key 'database'"):
+        load_settings(path)
+
+
+def test_a_key_a_merge_brings_in_may_still_be_overridden() -> None:
+    text = "base: &base {url: a, poolSize: 2}\ndatabase:\n  <<: *base\n  url: b\n"
+    assert yamlfile.load(text)["database"] == {"url": "b", "poolSize": 2}

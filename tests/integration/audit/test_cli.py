@@ -54,6 +54,20 @@ def test_upgrade_checkpoint_and_verify_succeed_on_a_fresh_database(
     assert page["next"] == 2
 
 
+def test_audit_log_prints_an_actor_with_brackets_as_recorded(
+    config: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An admission request's username is the requester's to choose.
+    assert main(["--config", str(config), "db", "upgrade"]) == 0
+    engine = create_database_engine(database_url)
+    AuditStore(engine).append(NewEvent(kind="admission.denied", actor="oidc:[/evil]"))
+    engine.dispose()
+    capsys.readouterr()
+    assert main(["--config", str(config), "audit", "log"]) == 0
+    out = capsys.readouterr().out
+    assert "oidc:[/evil]" in "".join(out.split())
+
+
 def test_commands_on_an_unmigrated_database_exit_two_and_say_what_to_run(
     config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -69,6 +83,28 @@ def test_db_downgrade_to_base_removes_the_schema(
     capsys.readouterr()
     assert main(["--config", str(config), "db", "current"]) == 0
     assert capsys.readouterr().out.strip() == "base"
+
+
+def test_db_downgrade_keeps_a_log_that_holds_records_unless_told_to_destroy_it(
+    config: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(config), "db", "upgrade"]) == 0
+    engine = create_database_engine(database_url)
+    store = AuditStore(engine)
+    store.append_many([NewEvent(kind="sync.applied", actor="a") for _ in range(3)])
+    capsys.readouterr()
+    for target in (["base"], ["--", "-5"], ["0003-2"]):
+        assert main(["--config", str(config), "db", "downgrade", *target]) == 2
+        err = capsys.readouterr().err
+        assert "holds 3 records" in err and "--destroy-audit-log" in err
+    assert store.count() == 3
+    assert main(["--config", str(config), "db", "downgrade", "0003"]) == 0
+    assert store.count() == 3
+    capsys.readouterr()
+    assert main(["--config", str(config), "db", "downgrade", "base", "--destroy-audit-log"]) == 0
+    assert main(["--config", str(config), "db", "current"]) == 0
+    assert capsys.readouterr().out.strip().endswith("base")
+    engine.dispose()
 
 
 def test_verify_without_a_public_key_is_a_config_error(

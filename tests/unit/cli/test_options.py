@@ -44,3 +44,13 @@ def test_a_bad_engine_is_a_usage_error_naming_the_engines(
 ) -> None:
     assert main(["policy", "test", "--engine", "wasm"]) == EXIT_USAGE
     assert "'regorus', 'opa', 'opa-server'" in " ".join(capsys.readouterr().err.split())
+
+
+@pytest.mark.parametrize("command", ["serve", "dashboard"])
+@pytest.mark.parametrize("port", ["0", "70000", "-1", "65536"])
+def test_a_port_outside_1_to_65535_is_a_usage_error(
+    command: str, port: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 70000 used to wrap to 4464; a negative port ended as "unavailable" (3).
+    assert main([command, f"--port={port}"]) == 2
+    assert "--port" in capsys.readouterr().err

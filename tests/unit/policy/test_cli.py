@@ -118,6 +118,39 @@ def test_policy_eval_wants_exactly_one_object(
     assert "exactly one object" in err
 
 
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("deep.json", '{"kind": "ConfigMap", "data": ' + '{"a": ' * 900 + "1" + "}" * 900 + "}"),
+        ("deep.yaml", "kind: ConfigMap\ndata: " + "{a: " * 900 + "1" + "}" * 900 + "\n"),
+        ("deeper.json", '{"kind": "ConfigMap", "data": ' + "[" * 5000 + "1" + "]" * 5000 + "}"),
+        ("deep-lists.yaml", "kind: ConfigMap\ndata: " + "[" * 150 + "]" * 150 + "\n"),
+    ],
+    ids=["json", "yaml", "json-5000", "yaml-lists"],
+)
+def test_policy_eval_refuses_an_input_nested_too_deeply_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, text: str
+) -> None:
+    deep = tmp_path / name
+    deep.write_text(text)
+    code, _, err = run(["policy", "eval", "-p", str(LIBRARY), "-i", str(deep)], capsys)
+    assert code == 2
+    assert "nested" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_policy_eval_takes_an_input_as_deep_as_the_reconciler_allows_by_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deep = tmp_path / "deep.json"
+    nested = '{"a": ' * 95 + "1" + "}" * 95
+    metadata = '"metadata": {"name": "x", "labels": {"team": "a"}}'
+    deep.write_text(f'{{"apiVersion": "v1", "kind": "ConfigMap", {metadata}, "data": {nested}}}')
+    code, out, err = run(["policy", "eval", "-p", str(LIBRARY), "-i", str(deep)], capsys)
+    assert code in (0, 1), err
+    assert out.startswith("ConfigMap/x: ")
+
+
 def test_policy_verify_runs_gator_suites(capsys: pytest.CaptureFixture[str]) -> None:
     suites = [str(p) for p in sorted(GATEKEEPER_SUITES.glob("*/suite.yaml"))]
     code, out, _ = run(["policy", "verify", *suites], capsys)

@@ -112,3 +112,27 @@ def test_documents_for_policy_eval_are_recognised_by_shape() -> None:
 )
 def test_resources_are_the_plural_the_api_server_uses(kind: str, plural: str) -> None:
     assert resource_for({"apiVersion": "x/v1", "kind": kind})["resource"] == plural
+
+
+def test_a_manifest_nested_deeper_than_the_stack_is_copied_whole() -> None:
+    # The reconciler allows maxYamlDepth up to 500; copy.deepcopy ran out of stack below that.
+    manifest: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap"}
+    node = manifest
+    for _ in range(3000):
+        node["data"] = {"list": [{}]}
+        node = node["data"]["list"][0]
+    copied = sync_input(manifest)["review"]["object"]
+    depth, node, original = 0, copied, manifest
+    while "data" in original:
+        assert node is not original and node["data"]["list"] is not original["data"]["list"]
+        node, original = node["data"]["list"][0], original["data"]["list"][0]
+        depth += 1
+    assert depth == 3000 and node == {}
+
+
+def test_a_value_shared_by_yaml_aliases_is_copied_once() -> None:
+    shared = {"a": [1, 2]}
+    manifest: dict[str, Any] = {"kind": "ConfigMap", "data": {"x": shared, "y": shared}}
+    copied = sync_input(manifest)["review"]["object"]
+    assert copied["data"]["x"] is copied["data"]["y"]
+    assert copied["data"]["x"] is not shared and copied == manifest

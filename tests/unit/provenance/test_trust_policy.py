@@ -194,3 +194,37 @@ def test_a_file_that_is_not_yaml_or_not_a_mapping_is_a_config_error(tmp_path: Pa
         load_trust_policy(listed)
     with pytest.raises(TrustPolicyError, match="cannot read"):
         load_trust_policy(tmp_path / "missing.yaml")
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    latin = tmp_path / "latin1.yaml"
+    latin.write_bytes("apiVersion: gatekeeper.dev/v1alpha1\n# caf\xe9\n".encode("latin-1"))
+    with pytest.raises(TrustPolicyError, match=r"latin1\.yaml: the trust policy is not UTF-8"):
+        load_trust_policy(latin)
+
+
+@pytest.mark.parametrize("wanted", [3, 10**40])
+def test_a_min_signers_beyond_every_listed_signer_is_refused_for_any_signer_rules(
+    pgp_key: InProcessPgpKey, ssh: InProcessSshKey, tmp_path: Path, wanted: int
+) -> None:
+    doc = document(pgp_key, ssh)
+    doc["rules"][2]["minSigners"] = wanted
+    path = tmp_path / "trust.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(TrustPolicyError, match=rf"rules\[2\] needs minSigners={wanted} but allows"):
+        load_trust_policy(path)
+    doc["rules"][2]["minSigners"] = 2
+    path.write_text(yaml.safe_dump(doc))
+    assert load_trust_policy(path).rules[2].min_signers == 2
+
+
+@pytest.mark.parametrize("value", ["true", "1.5", "'2'"])
+def test_a_min_signers_that_is_not_a_whole_number_is_refused(
+    pgp_key: InProcessPgpKey, ssh: InProcessSshKey, tmp_path: Path, value: str
+) -> None:
+    doc = document(pgp_key, ssh)
+    doc["rules"][2]["minSigners"] = 1
+    path = tmp_path / "trust.yaml"
+    path.write_text(yaml.safe_dump(doc).replace("minSigners: 1", f"minSigners: {value}"))
+    with pytest.raises(TrustPolicyError, match=r"rules\[2\]\.minSigners"):
+        load_trust_policy(path)
