@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from gatekeeper.provenance.errors import HistoryRewritten, ProvenanceError, RepositoryError
+from gatekeeper.provenance.errors import HistoryRewritten, RepositoryError, TrustPolicyError
 from gatekeeper.provenance.objects import SignedObject
 from gatekeeper.provenance.policy import Rule, TrustPolicy
 from gatekeeper.provenance.repository import CommitRecord, GitRepository
@@ -254,7 +254,7 @@ def _exclusions(repo: GitRepository, policy: TrustPolicy, head: str, base: str |
         return []
     start = repo.resolve(policy.trust_from)
     if not repo.is_ancestor(start, head):
-        raise ProvenanceError(f"trustFrom {policy.trust_from} is not an ancestor of {head}")
+        raise TrustPolicyError(f"trustFrom {policy.trust_from} is not an ancestor of {head}")
     # trustFrom itself is checked: exclude only what came before it.
     return list(repo.parents(start))
 

@@ -15,6 +15,7 @@ from gatekeeper.provenance import (
     TrustPolicy,
     verify_range,
 )
+from gatekeeper.provenance.errors import TrustPolicyError
 from tests.fixtures.gitrepo import (
     EXPIRED_KEY_CREATED,
     Keys,
@@ -315,6 +316,18 @@ def test_trust_from_starts_a_first_sync_at_that_commit_inclusive(
     assert result.trusted
     assert result.commits[0].sha == start
     assert len(result.commits) == 2
+
+
+def test_a_trust_from_off_the_history_is_a_trust_policy_error_for_every_caller(
+    signed_repo: SignedRepo, keys: Keys, write_policy: PolicyWriter
+) -> None:
+    signed_repo.commit({"a": "1\n"}, signer=keys.signer("alice"))
+    signed_repo.branch("side")
+    elsewhere = signed_repo.commit({"b": "1\n"}, signer=keys.signer("alice"))
+    signed_repo.checkout("main")
+    signed_repo.commit({"c": "1\n"}, signer=keys.signer("alice"))
+    with pytest.raises(TrustPolicyError, match=r"trustFrom .* is not an ancestor"):
+        check(signed_repo, write_policy(trust_from=elsewhere))
 
 
 def test_head_mode_checks_only_the_target_against_every_path_changed_since(
