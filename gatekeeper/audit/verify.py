@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gatekeeper.audit import chain
-from gatekeeper.audit.errors import SigningKeyError, WitnessError
+from gatekeeper.audit.errors import CorruptRecord, SigningKeyError, WitnessError
 from gatekeeper.audit.events import GENESIS_HASH
 from gatekeeper.audit.findings import Finding
 from gatekeeper.audit.freshness import Freshness, check_freshness
@@ -134,13 +134,32 @@ def check_chain(
     first_prev: str | None = None
     sha256 = hashlib.sha256
     record_bytes = chain.record_bytes
-    for seq, time, kind, actor, subject, source, commit, payload, stored_prev, stored_hash in rows:
+    for row in rows:
+        seq, time, kind, actor, subject, source, commit, payload, stored_prev, stored_hash = row
         if count == 0:
             first_prev = stored_prev
             if prev_hash is None:
                 prev_hash = stored_prev
         count += 1
+        if type(seq) is not int:
+            # Not a record of the chain at all; the walk goes on as if it were not there.
+            findings.append(
+                Finding(
+                    "malformed_record",
+                    expected_seq,
+                    f"a row whose sequence number {chain.shown(seq)} is not an integer "
+                    f"follows record {expected_seq - 1}",
+                )
+            )
+            continue
         time_text = time if isinstance(time, str) else chain.format_time(time)
+        problem = _row_problem(time_text, kind, actor, subject, source, commit, payload) or (
+            None
+            if type(stored_prev) is str and type(stored_hash) is str
+            else "its hash or link is not text"
+        )
+        if problem is not None:
+            findings.append(Finding("malformed_record", seq, f"record {seq}: {problem}"))
         if seq != expected_seq:
             findings.append(_numbering_finding(seq, expected_seq))
         if stored_prev != prev_hash:
@@ -152,23 +171,24 @@ def check_chain(
                     f"but the previous record's hash is {str(prev_hash)[:16]}...",
                 )
             )
-        computed = sha256(
-            record_bytes(
-                seq=seq,
-                time=time_text,
-                kind=kind,
-                actor=actor,
-                subject=subject,
-                source=source,
-                commit=commit,
-                payload_json=payload,
-                prev_hash=stored_prev,
-            )
-        ).hexdigest()
-        if computed != stored_hash:
-            findings.append(
-                Finding("hash_mismatch", seq, f"record {seq} was changed after it was written")
-            )
+        if problem is None:
+            computed = sha256(
+                record_bytes(
+                    seq=seq,
+                    time=time_text,
+                    kind=kind,
+                    actor=actor,
+                    subject=subject,
+                    source=source,
+                    commit=commit,
+                    payload_json=payload,
+                    prev_hash=stored_prev,
+                )
+            ).hexdigest()
+            if computed != stored_hash:
+                findings.append(
+                    Finding("hash_mismatch", seq, f"record {seq} was changed after it was written")
+                )
         if seq in keep:
             kept[seq] = stored_hash
         prev_hash, expected_seq = stored_hash, seq + 1
@@ -180,6 +200,32 @@ def check_chain(
         kept=kept,
         findings=findings,
     )
+
+
+def _row_problem(
+    time: object,
+    kind: object,
+    actor: object,
+    subject: object,
+    source: object,
+    commit: object,
+    payload: object,
+) -> str | None:
+    """Why a stored row cannot be the record it was hashed as, or None.
+
+    DESIGN section 8 defines the hash over the record's canonical JSON: a row whose time or
+    payload text is not canonical hashes to what no independent verifier would compute.
+    """
+    for name, value, optional in (
+        ("kind", kind, False),
+        ("actor", actor, False),
+        ("subject", subject, False),
+        ("source", source, True),
+        ("commit", commit, True),
+    ):
+        if type(value) is not str and not (optional and value is None):
+            return f"its {name} is a {type(value).__name__}, not text"
+    return chain.time_problem(time) or chain.payload_problem(payload)
 
 
 def _numbering_finding(seq: int, expected: int) -> Finding:
@@ -320,7 +366,7 @@ def check_witness(
     return findings
 
 
-def _walk_segment(url: str, first: int, last: int, keep: frozenset[int]) -> ChainWalk:
+def _walk_segment(url: str, first: int, last: int | None, keep: frozenset[int]) -> ChainWalk:
     """One worker's share of a parallel verification: seq in [first, last]."""
     from gatekeeper.audit.database import create_database_engine
 
@@ -337,7 +383,10 @@ def _walk_segment(url: str, first: int, last: int, keep: frozenset[int]) -> Chai
 
 
 def _walk(store: AuditStore, keep: frozenset[int], workers: int, threshold: int) -> ChainWalk:
-    head_seq, _ = store.head()
+    try:
+        head_seq, _ = store.head()
+    except CorruptRecord:
+        head_seq = 0  # a serial walk names the row
     database = store.engine.url.database or ""
     parallel = (
         workers > 1
@@ -348,9 +397,11 @@ def _walk(store: AuditStore, keep: frozenset[int], workers: int, threshold: int)
         return check_chain(store.iter_raw(), keep=keep)
     # Rows below 1 or above the head belong to the first and last segments, so none is missed.
     size = -(-head_seq // workers)
-    bounds = [(1 + i * size, min(head_seq, (i + 1) * size)) for i in range(workers)]
+    bounds: list[tuple[int, int | None]] = [
+        (1 + i * size, min(head_seq, (i + 1) * size)) for i in range(workers)
+    ]
     bounds[0] = (-(2**62), bounds[0][1])
-    bounds[-1] = (bounds[-1][0], 2**62)
+    bounds[-1] = (bounds[-1][0], None)
     url = store.engine.url.render_as_string(hide_password=False)
     # Forking skips re-importing everything in each worker, but is only safe from a process
     # with no other threads; pooled connections are closed first so no child inherits one.
@@ -371,7 +422,7 @@ def _walk(store: AuditStore, keep: frozenset[int], workers: int, threshold: int)
     return _stitch(walks, bounds)
 
 
-def _stitch(walks: list[ChainWalk], bounds: list[tuple[int, int]]) -> ChainWalk:
+def _stitch(walks: list[ChainWalk], bounds: list[tuple[int, int | None]]) -> ChainWalk:
     findings: list[Finding] = []
     kept: dict[int, str] = {}
     last_seq, last_hash, count = 0, GENESIS_HASH, 0
@@ -421,12 +472,16 @@ def verify_store(
             raise SigningKeyError("checking a witness needs the checkpoint public key")
         if not witness.checkpoints:
             raise WitnessError(f"the witness {witness.location} holds no checkpoint")
-    checkpoints = store.checkpoints()
+    checkpoints, damaged = store.checkpoints_and_damage()
     keep = frozenset(checkpoint.seq for checkpoint in checkpoints)
     if witness is not None:
         keep |= {checkpoint.seq for checkpoint in witness.checkpoints}
     walk = _walk(store, keep, workers or os.cpu_count() or 1, parallel_threshold)
     findings = walk.findings + check_checkpoints(checkpoints, walk.kept, walk.last_seq, verifier)
+    findings += [
+        Finding("malformed_checkpoint", exc.seq, str(exc), "audit_checkpoints", exc.row)
+        for exc in damaged
+    ]
     coverage = None
     if witness is not None and verifier is not None:
         findings += check_witness(
@@ -459,7 +514,10 @@ def _freshness(
 ) -> list[Finding]:
     last = max(checkpoints, key=lambda c: c.seq, default=None)
     covered = 0 if last is None else last.seq
-    first_uncovered = store.get(covered + 1) if head_seq > covered else None
+    try:
+        first_uncovered = store.get(covered + 1) if head_seq > covered else None
+    except CorruptRecord:
+        return []  # the chain's walk has named it
     return check_freshness(
         rule,
         head_seq=head_seq,
@@ -489,4 +547,5 @@ def iter_text(report: VerifyReport) -> Iterator[str]:
             )
         )
     for finding in report.findings:
-        yield f"{finding.problem} at {finding.seq}: {finding.detail}"
+        where = finding.seq if finding.table is None else f"{finding.table} row {finding.row}"
+        yield f"{finding.problem} at {where}: {finding.detail}"
