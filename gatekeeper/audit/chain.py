@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,7 +39,10 @@ def _integer(text: str) -> int:
 
 # Parses integers and strings as usual but stops at a float or a long integer, so that the
 # commonest payloads are checked against the fast encoder alone.
-_plain_loads = json.JSONDecoder(parse_float=_inexact, parse_int=_integer).decode
+# (`scan_once` is the C scanner without `decode`'s checks, which the caller makes itself.)
+_plain_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder(
+    parse_float=_inexact, parse_int=_integer
+).scan_once  # type: ignore[attr-defined]
 _plain_dumps = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
 ).encode
@@ -90,21 +94,32 @@ def payload_problem(text: object) -> str | None:
     or None when it is."""
     if type(text) is not str:
         return f"its payload is a {type(text).__name__}, not JSON text"
-    exact = True
+    # The common case, checked with the C scanner and encoder alone: an object without floats
+    # or long integers (where the fast encoder may differ from RFC 8785) that the encoder
+    # writes back exactly as stored.
     try:
-        try:
-            value = _plain_loads(text)
-        except _Inexact:
-            exact, value = False, json.loads(text)
+        value, end = _plain_scan(text, 0)
+        if (
+            end == len(text)
+            and type(value) is dict
+            and _plain_dumps(value) == text
+            and (text.isascii() or max(text) <= "\uffff")
+        ):
+            return None
+    except (_Inexact, StopIteration, ValueError, RecursionError):
+        pass
+    return _payload_problem(text)
+
+
+def _payload_problem(text: str) -> str | None:
+    try:
+        value = json.loads(text)
     except (ValueError, RecursionError):
         return "its payload is not JSON"
     if type(value) is not dict:
         return f"its payload is a JSON {type(value).__name__}, not an object"
     try:
-        if _plain_dumps(value) != text:
-            return "its payload is not in canonical JSON form"
-        inexact = not exact or (not text.isascii() and max(text) > "\uffff")
-        if inexact and canonical_json(value) != text.encode("utf-8"):
+        if canonical_json(value) != text.encode("utf-8"):
             return "its payload is not in canonical JSON form"
     except (ValueError, RecursionError, NotCanonicalisable) as exc:
         return f"its payload has no canonical JSON form ({exc})"

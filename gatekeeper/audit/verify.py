@@ -134,6 +134,9 @@ def check_chain(
     first_prev: str | None = None
     sha256 = hashlib.sha256
     record_bytes = chain.record_bytes
+    # DESIGN section 8 defines the hash over the record's canonical JSON: a row whose time or
+    # payload text is not canonical hashes to what no independent verifier would compute.
+    time_problem, payload_problem = chain.time_problem, chain.payload_problem
     for row in rows:
         seq, time, kind, actor, subject, source, commit, payload, stored_prev, stored_hash = row
         if count == 0:
@@ -153,11 +156,18 @@ def check_chain(
             )
             continue
         time_text = time if isinstance(time, str) else chain.format_time(time)
-        problem = _row_problem(time_text, kind, actor, subject, source, commit, payload) or (
-            None
-            if type(stored_prev) is str and type(stored_hash) is str
-            else "its hash or link is not text"
-        )
+        if (
+            type(kind) is str
+            and type(actor) is str
+            and type(subject) is str
+            and (source is None or type(source) is str)
+            and (commit is None or type(commit) is str)
+            and type(stored_prev) is str
+            and type(stored_hash) is str
+        ):
+            problem = time_problem(time_text) or payload_problem(payload)
+        else:
+            problem = _type_problem(kind, actor, subject, source, commit, stored_prev, stored_hash)
         if problem is not None:
             findings.append(Finding("malformed_record", seq, f"record {seq}: {problem}"))
         if seq != expected_seq:
@@ -202,30 +212,13 @@ def check_chain(
     )
 
 
-def _row_problem(
-    time: object,
-    kind: object,
-    actor: object,
-    subject: object,
-    source: object,
-    commit: object,
-    payload: object,
-) -> str | None:
-    """Why a stored row cannot be the record it was hashed as, or None.
-
-    DESIGN section 8 defines the hash over the record's canonical JSON: a row whose time or
-    payload text is not canonical hashes to what no independent verifier would compute.
-    """
-    for name, value, optional in (
-        ("kind", kind, False),
-        ("actor", actor, False),
-        ("subject", subject, False),
-        ("source", source, True),
-        ("commit", commit, True),
-    ):
-        if type(value) is not str and not (optional and value is None):
+def _type_problem(*values: object) -> str:
+    """Which field of a stored row is not of its type (some one is)."""
+    names = ("kind", "actor", "subject", "source", "commit", "prev_hash", "hash")
+    for name, value in zip(names, values, strict=True):
+        if type(value) is not str and not (value is None and name in ("source", "commit")):
             return f"its {name} is a {type(value).__name__}, not text"
-    return chain.time_problem(time) or chain.payload_problem(payload)
+    return "a field is not of its type"
 
 
 def _numbering_finding(seq: int, expected: int) -> Finding:
