@@ -55,6 +55,13 @@ class VerifyReport:
         return not self.findings
 
     @property
+    def uncovered(self) -> tuple[int, int] | None:
+        """The records after the last checkpoint, first and last: nothing signed vouches for
+        them yet (DESIGN section 12: never shown as verified)."""
+        covered = self.last_checkpoint_seq or 0
+        return (covered + 1, self.head_seq) if self.head_seq > covered else None
+
+    @property
     def first_bad_seq(self) -> int | None:
         """The first record a finding names; ledger findings name rows instead."""
         return min((f.seq for f in self.findings if f.table is None), default=None)
@@ -77,6 +84,7 @@ class VerifyReport:
             "head_hash": self.head_hash,
             "checkpoints": self.checkpoints,
             "last_checkpoint_seq": self.last_checkpoint_seq,
+            "uncovered_range": None if self.uncovered is None else list(self.uncovered),
             "first_bad_seq": self.first_bad_seq,
             "findings": [_finding_json(f) for f in self.findings],
         }
@@ -527,6 +535,9 @@ def iter_text(report: VerifyReport) -> Iterator[str]:
     yield f"checkpoints: {report.checkpoints}" + (
         f" (last covers {report.last_checkpoint_seq})" if report.checkpoints else ""
     )
+    if report.uncovered is not None:
+        first, last = report.uncovered
+        yield f"not covered by a checkpoint (not verified): records {first}..{last}"
     if report.witness is not None:
         yield from report.witness.lines()
     if report.ledger is not None:
