@@ -12,12 +12,40 @@ import functools
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from gatekeeper.canonical import canonical_json
+from gatekeeper.canonical import NotCanonicalisable, canonical_json
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+_SAFE_DIGITS = 15  # every integer of up to 15 digits is within RFC 8785's exact range
+
+
+class _Inexact(Exception):
+    """A number where the fast encoder's output may differ from RFC 8785's."""
+
+
+def _inexact(text: str) -> Any:
+    raise _Inexact(text)
+
+
+def _integer(text: str) -> int:
+    if len(text) > _SAFE_DIGITS:
+        raise _Inexact(text)
+    return int(text)
+
+
+# Parses integers and strings as usual but stops at a float or a long integer, so that the
+# commonest payloads are checked against the fast encoder alone.
+# (`scan_once` is the C scanner without `decode`'s checks, which the caller makes itself.)
+_plain_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder(
+    parse_float=_inexact, parse_int=_integer
+).scan_once  # type: ignore[attr-defined]
+_plain_dumps = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
+).encode
 # The C string encoder of ensure_ascii=False mode: quotes and escapes, nothing else.
 _encode_string = json.encoder.encode_basestring
 
@@ -48,6 +76,60 @@ def is_valid_kind(kind: str) -> bool:
 def canonical_payload(payload: Any) -> str:
     """The payload as stored and hashed: RFC 8785 canonical JSON text."""
     return canonical_json(payload).decode("utf-8")
+
+
+def time_problem(text: object) -> str | None:
+    """Why `text` is not a time as `format_time` writes it, or None when it is."""
+    if type(text) is not str or not _TIME.fullmatch(text):
+        return f"its time {shown(text)} is not in the canonical form"
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return f"its time {shown(text)} is not a time"
+    return None
+
+
+def payload_problem(text: object) -> str | None:
+    """Why `text` is not the canonical JSON of an object (as payloads are stored and hashed),
+    or None when it is."""
+    if type(text) is not str:
+        return f"its payload is a {type(text).__name__}, not JSON text"
+    # The common case, checked with the C scanner and encoder alone: an object without floats
+    # or long integers (where the fast encoder may differ from RFC 8785) that the encoder
+    # writes back exactly as stored.
+    try:
+        value, end = _plain_scan(text, 0)
+        if (
+            end == len(text)
+            and type(value) is dict
+            and _plain_dumps(value) == text
+            and (text.isascii() or max(text) <= "\uffff")
+        ):
+            return None
+    except (_Inexact, StopIteration, ValueError, RecursionError):
+        pass
+    return _payload_problem(text)
+
+
+def _payload_problem(text: str) -> str | None:
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return "its payload is not JSON"
+    if type(value) is not dict:
+        return f"its payload is a JSON {type(value).__name__}, not an object"
+    try:
+        if canonical_json(value) != text.encode("utf-8"):
+            return "its payload is not in canonical JSON form"
+    except (ValueError, RecursionError, NotCanonicalisable) as exc:
+        return f"its payload has no canonical JSON form ({exc})"
+    return None
+
+
+def shown(value: object) -> str:
+    """`repr` of a stored value, cut short for a message."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _string(value: str | None) -> str:

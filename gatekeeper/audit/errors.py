@@ -18,7 +18,8 @@ class StoreBusy(StoreUnavailable):
 
 
 class SchemaMissing(AuditError):
-    """The database has not been migrated; run `gatekeeper db upgrade`."""
+    """The database's schema is not this release's: not migrated yet (run `gatekeeper db
+    upgrade`), or migrated by a newer release."""
 
 
 class AppendOnlyViolation(AuditError):
@@ -31,6 +32,29 @@ class SigningKeyError(AuditError):
 
 class TamperDetected(AuditError):
     """Verification found the log or its checkpoints altered."""
+
+
+class CorruptRecord(TamperDetected):
+    """A stored record cannot be read back as one: a field of the wrong type, a payload that is
+    not a JSON object, a time that is not a time. Only an edit outside the store makes one."""
+
+    def __init__(self, message: str, *, seq: int) -> None:
+        super().__init__(message)
+        self.seq = seq
+
+
+class CorruptCheckpoint(TamperDetected):
+    """A stored checkpoint cannot be read back as one (its seq or time is not what it must be)."""
+
+    def __init__(self, message: str, *, seq: int = 0, row: str = "") -> None:
+        super().__init__(message)
+        self.seq = seq
+        self.row = row
+
+
+class SchemaDamaged(TamperDetected):
+    """The schema is at this release's revision but a table or column of it is gone: the
+    database was altered outside gatekeeper."""
 
 
 class WitnessError(AuditError):

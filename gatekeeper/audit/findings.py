@@ -10,6 +10,8 @@ Problem = Literal[
     "unexpected_record",
     "broken_link",
     "hash_mismatch",
+    "malformed_record",
+    "malformed_checkpoint",
     "truncated",
     "checkpoint_mismatch",
     "bad_signature",

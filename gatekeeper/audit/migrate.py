@@ -11,9 +11,10 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
-from gatekeeper.audit.errors import AuditError, SchemaMissing
+from gatekeeper.audit import schema
+from gatekeeper.audit.errors import AuditError, SchemaDamaged, SchemaMissing
 
 
 def migrations_dir() -> Path:
@@ -70,11 +71,47 @@ def head_revision() -> str:
     return head
 
 
+def known_revisions() -> set[str]:
+    """Every revision this release's migrations know."""
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    return {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+
+
 def require_current(engine: Engine) -> None:
-    """Refuse to work on a database whose schema is older than this release's."""
-    current = current_revision(engine)
-    if current != head_revision():
+    """Refuse to work on a database whose schema is not this release's, or is damaged.
+
+    A revision this release does not know was written by a newer one: upgrading cannot help.
+    At the right revision, every table and column of the store must be there; one that is
+    gone was removed outside gatekeeper, which no setup step repairs.
+    """
+    current, head = current_revision(engine), head_revision()
+    if current is not None and current != head and current not in known_revisions():
+        raise SchemaMissing(
+            f"the audit schema is at revision {current}, newer than this release's {head}: "
+            "the database was upgraded by a newer gatekeeper release; run that release"
+        )
+    if current != head:
         raise SchemaMissing(
             f"the audit schema is at revision {current or 'none'}, this release needs "
-            f"{head_revision()}; run `gatekeeper db upgrade`"
+            f"{head}; run `gatekeeper db upgrade`"
         )
+    _require_tables(engine)
+
+
+def _require_tables(engine: Engine) -> None:
+    inspector = inspect(engine)
+    present = set(inspector.get_table_names())
+    for table in schema.Base.metadata.sorted_tables:
+        if table.name not in present:
+            raise SchemaDamaged(
+                f"the audit schema is damaged: table {table.name} is missing although the "
+                f"schema is at revision {head_revision()}; it was dropped outside gatekeeper"
+            )
+        columns = {column["name"] for column in inspector.get_columns(table.name)}
+        missing = sorted(column.name for column in table.columns if column.name not in columns)
+        if missing:
+            raise SchemaDamaged(
+                f"the audit schema is damaged: table {table.name} has no column "
+                f"{', '.join(missing)}; it was altered outside gatekeeper"
+            )

@@ -39,11 +39,16 @@ class UtcDateTime(TypeDecorator[datetime]):
             return format_time(value)
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
         if isinstance(value, str):
-            return parse_time(value)
+            try:
+                return parse_time(value)
+            except ValueError:
+                # Handed back as it is, so that the reader of the row can say which row holds
+                # it (only an edit outside the store writes such text).
+                return value
         assert isinstance(value, datetime)
         return value.astimezone(UTC)
 

@@ -16,7 +16,12 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from gatekeeper.audit import chain
 from gatekeeper.audit.database import create_database_engine, lock_chain, writer
-from gatekeeper.audit.errors import AuditError, StoreUnavailable
+from gatekeeper.audit.errors import (
+    AuditError,
+    CorruptCheckpoint,
+    CorruptRecord,
+    StoreUnavailable,
+)
 from gatekeeper.audit.events import GENESIS_HASH, NewEvent, Record
 from gatekeeper.audit.redact import redact, redact_paths
 from gatekeeper.audit.schema import CheckpointRow, EventRow
@@ -264,7 +269,16 @@ class AuditStore:
         row = connection.execute(
             select(EventRow.seq, EventRow.hash).order_by(EventRow.seq.desc()).limit(1)
         ).first()
-        return (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
+        if row is None:
+            return (0, GENESIS_HASH)
+        seq, digest = row
+        if type(seq) is not int or type(digest) is not str:
+            raise CorruptRecord(
+                f"the last row of the audit log is not a record: its sequence number is "
+                f"{chain.shown(seq)}",
+                seq=seq if type(seq) is int else 0,
+            )
+        return (seq, digest)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -357,27 +371,31 @@ class AuditStore:
 
         Verification reads millions of rows, so this bypasses result processing: the time
         comes back as the exact text that was hashed, formatted by the database itself.
+        Without `last`, rows whose seq SQLite holds as text, a blob or a real beyond any
+        integer (which it sorts after every integer) come last, so that verification sees them.
         """
         after = (first - 1) if first is not None else -(2**63)
-        upper = last if last is not None else 2**63 - 1
         if self.engine.dialect.name == "postgresql":
-            yield from self._copy_raw(after, upper)
+            yield from self._copy_raw(after, last if last is not None else 2**63 - 1)
             return
+        columns = "seq, time, kind, actor, subject, source, commit_sha, payload, prev_hash, hash"
+        bound = "" if last is None else " AND seq <= ?"
         statement = (
-            "SELECT seq, time, kind, actor, subject, source, commit_sha, payload, prev_hash, "
-            f"hash FROM audit_events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT {int(chunk)}"
+            f"SELECT {columns} FROM audit_events WHERE seq > ?{bound} ORDER BY seq "
+            f"LIMIT {int(chunk)}"
         )
         with self.translated(), self.engine.connect() as connection:
             # The driver's own cursor: plain tuples, no per-row result objects.
             cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
                 while True:
-                    cursor.execute(statement, (after, upper))
+                    cursor.execute(statement, (after,) if last is None else (after, last))
                     rows = cursor.fetchall()
                     if not rows:
                         return
                     yield from rows
-                    after = int(rows[-1][0])
+                    # The stored value, whatever its type: SQLite orders mixed types too.
+                    after = rows[-1][0]
             finally:
                 cursor.close()
 
@@ -431,9 +449,24 @@ class AuditStore:
         return checkpoint
 
     def checkpoints(self) -> list[Checkpoint]:
+        """Every checkpoint, oldest first; `CorruptCheckpoint` when one cannot be read back."""
+        found, damaged = self.checkpoints_and_damage()
+        if damaged:
+            raise damaged[0]
+        return found
+
+    def checkpoints_and_damage(self) -> tuple[list[Checkpoint], list[CorruptCheckpoint]]:
+        """The checkpoints that read back as ones, and why each of the others does not."""
         with self.translated(), self.engine.connect() as connection:
             rows = connection.execute(select(CheckpointRow).order_by(CheckpointRow.id)).all()
-        return [_checkpoint(row) for row in rows]
+        found: list[Checkpoint] = []
+        damaged: list[CorruptCheckpoint] = []
+        for row in rows:
+            try:
+                found.append(_checkpoint(row))
+            except CorruptCheckpoint as exc:
+                damaged.append(exc)
+        return found, damaged
 
     def covering_checkpoint(self, seq: int) -> Checkpoint | None:
         """The first checkpoint at or after `seq`: the one that vouches for that record."""
@@ -477,6 +510,13 @@ class AuditStore:
         )
         with self.translated(), self.engine.connect() as connection:
             rows = connection.execute(statement).all()
+        for _source, _count, last in rows:
+            if type(last) is not int:
+                raise CorruptRecord(
+                    f"a row of the audit log is not a record: its sequence number is "
+                    f"{chain.shown(last)}",
+                    seq=0,
+                )
         return [(str(row[0]), int(row[1]), int(row[2])) for row in rows]
 
     def last_checkpoint(self) -> Checkpoint | None:
@@ -537,12 +577,28 @@ class AuditStore:
             raise translate(exc) from exc
         except SQLAlchemyError as exc:
             raise StoreUnavailable(f"audit database error: {exc}") from exc
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            # From the driver's own cursor (`iter_raw`), which SQLAlchemy does not wrap.
+            raise translate(exc) from exc
 
 
 def _checkpoint(row: Any) -> Checkpoint:
+    """A checkpoint read back; `CorruptCheckpoint` for a row that cannot be one."""
+    fields = (row.id, row.seq, row.head_hash, row.time, row.key_id, row.signature)
+    types = (int, int, str, datetime, str, str)
+    names = ("id", "seq", "head_hash", "time", "key_id", "signature")
+    for name, value, kind in zip(names, fields, types, strict=True):
+        if not isinstance(value, kind) or isinstance(value, bool):
+            expected = {int: "an integer", str: "text", datetime: "a time"}[kind]
+            raise CorruptCheckpoint(
+                f"checkpoint {chain.shown(row.id)} is damaged: its {name} "
+                f"{chain.shown(value)} is not {expected}",
+                seq=row.seq if type(row.seq) is int else 0,
+                row=str(row.id),
+            )
     return Checkpoint(
-        id=int(row.id),
-        seq=int(row.seq),
+        id=row.id,
+        seq=row.seq,
         head_hash=row.head_hash,
         time=row.time,
         key_id=row.key_id,
@@ -551,15 +607,44 @@ def _checkpoint(row: Any) -> Checkpoint:
 
 
 def _record(mapping: Any) -> Record:
+    """A record read back; `CorruptRecord` for a row that cannot be one."""
+    seq = mapping["seq"]
+    if type(seq) is not int:
+        raise CorruptRecord(
+            f"a row of the audit log is not a record: its sequence number is {chain.shown(seq)}",
+            seq=0,
+        )
+    problem = _field_problem(mapping)
+    payload: Any = None
+    if problem is None:
+        try:
+            payload = json.loads(mapping["payload"])
+        except (ValueError, TypeError, RecursionError):
+            problem = "its payload is not JSON"
+        else:
+            if type(payload) is not dict:
+                problem = f"its payload is a JSON {type(payload).__name__}, not an object"
+    if problem is not None:
+        raise CorruptRecord(f"record {seq} is damaged: {problem}", seq=seq)
     return Record(
-        seq=int(mapping["seq"]),
+        seq=seq,
         time=mapping["time"],
         kind=mapping["kind"],
         actor=mapping["actor"],
         subject=mapping["subject"],
         source=mapping["source"],
         commit=mapping["commit_sha"],
-        payload=json.loads(mapping["payload"]),
+        payload=payload,
         prev_hash=mapping["prev_hash"],
         hash=mapping["hash"],
     )
+
+
+def _field_problem(mapping: Any) -> str | None:
+    if not isinstance(mapping["time"], datetime):
+        return f"its time {chain.shown(mapping['time'])} is not a time"
+    for name in ("kind", "actor", "subject", "prev_hash", "hash", "source", "commit_sha"):
+        value = mapping[name]
+        if type(value) is not str and not (value is None and name in ("source", "commit_sha")):
+            return f"its {name} is a {type(value).__name__}, not text"
+    return None

@@ -6,7 +6,7 @@ because a migration's effect may not change after it has been released.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 Execute = Callable[[str], object]
 
@@ -56,3 +56,32 @@ def drop(execute: Execute, dialect: str, tables: Iterable[str]) -> None:
         else:
             for action in ("update", "delete"):
                 execute(f"DROP TRIGGER IF EXISTS {table}_no_{action}")
+
+
+def create_no_replace(execute: Execute, dialect: str, keys: Mapping[str, Sequence[str]]) -> None:
+    """On SQLite, refuse an INSERT whose key is already in the table (`keys`: table to its
+    key columns).
+
+    `INSERT OR REPLACE` and `REPLACE INTO` resolve the conflict by deleting the old row, and
+    that delete fires no DELETE trigger unless the connection doing it turned
+    `recursive_triggers` on: the writer, not the store, would decide. A plain duplicate
+    INSERT fails on the key anyway; this only gives it the append-only message. PostgreSQL
+    has no such path (`ON CONFLICT DO UPDATE` fires the UPDATE trigger), so nothing is made.
+    """
+    if dialect == "postgresql":
+        return
+    for table, columns in keys.items():
+        match = " AND ".join(f"{column} = NEW.{column}" for column in columns)
+        execute(
+            f"CREATE TRIGGER {table}_no_replace BEFORE INSERT ON {table} "
+            f"WHEN EXISTS (SELECT 1 FROM {table} WHERE {match}) "
+            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: REPLACE refused'); END"
+        )
+
+
+def drop_no_replace(execute: Execute, dialect: str, tables: Iterable[str]) -> None:
+    """Remove what `create_no_replace` made."""
+    if dialect == "postgresql":
+        return
+    for table in tables:
+        execute(f"DROP TRIGGER IF EXISTS {table}_no_replace")

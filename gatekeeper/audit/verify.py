@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gatekeeper.audit import chain
-from gatekeeper.audit.errors import SigningKeyError, WitnessError
+from gatekeeper.audit.errors import CorruptRecord, SigningKeyError, WitnessError
 from gatekeeper.audit.events import GENESIS_HASH
 from gatekeeper.audit.findings import Finding
 from gatekeeper.audit.freshness import Freshness, check_freshness
@@ -55,6 +55,13 @@ class VerifyReport:
         return not self.findings
 
     @property
+    def uncovered(self) -> tuple[int, int] | None:
+        """The records after the last checkpoint, first and last: nothing signed vouches for
+        them yet (DESIGN section 12: never shown as verified)."""
+        covered = self.last_checkpoint_seq or 0
+        return (covered + 1, self.head_seq) if self.head_seq > covered else None
+
+    @property
     def first_bad_seq(self) -> int | None:
         """The first record a finding names; ledger findings name rows instead."""
         return min((f.seq for f in self.findings if f.table is None), default=None)
@@ -77,6 +84,7 @@ class VerifyReport:
             "head_hash": self.head_hash,
             "checkpoints": self.checkpoints,
             "last_checkpoint_seq": self.last_checkpoint_seq,
+            "uncovered_range": None if self.uncovered is None else list(self.uncovered),
             "first_bad_seq": self.first_bad_seq,
             "findings": [_finding_json(f) for f in self.findings],
         }
@@ -134,13 +142,42 @@ def check_chain(
     first_prev: str | None = None
     sha256 = hashlib.sha256
     record_bytes = chain.record_bytes
-    for seq, time, kind, actor, subject, source, commit, payload, stored_prev, stored_hash in rows:
+    # DESIGN section 8 defines the hash over the record's canonical JSON: a row whose time or
+    # payload text is not canonical hashes to what no independent verifier would compute.
+    time_problem, payload_problem = chain.time_problem, chain.payload_problem
+    for row in rows:
+        seq, time, kind, actor, subject, source, commit, payload, stored_prev, stored_hash = row
         if count == 0:
             first_prev = stored_prev
             if prev_hash is None:
                 prev_hash = stored_prev
         count += 1
+        if type(seq) is not int:
+            # Not a record of the chain at all; the walk goes on as if it were not there.
+            findings.append(
+                Finding(
+                    "malformed_record",
+                    expected_seq,
+                    f"a row whose sequence number {chain.shown(seq)} is not an integer "
+                    f"follows record {expected_seq - 1}",
+                )
+            )
+            continue
         time_text = time if isinstance(time, str) else chain.format_time(time)
+        if (
+            type(kind) is str
+            and type(actor) is str
+            and type(subject) is str
+            and (source is None or type(source) is str)
+            and (commit is None or type(commit) is str)
+            and type(stored_prev) is str
+            and type(stored_hash) is str
+        ):
+            problem = time_problem(time_text) or payload_problem(payload)
+        else:
+            problem = _type_problem(kind, actor, subject, source, commit, stored_prev, stored_hash)
+        if problem is not None:
+            findings.append(Finding("malformed_record", seq, f"record {seq}: {problem}"))
         if seq != expected_seq:
             findings.append(_numbering_finding(seq, expected_seq))
         if stored_prev != prev_hash:
@@ -152,23 +189,24 @@ def check_chain(
                     f"but the previous record's hash is {str(prev_hash)[:16]}...",
                 )
             )
-        computed = sha256(
-            record_bytes(
-                seq=seq,
-                time=time_text,
-                kind=kind,
-                actor=actor,
-                subject=subject,
-                source=source,
-                commit=commit,
-                payload_json=payload,
-                prev_hash=stored_prev,
-            )
-        ).hexdigest()
-        if computed != stored_hash:
-            findings.append(
-                Finding("hash_mismatch", seq, f"record {seq} was changed after it was written")
-            )
+        if problem is None:
+            computed = sha256(
+                record_bytes(
+                    seq=seq,
+                    time=time_text,
+                    kind=kind,
+                    actor=actor,
+                    subject=subject,
+                    source=source,
+                    commit=commit,
+                    payload_json=payload,
+                    prev_hash=stored_prev,
+                )
+            ).hexdigest()
+            if computed != stored_hash:
+                findings.append(
+                    Finding("hash_mismatch", seq, f"record {seq} was changed after it was written")
+                )
         if seq in keep:
             kept[seq] = stored_hash
         prev_hash, expected_seq = stored_hash, seq + 1
@@ -180,6 +218,15 @@ def check_chain(
         kept=kept,
         findings=findings,
     )
+
+
+def _type_problem(*values: object) -> str:
+    """Which field of a stored row is not of its type (some one is)."""
+    names = ("kind", "actor", "subject", "source", "commit", "prev_hash", "hash")
+    for name, value in zip(names, values, strict=True):
+        if type(value) is not str and not (value is None and name in ("source", "commit")):
+            return f"its {name} is a {type(value).__name__}, not text"
+    return "a field is not of its type"
 
 
 def _numbering_finding(seq: int, expected: int) -> Finding:
@@ -320,7 +367,7 @@ def check_witness(
     return findings
 
 
-def _walk_segment(url: str, first: int, last: int, keep: frozenset[int]) -> ChainWalk:
+def _walk_segment(url: str, first: int, last: int | None, keep: frozenset[int]) -> ChainWalk:
     """One worker's share of a parallel verification: seq in [first, last]."""
     from gatekeeper.audit.database import create_database_engine
 
@@ -337,7 +384,10 @@ def _walk_segment(url: str, first: int, last: int, keep: frozenset[int]) -> Chai
 
 
 def _walk(store: AuditStore, keep: frozenset[int], workers: int, threshold: int) -> ChainWalk:
-    head_seq, _ = store.head()
+    try:
+        head_seq, _ = store.head()
+    except CorruptRecord:
+        head_seq = 0  # a serial walk names the row
     database = store.engine.url.database or ""
     parallel = (
         workers > 1
@@ -348,9 +398,11 @@ def _walk(store: AuditStore, keep: frozenset[int], workers: int, threshold: int)
         return check_chain(store.iter_raw(), keep=keep)
     # Rows below 1 or above the head belong to the first and last segments, so none is missed.
     size = -(-head_seq // workers)
-    bounds = [(1 + i * size, min(head_seq, (i + 1) * size)) for i in range(workers)]
+    bounds: list[tuple[int, int | None]] = [
+        (1 + i * size, min(head_seq, (i + 1) * size)) for i in range(workers)
+    ]
     bounds[0] = (-(2**62), bounds[0][1])
-    bounds[-1] = (bounds[-1][0], 2**62)
+    bounds[-1] = (bounds[-1][0], None)
     url = store.engine.url.render_as_string(hide_password=False)
     # Forking skips re-importing everything in each worker, but is only safe from a process
     # with no other threads; pooled connections are closed first so no child inherits one.
@@ -371,7 +423,7 @@ def _walk(store: AuditStore, keep: frozenset[int], workers: int, threshold: int)
     return _stitch(walks, bounds)
 
 
-def _stitch(walks: list[ChainWalk], bounds: list[tuple[int, int]]) -> ChainWalk:
+def _stitch(walks: list[ChainWalk], bounds: list[tuple[int, int | None]]) -> ChainWalk:
     findings: list[Finding] = []
     kept: dict[int, str] = {}
     last_seq, last_hash, count = 0, GENESIS_HASH, 0
@@ -421,12 +473,16 @@ def verify_store(
             raise SigningKeyError("checking a witness needs the checkpoint public key")
         if not witness.checkpoints:
             raise WitnessError(f"the witness {witness.location} holds no checkpoint")
-    checkpoints = store.checkpoints()
+    checkpoints, damaged = store.checkpoints_and_damage()
     keep = frozenset(checkpoint.seq for checkpoint in checkpoints)
     if witness is not None:
         keep |= {checkpoint.seq for checkpoint in witness.checkpoints}
     walk = _walk(store, keep, workers or os.cpu_count() or 1, parallel_threshold)
     findings = walk.findings + check_checkpoints(checkpoints, walk.kept, walk.last_seq, verifier)
+    findings += [
+        Finding("malformed_checkpoint", exc.seq, str(exc), "audit_checkpoints", exc.row)
+        for exc in damaged
+    ]
     coverage = None
     if witness is not None and verifier is not None:
         findings += check_witness(
@@ -459,7 +515,10 @@ def _freshness(
 ) -> list[Finding]:
     last = max(checkpoints, key=lambda c: c.seq, default=None)
     covered = 0 if last is None else last.seq
-    first_uncovered = store.get(covered + 1) if head_seq > covered else None
+    try:
+        first_uncovered = store.get(covered + 1) if head_seq > covered else None
+    except CorruptRecord:
+        return []  # the chain's walk has named it
     return check_freshness(
         rule,
         head_seq=head_seq,
@@ -476,6 +535,9 @@ def iter_text(report: VerifyReport) -> Iterator[str]:
     yield f"checkpoints: {report.checkpoints}" + (
         f" (last covers {report.last_checkpoint_seq})" if report.checkpoints else ""
     )
+    if report.uncovered is not None:
+        first, last = report.uncovered
+        yield f"not covered by a checkpoint (not verified): records {first}..{last}"
     if report.witness is not None:
         yield from report.witness.lines()
     if report.ledger is not None:
@@ -489,4 +551,5 @@ def iter_text(report: VerifyReport) -> Iterator[str]:
             )
         )
     for finding in report.findings:
-        yield f"{finding.problem} at {finding.seq}: {finding.detail}"
+        where = finding.seq if finding.table is None else f"{finding.table} row {finding.row}"
+        yield f"{finding.problem} at {where}: {finding.detail}"

@@ -87,7 +87,8 @@ def verify(
         typer.echo(json.dumps(report.as_json(), indent=2))
     else:
         for line in iter_text(report):
-            console().print(line)
+            # Findings quote what the database holds: never read as markup.
+            console().print(line, markup=False)
     if not report.ok:
         raise TamperDetected(f"the audit store fails verification: {report.summary()}")
     if output is TextOrJson.text:
@@ -97,15 +98,21 @@ def verify(
 def _verified(report: VerifyReport) -> str:
     """What a clean report vouches for, and what it does not."""
     coverage = report.witness
+    uncovered = report.uncovered
+    unsigned = (
+        ""
+        if uncovered is None
+        else f"; records {uncovered[0]}..{uncovered[1]} are not covered by a checkpoint"
+    )
     if coverage is None:
-        return "chain and checkpoints verify"
+        return "chain and checkpoints verify" + unsigned
     if coverage.last_seq is None:
-        return "chain and checkpoints verify; the witness covers no record"
+        return "chain and checkpoints verify; the witness covers no record" + unsigned
     gap = coverage.not_covered
     text = f"chain, checkpoints and witness verify up to record {coverage.last_seq}"
     if gap is not None:
         text += f"; records {gap[0]}..{gap[1]} are not covered by the witness"
-    return text
+    return text + unsigned
 
 
 @app.command()
@@ -210,16 +217,18 @@ def log(
         typer.echo(json.dumps({"records": records, "next": page.next_cursor}, indent=2))
         return
     from rich.table import Table
+    from rich.text import Text
 
     table = Table("seq", "time", "kind", "actor", "subject", "commit")
     for r in page.records:
+        # Text, not strings: a cell is what was recorded (an actor `oidc:[/evil]`), not markup.
         table.add_row(
             str(r.seq),
             r.time.strftime("%Y-%m-%d %H:%M:%S"),
-            r.kind,
-            r.actor,
-            r.subject,
-            (r.commit or "")[:12],
+            Text(r.kind),
+            Text(r.actor),
+            Text(r.subject),
+            Text((r.commit or "")[:12]),
         )
     console().print(table)
     if page.next_cursor is not None:

@@ -7,16 +7,18 @@ import contextlib
 import logging
 import urllib.parse
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gatekeeper.audit import checkpoints
-from gatekeeper.audit.errors import AuditError, StoreUnavailable
+from gatekeeper.audit.errors import AuditError, CorruptRecord, StoreUnavailable, TamperDetected
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.audit.witness import witness_from_settings
 from gatekeeper.dashboard import auth
@@ -159,20 +161,48 @@ def create_app(
     return app
 
 
+_SECURITY_HEADERS: Final = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'",
+    ),
+)
+
+
+class _SecurityHeaders:
+    """Adds the security headers to every response, as plain ASGI.
+
+    Not Starlette's `BaseHTTPMiddleware`: that one ends a streamed body properly when the
+    body fails part-way, so a cut export would reach the client as a complete, shorter file.
+    Here the failure reaches the server, which aborts the transfer.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        api = str(scope.get("path", "")).startswith(API)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in _SECURITY_HEADERS:
+                    headers.setdefault(name, value)
+                if api:
+                    headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def _install_security_headers(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def _headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'",
-        )
-        if request.url.path.startswith(API):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(_SecurityHeaders)
 
 
 def _problem(status: int, message: str, **headers: str) -> JSONResponse:
@@ -201,6 +231,21 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
         log.warning("audit store unavailable: %s", exc)
         return _problem(503, f"the audit store cannot be read now: {exc}")
+
+    @app.exception_handler(TamperDetected)
+    async def _tampered(request: Request, exc: TamperDetected) -> Response:
+        # A row that cannot be read back as a record: what was asked cannot be shown
+        # truthfully, and nothing the caller does can change that.
+        log.warning("audit log tampered with: %s", exc)
+        message = (
+            f"the audit log is tampered with: {exc}; `gatekeeper audit verify` names every problem"
+        )
+        if not request.url.path.startswith(API):
+            return pages.error_page(request, 503, message, heading="The audit log is tampered with")
+        body: dict[str, Any] = {"error": message, "status": 503, "tampered": True}
+        if isinstance(exc, CorruptRecord):
+            body["seq"] = exc.seq
+        return JSONResponse(body, status_code=503)
 
     @app.exception_handler(ReportError)
     async def _report(_: Request, exc: ReportError) -> JSONResponse:

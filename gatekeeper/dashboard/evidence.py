@@ -19,7 +19,7 @@ from gatekeeper.audit.events import Record
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.dashboard.filters import Filters
 from gatekeeper.dashboard.integrity import IntegrityState
-from gatekeeper.dashboard.queries import Queries
+from gatekeeper.dashboard.queries import Queries, is_verified
 
 _LINKED: Final = (events.BREAKGLASS, events.DRIFT_DETECTED, events.DRIFT_CORRECTED)
 _ADMISSIONS_SHOWN: Final = 50
@@ -58,13 +58,13 @@ def change_json(
         "actor": record.actor,
         "rollback": rollback if isinstance(rollback, Mapping) else bool(rollback),
         "verification": payload.get("verification"),
-        "commits": payload.get("commits"),
+        "commits": _list(payload.get("commits")),
         "signer": payload.get("signer"),
-        "rules": payload.get("rules"),
+        "rules": _list(payload.get("rules")),
         "policy_set": payload.get("policy_set_version"),
         "policy_results": payload.get("policy_results"),
         "warnings": payload.get("warnings") if isinstance(payload.get("warnings"), list) else [],
-        "changed": changed,
+        "changed": [entry for entry in changed if isinstance(entry, Mapping)],
         "objects": _count(payload.get("objects")),
         "unchanged": _count(payload.get("unchanged")),
         "skipped_gates": payload.get("skipped_gates")
@@ -72,8 +72,13 @@ def change_json(
         else [],
         "admissions": admissions,
         "hash": record.hash,
-        "verified": integrity.covers(record.seq),
+        "verified": is_verified(record, integrity),
     }
+
+
+def _list(value: Any) -> list[Any] | None:
+    """A list the payload holds, or None for anything else (the page iterates it)."""
+    return value if isinstance(value, list) else None
 
 
 def _first(record: Record | None, *names: str) -> Any:
@@ -194,7 +199,7 @@ def incident_json(
         "time_to_correct_seconds": _seconds(detected, corrected),
         "open": corrected is None,
         "verified": all(
-            integrity.covers(r.seq) for r in (record, detected, corrected) if r is not None
+            is_verified(r, integrity) for r in (record, detected, corrected) if r is not None
         ),
     }
 

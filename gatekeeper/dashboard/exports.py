@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+import logging
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
 from gatekeeper.audit.events import Record
@@ -30,6 +31,26 @@ CSV_COLUMNS: Final = (
     "verified",
 )
 _FLUSH_ROWS: Final = 500
+
+log = logging.getLogger(__name__)
+
+
+class ExportCut(Exception):
+    """An export failed after its first bytes were sent: raised out of the response body so
+    that the server ends the transfer without the chunked body's last chunk, which the client
+    then sees as an incomplete response, never as a complete, shorter file."""
+
+
+def _guarded(lines: Iterator[bytes], last_words: Callable[[str], bytes]) -> Iterator[bytes]:
+    """`lines`, and when they fail, one line saying so (for a reader of what did arrive)
+    before the transfer is aborted."""
+    try:
+        yield from lines
+    except Exception as exc:
+        reason = str(exc) or type(exc).__name__
+        log.warning("export cut short: %s", reason)
+        yield last_words(f"export cut short, records are missing: {reason}")
+        raise ExportCut(reason) from exc
 
 
 def wanted_format(accept: str | None, explicit: str | None) -> str:
@@ -60,7 +81,19 @@ def _preamble(filters: Filters, integrity: IntegrityState) -> dict[str, Any]:
 def ndjson_lines(
     records: Iterable[Record], filters: Filters, integrity: IntegrityState
 ) -> Iterator[bytes]:
-    """One JSON object per line: first the filters and integrity, then each record."""
+    """One JSON object per line: first the filters and integrity, then each record.
+
+    An error while streaming ends it with an `{"error": ...}` line and `ExportCut`.
+    """
+    return _guarded(
+        _ndjson_lines(records, filters, integrity),
+        lambda reason: (json.dumps({"error": reason}) + "\n").encode(),
+    )
+
+
+def _ndjson_lines(
+    records: Iterable[Record], filters: Filters, integrity: IntegrityState
+) -> Iterator[bytes]:
     yield (json.dumps({"export": _preamble(filters, integrity)}) + "\n").encode()
     batch: list[str] = []
     for record in records:
@@ -75,7 +108,25 @@ def ndjson_lines(
 def csv_lines(
     records: Iterable[Record], filters: Filters, integrity: IntegrityState
 ) -> Iterator[bytes]:
-    """A CSV whose leading `#` lines state the filters and the integrity it was made under."""
+    """A CSV whose leading `#` lines state the filters and the integrity it was made under.
+
+    An error while streaming ends it with a `# error: ...` line and `ExportCut`.
+    """
+    return _guarded(
+        _csv_lines(records, filters, integrity),
+        lambda reason: _csv_row([f"# error: {reason}"]),
+    )
+
+
+def _csv_row(cells: list[str]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(cells)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _csv_lines(
+    records: Iterable[Record], filters: Filters, integrity: IntegrityState
+) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     preamble = _preamble(filters, integrity)

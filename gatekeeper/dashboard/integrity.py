@@ -174,7 +174,8 @@ class IntegrityMonitor:
             # Nothing witnessed yet (a fresh install), or not a witness: the chain is still
             # checked, and the page says why the witness was not.
             copy, problem = None, str(exc)
-        checkpoints = self.store.checkpoints()
+        # A damaged checkpoint is a finding of `verify_store`, not a reason to stop here.
+        checkpoints, _damaged = self.store.checkpoints_and_damage()
         report = verify_store(self.store, self.verifier, witness=copy)
         self._checked_ids = {c.id for c in checkpoints if c.seq <= report.head_seq}
         state = self._state_of(
@@ -195,10 +196,10 @@ class IntegrityMonitor:
 
     def _incremental(self, current: IntegrityState) -> IntegrityState:
         start = current.checked_upto + 1
-        checkpoints = self.store.checkpoints()
-        if any(c.seq < start and c.id not in self._checked_ids for c in checkpoints):
-            # A checkpoint made over records already walked: only a full check can hold it
-            # against the chain's hash at its seq.
+        checkpoints, damaged = self.store.checkpoints_and_damage()
+        if damaged or any(c.seq < start and c.id not in self._checked_ids for c in checkpoints):
+            # A checkpoint made over records already walked, or one that no longer reads back:
+            # only a full check can hold it against the chain's hash at its seq.
             self._last_full = time.monotonic()
             return self._full()
         fresh = [c for c in checkpoints if c.seq >= start]

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from gatekeeper.audit import chain
+from gatekeeper.audit.errors import CorruptRecord
 from gatekeeper.audit.events import Record
 from gatekeeper.audit.store import AuditStore, Page
+from gatekeeper.canonical import NotCanonicalisable
 from gatekeeper.dashboard.errors import BadRequest, NotFoundError
 from gatekeeper.dashboard.filters import Filters
 from gatekeeper.dashboard.integrity import IntegrityState
@@ -23,8 +25,38 @@ _SOURCES_TTL: Final = 30.0
 _STREAM_PAGE: Final = 2000
 
 
-def record_json(record: Record, integrity: IntegrityState) -> dict[str, Any]:
-    """A record as the API shows it, with whether a valid checkpoint vouches for it."""
+def recomputed_hash(record: Record) -> str | None:
+    """The record's hash as DESIGN section 8 defines it, over its canonical JSON; None when
+    its payload has no canonical form (so it cannot match any hash)."""
+    try:
+        payload_json = chain.canonical_payload(record.payload)
+    except NotCanonicalisable:
+        return None
+    return chain.record_hash(
+        seq=record.seq,
+        time=chain.format_time(record.time),
+        kind=record.kind,
+        actor=record.actor,
+        subject=record.subject,
+        source=record.source,
+        commit=record.commit,
+        payload_json=payload_json,
+        prev_hash=record.prev_hash,
+    )
+
+
+def is_verified(record: Record, integrity: IntegrityState) -> bool:
+    """Verified: the record's own hash recomputes and a valid checkpoint vouches for it."""
+    return integrity.covers(record.seq) and recomputed_hash(record) == record.hash
+
+
+def record_json(
+    record: Record, integrity: IntegrityState, *, hash_matches: bool | None = None
+) -> dict[str, Any]:
+    """A record as the API shows it, with whether it is verified: its own hash recomputes
+    (checked here, whatever the last full check found) and a valid checkpoint vouches for it."""
+    if hash_matches is None:
+        hash_matches = recomputed_hash(record) == record.hash
     return {
         "seq": record.seq,
         "time": chain.format_time(record.time),
@@ -36,7 +68,7 @@ def record_json(record: Record, integrity: IntegrityState) -> dict[str, Any]:
         "payload": dict(record.payload),
         "prev_hash": record.prev_hash,
         "hash": record.hash,
-        "verified": integrity.covers(record.seq),
+        "verified": hash_matches and integrity.covers(record.seq),
     }
 
 
@@ -81,6 +113,14 @@ class Queries:
         except FilterError as exc:
             raise BadRequest(f"kind: {exc}") from exc
 
+    def head_seq(self, integrity: IntegrityState) -> int:
+        """The log's last seq; when the last row is not even a record, the last the integrity
+        check walked (which then says the log is tampered with)."""
+        try:
+            return self.store.head()[0]
+        except CorruptRecord:
+            return integrity.checked_upto
+
     # -- events ----------------------------------------------------------------------------
 
     def page(
@@ -110,28 +150,21 @@ class Queries:
         if record is None:
             head, _ = self.store.head()
             raise NotFoundError(f"there is no record {seq}; the log holds 1 to {head}")
-        computed = chain.record_hash(
-            seq=record.seq,
-            time=chain.format_time(record.time),
-            kind=record.kind,
-            actor=record.actor,
-            subject=record.subject,
-            source=record.source,
-            commit=record.commit,
-            payload_json=chain.canonical_payload(record.payload),
-            prev_hash=record.prev_hash,
-        )
+        computed = recomputed_hash(record)
         previous = self.store.get(seq - 1) if seq > 1 else None
         checkpoint = self.store.covering_checkpoint(seq)
+        link_matches = (previous.hash if previous else "0" * 64) == record.prev_hash
+        shown = record_json(record, integrity, hash_matches=computed == record.hash)
+        shown["verified"] = shown["verified"] and link_matches
         return {
-            "record": record_json(record, integrity),
+            "record": shown,
             "proof": {
                 "hash_recomputed": computed,
                 "hash_matches": computed == record.hash,
                 "previous": None
                 if previous is None
                 else {"seq": previous.seq, "hash": previous.hash},
-                "link_matches": (previous.hash if previous else "0" * 64) == record.prev_hash,
+                "link_matches": link_matches,
                 "checkpoint": checkpoint_json(checkpoint),
                 "covered_by_valid_checkpoint": integrity.covers(seq),
                 "integrity_status": integrity.status,

@@ -8,6 +8,7 @@ same records would verify in the store.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import itertools
 import json
@@ -24,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from gatekeeper.audit import chain
 from gatekeeper.audit.signing import Verifier, checkpoint_message
 from gatekeeper.audit.verify import check_chain
+from gatekeeper.canonical import NotCanonicalisable
 from gatekeeper.report.errors import BundleInvalid, SignatureInvalid
 from gatekeeper.report.signing import ReportSignature, verify_bytes
 
@@ -79,7 +81,15 @@ class _Checker:
         self.problems: list[str] = []
 
     def run(self) -> BundleCheck:
-        names = set(self._archive.namelist())
+        listed = self._archive.namelist()
+        names = set(listed)
+        # Each tool picks its own copy of a name held twice (zipfile the last, `unzip` the
+        # first): the digests would vouch for one copy while the auditor reads another.
+        for name, count in sorted(collections.Counter(listed).items()):
+            if count > 1:
+                self.problems.append(
+                    f"{name} is in the bundle {count} times: which copy is read depends on the tool"
+                )
         expected = {*BUNDLE_FILES, MANIFEST, MANIFEST_SIG}
         for name in sorted(expected - names):
             self.problems.append(f"{name} is missing from the bundle")
@@ -147,8 +157,7 @@ class _Checker:
         for chunk in chunks:
             digest.update(chunk)
             size += len(chunk)
-        stated = manifest["files"].get(name) or {}
-        if stated.get("sha256") != digest.hexdigest() or stated.get("size") != size:
+        if not _matches(manifest, name, digest.hexdigest(), size):
             self.problems.append(f"{name} differs from the digest {MANIFEST} states")
 
     def _checkpoints(self, manifest: dict[str, Any]) -> list[dict[str, Any]]:
@@ -169,7 +178,7 @@ class _Checker:
                 }
                 for item in loaded
             ]
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
             self.problems.append(f"checkpoints.json is not a list of checkpoints: {exc}")
             return []
         return sorted(checkpoints, key=lambda c: (c["seq"], c["id"]))
@@ -199,8 +208,7 @@ class _Checker:
         # The walk may stop early on a line that is not a record: read the rest for the digest.
         for _ in source:
             pass
-        stated = manifest["files"].get("events.ndjson") or {}
-        if stated.get("sha256") != digest.hexdigest() or stated.get("size") != size:
+        if not _matches(manifest, "events.ndjson", digest.hexdigest(), size):
             self.problems.append(f"events.ndjson differs from the digest {MANIFEST} states")
         self.problems.extend(parsed.problems)
         first = parsed.first_seq
@@ -253,6 +261,15 @@ class _Checker:
             self.problems.append(f"{label} signed a different hash than the bundled record has")
 
 
+def _matches(manifest: dict[str, Any], name: str, sha256: str, size: int) -> bool:
+    """Whether the manifest states this digest and size for `name` (an entry that is not an
+    object states nothing)."""
+    stated = manifest["files"].get(name)
+    if not isinstance(stated, dict):
+        return False
+    return bool(stated.get("sha256") == sha256 and stated.get("size") == size)
+
+
 class _ParsedRows:
     """NDJSON lines as the row tuples `check_chain` walks; stops at the first bad line."""
 
@@ -277,9 +294,13 @@ class _ParsedRows:
                     item["prev_hash"],
                     item["hash"],
                 )
-                if type(row[0]) is not int or not all(isinstance(v, str) for v in row[1:5]):
+                if (
+                    type(row[0]) is not int
+                    or not all(isinstance(v, str) for v in (*row[1:5], *row[8:]))
+                    or not all(v is None or isinstance(v, str) for v in row[5:7])
+                ):
                     raise TypeError("fields of the wrong type")
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, NotCanonicalisable) as exc:
                 self.problems.append(f"events.ndjson line {number} is not a record: {exc}")
                 return
             if self.first_seq is None:

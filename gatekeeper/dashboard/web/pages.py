@@ -63,8 +63,8 @@ def _viewer(request: Request) -> Principal:
 
 def _page(request: Request, template: str, principal: Principal, **context: Any) -> HTMLResponse:
     parts = parts_of(request)
-    head_seq, _ = parts.store.head()
-    integrity = parts.integrity.state.as_json(head_seq, datetime.now(UTC))
+    state = parts.integrity.state
+    integrity = state.as_json(parts.queries.head_seq(state), datetime.now(UTC))
     html = environment.get_template(template).render(
         user=principal.user, integrity=integrity, path=request.url.path, **context
     )
@@ -79,11 +79,13 @@ _HEADINGS: Final = {
 }
 
 
-def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+def error_page(
+    request: Request, status: int, message: str, *, heading: str | None = None
+) -> HTMLResponse:
     """A page-shaped answer for a page-shaped request; the API answers JSON instead."""
     html = environment.get_template("error.html.j2").render(
         status=status,
-        heading=_HEADINGS.get(status, "Something went wrong"),
+        heading=heading or _HEADINGS.get(status, "Something went wrong"),
         message=message,
         back=request.url.path,
         user=None,

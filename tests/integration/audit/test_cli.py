@@ -183,3 +183,36 @@ def test_the_webhook_does_not_start_with_a_secret_digest_key_it_cannot_read(
     assert main(["--config", str(config), "db", "upgrade"]) == 0
     with pytest.raises(SecretKeyError, match="cannot read the Secret digest key"):
         create_app(load_settings(config))
+
+
+def test_verify_names_the_records_no_checkpoint_covers(
+    config: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(config), "db", "upgrade"]) == 0
+    engine = create_database_engine(database_url)
+    store = AuditStore(engine)
+    store.append_many([NewEvent(kind="sync.applied", actor="a") for _ in range(3)])
+    assert main(["--config", str(config), "audit", "checkpoint"]) == 0
+    store.append_many([NewEvent(kind="sync.applied", actor="a") for _ in range(2)])
+    engine.dispose()
+    capsys.readouterr()
+    assert main(["--config", str(config), "audit", "verify"]) == 0
+    out = capsys.readouterr().out
+    assert "not covered by a checkpoint (not verified): records 4..5" in out
+    assert "records 4..5 are not covered by a checkpoint" in out
+    assert main(["--config", str(config), "audit", "verify", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["uncovered_range"] == [4, 5]
+
+
+def test_audit_log_shows_recorded_text_as_it_is_not_as_markup(
+    config: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(config), "db", "upgrade"]) == 0
+    engine = create_database_engine(database_url)
+    AuditStore(engine).append(NewEvent(kind="sync.applied", actor="oidc:[/evil]", subject="[b]x"))
+    engine.dispose()
+    capsys.readouterr()
+    assert main(["--config", str(config), "audit", "log"]) == 0
+    out = capsys.readouterr().out
+    assert "oidc:[/evil]" in out
+    assert "[b]x" in out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, inspect, text
@@ -48,6 +50,88 @@ def test_the_database_itself_refuses_update_and_delete(
         connection.execute(text(statement.format(table=table)))
     assert store.count() == 1
     assert len(store.checkpoints()) == 1
+
+
+_REWRITES = {
+    "audit_events": (
+        "{verb} INTO audit_events (seq, time, kind, actor, subject, source, commit_sha, payload, "
+        "prev_hash, hash) SELECT seq, time, kind, 'mallory', subject, source, commit_sha, "
+        "payload, prev_hash, hash FROM audit_events WHERE seq = 1"
+    ),
+    "audit_checkpoints": (
+        "{verb} INTO audit_checkpoints SELECT id, seq, head_hash, time, key_id, 'AAAA' "
+        "FROM audit_checkpoints WHERE id = 1"
+    ),
+    "verified_commits": (
+        "{verb} INTO verified_commits (source, commit_sha, verified_at, signer) "
+        "SELECT source, commit_sha, verified_at, 'mallory' FROM verified_commits"
+    ),
+    "desired_objects": (
+        "{verb} INTO desired_objects (source, commit_sha, api_group, kind, namespace, name, "
+        "path, digest, manifest, recorded_at) SELECT source, commit_sha, api_group, kind, "
+        "namespace, name, path, 'sha256:forged', manifest, recorded_at FROM desired_objects"
+    ),
+}
+
+
+@pytest.mark.parametrize("table", sorted(_REWRITES))
+@pytest.mark.parametrize("verb", ["INSERT OR REPLACE", "REPLACE"])
+def test_sqlite_refuses_a_rewrite_by_replace_as_well(
+    sqlite_store: AuditStore, table: str, verb: str
+) -> None:
+    store = sqlite_store
+    store.append(NewEvent(kind="sync.applied", actor="a"))
+    store.checkpoint(Signer(Ed25519PrivateKey.generate()))
+    with store.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO verified_commits (source, commit_sha, verified_at) "
+                "VALUES ('apps', 'abc', '2026-01-01T00:00:00.000000Z')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO desired_objects (source, commit_sha, api_group, kind, namespace, "
+                "name, path, digest, manifest, recorded_at) VALUES ('apps', 'abc', '', "
+                "'ConfigMap', 'shop', 'web', 'web.yaml', 'sha256:real', '{}', "
+                "'2026-01-01T00:00:00.000000Z')"
+            )
+        )
+        before = [
+            connection.execute(text(f"SELECT * FROM {name}")).all() for name in sorted(_REWRITES)
+        ]
+    with (
+        pytest.raises(DBAPIError, match="append-only: REPLACE refused"),
+        store.engine.begin() as connection,
+    ):
+        connection.execute(text(_REWRITES[table].format(verb=verb)))
+    with store.engine.begin() as connection:
+        after = [
+            connection.execute(text(f"SELECT * FROM {name}")).all() for name in sorted(_REWRITES)
+        ]
+    assert after == before
+
+
+def test_the_replace_guard_goes_with_a_downgrade(sqlite_store: AuditStore) -> None:
+    migrate.downgrade(sqlite_store.engine, "0005")
+    with sqlite_store.engine.connect() as connection:
+        names = connection.execute(
+            text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        ).scalars()
+        assert not [name for name in names if name.endswith("_no_replace")]
+    migrate.upgrade(sqlite_store.engine)
+    with sqlite_store.engine.connect() as connection:
+        names = connection.execute(
+            text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        ).scalars()
+        assert len([name for name in names if name.endswith("_no_replace")]) == 4
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> AuditStore:
+    engine = create_database_engine(f"sqlite:///{tmp_path / 'audit.db'}")
+    migrate.upgrade(engine)
+    return AuditStore(engine)
 
 
 @pytest.mark.postgres

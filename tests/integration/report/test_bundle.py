@@ -235,3 +235,48 @@ def test_the_cli_refuses_an_unknown_source_and_a_stray_trusted_key(
     assert main(["--config", str(config), "audit", "bundle", "-o", str(path), "--source", "x"]) == 2
     assert not path.exists()
     assert main(["audit", "verify", "--trusted-key", str(tmp_path / "audit.pub")]) == 2
+
+
+def test_a_name_held_twice_is_refused_whichever_copy_a_tool_reads(bundle: Path) -> None:
+    files = read(bundle)
+    with (
+        pytest.warns(UserWarning, match="Duplicate name"),
+        zipfile.ZipFile(bundle, "w") as archive,
+    ):
+        # The forged copy first: `unzip` extracts it, zipfile reads the genuine one.
+        archive.writestr("report.pdf", b"%PDF-1.4 forged: everything is fine")
+        for name, data in files.items():
+            archive.writestr(name, data)
+    assert problems(bundle) == (
+        "report.pdf is in the bundle 2 times: which copy is read depends on the tool",
+    )
+
+
+@pytest.mark.parametrize("resealed", [False, True])
+@pytest.mark.parametrize(
+    ("field", "value"), [("commit", 5), ("source", ["apps"]), ("prev_hash", None)]
+)
+def test_a_record_field_of_the_wrong_type_is_a_problem_not_a_crash(
+    bundle: Path, signer: Signer, field: str, value: object, resealed: bool
+) -> None:
+    files = read(bundle)
+
+    def change(records: list[dict[str, object]]) -> None:
+        records[4][field] = value
+
+    edit_events(files, change)
+    if resealed:
+        reseal(files, signer)
+    rewrite(bundle, files)
+    found = problems(bundle, signer)
+    assert any("line 5 is not a record" in problem for problem in found)
+
+
+def test_a_manifest_entry_that_is_not_an_object_is_a_problem_not_a_crash(bundle: Path) -> None:
+    files = read(bundle)
+    manifest = json.loads(files["MANIFEST.json"])
+    manifest["files"]["report.pdf"] = "x"
+    files["MANIFEST.json"] = json.dumps(manifest).encode()
+    rewrite(bundle, files)
+    found = problems(bundle)
+    assert "report.pdf differs from the digest MANIFEST.json states" in found

@@ -15,8 +15,8 @@ router = APIRouter(tags=["overview"])
 
 @router.get("/integrity", summary="Chain verified, last checkpoint, its age, records not covered")
 def integrity(parts: Parts, _: Reader) -> dict[str, Any]:
-    head_seq, _hash = parts.store.head()
-    return parts.integrity.state.as_json(head_seq, datetime.now(UTC))
+    state = parts.integrity.state
+    return state.as_json(parts.queries.head_seq(state), datetime.now(UTC))
 
 
 @router.get("/sources", summary="Every Git source the log names, with its record count")

@@ -1,0 +1,162 @@
+"""The dashboard over a log edited with raw SQL: it never calls an edited record verified,
+never answers 500, and never hands out an export that silently lacks records."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import uvicorn
+
+from gatekeeper.audit.events import NewEvent
+from tests.integration.audit.test_malformed import forge
+from tests.integration.audit.test_tamper import tamper
+from tests.integration.dashboard.conftest import READER, Dashboard, build_app
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_record_edited_since_the_last_full_check_is_not_called_verified(
+    dashboard: Dashboard,
+) -> None:
+    tamper(dashboard.store, "UPDATE audit_events SET payload = :p WHERE seq = 3", p='{"x":1}')
+    detail = dashboard.get("/api/v1/events/3").json()
+    assert detail["proof"]["hash_matches"] is False
+    assert detail["record"]["verified"] is False
+    listing = {
+        item["seq"]: item["verified"] for item in dashboard.get("/api/v1/events").json()["items"]
+    }
+    assert listing[3] is False
+    assert listing[2] is True
+
+
+def test_a_forged_record_with_a_non_canonical_payload_is_neither_verified_nor_passed(
+    dashboard: Dashboard,
+) -> None:
+    seq = forge(dashboard.store, '{"z":1,"a":[1.0]}')
+    dashboard.store.checkpoint(dashboard.signer)
+    state = dashboard.integrity.refresh(full=True)
+    assert state.status == "tampered"
+    assert [f.seq for f in state.findings] == [seq]
+    record = dashboard.get(f"/api/v1/events/{seq}").json()
+    assert record["record"]["verified"] is False
+    assert record["proof"]["hash_matches"] is False
+
+
+@pytest.mark.parametrize("payload", ["[1,2]", '"just a string"', '{"n":99999999999999999999}'])
+def test_a_malformed_record_is_reported_as_tampering_never_as_a_server_error(
+    dashboard: Dashboard, payload: str
+) -> None:
+    seq = forge(dashboard.store, payload)
+    dashboard.store.checkpoint(dashboard.signer)
+    dashboard.integrity.refresh(full=True)
+    integrity = dashboard.get("/api/v1/integrity")
+    assert integrity.status_code == 200
+    assert integrity.json()["status"] == "tampered"
+    assert integrity.json()["first_bad_seq"] == seq
+    for path in (
+        "/api/v1/events",
+        f"/api/v1/events/{seq}",
+        "/api/v1/changes",
+        "/api/v1/rollbacks",
+        "/api/v1/sample?n=3&seed=1",
+        "/api/v1/sources",
+        "/events",
+        "/changes",
+        "/rollbacks",
+        "/sources/apps",
+    ):
+        answer = dashboard.get(path)
+        assert answer.status_code in (200, 503), path
+        if answer.status_code == 503 and path.startswith("/api/"):
+            assert answer.json()["tampered"] is True
+            assert str(seq) in answer.json()["error"]
+    if payload != '{"n":99999999999999999999}':
+        assert dashboard.get(f"/api/v1/events/{seq}").json()["seq"] == seq
+
+
+def test_integrity_answers_when_the_last_row_is_not_a_record(dashboard: Dashboard) -> None:
+    if dashboard.store.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's bigint refuses a text seq")
+    tamper(
+        dashboard.store,
+        "INSERT INTO audit_events (seq, time, kind, actor, subject, payload, prev_hash, hash) "
+        "SELECT 'x', time, kind, actor, subject, payload, hash, hash FROM audit_events "
+        "WHERE seq = 8",
+    )
+    dashboard.integrity.refresh(full=True)
+    answer = dashboard.get("/api/v1/integrity")
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "tampered"
+    assert answer.json()["first_bad_seq"] == 9
+    assert dashboard.get("/api/v1/events").status_code in (200, 503)
+
+
+@pytest.fixture
+def served(dashboard: Dashboard, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The dashboard's app behind a real uvicorn on a free port (so that a cut transfer is
+    what a client really sees)."""
+    app, _integrity, _signer = build_app(
+        tmp_path_factory.mktemp("served"), dashboard.store, with_key=True
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.mark.parametrize(("wanted", "last_line"), [("csv", '"# error: '), ("ndjson", '{"error": ')])
+def test_an_export_that_fails_part_way_is_an_incomplete_transfer_not_a_shorter_file(
+    dashboard: Dashboard, served: str, wanted: str, last_line: str
+) -> None:
+    dashboard.store.append_many(
+        [
+            NewEvent(kind="sync.applied", actor="a", source="apps", payload={"i": i})
+            for i in range(2500)
+        ]
+    )
+    forge(dashboard.store, "[1,2]")
+    received = bytearray()
+    with (
+        httpx.Client(timeout=30) as client,
+        client.stream(
+            "GET",
+            f"{served}/api/v1/events?format={wanted}",
+            headers={"Authorization": f"Bearer {READER}"},
+        ) as response,
+    ):
+        assert response.status_code == 200
+        with pytest.raises(httpx.RemoteProtocolError):
+            for chunk in response.iter_bytes():
+                received += chunk
+    lines = received.decode().splitlines()
+    assert lines[-1].startswith(last_line)
+    assert "record 2509 is damaged" in lines[-1]
+
+
+def test_an_export_that_succeeds_is_complete(dashboard: Dashboard, served: str) -> None:
+    answer = httpx.get(
+        f"{served}/api/v1/events?format=ndjson",
+        headers={"Authorization": f"Bearer {READER}"},
+        timeout=30,
+    )
+    assert answer.status_code == 200
+    assert len(answer.text.splitlines()) == 1 + 8
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert answer.headers["cache-control"] == "no-store"
