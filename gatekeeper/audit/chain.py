@@ -16,11 +16,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from gatekeeper.canonical import NotCanonicalisable, canonical_json
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 _TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 _SAFE_DIGITS = 15  # every integer of up to 15 digits is within RFC 8785's exact range
+_SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 
 
 class _Inexact(Exception):
@@ -94,6 +97,20 @@ def payload_problem(text: object) -> str | None:
     or None when it is."""
     if type(text) is not str:
         return f"its payload is a {type(text).__name__}, not JSON text"
+    # The commonest case, with orjson: an object without floats (whose form may differ from
+    # RFC 8785's) or integers beyond 2^53 (refused by OPT_STRICT_INTEGER), with keys that
+    # sort alike by code point and by UTF-16 unit, which orjson writes back exactly as stored.
+    if text.isascii() or max(text) <= "\uffff":
+        try:
+            value = orjson.loads(text)
+            if (
+                type(value) is dict
+                and orjson.dumps(value, option=_SORTED) == text.encode()
+                and not _has_float(value)
+            ):
+                return None
+        except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+            pass
     # The common case, checked with the C scanner and encoder alone: an object without floats
     # or long integers (where the fast encoder may differ from RFC 8785) that the encoder
     # writes back exactly as stored.
@@ -109,6 +126,21 @@ def payload_problem(text: object) -> str | None:
     except (_Inexact, StopIteration, ValueError, RecursionError):
         pass
     return _payload_problem(text)
+
+
+def _has_float(value: Any) -> bool:
+    """Whether a parsed JSON value holds a float anywhere."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is dict:
+            pending.extend(item.values())
+        elif kind is list:
+            pending.extend(item)
+        elif kind is float:
+            return True
+    return False
 
 
 def _payload_problem(text: str) -> str | None:

@@ -201,3 +201,34 @@ def test_a_segment_walk_takes_its_first_link_on_trust_and_reports_it() -> None:
     assert walk.findings == []
     assert walk.first_prev == build_rows(10)[3][9]
     assert walk.kept == {7: build_rows(10)[6][9]}
+
+
+def _variants(value: Any) -> list[str]:
+    """The canonical text of `value` and texts that differ from it only in form."""
+    import json
+
+    import orjson
+
+    texts = [rfc8785.dumps(value).decode("utf-8")]
+    texts.append(json.dumps(value, ensure_ascii=False))  # spaces, unsorted, floats as Python
+    texts.append(json.dumps(value, ensure_ascii=True, separators=(",", ":"), sort_keys=True))
+    try:
+        texts.append(orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode())
+        texts.append(orjson.dumps(value).decode())
+    except (TypeError, orjson.JSONEncodeError):
+        pass
+    return texts
+
+
+@settings(max_examples=400)
+@given(value=st.dictionaries(st.text(max_size=8), json_values, max_size=6))
+def test_the_fast_payload_checks_agree_with_the_rfc8785_check(value: dict[str, Any]) -> None:
+    """orjson's and the C encoder's shortcuts may only accept what RFC 8785 writes."""
+    for text in _variants(value):
+        assert chain.payload_problem(text) == chain._payload_problem(text), text
+
+
+def test_the_fast_payload_checks_accept_what_the_writer_writes() -> None:
+    payload = {"uid": "705ab4f5", "groups": ["a", "b"], "n": 17, "x": 1.5, "big": 2**53 - 1}
+    assert chain.payload_problem(rfc8785.dumps(payload).decode()) is None
+    assert chain.payload_problem('{"a":1.0}') == "its payload is not in canonical JSON form"
