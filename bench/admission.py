@@ -51,6 +51,8 @@ from gatekeeper.kube.contract import DesiredObject
 from gatekeeper.kube.objects import ObjectKey
 
 ROOT = Path(__file__).resolve().parent.parent
+# admission.isolatePolicies of the webhook measured (--policies-in-process turns it off).
+ISOLATE_POLICIES = [True]
 RECONCILER = "reconciler"
 COMMIT = "5e" * 20
 
@@ -173,7 +175,11 @@ def _webhook(
     settings: dict[str, Any] = {
         "database": {"url": url, "sqliteSynchronous": synchronous},
         "policies": {"paths": [str(ROOT / "policies")]},
-        "admission": {"reconcilerIdentity": RECONCILER, "guardedKinds": ["Deployment"]},
+        "admission": {
+            "reconcilerIdentity": RECONCILER,
+            "guardedKinds": ["Deployment"],
+            "isolatePolicies": ISOLATE_POLICIES[0],
+        },
     }
     if client_ca is not None:
         settings["server"] = {"clientCaFile": str(client_ca), "clientNames": [CLIENT_NAME]}
@@ -780,10 +786,17 @@ def main() -> int:
         "--rounds", type=int, default=2, help="turns of gatekeeper and empty webhook under wrk"
     )
     parser.add_argument("--cluster-dir", type=Path, help="state directory of a running plane")
+    parser.add_argument(
+        "--policies-in-process",
+        action="store_true",
+        help="admission.isolatePolicies false: policies evaluated in the server's own process",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
+    ISOLATE_POLICIES[0] = not args.policies_in_process
     result: dict[str, Any] = {
         **machine(),
+        "isolate_policies": ISOLATE_POLICIES[0],
         "workers": args.workers,
         "sqlite_synchronous": args.sqlite_synchronous,
     }
