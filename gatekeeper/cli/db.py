@@ -64,9 +64,10 @@ def downgrade(
                 records = store.count() if migrate.current_revision(store.engine) else 0
                 if records:
                     raise ConfigError(
-                        f"refusing to downgrade to {revision!r}: it may drop the audit log, "
-                        f"which holds {records} records; give a revision id (see `gatekeeper "
-                        "db current`), or --destroy-audit-log to delete the log for good"
+                        f"refusing to downgrade to {revision!r}: it may drop the audit log "
+                        f"({records} records) or the provenance ledger its records vouch for; "
+                        "give a revision id from 0002 on (see `gatekeeper db current`), or "
+                        "--destroy-audit-log to delete them for good"
                     )
             migrate.downgrade(store.engine, revision)
             current = migrate.current_revision(store.engine)
@@ -75,12 +76,19 @@ def downgrade(
     console().print(f"{settings.database.redacted_url()}: schema at revision {current or 'base'}")
 
 
+# The first revisions, each of which creates an append-only part of the store: the log
+# (0001), then the provenance ledger its records vouch for (0002).
+_APPEND_ONLY_FROM = ("0001", "0002")
+
+
 def _may_drop_the_log(revision: str) -> bool:
-    """Whether a downgrade to `revision` may remove the first migration, which creates the
-    log: `base` does, and a relative target (`-2`, `0003-2`) may. A revision id keeps that
-    revision and every one below it, the first included."""
+    """Whether a downgrade to `revision` may remove a migration that creates an append-only
+    table: `base` removes them all, a relative target (`-2`, `0003-2`) may reach them, and
+    `0001` removes the provenance ledger. A later revision id keeps both."""
     target = revision.strip().lower()
-    return target == "base" or any(sign in target for sign in "-+@:")
+    return (
+        target == "base" or any(sign in target for sign in "-+@:") or target == _APPEND_ONLY_FROM[0]
+    )
 
 
 @app.command()
