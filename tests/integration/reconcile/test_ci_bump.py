@@ -30,16 +30,17 @@ def _run(
 def gitops(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     """The example repository in Git, its first commit signed by alice, `origin/main` at it;
     and the environment the script runs with (ci-bot's key)."""
-    keys: dict[str, Path] = {}
-    for name in ("alice", "ci"):
-        keys[name] = tmp_path / name
-        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys[name])], tmp_path)
     repo = tmp_path / "gitops"
     shutil.copytree(ROOT / "examples" / "gitops-repo", repo)
     trust = yaml.safe_load((repo / "trust-policy.yaml").read_text())
+    # A key of each signer's own: a key listed under two signers is refused.
+    keys: dict[str, Path] = {}
+    for name in ("ci", *(s["name"] for s in trust["signers"] if s["name"] != "ci-bot")):
+        keys[name] = tmp_path / name
+        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys[name])], tmp_path)
     public = {n: (keys[n].with_suffix(".pub")).read_text().strip() for n in keys}
     for signer in trust["signers"]:
-        signer["ssh"] = [public["ci" if signer["name"] == "ci-bot" else "alice"]]
+        signer["ssh"] = [public["ci" if signer["name"] == "ci-bot" else signer["name"]]]
     (tmp_path / "trust.yaml").write_text(yaml.safe_dump(trust, sort_keys=False))
     sign = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={keys['alice']}"]
     who = ["-c", "user.name=Alice", "-c", "user.email=alice@example.com"]
