@@ -216,8 +216,9 @@ class RegorusEngine:
     ) -> None:
         # Parse everything here first: a bad set raises before any thread sees it.
         interpreter = _new_interpreter(modules, data)
-        program = None
-        if entry_points:
+        # Compiled whether or not the VM runs it: compiling finds calls to unknown functions.
+        program = _compile(modules, data, entry_points) if entry_points else None
+        if program is not None and self._use_vm:
             conflicting = may_conflict(interpreter)
             if conflicting:
                 log.warning(
@@ -227,8 +228,7 @@ class RegorusEngine:
                     "slower); an `else` chain or distinct names give the compiled mode back",
                     ", ".join(conflicting),
                 )
-            else:
-                program = _compile(modules, data, entry_points)
+                program = None
         del interpreter  # built on this thread: dropped here
         self._engines.replace(modules, data, extra=program if self._use_vm else None)
 

@@ -7,7 +7,7 @@ import pytest
 
 from gatekeeper.policy.engine import RegoModule
 from gatekeeper.policy.engines.regorus import RegorusEngine
-from gatekeeper.policy.errors import EvaluationError
+from gatekeeper.policy.errors import EvaluationError, PolicyLoadError
 from gatekeeper.policy.evaluator import POLICIES_REF, PolicyEvaluator
 from gatekeeper.policy.inputs import admission_input, sync_input
 
@@ -97,3 +97,16 @@ def test_two_definitions_that_disagree_fail_the_evaluation_as_in_opa(tmp_path: P
     assert [m.msg for m in evaluator.evaluate(sync_input(prod)).messages] == [
         "prod objects need an owner label"
     ]
+
+
+def test_a_set_left_to_the_interpreter_still_refuses_unknown_functions_at_load(
+    tmp_path: Path,
+) -> None:
+    """Compiling finds them before any evaluation reaches them, VM or not."""
+    unknown = CONFLICTING.source + (
+        '\nwarn contains "x" if {\n\tinput.review.object.kind == "Never"\n'
+        "\tnot_a_builtin(input)\n}\n"
+    )
+    (tmp_path / "owner.rego").write_text(unknown)
+    with pytest.raises(PolicyLoadError, match=r"not_a_builtin"):
+        PolicyEvaluator.from_paths([tmp_path], engine=RegorusEngine())
