@@ -401,12 +401,10 @@ def _marks(obj: Mapping[str, Any] | None) -> tuple[str | None, ...]:
 def _claimed(obj: Mapping[str, Any] | None) -> ProvenanceFacts:
     """The source and commit an object's provenance annotations name (unverified), so that
     what is recorded of a refused change can be found by that commit."""
-    annotations = ((obj or {}).get("metadata") or {}).get("annotations") or {}
-    source = annotations.get(contract.SOURCE_ANNOTATION)
-    commit = annotations.get(contract.COMMIT_ANNOTATION)
+    marks = _marks_dict(obj)  # strings: the review's annotations were checked so
     return ProvenanceFacts(
-        source=source if isinstance(source, str) else "",
-        commit=commit if isinstance(commit, str) else "",
+        source=marks.get(contract.SOURCE_ANNOTATION, ""),
+        commit=marks.get(contract.COMMIT_ANNOTATION, ""),
     )
 
 
