@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gatekeeper.audit.checkpoints import CheckpointScheduler
 from gatekeeper.audit.freshness import Freshness
@@ -28,11 +27,6 @@ from tests.integration.audit.witness_support import (
 pytestmark = pytest.mark.integration
 
 RULE = Freshness(max_age=180, max_uncovered=1000)
-
-
-@pytest.fixture
-def signer() -> Signer:
-    return Signer(Ed25519PrivateKey.generate())
 
 
 def checked(signer: Signer, rule: Freshness | None = RULE) -> Verifier:

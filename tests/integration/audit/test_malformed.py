@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 
 from gatekeeper.audit import chain, migrate
@@ -28,11 +27,6 @@ from gatekeeper.audit.verify import verify_store
 from tests.integration.audit.test_tamper import tamper
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def signer() -> Signer:
-    return Signer(Ed25519PrivateKey.generate())
 
 
 @pytest.fixture

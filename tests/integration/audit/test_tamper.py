@@ -19,11 +19,6 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def signer() -> Signer:
-    return Signer(Ed25519PrivateKey.generate())
-
-
-@pytest.fixture
 def filled(store: AuditStore, signer: Signer) -> AuditStore:
     """Ten records with a checkpoint at 6 and one at 10."""
     for i in range(1, 11):

@@ -31,11 +31,6 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def signer() -> Signer:
-    return Signer(Ed25519PrivateKey.generate())
-
-
-@pytest.fixture
 def folder(tmp_path: Path) -> Path:
     return tmp_path / "witness"
 
