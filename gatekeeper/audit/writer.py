@@ -30,6 +30,7 @@ from gatekeeper.audit.errors import (
     StoreBusy,
     StoreUnavailable,
 )
+from gatekeeper.audit.events import GENESIS_HASH
 
 T = TypeVar("T")
 # Given the chain's head (seq, hash), the rows to insert and what the caller gets back.
@@ -174,7 +175,7 @@ class ChainWriter:
         cursor.execute(_HEAD)
         head = cursor.fetchone()
         _check_in_time(deadline)
-        rows, result = seal(0, "0" * 64) if head is None else seal(int(head[0]), str(head[1]))
+        rows, result = seal(0, GENESIS_HASH) if head is None else seal(int(head[0]), str(head[1]))
         _insert_sqlite(cursor, rows)
         cursor.execute("COMMIT")
         return result
@@ -191,7 +192,7 @@ class ChainWriter:
             pass
         head = cursor.fetchone()
         _check_in_time(deadline)
-        rows, result = seal(0, "0" * 64) if head is None else seal(int(head[0]), str(head[1]))
+        rows, result = seal(0, GENESIS_HASH) if head is None else seal(int(head[0]), str(head[1]))
         if len(rows) <= _PG_INSERT_ROWS:
             # The rows and the commit in one round trip, values bound by the driver.
             statement = f"INSERT INTO audit_events ({COLUMNS}) VALUES " + ", ".join(

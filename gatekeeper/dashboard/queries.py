@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from gatekeeper.audit import chain
 from gatekeeper.audit.errors import CorruptRecord
-from gatekeeper.audit.events import Record
+from gatekeeper.audit.events import GENESIS_HASH, Record
 from gatekeeper.audit.store import AuditStore, Page
 from gatekeeper.canonical import NotCanonicalisable
 from gatekeeper.dashboard.errors import BadRequest, NotFoundError
@@ -153,7 +153,7 @@ class Queries:
         computed = recomputed_hash(record)
         previous = self.store.get(seq - 1) if seq > 1 else None
         checkpoint = self.store.covering_checkpoint(seq)
-        link_matches = (previous.hash if previous else "0" * 64) == record.prev_hash
+        link_matches = (previous.hash if previous else GENESIS_HASH) == record.prev_hash
         shown = record_json(record, integrity, hash_matches=computed == record.hash)
         shown["verified"] = shown["verified"] and link_matches
         return {
