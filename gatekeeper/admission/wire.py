@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any, Literal, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -208,17 +207,33 @@ def _request_problem(request: _Request) -> str:
 # What could be a number JSON or the policies' engines cannot hold: NaN and Infinity (not
 # JSON, which the parser takes), an exponent of three digits (1e999 parses as infinity) and
 # an integer of nineteen digits or more (near or beyond 64 bits). Strings may match too;
-# the body is then read again to look at its numbers alone.
-_SUSPECT_NUMBER = re.compile(rb"NaN|Infinity|[0-9][eE][+-]?[0-9]{3}|[0-9]{19}")
+# the body is then read again to look at its numbers alone. To find the last two without
+# a regular expression (which took 45 us for a 2 KB review), every byte is mapped to its
+# shape: digits to 0, e and E to e, signs to +, anything else to a space.
+_SHAPES = bytes(
+    ord("0") if chr(b).isdigit() and b < 128 else
+    ord("e") if b in b"eE" else
+    ord("+") if b in b"+-" else ord(" ")
+    for b in range(256)
+)  # fmt: skip
+_SUSPECT_SHAPES = (b"0" * 19, b"0e000", b"0e+000")
 _SMALLEST, _LARGEST = -(2**63), 2**64 - 1
+
+
+def _suspect_number(body: bytes) -> bool:
+    """Whether the body may hold a number `_number_problem` refuses (or a string like one)."""
+    if b"NaN" in body or b"Infinity" in body:
+        return True
+    shapes = body.translate(_SHAPES)
+    return any(shape in shapes for shape in _SUSPECT_SHAPES)
 
 
 def _number_problem(body: bytes) -> str:
     """What is wrong with a number of the body, or "": the API server never sends NaN,
     Infinity, numbers beyond a double's range or integers beyond 64 bits, and no check
     downstream must meet one (a policy would see infinity as null)."""
-    if not _SUSPECT_NUMBER.search(body):
-        return ""  # the common case: one scan of the bytes
+    if not _suspect_number(body):
+        return ""  # the common case: a few scans of the bytes
 
     def constant(text: str) -> Any:
         raise ValueError(f"{text} is not JSON")

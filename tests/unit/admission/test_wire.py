@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from gatekeeper.admission import wire
 from gatekeeper.admission.errors import BadReview, MalformedRequest
 from gatekeeper.admission.wire import parse_review, refusal, review_of
 
@@ -180,3 +184,14 @@ def test_dry_run_must_be_a_json_boolean(value: str) -> None:
     body = _body(dryRun=True).replace(b'"dryRun": true', b'"dryRun": ' + value.encode())
     with pytest.raises(MalformedRequest, match=r"request\.dryRun"):
         parse_review(body)
+
+
+# What `_number_problem` must look at more closely, said as a regular expression.
+_SUSPECT = re.compile(rb"NaN|Infinity|[0-9][eE][+-]?[0-9]{3}|[0-9]{19}")
+
+
+@settings(max_examples=2000)
+@given(st.binary(max_size=40) | st.text(alphabet="0123456789eE+-. aNIfinty:,{}", max_size=40))
+def test_the_byte_shape_scan_finds_what_the_expression_finds(body: bytes | str) -> None:
+    data = body.encode() if isinstance(body, str) else body
+    assert wire._suspect_number(data) == bool(_SUSPECT.search(data))
