@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from gatekeeper.admission.ports import LedgerPort, PolicyFinding, PolicyPort, ProvenanceFacts
-from gatekeeper.admission.verdict import Verdict
+from gatekeeper.admission.verdict import Verdict, shorten
 from gatekeeper.admission.wire import AdmissionRequest
 from gatekeeper.audit import events
 from gatekeeper.kube import compare, contract
@@ -308,17 +308,11 @@ def _shown(findings: list[PolicyFinding], what: str) -> tuple[str, ...]:
     then how many more there are: an object that breaks a policy a thousand times makes a
     short answer (the audit record keeps its own bounded list: `Verdict.event`)."""
     shown = tuple(
-        f"[{f.policy}] {_cut(f.message, _SHOWN_MESSAGE_CHARACTERS)}"
+        f"[{f.policy}] {shorten(f.message, _SHOWN_MESSAGE_CHARACTERS)}"
         for f in findings[:_SHOWN_FINDINGS]
     )
     more = len(findings) - len(shown)
     return (*shown, f"... and {more} more {what}") if more else shown
-
-
-def _cut(text: str, limit: int) -> str:
-    return (
-        text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more characters)"
-    )
 
 
 def _allowed_kind(verdict: Verdict) -> str:

@@ -103,7 +103,7 @@ def _recorded_findings(findings: tuple[PolicyFinding, ...]) -> dict[str, Any]:
             {
                 "policy": f.policy,
                 "action": f.action,
-                "message": f.message if len(f.message) <= limit else f.message[:limit] + "...",
+                "message": shorten(f.message, limit),
             }
             for f in findings[:RECORDED_FINDINGS]
         ]
@@ -114,3 +114,11 @@ def _recorded_findings(findings: tuple[PolicyFinding, ...]) -> dict[str, Any]:
     if omitted:
         recorded["policies_omitted"] = omitted
     return recorded
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text`, or its first `limit` characters and how many were left out: one form for the
+    answer and the audit record."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
