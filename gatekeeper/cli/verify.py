@@ -80,11 +80,16 @@ def _check_trust_from(
     not a commit that failed the check.
     """
     from gatekeeper.provenance import TrustPolicyError
+    from gatekeeper.provenance.errors import RepositoryError
 
     if policy.trust_from is None or policy.mode != "strict" or since is not None:
         return
     head = repository.resolve(target)
-    if not repository.is_ancestor(repository.resolve(policy.trust_from), head):
+    try:
+        start = repository.resolve(policy.trust_from, refs=False)
+    except RepositoryError as exc:
+        raise TrustPolicyError(f"{trust}: trustFrom: {exc}") from exc
+    if not repository.is_ancestor(start, head):
         raise TrustPolicyError(
             f"{trust}: trustFrom {policy.trust_from} is not an ancestor of {target} ({head[:12]})"
         )

@@ -21,7 +21,7 @@ from typing import Any
 from gatekeeper.provenance.errors import HistoryRewritten, ProvenanceError, RepositoryError
 from gatekeeper.provenance.extract import extract
 from gatekeeper.provenance.policy import load_trust_policy
-from gatekeeper.provenance.repository import GitRepository
+from gatekeeper.provenance.repository import GitRepository, git_command
 from gatekeeper.provenance.verdicts import RangeVerdict
 from gatekeeper.provenance.verify import verify_range
 
@@ -166,9 +166,7 @@ class VerifiedCheckout:
 
     def _git(self, args: list[str], commit: str, clean: str) -> bytes:
         git_dir = self.repository.git_dir
-        done = subprocess.run(
-            ["git", "--git-dir", str(git_dir), *args], capture_output=True, check=False
-        )
+        done = subprocess.run([*git_command(git_dir), *args], capture_output=True, check=False)
         if done.returncode != 0:
             message = done.stderr.decode("utf-8", "replace").strip()
             raise RepositoryError(f"cannot read {clean} at {commit[:12]}: {message}")

@@ -174,6 +174,7 @@ def git_environment(url: str, credentials: Credentials | None) -> Iterator[dict[
         GIT_TERMINAL_PROMPT="0",
         GCM_INTERACTIVE="never",
         GIT_ALLOW_PROTOCOL=_PROTOCOLS,
+        GIT_NO_REPLACE_OBJECTS="1",
         # No credential helper may store what the askpass gives, nor offer what it holds.
         GIT_CONFIG_COUNT="1",
         GIT_CONFIG_KEY_0="credential.helper",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -16,6 +17,21 @@ from git import exc as git_exc
 from gatekeeper.provenance.errors import RepositoryError
 from gatekeeper.provenance.objects import ObjectFormatError, SignedObject, parse_commit, parse_tag
 from gatekeeper.provenance.remote import Credentials, run_git
+
+# `refs/replace/*` would let a pushed ref swap an object's content for another's behind its
+# name (`git replace`): every read of a source's objects ignores them, and none are kept.
+NO_REPLACE = "--no-replace-objects"
+
+
+def git_command(git_dir: Path) -> list[str]:
+    """The start of every git command line that reads the repository at `git_dir`."""
+    return ["git", NO_REPLACE, "--git-dir", str(git_dir)]
+
+
+# A full SHA-1 or SHA-256 object name, an abbreviated one, and a plain branch or tag name.
+_FULL_NAME = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
+_ABBREVIATED = re.compile(r"[0-9a-fA-F]{4,64}")
+_PLAIN = re.compile(r"[^~^:@{}\\\s*?\[]+")
 
 # Raw `git log` settings that must not depend on the user's configuration.
 _LOG_CONFIG = (
@@ -48,6 +64,7 @@ class GitRepository:
             self._repo = git.Repo(str(path))
         except (git_exc.NoSuchPathError, git_exc.InvalidGitRepositoryError) as exc:
             raise RepositoryError(f"{path}: not a Git repository") from exc
+        self._repo.git.update_environment(GIT_NO_REPLACE_OBJECTS="1")
         self.git_dir = Path(self._repo.git_dir)
 
     @classmethod
@@ -73,7 +90,9 @@ class GitRepository:
             timeout=timeout,
             what="clone",
         )
-        return cls(dest)
+        repo = cls(dest)
+        repo.drop_replacements()
+        return repo
 
     def fetch(
         self,
@@ -97,6 +116,13 @@ class GitRepository:
             timeout=timeout,
             what="fetch",
         )
+        self.drop_replacements()
+
+    def drop_replacements(self) -> None:
+        """Delete any `refs/replace/*` a mirror fetched: they are ignored, and now gone too."""
+        names = self._run(["for-each-ref", "--format=%(refname)", "refs/replace/"]).split()
+        if names:
+            self._run(["update-ref", "--stdin"], stdin=b"".join(b"delete %s\n" % n for n in names))
 
     def _remote_url(self, remote: str) -> str:
         try:
@@ -114,24 +140,84 @@ class GitRepository:
                 f"{self.git_dir}: a shallow clone; provenance needs the full history"
             )
 
-    def resolve(self, rev: str) -> str:
-        """The full SHA of the commit `rev` (branch, tag or SHA) names."""
+    def resolve(self, rev: str, *, refs: bool = True) -> str:
+        """The full SHA of the commit `rev` names (`object_name`), a tag peeled to its commit."""
+        name = self.object_name(rev, refs=refs)
         try:
-            sha: str = self._repo.git.rev_parse("--verify", "--end-of-options", f"{rev}^{{commit}}")
+            sha: str = self._repo.git.rev_parse(
+                "--verify", "--end-of-options", f"{name}^{{commit}}"
+            )
         except git_exc.GitCommandError as exc:
             raise RepositoryError(f"cannot resolve {rev!r} to a commit") from exc
         return sha
 
     def annotated_tag(self, rev: str) -> str | None:
         """The SHA of the annotated tag object `rev` names, or None if it names none."""
+        name = self.object_name(rev)
         try:
-            kind = self._repo.git.cat_file("-t", f"{rev}")
+            kind = self._repo.git.cat_file("-t", name)
         except git_exc.GitCommandError:
             return None
         if kind != "tag":
             return None
-        sha: str = self._repo.git.rev_parse("--verify", "--end-of-options", rev)
+        sha: str = self._repo.git.rev_parse("--verify", "--end-of-options", name)
         return sha
+
+    def object_name(self, rev: str, *, refs: bool = True) -> str:
+        """What `rev` names, spelled so that git cannot guess otherwise.
+
+        Git's own guessing lets a pushed ref stand in for what a configuration meant: a tag
+        `main` before the branch `main`, a branch named like an abbreviated SHA before the
+        commit. Here a full SHA is that object; a plain name is the branch of that name, or
+        else the tag; an abbreviated SHA is the one commit (or tag) it abbreviates, and when a
+        branch or tag has the same name the choice is refused. With `refs=False` only an
+        object name is accepted (`trustFrom`). `HEAD`, `refs/...` and revision expressions
+        (`main~2`) are passed to git as written.
+        """
+        if _FULL_NAME.fullmatch(rev):
+            return rev.lower()
+        is_hex = bool(_ABBREVIATED.fullmatch(rev))
+        if not refs and not is_hex:
+            raise RepositoryError(f"{rev!r} is not a commit's SHA (4 to 64 hexadecimal digits)")
+        if refs and (rev == "HEAD" or rev.startswith("refs/") or not _PLAIN.fullmatch(rev)):
+            return rev
+        found = self._named_refs(rev) if refs else []
+        objects = self._abbreviates(rev) if is_hex else []
+        if found and objects:
+            raise RepositoryError(
+                f"{rev!r} is ambiguous: it abbreviates {objects[0][:12]} and names {found[0]}; "
+                "write the full SHA or the full ref name"
+            )
+        if len(objects) > 1:
+            shown = ", ".join(sha[:12] for sha in objects[:4])
+            raise RepositoryError(f"{rev!r} is ambiguous: it abbreviates {shown}")
+        if objects:
+            return objects[0]
+        if found:
+            return found[0]
+        what = "no branch, tag or commit" if refs else "no commit"
+        raise RepositoryError(f"cannot resolve {rev!r}: {what} of that name")
+
+    def _named_refs(self, name: str) -> list[str]:
+        """`refs/heads/<name>` and `refs/tags/<name>` where they exist, the branch first."""
+        wanted = (f"refs/heads/{name}", f"refs/tags/{name}")
+        listed = self._run(["for-each-ref", "--format=%(refname)", *wanted]).decode().split()
+        return [ref for ref in wanted if ref in listed]
+
+    def _abbreviates(self, prefix: str) -> list[str]:
+        """The commits and tags whose SHA starts with `prefix`."""
+        try:
+            out = self._run(["rev-parse", f"--disambiguate={prefix.lower()}"])
+        except RepositoryError:
+            return []
+        candidates = out.decode().split()
+        if not candidates:
+            return []
+        request = "".join(f"{sha}\n" for sha in candidates).encode()
+        listing = self._run(["cat-file", "--batch-check"], stdin=request).decode().splitlines()
+        return sorted(
+            line.split()[0] for line in listing if line.split()[1:2] in (["commit"], ["tag"])
+        )
 
     def has_object(self, sha: str) -> bool:
         """Whether the object store holds the object `sha` (a full object name) names."""
@@ -268,7 +354,7 @@ class GitRepository:
 
     @property
     def _git(self) -> list[str]:
-        return ["git", "--git-dir", str(self.git_dir)]
+        return git_command(self.git_dir)
 
     def _run(self, args: list[str], stdin: bytes | None = None) -> bytes:
         cmd = [*self._git, *args]

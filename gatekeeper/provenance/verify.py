@@ -192,9 +192,10 @@ def verify_range(
     is raised.
     """
     repo.require_full_history()
-    head = repo.resolve(target)
+    name = repo.object_name(target)
+    head = repo.resolve(name)
     base = forward_base(repo, since, head) if since else None
-    tag_sha = repo.annotated_tag(target)
+    tag_sha = repo.annotated_tag(name)
     tag = verify_tag(repo, policy, tag_sha) if tag_sha else None
     if policy.mode == "head":
         commits = _verify_head(repo, policy, head, base)
@@ -252,7 +253,10 @@ def _exclusions(repo: GitRepository, policy: TrustPolicy, head: str, base: str |
         return [base]
     if policy.trust_from is None:
         return []
-    start = repo.resolve(policy.trust_from)
+    try:
+        start = repo.resolve(policy.trust_from, refs=False)
+    except RepositoryError as exc:
+        raise TrustPolicyError(f"trustFrom: {exc}") from exc
     if not repo.is_ancestor(start, head):
         raise TrustPolicyError(f"trustFrom {policy.trust_from} is not an ancestor of {head}")
     # trustFrom itself is checked: exclude only what came before it.

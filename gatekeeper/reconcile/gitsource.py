@@ -29,6 +29,7 @@ from gatekeeper.provenance import (
 )
 from gatekeeper.provenance.extract import extract
 from gatekeeper.provenance.remote import RemoteError, load_credentials
+from gatekeeper.provenance.repository import git_command
 from gatekeeper.reconcile.errors import ReconcileError, RenderError, SourceUnavailable
 from gatekeeper.settings import ReconcilerLimits, SourceCredentials
 
@@ -130,7 +131,7 @@ class GitMirror:
         excludes = [f":(exclude,literal){name}" for name in left_out]
         spec = ["--", ".", *excludes] if excludes else []
         done = subprocess.run(
-            ["git", "--git-dir", str(self._dir), "archive", "--format=tar", commit, *spec],
+            [*git_command(self._dir), "archive", "--format=tar", commit, *spec],
             capture_output=True,
             check=False,
         )
@@ -150,7 +151,7 @@ class GitMirror:
         """Refuse an export too large before archiving it (the tree lists every blob's size);
         the files over the per-file limit outside `entry`, which are left out."""
         done = subprocess.run(
-            ["git", "--git-dir", str(self._dir), "ls-tree", "-r", "-l", "-z", commit],
+            [*git_command(self._dir), "ls-tree", "-r", "-l", "-z", commit],
             capture_output=True,
             check=False,
         )
