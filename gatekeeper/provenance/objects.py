@@ -166,18 +166,19 @@ def parse_commit(sha: str, raw: bytes) -> SignedObject:
         split = _split_fast(raw, headers)
         payload, sig = split if split is not None else split_signed_commit(raw)
     parents: list[str] = []
-    committer: bytes | None = None
-    author: bytes | None = None
+    idents: dict[bytes, bytes] = {}
     for name, value in _FIELDS.findall(headers):
         if name == b"parent":
             try:
                 parents.append(value.decode("ascii"))
             except UnicodeDecodeError as exc:
                 raise ObjectFormatError(f"commit {sha} has a malformed parent") from exc
-        elif name == b"committer":
-            committer = value
+        elif name in idents:
+            # git reads the first, a reader of the last would name someone else.
+            raise ObjectFormatError(f"commit {sha} has more than one {name.decode()} header")
         else:
-            author = value
+            idents[name] = value
+    committer, author = idents.get(b"committer"), idents.get(b"author")
     if committer is None:
         raise ObjectFormatError(f"commit {sha} has no committer")
     ident, seconds = _split_ident(committer)
@@ -208,9 +209,13 @@ def parse_tag(sha: str, raw: bytes) -> SignedObject:
     tagger: bytes | None = None
     for line in head.split(b"\n"):
         name, _, value = line.partition(b" ")
+        if name not in (b"object", b"tagger"):
+            continue
+        if (target if name == b"object" else tagger) is not None:
+            raise ObjectFormatError(f"tag {sha} has more than one {name.decode()} header")
         if name == b"object":
             target = value.decode("ascii")
-        elif name == b"tagger":
+        else:
             tagger = value
     if target is None or tagger is None:
         raise ObjectFormatError(f"tag {sha} lacks an object or tagger header")

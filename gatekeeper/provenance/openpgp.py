@@ -55,6 +55,39 @@ def dearmor_signature(armored: bytes) -> bytes | None:
     return packets if packets and packets[0] & 0x80 else None
 
 
+def _first_packet_size(data: bytes) -> int | None:
+    """The length in bytes of the first OpenPGP packet of `data` (RFC 9580 section 4.2), or
+    None when its header is cut short or has no definite length (never so for a signature)."""
+    first = data[0]
+    if first & 0x40:  # the current header format
+        if len(data) < 2:
+            return None
+        octet = data[1]
+        if octet < 192:
+            return 2 + octet
+        if octet < 224:
+            return None if len(data) < 3 else 3 + ((octet - 192) << 8) + data[2] + 192
+        if octet == 255:
+            return None if len(data) < 6 else 6 + int.from_bytes(data[2:6], "big")
+        return None  # a partial length: data packets only
+    width = {0: 1, 1: 2, 2: 4}.get(first & 0x03)  # the legacy format's length field
+    if width is None or len(data) < 1 + width:
+        return None
+    return 1 + width + int.from_bytes(data[1 : 1 + width], "big")
+
+
+def _signature_count(packets: bytes | None, signature: bytes) -> int:
+    """How many packets the signature holds: git's signature header carries exactly one."""
+    if packets is not None and _first_packet_size(packets) == len(packets):
+        return 1
+    if signature.count(_ARMOR_BEGIN) > 1:
+        return 2
+    try:
+        return len(PacketPile.from_bytes(packets or signature))
+    except (RuntimeError, ValueError):
+        return 0
+
+
 @dataclass(frozen=True, slots=True)
 class SigningKey:
     """One (sub)key of a trusted certificate, with when it may sign."""
@@ -173,10 +206,16 @@ class OpenPgpVerifier:
     def verify(self, payload: bytes, signature: bytes, *, at: datetime) -> SignatureVerdict:
         """Check `signature` over `payload` as made at `at` (the commit or tag time)."""
         fmt = SignatureFormat.OPENPGP
+        packets = dearmor_signature(signature)
         try:
-            sig = pysequoia.Sig.from_bytes(dearmor_signature(signature) or signature)
+            sig = pysequoia.Sig.from_bytes(packets or signature)
         except (RuntimeError, ValueError):
             return SignatureVerdict(Reason.BAD_SIGNATURE, fmt, None, None, "malformed signature")
+        if _signature_count(packets, signature) != 1:
+            # Sequoia would read the first and ignore the rest; git refuses such a header.
+            return SignatureVerdict(
+                Reason.BAD_SIGNATURE, fmt, None, None, "more than one signature in one header"
+            )
         issuer = sig.issuer_fingerprint or sig.issuer_key_id
         key_id = issuer.upper() if issuer else None
         key = None

@@ -40,6 +40,11 @@ def commits(draw: st.DrawFn) -> bytes:
 @settings(max_examples=400)
 @given(commits())
 def test_the_fast_split_gives_what_the_line_by_line_split_gives(raw: bytes) -> None:
+    headers = raw.partition(b"\n\n")[0].split(b"\n")
+    if sum(line.startswith(b"author ") for line in headers) > 1:
+        with pytest.raises(ObjectFormatError, match="more than one author header"):
+            parse_commit(_SHA, raw)
+        return
     commit = parse_commit(_SHA, raw)
     assert (commit.payload, commit.signature) == split_signed_commit(raw)
 
@@ -60,6 +65,12 @@ def test_any_other_gpgsig_header_is_dropped_with_its_continuation_lines_as_in_gi
         commit = parse_commit(_SHA, raw)
         assert commit.payload == b"tree 1\n" + _COMMITTER + b"\n\nm\n"
         assert commit.signature is None
+
+
+def test_a_second_committer_header_is_refused() -> None:
+    raw = b"tree 1\n" + _COMMITTER + b"\ncommitter M <m@example.com> 1 +0000\n\nm"
+    with pytest.raises(ObjectFormatError, match="more than one committer header"):
+        parse_commit(_SHA, raw)
 
 
 def test_two_signature_headers_make_one_signature() -> None:
