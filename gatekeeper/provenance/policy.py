@@ -39,7 +39,7 @@ ANY_SIGNER = "*"
 
 class _Model(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
+        extra="forbid", alias_generator=to_camel, frozen=True
     )
 
 

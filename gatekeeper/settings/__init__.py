@@ -24,7 +24,7 @@ from pydantic_settings import (
 
 from gatekeeper.errors import ConfigError
 from gatekeeper.settings import yamlfile
-from gatekeeper.settings._base import CONFIG_ENV, _is_remote, parse_duration
+from gatekeeper.settings._base import CONFIG_ENV, _is_remote, code_names_in_file, parse_duration
 from gatekeeper.settings.outputs import (
     DEFAULT_NOTIFIED_KINDS,
     EventObject,
@@ -263,6 +263,7 @@ def _top_level(raw: dict[Any, Any], origin: str) -> dict[str, Any]:
         for key in raw
         if not isinstance(key, str) or key.lstrip("_").lower() in ("config_dir", "configdir")
     ]
+    problems += [f"  {problem}" for problem in code_names_in_file(Settings, raw)]
     if problems:
         raise ConfigError("\n".join([f"invalid configuration in {origin}:", *problems]))
     return raw

@@ -40,7 +40,16 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+class TooDeepError(yaml.YAMLError):
+    """The document nests deeper than the parser's stack allows."""
+
+
 def load(text: str) -> Any:
     """The one document of `text`; `yaml.YAMLError` (`DuplicateKeyError` among them) if it
-    is not valid YAML or repeats a key."""
-    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    is not valid YAML, repeats a key or nests too deeply to read."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        # PyYAML composes and constructs recursively: a few hundred levels of `[[[...` exhaust
+        # the stack. No configuration nests like that.
+        raise TooDeepError("the document nests too deeply to be read") from None

@@ -77,6 +77,22 @@ def test_an_unknown_key_is_refused_with_its_path(tmp_path: Path) -> None:
         load_settings(path)
 
 
+def test_a_key_spelled_as_in_code_is_unknown_in_the_file(tmp_path: Path) -> None:
+    """The environment spells keys in snake case; a file does not, so `fail_closed` next to
+    `failClosed` cannot be one setting given twice."""
+    path = write(
+        tmp_path,
+        "admission: {fail_closed: false, failClosed: true}\n"
+        "sources: [{name: a, repo: /r, trust: t.yaml, health_timeout: 5s}]\n",
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path)
+    assert "admission.fail_closed: unknown key (the file spells it failClosed)" in str(raised.value)
+    assert "sources[0].health_timeout: unknown key (the file spells it healthTimeout)" in str(
+        raised.value
+    )
+
+
 def test_a_bad_value_names_the_key_and_the_allowed_values(tmp_path: Path) -> None:
     path = write(tmp_path, "policies:\n  engine: wasm\n")
     with pytest.raises(ConfigError, match=r"policies\.engine: Input should be 'regorus'"):
@@ -92,6 +108,12 @@ def test_a_bad_duration_names_the_key(tmp_path: Path) -> None:
 def test_broken_yaml_is_a_config_error(tmp_path: Path) -> None:
     path = write(tmp_path, "database: {url: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
+        load_settings(path)
+
+
+def test_yaml_nested_beyond_the_parsers_stack_is_a_config_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "database: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n")
+    with pytest.raises(ConfigError, match="not valid YAML: the document nests too deeply"):
         load_settings(path)
 
 

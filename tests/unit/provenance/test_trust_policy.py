@@ -77,6 +77,7 @@ def test_the_most_specific_matching_rule_decides_and_ties_go_to_the_earlier_rule
     [
         ({"mode": "loose"}, "mode: Input should be 'strict' or 'head'"),
         ({"colour": "red"}, "colour: unknown key"),
+        ({"trust_from": "4f1c2a"}, "trust_from: unknown key"),
         ({"kind": "Policy"}, "kind: Input should be 'TrustPolicy'"),
         ({"rules": []}, "rules: List should have at least 1 item"),
         ({"trustFrom": "not-a-sha"}, "trustFrom: String should match pattern"),
@@ -188,6 +189,10 @@ def test_a_file_that_is_not_yaml_or_not_a_mapping_is_a_config_error(tmp_path: Pa
     broken.write_text("signers: [\n")
     with pytest.raises(TrustPolicyError, match="not valid YAML"):
         load_trust_policy(broken)
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("signers: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(TrustPolicyError, match="not valid YAML: the document nests too deeply"):
+        load_trust_policy(deep)
     listed = tmp_path / "list.yaml"
     listed.write_text("- a\n")
     with pytest.raises(TrustPolicyError, match="a TrustPolicy mapping is expected"):
