@@ -38,9 +38,7 @@ ANY_SIGNER = "*"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, frozen=True
-    )
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, frozen=True)
 
 
 def _check_ssh_line(value: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
 import posixpath
 import subprocess
 import tarfile
@@ -145,6 +146,7 @@ class GitMirror:
                 extract(archive, dest, members)
         except tarfile.TarError as exc:
             raise RenderError(f"cannot export {commit[:12]}: {exc}") from exc
+        drop_escaping_links(dest, members, clean)
         return dest if clean == "." else dest / clean
 
     def _check_sizes(self, commit: str, entry: str) -> list[str]:
@@ -251,6 +253,28 @@ def exportable(members: list[tarfile.TarInfo], entry: str) -> list[tarfile.TarIn
             continue
         kept.append(member)
     return kept
+
+
+def drop_escaping_links(dest: Path, members: list[tarfile.TarInfo], entry: str) -> None:
+    """Check every extracted symbolic link where it now lies, through the links beside it.
+
+    A link is checked on its own text before extraction (`check_member`), but links chain:
+    `u -> ..` stays inside, and so does the text of `x -> u/u/../../etc`, yet together they
+    reach outside the export. Once all are written, a link whose real target leaves `dest`
+    is a `RenderError` under the source's folder `entry`, and deleted elsewhere."""
+    root = Path(os.path.realpath(dest))
+    prefix = "" if entry == "." else entry.rstrip("/") + "/"
+    escaping = [
+        member.name
+        for member in members
+        if member.issym() and not Path(os.path.realpath(dest / member.name)).is_relative_to(root)
+    ]
+    for name in escaping:
+        if name == entry or name.startswith(prefix):
+            raise RenderError(f"{name}: a symbolic link that leads outside the repository")
+    for name in escaping:
+        log.warning("%s: left out of the export: it leads outside the repository", name)
+        (dest / name).unlink(missing_ok=True)
 
 
 def check_member(member: tarfile.TarInfo, root: str) -> None:

@@ -76,15 +76,18 @@ def render(
     if chosen == "helm":
         options = helm or HelmOptions(release=release, namespace=namespace)
         return _helm(root, repo, origin, budget, options)
-    return _plain(root, origin, budget)
+    return _plain(root, repo, origin, budget)
 
 
-def _plain(root: Path, origin: str, budget: Budget) -> Rendering:
+def _plain(root: Path, repo: Path, origin: str, budget: Budget) -> Rendering:
     found: list[Rendered] = []
     read: list[str] = []
+    inside = repo.resolve()
     for file in sorted(_yaml_files(root)):
         relative = file.relative_to(root).as_posix()
         where = str(PurePosixPath(origin) / relative) if origin not in ("", ".") else relative
+        if not file.resolve().is_relative_to(inside):
+            raise RenderError(f"{where}: a symbolic link that leads outside the repository")
         text = read_text(_read_bytes(file, where, budget.limits.max_file_bytes), where, budget)
         found.extend(Rendered(where, manifest) for manifest in parse_documents(text, where, budget))
         read.append(where)
