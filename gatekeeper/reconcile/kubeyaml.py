@@ -119,6 +119,7 @@ class _Frame:
     anchor: str | None
     line: int
     nodes: int = 1
+    height: int = 1  # levels of collections from this one down: 1 when it holds scalars only
     key: Any = _NO_KEY
     merges: list[dict[str, Any]] = field(default_factory=list)
 
@@ -131,7 +132,7 @@ class _Builder:
         self._budget = budget
         self._limits = budget.limits
         self._stack: list[_Frame] = []
-        self._anchors: dict[str, tuple[Any, int]] = {}
+        self._anchors: dict[str, tuple[Any, int, int]] = {}  # value, values, height
         self._building: set[str] = set()
         self._aliases = 0
         self._alias_nodes = 0
@@ -154,7 +155,7 @@ class _Builder:
         elif isinstance(event, yaml.ScalarEvent):
             value = self._scalar(event, line)
             if event.anchor is not None:
-                self._anchors[event.anchor] = (value, 1)
+                self._anchors[event.anchor] = (value, 1, 0)
             is_merge = event.tag is None and event.implicit[0] and event.value == "<<"
             self._add(value, 1, line, merge=is_merge)
         elif isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
@@ -177,8 +178,8 @@ class _Builder:
                 value = _merged(value, frame.merges)
             if frame.anchor is not None:
                 self._building.discard(frame.anchor)
-                self._anchors[frame.anchor] = (value, frame.nodes)
-            self._add(value, frame.nodes, frame.line)
+                self._anchors[frame.anchor] = (value, frame.nodes, frame.height)
+            self._add(value, frame.nodes, frame.line, height=frame.height)
 
     def _alias(self, event: yaml.AliasEvent, line: int) -> None:
         name = str(event.anchor)
@@ -193,7 +194,14 @@ class _Builder:
                 f"more than {self._limits.max_yaml_aliases} YAML aliases "
                 "(reconciler.limits.maxYamlAliases)",
             )
-        value, nodes = self._anchors[name]
+        value, nodes, height = self._anchors[name]
+        if len(self._stack) + height > self._limits.max_yaml_depth:
+            # An alias copies its anchor's nesting: chained, they would nest without bound.
+            raise self._fail(
+                line,
+                f"alias *{name} nests values deeper than {self._limits.max_yaml_depth} levels "
+                "(reconciler.limits.maxYamlDepth)",
+            )
         self._alias_nodes += nodes
         if self._alias_nodes > self._limits.max_yaml_alias_nodes:
             raise self._fail(
@@ -202,14 +210,17 @@ class _Builder:
                 "(reconciler.limits.maxYamlAliasNodes): a YAML bomb?",
             )
         # A copy, as JSON would have it: objects that share a subtree must not share edits.
-        self._add(copy.deepcopy(value), nodes, line)
+        self._add(copy.deepcopy(value), nodes, line, height=height)
 
-    def _add(self, value: Any, nodes: int, line: int, *, merge: bool = False) -> None:
+    def _add(
+        self, value: Any, nodes: int, line: int, *, merge: bool = False, height: int = 0
+    ) -> None:
         if not self._stack:
             self._root = value
             return
         frame = self._stack[-1]
         frame.nodes += nodes
+        frame.height = max(frame.height, height + 1)
         if isinstance(frame.value, list):
             frame.value.append(value)
             return

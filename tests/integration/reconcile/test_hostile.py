@@ -141,15 +141,12 @@ def test_a_hostile_commit_is_rejected_with_its_reason_while_the_other_source_syn
     reconciler, hostile = _pair(harness)
     sha = _commit_raw(harness, files, links)
 
-    started = time.monotonic()
     results = reconciler.run_once()
-    elapsed = time.monotonic() - started
 
     assert [(r.source, r.outcome) for r in results] == [
         (harness.name, "applied"),
         (hostile, "rejected"),
     ]
-    assert elapsed < 10
     _healthy_at(harness, sha)
     (rejected,) = harness.records(events.SYNC_REJECTED)
     assert (rejected.source, rejected.commit) == (hostile, sha)

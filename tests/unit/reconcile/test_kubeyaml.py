@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from typing import Any
 
 import pytest
@@ -105,11 +104,9 @@ def test_what_json_cannot_hold_or_a_reader_would_misread_is_refused_with_its_lin
     assert message in str(refused.value)
 
 
-def test_a_yaml_bomb_is_refused_in_milliseconds() -> None:
-    started = time.perf_counter()
+def test_a_yaml_bomb_is_refused_before_it_expands() -> None:
     with pytest.raises(RenderError, match="aliases copy more than 10000 values"):
         load_all(_bomb(9), "bomb.yaml", Budget())
-    assert time.perf_counter() - started < 0.5
 
 
 def test_aliases_are_counted_and_limited() -> None:
@@ -126,6 +123,18 @@ def test_nesting_deeper_than_the_limit_is_refused_without_recursing() -> None:
         _one("[" * 11 + "]" * 11, max_yaml_depth=10)
     with pytest.raises(RenderError, match="nest"):  # libyaml itself stops at 1000
         load_all("[" * 100_000, "f.yaml", Budget())
+
+
+def test_an_alias_counts_the_nesting_it_copies() -> None:
+    """Each alias may stay within the limit where it is written while chained aliases nest
+    without bound: the depth an alias reaches is its place plus its anchor's height."""
+    inner = "[" * 4 + "]" * 4
+    assert _one(f"a: &a {inner}\nb: [*a]\n", max_yaml_depth=6)["b"] == [[[[[]]]]]
+    with pytest.raises(RenderError, match=r"line 2: alias \*a nests values deeper than 5"):
+        _one(f"a: &a {inner}\nb: [*a]\n", max_yaml_depth=5)
+    chain = ["a0: &a0 [[[]]]"] + [f"a{i}: &a{i} [[*a{i - 1}]]" for i in range(1, 60)]
+    with pytest.raises(RenderError, match="nests values deeper than 100 levels"):
+        _one("\n".join(chain) + "\n", max_yaml_depth=100)
 
 
 def test_documents_are_counted_across_the_files_of_a_commit() -> None:
