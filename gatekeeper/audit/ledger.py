@@ -192,6 +192,22 @@ class Ledger:
             self._objects[cache_key] = found
         return found
 
+    def digests(self, source: str, commit: str) -> dict[ObjectKey, str]:
+        """The digest recorded for every object of `source` at `commit`, in one query: what a
+        rendering of that commit must match to be the one its gates passed. (A row its record
+        does not vouch for is listed too: the comparison only looks for differences, and
+        `desired` still refuses such a row.)"""
+        columns = DesiredObjectRow.__table__.c
+        statement = select(
+            columns.api_group, columns.kind, columns.namespace, columns.name, columns.digest
+        ).where(DesiredObjectRow.source == source, DesiredObjectRow.commit == commit)
+        with self._store.translated(), self._store.engine.connect() as connection:
+            found = connection.execute(statement).all()
+        return {
+            ObjectKey(str(group), str(kind), str(namespace), str(name)): str(digest)
+            for group, kind, namespace, name, digest in found
+        }
+
     # -- vouching ----------------------------------------------------------------------------
 
     def _vouched(self, connection: Connection, table: str, row: Mapping[Any, Any]) -> bool:

@@ -84,6 +84,8 @@ class LedgerPort(Protocol):
 
     def verified_commit(self, source: str, commit: str) -> VerifiedCommit | None: ...
 
+    def digests(self, source: str, commit: str) -> dict[ObjectKey, str]: ...
+
     def desired(
         self, source: str, commit: str, key: ObjectKey
     ) -> tuple[str, str, Mapping[str, Any]] | None: ...
@@ -142,6 +144,10 @@ class Reconciler:
         self._stop = stop if stop is not None else threading.Event()
         # Sources whose remote is out of reach, and why: an outage is recorded once.
         self._outages: dict[str, str] = {}
+        # Synced commits the settings now render unlike their ledger rows (commit, why), and
+        # the message last recorded for each source: recorded once too.
+        self._unvouched: dict[str, tuple[str, str]] = {}
+        self._unvouched_noted: dict[str, str] = {}
         # Sources a push receiver asked to pass now, and the event that wakes the loop.
         self._triggered: set[str] = set()
         self._trigger_lock = threading.Lock()
@@ -407,7 +413,13 @@ class Reconciler:
         if desired is None:
             if state.synced_commit is None or (reasons and self._lost(name, state.synced_commit)):
                 return results.rejected(name, target.commit, reasons, kept=None)
-            desired = self._prepare_synced(source, state)
+            try:
+                desired = self._prepare_synced(source, state)
+            except _RenderingChanged as exc:
+                failed = self._rendering_changed(name, str(exc))
+                return (
+                    results.rejected(name, target.commit, reasons, kept=None) if reasons else failed
+                )
         result = self._converge(source, desired, state=state, purpose=intent.Sync())
         if reasons:
             return results.rejected(name, target.commit, reasons, kept=result)
@@ -466,10 +478,33 @@ class Reconciler:
         cached = self._cache.get(source.name)
         if cached is not None and cached.commit == commit:
             return cached
+        refused = self._unvouched.get(source.name)
+        if refused is not None and refused[0] == commit:
+            raise _RenderingChanged(refused[1])
         provenance, policies = intent.resync_skips(state)
         desired = self._gates(source).prepare(commit, provenance=provenance, skip_policies=policies)
+        # Skipping the gates holds only for the rendering they passed: the ledger's.
+        changed = self._changed_rendering(source.name, desired)
+        if changed is not None:
+            self._unvouched[source.name] = (commit, changed)
+            raise _RenderingChanged(changed)
         self._cache[source.name] = desired
         return desired
+
+    def _changed_rendering(self, name: str, desired: Desired) -> str | None:
+        rendered = {item.key: item.digest for item in desired.objects}
+        recorded = self._ledger.digests(name, desired.commit)
+        return results.rendering_changed(desired.commit, recorded, rendered)
+
+    def _rendering_changed(self, name: str, message: str) -> PassResult:
+        """A synced commit whose rendering changed is recorded once (`sync.failed`, stage
+        `render`), and again only when what changed does; meanwhile it is logged."""
+        if self._unvouched_noted.get(name) == message:
+            log.warning("%s: %s", name, message)
+            return PassResult(name, "failed", None, message=message)
+        result = self._failed_pass(name, message, stage="render", reason=results.RENDERING_CHANGED)
+        self._unvouched_noted[name] = message
+        return result
 
     # -- converging --------------------------------------------------------------------------
 
@@ -616,6 +651,9 @@ class Reconciler:
             desired = self._gates(source).prepare(full, provenance=intent.rollback_skip(verified))
         except Rejected as exc:
             raise RollbackRefused(f"rollback to {full[:12]} refused: {exc}") from exc
+        changed = self._changed_rendering(name, desired)
+        if changed is not None:
+            raise RollbackRefused(f"rollback to {full[:12]} refused: {changed}")
         self._ledger.record_desired(name, full, desired.objects)
         self._cache[name] = desired
         purpose = intent.Rollback(
@@ -659,6 +697,11 @@ class Reconciler:
         if not records:
             return []
         return self._store.append_many(list(records))
+
+
+class _RenderingChanged(ReconcileError):
+    """The synced commit renders, under the source's settings now, unlike the rendering its
+    gates passed (`results.rendering_changed` says how)."""
 
 
 class _Broken(ReconcileError):

@@ -99,6 +99,37 @@ def broken(
     return record, PassResult(source, "failed", commit, message=error)
 
 
+RENDERING_CHANGED = "rendering_changed"
+
+
+def rendering_changed(
+    commit: str, recorded: Mapping[Any, str], rendered: Mapping[Any, str]
+) -> str | None:
+    """Why the synced commit, rendered again, is not what its gates passed, or None when it is.
+
+    `recorded` and `rendered` map object keys to manifest digests: the ledger's rows for the
+    commit, and this rendering. They differ when the source's settings changed how the commit
+    renders (its namespace, Helm values, createNamespace...): what the ledger vouches for a
+    commit is fixed, so the new rendering waits for the next commit, whose gates judge it.
+    """
+    changed = [
+        f"{key} changed"
+        for key, digest in rendered.items()
+        if key in recorded and recorded[key] != digest
+    ]
+    changed += [f"{key} new" for key in rendered if key not in recorded]
+    changed += [f"{key} no longer rendered" for key in recorded if key not in rendered]
+    if not changed:
+        return None
+    listed = sorted(changed)
+    shown = ", ".join(listed[:5]) + (f" and {len(listed) - 5} more" if len(listed) > 5 else "")
+    return (
+        f"the source's settings render commit {commit[:12]} differently than when it was synced "
+        f"({shown}); the ledger holds the rendering its gates passed, so the new one takes "
+        "effect with the next commit. Until then nothing is applied, corrected or pruned"
+    )
+
+
 def summary(reasons: Sequence[Mapping[str, Any]]) -> str:
     """The first three reasons' messages, and how many more there are."""
     text = "; ".join(str(reason.get("message", "")) for reason in reasons[:3])

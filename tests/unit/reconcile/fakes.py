@@ -384,6 +384,9 @@ class MemoryLedger:
     def verified_commit(self, source: str, commit: str) -> VerifiedCommit | None:
         return self.commits.get((source, commit))
 
+    def digests(self, source: str, commit: str) -> dict[ObjectKey, str]:
+        return {item.key: item.digest for item in self.objects.get((source, commit), [])}
+
     def desired(
         self, source: str, commit: str, key: ObjectKey
     ) -> tuple[str, str, Mapping[str, Any]] | None:

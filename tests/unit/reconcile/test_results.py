@@ -59,3 +59,25 @@ def test_a_pass_broken_off_is_recorded_as_failed_at_stage_pass() -> None:
         OLD,
     )
     assert (result.outcome, result.ok, result.message) == ("failed", False, "store unreachable")
+
+
+def test_a_rendering_is_the_synced_one_only_when_every_digest_matches() -> None:
+    same = {"ConfigMap/ns/a": "sha256:1", "ConfigMap/ns/b": "sha256:2"}
+    assert results.rendering_changed("c" * 40, same, dict(same)) is None
+    message = results.rendering_changed(
+        "c" * 40,
+        same,
+        {"ConfigMap/ns/a": "sha256:9", "ConfigMap/other/b": "sha256:2"},
+    )
+    assert message is not None
+    assert message.startswith(f"the source's settings render commit {'c' * 12} differently")
+    assert "(ConfigMap/ns/a changed, ConfigMap/ns/b no longer rendered, ConfigMap/other/b new)" in (
+        message
+    )
+
+
+def test_a_long_list_of_changes_is_cut_to_five() -> None:
+    rendered = {f"ConfigMap/ns/{i}": "sha256:1" for i in range(8)}
+    message = results.rendering_changed("c" * 40, {}, rendered)
+    assert message is not None
+    assert "ConfigMap/ns/4 new and 3 more)" in message
