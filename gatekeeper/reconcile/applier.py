@@ -71,7 +71,8 @@ class Applier:
     def live(
         self, source: str, desired: Desired, previous_kinds: Sequence[str]
     ) -> dict[ObjectKey, dict[str, Any]]:
-        """This source's managed objects, of the commit's kinds and those it applied before."""
+        """This source's managed objects, of the commit's kinds and of `previous_kinds` (those
+        the last sync applied, or left stale objects of)."""
         types: dict[tuple[str, str], ResourceType] = {
             (r.api_version, r.kind): r for r in desired.resources.values()
         }

@@ -174,7 +174,8 @@ def account(decided: PassPlan, executed: Executed) -> Accounted:
         record = _failed(facts, executed.apply_failure, stage="apply")
         return Accounted((record,), failed, judge_health=False)
     to_apply = decided.objects.to_apply
-    records = [_applied(facts, to_apply, executed.deletions)] if decided.apply else []
+    stale = stale_kinds(decided.prune, executed.deletions)
+    records = [_applied(facts, to_apply, executed.deletions, stale)] if decided.apply else []
     if decided.correct:
         records.extend(_corrected(facts, decided.drifted, executed))
     records.extend(_pruned(facts, executed.deletions))
@@ -191,7 +192,10 @@ def account(decided: PassPlan, executed: Executed) -> Accounted:
 
 
 def _applied(
-    facts: Facts, to_apply: Sequence[DesiredObject], deletions: Sequence[Deletion]
+    facts: Facts,
+    to_apply: Sequence[DesiredObject],
+    deletions: Sequence[Deletion],
+    stale: Sequence[str],
 ) -> NewEvent:
     desired, purpose = facts.desired, facts.purpose
     rollback = purpose if isinstance(purpose, Rollback) else None
@@ -202,6 +206,7 @@ def _applied(
         objects=desired.objects,
         to_apply=to_apply,
         kinds=desired.kinds,
+        stale_kinds=stale,
         since=facts.synced_commit,
         signer=desired.signature.signer,
         provenance=desired.provenance,
@@ -212,6 +217,16 @@ def _applied(
         rendered_from=desired.files,
         fetched=desired.fetched,
     )
+
+
+def stale_kinds(prune: Sequence[Mapping[str, Any]], deletions: Sequence[Deletion]) -> list[str]:
+    """The kinds (`apiVersion|kind`) of the objects a pass meant to prune and did not see go:
+    the deletion failed, or was never made (the pass stopped first). The sync records them
+    so that the next pass lists those kinds again, even when no commit has them any more:
+    otherwise the last object of a kind would be left behind for good, and never reported."""
+    gone = {ObjectKey.of(deletion.obj) for deletion in deletions if deletion.error is None}
+    left = (obj for obj in prune if ObjectKey.of(obj) not in gone)
+    return sorted({f"{obj['apiVersion']}|{obj['kind']}" for obj in left})
 
 
 def changed_objects(

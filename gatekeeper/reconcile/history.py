@@ -43,10 +43,14 @@ class SourceState:
 
     @property
     def applied_kinds(self) -> list[str]:
-        """The kinds (`apiVersion|kind`) the last sync applied: where stale objects may be."""
+        """The kinds (`apiVersion|kind`) where stale objects may be: those the last sync
+        applied, then those of the objects it meant to prune and left (`stale_kinds`)."""
         if self.last_applied is None:
             return []
-        return [str(kind) for kind in self.last_applied.payload.get("kinds") or []]
+        payload = self.last_applied.payload
+        kinds = [str(kind) for kind in payload.get("kinds") or []]
+        stale = [str(kind) for kind in payload.get("stale_kinds") or []]
+        return kinds + [kind for kind in stale if kind not in kinds]
 
     @property
     def awaiting_health(self) -> bool:

@@ -59,6 +59,7 @@ def applied(
     kinds: Sequence[str],
     since: str | None,
     signer: str | None,
+    stale_kinds: Sequence[str] = (),
     provenance: ProvenanceGate | None = None,
     policies: PolicyResults | None = None,
     changes: Sequence[ObjectChange] = (),
@@ -76,6 +77,8 @@ def applied(
     applied too); `changed` only those whose manifest differs, and the objects pruned.
     `rendered_from` lists the repository files the render read (an overlay's bases, patches,
     generators' files, values files); `fetched` the chart dependencies fetched, as pinned.
+    `kinds` are the commit's kinds; `stale_kinds` those of the objects the sync meant to
+    prune but did not delete, where the next pass looks for them again.
     """
     payload: dict[str, Any] = {
         "since": since,
@@ -84,6 +87,7 @@ def applied(
         "applied": [str(item.key) for item in to_apply],
         "objects": [object_entry(item) for item in objects],
         "kinds": list(kinds),
+        "stale_kinds": list(stale_kinds),
         "warnings": list(policies.warnings) if policies is not None else [],
         "verification": _verification(provenance),
         "commits": commit_entries(provenance, commit),

@@ -203,6 +203,9 @@ class MemoryCluster:
         self.applied: list[ObjectKey] = []
         self.deleted: list[ObjectKey] = []
         self.refuse: dict[ObjectKey, str] = {}  # objects whose apply answers HTTP 422
+        # Objects whose deletion answers HTTP 403, as an admission webhook's denial does.
+        self.refuse_delete: dict[ObjectKey, str] = {}
+        self.listed: list[str] = []  # the kinds listed, `apiVersion|kind`, in order
         self._versions = itertools.count(1)
 
     def resource_for(self, api_version: str, kind: str) -> ResourceType:
@@ -239,6 +242,7 @@ class MemoryCluster:
         self, resource: ResourceType, *, label_selector: str = "", namespace: str | None = None
     ) -> list[dict[str, Any]]:
         label, _, value = label_selector.partition("=")
+        self.listed.append(f"{resource.api_version}|{resource.kind}")
         return [
             copy.deepcopy(obj)
             for key, obj in sorted(self.objects.items(), key=lambda item: str(item[0]))
@@ -249,6 +253,8 @@ class MemoryCluster:
 
     def delete(self, resource: ResourceType, name: str, namespace: str | None = None) -> bool:
         key = ObjectKey(resource.group, resource.kind, namespace or "", name)
+        if key in self.refuse_delete:
+            raise KubeError(f"DELETE: HTTP 403: {self.refuse_delete[key]}", status=403)
         if self.objects.pop(key, None) is None:
             return False
         self.deleted.append(key)

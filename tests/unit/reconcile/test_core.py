@@ -280,6 +280,53 @@ def test_each_deletion_is_accounted_for_on_its_own() -> None:
     assert accounted.result.pruned == 1
 
 
+def _stale(kind: str, name: str) -> dict[str, Any]:
+    metadata = {"name": name, "namespace": NAMESPACE}
+    return _live({"apiVersion": "v1", "kind": kind, "metadata": metadata}, commit=OLD)
+
+
+def test_a_sync_records_the_kinds_of_the_stale_objects_it_did_not_delete() -> None:
+    decided = _plan(
+        _desired(_config_map("kept")),
+        _stale("ConfigMap", "gone"),
+        _stale("Secret", "vanished"),
+        _stale("Service", "refused"),
+        _stale("ServiceAccount", "stopped"),
+        _stale("PersistentVolumeClaim", "not-reached"),
+    )
+    by_name = {obj["metadata"]["name"]: obj for obj in decided.prune}
+
+    accounted = core.account(
+        decided,
+        core.Executed(
+            deletions=(
+                core.Deletion(by_name["gone"], deleted=True),
+                core.Deletion(by_name["vanished"], deleted=False),
+                core.Deletion(by_name["refused"], deleted=False, error="HTTP 403"),
+                core.Deletion(by_name["stopped"], deleted=False, error="asked to stop"),
+            )
+        ),
+    )
+
+    applied = accounted.records[0].payload
+    assert applied["kinds"] == ["v1|ConfigMap"]  # the commit's own, as before
+    assert applied["stale_kinds"] == [
+        "v1|PersistentVolumeClaim",
+        "v1|Service",
+        "v1|ServiceAccount",
+    ]
+
+
+def test_a_sync_that_deleted_every_stale_object_records_no_stale_kind() -> None:
+    decided = _plan(_desired(), _stale("ConfigMap", "gone"))
+
+    accounted = core.account(
+        decided, core.Executed(deletions=(core.Deletion(decided.prune[0], deleted=True),))
+    )
+
+    assert accounted.records[0].payload["stale_kinds"] == []
+
+
 def _rollback(to: str = OLD) -> Rollback:
     return Rollback(
         to=to,

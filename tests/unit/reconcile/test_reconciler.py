@@ -131,6 +131,70 @@ def test_with_prune_off_a_removed_object_stays(world: World) -> None:
     assert world.store.of(events.PRUNED) == []
 
 
+def _refused_settings_prune(world: World) -> ObjectKey:
+    """The source drops its only ConfigMap, `settings`, and the cluster refuses to delete it."""
+    world.git.commit(
+        {
+            "apps/settings.yaml": config_map("settings", {"k": "v"}),
+            "apps/web.yaml": deployment("web", "nginx:1"),
+        }
+    )
+    reconciler = world.reconciler()
+    reconciler.reconcile(SOURCE)
+    settings = ObjectKey("", "ConfigMap", NAMESPACE, "settings")
+    world.cluster.refuse_delete[settings] = "admission webhook denied the request"
+    world.git.commit({"apps/settings.yaml": None})
+    refused = reconciler.reconcile(SOURCE)
+    assert (refused.outcome, refused.pruned) == ("applied", 0)
+    (failed,) = world.store.of(events.SYNC_FAILED)
+    assert (failed.payload["stage"], failed.payload["not_applied"]) == ("prune", [str(settings)])
+    return settings
+
+
+def test_an_object_whose_deletion_was_refused_is_pruned_later_though_git_has_no_more_of_its_kind(
+    world: World,
+) -> None:
+    settings = _refused_settings_prune(world)
+    removed = world.store.of(events.SYNC_APPLIED)[-1].commit
+
+    del world.cluster.refuse_delete[settings]
+    again = world.reconciler().reconcile(SOURCE)  # a restarted process: only the records remain
+
+    assert (again.outcome, again.pruned) == ("unchanged", 1)
+    assert managed(world.cluster) == ["web"]
+    (pruned,) = world.store.of(events.PRUNED)
+    assert (pruned.subject, pruned.commit) == (str(settings), removed)
+
+
+def test_an_object_whose_deletion_keeps_failing_is_tried_and_recorded_at_every_pass(
+    world: World,
+) -> None:
+    settings = _refused_settings_prune(world)
+
+    world.git.commit({"apps/web.yaml": deployment("web", "nginx:2")})
+    world.reconciler().reconcile(SOURCE)
+
+    failed = world.store.of(events.SYNC_FAILED)
+    assert [record.payload["not_applied"] for record in failed] == [[str(settings)]] * 2
+    assert world.store.of(events.SYNC_APPLIED)[-1].payload["stale_kinds"] == ["v1|ConfigMap"]
+    assert settings in world.cluster.objects
+
+
+def test_once_the_stale_object_is_gone_its_kind_is_no_longer_listed(world: World) -> None:
+    settings = _refused_settings_prune(world)
+    del world.cluster.refuse_delete[settings]
+    reconciler = world.reconciler()
+    reconciler.reconcile(SOURCE)
+    world.git.commit({"apps/web.yaml": deployment("web", "nginx:2")})
+    reconciler.reconcile(SOURCE)
+    assert world.store.of(events.SYNC_APPLIED)[-1].payload["stale_kinds"] == []
+
+    world.cluster.listed.clear()
+    reconciler.reconcile(SOURCE)
+
+    assert "v1|ConfigMap" not in world.cluster.listed
+
+
 def _edit_color(world: World, value: str) -> None:
     def change(obj: dict[str, Any]) -> None:
         obj["data"]["color"] = value
