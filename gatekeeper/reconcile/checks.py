@@ -55,6 +55,8 @@ def provenance(gate: ProvenanceGate, commit: str) -> Signature:
 
 
 def untrusted_reasons(verdict: RangeVerdict) -> list[dict[str, Any]]:
+    """One reason per untrusted object; an annotated tag keeps the record's shape (its SHA
+    under `commit`), and its message says it is the tag."""
     return [
         {
             "kind": "untrusted",
@@ -62,7 +64,8 @@ def untrusted_reasons(verdict: RangeVerdict) -> list[dict[str, Any]]:
             "reason": str(item.reason),
             "signer": item.signer,
             "path": item.path,
-            "message": f"commit {item.sha[:12]} is not trusted: {item.detail or item.reason}",
+            "message": f"{'tag' if item is verdict.tag else 'commit'} {item.sha[:12]} is not "
+            f"trusted: {item.detail or item.reason}",
         }
         for item in verdict.untrusted
     ]

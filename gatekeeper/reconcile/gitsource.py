@@ -45,7 +45,8 @@ class GitPort(Protocol):
         ...
 
     def verify(self, *, since: str | None, target: str) -> RangeVerdict:
-        """The provenance verdict on what a sync from `since` to `target` brings."""
+        """The provenance verdict on what a sync from `since` to `target` brings, with the
+        annotated tag the ref names when `target` is its commit."""
         ...
 
     def export(self, commit: str, path: str, dest: Path) -> Path:
@@ -80,6 +81,8 @@ class GitMirror:
         name = hashlib.sha256(url.encode()).hexdigest()[:16]
         self._dir = cache_dir / name
         self._repo: GitRepository | None = None
+        # The annotated tag the ref named at the last fetch, and its commit: (tag, commit).
+        self._tag: tuple[str, str] | None = None
 
     @property
     def git_dir(self) -> Path:
@@ -102,9 +105,12 @@ class GitMirror:
         except ProvenanceError as exc:
             raise SourceUnavailable(f"cannot fetch {self._url} ({self._ref}): {exc}") from exc
         try:
-            return self._repo.resolve(self._ref)
+            head = self._repo.resolve(self._ref)
+            tag = self._repo.annotated_tag(self._ref)
         except ProvenanceError as exc:
             raise ReconcileError(f"cannot fetch {self._url} ({self._ref}): {exc}") from exc
+        self._tag = (tag, head) if tag is not None else None
+        return head
 
     def _repository(self) -> GitRepository:
         if self._repo is None:
@@ -113,8 +119,13 @@ class GitMirror:
         return self._repo
 
     def verify(self, *, since: str | None, target: str) -> RangeVerdict:
+        """When the ref names an annotated tag and `target` is its commit, the tag's own
+        signature must be trusted too: the tag object fetched is verified, not its commit
+        alone (a ref is only read at fetch time, so a tag moved since cannot slip in)."""
+        repo = self._repository()
         policy = load_trust_policy(self._trust_file)
-        return verify_range(self._repository(), policy, since=since, target=target)
+        named = self._tag[0] if self._tag is not None and self._tag[1] == target else target
+        return verify_range(repo, policy, since=since, target=named)
 
     def resolve(self, rev: str) -> str:
         """The full SHA of a commit named by SHA (or a prefix), branch or tag."""

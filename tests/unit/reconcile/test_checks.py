@@ -56,6 +56,24 @@ def test_a_range_with_an_untrusted_commit_is_rejected_naming_it() -> None:
     assert reason["message"] == f"commit {BAD[:12]} is not trusted: no signature"
 
 
+def test_an_untrusted_annotated_tag_on_a_trusted_commit_is_rejected_naming_the_tag() -> None:
+    tag = "c" * 40
+    verdict = RangeVerdict(
+        target=GOOD,
+        since=None,
+        mode="strict",
+        commits=(_verdict(GOOD, Reason.TRUSTED),),
+        tag=_verdict(tag, Reason.UNSIGNED, signer=None),
+    )
+
+    with pytest.raises(Rejected) as rejected:
+        checks.provenance(verdict, GOOD)
+
+    (reason,) = rejected.value.reasons
+    assert (reason["kind"], reason["commit"], reason["reason"]) == ("untrusted", tag, "unsigned")
+    assert reason["message"] == f"tag {tag[:12]} is not trusted: no signature"
+
+
 def test_a_named_provenance_skip_passes_with_the_signature_it_carries() -> None:
     skip = SkipProvenance(reason="verified on 2027-01-15", signature=Signature(signer="bob"))
 
