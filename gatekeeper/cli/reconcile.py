@@ -211,7 +211,11 @@ def rollback(
     reason: Annotated[str, typer.Option("--reason", help="Why; recorded with the rollback.")],
     to: Annotated[
         str | None,
-        typer.Option("--to", help="Commit to return to (default: the last healthy one)."),
+        typer.Option(
+            "--to",
+            help="Commit to return to (default: the newest healthy one the current commit "
+            "descends from).",
+        ),
     ] = None,
     requested_by: Annotated[
         str | None, typer.Option("--requested-by", help="Who asks (default: the OS user).")

@@ -57,6 +57,11 @@ class GitPort(Protocol):
         """The full SHA of a commit named by (a prefix of) its SHA, a branch or a tag."""
         ...
 
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        """Whether `descendant` is `ancestor` or descends from it (`ReconcileError` when the
+        repository lacks either)."""
+        ...
+
 
 class GitMirror:
     """A bare mirror of a source's repository in a cache folder, verified by a trust policy."""
@@ -135,7 +140,13 @@ class GitMirror:
             raise ReconcileError(f"{rev!r} names no commit of {self._url}") from exc
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
-        return self._repository().is_ancestor(ancestor, descendant)
+        try:
+            return self._repository().is_ancestor(ancestor, descendant)
+        except ProvenanceError as exc:
+            raise ReconcileError(
+                f"cannot tell whether {descendant[:12]} descends from {ancestor[:12]} in "
+                f"{self._url}: {exc}"
+            ) from exc
 
     def export(self, commit: str, path: str, dest: Path) -> Path:
         clean = entry_path(path)

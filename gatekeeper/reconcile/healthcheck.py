@@ -64,9 +64,10 @@ def judge(
     return Judgement("unhealthy", verdict, reason)
 
 
-def rollback_target(source: SourceSettings, last_healthy: str | None) -> str | None:
-    """Where an unhealthy sync returns to by itself: the last healthy commit, if allowed."""
-    return last_healthy if source.auto_rollback else None
+def rollback_target(source: SourceSettings, earlier_healthy: str | None) -> str | None:
+    """Where an unhealthy sync returns to by itself, if allowed: the newest healthy commit it
+    descends from (the shell asks Git which that is)."""
+    return earlier_healthy if source.auto_rollback else None
 
 
 def healthy(source: str, commit: str, *, actor: str, judgement: Judgement) -> NewEvent:

@@ -597,8 +597,9 @@ class Reconciler:
         if judgement.status == "waiting":
             return None
         refused: str | None = None
-        last_healthy = state_mod.last_healthy(self._store, source.name, other_than=commit)
-        target = healthcheck.rollback_target(source, last_healthy)
+        # Ancestry is asked of Git only when the source may roll back by itself.
+        earlier = self._earlier_healthy(source.name, commit) if source.auto_rollback else None
+        target = healthcheck.rollback_target(source, earlier)
         if target is not None:
             try:
                 return self.rollback(
@@ -629,18 +630,22 @@ class Reconciler:
 
         The commit must be in the ledger as verified for this source; the current policies
         are checked again, the signatures are not (the ledger says when they were). Without
-        `to`, the newest healthy commit before the current one.
+        `to`, the newest healthy commit the current one descends from (`_earlier_healthy`).
         """
         source = self.source(name)
         self._check_leader()
         state = state_mod.load(self._store, name)
         current = state.synced_commit
-        if to is None:
-            to = state_mod.last_healthy(self._store, name, other_than=current)
-            if to is None:
-                raise RollbackRefused(f"source {name} has no earlier healthy commit")
         git = self._git[name]
         head = git.fetch()
+        if to is None:
+            to = self._earlier_healthy(name, current)
+            if to is None:
+                before = f" before {current[:12]}" if current else ""
+                raise RollbackRefused(
+                    f"source {name} has no healthy commit{before} in its history to roll back "
+                    "to; name one with --to"
+                )
         full = git.resolve(to)
         verified = self._ledger.verified_commit(name, full)
         if verified is None:
@@ -665,6 +670,31 @@ class Reconciler:
             automatic=automatic,
         )
         return self._converge(source, desired, state=state, purpose=purpose)
+
+    def _earlier_healthy(self, name: str, current: str | None) -> str | None:
+        """The newest commit of `name` recorded healthy that `current` descends from in Git
+        (a proper ancestor), or None.
+
+        The newest healthy commit alone would be the one a rollback just left (rolled back
+        from C2 to C1, the next rollback would go forward to C2), or one on a line of history
+        Git has since left. A healthy commit the repository no longer holds is passed over."""
+        if current is None:
+            return None
+        git = self._git[name]
+        try:
+            git.resolve(current)
+        except ReconcileError:
+            log.warning("%s: the synced commit %s is not in the repository", name, current[:12])
+            return None
+        for commit in state_mod.healthy_commits(self._store, name):
+            if commit == current:
+                continue
+            try:
+                if git.is_ancestor(commit, current):
+                    return commit
+            except ReconcileError as exc:
+                log.warning("%s: healthy commit %s passed over: %s", name, commit[:12], exc)
+        return None
 
     def _owned(
         self, name: str, desired: Desired, live: Mapping[ObjectKey, dict[str, Any]]

@@ -7,7 +7,7 @@ queries on (source, kind) for the newest record.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Final, Protocol
 
 from gatekeeper.audit import events
@@ -24,7 +24,7 @@ __all__ = [
     "EventStore",
     "Hold",
     "SourceState",
-    "last_healthy",
+    "healthy_commits",
     "latest",
     "load",
     "status",
@@ -79,13 +79,22 @@ def load(store: EventStore, source: str) -> SourceState:
     )
 
 
-def last_healthy(store: EventStore, source: str, *, other_than: str | None) -> str | None:
-    """The newest commit of `source` that proved healthy, skipping `other_than`."""
-    page = store.query(kinds=[SYNC_HEALTHY], source=source, limit=500, order="desc")
-    for record in page.records:
-        if record.commit and record.commit != other_than:
-            return record.commit
-    return None
+def healthy_commits(store: EventStore, source: str) -> Iterator[str]:
+    """The commits of `source` that proved healthy, newest first, each once; the records are
+    read a page at a time, as far as the caller goes."""
+    seen: set[str] = set()
+    after: int | None = None
+    while True:
+        page = store.query(
+            kinds=[SYNC_HEALTHY], source=source, after=after, limit=100, order="desc"
+        )
+        for record in page.records:
+            if record.commit and record.commit not in seen:
+                seen.add(record.commit)
+                yield record.commit
+        if page.next_cursor is None:
+            return
+        after = page.next_cursor
 
 
 def status(store: EventStore, source: str) -> dict[str, Any]:

@@ -292,3 +292,86 @@ def test_an_automatic_rollback_the_current_policies_refuse_is_recorded_as_unheal
     assert "no longer allowed" in unhealthy.payload["reason"]
     assert later.reconcile(harness.name).outcome == "unchanged"
     assert len(harness.records(SYNC_UNHEALTHY)) == 1
+
+
+def _sync_healthy_config(harness: Harness, reconciler: Any, version: str) -> str:
+    """A commit with no workloads: synced, it is recorded healthy in the same pass."""
+    commit = harness.commit({"apps/a.yaml": config_map("a", {"v": version})})
+    assert reconciler.reconcile(harness.name).outcome == "applied"
+    assert harness.records(SYNC_HEALTHY)[-1].commit == commit
+    return commit
+
+
+def test_a_rollback_without_a_target_after_one_with_a_target_goes_further_back_not_forward(
+    harness: Harness,
+) -> None:
+    reconciler = harness.reconciler()
+    first = _sync_healthy_config(harness, reconciler, "1")
+    second = _sync_healthy_config(harness, reconciler, "2")
+    third = _sync_healthy_config(harness, reconciler, "3")
+    reconciler.rollback(harness.name, to=second, reason="v3 breaks checkout", requested_by="alice")
+
+    result = reconciler.rollback(
+        harness.name, to=None, reason="v2 breaks it too", requested_by="alice"
+    )
+
+    assert (result.outcome, result.commit) == ("rolled_back", first)
+    live = harness.core().read_namespaced_config_map("a", harness.namespace)
+    assert live.data == {"v": "1"}
+    last = harness.records(events.ROLLBACK)[-1]
+    assert (last.payload["from"], last.payload["to"], last.payload["head"]) == (
+        second,
+        first,
+        third,
+    )
+
+
+def test_a_rollback_without_a_target_is_refused_when_no_healthy_commit_precedes_the_current(
+    harness: Harness,
+) -> None:
+    reconciler = harness.reconciler()
+    first = _sync_healthy_config(harness, reconciler, "1")
+    _sync_healthy_config(harness, reconciler, "2")
+    reconciler.rollback(harness.name, to=first, reason="v2 breaks checkout", requested_by="alice")
+
+    with pytest.raises(RollbackRefused, match=f"no healthy commit before {first[:12]}"):
+        reconciler.rollback(harness.name, to=None, reason="go back", requested_by="alice")
+
+    live = harness.core().read_namespaced_config_map("a", harness.namespace)
+    assert live.data == {"v": "1"}
+    assert len(harness.records(events.ROLLBACK)) == 1
+
+
+def test_an_unhealthy_sync_rolls_back_to_a_healthy_commit_it_descends_from_not_a_newer_one(
+    harness: Harness,
+) -> None:
+    good = harness.commit({"apps/web.yaml": deployment("web", "nginx:1.25")})
+    reconciler = harness.reconciler()
+    reconciler.reconcile(harness.name)
+    _healthy(harness, "web")
+    reconciler.reconcile(harness.name)
+    abandoned = harness.commit({"apps/web.yaml": deployment("web", "nginx:1.26")})
+    reconciler.reconcile(harness.name)
+    _healthy(harness, "web")
+    reconciler.reconcile(harness.name)
+    assert harness.records(SYNC_HEALTHY)[-1].commit == abandoned
+    reconciler.rollback(harness.name, to=good, reason="1.26 leaks memory", requested_by="alice")
+    # The branch starts again from the commit rolled back to: 1.26 is left behind for good.
+    bad = harness.repo.commit(
+        {"apps/web.yaml": deployment("web", "nginx:1.27-broken")},
+        signer=harness.keys.signer("alice"),
+        parents=(good,),
+    )
+    assert reconciler.reconcile(harness.name).commit == bad
+    _deadline_exceeded(harness, "web")
+
+    result = reconciler.reconcile(harness.name)
+
+    assert (result.outcome, result.commit) == ("rolled_back", good)
+    assert _image(harness, "web") == "nginx:1.25"
+    last = harness.records(events.ROLLBACK)[-1]
+    assert (last.payload["from"], last.payload["to"], last.payload["automatic"]) == (
+        bad,
+        good,
+        True,
+    )

@@ -60,7 +60,7 @@ def test_a_rollback_holds_the_source_at_its_commit_until_a_normal_apply(
     assert state.load(store, "apps").hold is None
 
 
-def test_the_last_healthy_commit_skips_the_current_one_and_other_sources(
+def test_healthy_commits_come_newest_first_once_each_and_of_the_source_only(
     store: AuditStore,
 ) -> None:
     store.append_many(
@@ -68,11 +68,21 @@ def test_the_last_healthy_commit_skips_the_current_one_and_other_sources(
             _event(state.SYNC_HEALTHY, "c1"),
             _event(state.SYNC_HEALTHY, "x9", source="other"),
             _event(state.SYNC_HEALTHY, "c2"),
+            _event(state.SYNC_HEALTHY, "c1"),
+            _event(state.SYNC_UNHEALTHY, "c3"),
         ]
     )
-    assert state.last_healthy(store, "apps", other_than="c2") == "c1"
-    assert state.last_healthy(store, "apps", other_than=None) == "c2"
-    assert state.last_healthy(store, "nothing", other_than=None) is None
+    assert list(state.healthy_commits(store, "apps")) == ["c1", "c2"]
+    assert list(state.healthy_commits(store, "nothing")) == []
+
+
+def test_healthy_commits_are_read_page_by_page_as_far_as_the_caller_goes(
+    store: AuditStore,
+) -> None:
+    store.append_many([_event(state.SYNC_HEALTHY, f"c{n}") for n in range(250)])
+
+    assert list(state.healthy_commits(store, "apps")) == [f"c{n}" for n in reversed(range(250))]
+    assert next(state.healthy_commits(store, "apps")) == "c249"
 
 
 def test_status_shows_the_synced_commit_the_last_attempt_and_the_latest_drift(

@@ -181,6 +181,14 @@ class MemoryGit:
             raise ReconcileError(f"{rev!r} names no commit")
         return found[0]
 
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        if ancestor not in self._commits or descendant not in self._commits:
+            raise ReconcileError(f"{ancestor[:12]} or {descendant[:12]} names no commit")
+        sha: str | None = descendant
+        while sha is not None and sha != ancestor:
+            sha = self._commits[sha].parent
+        return sha == ancestor
+
 
 # -- the cluster --------------------------------------------------------------------------------
 

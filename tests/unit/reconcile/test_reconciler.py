@@ -566,6 +566,24 @@ def test_a_rollback_records_that_it_skipped_the_provenance_gate_and_why(world: W
     assert world.policies.evaluated[-1] == "a"
 
 
+def test_a_rollback_without_a_target_goes_back_in_history_never_forward(world: World) -> None:
+    reconciler = world.reconciler()
+    first = world.git.commit({"apps/a.yaml": config_map("a", {"v": "1"})})
+    reconciler.reconcile(SOURCE)
+    second = world.git.commit({"apps/a.yaml": config_map("a", {"v": "2"})})
+    reconciler.reconcile(SOURCE)
+    world.git.commit({"apps/a.yaml": config_map("a", {"v": "3"})})
+    reconciler.reconcile(SOURCE)
+    reconciler.rollback(SOURCE, to=second, reason="v3 is slow", requested_by="alice")
+
+    back = reconciler.rollback(SOURCE, to=None, reason="v2 too", requested_by="alice")
+
+    assert (back.outcome, back.commit) == ("rolled_back", first)
+    assert _data(world, "a") == {"v": "1"}
+    with pytest.raises(RollbackRefused, match=f"no healthy commit before {first[:12]}"):
+        reconciler.rollback(SOURCE, to=None, reason="further", requested_by="alice")
+
+
 def test_a_rollback_to_a_commit_never_verified_for_the_source_is_refused(world: World) -> None:
     world.git.commit({"apps/a.yaml": config_map("a", {"v": "1"})})
     reconciler = world.reconciler()
