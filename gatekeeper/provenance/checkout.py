@@ -62,6 +62,8 @@ class VerifiedCheckout:
         self._dir = cache_dir / hashlib.sha256(url.encode()).hexdigest()[:16]
         self._limits = limits or ExportLimits()
         self._repo: GitRepository | None = None
+        # The annotated tag the ref named at the last fetch, and its commit: (tag, commit).
+        self._tag: tuple[str, str] | None = None
 
     def fetch(self) -> str:
         """Bring the mirror up to date; the full SHA the ref names now (`RepositoryError`)."""
@@ -70,7 +72,10 @@ class VerifiedCheckout:
             self._repo = GitRepository.clone(self.url, self._dir)
         else:
             self._repo.fetch()
-        return self._repo.resolve(self.ref)
+        head = self._repo.resolve(self.ref)
+        tag = self._repo.annotated_tag(self.ref)
+        self._tag = (tag, head) if tag is not None else None
+        return head
 
     @property
     def repository(self) -> GitRepository:
@@ -83,10 +88,14 @@ class VerifiedCheckout:
         """The trust policy's verdict on what loading `target` after `since` brings.
 
         The trust policy is read again each time, so a signer added there counts at once.
-        Raises `HistoryRewritten` when `target` does not descend from `since`.
+        When the ref named an annotated tag at the last fetch and `target` is its commit, the
+        tag's own signature must be trusted as well. Raises `HistoryRewritten` when `target`
+        does not descend from `since`.
         """
+        repository = self.repository
         policy = load_trust_policy(trust_file)
-        return verify_range(self.repository, policy, since=since, target=target)
+        named = self._tag[0] if self._tag is not None and self._tag[1] == target else target
+        return verify_range(repository, policy, since=since, target=named)
 
     def check(self, trust_file: Path, *, since: str | None, target: str) -> RangeCheck:
         """`verify`, its outcome as a `RangeCheck`; a rewritten history is a refusal too."""
@@ -108,7 +117,8 @@ class VerifiedCheckout:
             for c in untrusted
         )
         first = untrusted[0]
-        detail = f"commit {first.sha[:12]}: {first.reason}" + (
+        what = "tag" if verdict.tag is not None and first is verdict.tag else "commit"
+        detail = f"{what} {first.sha[:12]}: {first.reason}" + (
             f": {first.detail}" if first.detail else ""
         )
         return RangeCheck(target, since, False, "untrusted", detail, commits=commits)

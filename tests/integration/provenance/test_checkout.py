@@ -97,3 +97,21 @@ def test_links_and_oversized_files_are_not_exported(
         small.export(big, "p", tmp_path / "out2")
     with pytest.raises(ExportError, match="no folder missing"):
         small.export(big, "missing", tmp_path / "out3")
+
+
+def test_a_ref_naming_an_annotated_tag_needs_the_tags_signature_too(
+    tmp_path: Path, keys: Keys, signed_repo: SignedRepo
+) -> None:
+    head = signed_repo.commit({"p/a.rego": "package a\n"}, signer=keys.signer("alice"))
+    signed_repo.tag("v1", signer=None)
+    checkout = VerifiedCheckout(url=str(signed_repo.path), ref="v1", cache_dir=tmp_path / "c")
+    assert checkout.fetch() == head
+    refused = checkout.check(_trust(tmp_path, keys), since=None, target=head)
+    assert not refused.trusted
+    assert refused.detail.startswith("tag ")
+    assert "unsigned" in refused.detail
+
+    signed_repo.tag("v2", signer=keys.signer("bob"))
+    again = VerifiedCheckout(url=str(signed_repo.path), ref="v2", cache_dir=tmp_path / "c")
+    assert again.fetch() == head
+    assert again.check(_trust(tmp_path, keys), since=None, target=head).trusted
