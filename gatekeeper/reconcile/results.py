@@ -109,7 +109,8 @@ def rendering_changed(
 
     `recorded` and `rendered` map object keys to manifest digests: the ledger's rows for the
     commit, and this rendering. They differ when the source's settings changed how the commit
-    renders (its namespace, Helm values, createNamespace...): what the ledger vouches for a
+    renders (its namespace, Helm values, createNamespace...) or, for a Helm chart, the
+    cluster's capabilities changed (a new API the chart tests for): what the ledger vouches for a
     commit is fixed, so the new rendering waits for the next commit, whose gates judge it.
     """
     changed = [
@@ -124,9 +125,11 @@ def rendering_changed(
     listed = sorted(changed)
     shown = ", ".join(listed[:5]) + (f" and {len(listed) - 5} more" if len(listed) > 5 else "")
     return (
-        f"the source's settings render commit {commit[:12]} differently than when it was synced "
-        f"({shown}); the ledger holds the rendering its gates passed, so the new one takes "
-        "effect with the next commit. Until then nothing is applied, corrected or pruned"
+        f"commit {commit[:12]} renders differently than when it was synced ({shown}): the "
+        "source's settings changed (namespace, values, createNamespace...), or for a Helm "
+        "chart the cluster's capabilities did. The ledger holds the rendering the commit's "
+        "gates passed, so the new one takes effect with the next commit; until then nothing "
+        "is applied, corrected or pruned"
     )
 
 

@@ -25,7 +25,7 @@ def test_a_changed_namespace_setting_waits_for_the_next_commit(harness: Harness)
         result = reconciler.reconcile(source.name)
 
         assert result.outcome == "failed"
-        assert f"render commit {first[:12]} differently" in result.message
+        assert f"commit {first[:12]} renders differently" in result.message
         assert f"ConfigMap/{moved}/settings new" in result.message
         assert f"ConfigMap/{harness.namespace}/settings no longer rendered" in result.message
         (failed,) = harness.records(events.SYNC_FAILED)

@@ -70,7 +70,7 @@ def test_a_rendering_is_the_synced_one_only_when_every_digest_matches() -> None:
         {"ConfigMap/ns/a": "sha256:9", "ConfigMap/other/b": "sha256:2"},
     )
     assert message is not None
-    assert message.startswith(f"the source's settings render commit {'c' * 12} differently")
+    assert message.startswith(f"commit {'c' * 12} renders differently than when it was synced")
     assert "(ConfigMap/ns/a changed, ConfigMap/ns/b no longer rendered, ConfigMap/other/b new)" in (
         message
     )
