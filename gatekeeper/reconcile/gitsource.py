@@ -44,6 +44,11 @@ class GitPort(Protocol):
         """Bring the mirror up to date; the full SHA the source's ref names now."""
         ...
 
+    @property
+    def tag(self) -> str | None:
+        """The annotated tag object the ref named at the last fetch, or None."""
+        ...
+
     def verify(self, *, since: str | None, target: str) -> RangeVerdict:
         """The provenance verdict on what a sync from `since` to `target` brings, with the
         annotated tag the ref names when `target` is its commit."""
@@ -116,6 +121,10 @@ class GitMirror:
             raise ReconcileError(f"cannot fetch {self._url} ({self._ref}): {exc}") from exc
         self._tag = (tag, head) if tag is not None else None
         return head
+
+    @property
+    def tag(self) -> str | None:
+        return self._tag[0] if self._tag is not None else None
 
     def _repository(self) -> GitRepository:
         if self._repo is None:

@@ -76,8 +76,12 @@ def target_commit(state: SourceState, head: str) -> str:
     return head
 
 
-def choose(state: SourceState, *, head: str, policy_set_version: str) -> Target:
-    """What this pass does about the commit Git names (`head`)."""
+def choose(
+    state: SourceState, *, head: str, policy_set_version: str, tag: str | None = None
+) -> Target:
+    """What this pass does about the commit Git names (`head`), through the annotated tag
+    object `tag` when the source's ref names one: a tag signed again is a new tag object,
+    checked again although its commit is the one rejected."""
     target = target_commit(state, head)
     synced = state.synced_commit
     if target == synced:
@@ -88,6 +92,7 @@ def choose(state: SourceState, *, head: str, policy_set_version: str) -> Target:
         and already.commit == target
         and (state.last_applied is None or already.seq > state.last_applied.seq)
         and not policies_changed(already, policy_set_version)
+        and already.payload.get("tag") == tag
     ):
         return Recall(target, tuple(already.payload.get("reasons") or ()))
     return Check(target, since=synced)

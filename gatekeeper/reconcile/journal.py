@@ -223,19 +223,24 @@ def rejected(
     since: str | None,
     reasons: Sequence[Mapping[str, Any]],
     policy_set_version: str,
+    tag: str | None = None,
 ) -> NewEvent:
+    """`tag`: the annotated tag object the source's ref named, when it named one."""
+    payload: dict[str, Any] = {
+        "since": since,
+        "kept": since,
+        "reasons": [dict(r) for r in reasons],
+        "policy_set_version": policy_set_version,
+    }
+    if tag is not None:
+        payload["tag"] = tag
     return NewEvent(
         kind=events.SYNC_REJECTED,
         actor=actor,
         subject=f"source/{source}",
         source=source,
         commit=commit,
-        payload={
-            "since": since,
-            "kept": since,
-            "reasons": [dict(r) for r in reasons],
-            "policy_set_version": policy_set_version,
-        },
+        payload=payload,
     )
 
 

@@ -390,7 +390,8 @@ class Reconciler:
         if self._outages.pop(name, None) is not None:
             log.info("%s: the remote answers again", name)
         version = self._policy_version()
-        target = intent.choose(state, head=head, policy_set_version=version)
+        tag = self._git[name].tag
+        target = intent.choose(state, head=head, policy_set_version=version, tag=tag)
         desired: Desired | None = None
         reasons: Sequence[Mapping[str, Any]] = ()
         if isinstance(target, intent.Check):
@@ -406,6 +407,7 @@ class Reconciler:
                         reasons=reasons,
                         actor=self.actor,
                         policy_set_version=version,
+                        tag=tag if target.commit == head else None,
                     )
                 )
         elif isinstance(target, intent.Recall):

@@ -40,6 +40,7 @@ def rejection(
     reasons: Sequence[Mapping[str, Any]],
     actor: str,
     policy_set_version: str,
+    tag: str | None = None,
 ) -> tuple[NewEvent, ...]:
     """The records of a commit the gates refused: `sync.rejected`, one `policy.denied` each."""
     return (
@@ -50,6 +51,7 @@ def rejection(
             since=since,
             reasons=reasons,
             policy_set_version=policy_set_version,
+            tag=tag,
         ),
         *journal.policy_denials(source=source, commit=commit, actor=actor, reasons=reasons),
     )

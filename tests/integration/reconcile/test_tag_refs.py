@@ -110,3 +110,23 @@ def test_a_ref_naming_both_a_branch_and_an_unsigned_tag_follows_the_branch(
 
     assert (result.outcome, result.commit) == ("applied", commit), result.message
     assert _color(harness) == "green"
+
+
+def test_a_rejected_tag_signed_again_on_the_same_commit_is_checked_again(
+    harness: Harness,
+) -> None:
+    commit = harness.commit({"apps/settings.yaml": config_map("settings", {"color": "blue"})})
+    unsigned = harness.repo.tag("v1.2", signer=None)
+    reconciler = harness.reconciler(harness.source(ref="v1.2"))
+    assert reconciler.reconcile(harness.name).outcome == "rejected"
+    # Nothing changed: recalled, not checked nor recorded again.
+    assert reconciler.reconcile(harness.name).outcome == "rejected"
+    (rejected,) = harness.records(events.SYNC_REJECTED)
+    assert rejected.payload["tag"] == unsigned
+
+    harness.repo.git("tag", "-d", "v1.2")
+    harness.repo.tag("v1.2", signer=harness.keys.signer("alice"))
+
+    result = reconciler.reconcile(harness.name)
+    assert (result.outcome, result.commit) == ("applied", commit), result.message
+    assert _color(harness) == "blue"

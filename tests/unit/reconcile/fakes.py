@@ -86,6 +86,7 @@ class MemoryGit:
         self.trusted = frozenset(trusted)
         self.rules = tuple(rules) or (ANY_PATH,)
         self.head: str | None = None
+        self.tag: str | None = None  # no annotated tag: the fake's ref is a branch
         self.exported: list[str] = []
         self._commits: dict[str, _Commit] = {}
 
