@@ -83,8 +83,23 @@ def review(
     return _from_anyone_else(context, base, managed=managed)
 
 
+# The resources whose `scale` subresource Kubernetes serves, by plural: a Scale's review
+# names the Scale kind, and the object scaled only by its resource.
+_SCALED_KINDS = {
+    ("apps", "deployments"): "Deployment",
+    ("apps", "replicasets"): "ReplicaSet",
+    ("apps", "statefulsets"): "StatefulSet",
+    ("", "replicationcontrollers"): "ReplicationController",
+}
+
+
 def object_key(request: AdmissionRequest) -> ObjectKey:
-    """The identity of the object under review, from the object or the request itself."""
+    """The identity of the object under review, from the object or the request itself. A
+    scale is the scaled object's (a Deployment's), under which drift finds who scaled it."""
+    resource = request["resource"]
+    scaled = _SCALED_KINDS.get((resource["group"], resource["resource"]))
+    if request["subResource"] == "scale" and scaled is not None:
+        return ObjectKey(resource["group"], scaled, _objects_namespace(request), request["name"])
     obj = request["object"] or request["oldObject"]
     if obj:
         return ObjectKey.of(obj, default_namespace=_objects_namespace(request))
@@ -219,7 +234,12 @@ def _from_reconciler(context: _Context, base: Verdict, *, managed: bool) -> Verd
     assert request["object"] is not None
     # The ledger keeps Secret values as keyed digests; compare the live object's the same way.
     live = context.ledger.as_stored(_without_marks(request["object"]))
-    differing = list(itertools.islice(compare.differences(manifest, live), _SHOWN_DIFFERENCES))
+    # Adopting an object someone else made: whatever of theirs the apply merged with is in
+    # it still. An item of a named list Git lacks (a container, a volume) is refused then;
+    # on objects already managed, such items are left to drift, which agrees with this.
+    adopting = context.operation == "UPDATE" and not contract.is_managed(request["oldObject"])
+    found = compare.differences(manifest, live, strict_lists=adopting)
+    differing = list(itertools.islice(found, _SHOWN_DIFFERENCES))
     if differing:
         reason = (
             f"it disagrees with {path} at commit {meta.commit} on "
@@ -234,7 +254,7 @@ def _from_anyone_else(context: _Context, base: Verdict, *, managed: bool) -> Ver
     request = context.request
     username = request["userInfo"]["username"]
     new, old = request["object"], request["oldObject"]
-    derived = _derived(new) or _derived(old)
+    derived = _made_by_controller(context.operation, new, old, managed=managed)
     if derived and _matches(username, context.settings.controller_users):
         # A Deployment's ReplicaSets (and the like) inherit its provenance annotations; they
         # are the controller's to make, scale and delete, under the policies.
@@ -258,9 +278,15 @@ def _from_anyone_else(context: _Context, base: Verdict, *, managed: bool) -> Ver
         base = replace(base, provenance=facts)
         reason_text = _break_glass_reason(carrier)
         groups = request["userInfo"]["groups"]
-        if reason_text and any(g in context.settings.break_glass_groups for g in groups):
+        break_glass = any(g in context.settings.break_glass_groups for g in groups)
+        if reason_text and break_glass:
             base = replace(base, break_glass_reason=reason_text)
             return _with_policies(context, base, facts, (f"break-glass: {reason_text}",))
+        if break_glass and context.operation == "UPDATE" and _ends_break_glass(new, old):
+            # The incident is over: taking the annotation off changes nothing else.
+            ended = _break_glass_reason(old)
+            base = replace(base, break_glass_reason=f"ended: {ended}")
+            return _with_policies(context, base, facts, (f"break-glass ended: {ended}",))
         reason = (
             f"it is managed from Git and {username} is not the reconciler; a change must come "
             "from a verified commit"
@@ -288,7 +314,7 @@ def _with_policies(
 ) -> Verdict:
     """Apply the policies to an object that passed the Git requirement (or was let through)."""
     if context.operation == "DELETE":
-        return replace(base, reasons=reasons, event_kind=_allowed_kind(base))
+        return replace(base, reasons=reasons, event_kind=_allowed_kind(context, base))
     outcome = context.policies.evaluate(context.request, facts)
     lifted = context.settings.break_glass_lifts if base.break_glass_reason else []
     blocking = [f for f in outcome.findings if f.action == "deny" and f.policy not in lifted]
@@ -300,7 +326,7 @@ def _with_policies(
         why = "; ".join(_shown(blocking, "denials"))
         where = _where(context, context.request["object"]) if base.managed else ""
         return _deny(context, base, f"policy: {why}", where=where)
-    return replace(base, reasons=reasons, event_kind=_allowed_kind(base))
+    return replace(base, reasons=reasons, event_kind=_allowed_kind(context, base))
 
 
 def _shown(findings: list[PolicyFinding], what: str) -> tuple[str, ...]:
@@ -315,8 +341,12 @@ def _shown(findings: list[PolicyFinding], what: str) -> tuple[str, ...]:
     return (*shown, f"... and {more} more {what}") if more else shown
 
 
-def _allowed_kind(verdict: Verdict) -> str:
-    return events.BREAKGLASS if verdict.break_glass_reason else events.ADMISSION_ALLOWED
+def _allowed_kind(context: _Context, verdict: Verdict) -> str:
+    """`breakglass` for a change made under break-glass; a dry run changes nothing, so it
+    is an `admission.allowed` (its payload keeps the reason and `dry_run`)."""
+    if verdict.break_glass_reason and not context.request["dryRun"]:
+        return events.BREAKGLASS
+    return events.ADMISSION_ALLOWED
 
 
 def _deny(context: _Context, base: Verdict, reason: str, *, where: str | None = None) -> Verdict:
@@ -339,7 +369,10 @@ def _where(context: _Context, obj: Mapping[str, Any] | None) -> str:
     meta = contract.read(obj)
     if meta is None:
         return ""
-    recorded = context.ledger.desired(meta.source, meta.commit, context.key)
+    try:
+        recorded = context.ledger.desired(meta.source, meta.commit, context.key)
+    except Exception:  # a hint must never turn a refusal into no decision at all
+        recorded = None
     path = recorded[1] if recorded else "(not recorded in the ledger)"
     return (
         f"change it in Git instead: source {meta.source}, path {path} "
@@ -408,6 +441,26 @@ def _break_glass_reason(obj: Mapping[str, Any] | None) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
+def _ends_break_glass(new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> bool:
+    """Whether an UPDATE only takes the break-glass annotation off: the stored object has
+    one, the new one none, and nothing else differs (bookkeeping the server keeps aside)."""
+    if not _break_glass_reason(old) or _break_glass_reason(new) or new is None or old is None:
+        return False
+
+    def content(obj: Mapping[str, Any]) -> tuple[Any, ...]:
+        metadata = obj.get("metadata") or {}
+        annotations = {
+            k: v
+            for k, v in (metadata.get("annotations") or {}).items()
+            if k != contract.BREAK_GLASS_ANNOTATION
+        }
+        kept = ("labels", "ownerReferences", "finalizers", "name", "namespace")
+        body = {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+        return (body, annotations, *(metadata.get(k) for k in kept))
+
+    return content(new) == content(old)
+
+
 def _derived(obj: Mapping[str, Any] | None) -> bool:
     """Made by a controller from a managed object: owned by a controller and carrying
     provenance annotations, which Kubernetes copies from the owner (a Deployment's onto its
@@ -416,6 +469,20 @@ def _derived(obj: Mapping[str, Any] | None) -> bool:
         return False
     annotations = ((obj or {}).get("metadata") or {}).get("annotations") or {}
     return any(key in annotations for key in contract.PROVENANCE_ANNOTATIONS)
+
+
+def _made_by_controller(
+    operation: str, new: Mapping[str, Any] | None, old: Mapping[str, Any] | None, *, managed: bool
+) -> bool:
+    """Whether the object under review was made by a controller from a managed object.
+
+    Judged on what is stored when there is a stored object (an UPDATE's or a DELETE's
+    `oldObject`): the requester writes the new object, and an owner reference added to it
+    would claim the object for a controller. An object carrying the managed label is the
+    reconciler's own, never a controller's, whatever owners it names."""
+    if managed:
+        return False
+    return _derived(new if operation == "CREATE" else old)
 
 
 def _controller_owned(obj: Mapping[str, Any] | None) -> bool:
@@ -434,15 +501,21 @@ def undecided(request: AdmissionRequest, *, settings: AdmissionSettings, cause: 
     follow `admission.failClosed`.
     """
     new, old = request["object"], request["oldObject"]
+    marks_changed = False
     try:
         key = object_key(request)
-        managed = contract.is_managed(new) or contract.is_managed(old)
+        # Locked like a managed object: one made from it by a controller (`_derived`).
+        managed = any(contract.is_managed(o) or _derived(o) for o in (new, old))
+        if request["subResource"] and request["operation"] in ("CREATE", "UPDATE"):
+            marks_changed = bool(_changed_mark(new, old))
     except Exception:  # what failed may be this very reading: fall back to the request
-        key, managed = _request_key(request), True
+        key, managed, marks_changed = _request_key(request), True, True
     if new is None and old is None and request["operation"] == "DELETE":
         managed = True  # cannot be told: as if it were
     base = Verdict(subject=str(key), managed=managed)
-    exemption = _exemption(request, settings)
+    # A subresource write that changes provenance is refused whatever exemptSubresources
+    # says (`review`): the subresource exemption cannot let it through here either.
+    exemption = _exemption(request, settings, subresources=not marks_changed)
     if exemption:
         return replace(base, reasons=(exemption, f"unchecked: {cause}"))
     if not managed and not settings.fail_closed:

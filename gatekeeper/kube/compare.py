@@ -2,7 +2,9 @@
 
 The webhook admits the reconciler's change only when the incoming object matches the manifest
 recorded for its commit, and the reconciler reports drift when a live object does not match its
-manifest: both ask this module, so they can never disagree about the same object.
+manifest: both ask this module, so they can never disagree about the same object (except that
+the webhook, when the reconciler adopts an object someone else made, also counts named items
+the manifest lacks: `strict_lists`).
 
 Everything here is a pure function of dicts. Fields the manifest does not set (defaults the
 API server fills in, status, fields other managers own) are never drift. Lists of mappings
@@ -24,6 +26,8 @@ PathElement = str | int | tuple[str, str]
 Path = tuple[PathElement, ...]
 
 MISSING: Final = "<missing>"
+# The desired side of an item of a named list that the manifest does not have (strict only).
+NOT_IN_MANIFEST: Final = "<not in the manifest>"
 _ABSENT = object()
 
 
@@ -57,10 +61,17 @@ def _named_items(items: Sequence[Any]) -> bool:
     )
 
 
-def diff(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[FieldChange]:
-    """Every field set in `desired` whose value in `live` differs, in document order."""
+def diff(
+    desired: Mapping[str, Any], live: Mapping[str, Any], *, strict_lists: bool = False
+) -> list[FieldChange]:
+    """Every field set in `desired` whose value in `live` differs, in document order.
+
+    `strict_lists`: an item of a named list that `desired` lacks (a container, a volume, an
+    environment variable) is a difference too. The webhook asks so of the reconciler's own
+    changes, where such an item is someone else's left in the object the apply merged into;
+    drift does not (a correction by apply cannot take another manager's item out)."""
     changes: list[FieldChange] = []
-    _diff_mapping((), desired, live, changes)
+    _diff_mapping((), desired, live, changes, strict_lists)
     return changes
 
 
@@ -69,12 +80,16 @@ def matches(desired: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
     return not diff(desired, live)
 
 
-def differences(desired: Mapping[str, Any], live: Mapping[str, Any]) -> Iterator[str]:
+def differences(
+    desired: Mapping[str, Any], live: Mapping[str, Any], *, strict_lists: bool = False
+) -> Iterator[str]:
     """The dotted paths (`spec.containers[name=app].image`) where `live` disagrees."""
-    return (change.dotted() for change in diff(desired, live))
+    return (change.dotted() for change in diff(desired, live, strict_lists=strict_lists))
 
 
-def _diff_value(path: Path, desired: Any, live: Any, out: list[FieldChange]) -> None:
+def _diff_value(
+    path: Path, desired: Any, live: Any, out: list[FieldChange], strict: bool = False
+) -> None:
     if live is _ABSENT:
         # The API server drops nulls and often empty maps and lists: those are "not set".
         if _unset(desired):
@@ -82,7 +97,7 @@ def _diff_value(path: Path, desired: Any, live: Any, out: list[FieldChange]) -> 
         out.append(FieldChange(path, copy.deepcopy(desired), MISSING))
     elif isinstance(desired, Mapping):
         if isinstance(live, Mapping):
-            _diff_mapping(path, desired, live, out)
+            _diff_mapping(path, desired, live, out, strict)
         else:
             out.append(FieldChange(path, copy.deepcopy(desired), copy.deepcopy(live)))
     elif isinstance(desired, list) and _named_items(desired):
@@ -90,7 +105,15 @@ def _diff_value(path: Path, desired: Any, live: Any, out: list[FieldChange]) -> 
             by_name = {item.get("name"): item for item in live}
             for item in desired:
                 element = ("name", item["name"])
-                _diff_value((*path, element), item, by_name.get(item["name"], _ABSENT), out)
+                found = by_name.get(item["name"], _ABSENT)
+                _diff_value((*path, element), item, found, out, strict)
+            if strict:
+                wanted = {item["name"] for item in desired}
+                out.extend(
+                    FieldChange((*path, ("name", str(name))), NOT_IN_MANIFEST, copy.deepcopy(item))
+                    for name, item in by_name.items()
+                    if name not in wanted
+                )
         else:
             out.append(FieldChange(path, copy.deepcopy(desired), copy.deepcopy(live)))
     elif isinstance(desired, list):
@@ -109,10 +132,14 @@ def _unset(value: Any) -> bool:
 
 
 def _diff_mapping(
-    path: Path, desired: Mapping[str, Any], live: Mapping[str, Any], out: list[FieldChange]
+    path: Path,
+    desired: Mapping[str, Any],
+    live: Mapping[str, Any],
+    out: list[FieldChange],
+    strict: bool = False,
 ) -> None:
     for key, value in desired.items():
-        _diff_value((*path, key), value, live.get(key, _ABSENT), out)
+        _diff_value((*path, key), value, live.get(key, _ABSENT), out, strict)
 
 
 def _list_matches(desired: list[Any], live: Any) -> bool:
