@@ -1,0 +1,314 @@
+"""Review of the auditors' dashboard and report API: each test reproduces one finding.
+
+Every test here FAILS on the reviewed code (branch main at ae19356): it states the behaviour
+the contracts (DESIGN.md sections 8, 11, 12; docs/dashboard.md, docs/reports.md,
+docs/security.md) promise, against a real SQLite (and PostgreSQL when running) audit store.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from pypdf import PdfReader
+from sqlalchemy import text
+
+from gatekeeper.audit import chain
+from gatekeeper.audit.events import NewEvent
+from gatekeeper.audit.signing import Verifier
+from gatekeeper.audit.store import AuditStore
+from gatekeeper.dashboard.auth import TokensFile
+from gatekeeper.report.filters import ReportFilters
+from gatekeeper.report.model import build_report
+from gatekeeper.report.render import render
+from tests.integration.audit.test_tamper import tamper
+from tests.integration.dashboard.conftest import MAKER, READER, Dashboard, build_app, seed
+from tests.unit.admission.asgi import AsgiClient
+
+pytestmark = pytest.mark.integration
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _served(dashboard: Dashboard, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """The request as a real server would answer it: an exception escaping the app is a 500
+    response here, not an exception raised into the test."""
+    client = dashboard.client
+    transport = httpx.ASGITransport(app=client._app, raise_app_exceptions=False)
+
+    async def call() -> httpx.Response:
+        async with httpx.AsyncClient(transport=transport, base_url="http://webhook") as http:
+            return await http.request(method, path, **kwargs)
+
+    return client._loop.run_until_complete(call())
+
+
+def _forge(store: AuditStore, payload_json: str, *, kind: str = "admission.allowed") -> int:
+    """Append a row with a correctly recomputed hash over exactly the stored payload text,
+    as someone who can write the database would (the chain check then names it)."""
+    seq, prev = store.head()
+    seq += 1
+    moment = datetime.now(UTC)
+    time_text = chain.format_time(moment)
+    digest = chain.record_hash(
+        seq=seq,
+        time=time_text,
+        kind=kind,
+        actor="mallory",
+        subject="",
+        source=None,
+        commit=None,
+        payload_json=payload_json,
+        prev_hash=prev,
+    )
+    stored: object = moment if store.engine.dialect.name == "postgresql" else time_text
+    with store.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO audit_events (seq, time, kind, actor, subject, payload, prev_hash, "
+                "hash) VALUES (:seq, :time, :kind, 'mallory', '', :payload, :prev, :hash)"
+            ),
+            {
+                "seq": seq,
+                "time": stored,
+                "kind": kind,
+                "payload": payload_json,
+                "prev": prev,
+                "hash": digest,
+            },
+        )
+    return seq
+
+
+# -- 1. the record page calls an edited record "verified" ------------------------------------
+
+
+def test_record_page_never_shows_an_edited_record_as_verified(dashboard: Dashboard) -> None:
+    """docs/dashboard.md: a record whose own hash does not match is never shown verified,
+    whatever the last check found. The API agrees (verified false); the page's "Verified"
+    row shows the green "verified" badge, from `covered_by_valid_checkpoint` alone."""
+    tamper(dashboard.store, "UPDATE audit_events SET payload = :p WHERE seq = 3", p='{"x":1}')
+    api = dashboard.get("/api/v1/events/3").json()
+    assert api["record"]["verified"] is False  # the API is right
+    page = dashboard.get("/events/3").text
+    verified_row = re.search(r"<dt>Verified</dt><dd>(.*?)</dd>", page, re.S)
+    assert verified_row is not None
+    assert "status-verified" not in verified_row.group(1), verified_row.group(1)
+
+
+# -- 2. JSON report: a stored payload is pasted in verbatim, so a row can rewrite the report ---
+
+
+def test_json_report_states_the_verdict_it_computed_whatever_a_payload_holds(
+    dashboard: Dashboard,
+) -> None:
+    """`gatekeeper report` (JSON is its default format) writes each stored payload text as
+    it is. A row someone wrote into the database can close the event and the array and add
+    its own top-level `integrity` and `events`: JSON parsers (Python, jq, JavaScript) keep the
+    last duplicate key, so the report of a tampered log parses as verified, records gone."""
+    injected = (
+        '{}}],"integrity":{"status":"verified","verified":true,"findings":[]},"events":[{"a":{}'
+    )
+    _forge(dashboard.store, injected)
+    # A record after it keeps the forged row inside the period's bounds.
+    dashboard.store.append(NewEvent(kind="admission.allowed", actor="x", subject="y"))
+    built = build_report(
+        dashboard.store, ReportFilters(), verifier=Verifier(dashboard.signer.public_key)
+    )
+    assert built.integrity.status == "tampered"  # what the report computed
+    parsed = json.loads(render(built, "json"))
+    assert parsed["integrity"]["status"] == "tampered"
+    assert len(parsed["events"]) == built.period.count
+
+
+# -- 3. a damaged row inside the period: report and bundle answer 500 --------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/v1/reports", "/api/v1/bundles"])
+def test_a_non_json_payload_inside_the_period_is_a_503_tampered_not_a_500(
+    dashboard: Dashboard, path: str
+) -> None:
+    """docs/dashboard.md: a row that cannot be read back as a record makes what would show it
+    answer 503 with "tampered": true, naming it. With the damaged row the last of the period
+    that holds (the existing test) it does; one record later, `summary_of` calls json.loads on
+    the raw payload while writing the CSV and the JSONDecodeError escapes as a 500."""
+    seq = _forge(dashboard.store, "not json")
+    dashboard.store.append(NewEvent(kind="admission.allowed", actor="x", subject="y"))
+    dashboard.integrity.refresh(full=True)
+    answer = _served(dashboard, "POST", path, json={}, headers={"Authorization": f"Bearer {MAKER}"})
+    assert answer.status_code == 503, (answer.status_code, answer.text[:200])
+    assert answer.json()["tampered"] is True
+    assert str(seq) in answer.json()["error"]
+
+
+# -- 4. dates at the edge of the calendar: 500 instead of 400 ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/api/v1/events?since=0001-01-01T00:00:00%2B01:00", None),
+        ("GET", "/api/v1/events?until=9999-12-31T23:59:59-01:00", None),
+        ("GET", "/api/v1/changes?since=0001-01-01T00:00:00%2B01:00", None),
+        ("GET", "/events?since=0001-01-01T00:00:00%2B01:00", None),
+        ("POST", "/api/v1/reports", {"since": "0001-01-01T00:00:00+01:00"}),
+    ],
+)
+def test_a_date_that_cannot_be_turned_into_utc_is_a_400(
+    dashboard: Dashboard, method: str, path: str, body: object
+) -> None:
+    """docs/dashboard.md: a bad date gets a 400 that says which. `_moment` ->
+    `chain.as_utc` -> `astimezone(UTC)` raises OverflowError for these, which no handler
+    maps: the caller gets a bare 500 (and `gatekeeper report --since ...` a traceback)."""
+    answer = _served(
+        dashboard,
+        method,
+        path,
+        json=body,
+        headers={"Authorization": f"Bearer {MAKER}"},
+    )
+    assert answer.status_code == 400, (answer.status_code, answer.text[:200])
+
+
+# -- 5. unhashed index columns decide what namespace / objectKind filters return --------------
+
+
+def test_editing_an_unhashed_column_cannot_hide_a_verified_break_glass(
+    dashboard: Dashboard,
+) -> None:
+    """`namespace` and `objectKind` filter on `obj_namespace` / `obj_kind`, columns outside the
+    record's hash that no check compares with the subject. Someone who can write the database
+    (docs/security.md: "nothing: changes to records ... are detected") moves a break-glass out
+    of its namespace: the chain still verifies, the record is still "verified", and the
+    incidents and records of that namespace no longer show it."""
+    shown = [i["seq"] for i in dashboard.get("/api/v1/incidents?namespace=shop").json()["items"]]
+    assert shown == [4]  # the break-glass on ConfigMap/shop/settings
+    tamper(dashboard.store, "UPDATE audit_events SET obj_namespace = 'elsewhere' WHERE seq = 4")
+    dashboard.integrity.refresh(full=True)
+    status = dashboard.get("/api/v1/integrity").json()["status"]
+    incidents = [
+        i["seq"] for i in dashboard.get("/api/v1/incidents?namespace=shop").json()["items"]
+    ]
+    records = [i["seq"] for i in dashboard.get("/api/v1/events?namespace=shop").json()["items"]]
+    assert status != "verified" or (4 in incidents and 4 in records), (status, incidents, records)
+
+
+def test_editing_an_unhashed_column_cannot_shorten_a_namespace_report(
+    dashboard: Dashboard,
+) -> None:
+    """The report finds its first and last records through the same columns
+    (`reader.seq_bounds`), then matches by subject: moving the first matching record's
+    `obj_namespace` drops it from a report that still says verified."""
+    before = dashboard.post("/api/v1/reports", {"namespace": "shop"}, token=MAKER).json()
+    tamper(dashboard.store, "UPDATE audit_events SET obj_namespace = 'elsewhere' WHERE seq = 2")
+    dashboard.integrity.refresh(full=True)
+    after = dashboard.post("/api/v1/reports", {"namespace": "shop"}, token=MAKER).json()
+    assert after["integrity"] != "verified" or after["records"] == before["records"], (
+        before["records"],
+        after["records"],
+        after["integrity"],
+    )
+
+
+# -- 6. CSV report: the `#` preamble is not CSV-quoted ----------------------------------------
+
+
+def test_report_csv_preamble_gives_no_formula_cell(dashboard: Dashboard) -> None:
+    """docs/reports.md: cells a spreadsheet would run as formulas are prefixed with `'`.
+    `write_csv` writes the preamble lines raw, so a comma in a filter (here `actor`, free text
+    any report maker sends) starts a new cell, and that cell is a live formula in the signed
+    report.csv every auditor downloads."""
+    made = dashboard.post(
+        "/api/v1/reports", {"actor": 'x,=HYPERLINK("https://evil.example/")'}, token=MAKER
+    )
+    assert made.status_code == 201, made.text
+    body = dashboard.get(made.json()["links"]["csv"]).text
+    formulas = [
+        cell
+        for row in csv.reader(io.StringIO(body))
+        for cell in row
+        if cell[:1] in ("=", "+", "-", "@")
+    ]
+    assert formulas == []
+
+
+# -- 7. `create` without `get` reads the whole log ---------------------------------------------
+
+
+def test_create_without_get_cannot_download_the_records(tmp_path: Path, store: AuditStore) -> None:
+    """docs/dashboard.md: verb `get` to read, `create` to make reports and bundles. A principal
+    with only `create` is refused GET /api/v1/events (403) but POST /api/v1/bundles hands it
+    a zip whose events.ndjson holds every record of the log."""
+    app, integrity, signer = build_app(tmp_path, store)
+    tokens = tmp_path / "create-only.yaml"
+    tokens.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "user": "ci",
+                    "verbs": ["create"],
+                    "tokenSha256": hashlib.sha256(b"ci-token").hexdigest(),
+                }
+            ]
+        )
+    )
+    app.state.parts = replace(app.state.parts, authenticator=TokensFile.load(tokens))
+    seed(store)
+    store.checkpoint(signer)
+    integrity.refresh(full=True)
+    headers = {"Authorization": "Bearer ci-token"}
+    with AsgiClient(app) as client:
+        assert client.get("/api/v1/events", headers=headers).status_code == 403
+        bundle = client.request("POST", "/api/v1/bundles", json={}, headers=headers)
+    assert bundle.status_code == 403, (bundle.status_code, bundle.headers.get("content-type"))
+
+
+# -- 8. PDF: text that contains fpdf's page-count alias is rewritten ---------------------------
+
+
+def test_pdf_prints_the_filters_as_given(dashboard: Dashboard) -> None:
+    """`_Document` calls `alias_nb_pages()`, so fpdf2 replaces every `{nb}` in the page text
+    with the page count: the filter `actor=eve{nb}` prints as "Actor: eve2" in the signed
+    PDF, which then misstates what the report covers (docs/reports.md: text prints as itself).
+    """
+    made = dashboard.post("/api/v1/reports", {"actor": "eve{nb}"}, token=MAKER).json()
+    pdf = dashboard.get(made["links"]["pdf"]).content
+    printed = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "Actor: eve{nb}" in printed, re.findall(r"Actor: \S*", printed)
+
+
+# -- 9. pages full of audit data may be cached -------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/", "/events", "/events/3", "/changes", "/reports"])
+def test_signed_in_pages_are_not_stored_by_caches(dashboard: Dashboard, path: str) -> None:
+    """The API answers `Cache-Control: no-store`; the pages, which show the same records to a
+    signed-in auditor, send no Cache-Control at all, so they stay in the browser's cache (and
+    may be kept by a heuristic cache) after "Sign out" on a shared workstation."""
+    answer = dashboard.get(path)
+    assert answer.status_code == 200
+    assert "no-store" in answer.headers.get("cache-control", "")
+
+
+# -- 10. the sign-in page shows any text a link puts in ?error= --------------------------------
+
+
+def test_sign_in_page_does_not_show_text_from_the_link(dashboard: Dashboard) -> None:
+    """GET /login?error=... renders the parameter as the page's alert (escaped, so no script,
+    but any words): a link to the real dashboard can tell an auditor to paste their token
+    elsewhere. Errors are only ever produced by the POST handler."""
+    lure = "Token expired. Paste it at https://evil.example/renew instead."
+    answer = dashboard.client.get("/login", params={"error": lure})
+    assert lure not in answer.text
+    assert READER not in answer.text
