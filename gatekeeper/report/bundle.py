@@ -43,6 +43,7 @@ from gatekeeper.report.bundlecheck import (
 from gatekeeper.report.filters import ReportFilters, iso
 from gatekeeper.report.integrity import checkpoint_json
 from gatekeeper.report.model import ROW_LIMIT, Report, Sink, build_report
+from gatekeeper.report.reader import payload_json
 from gatekeeper.report.render import Format, write
 from gatekeeper.report.signing import DigestWriter, sign_bytes
 
@@ -169,13 +170,15 @@ def _report_writer(report: Report, fmt: Format, font_dir: Path | None) -> Callab
 
 
 def _write_events(rows: Iterable[tuple[Any, ...]], out: Sink) -> int:
-    """Stored rows as NDJSON lines; the payload goes in as the canonical text it is stored as."""
+    """Stored rows as NDJSON lines; each payload as the JSON text of one object
+    (`payload_json`), so no row can add keys or lines; `CorruptRecord` for one that is not."""
     count, lines = 0, []
     for seq, time, kind, actor, subject, source, commit, payload, prev_hash, digest in rows:
         lines.append(
             f'{{"seq":{int(seq)},"time":{_string(time)},"kind":{_string(kind)},'
             f'"actor":{_string(actor)},"subject":{_string(subject)},'
-            f'"source":{_string(source)},"commit":{_string(commit)},"payload":{payload},'
+            f'"source":{_string(source)},"commit":{_string(commit)},'
+            f'"payload":{payload_json(seq, payload)},'
             f'"prev_hash":{_string(prev_hash)},"hash":{_string(digest)}}}\n'
         )
         count += 1

@@ -5,15 +5,22 @@
 and last matching sequence numbers with two indexed queries, walks that range with
 `AuditStore.iter_raw` (the exact stored text, as verification reads it) and applies the
 filters here, with the same meaning as the store's.
+
+Every payload a report or bundle writes goes through `payload_json`: parsed and written
+again, so that whatever text a row holds, it is one JSON object in the output and nothing
+more (a row edited to hold `{}}],"integrity":...` cannot add keys to the report around it).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from gatekeeper.audit import chain
+from gatekeeper.audit.errors import CorruptRecord
 from gatekeeper.audit.store import AuditStore
+from gatekeeper.canonical import NotCanonicalisable
 from gatekeeper.kube.objects import ObjectKey
 from gatekeeper.report.filters import ReportFilters
 
@@ -46,7 +53,40 @@ def iter_period(
     for row in store.iter_raw(first=first, last=last):
         entry = Entry._make(row)
         if matches(entry):
-            yield entry
+            yield entry._replace(payload=payload_json(entry.seq, entry.payload))
+
+
+def payload_json(seq: int, payload: object) -> str:
+    """A stored payload as the JSON text of one object: the canonical text it is stored as,
+    written again from what it parses to. `CorruptRecord` when it is not a JSON object.
+
+    Stored payloads are canonical (RFC 8785) and come back unchanged; one edited outside the
+    store is re-serialised, canonically when it has a canonical form, else as sorted ASCII.
+    """
+    if chain.payload_problem(payload) is None:
+        return str(payload)
+    problem = "its payload is not JSON"
+    try:
+        value = json.loads(payload, parse_constant=_refuse)  # type: ignore[arg-type]
+    except (ValueError, TypeError, RecursionError):
+        value = None
+    else:
+        problem = f"its payload is a JSON {type(value).__name__}, not an object"
+    if type(value) is dict:
+        try:
+            return chain.canonical_payload(value)
+        except (NotCanonicalisable, RecursionError):
+            pass
+        try:
+            # No canonical form (an integer beyond 2^53, a lone surrogate): ASCII JSON.
+            return json.dumps(value, separators=(",", ":"), sort_keys=True)
+        except (ValueError, RecursionError):
+            problem = "its payload has no JSON form"
+    raise CorruptRecord(f"record {seq} is damaged: {problem}", seq=seq)
+
+
+def _refuse(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
 
 
 def seq_bounds(

@@ -48,8 +48,8 @@ def write_json(report: Report, out: Sink) -> None:
 
 
 def _event_json(entry: Entry, report: Report) -> str:
-    """One event: the stored fields as they were hashed (the payload is canonical JSON
-    already, so it goes in as it is), its section and the checkpoint covering it."""
+    """One event: the stored fields as they were hashed (the payload as `iter_period` gives
+    it, the JSON text of one object), its section and the checkpoint covering it."""
     section = report.section_of(entry.kind)
     checkpoint = report.checkpoint_of(entry.seq)
     return (

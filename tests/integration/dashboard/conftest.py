@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -169,3 +170,16 @@ def dashboard(make_dashboard: Callable[..., Dashboard]) -> Dashboard:
     board.store.checkpoint(board.signer)
     board.integrity.refresh(full=True)
     return board
+
+
+def served_answer(dashboard: Dashboard, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """The request as a real server answers it: an exception escaping the app is a 500
+    response here, not an exception raised into the test."""
+    client = dashboard.client
+    transport = httpx.ASGITransport(app=client._app, raise_app_exceptions=False)
+
+    async def call() -> httpx.Response:
+        async with httpx.AsyncClient(transport=transport, base_url="http://webhook") as http:
+            return await http.request(method, path, **kwargs)
+
+    return client._loop.run_until_complete(call())

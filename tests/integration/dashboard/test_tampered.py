@@ -3,19 +3,33 @@ never answers 500, and never hands out an export that silently lacks records."""
 
 from __future__ import annotations
 
+import io
+import json
 import socket
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 
 import httpx
 import pytest
 import uvicorn
 
+from gatekeeper.audit.errors import CorruptRecord
 from gatekeeper.audit.events import NewEvent
+from gatekeeper.audit.signing import Verifier
+from gatekeeper.report.filters import ReportFilters
+from gatekeeper.report.model import build_report
+from gatekeeper.report.render import render
 from tests.integration.audit.test_malformed import forge
 from tests.integration.audit.test_tamper import tamper
-from tests.integration.dashboard.conftest import READER, Dashboard, build_app
+from tests.integration.dashboard.conftest import (
+    MAKER,
+    READER,
+    Dashboard,
+    build_app,
+    served_answer,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -94,6 +108,85 @@ def test_integrity_answers_when_the_last_row_is_not_a_record(dashboard: Dashboar
     assert answer.json()["status"] == "tampered"
     assert answer.json()["first_bad_seq"] == 9
     assert dashboard.get("/api/v1/events").status_code in (200, 503)
+
+
+# A row written to close the event and the array and add its own `integrity` and `events`:
+# JSON parsers keep the last duplicate key, so pasted in as it is it would rewrite the report.
+INJECTED = '{}}],"integrity":{"status":"verified","verified":true,"findings":[]},"events":[{"a":{}'
+
+
+@pytest.mark.parametrize("path", ["/api/v1/reports", "/api/v1/bundles"])
+@pytest.mark.parametrize("payload", ["not json", "[1,2]", INJECTED])
+def test_a_payload_that_is_not_a_json_object_inside_the_period_is_a_503_tampered(
+    dashboard: Dashboard, path: str, payload: str
+) -> None:
+    seq = forge(dashboard.store, payload)
+    # A record after it keeps the damaged row inside the period, not at its end.
+    dashboard.store.append(NewEvent(kind="admission.allowed", actor="x", subject="y"))
+    dashboard.integrity.refresh(full=True)
+    answer = served_answer(
+        dashboard, "POST", path, json={}, headers={"Authorization": f"Bearer {MAKER}"}
+    )
+    assert answer.status_code == 503, (answer.status_code, answer.text[:200])
+    assert answer.json()["tampered"] is True
+    assert answer.json()["seq"] == seq
+    assert f"record {seq}" in answer.json()["error"]
+
+
+def test_a_report_never_pastes_a_stored_payload_in_as_text(dashboard: Dashboard) -> None:
+    seq = forge(dashboard.store, INJECTED)
+    dashboard.store.append(NewEvent(kind="admission.allowed", actor="x", subject="y"))
+    with pytest.raises(CorruptRecord) as raised:
+        built = build_report(
+            dashboard.store, ReportFilters(), verifier=Verifier(dashboard.signer.public_key)
+        )
+        render(built, "json")
+    assert raised.value.seq == seq
+
+
+def test_a_json_object_stored_in_another_form_is_written_again_as_one(
+    dashboard: Dashboard,
+) -> None:
+    """A payload edited into a valid but non-canonical object is re-serialised: the report
+    and the bundle each hold it as one JSON object, and say the log is tampered with."""
+    seq = forge(dashboard.store, '{ "z": 1, "a": ["x"] }')
+    dashboard.store.append(NewEvent(kind="admission.allowed", actor="x", subject="y"))
+    built = build_report(
+        dashboard.store, ReportFilters(), verifier=Verifier(dashboard.signer.public_key)
+    )
+    report = json.loads(render(built, "json"))
+    assert report["integrity"]["status"] == "tampered"
+    assert len(report["events"]) == built.period.count
+    forged = next(event for event in report["events"] if event["seq"] == seq)
+    assert forged["payload"] == {"a": ["x"], "z": 1}
+    made = dashboard.post("/api/v1/bundles", {}, token=MAKER)
+    assert made.status_code == 200, made.text
+    with zipfile.ZipFile(io.BytesIO(made.content)) as archive:
+        lines = archive.read("events.ndjson").decode().splitlines()
+    events = [json.loads(line) for line in lines]
+    assert [event["seq"] for event in events] == list(range(1, len(events) + 1))
+    assert next(e for e in events if e["seq"] == seq)["payload"] == {"a": ["x"], "z": 1}
+
+
+def test_a_damaged_row_in_a_bundles_span_outside_its_filters_is_a_503(
+    dashboard: Dashboard,
+) -> None:
+    """The bundle's events.ndjson holds every record of its span, those of other sources
+    too: a damaged one among them fails the bundle instead of breaking a line of it."""
+    seq = forge(dashboard.store, INJECTED)
+    dashboard.store.append(
+        NewEvent(kind="sync.applied", actor="gatekeeper", subject="source/apps", source="apps")
+    )
+    dashboard.integrity.refresh(full=True)
+    answer = served_answer(
+        dashboard,
+        "POST",
+        "/api/v1/bundles",
+        json={"source": "apps"},
+        headers={"Authorization": f"Bearer {MAKER}"},
+    )
+    assert answer.status_code == 503, (answer.status_code, answer.text[:200])
+    assert answer.json()["seq"] == seq
 
 
 @pytest.fixture
