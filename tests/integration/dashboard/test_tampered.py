@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import socket
 import threading
 import time
@@ -46,6 +47,20 @@ def test_a_record_edited_since_the_last_full_check_is_not_called_verified(
     }
     assert listing[3] is False
     assert listing[2] is True
+
+
+def test_the_record_page_never_shows_an_edited_record_as_verified(dashboard: Dashboard) -> None:
+    """Its Verified row states the record's own verification, as the API does, not only
+    whether a valid checkpoint covers its seq."""
+    page = dashboard.get("/events/3").text
+    assert re.search(r"<dt>Verified</dt><dd><span class=\"badge status-verified\">", page)
+    tamper(dashboard.store, "UPDATE audit_events SET payload = :p WHERE seq = 3", p='{"x":1}')
+    assert dashboard.get("/api/v1/events/3").json()["record"]["verified"] is False
+    page = dashboard.get("/events/3").text
+    verified_row = re.search(r"<dt>Verified</dt><dd>(.*?)</dd>", page, re.S)
+    assert verified_row is not None
+    assert "status-verified" not in verified_row.group(1), verified_row.group(1)
+    assert "not verified" in verified_row.group(1)
 
 
 def test_a_forged_record_with_a_non_canonical_payload_is_neither_verified_nor_passed(
