@@ -4,7 +4,8 @@
 100 µs a row, 10 s for 100,000. A report needs neither for most rows, so it finds the first
 and last matching sequence numbers with two indexed queries, walks that range with
 `AuditStore.iter_raw` (the exact stored text, as verification reads it) and applies the
-filters here, with the same meaning as the store's.
+filters here, with the same meaning as the store's. Namespace and object kind are read from
+each record's hashed subject, never from the unhashed index columns the store keeps for them.
 
 Every payload a report or bundle writes goes through `payload_json`: parsed and written
 again, so that whatever text a row holds, it is one JSON object in the output and nothing
@@ -92,8 +93,13 @@ def _refuse(constant: str) -> Any:
 def seq_bounds(
     store: AuditStore, filters: ReportFilters, *, upto: int | None = None
 ) -> tuple[int, int] | None:
-    """The first and last sequence numbers `filters` select (none above `upto`)."""
-    arguments = filters.query_arguments()
+    """Sequence numbers no record `filters` select lies outside of (none above `upto`).
+
+    Found with the filters on hashed fields only: namespace and object kind are index
+    columns outside the record's hash, which someone who can write the database could move
+    a record out of without the chain noticing; the matcher decides them from the subject.
+    """
+    arguments = filters.query_arguments() | {"namespace": None, "object_kind": None}
     first = store.query(**arguments, limit=1).records
     if not first:
         return None

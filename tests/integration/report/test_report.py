@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pypdf
 import pytest
+from sqlalchemy import text
 
 from gatekeeper.audit.signing import Signer, Verifier
 from gatekeeper.audit.store import AuditStore
@@ -16,6 +17,7 @@ from gatekeeper.report.errors import FilterError
 from gatekeeper.report.filters import ReportFilters
 from gatekeeper.report.model import build_report
 from gatekeeper.report.render import render
+from tests.integration.audit.test_tamper import tamper
 from tests.integration.report.conftest import START, SUBJECT, append_fake, edit_record
 
 pytestmark = pytest.mark.integration
@@ -201,3 +203,40 @@ def test_the_subject_with_unicode_survives_json_csv_and_html(history: AuditStore
     assert SUBJECT in render(report, "json").decode()
     assert SUBJECT in render(report, "csv").decode()
     assert SUBJECT in render(report, "html").decode()
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        (ReportFilters(namespace="team-a"), [3, 4]),
+        (ReportFilters(object_kind="Deployment"), [3, 4, 5]),
+        (ReportFilters(namespace="team-a", object_kind="Deployment"), [3, 4]),
+    ],
+)
+def test_namespace_and_object_kind_come_from_the_hashed_subject_not_the_index_columns(
+    history: AuditStore, signer: Signer, filters: ReportFilters, expected: list[int]
+) -> None:
+    """obj_namespace and obj_kind are outside the hash: moving the first and last matching
+    records out of them (and another one in) changes neither the report's records nor its
+    count."""
+    verifier = Verifier(signer.public_key)
+    before = build_report(history, filters, verifier=verifier)
+    assert [entry.seq for entry in before.iter_records()] == expected
+    tamper(
+        history,
+        "UPDATE audit_events SET obj_namespace = 'elsewhere', obj_kind = 'Nothing' "
+        f"WHERE seq IN ({expected[0]}, {expected[-1]})",
+    )
+    after = build_report(history, filters, verifier=verifier)
+    assert [entry.seq for entry in after.iter_records()] == expected
+    assert after.period.count == len(expected)
+    assert json.loads(render(after, "json"))["summary"]["events"] == len(expected)
+    with history.engine.begin() as connection:  # the triggers are gone already
+        connection.execute(
+            text(
+                "UPDATE audit_events SET obj_namespace = 'team-a', obj_kind = 'Deployment' "
+                "WHERE seq IN (1, 6)"
+            )
+        )
+    moved_in = build_report(history, filters, verifier=verifier)
+    assert [entry.seq for entry in moved_in.iter_records()] == expected
