@@ -69,7 +69,9 @@ def _string(value: str | None) -> str:
 def csv_preamble(report: Report) -> Iterator[str]:
     """The comment lines a CSV starts with: verdict, chain head, checkpoint, filters, signature.
 
-    A spreadsheet shows them as the first rows; `csv` readers skip them with a filter on `#`.
+    Each is written as one CSV cell starting with `# ` (quoted when it holds a comma or a
+    quote): a spreadsheet shows them as the first rows, a `csv` reader skips the rows whose
+    first cell starts with `#`.
     """
     integrity = report.integrity
     yield f"GitOps Gatekeeper compliance report, {report.generator}"
@@ -102,9 +104,11 @@ def write_csv(report: Report, out: Sink) -> None:
     """One line per record of the report, after the `#` preamble; cells a spreadsheet would
     run as formulas are prefixed with `'`."""
     buffer = io.StringIO()
-    for line in csv_preamble(report):
-        buffer.write("# " + " ".join(line.splitlines()) + "\n")
     writer = csv.writer(buffer, lineterminator="\n")
+    # One cell a line: a filter value (free text) can never become a cell of its own, a
+    # formula, in a spreadsheet.
+    for line in csv_preamble(report):
+        writer.writerow([defuse("# " + " ".join(line.splitlines()))])
     writer.writerow(CSV_COLUMNS)
     for entry in report.iter_records():
         checkpoint = report.checkpoint_of(entry.seq)

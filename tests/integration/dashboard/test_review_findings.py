@@ -7,7 +7,6 @@ docs/security.md) promise, against a real SQLite (and PostgreSQL when running) a
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import re
@@ -135,28 +134,6 @@ def test_editing_an_unhashed_column_cannot_hide_a_verified_break_glass(
     ]
     records = [i["seq"] for i in dashboard.get("/api/v1/events?namespace=shop").json()["items"]]
     assert status != "verified" or (4 in incidents and 4 in records), (status, incidents, records)
-
-
-# -- 6. CSV report: the `#` preamble is not CSV-quoted ----------------------------------------
-
-
-def test_report_csv_preamble_gives_no_formula_cell(dashboard: Dashboard) -> None:
-    """docs/reports.md: cells a spreadsheet would run as formulas are prefixed with `'`.
-    `write_csv` writes the preamble lines raw, so a comma in a filter (here `actor`, free text
-    any report maker sends) starts a new cell, and that cell is a live formula in the signed
-    report.csv every auditor downloads."""
-    made = dashboard.post(
-        "/api/v1/reports", {"actor": 'x,=HYPERLINK("https://evil.example/")'}, token=MAKER
-    )
-    assert made.status_code == 201, made.text
-    body = dashboard.get(made.json()["links"]["csv"]).text
-    formulas = [
-        cell
-        for row in csv.reader(io.StringIO(body))
-        for cell in row
-        if cell[:1] in ("=", "+", "-", "@")
-    ]
-    assert formulas == []
 
 
 # -- 7. `create` without `get` reads the whole log ---------------------------------------------

@@ -24,8 +24,15 @@ pytestmark = pytest.mark.integration
 
 
 def csv_rows(data: bytes) -> list[dict[str, str]]:
-    lines = [line for line in data.decode().splitlines() if not line.startswith("#")]
-    return list(csv.DictReader(io.StringIO("\n".join(lines))))
+    rows = [row for row in csv.reader(io.StringIO(data.decode())) if not row[0].startswith("#")]
+    return [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+
+
+def csv_preamble(data: bytes) -> list[str]:
+    """The comment rows: each one cell, starting with `#`."""
+    rows = [row for row in csv.reader(io.StringIO(data.decode())) if row[0].startswith("#")]
+    assert all(len(row) == 1 for row in rows), rows
+    return [row[0] for row in rows]
 
 
 def pdf_text(data: bytes) -> str:
@@ -98,7 +105,7 @@ def test_a_tampered_log_is_reported_as_such_in_every_format(
     report = build_report(history, ReportFilters(), verifier=Verifier(signer.public_key))
     assert report.integrity.status == "tampered" and report.integrity.first_bad_seq == 3
     assert json.loads(render(report, "json"))["integrity"]["first_bad_seq"] == 3
-    preamble = [line for line in render(report, "csv").decode().splitlines() if line[:1] == "#"]
+    preamble = csv_preamble(render(report, "csv"))
     assert "# integrity: tampered" in preamble
     assert any(line.startswith("# finding: hash_mismatch at 3") for line in preamble)
     assert "TAMPERED" in pdf_text(render(report, "pdf"))
@@ -240,3 +247,18 @@ def test_namespace_and_object_kind_come_from_the_hashed_subject_not_the_index_co
         )
     moved_in = build_report(history, filters, verifier=verifier)
     assert [entry.seq for entry in moved_in.iter_records()] == expected
+
+
+def test_the_csv_preamble_is_one_cell_a_line_and_never_a_formula(
+    history: AuditStore, signer: Signer
+) -> None:
+    """A filter is free text: a comma in it must not start a cell of its own, which a
+    spreadsheet would run as a formula."""
+    filters = ReportFilters(actor='x,=HYPERLINK("https://evil.example/"),"@SUM(1)')
+    data = render(build_report(history, filters, verifier=Verifier(signer.public_key)), "csv")
+    cells = [cell for row in csv.reader(io.StringIO(data.decode())) for cell in row]
+    assert [cell for cell in cells if cell[:1] in ("=", "+", "-", "@")] == []
+    preamble = csv_preamble(data)
+    assert preamble[0].startswith("# GitOps Gatekeeper compliance report, ")
+    assert 'filter: Actor: x,=HYPERLINK("https://evil.example/"),"@SUM(1)' in " ".join(preamble)
+    assert "# events: 0" in preamble
