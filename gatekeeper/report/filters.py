@@ -218,4 +218,11 @@ def _moment(value: str | datetime | date | None, option: str) -> datetime | None
             ) from exc
     if not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day)
-    return chain.as_utc(value)
+    try:
+        return chain.as_utc(value)
+    except OverflowError as exc:
+        # 0001-01-01T00:00:00+01:00 is a valid ISO 8601 time with no UTC time in Python.
+        raise FilterError(
+            f"{value.isoformat()!r} is outside the calendar once turned into UTC (years 1 to 9999)",
+            option=option,
+        ) from exc

@@ -21,7 +21,7 @@ from gatekeeper.audit.witness import FolderWitness
 from gatekeeper.dashboard.errors import Forbidden
 from gatekeeper.dashboard.integrity import IntegrityMonitor
 from tests.integration.audit.test_tamper import tamper
-from tests.integration.dashboard.conftest import MAKER, Dashboard, seed
+from tests.integration.dashboard.conftest import MAKER, Dashboard, seed, served_answer
 
 pytestmark = pytest.mark.integration
 
@@ -455,3 +455,23 @@ def test_the_openapi_document_is_served_to_signed_in_callers_only(dashboard: Das
     document = _json(dashboard.get("/api/v1/openapi.json"))
     assert "/api/v1/events" in document["paths"]
     assert dashboard.get("/api/v1/docs", token=None).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/api/v1/events?since=0001-01-01T00:00:00%2B01:00", None),
+        ("GET", "/api/v1/events?until=9999-12-31T23:59:59-01:00", None),
+        ("GET", "/api/v1/changes?since=0001-01-01T00:00:00%2B01:00", None),
+        ("GET", "/events?since=0001-01-01T00:00:00%2B01:00", None),
+        ("POST", "/api/v1/reports", {"since": "0001-01-01T00:00:00+01:00"}),
+    ],
+)
+def test_a_date_with_no_utc_time_is_a_400_naming_it(
+    dashboard: Dashboard, method: str, path: str, body: object
+) -> None:
+    answer = served_answer(
+        dashboard, method, path, json=body, headers={"Authorization": f"Bearer {MAKER}"}
+    )
+    assert answer.status_code == 400, (answer.status_code, answer.text[:200])
+    assert "outside the calendar" in answer.text

@@ -103,6 +103,26 @@ def test_filters_are_options_and_bad_ones_are_usage_errors(
     assert run_report(config, out, "--commit", "abc") == 2
 
 
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--since", "0001-01-01T00:00:00+01:00"), ("--until", "9999-12-31T23:59:59-01:00")],
+)
+def test_a_time_with_no_utc_time_is_a_usage_error_naming_it(
+    history: AuditStore,
+    signer: Signer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    option: str,
+    value: str,
+) -> None:
+    config = write_config(tmp_path, history, signer)
+    capsys.readouterr()
+    assert run_report(config, tmp_path / "report.json", option, value) == 2
+    err = capsys.readouterr().err
+    assert f"{value!r} is outside the calendar" in err
+    assert "Traceback" not in err
+
+
 def test_a_missing_font_stops_the_pdf_with_an_error_naming_the_package(
     history: AuditStore,
     signer: Signer,

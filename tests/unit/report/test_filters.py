@@ -39,6 +39,9 @@ def test_empty_strings_mean_no_filter() -> None:
         ({"commit": "abc123"}, "--commit"),
         ({"source": " apps"}, "--source"),
         ({"object_kind": " "}, "--object-kind"),
+        # Valid ISO 8601, but with no UTC time Python can hold.
+        ({"since": "0001-01-01T00:00:00+01:00"}, "--since"),
+        ({"until": "9999-12-31T23:59:59-01:00"}, "--until"),
     ],
 )
 def test_bad_filters_are_refused_naming_their_option(given: dict[str, str], option: str) -> None:
