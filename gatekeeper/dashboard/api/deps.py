@@ -75,14 +75,16 @@ def _same_origin(request: Request) -> bool:
     return origin is not None and host is not None and origin.split("://", 1)[-1] == host
 
 
-def caller(request: Request, verb: Verb) -> Principal:
-    """The authenticated caller, allowed `verb`; 401 or 403 otherwise."""
+def caller(request: Request, verb: Verb, *also: Verb) -> Principal:
+    """The authenticated caller, allowed `verb` and every verb of `also`; 401 or 403
+    otherwise (naming the first verb refused)."""
     token = bearer_token(request)
     if token is None:
         raise Unauthenticated("sign in: send `Authorization: Bearer <token>`")
     parts = parts_of(request)
     principal = parts.authenticator.authenticate(token)
-    parts.authenticator.authorize(principal, verb)
+    for each in (verb, *also):
+        parts.authenticator.authorize(principal, each)
     return principal
 
 
@@ -94,10 +96,16 @@ def _maker(request: Request) -> Principal:
     return caller(request, "create")
 
 
+def _bundler(request: Request) -> Principal:
+    # A bundle hands over the records themselves: making one is reading them too.
+    return caller(request, "create", "get")
+
+
 def _parts(request: Request) -> DashboardParts:
     return parts_of(request)
 
 
 Reader = Annotated[Principal, Depends(_reader)]
 Maker = Annotated[Principal, Depends(_maker)]
+Bundler = Annotated[Principal, Depends(_bundler)]
 Parts = Annotated[DashboardParts, Depends(_parts)]

@@ -353,7 +353,7 @@ async def make_report_from_page(request: Request) -> Response:
 
 @router.post("/bundles")
 async def make_bundle_from_page(request: Request) -> Response:
-    principal = caller(request, "create")
+    principal = caller(request, "create", "get")
     form = await request.form()
     filters = _form_filters(request, form)
     path, made = await run_in_threadpool(parts_of(request).reports.make_bundle, filters, principal)

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from gatekeeper.audit.signing import Verifier
+from gatekeeper.audit.store import AuditStore
+from gatekeeper.dashboard.auth import TokensFile
 from gatekeeper.report.bundlecheck import verify_bundle
 from gatekeeper.report.signing import ReportSignature, verify_bytes
-from tests.integration.dashboard.conftest import MAKER, Dashboard
+from tests.integration.dashboard.conftest import MAKER, Dashboard, build_app, seed
+from tests.unit.admission.asgi import AsgiClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -27,6 +32,32 @@ def test_only_a_caller_allowed_create_makes_reports(dashboard: Dashboard) -> Non
     assert refused.status_code == 403
     assert "ann may not create reports.gatekeeper.dev" in refused.json()["error"]
     assert not dashboard.store.query(kinds=["report.generated"]).records
+
+
+def test_a_bundle_needs_get_as_well_as_create(tmp_path: Path, store: AuditStore) -> None:
+    """A bundle is the records themselves: `create` alone makes reports, not bundles."""
+    app, integrity, signer = build_app(tmp_path, store)
+    tokens = tmp_path / "create-only.yaml"
+    digest = hashlib.sha256(b"ci-token").hexdigest()
+    tokens.write_text(yaml.safe_dump([{"user": "ci", "verbs": ["create"], "tokenSha256": digest}]))
+    app.state.parts = replace(app.state.parts, authenticator=TokensFile.load(tokens))
+    seed(store)
+    store.checkpoint(signer)
+    integrity.refresh(full=True)
+    headers = {"Authorization": "Bearer ci-token"}
+    with AsgiClient(app) as client:
+        assert client.get("/api/v1/events", headers=headers).status_code == 403
+        for path, body in (("/api/v1/bundles", {"json": {}}), ("/bundles", {"data": {}})):
+            bundle = client.request("POST", path, headers=headers, **body)
+            assert bundle.status_code == 403, (path, bundle.status_code)
+            assert "zip" not in bundle.headers.get("content-type", "")
+            assert "ci may not get reports.gatekeeper.dev" in bundle.text
+        made = client.request("POST", "/api/v1/reports", json={}, headers=headers)
+        assert made.status_code == 201, made.text
+        assert client.get(made.json()["links"]["json"], headers=headers).status_code == 403
+    assert [r.payload["type"] for r in store.query(kinds=["report.generated"]).records] == [
+        "report"
+    ]
 
 
 def test_a_made_report_is_signed_in_every_format_and_recorded_with_its_digests(

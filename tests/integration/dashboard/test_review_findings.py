@@ -7,26 +7,20 @@ docs/security.md) promise, against a real SQLite (and PostgreSQL when running) a
 
 from __future__ import annotations
 
-import hashlib
 import io
 import re
-from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 from pypdf import PdfReader
 from sqlalchemy import text
 
 from gatekeeper.audit import chain
 from gatekeeper.audit.store import AuditStore
-from gatekeeper.dashboard.auth import TokensFile
 from tests.integration.audit.test_tamper import tamper
-from tests.integration.dashboard.conftest import MAKER, READER, Dashboard, build_app, seed
-from tests.unit.admission.asgi import AsgiClient
+from tests.integration.dashboard.conftest import MAKER, READER, Dashboard
 
 pytestmark = pytest.mark.integration
 
@@ -105,37 +99,6 @@ def test_editing_an_unhashed_column_cannot_hide_a_verified_break_glass(
     ]
     records = [i["seq"] for i in dashboard.get("/api/v1/events?namespace=shop").json()["items"]]
     assert status != "verified" or (4 in incidents and 4 in records), (status, incidents, records)
-
-
-# -- 7. `create` without `get` reads the whole log ---------------------------------------------
-
-
-def test_create_without_get_cannot_download_the_records(tmp_path: Path, store: AuditStore) -> None:
-    """docs/dashboard.md: verb `get` to read, `create` to make reports and bundles. A principal
-    with only `create` is refused GET /api/v1/events (403) but POST /api/v1/bundles hands it
-    a zip whose events.ndjson holds every record of the log."""
-    app, integrity, signer = build_app(tmp_path, store)
-    tokens = tmp_path / "create-only.yaml"
-    tokens.write_text(
-        yaml.safe_dump(
-            [
-                {
-                    "user": "ci",
-                    "verbs": ["create"],
-                    "tokenSha256": hashlib.sha256(b"ci-token").hexdigest(),
-                }
-            ]
-        )
-    )
-    app.state.parts = replace(app.state.parts, authenticator=TokensFile.load(tokens))
-    seed(store)
-    store.checkpoint(signer)
-    integrity.refresh(full=True)
-    headers = {"Authorization": "Bearer ci-token"}
-    with AsgiClient(app) as client:
-        assert client.get("/api/v1/events", headers=headers).status_code == 403
-        bundle = client.request("POST", "/api/v1/bundles", json={}, headers=headers)
-    assert bundle.status_code == 403, (bundle.status_code, bundle.headers.get("content-type"))
 
 
 # -- 8. PDF: text that contains fpdf's page-count alias is rewritten ---------------------------

@@ -1,4 +1,5 @@
-"""Making reports and bundles (verb `create`), and reading the ones made (verb `get`)."""
+"""Making reports (verb `create`) and bundles (`create` and `get`: a bundle holds the
+records), and reading the reports made (verb `get`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from gatekeeper.dashboard.api.deps import Maker, Parts, Reader
+from gatekeeper.dashboard.api.deps import Bundler, Maker, Parts, Reader
 from gatekeeper.dashboard.api.params import Paged, page_of
 from gatekeeper.dashboard.errors import NotFoundError
 from gatekeeper.dashboard.filters import parse_filters
@@ -80,7 +81,7 @@ def get_report(
 
 
 @router.post("/bundles", summary="Make a signed evidence bundle (zip) to verify offline")
-def make_bundle(parts: Parts, principal: Maker, request: ReportRequest) -> FileResponse:
+def make_bundle(parts: Parts, principal: Bundler, request: ReportRequest) -> FileResponse:
     path, made = parts.reports.make_bundle(request.filters(parts), principal)
     return FileResponse(
         path,
