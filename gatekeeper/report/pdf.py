@@ -33,6 +33,8 @@ _VERDICT: dict[Status, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
     "tampered": ((252, 232, 230), (217, 48, 37)),
 }
 _FAMILY, _MONO = "DejaVu", "DejaVuMono"
+# Where fpdf writes the page count once the document is complete (see `_Document`).
+_PAGES = "\ue000"
 
 
 class _Document(FPDF):
@@ -43,12 +45,15 @@ class _Document(FPDF):
         self.add_font(_FAMILY, "B", fonts.bold)
         self.add_font(_MONO, "", fonts.mono)
         font = self.fonts[_FAMILY.lower()]
-        self._drawable = frozenset(getattr(font, "cmap", {}))
+        # The page-count alias is a character no printed text keeps (`printable` writes it as
+        # its code point), so fpdf's substitution cannot rewrite a record's or filter's text
+        # (the default alias `{nb}` can occur in either).
+        self._drawable = frozenset(getattr(font, "cmap", {})) - {ord(_PAGES)}
         self._report = report
         self.set_auto_page_break(auto=True, margin=14)
         self.set_title("GitOps Gatekeeper compliance report")
         self.set_creator(report.generator)
-        self.alias_nb_pages()
+        self.alias_nb_pages(_PAGES)
 
     def printable(self, text: str) -> str:
         """`text` with every character the font has no glyph for written as its code point
@@ -69,7 +74,7 @@ class _Document(FPDF):
             0,
             5,
             f"Compliance report generated {chain.format_time(self._report.generated_at)} - "
-            f"integrity: {self._report.integrity.status} - page {self.page_no()}/{{nb}}",
+            f"integrity: {self._report.integrity.status} - page {self.page_no()}/{_PAGES}",
             align="C",
         )
         self.set_text_color(0, 0, 0)
@@ -114,7 +119,13 @@ def _verdict(document: _Document, report: Report) -> None:
     document.set_draw_color(*border)
     document.set_line_width(0.6)
     document.multi_cell(
-        0, 6.5, report.integrity.headline(), border=1, fill=True, new_x="LMARGIN", new_y="NEXT"
+        0,
+        6.5,
+        document.printable(report.integrity.headline()),
+        border=1,
+        fill=True,
+        new_x="LMARGIN",
+        new_y="NEXT",
     )
     document.set_fill_color(255, 255, 255)
     document.set_draw_color(0, 0, 0)

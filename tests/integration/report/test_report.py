@@ -262,3 +262,15 @@ def test_the_csv_preamble_is_one_cell_a_line_and_never_a_formula(
     assert preamble[0].startswith("# GitOps Gatekeeper compliance report, ")
     assert 'filter: Actor: x,=HYPERLINK("https://evil.example/"),"@SUM(1)' in " ".join(preamble)
     assert "# events: 0" in preamble
+
+
+def test_pdf_prints_text_as_given_and_counts_its_pages(history: AuditStore, signer: Signer) -> None:
+    """fpdf replaces its page-count alias wherever it occurs: a filter or record holding the
+    default alias `{nb}` would print as the page count, misstating what the report covers."""
+    filters = ReportFilters(actor="eve{nb}\ue000")
+    report = build_report(history, filters, verifier=Verifier(signer.public_key), row_limit=5)
+    pages = pypdf.PdfReader(io.BytesIO(render(report, "pdf"))).pages
+    printed = "\n".join(page.extract_text() for page in pages)
+    assert "Actor: eve{nb}[U+E000]" in printed
+    assert f"page 1/{len(pages)}" in printed
+    assert f"page {len(pages)}/{len(pages)}" in printed
