@@ -187,14 +187,16 @@ class _SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        api = str(scope.get("path", "")).startswith(API)
+        # Pages and the API show audit records to a signed-in auditor: no cache may keep
+        # them (after "Sign out" on a shared workstation). Only the stylesheet may be cached.
+        cacheable = str(scope.get("path", "")).startswith("/static/")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in _SECURITY_HEADERS:
                     headers.setdefault(name, value)
-                if api:
+                if not cacheable:
                     headers.setdefault("Cache-Control", "no-store")
             await send(message)
 

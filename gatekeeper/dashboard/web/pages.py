@@ -96,7 +96,13 @@ def error_page(
 
 
 @router.get("/login")
-def login_form(request: Request, next: str = "/", error: str = "") -> HTMLResponse:
+def login_form(request: Request, next: str = "/") -> HTMLResponse:
+    # No message from the link: a page of the real site must not show words a link wrote
+    # ("paste your token at ..."). Only a failed sign-in below says what went wrong.
+    return _login_page(next, error="")
+
+
+def _login_page(next: str, *, error: str) -> HTMLResponse:
     html = environment.get_template("login.html.j2").render(
         next=_safe_next(next), error=error, user=None, integrity=None, path="/login"
     )
@@ -115,7 +121,7 @@ def login(
         principal = parts.authenticator.authenticate(token.strip())
         parts.authenticator.authorize(principal, "get")
     except (Unauthenticated, Forbidden) as exc:
-        return login_form(request, next=next, error=str(exc))
+        return _login_page(next, error=str(exc))
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,

@@ -475,3 +475,33 @@ def test_a_date_with_no_utc_time_is_a_400_naming_it(
     )
     assert answer.status_code == 400, (answer.status_code, answer.text[:200])
     assert "outside the calendar" in answer.text
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/events", "/events/3", "/changes", "/reports", "/login", "/api/v1/events"]
+)
+def test_pages_and_the_api_are_never_stored_by_caches(dashboard: Dashboard, path: str) -> None:
+    answer = dashboard.get(path)
+    assert answer.status_code == 200
+    assert answer.headers["cache-control"] == "no-store"
+
+
+def test_the_stylesheet_may_be_cached(dashboard: Dashboard) -> None:
+    answer = dashboard.client.get("/static/style.css")
+    assert answer.status_code == 200
+    assert "no-store" not in answer.headers.get("cache-control", "")
+
+
+def test_the_sign_in_page_shows_no_text_from_its_link(dashboard: Dashboard) -> None:
+    lure = "Token expired. Paste it at https://evil.example/renew instead."
+    answer = dashboard.client.get("/login", params={"error": lure, "next": "/events"})
+    assert answer.status_code == 200
+    assert "evil.example" not in answer.text and 'role="alert"' not in answer.text
+    refused = dashboard.client.request(
+        "POST",
+        "/login",
+        data={"token": "wrong", "next": "/events"},
+        headers={"Sec-Fetch-Site": "same-origin"},
+    )
+    assert refused.status_code == 401
+    assert 'role="alert"' in refused.text
