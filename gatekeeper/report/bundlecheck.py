@@ -4,6 +4,11 @@ Nothing here opens a database or a socket: the bundle and, optionally, a public 
 auditor trusts are all it reads. Every record's hash is recomputed with the chain's own
 functions (`gatekeeper.audit.verify.check_chain`), so a bundle verifies exactly when the
 same records would verify in the store.
+
+The zip itself is checked too: its local entries must follow one another from the first byte
+to the central directory with nothing between them, so that a tool reading local headers in
+order (a streaming unzip) sees exactly the entries the central directory lists and the
+manifest vouches for. Damaged compressed data is a named problem, never a traceback.
 """
 
 from __future__ import annotations
@@ -13,11 +18,13 @@ import hashlib
 import itertools
 import json
 import re
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -44,6 +51,13 @@ _CHUNK = 1 << 20
 _PAYLOAD_KEY, _PREV_KEY = b',"payload":', b',"prev_hash":"'
 _TAIL = re.compile(rb',"prev_hash":"[0-9a-f]{64}","hash":"[0-9a-f]{64}"\}\s*$')
 _SMALL = 1 << 20  # the manifest, its signature and the key are a few kilobytes
+# What reading an entry raises on damaged data: a bad deflate stream, a CRC mismatch or a
+# local header that disagrees with the directory, a stream cut short, a method or
+# encryption zipfile cannot read.
+_DAMAGED = (zlib.error, zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError)
+_LOCAL = struct.Struct("<4sHHHHHIIIHH")  # a local file header, before its name and extra
+_LOCAL_SIGNATURE, _DESCRIPTOR_SIGNATURE = b"PK\x03\x04", b"PK\x07\x08"
+_ZIP64_EXTRA = 0x0001
 
 
 @dataclass(frozen=True)
@@ -68,10 +82,89 @@ def verify_bundle(path: Path, trusted_key: Verifier | None = None) -> BundleChec
     """
     try:
         archive = zipfile.ZipFile(path)
-    except (OSError, zipfile.BadZipFile) as exc:
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError) as exc:
         raise BundleInvalid([f"{path} is not a readable zip file: {exc}"]) from exc
-    with archive:
-        return _Checker(archive, trusted_key).run()
+    with archive, path.open("rb") as raw:
+        checker = _Checker(archive, trusted_key)
+        checker.problems.extend(_untiled(archive, raw))
+        try:
+            return checker.run()
+        except _DAMAGED as exc:
+            raise BundleInvalid(
+                [*checker.problems, f"{checker.reading} cannot be read from the zip: {exc}"]
+            ) from exc
+
+
+def _untiled(archive: zipfile.ZipFile, raw: IO[bytes]) -> list[str]:
+    """Why the local entries do not follow one another exactly from byte 0 to the central
+    directory ([] when they do): bytes in a gap could hold an entry the directory does not
+    list, which a tool reading local headers in order would extract all the same."""
+    problems: list[str] = []
+    position = 0
+    for info in sorted(archive.infolist(), key=lambda i: i.header_offset):
+        if info.header_offset != position:
+            problems.append(_gap(position, info.header_offset, f"the entry {info.filename}"))
+            if info.header_offset < position:
+                return problems  # overlapping entries: the extents below mean nothing
+        end, problem = _local_end(raw, info)
+        if problem is not None:
+            problems.append(f"{info.filename}: its local header {problem}")
+            return problems
+        position = end
+    start_dir = int(getattr(archive, "start_dir", position))
+    if position != start_dir:
+        problems.append(_gap(position, start_dir, "the central directory"))
+    return problems
+
+
+def _gap(position: int, start: int, what: str) -> str:
+    if start < position:
+        return f"{what} starts at byte {start}, inside the entry before it (ends at {position})"
+    return (
+        f"bytes {position}..{start - 1} of the zip, before {what}, belong to no entry the "
+        "central directory lists: a tool reading the zip in order could find an entry there"
+    )
+
+
+def _local_end(raw: IO[bytes], info: zipfile.ZipInfo) -> tuple[int, str | None]:
+    """Where the local entry of `info` ends (its header, data and data descriptor), or why
+    its local header does not describe the entry the central directory lists."""
+    raw.seek(info.header_offset)
+    fixed = raw.read(_LOCAL.size)
+    if len(fixed) != _LOCAL.size:
+        return 0, "is cut short"
+    signature, _, flags, _, _, _, _, compressed, _, name_length, extra_length = _LOCAL.unpack(fixed)
+    if signature != _LOCAL_SIGNATURE:
+        return 0, "is not a local file header"
+    name = raw.read(name_length)
+    if name != info.orig_filename.encode("utf-8" if flags & 0x800 else "cp437"):
+        return 0, f"names another file ({name!r})"
+    extra = raw.read(extra_length)
+    zip64 = _zip64_sizes(extra)
+    data_end = info.header_offset + _LOCAL.size + name_length + extra_length + info.compress_size
+    if flags & 0x08:
+        # A data descriptor after the data holds the sizes; the header's are zero.
+        raw.seek(data_end)
+        descriptor = 16 if zip64 is not None else 8
+        return data_end + 4 + descriptor + (4 if raw.read(4) == _DESCRIPTOR_SIGNATURE else 0), None
+    if compressed == 0xFFFFFFFF and zip64 is not None:
+        compressed = zip64
+    if compressed != info.compress_size:
+        return 0, (
+            f"states {compressed} compressed bytes, the central directory {info.compress_size}"
+        )
+    return data_end, None
+
+
+def _zip64_sizes(extra: bytes) -> int | None:
+    """The compressed size a local header's ZIP64 extra field states, None without one."""
+    offset = 0
+    while offset + 4 <= len(extra):
+        kind, size = struct.unpack_from("<HH", extra, offset)
+        if kind == _ZIP64_EXTRA and size >= 16:
+            return int(struct.unpack_from("<Q", extra, offset + 12)[0])
+        offset += 4 + size
+    return None
 
 
 class _Checker:
@@ -79,6 +172,7 @@ class _Checker:
         self._archive = archive
         self._trusted = trusted_key
         self.problems: list[str] = []
+        self.reading = "the zip"
 
     def run(self) -> BundleCheck:
         listed = self._archive.namelist()
@@ -112,9 +206,11 @@ class _Checker:
         info = self._archive.getinfo(name)
         if info.file_size > _SMALL:
             raise BundleInvalid([*self.problems, f"{name} is too large ({info.file_size} bytes)"])
+        self.reading = name
         return self._archive.read(name)
 
     def _stream(self, name: str) -> Iterator[bytes]:
+        self.reading = name
         with self._archive.open(name) as handle:
             while chunk := handle.read(_CHUNK):
                 yield chunk
@@ -163,6 +259,7 @@ class _Checker:
     def _checkpoints(self, manifest: dict[str, Any]) -> list[dict[str, Any]]:
         if "checkpoints.json" not in self._archive.namelist():
             return []
+        self.reading = "checkpoints.json"
         data = self._archive.read("checkpoints.json")
         self._digest(manifest, "checkpoints.json", iter([data]))
         try:

@@ -3,7 +3,9 @@ with every file caught."""
 
 from __future__ import annotations
 
+import io
 import json
+import struct
 import zipfile
 from collections.abc import Callable
 from datetime import timedelta
@@ -280,3 +282,136 @@ def test_a_manifest_entry_that_is_not_an_object_is_a_problem_not_a_crash(bundle:
     rewrite(bundle, files)
     found = problems(bundle)
     assert "report.pdf differs from the digest MANIFEST.json states" in found
+
+
+# -- the zip itself ----------------------------------------------------------------------------
+
+
+def _local_entry(name: str, data: bytes) -> bytes:
+    """A zip's local entry (header and data) for one file, as any zip tool writes it."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(name, data)
+        archive.fp.flush()  # type: ignore[union-attr]
+        end = archive.start_dir
+    return buffer.getvalue()[:end]
+
+
+def test_a_local_entry_smuggled_before_the_listed_ones_fails(bundle: Path) -> None:
+    """An entry in front of the archive is not in the central directory: zipfile and the
+    digests see the genuine files, a tool reading local headers in order finds the forgery."""
+    smuggled = _local_entry("report.pdf", b"%PDF-1.4 forged: everything is fine")
+    bundle.write_bytes(smuggled + bundle.read_bytes())
+    with zipfile.ZipFile(bundle) as archive:  # still a readable zip, all files genuine
+        assert archive.testzip() is None
+    assert problems(bundle) == (
+        f"bytes 0..{len(smuggled) - 1} of the zip, before the entry events.ndjson, belong to "
+        "no entry the central directory lists: a tool reading the zip in order could find an "
+        "entry there",
+    )
+
+
+def test_a_local_entry_left_out_of_the_central_directory_fails(
+    bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = read(bundle)
+    with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as archive:
+        for number, (name, data) in enumerate(files.items()):
+            if number == 3:
+                archive.writestr("report.html", b"<p>forged</p>")
+                archive.filelist.pop()  # written, but left out of the central directory
+                del archive.NameToInfo["report.html"]
+            archive.writestr(name, data)
+    with zipfile.ZipFile(bundle) as archive:
+        assert sorted(archive.namelist()) == sorted(files)
+    found = problems(bundle)
+    assert len(found) == 1
+    assert found[0].startswith("bytes ")
+    assert found[0].endswith(
+        "belong to no entry the central directory lists: a tool reading "
+        "the zip in order could find an entry there"
+    )
+    capsys.readouterr()
+    assert main(["audit", "verify", "--bundle", str(bundle)]) == 1
+    assert "belong to no entry" in capsys.readouterr().out
+
+
+class _Unseekable(io.RawIOBase):
+    """A pipe: zipfile then follows each entry's data with a data descriptor."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, chunk: bytes) -> int:  # type: ignore[override]
+        self.data += chunk
+        return len(chunk)
+
+
+@pytest.mark.parametrize("zip64", [False, True])
+def test_a_bundle_zipped_again_as_a_stream_still_verifies(
+    bundle: Path, signer: Signer, zip64: bool
+) -> None:
+    files = read(bundle)
+    pipe = _Unseekable()
+    with zipfile.ZipFile(pipe, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            with archive.open(name, "w", force_zip64=zip64) as entry:
+                entry.write(data)
+    bundle.write_bytes(bytes(pipe.data))
+    with zipfile.ZipFile(bundle) as archive:
+        assert all(info.flag_bits & 0x08 for info in archive.infolist())
+    assert verify_bundle(bundle, Verifier(signer.public_key)).records == 6
+
+
+def _data_offset(path: Path, name: str) -> int:
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(name)
+    raw = path.read_bytes()
+    name_length, extra_length = struct.unpack_from("<HH", raw, info.header_offset + 26)
+    return info.header_offset + 30 + name_length + extra_length
+
+
+def _invalid_deflate(path: Path, name: str) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[_data_offset(path, name)] = 0xFF  # a final block of the reserved type 3
+    path.write_bytes(bytes(raw))
+
+
+def _wrong_crc(path: Path, name: str) -> None:
+    files = read(path)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for each, data in files.items():
+            archive.writestr(each, data)
+        archive.getinfo(name).CRC ^= 1  # the central directory's CRC no longer matches
+
+
+def _cut_short(path: Path, name: str) -> None:
+    files = read(path)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for each, data in files.items():
+            archive.writestr(each, data)
+        # The central directory ends the compressed stream before its end marker.
+        archive.getinfo(name).compress_size -= 4
+
+
+@pytest.mark.parametrize("damage", [_invalid_deflate, _wrong_crc, _cut_short])
+@pytest.mark.parametrize(
+    "name", ["events.ndjson", "report.pdf", "checkpoints.json", "MANIFEST.json"]
+)
+def test_damaged_compressed_data_is_a_named_problem_not_a_traceback(
+    bundle: Path,
+    capsys: pytest.CaptureFixture[str],
+    damage: Callable[[Path, str], None],
+    name: str,
+) -> None:
+    damage(bundle, name)
+    found = problems(bundle)
+    assert found[-1].startswith(f"{name} cannot be read from the zip: "), found
+    capsys.readouterr()
+    assert main(["audit", "verify", "--bundle", str(bundle)]) == 1
+    out, err = capsys.readouterr()
+    assert f"{name} cannot be read from the zip" in out
+    assert "Traceback" not in out + err
