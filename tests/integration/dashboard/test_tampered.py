@@ -125,6 +125,30 @@ def test_integrity_answers_when_the_last_row_is_not_a_record(dashboard: Dashboar
     assert dashboard.get("/api/v1/events").status_code in (200, 503)
 
 
+@pytest.mark.xfail(
+    reason="listings select by namespace through AuditStore.query and the obj_namespace "
+    "column; `audit verify` flagging rows whose columns disagree with their subject, and the "
+    "query re-checking them, are being done in the audit package",
+    strict=False,
+)
+def test_editing_an_unhashed_column_cannot_hide_a_verified_break_glass(
+    dashboard: Dashboard,
+) -> None:
+    """`namespace` filters on `obj_namespace`, a column outside the record's hash: a
+    break-glass moved out of its namespace must either still be listed there or leave the
+    log not verified."""
+    shown = [i["seq"] for i in dashboard.get("/api/v1/incidents?namespace=shop").json()["items"]]
+    assert shown == [4]  # the break-glass on ConfigMap/shop/settings
+    tamper(dashboard.store, "UPDATE audit_events SET obj_namespace = 'elsewhere' WHERE seq = 4")
+    dashboard.integrity.refresh(full=True)
+    status = dashboard.get("/api/v1/integrity").json()["status"]
+    incidents = [
+        i["seq"] for i in dashboard.get("/api/v1/incidents?namespace=shop").json()["items"]
+    ]
+    records = [i["seq"] for i in dashboard.get("/api/v1/events?namespace=shop").json()["items"]]
+    assert status != "verified" or (4 in incidents and 4 in records), (status, incidents, records)
+
+
 # A row written to close the event and the array and add its own `integrity` and `events`:
 # JSON parsers keep the last duplicate key, so pasted in as it is it would rewrite the report.
 INJECTED = '{}}],"integrity":{"status":"verified","verified":true,"findings":[]},"events":[{"a":{}'
