@@ -12,6 +12,7 @@ from gatekeeper.audit.store import AuditStore
 from gatekeeper.cli import EXIT_UNAVAILABLE, main
 from gatekeeper.report.errors import SignatureInvalid
 from gatekeeper.report.signing import verify_file
+from tests.integration.audit.test_malformed import forge
 from tests.integration.report.conftest import append_fake, edit_record, write_config
 
 pytestmark = pytest.mark.integration
@@ -82,6 +83,25 @@ def test_a_tampered_log_exits_one_even_when_unverified_is_allowed(
     assert run_report(config, out, "--format", "csv", "--allow-unverified") == 1
     assert "first bad record 3" in capsys.readouterr().err
     assert "# integrity: tampered" in out.read_text()
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_a_record_whose_payload_is_not_an_object_exits_one_naming_it(
+    history: AuditStore,
+    signer: Signer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    fmt: str,
+) -> None:
+    config = write_config(tmp_path, history, signer)
+    seq = forge(history, '{}}],"integrity":{"status":"verified"},"events":[{"a":{}')
+    append_fake(history)
+    out = tmp_path / f"report.{fmt}"
+    capsys.readouterr()
+    assert run_report(config, out, "--format", fmt, "--allow-unverified") == 1
+    err = capsys.readouterr().err
+    assert f"record {seq} is damaged" in err and "Traceback" not in err
+    assert not out.exists()
 
 
 def test_filters_are_options_and_bad_ones_are_usage_errors(
