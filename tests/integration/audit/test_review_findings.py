@@ -1,0 +1,516 @@
+"""Reproductions of defects found in a review of the audit store, from the point of view of
+someone with write access to the database (or to a bundle file) and of an auditor.
+
+Each test states what the contract (DESIGN sections 8 and 12, docs/audit.md) requires and
+fails while the defect is there. Nothing here fixes anything.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zipfile
+import zlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import text
+
+from gatekeeper.audit import chain, migrate
+from gatekeeper.audit import ledger_rows as rows_
+from gatekeeper.audit.batching import BatchedAppender
+from gatekeeper.audit.events import NewEvent
+from gatekeeper.audit.ledger import Ledger
+from gatekeeper.audit.signing import Signer, Verifier
+from gatekeeper.audit.store import AuditStore
+from gatekeeper.audit.verify import verify_store
+from gatekeeper.cli import main
+from gatekeeper.report.bundle import verify_bundle, write_bundle
+from gatekeeper.report.errors import BundleInvalid
+from gatekeeper.report.filters import ReportFilters
+from gatekeeper.report.model import build_report
+from tests.integration.audit.test_tamper import tamper
+
+pytestmark = pytest.mark.integration
+
+MIN_SEQ = -(2**63)  # the lowest BIGINT / SQLite INTEGER
+FORGED_COMMIT = "e" * 40
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _pg(store: AuditStore) -> bool:
+    return store.engine.dialect.name == "postgresql"
+
+
+def _stored_time(store: AuditStore, moment: datetime) -> object:
+    return moment if _pg(store) else chain.format_time(moment)
+
+
+def _insert_record(
+    store: AuditStore,
+    *,
+    seq: int,
+    kind: str,
+    actor: str,
+    subject: str,
+    payload: dict[str, object],
+    source: str | None = None,
+    commit: str | None = None,
+    prev_hash: str = "0" * 64,
+    moment: datetime = datetime(2026, 11, 1, tzinfo=UTC),
+) -> None:
+    """A well-formed record, hash recomputed, put in with a plain INSERT (which the
+    append-only triggers allow)."""
+    payload_json = chain.canonical_payload(payload)
+    digest = chain.record_hash(
+        seq=seq,
+        time=chain.format_time(moment),
+        kind=kind,
+        actor=actor,
+        subject=subject,
+        source=source,
+        commit=commit,
+        payload_json=payload_json,
+        prev_hash=prev_hash,
+    )
+    with store.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO audit_events (seq, time, kind, actor, subject, source, commit_sha, "
+                "payload, prev_hash, hash) VALUES (:seq, :time, :kind, :actor, :subject, "
+                ":source, :commit, :payload, :prev, :hash)"
+            ),
+            {
+                "seq": seq,
+                "time": _stored_time(store, moment),
+                "kind": kind,
+                "actor": actor,
+                "subject": subject,
+                "source": source,
+                "commit": commit,
+                "payload": payload_json,
+                "prev": prev_hash,
+                "hash": digest,
+            },
+        )
+
+
+def _public_config(tmp_path: Path, store: AuditStore, signer: Signer) -> Path:
+    public = tmp_path / "audit.pub"
+    public.write_bytes(
+        signer.public_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    config = tmp_path / "gatekeeper.yaml"
+    url = store.engine.url.render_as_string(hide_password=False)
+    config.write_text(
+        json.dumps({"database": {"url": url}, "audit": {"publicKeyFile": str(public)}})
+    )
+    return config
+
+
+@pytest.fixture
+def synced(store: AuditStore, signer: Signer) -> AuditStore:
+    """A genuine vouched ledger row, five sync records, all under a checkpoint."""
+    Ledger(store).record_commit("apps", "a" * 40, signer="alice")
+    for i in range(5):
+        store.append(
+            NewEvent(
+                kind="sync.applied",
+                actor="reconciler",
+                subject="source/apps",
+                source="apps",
+                payload={"i": i},
+            )
+        )
+    store.checkpoint(signer)
+    assert verify_store(store, Verifier(signer.public_key)).ok
+    return store
+
+
+# -- 1. a record at seq -2^63 is never walked by verification -------------------------------
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_review_a_record_at_the_lowest_seq_is_invisible_to_audit_verify(
+    synced: AuditStore, signer: Signer, workers: int
+) -> None:
+    """`iter_raw` reads `seq > -2**63` (and the parallel walk's first segment starts at
+    -2**62), so a row at the lowest sequence number is never checked, though `audit log`,
+    the dashboard and reports list it first. A plain INSERT suffices: no trigger is dropped.
+    """
+    _insert_record(
+        synced,
+        seq=MIN_SEQ,
+        kind="breakglass",
+        actor="mallory",
+        subject="apps/Deployment/team-a/web",
+        payload={"reason": "approved by the CISO"},
+    )
+    assert synced.query(limit=1).records[0].seq == MIN_SEQ  # every reader sees it
+    report = verify_store(
+        synced, Verifier(signer.public_key), workers=workers, parallel_threshold=1
+    )
+    assert not report.ok, "a record outside the chain passes verification"
+
+
+def test_review_a_forged_voucher_at_the_lowest_seq_makes_a_forged_commit_verified_and_trusted(
+    synced: AuditStore, signer: Signer
+) -> None:
+    """The same hole defeats ledger vouching: a `ledger.recorded` record at seq -2**63 vouches
+    for an invented `verified_commits` row; `audit verify` counts the row as vouched and the
+    webhook's lookup (`Ledger.verified_commit`) trusts it, so the webhook admits a commit
+    nobody verified."""
+    moment = datetime(2026, 11, 1, tzinfo=UTC)
+    row = {
+        "source": "apps",
+        "commit_sha": FORGED_COMMIT,
+        "verified_at": chain.format_time(moment),
+        "signer": "alice",
+        "key_id": None,
+        "format": None,
+    }
+    _insert_record(
+        synced,
+        seq=MIN_SEQ,
+        kind=rows_.LEDGER_RECORDED,
+        actor=rows_.ACTOR,
+        subject="source/apps",
+        source="apps",
+        commit=FORGED_COMMIT,
+        payload=rows_.vouch_payload(rows_.COMMITS, [row]),
+        moment=moment,
+    )
+    with synced.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO verified_commits (source, commit_sha, verified_at, signer, "
+                "vouch_seq) VALUES ('apps', :commit, :time, 'alice', :seq)"
+            ),
+            {"commit": FORGED_COMMIT, "time": _stored_time(synced, moment), "seq": MIN_SEQ},
+        )
+    report = verify_store(synced, Verifier(signer.public_key))
+    forged_lookup = Ledger(synced).verified_commit("apps", FORGED_COMMIT)
+    assert not report.ok, f"forged ledger row verifies (ledger: {report.ledger})"
+    assert forged_lookup is None, "the webhook trusts a commit no one verified"
+
+
+def test_review_a_report_calls_a_record_outside_the_chain_verified(
+    synced: AuditStore, signer: Signer
+) -> None:
+    """On PostgreSQL the report lists the invisible record as covered and says "Verified";
+    on SQLite the same report stops with an OverflowError traceback (first - 1 < -2**63)."""
+    _insert_record(
+        synced,
+        seq=MIN_SEQ,
+        kind="rollback",
+        actor="mallory",
+        subject="source/apps",
+        source="apps",
+        payload={"reason": "forged"},
+    )
+    report = build_report(synced, ReportFilters(), verifier=Verifier(signer.public_key))
+    seqs = [entry.seq for entry in report.iter_records()]
+    assert MIN_SEQ not in seqs or report.integrity.status != "verified"
+
+
+# -- 2. PostgreSQL: a record's time moved by 4051 years still verifies ------------------------
+
+
+def test_review_postgres_a_time_moved_to_bc_still_verifies(
+    synced: AuditStore, signer: Signer
+) -> None:
+    """The walk hashes `to_char(time, 'YYYY-...')`, which drops the era: `2026-11-01 BC`
+    prints as `2026-11-01`. The stored instant changes by 4051 years (period filters, the
+    dashboard and `audit log` see another time, or fail reading it) and verification passes."""
+    if not _pg(synced):
+        pytest.skip("SQLite stores the hashed text itself")
+    tamper(synced, "UPDATE audit_events SET time = time - interval '4051 years' WHERE seq = 3")
+    with synced.engine.connect() as connection:
+        year = connection.execute(
+            text(
+                "SELECT extract(year FROM time AT TIME ZONE 'UTC') FROM audit_events WHERE seq = 3"
+            )
+        ).scalar_one()
+    assert year < 0  # the stored instant really moved
+    report = verify_store(synced, Verifier(signer.public_key))
+    assert not report.ok, "a record's time changed by 4051 years and the chain verifies"
+    assert report.first_bad_seq == 3
+
+
+# -- 3. obj_namespace / obj_kind are neither hashed nor checked -------------------------------
+
+
+def test_review_an_edited_obj_namespace_hides_a_record_from_a_verified_namespace_report(
+    store: AuditStore, signer: Signer
+) -> None:
+    """`obj_namespace` is derived from the subject but not hashed, and verification never
+    compares them. The report's bounds (`seq_bounds`) and the dashboard's record list
+    (`AuditStore.query(namespace=...)`) select by that column, so one UPDATE drops a denial
+    from a namespace report that still says "Verified"."""
+    for i in range(1, 7):
+        store.append(
+            NewEvent(
+                kind="admission.denied",
+                actor="alice",
+                subject=f"apps/Deployment/team-a/web{i}",
+                payload={"i": i},
+            )
+        )
+    store.checkpoint(signer)
+    tamper(
+        store,
+        "UPDATE audit_events SET obj_namespace = 'elsewhere' WHERE seq IN (3, 6)",
+    )
+    verification = verify_store(store, Verifier(signer.public_key))
+    report = build_report(
+        store, ReportFilters(namespace="team-a"), verifier=Verifier(signer.public_key)
+    )
+    listed = [record.seq for record in store.query(namespace="team-a").records]
+    reported = [entry.seq for entry in report.iter_records()]
+    assert verification.ok and report.integrity.status == "verified"  # nothing is noticed...
+    assert listed == [1, 2, 3, 4, 5, 6], "the dashboard's namespace list drops records 3 and 6"
+    assert reported == [1, 2, 3, 4, 5, 6], "the verified namespace report drops record 6"
+
+
+# -- 4. a documented downgrade/upgrade round trip breaks the ledger for good ------------------
+
+
+def test_review_db_downgrade_0003_then_upgrade_turns_vouched_rows_into_forgeries(
+    store: AuditStore, signer: Signer
+) -> None:
+    """`db downgrade 0003` is accepted (only base, 0001 and relative targets are refused), but
+    0004's downgrade drops `vouch_seq`: the link from each row to its `ledger.recorded` record
+    is lost. After `db upgrade`, every genuine vouched row is `ledger_mismatch` (and
+    `ledger_unvouched` when a pin existed), forever, and the webhook refuses it."""
+    from gatekeeper.cli.db import _may_drop_the_log
+
+    engine = store.engine
+    # An installation upgraded from 0003 with one legacy ledger row (so 0004 pinned it).
+    migrate.downgrade(engine, "0003")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO verified_commits (source, commit_sha, verified_at, signer) "
+                "VALUES ('apps', :commit, :time, 'alice')"
+            ),
+            {"commit": "1" * 40, "time": _stored_time(store, datetime(2026, 11, 1, tzinfo=UTC))},
+        )
+    migrate.upgrade(engine)
+    Ledger(store).record_commit("apps", "a" * 40, signer="alice")
+    store.checkpoint(signer)
+    assert verify_store(store, Verifier(signer.public_key)).ok
+
+    assert not _may_drop_the_log("0003")  # the CLI lets this through
+    migrate.downgrade(engine, "0003")
+    migrate.upgrade(engine)
+    store.checkpoint(signer)
+
+    report = verify_store(store, Verifier(signer.public_key))
+    trusted = Ledger(store).verified_commit("apps", "a" * 40)
+    assert report.ok, [(f.problem, f.row) for f in report.findings]
+    assert trusted is not None
+
+
+# -- 5. tampered input that crashes instead of being named ------------------------------------
+
+
+def test_review_a_ledger_voucher_payload_that_is_not_json_crashes_audit_verify(
+    synced: AuditStore, signer: Signer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The chain walk names the record, but `check_ledger` then runs `json.loads` on every
+    `ledger.recorded` payload unguarded: `audit verify` dies with a JSONDecodeError traceback
+    instead of exiting 1 naming record 1."""
+    config = _public_config(tmp_path, synced, signer)
+    tamper(synced, "UPDATE audit_events SET payload = 'not json' WHERE seq = 1")
+    try:
+        code = main(["--config", str(config), "audit", "verify"])
+    except Exception as exc:  # the CLI's caller gets a traceback
+        pytest.fail(f"audit verify crashed: {type(exc).__name__}: {exc}")
+    assert code == 1
+    assert "first bad record 1" in capsys.readouterr().err
+
+
+def test_review_a_record_that_is_not_valid_utf8_is_not_named(
+    synced: AuditStore, signer: Signer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SQLite: invalid UTF-8 in a record's text makes the driver fail the read; `audit
+    verify` says "unavailable" (exit 3: the check could not run) instead of exit 1 naming
+    the tampered record."""
+    if _pg(synced):
+        pytest.skip("PostgreSQL refuses invalid UTF-8")
+    config = _public_config(tmp_path, synced, signer)
+    tamper(synced, "UPDATE audit_events SET actor = CAST(X'C3' AS TEXT) WHERE seq = 3")
+    code = main(["--config", str(config), "audit", "verify"])
+    err = capsys.readouterr().err
+    assert code == 1 and "first bad record 3" in err, f"exit {code}: {err}"
+
+
+def test_review_a_time_stored_as_a_blob_crashes_verification(
+    synced: AuditStore, signer: Signer
+) -> None:
+    """SQLite: `check_chain` formats a non-text time with `format_time`, which raises
+    AttributeError on bytes; blob actors and payloads are named, a blob time is a crash."""
+    if _pg(synced):
+        pytest.skip("PostgreSQL's timestamptz refuses a blob")
+    tamper(synced, "UPDATE audit_events SET time = X'00' WHERE seq = 3")
+    try:
+        report = verify_store(synced, Verifier(signer.public_key))
+    except AttributeError as exc:
+        pytest.fail(f"verification crashed: {exc}")
+    assert report.first_bad_seq == 3
+
+
+# -- 6. evidence bundles ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def bundle(store: AuditStore, signer: Signer, tmp_path: Path) -> Path:
+    if _pg(store):
+        pytest.skip("the bundle format does not depend on the engine")
+    for i in range(1, 7):
+        store.append(
+            NewEvent(kind="admission.denied", actor="alice", subject="apps/x", payload={"i": i})
+        )
+    store.checkpoint(signer)
+    path = tmp_path / "evidence.zip"
+    write_bundle(store, ReportFilters(), path, signer=signer, verifier=Verifier(signer.public_key))
+    verify_bundle(path, Verifier(signer.public_key))
+    return path
+
+
+def _local_data_offset(data: bytes, info: zipfile.ZipInfo) -> int:
+    offset = info.header_offset
+    name_length, extra_length = struct.unpack("<HH", data[offset + 26 : offset + 30])
+    return offset + 30 + name_length + extra_length
+
+
+@pytest.mark.parametrize("member", ["report.html", "events.ndjson"])
+def test_review_a_bundle_with_damaged_compressed_data_crashes_the_cli(
+    bundle: Path, signer: Signer, tmp_path: Path, member: str
+) -> None:
+    """One flipped byte in a member's deflate stream: `verify_bundle` lets zlib.error (or
+    zipfile.BadZipFile for a CRC mismatch) escape, so `audit verify --bundle` ends in a
+    traceback instead of exit 1 with a problem list."""
+    data = bytearray(bundle.read_bytes())
+    with zipfile.ZipFile(bundle) as archive:
+        info = archive.getinfo(member)
+    data[_local_data_offset(bytes(data), info) + 20] ^= 0xFF
+    bundle.write_bytes(bytes(data))
+    trusted = tmp_path / "trusted.pub"
+    trusted.write_bytes(
+        signer.public_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    try:
+        code = main(["audit", "verify", "--bundle", str(bundle), "--trusted-key", str(trusted)])
+    except (zlib.error, zipfile.BadZipFile) as exc:
+        pytest.fail(f"audit verify --bundle crashed: {type(exc).__name__}: {exc}")
+    assert code == 1
+
+
+def _smuggle(data: bytes, name: str, content: bytes) -> bytes:
+    """Insert a local file entry, not listed in the central directory, after the last
+    member; fix the end record's central-directory offset."""
+    scratch = io.BytesIO()
+    with zipfile.ZipFile(scratch, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr(name, content)
+    extra = scratch.getvalue()
+    local = extra[: struct.unpack("<I", extra[-6:-2])[0]]
+    end = data.rfind(b"PK\x05\x06")
+    directory = struct.unpack("<I", data[end + 16 : end + 20])[0]
+    out = bytearray(data[:directory] + local + data[directory:])
+    end += len(local)
+    out[end + 16 : end + 20] = struct.pack("<I", directory + len(local))
+    return bytes(out)
+
+
+def _streamed(data: bytes) -> dict[str, bytes]:
+    """What a streaming extractor (`jar x < FILE`, java.util.zip.ZipInputStream, bsdtar
+    reading a pipe) writes: local entries in file order, a later one replacing an earlier."""
+    found: dict[str, bytes] = {}
+    position = 0
+    while data[position : position + 4] == b"PK\x03\x04":
+        (method,) = struct.unpack("<H", data[position + 8 : position + 10])
+        (size,) = struct.unpack("<I", data[position + 18 : position + 22])
+        name_length, extra_length = struct.unpack("<HH", data[position + 26 : position + 30])
+        name = data[position + 30 : position + 30 + name_length].decode()
+        start = position + 30 + name_length + extra_length
+        if size == 0xFFFFFFFF:  # zip64: the size is in the extra field
+            extra = data[position + 30 + name_length : start]
+            size = struct.unpack("<Q", extra[4 + 8 : 4 + 16])[0]
+        raw = data[start : start + size]
+        found[name] = raw if method == 0 else zlib.decompress(raw, -15)
+        position = start + size
+    return found
+
+
+def test_review_a_bundle_with_a_smuggled_local_entry_verifies(bundle: Path, signer: Signer) -> None:
+    """Only the central directory is read: bytes it does not account for are ignored. A
+    second `report.html` entry placed before the directory passes `audit verify --bundle`,
+    while a streaming extractor (`jar x < evidence.zip`) hands the auditor the forged page."""
+    forged = b"<h1>Verified: no admission was denied</h1>"
+    bundle.write_bytes(_smuggle(bundle.read_bytes(), "report.html", forged))
+    assert _streamed(bundle.read_bytes())["report.html"] == forged
+    with pytest.raises(BundleInvalid):
+        verify_bundle(bundle, Verifier(signer.public_key))
+
+
+# -- 7. checkpoints and appends ----------------------------------------------------------------
+
+
+def test_review_a_copied_checkpoint_at_the_highest_id_passes_verify_and_stops_checkpointing(
+    synced: AuditStore, signer: Signer
+) -> None:
+    """A genuine checkpoint copied (plain INSERT) under id 2**63-1 verifies, since ids are not
+    signed nor checked for order; every later `store.checkpoint` computes max(id)+1 and
+    fails (SQLite: an OverflowError that also escapes `CheckpointScheduler._safe_tick`,
+    killing the scheduler thread; PostgreSQL: "bigint out of range" at every tick)."""
+    with synced.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO audit_checkpoints (id, seq, head_hash, time, key_id, signature) "
+                "SELECT 9223372036854775807, seq, head_hash, time, key_id, signature "
+                "FROM audit_checkpoints WHERE id = 1"
+            )
+        )
+    report = verify_store(synced, Verifier(signer.public_key))
+    synced.append(NewEvent(kind="sync.applied", actor="reconciler", payload={}))
+    failure = ""
+    try:
+        made = synced.checkpoint(signer)
+    except Exception as exc:
+        made = None
+        failure = f"{type(exc).__name__}: {exc}"
+    assert not report.ok or made is not None, f"verify ok, then checkpointing fails: {failure}"
+
+
+def test_review_postgres_one_event_with_a_nul_fails_every_event_of_its_batch(
+    store: AuditStore,
+) -> None:
+    """`prepare` checks lengths but not NUL characters, which PostgreSQL text refuses: one
+    event whose actor (an admission request's user name) holds "\\x00" fails the whole batch,
+    so the neighbouring decisions are not recorded either (and the error reads as
+    "store unavailable")."""
+    if not _pg(store):
+        pytest.skip("SQLite stores NUL characters")
+    with BatchedAppender(store, max_delay=0.05) as appender:
+        good = [
+            appender.submit(NewEvent(kind="admission.allowed", actor=f"user{i}", payload={}))
+            for i in range(3)
+        ]
+        bad = appender.submit(NewEvent(kind="admission.allowed", actor="evil\x00", payload={}))
+        good += [
+            appender.submit(NewEvent(kind="admission.allowed", actor=f"user{i}", payload={}))
+            for i in range(3, 6)
+        ]
+        for future in [*good, bad]:
+            future.exception()
+    assert [future.exception() for future in good] == [None] * 6
