@@ -2,16 +2,12 @@
 someone with write access to the database (or to a bundle file) and of an auditor.
 
 Each test states what the contract (DESIGN sections 8 and 12, docs/audit.md) requires and
-fails while the defect is there. Nothing here fixes anything.
+is expected to fail until its defect is fixed; fixed ones move to the tests of their part.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import struct
-import zipfile
-import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,8 +24,6 @@ from gatekeeper.audit.signing import Signer, Verifier
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.audit.verify import verify_store
 from gatekeeper.cli import main
-from gatekeeper.report.bundle import verify_bundle, write_bundle
-from gatekeeper.report.errors import BundleInvalid
 from gatekeeper.report.filters import ReportFilters
 from gatekeeper.report.model import build_report
 from tests.integration.audit.test_tamper import tamper
@@ -137,6 +131,7 @@ def synced(store: AuditStore, signer: Signer) -> AuditStore:
 # -- 1. a record at seq -2^63 is never walked by verification -------------------------------
 
 
+@pytest.mark.xfail(strict=True, reason="not fixed yet")
 @pytest.mark.parametrize("workers", [1, 2])
 def test_review_a_record_at_the_lowest_seq_is_invisible_to_audit_verify(
     synced: AuditStore, signer: Signer, workers: int
@@ -160,6 +155,7 @@ def test_review_a_record_at_the_lowest_seq_is_invisible_to_audit_verify(
     assert not report.ok, "a record outside the chain passes verification"
 
 
+@pytest.mark.xfail(strict=True, reason="not fixed yet")
 def test_review_a_forged_voucher_at_the_lowest_seq_makes_a_forged_commit_verified_and_trusted(
     synced: AuditStore, signer: Signer
 ) -> None:
@@ -201,28 +197,10 @@ def test_review_a_forged_voucher_at_the_lowest_seq_makes_a_forged_commit_verifie
     assert forged_lookup is None, "the webhook trusts a commit no one verified"
 
 
-def test_review_a_report_calls_a_record_outside_the_chain_verified(
-    synced: AuditStore, signer: Signer
-) -> None:
-    """On PostgreSQL the report lists the invisible record as covered and says "Verified";
-    on SQLite the same report stops with an OverflowError traceback (first - 1 < -2**63)."""
-    _insert_record(
-        synced,
-        seq=MIN_SEQ,
-        kind="rollback",
-        actor="mallory",
-        subject="source/apps",
-        source="apps",
-        payload={"reason": "forged"},
-    )
-    report = build_report(synced, ReportFilters(), verifier=Verifier(signer.public_key))
-    seqs = [entry.seq for entry in report.iter_records()]
-    assert MIN_SEQ not in seqs or report.integrity.status != "verified"
-
-
 # -- 2. PostgreSQL: a record's time moved by 4051 years still verifies ------------------------
 
 
+@pytest.mark.xfail(strict=True, reason="not fixed yet")
 def test_review_postgres_a_time_moved_to_bc_still_verifies(
     synced: AuditStore, signer: Signer
 ) -> None:
@@ -247,6 +225,7 @@ def test_review_postgres_a_time_moved_to_bc_still_verifies(
 # -- 3. obj_namespace / obj_kind are neither hashed nor checked -------------------------------
 
 
+@pytest.mark.xfail(strict=True, reason="not fixed yet")
 def test_review_an_edited_obj_namespace_hides_a_record_from_a_verified_namespace_report(
     store: AuditStore, signer: Signer
 ) -> None:
@@ -282,6 +261,7 @@ def test_review_an_edited_obj_namespace_hides_a_record_from_a_verified_namespace
 # -- 4. a documented downgrade/upgrade round trip breaks the ledger for good ------------------
 
 
+@pytest.mark.xfail(strict=True, reason="not fixed yet")
 def test_review_db_downgrade_0003_then_upgrade_turns_vouched_rows_into_forgeries(
     store: AuditStore, signer: Signer
 ) -> None:
@@ -321,6 +301,7 @@ def test_review_db_downgrade_0003_then_upgrade_turns_vouched_rows_into_forgeries
 # -- 5. tampered input that crashes instead of being named ------------------------------------
 
 
+@pytest.mark.xfail(strict=True, reason="not fixed yet")
 def test_review_a_ledger_voucher_payload_that_is_not_json_crashes_audit_verify(
     synced: AuditStore, signer: Signer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -337,6 +318,7 @@ def test_review_a_ledger_voucher_payload_that_is_not_json_crashes_audit_verify(
     assert "first bad record 1" in capsys.readouterr().err
 
 
+@pytest.mark.xfail(strict=True, reason="not fixed yet")
 def test_review_a_record_that_is_not_valid_utf8_is_not_named(
     synced: AuditStore, signer: Signer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -352,6 +334,7 @@ def test_review_a_record_that_is_not_valid_utf8_is_not_named(
     assert code == 1 and "first bad record 3" in err, f"exit {code}: {err}"
 
 
+@pytest.mark.xfail(strict=True, reason="not fixed yet")
 def test_review_a_time_stored_as_a_blob_crashes_verification(
     synced: AuditStore, signer: Signer
 ) -> None:
@@ -367,105 +350,10 @@ def test_review_a_time_stored_as_a_blob_crashes_verification(
     assert report.first_bad_seq == 3
 
 
-# -- 6. evidence bundles ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def bundle(store: AuditStore, signer: Signer, tmp_path: Path) -> Path:
-    if _pg(store):
-        pytest.skip("the bundle format does not depend on the engine")
-    for i in range(1, 7):
-        store.append(
-            NewEvent(kind="admission.denied", actor="alice", subject="apps/x", payload={"i": i})
-        )
-    store.checkpoint(signer)
-    path = tmp_path / "evidence.zip"
-    write_bundle(store, ReportFilters(), path, signer=signer, verifier=Verifier(signer.public_key))
-    verify_bundle(path, Verifier(signer.public_key))
-    return path
-
-
-def _local_data_offset(data: bytes, info: zipfile.ZipInfo) -> int:
-    offset = info.header_offset
-    name_length, extra_length = struct.unpack("<HH", data[offset + 26 : offset + 30])
-    return offset + 30 + name_length + extra_length
-
-
-@pytest.mark.parametrize("member", ["report.html", "events.ndjson"])
-def test_review_a_bundle_with_damaged_compressed_data_crashes_the_cli(
-    bundle: Path, signer: Signer, tmp_path: Path, member: str
-) -> None:
-    """One flipped byte in a member's deflate stream: `verify_bundle` lets zlib.error (or
-    zipfile.BadZipFile for a CRC mismatch) escape, so `audit verify --bundle` ends in a
-    traceback instead of exit 1 with a problem list."""
-    data = bytearray(bundle.read_bytes())
-    with zipfile.ZipFile(bundle) as archive:
-        info = archive.getinfo(member)
-    data[_local_data_offset(bytes(data), info) + 20] ^= 0xFF
-    bundle.write_bytes(bytes(data))
-    trusted = tmp_path / "trusted.pub"
-    trusted.write_bytes(
-        signer.public_key.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    try:
-        code = main(["audit", "verify", "--bundle", str(bundle), "--trusted-key", str(trusted)])
-    except (zlib.error, zipfile.BadZipFile) as exc:
-        pytest.fail(f"audit verify --bundle crashed: {type(exc).__name__}: {exc}")
-    assert code == 1
-
-
-def _smuggle(data: bytes, name: str, content: bytes) -> bytes:
-    """Insert a local file entry, not listed in the central directory, after the last
-    member; fix the end record's central-directory offset."""
-    scratch = io.BytesIO()
-    with zipfile.ZipFile(scratch, "w", zipfile.ZIP_STORED) as archive:
-        archive.writestr(name, content)
-    extra = scratch.getvalue()
-    local = extra[: struct.unpack("<I", extra[-6:-2])[0]]
-    end = data.rfind(b"PK\x05\x06")
-    directory = struct.unpack("<I", data[end + 16 : end + 20])[0]
-    out = bytearray(data[:directory] + local + data[directory:])
-    end += len(local)
-    out[end + 16 : end + 20] = struct.pack("<I", directory + len(local))
-    return bytes(out)
-
-
-def _streamed(data: bytes) -> dict[str, bytes]:
-    """What a streaming extractor (`jar x < FILE`, java.util.zip.ZipInputStream, bsdtar
-    reading a pipe) writes: local entries in file order, a later one replacing an earlier."""
-    found: dict[str, bytes] = {}
-    position = 0
-    while data[position : position + 4] == b"PK\x03\x04":
-        (method,) = struct.unpack("<H", data[position + 8 : position + 10])
-        (size,) = struct.unpack("<I", data[position + 18 : position + 22])
-        name_length, extra_length = struct.unpack("<HH", data[position + 26 : position + 30])
-        name = data[position + 30 : position + 30 + name_length].decode()
-        start = position + 30 + name_length + extra_length
-        if size == 0xFFFFFFFF:  # zip64: the size is in the extra field
-            extra = data[position + 30 + name_length : start]
-            size = struct.unpack("<Q", extra[4 + 8 : 4 + 16])[0]
-        raw = data[start : start + size]
-        found[name] = raw if method == 0 else zlib.decompress(raw, -15)
-        position = start + size
-    return found
-
-
-def test_review_a_bundle_with_a_smuggled_local_entry_verifies(bundle: Path, signer: Signer) -> None:
-    """Only the central directory is read: bytes it does not account for are ignored. A
-    second `report.html` entry placed before the directory passes `audit verify --bundle`,
-    while a streaming extractor (`jar x < evidence.zip`) hands the auditor the forged page."""
-    forged = b"<h1>Verified: no admission was denied</h1>"
-    bundle.write_bytes(_smuggle(bundle.read_bytes(), "report.html", forged))
-    assert _streamed(bundle.read_bytes())["report.html"] == forged
-    with pytest.raises(BundleInvalid):
-        verify_bundle(bundle, Verifier(signer.public_key))
-
-
 # -- 7. checkpoints and appends ----------------------------------------------------------------
 
 
+@pytest.mark.xfail(strict=True, reason="not fixed yet")
 def test_review_a_copied_checkpoint_at_the_highest_id_passes_verify_and_stops_checkpointing(
     synced: AuditStore, signer: Signer
 ) -> None:
@@ -492,6 +380,7 @@ def test_review_a_copied_checkpoint_at_the_highest_id_passes_verify_and_stops_ch
     assert not report.ok or made is not None, f"verify ok, then checkpointing fails: {failure}"
 
 
+@pytest.mark.xfail(strict=True, reason="not fixed yet")
 def test_review_postgres_one_event_with_a_nul_fails_every_event_of_its_batch(
     store: AuditStore,
 ) -> None:
