@@ -248,7 +248,7 @@ class Ledger:
         if self._legacy is None:
             first = connection.execute(
                 select(EventRow.seq)
-                .where(EventRow.kind == rows_.LEDGER_LEGACY)
+                .where(EventRow.kind == rows_.LEDGER_LEGACY, EventRow.seq >= 1)
                 .order_by(EventRow.seq)
                 .limit(1)
             ).scalar()
@@ -278,7 +278,10 @@ class Ledger:
 
 def _chained_payload(connection: Connection, seq: int, kind: str) -> Any:
     """The payload of record `seq` when it is of `kind` and still hashes to its stored hash;
-    else None. (Whether the chain links through it is `audit verify`'s to say.)"""
+    else None. (Whether the chain links through it is `audit verify`'s to say.) Records are
+    numbered from 1: a row below is no record and vouches for nothing."""
+    if seq < 1:
+        return None
     found = (
         connection.execute(select(EventRow.__table__).where(EventRow.seq == seq)).mappings().first()
     )

@@ -42,13 +42,14 @@ def check_ledger(
     store: AuditStore, *, upto: int | None = None
 ) -> tuple[list[Finding], LedgerSummary]:
     """Hold both ledger tables against the records that vouch for them (records after
-    `upto`, the head the chain was checked to, are taken as not written yet)."""
+    `upto`, the head the chain was checked to, are taken as not written yet, and rows below
+    1 are no records of the chain: neither vouches for anything)."""
     vouchers: dict[int, Mapping[str, Any]] = {}
     legacy_pin: dict[tuple[str, str, str], tuple[int, str]] | None = None
     legacy_seq = 0
     statement = (
         select(EventRow.seq, EventRow.kind, EventRow.payload)
-        .where(EventRow.kind.in_([rows_.LEDGER_RECORDED, rows_.LEDGER_LEGACY]))
+        .where(EventRow.kind.in_([rows_.LEDGER_RECORDED, rows_.LEDGER_LEGACY]), EventRow.seq >= 1)
         .order_by(EventRow.seq)
     )
     with store.translated(), store.engine.connect() as connection:

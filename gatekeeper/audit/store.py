@@ -291,6 +291,16 @@ class AuditStore:
         with self.translated(), self.engine.connect() as connection:
             return int(connection.execute(select(func.count()).select_from(EventRow)).scalar_one())
 
+    def count_numbered(self, *, upto: int) -> int:
+        """How many rows have an integer seq no greater than `upto` (those below 1, which no
+        record has, included)."""
+        statement = select(func.count()).select_from(EventRow).where(EventRow.seq <= upto)
+        if not self._postgresql:
+            # SQLite may hold a real or text seq, which verification counts apart.
+            statement = statement.where(func.typeof(EventRow.seq) == "integer")
+        with self.translated(), self.engine.connect() as connection:
+            return int(connection.execute(statement).scalar_one())
+
     def get(self, seq: int) -> Record | None:
         with self.translated(), self.engine.connect() as connection:
             row = connection.execute(select(EventRow).where(EventRow.seq == seq)).first()
@@ -373,23 +383,32 @@ class AuditStore:
         comes back as the exact text that was hashed, formatted by the database itself.
         Without `last`, rows whose seq SQLite holds as text, a blob or a real beyond any
         integer (which it sorts after every integer) come last, so that verification sees them.
+        Without `first` there is no lower bound: rows below 1 (which no record may have) come
+        first, so that verification sees them too.
         """
-        after = (first - 1) if first is not None else -(2**63)
+        after = (first - 1) if first is not None else None
         if self.engine.dialect.name == "postgresql":
-            yield from self._copy_raw(after, last if last is not None else 2**63 - 1)
+            yield from self._copy_raw(after, last)
             return
         columns = "seq, time, kind, actor, subject, source, commit_sha, payload, prev_hash, hash"
-        bound = "" if last is None else " AND seq <= ?"
-        statement = (
-            f"SELECT {columns} FROM audit_events WHERE seq > ?{bound} ORDER BY seq "
-            f"LIMIT {int(chunk)}"
-        )
         with self.translated(), self.engine.connect() as connection:
             # The driver's own cursor: plain tuples, no per-row result objects.
             cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
                 while True:
-                    cursor.execute(statement, (after,) if last is None else (after, last))
+                    conditions, parameters = [], []
+                    if after is not None:
+                        conditions.append("seq > ?")
+                        parameters.append(after)
+                    if last is not None:
+                        conditions.append("seq <= ?")
+                        parameters.append(last)
+                    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+                    cursor.execute(
+                        f"SELECT {columns} FROM audit_events{where} ORDER BY seq "
+                        f"LIMIT {int(chunk)}",
+                        parameters,
+                    )
                     rows = cursor.fetchall()
                     if not rows:
                         return
@@ -399,13 +418,18 @@ class AuditStore:
             finally:
                 cursor.close()
 
-    def _copy_raw(self, after: int, upper: int) -> Iterator[tuple[Any, ...]]:
+    def _copy_raw(self, after: int | None, upper: int | None) -> Iterator[tuple[Any, ...]]:
         # COPY streams rows about three times faster than a cursor on PostgreSQL.
+        conditions = []
+        if after is not None:
+            conditions.append(f"seq > {int(after)}")
+        if upper is not None:
+            conditions.append(f"seq <= {int(upper)}")
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         query = (
             "COPY (SELECT seq, to_char(time AT TIME ZONE 'UTC', "
             """'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), kind, actor, subject, source, commit_sha, """
-            f"payload, prev_hash, hash FROM audit_events WHERE seq > {int(after)} "
-            f"AND seq <= {int(upper)} ORDER BY seq) TO STDOUT"
+            f"payload, prev_hash, hash FROM audit_events{where} ORDER BY seq) TO STDOUT"
         )
         with self.translated(), self.engine.connect() as connection:
             raw: Any = connection.connection.dbapi_connection

@@ -119,6 +119,9 @@ class ChainWalk:
     last_hash: str
     kept: dict[int, str]
     findings: list[Finding]
+    # Rows with an integer seq that were walked, those below 1 (outside the chain) included:
+    # what the table must hold up to `last_seq`, or some row was never reached.
+    numbered: int = 0
 
 
 def check_chain(
@@ -138,7 +141,7 @@ def check_chain(
     """
     findings: list[Finding] = []
     kept: dict[int, str] = {}
-    expected_seq, prev_hash, count = start_seq, start_prev, 0
+    expected_seq, prev_hash, count, numbered = start_seq, start_prev, 0, 0
     first_prev: str | None = None
     sha256 = hashlib.sha256
     record_bytes = chain.record_bytes
@@ -147,6 +150,20 @@ def check_chain(
     time_problem, payload_problem = chain.time_problem, chain.payload_problem
     for row in rows:
         seq, time, kind, actor, subject, source, commit, payload, stored_prev, stored_hash = row
+        if type(seq) is int:
+            numbered += 1
+            if seq < 1:
+                # Records are numbered from 1: such a row is no record of the chain, though
+                # readers listing by seq show it first. The walk goes on without it.
+                findings.append(
+                    Finding(
+                        "unexpected_record",
+                        seq,
+                        f"a row numbered {seq} is outside the chain, whose records are "
+                        "numbered from 1",
+                    )
+                )
+                continue
         if count == 0:
             first_prev = stored_prev
             if prev_hash is None:
@@ -217,6 +234,7 @@ def check_chain(
         last_hash=prev_hash if prev_hash is not None else GENESIS_HASH,
         kept=kept,
         findings=findings,
+        numbered=numbered,
     )
 
 
@@ -367,15 +385,16 @@ def check_witness(
     return findings
 
 
-def _walk_segment(url: str, first: int, last: int | None, keep: frozenset[int]) -> ChainWalk:
-    """One worker's share of a parallel verification: seq in [first, last]."""
+def _walk_segment(url: str, first: int | None, last: int | None, keep: frozenset[int]) -> ChainWalk:
+    """One worker's share of a parallel verification: seq in [first, last] (no bound where
+    None)."""
     from gatekeeper.audit.database import create_database_engine
 
     engine = create_database_engine(url)
     try:
         return check_chain(
             AuditStore(engine).iter_raw(first=first, last=last),
-            start_seq=max(first, 1),
+            start_seq=1 if first is None else max(first, 1),
             start_prev=None,
             keep=keep,
         )
@@ -398,10 +417,10 @@ def _walk(store: AuditStore, keep: frozenset[int], workers: int, threshold: int)
         return check_chain(store.iter_raw(), keep=keep)
     # Rows below 1 or above the head belong to the first and last segments, so none is missed.
     size = -(-head_seq // workers)
-    bounds: list[tuple[int, int | None]] = [
+    bounds: list[tuple[int | None, int | None]] = [
         (1 + i * size, min(head_seq, (i + 1) * size)) for i in range(workers)
     ]
-    bounds[0] = (-(2**62), bounds[0][1])
+    bounds[0] = (None, bounds[0][1])
     bounds[-1] = (bounds[-1][0], None)
     url = store.engine.url.render_as_string(hide_password=False)
     # Forking skips re-importing everything in each worker, but is only safe from a process
@@ -423,15 +442,15 @@ def _walk(store: AuditStore, keep: frozenset[int], workers: int, threshold: int)
     return _stitch(walks, bounds)
 
 
-def _stitch(walks: list[ChainWalk], bounds: list[tuple[int, int | None]]) -> ChainWalk:
+def _stitch(walks: list[ChainWalk], bounds: list[tuple[int | None, int | None]]) -> ChainWalk:
     findings: list[Finding] = []
     kept: dict[int, str] = {}
-    last_seq, last_hash, count = 0, GENESIS_HASH, 0
+    last_seq, last_hash, count, numbered = 0, GENESIS_HASH, 0, 0
     for (first, _), walk in zip(bounds, walks, strict=True):
         findings.extend(walk.findings)
         kept.update(walk.kept)
         if walk.count:
-            seam = max(first, 1)
+            seam = 1 if first is None else max(first, 1)
             if walk.first_prev != last_hash:
                 findings.append(
                     Finding(
@@ -442,7 +461,8 @@ def _stitch(walks: list[ChainWalk], bounds: list[tuple[int, int | None]]) -> Cha
                 )
             last_seq, last_hash = walk.last_seq, walk.last_hash
         count += walk.count
-    return ChainWalk(count, GENESIS_HASH, last_seq, last_hash, kept, findings)
+        numbered += walk.numbered
+    return ChainWalk(count, GENESIS_HASH, last_seq, last_hash, kept, findings, numbered)
 
 
 def verify_store(
@@ -478,7 +498,8 @@ def verify_store(
     if witness is not None:
         keep |= {checkpoint.seq for checkpoint in witness.checkpoints}
     walk = _walk(store, keep, workers or os.cpu_count() or 1, parallel_threshold)
-    findings = walk.findings + check_checkpoints(checkpoints, walk.kept, walk.last_seq, verifier)
+    findings = walk.findings + _unreached(store, walk)
+    findings += check_checkpoints(checkpoints, walk.kept, walk.last_seq, verifier)
     findings += [
         Finding("malformed_checkpoint", exc.seq, str(exc), "audit_checkpoints", exc.row)
         for exc in damaged
@@ -504,6 +525,24 @@ def verify_store(
         witness=coverage,
         ledger=ledger,
     )
+
+
+def _unreached(store: AuditStore, walk: ChainWalk) -> list[Finding]:
+    """A finding when the table holds more rows up to the walk's head than the walk saw:
+    rows no walk reaches are in no check, yet readers may list them. (Rows appended since
+    the walk are above its head and not counted.)"""
+    held = store.count_numbered(upto=walk.last_seq)
+    if held <= walk.numbered:
+        return []
+    return [
+        Finding(
+            "unexpected_record",
+            0,
+            f"the log holds {held} rows numbered up to {walk.last_seq}, but verification "
+            f"reached {walk.numbered} of them: rows were put where no walk of the chain finds "
+            "them",
+        )
+    ]
 
 
 def _freshness(

@@ -4,20 +4,23 @@ row is found by `audit verify`, naming its table and row, and is not trusted by 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, text
 
-from gatekeeper.audit import migrate
+from gatekeeper.audit import chain, migrate
+from gatekeeper.audit import ledger_rows as rows_
 from gatekeeper.audit.ledger import Ledger
-from gatekeeper.audit.signing import Signer
+from gatekeeper.audit.signing import Signer, Verifier
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.audit.verify import verify_store
 from gatekeeper.cli import main
 from gatekeeper.kube.contract import DesiredObject
 from gatekeeper.kube.objects import ObjectKey
+from tests.integration.audit.row_support import MIN_SEQ, insert_record, stored_time
 from tests.integration.audit.witness_support import write_config
 
 pytestmark = pytest.mark.integration
@@ -157,3 +160,86 @@ def test_rows_written_before_vouching_are_pinned_reported_and_still_trusted(
     forge(engine, "UPDATE desired_objects SET manifest = '{\"x\": 1}'")
     assert ("ledger_legacy_changed", "desired_objects", f"apps@{'a' * 40}") in findings(store)
     assert Ledger(store).desired("apps", "a" * 40, KEY) is None
+
+
+def test_a_voucher_at_the_lowest_seq_vouches_for_nothing(
+    synced: AuditStore, signer: Signer
+) -> None:
+    """A `ledger.recorded` record slipped in at seq -2**63 (outside the chain), naming an
+    invented verified commit: `audit verify` finds the record and the row, and the webhook's
+    lookup does not trust the row."""
+    forged = "e" * 40
+    moment = datetime(2026, 11, 1, tzinfo=UTC)
+    row = {
+        "source": "apps",
+        "commit_sha": forged,
+        "verified_at": chain.format_time(moment),
+        "signer": "alice",
+        "key_id": None,
+        "format": None,
+    }
+    insert_record(
+        synced,
+        seq=MIN_SEQ,
+        kind=rows_.LEDGER_RECORDED,
+        actor=rows_.ACTOR,
+        subject="source/apps",
+        source="apps",
+        commit=forged,
+        payload=rows_.vouch_payload(rows_.COMMITS, [row]),
+        moment=moment,
+    )
+    with synced.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO verified_commits (source, commit_sha, verified_at, signer, "
+                "vouch_seq) VALUES ('apps', :commit, :time, 'alice', :seq)"
+            ),
+            {"commit": forged, "time": stored_time(synced, moment), "seq": MIN_SEQ},
+        )
+    report = verify_store(synced, Verifier(signer.public_key))
+    assert {(f.problem, f.row) for f in report.findings} == {
+        ("unexpected_record", None),
+        ("ledger_unvouched", f"apps@{forged}"),
+    }
+    assert report.ledger is not None and report.ledger.vouched == 1
+    assert Ledger(synced).verified_commit("apps", forged) is None
+    assert Ledger(synced).verified_commit("apps", "a" * 40) is not None
+
+
+def test_a_legacy_pin_below_the_chain_pins_nothing(synced: AuditStore) -> None:
+    """A `ledger.legacy` record outside the chain is not the migration's pin: a row without
+    a voucher that it "pins" is still not trusted."""
+    forged = "f" * 40
+    moment = datetime(2026, 11, 1, tzinfo=UTC)
+    row = {
+        "source": "apps",
+        "commit_sha": forged,
+        "verified_at": chain.format_time(moment),
+        "signer": "alice",
+        "key_id": None,
+        "format": None,
+    }
+    payload = rows_.legacy_payload(
+        {(rows_.COMMITS, "apps", forged): [rows_.row_digest(rows_.COMMITS, row)]}
+    )
+    insert_record(
+        synced,
+        seq=-1,
+        kind=rows_.LEDGER_LEGACY,
+        actor=rows_.ACTOR,
+        subject="ledger",
+        payload=payload,
+        moment=moment,
+    )
+    with synced.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO verified_commits (source, commit_sha, verified_at, signer) "
+                "VALUES ('apps', :commit, :time, 'alice')"
+            ),
+            {"commit": forged, "time": stored_time(synced, moment)},
+        )
+    report = verify_store(synced, None)
+    assert ("ledger_unvouched", f"apps@{forged}") in {(f.problem, f.row) for f in report.findings}
+    assert Ledger(synced).verified_commit("apps", forged) is None

@@ -14,6 +14,7 @@ from gatekeeper.audit.signing import Signer, Verifier
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.audit.verify import verify_store
 from gatekeeper.cli import main
+from tests.integration.audit.row_support import MIN_SEQ, insert_record
 
 pytestmark = pytest.mark.integration
 
@@ -230,3 +231,34 @@ def test_parallel_verification_notices_a_record_deleted_at_a_seam(
     report = verify_store(filled, Verifier(signer.public_key), workers=2, parallel_threshold=1)
     assert report.first_bad_seq == 6
     assert report.records == 9
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_record_at_the_lowest_seq_is_found_by_audit_verify(
+    synced: AuditStore, signer: Signer, workers: int
+) -> None:
+    """A plain INSERT (no trigger dropped) at seq -2**63, which readers listing by seq show
+    first: the walk has no lower bound and names it as outside the chain."""
+    insert_record(
+        synced,
+        seq=MIN_SEQ,
+        kind="breakglass",
+        actor="mallory",
+        subject="apps/Deployment/team-a/web",
+        payload={"reason": "approved by the CISO"},
+    )
+    assert synced.query(limit=1).records[0].seq == MIN_SEQ
+    report = verify_store(
+        synced, Verifier(signer.public_key), workers=workers, parallel_threshold=1
+    )
+    assert [(f.problem, f.seq) for f in report.findings] == [("unexpected_record", MIN_SEQ)]
+    assert report.first_bad_seq == MIN_SEQ
+    assert (report.head_seq, report.records) == (6, 6)
+
+
+def test_a_record_numbered_zero_is_found_by_audit_verify(
+    synced: AuditStore, signer: Signer
+) -> None:
+    insert_record(synced, seq=0, kind="rollback", actor="mallory", subject="x", payload={})
+    report = verify_store(synced, Verifier(signer.public_key))
+    assert [(f.problem, f.seq) for f in report.findings] == [("unexpected_record", 0)]
