@@ -426,8 +426,11 @@ class AuditStore:
         if upper is not None:
             conditions.append(f"seq <= {int(upper)}")
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        # `YYYY` drops the era: a time moved to `2026-11-01 BC` would print as its AD twin
+        # and still hash alike. The prefix makes such a text one no record can have.
         query = (
-            "COPY (SELECT seq, to_char(time AT TIME ZONE 'UTC', "
+            "COPY (SELECT seq, CASE WHEN time < TIMESTAMPTZ '0001-01-01 00:00:00+00' "
+            "THEN 'BC ' ELSE '' END || to_char(time AT TIME ZONE 'UTC', "
             """'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), kind, actor, subject, source, commit_sha, """
             f"payload, prev_hash, hash FROM audit_events{where} ORDER BY seq) TO STDOUT"
         )

@@ -262,3 +262,17 @@ def test_a_record_numbered_zero_is_found_by_audit_verify(
     insert_record(synced, seq=0, kind="rollback", actor="mallory", subject="x", payload={})
     report = verify_store(synced, Verifier(signer.public_key))
     assert [(f.problem, f.seq) for f in report.findings] == [("unexpected_record", 0)]
+
+
+@pytest.mark.parametrize("years", [4051, -8000])
+def test_a_time_moved_out_of_the_common_era_range_is_named(
+    filled: AuditStore, signer: Signer, years: int
+) -> None:
+    """PostgreSQL: `2026-11-01 BC` prints as `2026-11-01` under `YYYY`, and a year past 9999
+    needs five digits; either way the stored instant is not the hashed one."""
+    if filled.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite stores the hashed text itself")
+    tamper(filled, f"UPDATE audit_events SET time = time - interval '{years} years' WHERE seq = 3")
+    report = verify_store(filled, Verifier(signer.public_key))
+    assert report.first_bad_seq == 3
+    assert "malformed_record" in {f.problem for f in report.findings if f.seq == 3}
