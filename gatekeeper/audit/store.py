@@ -231,10 +231,10 @@ class AuditStore:
             payload_json, payload = self._payload(raw)
         except NotCanonicalisable as exc:
             raise AuditError(f"event payload refused: {exc}") from exc
-        key = ObjectKey.parse(event.subject)
+        obj_namespace, obj_kind = object_columns(event.subject)
         return PreparedEvent(
-            obj_namespace=None if key is None else key.namespace,
-            obj_kind=None if key is None else key.kind,
+            obj_namespace=obj_namespace,
+            obj_kind=obj_kind,
             kind=event.kind,
             actor=event.actor,
             subject=event.subject,
@@ -351,16 +351,37 @@ class AuditStore:
         ):
             if value is not None:
                 statement = statement.where(column == value)
-        if after is not None:
-            statement = statement.where(
-                EventRow.seq > after if order == "asc" else EventRow.seq < after
-            )
         key = EventRow.seq.asc() if order == "asc" else EventRow.seq.desc()
         statement = statement.order_by(key).limit(limit + 1)
+        if namespace is None and object_kind is None:
+            if after is not None:
+                statement = statement.where(
+                    EventRow.seq > after if order == "asc" else EventRow.seq < after
+                )
+            with self.translated(), self.engine.connect() as connection:
+                rows = connection.execute(statement).all()
+            records = [_record(row._mapping) for row in rows[:limit]]
+            cursor = records[-1].seq if len(rows) > limit else None
+            return Page(records=records, next_cursor=cursor)
+        # The object columns are derived from the subject but not hashed: a row whose column
+        # was edited to match is left out here (verification names it).
+        agrees = _agrees_with_subject(namespace, object_kind)
+        found: list[Record] = []
         with self.translated(), self.engine.connect() as connection:
-            rows = connection.execute(statement).all()
-        records = [_record(row._mapping) for row in rows[:limit]]
-        cursor = records[-1].seq if len(rows) > limit else None
+            while True:
+                page = statement
+                if after is not None:
+                    page = page.where(
+                        EventRow.seq > after if order == "asc" else EventRow.seq < after
+                    )
+                rows = connection.execute(page).all()
+                batch = [_record(row._mapping) for row in rows]
+                found += [record for record in batch if agrees(record)]
+                if len(rows) <= limit or len(found) > limit:
+                    break
+                after = batch[-1].seq
+        records = found[:limit]
+        cursor = records[-1].seq if len(found) > limit else None
         return Page(records=records, next_cursor=cursor)
 
     def _seq_span(self, since: datetime | None, until: datetime | None) -> tuple[int, int] | None:
@@ -375,7 +396,12 @@ class AuditStore:
         return None if low is None else (int(low), int(high))
 
     def iter_raw(
-        self, *, first: int | None = None, last: int | None = None, chunk: int = 20_000
+        self,
+        *,
+        first: int | None = None,
+        last: int | None = None,
+        chunk: int = 20_000,
+        objects: bool = False,
     ) -> Iterator[tuple[Any, ...]]:
         """Stored rows with `first <= seq <= last` in sequence order, as raw tuples.
 
@@ -384,13 +410,17 @@ class AuditStore:
         Without `last`, rows whose seq SQLite holds as text, a blob or a real beyond any
         integer (which it sorts after every integer) come last, so that verification sees them.
         Without `first` there is no lower bound: rows below 1 (which no record may have) come
-        first, so that verification sees them too.
+        first, so that verification sees them too. With `objects`, each row ends with the
+        `obj_namespace` and `obj_kind` columns.
         """
+        extra = ", obj_namespace, obj_kind" if objects else ""
         after = (first - 1) if first is not None else None
         if self.engine.dialect.name == "postgresql":
-            yield from self._copy_raw(after, last)
+            yield from self._copy_raw(after, last, extra)
             return
-        columns = "seq, time, kind, actor, subject, source, commit_sha, payload, prev_hash, hash"
+        columns = (
+            f"seq, time, kind, actor, subject, source, commit_sha, payload, prev_hash, hash{extra}"
+        )
         with self.translated(), self.engine.connect() as connection:
             # The driver's own cursor: plain tuples, no per-row result objects.
             cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -418,7 +448,9 @@ class AuditStore:
             finally:
                 cursor.close()
 
-    def _copy_raw(self, after: int | None, upper: int | None) -> Iterator[tuple[Any, ...]]:
+    def _copy_raw(
+        self, after: int | None, upper: int | None, extra: str
+    ) -> Iterator[tuple[Any, ...]]:
         # COPY streams rows about three times faster than a cursor on PostgreSQL.
         conditions = []
         if after is not None:
@@ -432,12 +464,12 @@ class AuditStore:
             "COPY (SELECT seq, CASE WHEN time < TIMESTAMPTZ '0001-01-01 00:00:00+00' "
             "THEN 'BC ' ELSE '' END || to_char(time AT TIME ZONE 'UTC', "
             """'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), kind, actor, subject, source, commit_sha, """
-            f"payload, prev_hash, hash FROM audit_events{where} ORDER BY seq) TO STDOUT"
+            f"payload, prev_hash, hash{extra} FROM audit_events{where} ORDER BY seq) TO STDOUT"
         )
         with self.translated(), self.engine.connect() as connection:
             raw: Any = connection.connection.dbapi_connection
             with raw.cursor() as cursor, cursor.copy(query) as copy:
-                copy.set_types(["int8"] + ["text"] * 9)
+                copy.set_types(["int8"] + ["text"] * (9 + extra.count(",")))
                 yield from copy.rows()
 
     # -- checkpoints -------------------------------------------------------------------------
@@ -607,6 +639,25 @@ class AuditStore:
         except self.engine.dialect.loaded_dbapi.Error as exc:
             # From the driver's own cursor (`iter_raw`), which SQLAlchemy does not wrap.
             raise translate(exc) from exc
+
+
+@functools.lru_cache(maxsize=8192)
+def object_columns(subject: str) -> tuple[str | None, str | None]:
+    """`obj_namespace` and `obj_kind` as the store derives them from a record's subject."""
+    key = ObjectKey.parse(subject)
+    return (None, None) if key is None else (key.namespace, key.kind)
+
+
+def _agrees_with_subject(
+    namespace: str | None, object_kind: str | None
+) -> Callable[[Record], bool]:
+    def agrees(record: Record) -> bool:
+        derived_namespace, derived_kind = object_columns(record.subject)
+        return (namespace is None or derived_namespace == namespace) and (
+            object_kind is None or derived_kind == object_kind
+        )
+
+    return agrees
 
 
 def _checkpoint(row: Any) -> Checkpoint:

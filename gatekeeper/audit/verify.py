@@ -20,7 +20,7 @@ from gatekeeper.audit.findings import Finding
 from gatekeeper.audit.freshness import Freshness, check_freshness
 from gatekeeper.audit.ledger_check import LedgerSummary, check_ledger
 from gatekeeper.audit.signing import Verifier, checkpoint_message
-from gatekeeper.audit.store import AuditStore, Checkpoint
+from gatekeeper.audit.store import AuditStore, Checkpoint, object_columns
 from gatekeeper.audit.witness import WitnessCopy, same_checkpoint
 from gatekeeper.audit.witness_coverage import WitnessCoverage, coverage_of
 
@@ -130,6 +130,7 @@ def check_chain(
     start_seq: int = 1,
     start_prev: str | None = GENESIS_HASH,
     keep: Container[int] = (),
+    objects: bool = False,
 ) -> ChainWalk:
     """Walk rows in sequence order, checking numbering, links and hashes.
 
@@ -137,7 +138,9 @@ def check_chain(
     it says. After a break the walk resynchronises on the stored hashes, so one edit yields
     one finding, not one per later record. `start_prev=None` takes the first row's link on
     trust (a segment of a parallel walk; the caller checks the seam). Hashes of the sequence
-    numbers in `keep` are returned for the checkpoint check.
+    numbers in `keep` are returned for the checkpoint check. With `objects`, rows end with
+    `obj_namespace` and `obj_kind` (`iter_raw(objects=True)`), which must be what the store
+    derives from the subject: the filters by namespace and object kind select on them.
     """
     findings: list[Finding] = []
     kept: dict[int, str] = {}
@@ -149,7 +152,12 @@ def check_chain(
     # payload text is not canonical hashes to what no independent verifier would compute.
     time_problem, payload_problem = chain.time_problem, chain.payload_problem
     for row in rows:
-        seq, time, kind, actor, subject, source, commit, payload, stored_prev, stored_hash = row
+        if objects:
+            (seq, time, kind, actor, subject, source, commit, payload, stored_prev, stored_hash) = (
+                row[:10]
+            )
+        else:
+            seq, time, kind, actor, subject, source, commit, payload, stored_prev, stored_hash = row
         if type(seq) is int:
             numbered += 1
             if seq < 1:
@@ -164,6 +172,8 @@ def check_chain(
                     )
                 )
                 continue
+            if objects and type(subject) is str and object_columns(subject) != row[10:]:
+                findings.append(_object_finding(seq, row[10], row[11]))
         if count == 0:
             first_prev = stored_prev
             if prev_hash is None:
@@ -235,6 +245,16 @@ def check_chain(
         kept=kept,
         findings=findings,
         numbered=numbered,
+    )
+
+
+def _object_finding(seq: int, namespace: object, kind: object) -> Finding:
+    return Finding(
+        "malformed_record",
+        seq,
+        f"record {seq}: its obj_namespace {chain.shown(namespace)} and obj_kind "
+        f"{chain.shown(kind)} are not what its subject names, so the filters by namespace and "
+        "object kind would misplace it",
     )
 
 
@@ -393,10 +413,11 @@ def _walk_segment(url: str, first: int | None, last: int | None, keep: frozenset
     engine = create_database_engine(url)
     try:
         return check_chain(
-            AuditStore(engine).iter_raw(first=first, last=last),
+            AuditStore(engine).iter_raw(first=first, last=last, objects=True),
             start_seq=1 if first is None else max(first, 1),
             start_prev=None,
             keep=keep,
+            objects=True,
         )
     finally:
         engine.dispose()
@@ -414,7 +435,7 @@ def _walk(store: AuditStore, keep: frozenset[int], workers: int, threshold: int)
         and not (store.engine.dialect.name == "sqlite" and database in ("", ":memory:"))
     )
     if not parallel:
-        return check_chain(store.iter_raw(), keep=keep)
+        return check_chain(store.iter_raw(objects=True), keep=keep, objects=True)
     # Rows below 1 or above the head belong to the first and last segments, so none is missed.
     size = -(-head_seq // workers)
     bounds: list[tuple[int | None, int | None]] = [

@@ -227,6 +227,59 @@ def test_records_are_found_by_the_namespace_and_kind_of_the_object_they_name(
     assert verify_store(store, None).ok
 
 
+def _edit_object_columns(store: AuditStore, *statements: str) -> None:
+    from tests.integration.audit.test_tamper import tamper
+
+    tamper(store, *statements)
+
+
+def test_an_edited_obj_namespace_is_named_by_audit_verify(
+    store: AuditStore, signer: Signer
+) -> None:
+    """The object columns are not hashed; verification holds them against the subject, so a
+    record moved out of its namespace's listing by one UPDATE makes the log fail."""
+    for i in range(1, 7):
+        store.append(
+            NewEvent(kind="admission.denied", actor="alice", subject=f"apps/Deployment/team-a/w{i}")
+        )
+    store.checkpoint(signer)
+    _edit_object_columns(
+        store,
+        "UPDATE audit_events SET obj_namespace = 'elsewhere' WHERE seq IN (3, 6)",
+        "UPDATE audit_events SET obj_kind = 'Secret' WHERE seq = 4",
+    )
+    for workers in (1, 2):
+        report = verify_store(
+            store, Verifier(signer.public_key), workers=workers, parallel_threshold=1
+        )
+        assert [(f.problem, f.seq) for f in report.findings] == [
+            ("malformed_record", 3),
+            ("malformed_record", 4),
+            ("malformed_record", 6),
+        ]
+        assert "obj_namespace 'elsewhere'" in report.findings[0].detail
+
+
+def test_a_query_by_namespace_or_kind_is_not_fooled_by_edited_object_columns(
+    store: AuditStore,
+) -> None:
+    """A row whose columns were edited to claim a namespace or kind its subject does not
+    name is not listed under them (and each page is still full)."""
+    for i in range(1, 7):
+        store.append(NewEvent(kind="drift.detected", actor="a", subject=f"ConfigMap/bank/c{i}"))
+    store.append(NewEvent(kind="drift.detected", actor="a", subject="ConfigMap/shop/real"))
+    _edit_object_columns(
+        store,
+        "UPDATE audit_events SET obj_namespace = 'shop', obj_kind = 'Secret' WHERE seq <= 6",
+    )
+    assert [r.seq for r in store.query(namespace="shop", limit=1).records] == [7]
+    assert store.query(namespace="shop", limit=1).next_cursor is None
+    assert [r.seq for r in store.query(namespace="shop", order="desc").records] == [7]
+    assert store.query(object_kind="Secret").records == []
+    assert [r.seq for r in store.query(namespace="bank", limit=2).records] == []
+    assert [r.seq for r in store.query(object_kind="ConfigMap").records] == [7]
+
+
 def test_records_are_counted_per_utc_day_and_kind_then_only_what_was_appended(
     migrated_engine: object,
 ) -> None:
