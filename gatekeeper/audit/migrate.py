@@ -11,7 +11,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 
 from gatekeeper.audit import schema
 from gatekeeper.audit.errors import AuditError, SchemaDamaged, SchemaMissing
@@ -60,6 +60,22 @@ def _run(engine: Engine, step: Callable[[Config, str], None], revision: str) -> 
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def vouched_ledger_rows(engine: Engine) -> int:
+    """How many provenance ledger rows name the record that vouches for them: rows that
+    revision 0004's downgrade would cut from their record for good (0 before 0004)."""
+    if current_revision(engine) in (None, "0001", "0002", "0003"):
+        return 0
+    with engine.connect() as connection:
+        return sum(
+            int(
+                connection.execute(
+                    text(f"SELECT count(*) FROM {table} WHERE vouch_seq IS NOT NULL")
+                ).scalar_one()
+            )
+            for table in ("verified_commits", "desired_objects")
+        )
 
 
 def head_revision() -> str:

