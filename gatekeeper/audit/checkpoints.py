@@ -204,3 +204,6 @@ class CheckpointScheduler:
         except AuditError as exc:
             # A failed checkpoint loses nothing: the next tick signs the newer head.
             log.warning("audit checkpoint failed: %s", exc)
+        except Exception:
+            # Whatever else goes wrong, the scheduler must live on to sign the next one.
+            log.exception("audit checkpoint failed unexpectedly")

@@ -35,6 +35,7 @@ from gatekeeper.settings import Settings
 
 Clock = Callable[[], datetime]
 EVENTS = cast(Table, EventRow.__table__)
+_MAX_ID = 2**63 - 1  # the highest BIGINT (and SQLite INTEGER)
 _LIMITS = {"actor": 256, "subject": 512, "source": 128, "commit": 64, "kind": 64}
 
 
@@ -479,6 +480,12 @@ class AuditStore:
         with self._locked() as connection:
             seq, head_hash = self._head(connection)
             last_id = connection.execute(select(func.max(CheckpointRow.id))).scalar()
+            if type(last_id) is int and last_id >= _MAX_ID:
+                raise AuditError(
+                    f"cannot number a new checkpoint: checkpoint {last_id} holds the highest id "
+                    "there is, which only a row put there outside gatekeeper can; run "
+                    "`gatekeeper audit verify`"
+                )
             moment = chain.as_utc(self._clock())
             key = signer.key_id
             message = checkpoint_message(

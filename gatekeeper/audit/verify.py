@@ -28,6 +28,7 @@ __all__ = [
     "Finding",
     "VerifyReport",
     "check_chain",
+    "check_checkpoint_ids",
     "check_checkpoints",
     "check_witness",
     "iter_text",
@@ -328,6 +329,48 @@ def check_checkpoints(
     return findings
 
 
+def check_checkpoint_ids(checkpoints: Iterable[Checkpoint], rows: int) -> list[Finding]:
+    """Checkpoints are numbered 1, 2, 3... as they are made (`rows` of them in the table),
+    each over what the chain held then: a checkpoint numbered outside 1..rows, or a copy of
+    an earlier one, was put there outside gatekeeper (and one at the highest id would stop
+    every later checkpoint)."""
+    findings: list[Finding] = []
+    seen: dict[tuple[int, str, datetime, str, str], int] = {}
+    for checkpoint in checkpoints:
+        name = f"checkpoint {checkpoint.id}"
+        if not 1 <= checkpoint.id <= rows:
+            findings.append(
+                Finding(
+                    "malformed_checkpoint",
+                    checkpoint.seq,
+                    f"{name} is numbered outside 1..{rows}, though checkpoints are numbered "
+                    "without gaps as they are made: it was put there outside gatekeeper",
+                    "audit_checkpoints",
+                    str(checkpoint.id),
+                )
+            )
+        content = (
+            checkpoint.seq,
+            checkpoint.head_hash,
+            checkpoint.time,
+            checkpoint.key_id,
+            checkpoint.signature,
+        )
+        earlier = seen.setdefault(content, checkpoint.id)
+        if earlier != checkpoint.id:
+            findings.append(
+                Finding(
+                    "malformed_checkpoint",
+                    checkpoint.seq,
+                    f"{name} is a copy of checkpoint {earlier}: it was put there outside "
+                    "gatekeeper",
+                    "audit_checkpoints",
+                    str(checkpoint.id),
+                )
+            )
+    return findings
+
+
 def check_witness(
     witnessed: Iterable[Checkpoint],
     stored: Iterable[Checkpoint],
@@ -525,6 +568,7 @@ def verify_store(
         Finding("malformed_checkpoint", exc.seq, str(exc), "audit_checkpoints", exc.row)
         for exc in damaged
     ]
+    findings += check_checkpoint_ids(checkpoints, len(checkpoints) + len(damaged))
     coverage = None
     if witness is not None and verifier is not None:
         findings += check_witness(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, text
 
 from gatekeeper.audit import chain
+from gatekeeper.audit.checkpoints import CheckpointScheduler
+from gatekeeper.audit.errors import AuditError
 from gatekeeper.audit.events import NewEvent
 from gatekeeper.audit.signing import Signer, Verifier
 from gatekeeper.audit.store import AuditStore
@@ -276,3 +279,50 @@ def test_a_time_moved_out_of_the_common_era_range_is_named(
     report = verify_store(filled, Verifier(signer.public_key))
     assert report.first_bad_seq == 3
     assert "malformed_record" in {f.problem for f in report.findings if f.seq == 3}
+
+
+def _copy_checkpoint(store: AuditStore, new_id: int) -> None:
+    with store.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO audit_checkpoints (id, seq, head_hash, time, key_id, signature) "
+                "SELECT :id, seq, head_hash, time, key_id, signature "
+                "FROM audit_checkpoints WHERE id = 1"
+            ),
+            {"id": new_id},
+        )
+
+
+def test_a_checkpoint_copied_to_the_highest_id_is_named_and_refused_a_successor(
+    filled: AuditStore, signer: Signer
+) -> None:
+    """A genuine checkpoint copied (plain INSERT) under id 2**63-1: its signature verifies,
+    but its id is out of sequence; a new checkpoint cannot be numbered and says why."""
+    _copy_checkpoint(filled, 2**63 - 1)
+    report = verify_store(filled, Verifier(signer.public_key))
+    assert [(f.problem, f.row) for f in report.findings] == [
+        ("malformed_checkpoint", str(2**63 - 1)),
+        ("malformed_checkpoint", str(2**63 - 1)),
+    ]
+    assert "numbered outside 1..3" in report.findings[0].detail + report.findings[1].detail
+    filled.append(NewEvent(kind="sync.applied", actor="reconciler", payload={}))
+    with pytest.raises(AuditError, match="holds the highest id"):
+        filled.checkpoint(signer)
+
+
+def test_a_checkpoint_copied_to_the_next_id_is_named(filled: AuditStore, signer: Signer) -> None:
+    _copy_checkpoint(filled, 3)
+    report = verify_store(filled, Verifier(signer.public_key))
+    assert [(f.problem, f.row) for f in report.findings] == [("malformed_checkpoint", "3")]
+    assert "a copy of checkpoint 1" in report.findings[0].detail
+
+
+def test_the_checkpoint_scheduler_survives_any_failure(
+    filled: AuditStore, signer: Signer, caplog: pytest.LogCaptureFixture
+) -> None:
+    scheduler = CheckpointScheduler(filled, signer, interval=60)
+    filled.append(NewEvent(kind="sync.applied", actor="reconciler", payload={}))
+    with patch.object(filled, "checkpoint", side_effect=OverflowError("int too large")):
+        scheduler._safe_tick(force=True)
+    assert "int too large" in caplog.text
+    assert scheduler.tick(force=True) is not None
