@@ -285,17 +285,21 @@ def _chained_payload(connection: Connection, seq: int, kind: str) -> Any:
     found = (
         connection.execute(select(EventRow.__table__).where(EventRow.seq == seq)).mappings().first()
     )
-    if found is None or found["kind"] != kind:
+    if found is None or found["kind"] != kind or not isinstance(found["time"], datetime):
         return None
-    computed = chain.record_hash(
-        seq=found["seq"],
-        time=chain.format_time(found["time"]),
-        kind=found["kind"],
-        actor=found["actor"],
-        subject=found["subject"],
-        source=found["source"],
-        commit=found["commit_sha"],
-        payload_json=found["payload"],
-        prev_hash=found["prev_hash"],
-    )
-    return json.loads(found["payload"]) if computed == found["hash"] else None
+    try:
+        computed = chain.record_hash(
+            seq=found["seq"],
+            time=chain.format_time(found["time"]),
+            kind=found["kind"],
+            actor=found["actor"],
+            subject=found["subject"],
+            source=found["source"],
+            commit=found["commit_sha"],
+            payload_json=found["payload"],
+            prev_hash=found["prev_hash"],
+        )
+        payload = json.loads(found["payload"]) if computed == found["hash"] else None
+    except (TypeError, ValueError, RecursionError):
+        return None  # a field not of its type: no record vouches through it
+    return payload if isinstance(payload, dict) else None

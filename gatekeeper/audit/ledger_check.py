@@ -56,11 +56,14 @@ def check_ledger(
         for seq, kind, payload in connection.execute(statement):
             if upto is not None and seq > upto:
                 break
+            # A payload that is not a JSON object vouches for nothing; the chain's walk names
+            # its record.
+            document = _json_object(payload)
             if kind == rows_.LEDGER_RECORDED:
-                vouchers[int(seq)] = json.loads(payload)
+                vouchers[int(seq)] = document
             elif legacy_pin is None:
                 # Only the migration's record pins; one appended later pins nothing.
-                legacy_pin, legacy_seq = rows_.legacy_groups(json.loads(payload)), int(seq)
+                legacy_pin, legacy_seq = rows_.legacy_groups(document), int(seq)
     findings: list[Finding] = []
     vouched = legacy = 0
     for table in (rows_.COMMITS, rows_.OBJECTS):
@@ -105,6 +108,14 @@ def check_ledger(
         legacy += legacy_found
         findings += legacy_findings
     return findings, LedgerSummary(vouched=vouched, legacy=legacy)
+
+
+def _json_object(payload: object) -> Mapping[str, Any]:
+    try:
+        document = json.loads(payload)  # type: ignore[arg-type]
+    except (TypeError, ValueError, RecursionError):
+        return {}
+    return document if isinstance(document, dict) else {}
 
 
 def _rows(store: AuditStore, table: str) -> Iterator[Mapping[Any, Any]]:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from gatekeeper.audit import chain, events
-from gatekeeper.canonical import canonical_json
+from gatekeeper.canonical import NotCanonicalisable, canonical_json
 from gatekeeper.kube.objects import ObjectKey
 
 LEDGER_RECORDED = events.LEDGER_RECORDED
@@ -76,7 +76,12 @@ def row_name(table: str, row: Mapping[Any, Any]) -> str:
 
 
 def row_digest(table: str, row: Mapping[Any, Any]) -> str:
-    return commit_row_digest(row) if table == COMMITS else object_row_digest(row)
+    """The row's digest; for a row a column of which is not of its type (only an edit in the
+    database makes one), a text no digest can be, so that it matches nothing vouched for."""
+    try:
+        return commit_row_digest(row) if table == COMMITS else object_row_digest(row)
+    except (TypeError, ValueError, RecursionError, NotCanonicalisable):
+        return "unreadable"
 
 
 def vouch_payload(table: str, rows: Iterable[Mapping[Any, Any]]) -> dict[str, Any]:
@@ -89,7 +94,11 @@ def vouch_payload(table: str, rows: Iterable[Mapping[Any, Any]]) -> dict[str, An
 
 def vouched_rows(payload: Mapping[Any, Any], table: str) -> dict[str, str]:
     """Row name -> digest of what a `ledger.recorded` payload vouches for in `table`."""
-    if payload.get("table") != table or not isinstance(payload.get("rows"), list):
+    if (
+        not isinstance(payload, Mapping)
+        or payload.get("table") != table
+        or not isinstance(payload.get("rows"), list)
+    ):
         return {}
     return {
         str(entry["row"]): str(entry["digest"])
@@ -123,12 +132,18 @@ def legacy_payload(groups: Mapping[tuple[str, str, str], list[str]]) -> dict[str
 def legacy_groups(payload: Mapping[Any, Any]) -> dict[tuple[str, str, str], tuple[int, str]]:
     """(table, source, commit) -> (rows, digest) of a `ledger.legacy` payload."""
     found: dict[tuple[str, str, str], tuple[int, str]] = {}
-    for entry in payload.get("groups") or []:
-        if isinstance(entry, Mapping):
+    groups = payload.get("groups") if isinstance(payload, Mapping) else None
+    for entry in groups if isinstance(groups, list) else []:
+        rows = entry.get("rows") if isinstance(entry, Mapping) else None
+        if isinstance(entry, Mapping) and (rows is None or type(rows) is int):
             key = (str(entry.get("table")), str(entry.get("source")), str(entry.get("commit")))
-            found[key] = (int(entry.get("rows") or 0), str(entry.get("digest")))
+            found[key] = (rows or 0, str(entry.get("digest")))
     return found
 
 
 def _time(value: datetime | str) -> str:
-    return value if isinstance(value, str) else chain.format_time(value)
+    if isinstance(value, datetime):
+        return chain.format_time(value)
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"not a time: {value!r}")

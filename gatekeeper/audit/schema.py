@@ -49,7 +49,8 @@ class UtcDateTime(TypeDecorator[datetime]):
                 # Handed back as it is, so that the reader of the row can say which row holds
                 # it (only an edit outside the store writes such text).
                 return value
-        assert isinstance(value, datetime)
+        if not isinstance(value, datetime):
+            return value  # a blob or a number on SQLite: as above
         return value.astimezone(UTC)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -403,6 +404,7 @@ class AuditStore:
         last: int | None = None,
         chunk: int = 20_000,
         objects: bool = False,
+        lenient_text: bool = False,
     ) -> Iterator[tuple[Any, ...]]:
         """Stored rows with `first <= seq <= last` in sequence order, as raw tuples.
 
@@ -412,7 +414,9 @@ class AuditStore:
         integer (which it sorts after every integer) come last, so that verification sees them.
         Without `first` there is no lower bound: rows below 1 (which no record may have) come
         first, so that verification sees them too. With `objects`, each row ends with the
-        `obj_namespace` and `obj_kind` columns.
+        `obj_namespace` and `obj_kind` columns. With `lenient_text`, SQLite text that is not
+        valid UTF-8 (which only an edit outside the store writes, and which the driver
+        refuses to read) comes back as bytes, for verification to name its record.
         """
         extra = ", obj_namespace, obj_kind" if objects else ""
         after = (first - 1) if first is not None else None
@@ -424,7 +428,9 @@ class AuditStore:
         )
         with self.translated(), self.engine.connect() as connection:
             # The driver's own cursor: plain tuples, no per-row result objects.
-            cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            raw: Any = connection.connection.dbapi_connection
+            cursor = raw.cursor()
+            text_factory = raw.text_factory
             try:
                 while True:
                     conditions, parameters = [], []
@@ -435,12 +441,20 @@ class AuditStore:
                         conditions.append("seq <= ?")
                         parameters.append(last)
                     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-                    cursor.execute(
-                        f"SELECT {columns} FROM audit_events{where} ORDER BY seq "
-                        f"LIMIT {int(chunk)}",
-                        parameters,
+                    statement = (
+                        f"SELECT {columns} FROM audit_events{where} ORDER BY seq LIMIT {int(chunk)}"
                     )
-                    rows = cursor.fetchall()
+                    try:
+                        rows = cursor.execute(statement, parameters).fetchall()
+                    except sqlite3.OperationalError as exc:
+                        if not lenient_text or "decode" not in str(exc):
+                            raise
+                        # This chunk again, the undecodable text as bytes.
+                        raw.text_factory = _text_or_bytes
+                        try:
+                            rows = cursor.execute(statement, parameters).fetchall()
+                        finally:
+                            raw.text_factory = text_factory
                     if not rows:
                         return
                     yield from rows
@@ -665,6 +679,13 @@ def _agrees_with_subject(
         )
 
     return agrees
+
+
+def _text_or_bytes(value: bytes) -> str | bytes:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value
 
 
 def _checkpoint(row: Any) -> Checkpoint:

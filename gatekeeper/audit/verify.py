@@ -191,7 +191,8 @@ def check_chain(
                 )
             )
             continue
-        time_text = time if isinstance(time, str) else chain.format_time(time)
+        # PostgreSQL's text, or SQLite's stored value: text, or whatever an edit put there.
+        time_text = chain.format_time(time) if isinstance(time, datetime) else time
         if (
             type(kind) is str
             and type(actor) is str
@@ -456,7 +457,7 @@ def _walk_segment(url: str, first: int | None, last: int | None, keep: frozenset
     engine = create_database_engine(url)
     try:
         return check_chain(
-            AuditStore(engine).iter_raw(first=first, last=last, objects=True),
+            AuditStore(engine).iter_raw(first=first, last=last, objects=True, lenient_text=True),
             start_seq=1 if first is None else max(first, 1),
             start_prev=None,
             keep=keep,
@@ -478,7 +479,7 @@ def _walk(store: AuditStore, keep: frozenset[int], workers: int, threshold: int)
         and not (store.engine.dialect.name == "sqlite" and database in ("", ":memory:"))
     )
     if not parallel:
-        return check_chain(store.iter_raw(objects=True), keep=keep, objects=True)
+        return check_chain(store.iter_raw(objects=True, lenient_text=True), keep=keep, objects=True)
     # Rows below 1 or above the head belong to the first and last segments, so none is missed.
     size = -(-head_seq // workers)
     bounds: list[tuple[int | None, int | None]] = [

@@ -21,9 +21,12 @@ from gatekeeper.audit.errors import (
 )
 from gatekeeper.audit.events import NewEvent
 from gatekeeper.audit.freshness import Freshness
+from gatekeeper.audit.ledger import Ledger
 from gatekeeper.audit.signing import Signer, Verifier
 from gatekeeper.audit.store import AuditStore
 from gatekeeper.audit.verify import verify_store
+from gatekeeper.cli import main
+from tests.integration.audit.row_support import public_config
 from tests.integration.audit.test_tamper import tamper
 
 pytestmark = pytest.mark.integration
@@ -254,3 +257,65 @@ def test_audit_verify_names_the_row_in_its_output_and_exits_one(
     assert "malformed_record at 7" in out
     assert "first bad record 7" in err
     assert "Traceback" not in out + err
+
+
+def test_a_ledger_voucher_payload_that_is_not_json_is_named_by_audit_verify(
+    synced: AuditStore, signer: Signer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The `ledger.recorded` record at 1 no longer holds JSON: the walk names it, and the
+    ledger check takes it as vouching for nothing, instead of failing to parse it."""
+    config = public_config(tmp_path, synced, signer)
+    tamper(synced, "UPDATE audit_events SET payload = 'not json' WHERE seq = 1")
+    assert main(["--config", str(config), "audit", "verify"]) == 1
+    err = capsys.readouterr().err
+    assert "first bad record 1" in err
+    assert Ledger(synced).verified_commit("apps", "a" * 40) is None
+
+
+def test_a_ledger_voucher_holding_a_json_array_vouches_for_nothing(
+    synced: AuditStore, signer: Signer
+) -> None:
+    """Even with its hash recomputed, a voucher whose payload is not a JSON object."""
+    tamper(synced, "UPDATE audit_events SET payload = '[1]' WHERE seq = 1")
+    report = verify_store(synced, Verifier(signer.public_key))
+    assert report.first_bad_seq == 1
+    assert ("ledger_unvouched", f"apps@{'a' * 40}") in {(f.problem, f.row) for f in report.findings}
+    assert Ledger(synced).verified_commit("apps", "a" * 40) is None
+
+
+def test_a_record_that_is_not_valid_utf8_is_named_by_audit_verify(
+    synced: AuditStore, signer: Signer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SQLite: the driver refuses to read text that is not UTF-8; verification reads it as
+    bytes and names the record (exit 1), instead of calling the store unavailable."""
+    if synced.engine.dialect.name == "postgresql":
+        pytest.skip("PostgreSQL refuses invalid UTF-8")
+    config = public_config(tmp_path, synced, signer)
+    tamper(synced, "UPDATE audit_events SET actor = CAST(X'C3' AS TEXT) WHERE seq = 3")
+    assert main(["--config", str(config), "audit", "verify"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "first bad record 3" in err, err
+    report = verify_store(synced, Verifier(signer.public_key), workers=2, parallel_threshold=1)
+    assert [(f.problem, f.seq) for f in report.findings] == [("malformed_record", 3)]
+
+
+def test_a_time_stored_as_a_blob_is_named(synced: AuditStore, signer: Signer) -> None:
+    if synced.engine.dialect.name == "postgresql":
+        pytest.skip("PostgreSQL's timestamptz refuses a blob")
+    tamper(synced, "UPDATE audit_events SET time = X'00' WHERE seq = 3")
+    report = verify_store(synced, Verifier(signer.public_key))
+    assert [(f.problem, f.seq) for f in report.findings] == [("malformed_record", 3)]
+    assert "its time b'\\x00'" in report.findings[0].detail
+
+
+def test_a_ledger_row_with_a_blob_time_is_named_not_trusted(
+    synced: AuditStore, signer: Signer
+) -> None:
+    if synced.engine.dialect.name == "postgresql":
+        pytest.skip("PostgreSQL's timestamptz refuses a blob")
+    with synced.engine.begin() as connection:
+        connection.execute(text("DROP TRIGGER verified_commits_no_update"))
+        connection.execute(text("UPDATE verified_commits SET verified_at = X'00'"))
+    report = verify_store(synced, Verifier(signer.public_key))
+    assert [f.problem for f in report.findings] == ["ledger_mismatch"]
+    assert Ledger(synced).verified_commit("apps", "a" * 40) is None
