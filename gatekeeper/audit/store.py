@@ -228,6 +228,10 @@ class AuditStore:
             value = getattr(event, name)
             if value is not None and len(value) > limit:
                 raise AuditError(f"event {name} is longer than {limit} characters")
+            if value is not None and "\x00" in value:
+                # PostgreSQL text cannot hold it: refused here, the event alone fails, and
+                # never the batch it would have joined (nor differently on SQLite).
+                raise AuditError(f"event {name} holds a NUL character, which is not recorded")
         raw = event.payload if isinstance(event.payload, dict) else dict(event.payload)
         try:
             payload_json, payload = self._payload(raw)

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from gatekeeper.audit import migrate
 from gatekeeper.audit.batching import BatchedAppender
 from gatekeeper.audit.database import CHAIN_LOCK_KEY, create_database_engine
-from gatekeeper.audit.errors import StoreBusy
+from gatekeeper.audit.errors import AuditError, StoreBusy
 from gatekeeper.audit.events import NewEvent
 from gatekeeper.audit.store import AuditStore
 
@@ -230,3 +230,21 @@ def test_postgresql_appends_go_on_after_the_server_closed_the_writers_connection
         assert second.prev_hash == first.hash
     finally:
         store.close()
+
+
+def test_one_event_with_a_nul_fails_alone_not_its_batch(store: AuditStore) -> None:
+    """A NUL in an admission request's user name is refused at submit, so the decisions
+    queued beside it are all recorded (PostgreSQL would fail the whole batch's insert)."""
+    with BatchedAppender(store, max_delay=0.05) as appender:
+        good = [
+            appender.submit(NewEvent(kind="admission.allowed", actor=f"user{i}", payload={}))
+            for i in range(3)
+        ]
+        with pytest.raises(AuditError, match="NUL"):
+            appender.submit(NewEvent(kind="admission.allowed", actor="evil\x00", payload={}))
+        good += [
+            appender.submit(NewEvent(kind="admission.allowed", actor=f"user{i}", payload={}))
+            for i in range(3, 6)
+        ]
+        assert [future.result(10).actor for future in good] == [f"user{i}" for i in range(6)]
+    assert store.count() == 6

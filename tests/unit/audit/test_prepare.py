@@ -194,3 +194,17 @@ def test_a_payload_nested_too_deeply_is_refused_as_before(store: AuditStore) -> 
         reference({"x": value})
     with pytest.raises(RecursionError):
         store.prepare(NewEvent(kind="admission.allowed", actor="u", payload={"x": value}))
+
+
+@pytest.mark.parametrize("field", ["actor", "subject", "source", "commit"])
+def test_a_nul_character_in_a_text_field_is_refused(store: AuditStore, field: str) -> None:
+    """PostgreSQL text cannot hold NUL; refused alike on both engines, before any batch."""
+    fields: dict[str, Any] = {"actor": "alice", field: "evil\x00"}
+    event = NewEvent(kind="admission.allowed", **fields)
+    with pytest.raises(AuditError, match=f"event {field} holds a NUL character"):
+        store.prepare(event)
+
+
+def test_a_nul_character_in_a_kind_is_refused(store: AuditStore) -> None:
+    with pytest.raises(AuditError, match="not a dotted lower-case name"):
+        store.prepare(NewEvent(kind="sync.applied\x00", actor="alice"))
