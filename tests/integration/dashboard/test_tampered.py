@@ -125,12 +125,6 @@ def test_integrity_answers_when_the_last_row_is_not_a_record(dashboard: Dashboar
     assert dashboard.get("/api/v1/events").status_code in (200, 503)
 
 
-@pytest.mark.xfail(
-    reason="listings select by namespace through AuditStore.query and the obj_namespace "
-    "column; `audit verify` flagging rows whose columns disagree with their subject, and the "
-    "query re-checking them, are being done in the audit package",
-    strict=False,
-)
 def test_editing_an_unhashed_column_cannot_hide_a_verified_break_glass(
     dashboard: Dashboard,
 ) -> None:
