@@ -423,7 +423,8 @@ class AuditStore:
         refuses to read) comes back as bytes, for verification to name its record.
         """
         extra = ", obj_namespace, obj_kind" if objects else ""
-        after = (first - 1) if first is not None else None
+        # The smallest 64-bit seq has no integer before it: no lower bound then.
+        after = (first - 1) if first is not None and first > -(2**63) else None
         if self.engine.dialect.name == "postgresql":
             yield from self._copy_raw(after, last, extra)
             return

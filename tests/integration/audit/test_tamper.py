@@ -326,3 +326,24 @@ def test_the_checkpoint_scheduler_survives_any_failure(
         scheduler._safe_tick(force=True)
     assert "int too large" in caplog.text
     assert scheduler.tick(force=True) is not None
+
+
+def test_a_report_over_a_record_at_the_lowest_seq_says_the_log_is_not_intact(
+    synced: AuditStore, signer: Signer
+) -> None:
+    """The report finds its first record by the lowest seq: a row at -2**63 must neither
+    overflow the bound below it nor pass as part of a verified log."""
+    from gatekeeper.report.filters import ReportFilters
+    from gatekeeper.report.model import build_report
+
+    insert_record(
+        synced,
+        seq=MIN_SEQ,
+        kind="breakglass",
+        actor="mallory",
+        subject="apps/Deployment/team-a/web",
+        payload={"reason": "approved by the CISO"},
+    )
+    report = build_report(synced, ReportFilters(), verifier=Verifier(signer.public_key))
+    assert report.integrity.status != "verified"
+    assert report.integrity.first_bad_seq == MIN_SEQ
