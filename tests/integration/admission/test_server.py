@@ -382,23 +382,24 @@ warn contains "never" if {
 
 def test_a_policy_slow_on_some_objects_stalls_only_their_reviews(tmp_path: Path) -> None:
     """A native engine holds Python's lock while it evaluates: in-process, every other
-    review and the health check waited for it, past the deadline."""
+    review and the health check waited for it, past the deadline. Here both are answered
+    while the slow review is still being evaluated (it is cut off at the 3 s deadline)."""
     folder = tmp_path / "policies"
     folder.mkdir()
     (folder / "slow.rego").write_text(SLOW_FOR_SECRETS)
     config = _config(
-        tmp_path, policies={"paths": [str(folder)]}, admission={"decisionTimeout": "1s"}
+        tmp_path, policies={"paths": [str(folder)]}, admission={"decisionTimeout": "3s"}
     )
     secret = json.loads(json.dumps(REVIEW))
     secret["request"]["kind"]["kind"] = secret["request"]["object"]["kind"] = "Secret"
     secret["request"]["resource"]["resource"] = "secrets"
     with _serving(config, tmp_path / "tls", 1) as (port, _):
-        answers: dict[str, tuple[float, Any]] = {}
+        answers: dict[str, tuple[float, float, Any]] = {}
 
         def timed(name: str, method: str, path: str, **options: Any) -> None:
             started = time.monotonic()
             response = _once(port, method, path, **options)
-            answers[name] = (time.monotonic() - started, response)
+            answers[name] = (started, time.monotonic(), response)
 
         slow = threading.Thread(
             target=timed, args=("secret", "POST", "/validate"), kwargs={"json": secret}
@@ -408,10 +409,11 @@ def test_a_policy_slow_on_some_objects_stalls_only_their_reviews(tmp_path: Path)
         timed("health", "GET", "/healthz")
         timed("config map", "POST", "/validate", json=REVIEW)
         slow.join()
-    took, response = answers["secret"]
-    assert took < 3, took
+    started, finished, response = answers["secret"]
+    assert finished - started < 8, finished - started
     refused = response.json()["response"]
-    assert refused["allowed"] is False and "longer than 1 s" in refused["status"]["message"]
-    assert answers["health"][0] < 0.9 and answers["health"][1].status_code == 200
-    assert answers["config map"][0] < 0.9
-    assert answers["config map"][1].json()["response"]["allowed"] is True
+    assert refused["allowed"] is False and "longer than 3 s" in refused["status"]["message"]
+    # Answered before the slow review ended, which it did only at its deadline.
+    assert answers["health"][1] < finished and answers["health"][2].status_code == 200
+    assert answers["config map"][1] < finished
+    assert answers["config map"][2].json()["response"]["allowed"] is True
