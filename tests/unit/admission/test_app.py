@@ -175,7 +175,7 @@ def test_validate_only_takes_post_and_other_paths_still_reach_the_api(client: As
 
 class _SlowPolicies(MemoryPolicies):
     def evaluate(self, request: AdmissionRequest, provenance: ProvenanceFacts) -> PolicyOutcome:
-        time.sleep(1.0)
+        time.sleep(2.5)
         return super().evaluate(request, provenance)
 
 
@@ -191,7 +191,7 @@ def test_a_slow_policy_is_cut_off_and_answered_as_configured(
         elapsed = time.monotonic() - started
         metrics = client.get("/metrics").text
     assert answer.status_code == 200
-    assert elapsed < 0.9
+    assert elapsed < 2.3  # answered at the deadline, well before the policy would end
     response = answer.json()["response"]
     assert response["allowed"] is (not fail_closed)
     if fail_closed:
