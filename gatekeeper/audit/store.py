@@ -359,18 +359,9 @@ class AuditStore:
                 statement = statement.where(column == value)
         key = EventRow.seq.asc() if order == "asc" else EventRow.seq.desc()
         statement = statement.order_by(key).limit(limit + 1)
-        if namespace is None and object_kind is None:
-            if after is not None:
-                statement = statement.where(
-                    EventRow.seq > after if order == "asc" else EventRow.seq < after
-                )
-            with self.translated(), self.engine.connect() as connection:
-                rows = connection.execute(statement).all()
-            records = [_record(row._mapping) for row in rows[:limit]]
-            cursor = records[-1].seq if len(rows) > limit else None
-            return Page(records=records, next_cursor=cursor)
         # The object columns are derived from the subject but not hashed: a row whose column
-        # was edited to match is left out here (verification names it).
+        # was edited to match is left out here (verification names it), and the next rows
+        # are read until the page is full.
         agrees = _agrees_with_subject(namespace, object_kind)
         found: list[Record] = []
         with self.translated(), self.engine.connect() as connection:
@@ -677,6 +668,9 @@ def object_columns(subject: str) -> tuple[str | None, str | None]:
 def _agrees_with_subject(
     namespace: str | None, object_kind: str | None
 ) -> Callable[[Record], bool]:
+    if namespace is None and object_kind is None:
+        return lambda _record: True
+
     def agrees(record: Record) -> bool:
         derived_namespace, derived_kind = object_columns(record.subject)
         return (namespace is None or derived_namespace == namespace) and (

@@ -21,7 +21,7 @@ from typing import Any
 from gatekeeper.provenance.errors import HistoryRewritten, ProvenanceError, RepositoryError
 from gatekeeper.provenance.extract import extract
 from gatekeeper.provenance.policy import load_trust_policy
-from gatekeeper.provenance.repository import GitRepository, git_command
+from gatekeeper.provenance.repository import FetchedRef, GitRepository, git_command
 from gatekeeper.provenance.verdicts import RangeVerdict
 from gatekeeper.provenance.verify import verify_range
 
@@ -62,8 +62,7 @@ class VerifiedCheckout:
         self._dir = cache_dir / hashlib.sha256(url.encode()).hexdigest()[:16]
         self._limits = limits or ExportLimits()
         self._repo: GitRepository | None = None
-        # The annotated tag the ref named at the last fetch, and its commit: (tag, commit).
-        self._tag: tuple[str, str] | None = None
+        self._fetched: FetchedRef | None = None  # what the ref named at the last fetch
 
     def fetch(self) -> str:
         """Bring the mirror up to date; the full SHA the ref names now (`RepositoryError`)."""
@@ -72,10 +71,8 @@ class VerifiedCheckout:
             self._repo = GitRepository.clone(self.url, self._dir)
         else:
             self._repo.fetch()
-        head = self._repo.resolve(self.ref)
-        tag = self._repo.annotated_tag(self.ref)
-        self._tag = (tag, head) if tag is not None else None
-        return head
+        self._fetched = self._repo.fetched_ref(self.ref)
+        return self._fetched.commit
 
     @property
     def repository(self) -> GitRepository:
@@ -94,7 +91,7 @@ class VerifiedCheckout:
         """
         repository = self.repository
         policy = load_trust_policy(trust_file)
-        named = self._tag[0] if self._tag is not None and self._tag[1] == target else target
+        named = self._fetched.verify_target(target) if self._fetched is not None else target
         return verify_range(repository, policy, since=since, target=named)
 
     def check(self, trust_file: Path, *, since: str | None, target: str) -> RangeCheck:

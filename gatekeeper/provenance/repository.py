@@ -56,6 +56,19 @@ class CommitRecord:
         return self.obj.sha
 
 
+@dataclass(frozen=True, slots=True)
+class FetchedRef:
+    """The commit a ref names, and the annotated tag object it names on the way, if any."""
+
+    commit: str
+    tag: str | None = None
+
+    def verify_target(self, commit: str) -> str:
+        """What to verify for `commit`: the tag, when `commit` is the tag's (its own signature
+        must be trusted too), else the commit itself."""
+        return self.tag if self.tag is not None and commit == self.commit else commit
+
+
 class GitRepository:
     """A local repository with its full history, read through GitPython and git plumbing."""
 
@@ -150,6 +163,12 @@ class GitRepository:
         except git_exc.GitCommandError as exc:
             raise RepositoryError(f"cannot resolve {rev!r} to a commit") from exc
         return sha
+
+    def fetched_ref(self, rev: str) -> FetchedRef:
+        """The commit `rev` names and the annotated tag it names on the way, `rev` resolved
+        once (`object_name`)."""
+        name = self.object_name(rev)
+        return FetchedRef(self.resolve(name), self.annotated_tag(name))
 
     def annotated_tag(self, rev: str) -> str | None:
         """The SHA of the annotated tag object `rev` names, or None if it names none."""

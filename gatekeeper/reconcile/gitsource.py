@@ -30,7 +30,7 @@ from gatekeeper.provenance import (
 )
 from gatekeeper.provenance.extract import extract
 from gatekeeper.provenance.remote import RemoteError, load_credentials
-from gatekeeper.provenance.repository import git_command
+from gatekeeper.provenance.repository import FetchedRef, git_command
 from gatekeeper.reconcile.errors import ReconcileError, RenderError, SourceUnavailable
 from gatekeeper.settings import ReconcilerLimits, SourceCredentials
 
@@ -91,8 +91,7 @@ class GitMirror:
         name = hashlib.sha256(url.encode()).hexdigest()[:16]
         self._dir = cache_dir / name
         self._repo: GitRepository | None = None
-        # The annotated tag the ref named at the last fetch, and its commit: (tag, commit).
-        self._tag: tuple[str, str] | None = None
+        self._fetched: FetchedRef | None = None  # what the ref named at the last fetch
 
     @property
     def git_dir(self) -> Path:
@@ -115,16 +114,14 @@ class GitMirror:
         except ProvenanceError as exc:
             raise SourceUnavailable(f"cannot fetch {self._url} ({self._ref}): {exc}") from exc
         try:
-            head = self._repo.resolve(self._ref)
-            tag = self._repo.annotated_tag(self._ref)
+            self._fetched = self._repo.fetched_ref(self._ref)
         except ProvenanceError as exc:
             raise ReconcileError(f"cannot fetch {self._url} ({self._ref}): {exc}") from exc
-        self._tag = (tag, head) if tag is not None else None
-        return head
+        return self._fetched.commit
 
     @property
     def tag(self) -> str | None:
-        return self._tag[0] if self._tag is not None else None
+        return self._fetched.tag if self._fetched is not None else None
 
     def _repository(self) -> GitRepository:
         if self._repo is None:
@@ -138,7 +135,7 @@ class GitMirror:
         alone (a ref is only read at fetch time, so a tag moved since cannot slip in)."""
         repo = self._repository()
         policy = load_trust_policy(self._trust_file)
-        named = self._tag[0] if self._tag is not None and self._tag[1] == target else target
+        named = self._fetched.verify_target(target) if self._fetched is not None else target
         return verify_range(repo, policy, since=since, target=named)
 
     def resolve(self, rev: str) -> str:
@@ -273,17 +270,21 @@ def exportable(members: list[tarfile.TarInfo], entry: str) -> list[tarfile.TarIn
     elsewhere is left out, so that a hostile link in one team's folder rejects that team's
     sources only, and a render that reaches it (a base, a link to it) finds nothing there."""
     kept: list[tarfile.TarInfo] = []
-    prefix = "" if entry == "." else entry.rstrip("/") + "/"
     for member in members:
         try:
             check_member(member, ".")
         except RenderError:
-            if member.name == entry or member.name.startswith(prefix):
+            if _under(member.name, entry):
                 raise
             log.warning("%s: left out of the export: it leads outside the repository", member.name)
             continue
         kept.append(member)
     return kept
+
+
+def _under(name: str, entry: str) -> bool:
+    """Whether the archive entry `name` lies in the source's folder `entry` ("." the root)."""
+    return entry in (".", name) or name.startswith(entry.rstrip("/") + "/")
 
 
 def drop_escaping_links(dest: Path, members: list[tarfile.TarInfo], entry: str) -> None:
@@ -294,14 +295,13 @@ def drop_escaping_links(dest: Path, members: list[tarfile.TarInfo], entry: str) 
     reach outside the export. Once all are written, a link whose real target leaves `dest`
     is a `RenderError` under the source's folder `entry`, and deleted elsewhere."""
     root = Path(os.path.realpath(dest))
-    prefix = "" if entry == "." else entry.rstrip("/") + "/"
     escaping = [
         member.name
         for member in members
         if member.issym() and not Path(os.path.realpath(dest / member.name)).is_relative_to(root)
     ]
     for name in escaping:
-        if name == entry or name.startswith(prefix):
+        if _under(name, entry):
             raise RenderError(f"{name}: a symbolic link that leads outside the repository")
     for name in escaping:
         log.warning("%s: left out of the export: it leads outside the repository", name)

@@ -310,11 +310,28 @@ class Reconciler:
     def _unavailable(self, name: str, exc: SourceUnavailable) -> PassResult:
         """A remote out of reach is recorded once per outage (`sync.failed`, stage `fetch`),
         and again only when the reason changes; meanwhile it is logged."""
-        if self._outages.get(name) == exc.reason:
-            log.warning("%s: still unavailable: %s", name, exc)
-            return PassResult(name, "failed", None, message=str(exc))
-        result = self._failed_pass(name, str(exc), stage="fetch", reason=exc.reason)
-        self._outages[name] = exc.reason
+        return self._failed_once(
+            self._outages, name, exc.reason, str(exc), stage="fetch", reason=exc.reason
+        )
+
+    def _failed_once(
+        self,
+        noted: dict[str, str],
+        name: str,
+        cause: str,
+        message: str,
+        *,
+        stage: str,
+        reason: str,
+    ) -> PassResult:
+        """A failure that lasts is recorded once (`sync.failed`), and again only when its
+        `cause` changes (`noted` keeps the last cause recorded per source); meanwhile each
+        pass logs it."""
+        if noted.get(name) == cause:
+            log.warning("%s: still failing: %s", name, message)
+            return PassResult(name, "failed", None, message=message)
+        result = self._failed_pass(name, message, stage=stage, reason=reason)
+        noted[name] = cause
         return result
 
     def _failed_pass(
@@ -501,12 +518,14 @@ class Reconciler:
     def _rendering_changed(self, name: str, message: str) -> PassResult:
         """A synced commit whose rendering changed is recorded once (`sync.failed`, stage
         `render`), and again only when what changed does; meanwhile it is logged."""
-        if self._unvouched_noted.get(name) == message:
-            log.warning("%s: %s", name, message)
-            return PassResult(name, "failed", None, message=message)
-        result = self._failed_pass(name, message, stage="render", reason=results.RENDERING_CHANGED)
-        self._unvouched_noted[name] = message
-        return result
+        return self._failed_once(
+            self._unvouched_noted,
+            name,
+            message,
+            message,
+            stage="render",
+            reason=results.RENDERING_CHANGED,
+        )
 
     # -- converging --------------------------------------------------------------------------
 
@@ -680,14 +699,9 @@ class Reconciler:
         The newest healthy commit alone would be the one a rollback just left (rolled back
         from C2 to C1, the next rollback would go forward to C2), or one on a line of history
         Git has since left. A healthy commit the repository no longer holds is passed over."""
-        if current is None:
+        if current is None or self._lost(name, current):
             return None
         git = self._git[name]
-        try:
-            git.resolve(current)
-        except ReconcileError:
-            log.warning("%s: the synced commit %s is not in the repository", name, current[:12])
-            return None
         for commit in state_mod.healthy_commits(self._store, name):
             if commit == current:
                 continue

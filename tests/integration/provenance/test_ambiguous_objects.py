@@ -28,6 +28,18 @@ def _commit_payload(repo: SignedRepo, headers: list[str]) -> bytes:
     return ("\n".join([f"tree {tree}", *headers]) + "\n\nchange\n").encode()
 
 
+def _alices_next_commit(repo: SignedRepo, keys: Keys) -> tuple[str, bytes]:
+    """A signed base commit, and the payload of a child by alice still to be signed."""
+    base = repo.commit({"a.yaml": "a: 1\n"}, signer=keys.signer("alice"))
+    stamp = _now()
+    headers = [
+        f"parent {base}",
+        f"author Dev <{keys.alice.email}> {stamp}",
+        f"committer Dev <{keys.alice.email}> {stamp}",
+    ]
+    return base, _commit_payload(repo, headers)
+
+
 def _armor(packets: bytes) -> bytes:
     body = base64.b64encode(packets)
     lines = [body[i : i + 64] for i in range(0, len(body), 64)]
@@ -82,16 +94,7 @@ def test_a_tag_with_two_taggers_is_refused(
 def test_a_header_with_two_openpgp_signatures_is_not_trusted(
     signed_repo: SignedRepo, keys: Keys, write_policy: PolicyWriter, shape: str
 ) -> None:
-    base = signed_repo.commit({"a.yaml": "a: 1\n"}, signer=keys.signer("alice"))
-    stamp = _now()
-    payload = _commit_payload(
-        signed_repo,
-        [
-            f"parent {base}",
-            f"author Dev <{keys.alice.email}> {stamp}",
-            f"committer Dev <{keys.alice.email}> {stamp}",
-        ],
-    )
+    base, payload = _alices_next_commit(signed_repo, keys)
     good = keys.signer("alice").sign(payload, None)
     other = keys.signer("alice").sign(b"something else\n", None)
     if shape == "two armored blocks":
@@ -110,16 +113,7 @@ def test_one_signature_in_one_header_is_still_trusted(
     signed_repo: SignedRepo, keys: Keys, write_policy: PolicyWriter
 ) -> None:
     """The control of the test above: the same commit with the good signature alone."""
-    base = signed_repo.commit({"a.yaml": "a: 1\n"}, signer=keys.signer("alice"))
-    stamp = _now()
-    payload = _commit_payload(
-        signed_repo,
-        [
-            f"parent {base}",
-            f"author Dev <{keys.alice.email}> {stamp}",
-            f"committer Dev <{keys.alice.email}> {stamp}",
-        ],
-    )
+    base, payload = _alices_next_commit(signed_repo, keys)
     signature = _armor(_dearmor(keys.signer("alice").sign(payload, None))) + b"\n"
     sha = _write(signed_repo, "commit", _insert_signature(payload, signature))
     assert verify_range(

@@ -48,17 +48,21 @@ def _trust(tmp_path: Path, keys: Keys) -> Path:
     return path
 
 
+def _mirror(repo: SignedRepo, tmp_path: Path, keys: Keys) -> GitMirror:
+    return GitMirror(
+        url=str(repo.path),
+        ref="main",
+        trust_file=_trust(tmp_path, keys),
+        cache_dir=tmp_path / "cache",
+    )
+
+
 def test_a_mirror_keeps_no_replacement_and_exports_the_signed_content(
     tmp_path: Path, keys: Keys, signed_repo: SignedRepo
 ) -> None:
     head = signed_repo.commit({"apps/a.yaml": "replicas: 1\n"}, signer=keys.signer("alice"))
     _swap_blob(signed_repo, head, "apps/a.yaml", b"replicas: 99\n")
-    source = GitMirror(
-        url=str(signed_repo.path),
-        ref="main",
-        trust_file=_trust(tmp_path, keys),
-        cache_dir=tmp_path / "cache",
-    )
+    source = _mirror(signed_repo, tmp_path, keys)
     assert source.fetch() == head
     assert "refs/replace/" not in _git(source.git_dir, "for-each-ref", "--format=%(refname)")
     assert source.verify(since=None, target=head).trusted
@@ -101,12 +105,7 @@ def test_an_archive_of_a_repository_with_replacements_holds_the_signed_bytes(
 ) -> None:
     head = signed_repo.commit({"apps/a.yaml": "a: 1\n"}, signer=keys.signer("alice"))
     _swap_blob(signed_repo, head, "apps/a.yaml", b"a: 2\n")
-    source = GitMirror(
-        url=str(signed_repo.path),
-        ref="main",
-        trust_file=_trust(tmp_path, keys),
-        cache_dir=tmp_path / "cache",
-    )
+    source = _mirror(signed_repo, tmp_path, keys)
     source.fetch()
     # Even a replacement written into the mirror itself is not honoured.
     forged = _git(source.git_dir, "hash-object", "-w", "--stdin", stdin=b"a: 3\n")
